@@ -1,0 +1,229 @@
+"""``starboard load``: raw files → staging → star schema → gates → rollups → publish.
+
+Everything is built in a new versioned DuckDB file. Only when every Risk 1 gate passed and
+the file is closed does the pointer move to it; any failure deletes the new file and leaves
+the live warehouse byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from app.build import gates as gates_mod
+from app.build.gates import GateResult, GateThresholds
+from app.build.publish import (
+    WarehousePaths,
+    check_writable,
+    duckdb_path,
+    loader_lock,
+    new_version,
+    prune,
+    read_pointer,
+    swap_pointer,
+)
+from app.build.stage import discover, stage
+from app.build.star import STAR_TABLES, build_star, drop_staging
+from app.errors import DataError
+
+PUBLISH_TABLE = "starboard_publish"
+GATE_TABLE = "starboard_gate"
+
+PUBLISH_DDL = f"""
+CREATE TABLE IF NOT EXISTS {PUBLISH_TABLE} (
+    version VARCHAR PRIMARY KEY, published_at TIMESTAMP, source VARCHAR,
+    row_counts VARCHAR, dq_score DOUBLE, gates_total INTEGER, gates_failed INTEGER,
+    risk1_failed INTEGER, seconds DOUBLE, data_from TIMESTAMP, data_to TIMESTAMP
+)"""
+GATE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {GATE_TABLE} (
+    version VARCHAR, "check" VARCHAR, table_name VARCHAR, column_name VARCHAR, risk INTEGER,
+    passed BOOLEAN, observed DOUBLE, threshold DOUBLE, detail VARCHAR, weight DOUBLE
+)"""
+
+Reporter = Callable[[str], AbstractContextManager[None]]
+# Builds the model's rollups into the (closed) new file; returns the tables it created.
+RollupBuilder = Callable[[Path], list[str]]
+
+
+@dataclass
+class LoadResult:
+    version: str
+    file: Path
+    published_at: datetime
+    row_counts: dict[str, int]
+    gates: list[GateResult]
+    dq_score: float
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    rollups: list[str] = field(default_factory=list)
+    pruned: list[Path] = field(default_factory=list)
+
+
+class GateFailure(DataError):
+    """A Risk 1 gate failed: the load stopped and nothing was published."""
+
+    def __init__(self, failed: list[GateResult], results: list[GateResult]) -> None:
+        self.failed = failed
+        self.results = results
+        lines = [f"  {g.table}{'.' + g.column if g.column else ''} [{g.check}]: {g.detail}"
+                 for g in failed]
+        super().__init__("The load stopped on a Risk 1 quality gate; nothing was published and "
+                         "the previous data is still served:\n" + "\n".join(lines))
+
+
+@contextmanager
+def _quiet(_name: str) -> Iterator[None]:
+    yield
+
+
+def _connect(path: Path, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), config={"memory_limit": memory_limit,
+                                             "threads": threads,
+                                             "preserve_insertion_order": False})
+
+
+def previous_publish(paths: WarehousePaths) -> Path | None:
+    """The file of the live version, if any."""
+    pointer = read_pointer(paths, strict=False)
+    if pointer is None:
+        return None
+    file = paths.path.with_name(pointer["file"])
+    return file if file.exists() else None
+
+
+def load(raw_dir: Path, db_url: str, *, thresholds: GateThresholds | None = None,
+         memory_limit: str = "2GB", threads: int = 2, rollups: RollupBuilder | None = None,
+         step: Reporter = _quiet, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+         fail_after: str | None = None) -> LoadResult:
+    """Load ``raw_dir`` and publish a new version of the warehouse at ``db_url``.
+
+    ``fail_after`` names a step after which the load raises, for tests of atomicity.
+    """
+    thresholds = thresholds or GateThresholds()
+    paths = WarehousePaths(duckdb_path(db_url))
+    check_writable(paths.path.parent)
+    sources = discover(Path(raw_dir))
+    with loader_lock(paths):
+        prune(paths)  # files of loads that died half-way
+        version = new_version(now())
+        target = paths.version_file(version)
+        steps: list[tuple[str, float]] = []
+
+        @contextmanager
+        def timed(name: str) -> Iterator[None]:
+            started = time.perf_counter()
+            with step(name):
+                yield
+            steps.append((name, time.perf_counter() - started))
+            if fail_after == name:
+                raise DataError(f"Load stopped on purpose after step {name!r}.")
+
+        try:
+            return _build(paths, sources, target, version, thresholds, memory_limit, threads,
+                          rollups, timed, now, steps)
+        except BaseException:
+            pointer = read_pointer(paths, strict=False)
+            if pointer is None or pointer["file"] != target.name:  # never delete the live file
+                for leftover in (target, target.with_name(target.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+            raise
+
+
+def _build(paths: WarehousePaths, sources, target: Path, version: str,
+           thresholds: GateThresholds, memory_limit: str, threads: int,
+           rollups: RollupBuilder | None, timed, now, steps) -> LoadResult:
+    started = time.perf_counter()
+    previous = previous_publish(paths)
+    con = _connect(target, memory_limit, threads)
+    try:
+        for source in sources:
+            with timed(f"stage {source.path.name}"):
+                stage(source, con)
+        with timed("check raw keys"):
+            results = gates_mod.staging_gates(con)
+        if gates_mod.blocking(results):
+            raise GateFailure(gates_mod.blocking(results), results)
+        with timed("build star schema"):
+            build_star(con)
+        previous_counts = _previous_counts(con, previous)
+        with timed("quality gates"):
+            results += gates_mod.star_gates(con, loaded_at=now(),
+                                            previous_counts=previous_counts,
+                                            thresholds=thresholds)
+        if gates_mod.blocking(results):
+            raise GateFailure(gates_mod.blocking(results), results)
+        drop_staging(con)
+        row_counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+                      for t in STAR_TABLES}
+        score = gates_mod.dq_score(results)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+    built: list[str] = []
+    if rollups is not None:
+        with timed("build rollups"):
+            built = rollups(target)
+
+    published_at = now()
+    with timed("publish"):
+        con = _connect(target, memory_limit, threads)
+        try:
+            _write_metadata(con, previous, version, published_at, sources, row_counts, results,
+                            score, time.perf_counter() - started)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        swap_pointer(paths, version, published_at)
+    pruned = prune(paths)
+    return LoadResult(version, target, published_at, row_counts, results, score, steps, built,
+                      pruned)
+
+
+def _previous_counts(con: duckdb.DuckDBPyConnection, previous: Path | None) -> dict[str, int]:
+    if previous is None:
+        return {}
+    try:
+        con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
+        try:
+            row = con.execute(f"SELECT row_counts FROM prev.{PUBLISH_TABLE} "
+                              "ORDER BY published_at DESC LIMIT 1").fetchone()
+        finally:
+            con.execute("DETACH prev")
+    except duckdb.Error:
+        return {}
+    return json.loads(row[0]) if row else {}
+
+
+def _write_metadata(con: duckdb.DuckDBPyConnection, previous: Path | None, version: str,
+                    published_at: datetime, sources, row_counts: dict[str, int],
+                    results: list[GateResult], score: float, seconds: float) -> None:
+    con.execute(PUBLISH_DDL)
+    con.execute(GATE_DDL)
+    if previous is not None:
+        try:  # keep the history of earlier publishes for /quality
+            con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
+            con.execute(f"INSERT INTO {PUBLISH_TABLE} SELECT * FROM prev.{PUBLISH_TABLE} "
+                        "ORDER BY published_at DESC LIMIT 199")
+            con.execute(f"INSERT INTO {GATE_TABLE} SELECT g.* FROM prev.{GATE_TABLE} g "
+                        f"JOIN {PUBLISH_TABLE} p USING (version)")
+            con.execute("DETACH prev")
+        except duckdb.Error:
+            pass  # an older or foreign file: start the history afresh
+    span = con.execute("SELECT min(occurred_at), max(occurred_at) FROM fct_interaction").fetchone()
+    failed = [r for r in results if not r.passed]
+    con.execute(f"INSERT INTO {PUBLISH_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [version, published_at.replace(tzinfo=None),
+                 str(sources[0].path.parent), json.dumps(row_counts), score, len(results),
+                 len(failed), sum(1 for r in failed if r.risk == 1), round(seconds, 3),
+                 span[0], span[1]])
+    con.executemany(f"INSERT INTO {GATE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[version, r.check, r.table, r.column, r.risk, r.passed, r.observed,
+                      r.threshold, r.detail, r.weight] for r in results])

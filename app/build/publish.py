@@ -1,0 +1,168 @@
+"""Versioned warehouse files and the pointer that names the live one.
+
+For ``duckdb:///srv/wh.duckdb`` the files sit beside that path::
+
+    /srv/wh.current.json          pointer: {"version", "file", "previous", "published_at"}
+    /srv/wh-<version>.duckdb      one closed DuckDB file per published version
+    /srv/wh.lock                  held by the one loader that may run at a time
+
+A new version is built in its own file, gated, closed, and only then named by the pointer,
+which is replaced with one atomic rename. Readers open the file the pointer names, so a
+reader never sees a half-built file and never reuses a DuckDB instance of an older file
+under the same name (PITFALLS.md: renaming over the same name serves stale data).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.errors import ConfigError, DataError
+
+POINTER_SUFFIX = ".current.json"
+
+
+@dataclass(frozen=True)
+class WarehousePaths:
+    """Where the files of one DuckDB warehouse live."""
+
+    path: Path   # the logical path named in the URL
+
+    @property
+    def pointer(self) -> Path:
+        return self.path.with_name(self.path.stem + POINTER_SUFFIX)
+
+    @property
+    def lock(self) -> Path:
+        return self.path.with_name(self.path.stem + ".lock")
+
+    def version_file(self, version: str) -> Path:
+        return self.path.with_name(f"{self.path.stem}-{version}.duckdb")
+
+    def version_files(self) -> list[Path]:
+        return sorted(self.path.parent.glob(f"{self.path.stem}-*.duckdb"))
+
+
+def duckdb_path(url: str) -> Path:
+    """The file path of a ``duckdb:///…`` URL; other URLs are a clear error."""
+    prefix = "duckdb:///"
+    if not url.startswith(prefix):
+        raise ConfigError(f"Expected a DuckDB URL like duckdb:///path/warehouse.duckdb, got "
+                          f"{url!r}.")
+    raw = url[len(prefix):].split("?", 1)[0]
+    if not raw or raw == ":memory:":
+        raise ConfigError(f"{url!r} names no file: the loader publishes to a DuckDB file.")
+    return Path(raw).expanduser()
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A sortable, unique version id: UTC timestamp plus random suffix."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}Z{secrets.token_hex(3)}"
+
+
+def read_pointer(paths: WarehousePaths, *, strict: bool = True) -> dict | None:
+    """The pointer's contents, or None when no version was ever published.
+
+    A damaged pointer is an error for readers; the loader (``strict=False``) treats it as
+    absent so that publishing again repairs it.
+    """
+    try:
+        text = paths.pointer.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("file"), str):
+            raise ValueError("no file named")
+    except ValueError as exc:
+        if not strict:
+            return None
+        raise DataError(f"The warehouse pointer {paths.pointer} is damaged ({exc}); publish "
+                        "again with `starboard load` to replace it.") from exc
+    return data
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def swap_pointer(paths: WarehousePaths, version: str, published_at: datetime) -> None:
+    """Point readers at ``version`` with one atomic rename; the old pointer stays intact
+    until the rename succeeds."""
+    current = read_pointer(paths, strict=False)
+    data = {
+        "version": version,
+        "file": paths.version_file(version).name,
+        "previous": current.get("file") if current else None,
+        "published_at": published_at.isoformat(),
+    }
+    target = paths.version_file(version)
+    fd = os.open(target, os.O_RDONLY)  # the data itself must be on disk before it is named
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp = paths.pointer.with_name(paths.pointer.name + f".{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, paths.pointer)
+    _fsync_dir(paths.pointer.parent)
+
+
+def prune(paths: WarehousePaths) -> list[Path]:
+    """Delete version files other than the live and the previous one; return them."""
+    pointer = read_pointer(paths, strict=False)
+    if pointer is None:
+        return []
+    keep = {pointer["file"], pointer.get("previous")}
+    removed = []
+    for path in paths.version_files():
+        if path.name not in keep:
+            for leftover in (path, path.with_name(path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+@contextmanager
+def loader_lock(paths: WarehousePaths) -> Iterator[None]:
+    """One loader at a time per warehouse; a second one fails fast with a clear message."""
+    handle = paths.lock.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(f"Another load into {paths.path} is running (lock {paths.lock}); "
+                            "wait for it to finish.") from None
+        yield
+    finally:
+        handle.close()
+
+
+def check_writable(directory: Path) -> None:
+    """Fail early, before any work, when the target directory cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"Cannot create {directory}: {exc.strerror}.") from exc
+    probe = directory / f".starboard-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DataError(f"{directory} is not writable ({exc.strerror}): choose another "
+                        "directory with STARBOARD_HOME or --db.") from exc

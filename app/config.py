@@ -1,0 +1,179 @@
+"""Settings as data: defaults, then ``STARBOARD_*`` environment variables, then overrides.
+
+Every setting is declared once in ``SETTINGS`` with its type and help text; the README's
+configuration table is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from app.errors import ConfigError
+
+CACHE_BACKENDS = ("null", "simple", "filesystem", "redis")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its field name, environment variable, parser and help."""
+
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    default: str = ""
+
+    @property
+    def env(self) -> str:
+        return "STARBOARD_" + self.name.upper()
+
+
+def _int(text: str) -> int:
+    return int(text)
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _cache(text: str) -> str:
+    if text not in CACHE_BACKENDS:
+        raise ValueError(f"expected one of {', '.join(CACHE_BACKENDS)}, got {text!r}")
+    return text
+
+
+def _str(text: str) -> str:
+    return text
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", _str, "Directory for the demo warehouse, cache files, secret key and "
+            "metadata DB.", "~/.local/share/starboard"),
+    Setting("db_url", _str, "Warehouse SQLAlchemy URL (`duckdb:///path.duckdb`, "
+            "`postgresql+psycopg://…`).", "the demo DuckDB under the home directory"),
+    Setting("model", _str, "Path of the semantic model YAML.",
+            "the demo model shipped in `queries/models/demo.yaml`"),
+    Setting("meta_db_url", _str, "Metadata database URL (users, audit log, reported "
+            "problems).", "SQLite under the home directory"),
+    Setting("secret_key", _str, "Session signing key.",
+            "generated once and kept in the home directory (mode 0600)"),
+    Setting("cache", _cache, "Query cache backend: `null`, `simple`, `filesystem` or "
+            "`redis`.", "filesystem"),
+    Setting("cache_ttl", _int, "Seconds a cached query result is kept (the data version "
+            "in every key already retires stale results).", "86400"),
+    Setting("cache_max_items", _int, "Most results the simple or filesystem cache keeps.",
+            "5000"),
+    Setting("redis_url", _str, "Redis for the shared cache and its locks.", "unset"),
+    Setting("host", _str, "Address the server binds to.", "127.0.0.1"),
+    Setting("port", _int, "Port the server listens on.", "8050"),
+    Setting("workers", _int, "gunicorn worker processes.", "2 × CPU count + 1, at most 8"),
+    Setting("duckdb_memory_limit", _str, "DuckDB `memory_limit` for each process that "
+            "opens the warehouse.", "2GB"),
+    Setting("duckdb_threads", _int, "DuckDB threads for each process that opens the "
+            "warehouse.", "2"),
+    Setting("freshness_slo_hours", _int, "Data older than this (latest fact time vs now) "
+            "raises the freshness warning.", "36"),
+    Setting("debug", _bool, "Show tracebacks in the CLI and run Dash in debug mode.", "false"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one process."""
+
+    home: Path
+    db_url: str
+    model: Path
+    meta_db_url: str
+    secret_key: str | None
+    cache: str
+    cache_ttl: int
+    cache_max_items: int
+    redis_url: str | None
+    host: str
+    port: int
+    workers: int
+    duckdb_memory_limit: str
+    duckdb_threads: int
+    freshness_slo_hours: int
+    debug: bool
+
+    @property
+    def demo_dir(self) -> Path:
+        """Where `starboard demo` keeps its raw files and warehouse."""
+        return self.home / "demo"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "queries" / "models" / "demo.yaml"
+
+
+def default_workers() -> int:
+    """gunicorn's rule of thumb, capped so a big box does not open dozens of DuckDBs."""
+    return min(2 * (os.cpu_count() or 1) + 1, 8)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the environment, then ``overrides`` (tests, CLI flags)."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    known = {s.name for s in SETTINGS}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"Unknown setting(s): {', '.join(unknown)}.")
+    raw: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides and overrides[setting.name] is not None:
+            raw[setting.name] = overrides[setting.name]
+            continue
+        text = env.get(setting.env)
+        if text is None or text == "":
+            raw[setting.name] = None
+            continue
+        try:
+            raw[setting.name] = setting.parse(text)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.env}={text!r} is not valid: {exc}.") from exc
+
+    home = Path(raw["home"] or "~/.local/share/starboard").expanduser()
+    demo_db = home / "demo" / "warehouse.duckdb"
+    values: dict[str, Any] = {
+        "home": home,
+        "db_url": raw["db_url"] or f"duckdb:///{demo_db}",
+        "model": Path(raw["model"]).expanduser() if raw["model"] else DEMO_MODEL,
+        "meta_db_url": raw["meta_db_url"] or f"sqlite:///{home / 'meta.sqlite'}",
+        "secret_key": raw["secret_key"],
+        "cache": raw["cache"] or "filesystem",
+        "cache_ttl": raw["cache_ttl"] if raw["cache_ttl"] is not None else 86400,
+        "cache_max_items": raw["cache_max_items"] if raw["cache_max_items"] is not None else 5000,
+        "redis_url": raw["redis_url"],
+        "host": raw["host"] or "127.0.0.1",
+        "port": raw["port"] if raw["port"] is not None else 8050,
+        "workers": raw["workers"] if raw["workers"] is not None else default_workers(),
+        "duckdb_memory_limit": raw["duckdb_memory_limit"] or "2GB",
+        "duckdb_threads": raw["duckdb_threads"] if raw["duckdb_threads"] is not None else 2,
+        "freshness_slo_hours": (raw["freshness_slo_hours"]
+                                if raw["freshness_slo_hours"] is not None else 36),
+        "debug": bool(raw["debug"]),
+    }
+    if values["cache"] == "redis" and not values["redis_url"]:
+        raise ConfigError("STARBOARD_CACHE=redis needs STARBOARD_REDIS_URL.")
+    if values["redis_url"] and raw["cache"] is None:
+        values["cache"] = "redis"
+    for name in ("port", "workers", "duckdb_threads", "cache_ttl", "cache_max_items"):
+        if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):
+            raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
+    assert {f.name for f in fields(Settings)} == set(values)
+    return Settings(**values)

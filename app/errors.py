@@ -1,0 +1,75 @@
+"""Errors whose message is safe to show a user; everything else is an internal failure.
+
+Lower layers raise these ``from`` the original exception so the traceback is kept for
+the log while the user sees one clear paragraph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class StarboardError(Exception):
+    """Base class: ``str(err)`` is a message fit for the user who caused it."""
+
+    title = "Something went wrong"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(StarboardError):
+    """A setting (environment variable, CLI flag) is missing or malformed."""
+
+    title = "Configuration error"
+
+
+class DataError(StarboardError):
+    """Raw files, the warehouse or a quality gate rejected the data."""
+
+    title = "Data error"
+
+
+class WarehouseUnavailable(DataError):
+    """The warehouse cannot be opened or reached."""
+
+    title = "Warehouse unavailable"
+
+
+class QueryError(StarboardError):
+    """A query asked for something the model does not offer, or failed to run."""
+
+    title = "Query error"
+
+
+class AccessDenied(StarboardError):
+    """The user may not see what they asked for."""
+
+    title = "Access denied"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a model file: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}"
+
+
+class ModelError(StarboardError):
+    """The semantic model has one or more problems; all are reported together."""
+
+    title = "Semantic model error"
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        count = len(self.problems)
+        head = "1 problem" if count == 1 else f"{count} problems"
+        super().__init__(f"{head} in the semantic model:\n" + "\n".join(map(str, self.problems)))

@@ -1,0 +1,191 @@
+"""The warehouse as the web app sees it: read-only, versioned, swapped without a restart.
+
+``Warehouse.snapshot()`` returns an engine and the data version it serves, as one pair, so
+every query of one request reads the same version. For a DuckDB warehouse published by
+Starboard the pointer file is checked at most every ``check_interval`` seconds; a new
+version opens a new engine and the old one is disposed of. A plain DuckDB file (no pointer)
+is read as it is, versioned by the file's identity; other databases by their own state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.pool import QueuePool
+
+from app.build.publish import WarehousePaths, duckdb_path, read_pointer
+from app.errors import WarehouseUnavailable
+
+PUBLISH_TABLE = "starboard_publish"
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """What is being served: an id that changes at every publish, and its provenance."""
+
+    id: str
+    source: str                                   # "pointer" | "file" | "database"
+    published_at: datetime | None = None
+    row_counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    dq_score: float | None = None
+    risk1_failed: int = 0
+    data_to: datetime | None = None               # latest fact time loaded
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    engine: sa.Engine
+    version: DataVersion
+
+
+def _read_publish(engine: sa.Engine) -> dict | None:
+    """The newest row of Starboard's publish table, when the warehouse has one."""
+    with engine.connect() as conn:
+        names = sa.inspect(conn).get_table_names()
+        if PUBLISH_TABLE not in names:
+            return None
+        row = conn.execute(sa.text(
+            f"SELECT version, published_at, row_counts, dq_score, risk1_failed, data_to "
+            f"FROM {PUBLISH_TABLE} ORDER BY published_at DESC LIMIT 1")).mappings().first()
+    return dict(row) if row else None
+
+
+class Warehouse:
+    """One per process; thread-safe. Opens nothing until first asked."""
+
+    def __init__(self, url: str, *, memory_limit: str = "2GB", threads: int = 2,
+                 check_interval: float = 0.2) -> None:
+        self.url = url
+        self.memory_limit = memory_limit
+        self.threads = threads
+        self.check_interval = check_interval
+        self.is_duckdb = url.startswith("duckdb:")
+        self._paths = WarehousePaths(duckdb_path(url)) if self.is_duckdb else None
+        self._lock = threading.Lock()
+        self._current: Snapshot | None = None
+        self._current_key: str | None = None
+        self._checked = 0.0
+
+    @property
+    def dialect_name(self) -> str:
+        return sa.engine.make_url(self.url).get_backend_name()
+
+    def snapshot(self) -> Snapshot:
+        """The live engine and its data version; raises WarehouseUnavailable."""
+        now = time.monotonic()
+        current = self._current
+        if current is not None and now - self._checked < self.check_interval:
+            return current
+        with self._lock:
+            if self._current is not None and time.monotonic() - self._checked < self.check_interval:
+                return self._current
+            snap = self._refresh()
+            self._checked = time.monotonic()
+            return snap
+
+    def _refresh(self) -> Snapshot:
+        if self._paths is None:
+            return self._refresh_server()
+        key, file, pointer = self._locate()
+        if self._current is not None and key == self._current_key:
+            return self._current
+        engine = self._open_duckdb(file)
+        try:
+            version = self._duckdb_version(engine, file, key, pointer)
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            raise WarehouseUnavailable(f"The warehouse {file} cannot be read: "
+                                       f"{str(exc.orig).splitlines()[0]}") from exc
+        old, self._current, self._current_key = self._current, Snapshot(engine, version), key
+        if old is not None:
+            old.engine.dispose()  # checked-out connections close when they are returned
+        return self._current
+
+    def _locate(self) -> tuple[str, Path, dict | None]:
+        assert self._paths is not None
+        pointer = read_pointer(self._paths)
+        if pointer is not None:
+            file = self._paths.path.with_name(pointer["file"])
+            if not file.exists():
+                raise WarehouseUnavailable(f"The pointer {self._paths.pointer} names {file.name}, "
+                                           "which is missing; publish again with starboard load.")
+            return f"pointer:{pointer['file']}", file, pointer
+        file = self._paths.path
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            raise WarehouseUnavailable(
+                f"No warehouse at {file}: run `starboard demo` or `starboard load DIR --db "
+                f"{self.url}` first.") from None
+        identity = f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+        return f"file:{identity}", file, None
+
+    def _open_duckdb(self, file: Path) -> sa.Engine:
+        return sa.create_engine(
+            f"duckdb:///{file}", poolclass=QueuePool, pool_size=4, max_overflow=8,
+            connect_args={"read_only": True,
+                          "config": {"memory_limit": self.memory_limit,
+                                     "threads": self.threads}})
+
+    def _duckdb_version(self, engine: sa.Engine, file: Path, key: str,
+                        pointer: dict | None) -> DataVersion:
+        meta = _read_publish(engine)
+        if pointer is not None:
+            return DataVersion(
+                id=str(pointer["version"]), source="pointer",
+                published_at=datetime.fromisoformat(pointer["published_at"]),
+                row_counts=json.loads(meta["row_counts"]) if meta else {},
+                dq_score=meta["dq_score"] if meta else None,
+                risk1_failed=int(meta["risk1_failed"]) if meta else 0,
+                data_to=meta["data_to"] if meta else None)
+        digest = hashlib.sha256(f"{file}:{key}".encode()).hexdigest()[:16]
+        return DataVersion(id=f"file-{digest}", source="file",
+                           published_at=datetime.fromtimestamp(file.stat().st_mtime))
+
+    def _refresh_server(self) -> Snapshot:
+        if self._current is None:
+            try:
+                engine = sa.create_engine(self.url, pool_pre_ping=True)
+            except (sa.exc.ArgumentError, ImportError) as exc:
+                raise WarehouseUnavailable(f"Cannot use warehouse URL {self.url!r}: {exc}") from exc
+        else:
+            engine = self._current.engine
+        try:
+            version = self._server_version(engine)
+        except sa.exc.DBAPIError as exc:
+            raise WarehouseUnavailable(f"The warehouse is not reachable: "
+                                       f"{str(exc.orig).splitlines()[0]}") from exc
+        if self._current is None or self._current.version != version:
+            self._current = Snapshot(engine, version)
+        return self._current
+
+    def _server_version(self, engine: sa.Engine) -> DataVersion:
+        meta = _read_publish(engine)
+        if meta is not None:
+            counts = meta["row_counts"]
+            return DataVersion(id=str(meta["version"]), source="database",
+                               published_at=meta["published_at"],
+                               row_counts=json.loads(counts) if isinstance(counts, str) else {},
+                               dq_score=meta["dq_score"], data_to=meta["data_to"])
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                # Any committed write moves the WAL position: a new version, never a stale one.
+                state = conn.execute(sa.text("SELECT pg_current_wal_lsn()::text")).scalar()
+            else:
+                state = "static"
+        return DataVersion(id=f"db-{state}", source="database")
+
+    def dispose(self) -> None:
+        """Close every connection (tests, worker shutdown)."""
+        with self._lock:
+            if self._current is not None:
+                self._current.engine.dispose()
+            self._current = None
+            self._current_key = None
