@@ -116,7 +116,8 @@ class Settings:
         return self.home / "cache"
 
 
-DEMO_MODEL = Path(__file__).resolve().parent.parent / "queries" / "models" / "demo.yaml"
+ROOT_DIR = Path(__file__).resolve().parent.parent
+DEMO_MODEL = ROOT_DIR / "queries" / "models" / "demo.yaml"
 
 
 def default_workers() -> int:

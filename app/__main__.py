@@ -1,0 +1,5 @@
+"""``python -m app`` is ``starboard``."""
+
+from app.cli import main
+
+main()

@@ -1,0 +1,243 @@
+"""The ``starboard`` command: generate, load, demo, serve (and more as the layers grow).
+
+A composition root: it may import every layer. Errors a user can act on are printed as one
+clear paragraph with a non-zero exit; tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from app.config import ROOT_DIR, Settings, load_settings
+from app.errors import DataError, StarboardError
+
+console = Console(stderr=True)
+out = Console()
+cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Starboard: self-hosted BI in tiers over a YAML semantic model.")
+STATE: dict[str, Any] = {"debug": False}
+
+
+@cli.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+          ) -> None:
+    STATE["debug"] = debug or os.environ.get("STARBOARD_DEBUG", "").lower() in ("1", "true")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings({k: v for k, v in overrides.items() if v is not None})
+
+
+class _Steps:
+    """Rich progress: one line per load step, ticking while it runs."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        task = self.progress.add_task(name, total=1)
+        yield
+        self.progress.update(task, completed=1)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description:<28}"), BarColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+@cli.command()
+def generate(
+    out_dir: Annotated[Path, typer.Argument(help="Directory for the raw files.")],
+    interactions: Annotated[int, typer.Option(help="About how many interaction rows.")] = 2_000_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
+    format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    end_date: Annotated[str | None, typer.Option(help="Last day of data (YYYY-MM-DD).")] = None,
+) -> None:
+    """Write the demo's raw files (users, products, channels, campaigns, interactions, spend)."""
+    from app.build.generate import generate as run_generate
+
+    end = _parse_date(end_date, "--end-date")
+    with _progress() as progress:
+        task = progress.add_task("generate", total=1.0)
+        summary = run_generate(out_dir, interactions=interactions, seed=seed, fmt=format,
+                               **({"end_date": end} if end else {}),
+                               progress=lambda _step, frac: progress.update(task, completed=frac))
+    table = Table("file", "rows", title=f"Generated in {summary.seconds:.1f} s → {out_dir}")
+    for name, rows in summary.rows.items():
+        table.add_row(name, f"{rows:,}")
+    out.print(table)
+
+
+def _parse_date(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DataError(f"{flag} {text!r} is not a date like 2026-10-31.") from None
+
+
+def _rollup_builder(settings: Settings) -> Callable[[Path], list[str]] | None:
+    """The model's rollups, materialised into a new warehouse file before it is published."""
+    try:
+        from queries.rollups import build_rollups
+    except ImportError:
+        return None
+    return lambda path: build_rollups(settings.model, path)
+
+
+def run_load(raw_dir: Path, settings: Settings):
+    """Load ``raw_dir`` into the settings' warehouse with progress and a summary table."""
+    from app.build.gates import GateThresholds
+    from app.build.load import GateFailure, load
+
+    thresholds = GateThresholds(freshness_hours=settings.freshness_slo_hours)
+    try:
+        with _progress() as progress:
+            result = load(raw_dir, settings.db_url, thresholds=thresholds,
+                          memory_limit=settings.duckdb_memory_limit,
+                          threads=settings.duckdb_threads, rollups=_rollup_builder(settings),
+                          step=_Steps(progress))
+    except GateFailure as failure:
+        _print_gates(failure.results)
+        raise
+    rows = Table("table", "rows", title=f"Published version {result.version}")
+    for name, count in result.row_counts.items():
+        rows.add_row(name, f"{count:,}")
+    for name in result.rollups:
+        rows.add_row(f"{name} (rollup)", "")
+    steps = Table("step", "seconds", title="Time per step")
+    for name, seconds in result.steps:
+        steps.add_row(name, f"{seconds:.2f}")
+    steps.add_row("total", f"{sum(s for _, s in result.steps):.2f}")
+    out.print(rows)
+    out.print(steps)
+    _print_gates(result.gates)
+    out.print(f"DQ score {result.dq_score:.1f}%  ·  {settings.db_url}")
+    return result
+
+
+def _print_gates(gates) -> None:
+    failed = [g for g in gates if not g.passed]
+    table = Table("risk", "check", "target", "detail",
+                  title=f"Quality gates: {len(gates) - len(failed)} of {len(gates)} passed")
+    for g in failed:
+        table.add_row(str(g.risk), g.check, f"{g.table}{'.' + g.column if g.column else ''}",
+                      g.detail, style="red" if g.risk == 1 else "yellow")
+    if failed:
+        out.print(table)
+    else:
+        out.print(table.title)
+
+
+@cli.command()
+def load(
+    raw_dir: Annotated[Path, typer.Argument(help="Directory of CSV or Parquet raw files.")],
+    db: Annotated[str | None, typer.Option(help="Warehouse URL (duckdb:///path.duckdb).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Semantic model (for rollups).")] = None,
+) -> None:
+    """Load raw files: staging → star schema → quality gates → rollups → atomic publish."""
+    run_load(raw_dir, _settings(db_url=db, model=str(model) if model else None))
+
+
+@cli.command()
+def demo(
+    interactions: Annotated[int, typer.Option(help="About how many interactions.")] = 2_000_000,
+    port: Annotated[int | None, typer.Option(help="Port to serve on.")] = None,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading.")] = True,
+    rebuild: Annotated[bool, typer.Option(help="Regenerate and reload the demo data.")] = False,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
+) -> None:
+    """Generate, load and publish the demo warehouse under STARBOARD_HOME, then serve it."""
+    settings = _settings(port=port)
+    from app.build.publish import WarehousePaths, check_writable, duckdb_path
+
+    demo_dir = settings.demo_dir
+    check_writable(demo_dir)
+    raw = demo_dir / "raw"
+    paths = WarehousePaths(duckdb_path(settings.db_url))
+    if rebuild or not paths.pointer.exists():
+        if rebuild and raw.exists():
+            shutil.rmtree(raw)
+        started = time.perf_counter()
+        if not (raw / "interactions.parquet").exists():
+            generate(raw, interactions=interactions, seed=seed, format="parquet", end_date=None)
+        run_load(raw, settings)
+        out.print(f"Demo ready in {time.perf_counter() - started:.1f} s.")
+    else:
+        out.print(f"Reusing the demo warehouse at {paths.path} (--rebuild to regenerate).")
+    if serve:
+        _serve(settings)
+
+
+@cli.command("serve")
+def serve_cmd(
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    dev: Annotated[bool, typer.Option(help="Flask's reloading development server.")] = False,
+) -> None:
+    """Serve the app: gunicorn with gunicorn.conf.py, or Flask's dev server with --dev."""
+    settings = _settings(port=port, host=host)
+    if dev:
+        from app.factory import create_app
+
+        create_app({"port": settings.port, "host": settings.host}).run(
+            host=settings.host, port=settings.port, debug=True)
+        return
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    env = dict(os.environ, STARBOARD_HOST=settings.host, STARBOARD_PORT=str(settings.port),
+               STARBOARD_DB_URL=settings.db_url, STARBOARD_HOME=str(settings.home))
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
+    out.print(f"Starboard on http://{settings.host}:{settings.port}/  (Ctrl+C to stop)")
+    sys.stdout.flush()
+    os.chdir(ROOT_DIR)
+    os.execvpe(gunicorn, [gunicorn, "-c", str(ROOT_DIR / "gunicorn.conf.py"),
+                          "app.wsgi:server"], env)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        cli(standalone_mode=False)
+    except StarboardError as exc:
+        if STATE["debug"]:
+            console.print_exception()
+        console.print(f"[bold red]{exc.title}:[/] {exc.message}", highlight=False)
+        raise SystemExit(1) from None
+    except (typer.Exit, typer.Abort) as exc:
+        raise SystemExit(getattr(exc, "exit_code", 1)) from None
+    except KeyboardInterrupt:
+        console.print("Interrupted.")
+        raise SystemExit(130) from None
+    except Exception as exc:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if STATE["debug"]:
+            raise
+        console.print(f"[bold red]Unexpected error:[/] {exc!r} (run with --debug for the "
+                      "traceback)", highlight=False)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The page shell every page shares: header, navigation, data as of, DQ status dot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import dash
+from dash import html
+from dash.development.base_component import Component
+
+STATUS_LABELS = {"ok": "All quality checks pass", "warn": "Some quality checks warn",
+                 "fail": "A blocking quality check failed", "unknown": "Data quality unknown"}
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How fresh and how trustworthy the data behind a page is."""
+
+    status: str = "unknown"                  # ok | warn | fail | unknown
+    as_of: datetime | None = None            # latest fact time in the data
+    published_at: datetime | None = None
+    version: str | None = None
+    dq_score: float | None = None
+    failing: tuple[str, ...] = ()            # one line per failing check
+    error: str | None = None                 # the warehouse could not be read
+
+
+def nav_items(current_path: str) -> list[tuple[str, str, bool]]:
+    """(label, href, active) for every page registered with ``nav=True``, in ``order``."""
+    pages = [p for p in dash.page_registry.values() if p.get("nav")]
+    pages.sort(key=lambda p: (p.get("order", 50), p["name"]))
+    items = []
+    for page in pages:
+        href = page["path"]
+        active = current_path == href or (href != "/" and current_path.startswith(href))
+        items.append((page["name"], href, active))
+    return items
+
+
+def dq_dot(trust: Trust) -> html.Span:
+    """A coloured dot whose tooltip lists the failing checks."""
+    lines = [STATUS_LABELS.get(trust.status, trust.status)]
+    if trust.dq_score is not None:
+        lines.append(f"DQ score {trust.dq_score:.1f}%")
+    lines += list(trust.failing[:8])
+    if len(trust.failing) > 8:
+        lines.append(f"… and {len(trust.failing) - 8} more")
+    return html.A(
+        [html.Span(className=f"sb-dot sb-dot-{trust.status}"),
+         html.Span(f"DQ {trust.dq_score:.0f}%" if trust.dq_score is not None else "DQ —",
+                   className="sb-dq-label")],
+        href="/quality", title="\n".join(lines), className="sb-dq",
+        **{"data-status": trust.status})
+
+
+def as_of_text(trust: Trust) -> str:
+    if trust.error:
+        return "Data unavailable"
+    if trust.as_of is None:
+        return "Data as of —"
+    return f"Data as of {trust.as_of:%d %b %Y %H:%M}"
+
+
+def header(current_path: str, trust: Trust) -> html.Header:
+    links = [html.A(label, href=href, className="sb-nav-link" + (" active" if active else ""))
+             for label, href, active in nav_items(current_path)]
+    return html.Header([
+        html.A([html.Span("★", className="sb-logo"), "Starboard"], href="/",
+               className="sb-brand"),
+        html.Nav(links, className="sb-nav"),
+        html.Div([html.Span(as_of_text(trust), className="sb-asof",
+                            title=f"Data version {trust.version}" if trust.version else None),
+                  dq_dot(trust)], className="sb-trust"),
+    ], className="sb-header")
+
+
+def page(title: str, children: Sequence[Component] | Component, *, path: str, trust: Trust,
+         subtitle: str | None = None) -> html.Div:
+    """A whole page: header, title block, a banner when data is unavailable or blocked."""
+    banner = None
+    if trust.error:
+        banner = html.Div(trust.error, className="sb-banner sb-banner-fail", role="alert")
+    elif trust.status == "fail":
+        banner = html.Div("The last load failed a blocking quality check: the numbers below "
+                          "may be incomplete.", className="sb-banner sb-banner-fail",
+                          role="alert")
+    body = list(children) if isinstance(children, Sequence) else [children]
+    return html.Div([
+        header(path, trust),
+        html.Main([
+            html.Div([html.H1(title, className="sb-title"),
+                      html.P(subtitle, className="sb-subtitle") if subtitle else None],
+                     className="sb-title-block"),
+            banner,
+            *body,
+        ], className="sb-main"),
+    ], className="sb-page")
+
+
+def error_tile(title: str, message: str) -> html.Div:
+    """What a widget shows instead of data when its query cannot run."""
+    return html.Div([html.Div(title, className="sb-error-title"),
+                     html.Div(message, className="sb-error-message")],
+                    className="sb-tile sb-error", role="alert")
+
+
+def stat(label: str, value: str, note: str | None = None, *, status: str | None = None,
+         test_id: str | None = None) -> html.Div:
+    """A small labelled figure (not a BAN tile: those come with the Tier 0 board)."""
+    value_div = (html.Div(value, className="sb-stat-value", id=test_id) if test_id
+                 else html.Div(value, className="sb-stat-value"))
+    return html.Div([html.Div(label, className="sb-stat-label"), value_div,
+                     html.Div(note, className="sb-stat-note") if note else None],
+                    className="sb-stat" + (f" sb-stat-{status}" if status else ""))
+
+
+def section(title: str, children: Sequence[Component] | Component,
+            note: str | None = None) -> html.Section:
+    body = list(children) if isinstance(children, Sequence) else [children]
+    return html.Section([html.H2(title, className="sb-section-title"),
+                         html.P(note, className="sb-section-note") if note else None, *body],
+                        className="sb-section")

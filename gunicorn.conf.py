@@ -1,0 +1,32 @@
+"""gunicorn settings for ``gunicorn -c gunicorn.conf.py app.wsgi:server``.
+
+Everything comes from ``STARBOARD_*`` variables (see the README). The app is not preloaded:
+each worker opens the warehouse after the fork (DuckDB must not be shared across a fork).
+"""
+
+import os
+
+from app.config import load_settings
+
+_settings = load_settings()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.workers
+threads = int(os.environ.get("STARBOARD_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("STARBOARD_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+preload_app = False
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+errorlog = "-"
+loglevel = os.environ.get("STARBOARD_LOG_LEVEL", "info")
+
+
+def post_worker_init(worker):
+    """Warm Dash once per worker before it takes traffic: concurrent first requests to a
+    cold worker can fail with '"dash" is not a registered library' (plotly/dash#3971)."""
+    with worker.wsgi.test_client() as client:
+        client.get("/_dash-layout")
+        client.get("/_dash-dependencies")

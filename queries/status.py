@@ -1,0 +1,141 @@
+"""What the warehouse holds and how trustworthy it is: versions, tables, gate results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.errors import StarboardError
+from app.runtime import current_runtime
+from app.warehouse import DataVersion
+
+PUBLISH_TABLE = "starboard_publish"
+GATE_TABLE = "starboard_gate"
+
+
+@dataclass(frozen=True)
+class GateRow:
+    check: str
+    table: str
+    column: str | None
+    risk: int
+    passed: bool
+    observed: float | None
+    threshold: float | None
+    detail: str
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.passed else ("fail" if self.risk == 1 else "warn")
+
+    @property
+    def target(self) -> str:
+        return f"{self.table}.{self.column}" if self.column else self.table
+
+
+@dataclass(frozen=True)
+class PublishRow:
+    version: str
+    published_at: datetime
+    dq_score: float | None
+    gates_total: int
+    gates_failed: int
+    risk1_failed: int
+    seconds: float | None
+    fact_rows: int | None
+
+
+@dataclass(frozen=True)
+class WarehouseStatus:
+    version: DataVersion
+    tables: list[tuple[str, int]]
+    gates: list[GateRow]
+    publishes: list[PublishRow]
+    data_from: datetime | None
+    data_to: datetime | None
+
+    @property
+    def status(self) -> str:
+        """ok, warn (a Risk 2 check failed), fail (Risk 1) or unknown (no gates recorded)."""
+        if not self.gates:
+            return "unknown"
+        if any(g.status == "fail" for g in self.gates):
+            return "fail"
+        return "warn" if any(g.status == "warn" for g in self.gates) else "ok"
+
+
+def warehouse_status() -> WarehouseStatus:
+    """Tables with row counts, and the live version's gates and publish history."""
+    snap = current_runtime().warehouse.snapshot()
+    with snap.engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        names = sorted(inspector.get_table_names())
+        ours = {PUBLISH_TABLE, GATE_TABLE}
+        tables = []
+        for name in names:
+            if name in ours:
+                continue
+            count = conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar()
+            tables.append((name, int(count or 0)))
+        gates: list[GateRow] = []
+        publishes: list[PublishRow] = []
+        data_from = data_to = None
+        if PUBLISH_TABLE in names and GATE_TABLE in names:
+            gate = sa.table(GATE_TABLE, *(sa.column(c) for c in (
+                "version", "check", "table_name", "column_name", "risk", "passed", "observed",
+                "threshold", "detail")))
+            rows = conn.execute(
+                sa.select(gate.c.check, gate.c.table_name, gate.c.column_name, gate.c.risk,
+                          gate.c.passed, gate.c.observed, gate.c.threshold, gate.c.detail)
+                .where(gate.c.version == snap.version.id)
+                .order_by(gate.c.passed, gate.c.risk, gate.c.table_name, gate.c.check,
+                          gate.c.column_name)).all()
+            gates = [GateRow(*r) for r in rows]
+            pub = sa.table(PUBLISH_TABLE, *(sa.column(c) for c in (
+                "version", "published_at", "dq_score", "gates_total", "gates_failed",
+                "risk1_failed", "seconds", "row_counts", "data_from", "data_to")))
+            history = conn.execute(sa.select(pub).order_by(pub.c.published_at.desc())
+                                   .limit(20)).mappings().all()
+            for row in history:
+                publishes.append(PublishRow(
+                    row["version"], row["published_at"], row["dq_score"], row["gates_total"],
+                    row["gates_failed"], row["risk1_failed"], row["seconds"],
+                    _fact_rows(row["row_counts"])))
+                if row["version"] == snap.version.id:
+                    data_from, data_to = row["data_from"], row["data_to"]
+    return WarehouseStatus(snap.version, tables, gates, publishes, data_from, data_to)
+
+
+def _fact_rows(row_counts: str | None) -> int | None:
+    if not row_counts:
+        return None
+    counts = json.loads(row_counts)
+    facts = [v for k, v in counts.items() if k.startswith("fct_")]
+    return sum(facts) if facts else None
+
+
+@dataclass(frozen=True)
+class TrustSummary:
+    status: str
+    as_of: datetime | None
+    published_at: datetime | None
+    version: str | None
+    dq_score: float | None
+    failing: tuple[str, ...]
+    error: str | None = None
+
+
+def trust_summary() -> TrustSummary:
+    """Data as of, DQ status and failing checks for the page shell; never raises."""
+    try:
+        status = warehouse_status()
+    except StarboardError as exc:
+        return TrustSummary("unknown", None, None, None, None, (), error=exc.message)
+    failing = tuple(f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: {g.detail}"
+                    for g in status.gates if not g.passed)
+    return TrustSummary(status.status, status.data_to or status.version.data_to,
+                        status.version.published_at, status.version.id,
+                        status.version.dq_score, failing)
