@@ -1,0 +1,263 @@
+"""SQL snippets of the model (metric ``sql``, ``filter`` and ``expr``): checked and rendered.
+
+A metric's ``sql`` and ``filter`` are written once, in plain SQL over the fact's own
+columns. They are parsed with sqlglot, checked against a whitelist (column references,
+literals, arithmetic, comparisons, CASE and a few functions: no subqueries, no
+statements), qualified with the fact table, and rendered for the target dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import cast
+
+import sqlalchemy as sa
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from app.errors import QueryError
+
+AGGREGATES: tuple[type[exp.Expression], ...] = (
+    exp.Sum,
+    exp.Count,
+    exp.Avg,
+    exp.Min,
+    exp.Max,
+    exp.CountIf,
+    exp.Stddev,
+    exp.StddevPop,
+    exp.StddevSamp,
+    exp.Variance,
+    exp.VariancePop,
+)
+SCALAR_FUNCTIONS: tuple[type[exp.Expression], ...] = (
+    exp.Coalesce,
+    exp.Nullif,
+    exp.Abs,
+    exp.Round,
+    exp.Floor,
+    exp.Ceil,
+    exp.Greatest,
+    exp.Least,
+    exp.Lower,
+    exp.Upper,
+    exp.Length,
+    exp.Cast,
+    exp.Case,
+    exp.If,
+)
+OPERATORS: tuple[type[exp.Expression], ...] = (
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Neg,
+    exp.Paren,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+)
+LEAVES: tuple[type[exp.Expression], ...] = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.DataType,
+)
+_SNIPPET_NODES = AGGREGATES + SCALAR_FUNCTIONS + OPERATORS + LEAVES + (exp.Star, exp.Distinct)
+_EXPR_NODES = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg, exp.Paren, exp.Column,
+               exp.Identifier, exp.Literal, exp.Coalesce, exp.Abs)
+
+# SQLAlchemy dialect name → sqlglot dialect name, where they differ.
+_SQLGLOT_DIALECTS = {"postgresql": "postgres", "mssql": "tsql", "awsathena": "athena"}
+
+
+def sqlglot_dialect(dialect: sa.engine.Dialect | str) -> str:
+    """The sqlglot dialect name for a SQLAlchemy dialect (or dialect name)."""
+    name = dialect if isinstance(dialect, str) else dialect.name
+    return _SQLGLOT_DIALECTS.get(name, name)
+
+
+def _parse(sql: str, where: str) -> exp.Expression:
+    """Parse one SQL expression (not a statement) or raise QueryError naming ``where``."""
+    if not isinstance(sql, str) or not sql.strip():
+        raise QueryError(f"{where}: empty SQL expression")
+    try:
+        trees = [t for t in sqlglot.parse(sql) if t is not None]
+    except (ParseError, sqlglot.errors.TokenError) as err:
+        raise QueryError(f"{where}: cannot parse {sql!r}: {err}") from err
+    if len(trees) != 1:
+        raise QueryError(f"{where}: expected one expression, got {len(trees)} in {sql!r}")
+    return cast(exp.Expression, trees[0])
+
+
+def _check_nodes(tree: exp.Expression, allowed: tuple[type, ...], sql: str, where: str) -> None:
+    """Reject any node type outside ``allowed`` (subqueries, statements, unknown functions)."""
+    for node in tree.walk():
+        if not isinstance(node, allowed):
+            name = node.sql() if isinstance(node, exp.Anonymous) else type(node).__name__
+            raise QueryError(f"{where}: {name!r} is not allowed in {sql!r}")
+        if isinstance(node, exp.Column) and node.table:
+            raise QueryError(
+                f"{where}: write columns unqualified ({node.sql()!r} in {sql!r}); "
+                "they always refer to the metric's own table"
+            )
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            raise QueryError(f"{where}: subqueries are not allowed in {sql!r}")
+
+
+def _inside_aggregate(node: exp.Expression) -> bool:
+    """True when ``node`` sits inside an aggregate function call."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, AGGREGATES):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _outer_aggregates(tree: exp.Expression) -> Iterator[exp.Expression]:
+    """Aggregate calls not nested in another aggregate."""
+    for node in tree.walk():
+        if isinstance(node, AGGREGATES) and not _inside_aggregate(node):
+            yield node
+
+
+def check_aggregate(sql: str, where: str) -> exp.Expression:
+    """Parse and check a metric's ``sql``: aggregates over columns, nothing else."""
+    tree = _parse(sql, where)
+    _check_nodes(tree, _SNIPPET_NODES, sql, where)
+    aggregates = list(_outer_aggregates(tree))
+    if not aggregates:
+        raise QueryError(f"{where}: {sql!r} has no aggregate (sum, count, avg, min, max …)")
+    for agg in aggregates:
+        if any(isinstance(n, AGGREGATES) for n in agg.walk() if n is not agg):
+            raise QueryError(f"{where}: nested aggregates are not allowed in {sql!r}")
+    for node in tree.find_all(exp.Column):
+        if not _inside_aggregate(node):
+            raise QueryError(
+                f"{where}: column {node.sql()!r} must be inside an aggregate in {sql!r}"
+            )
+    for star in tree.find_all(exp.Star):
+        if not isinstance(star.parent, exp.Count):
+            raise QueryError(f"{where}: '*' is only allowed as count(*) in {sql!r}")
+    return tree
+
+
+def check_predicate(sql: str, where: str) -> exp.Expression:
+    """Parse and check a metric's ``filter``: a row-level predicate, no aggregates."""
+    tree = _parse(sql, where)
+    _check_nodes(tree, _SNIPPET_NODES, sql, where)
+    if any(isinstance(n, AGGREGATES + (exp.Star, exp.Distinct)) for n in tree.walk()):
+        raise QueryError(f"{where}: a filter is a row predicate; no aggregates in {sql!r}")
+    return tree
+
+
+def check_metric_expr(expr: str, where: str) -> exp.Expression:
+    """Parse and check an ``expr`` metric: arithmetic over other metrics' names."""
+    tree = _parse(expr, where)
+    _check_nodes(tree, _EXPR_NODES, expr, where)
+    for node in tree.find_all(exp.Literal):
+        if node.is_string:
+            raise QueryError(f"{where}: only numbers are allowed as literals in {expr!r}")
+    return tree
+
+
+def referenced_columns(tree: exp.Expression) -> list[str]:
+    """Names of the columns (or metrics, in an expr) a parsed snippet refers to, in order."""
+    seen: dict[str, None] = {}
+    for node in tree.find_all(exp.Column):
+        seen.setdefault(node.name, None)
+    return list(seen)
+
+
+def _safe_division(tree: exp.Expression) -> exp.Expression:
+    """Rewrite every ``a / b`` as ``CAST(a AS DOUBLE) / NULLIF(b, 0)``: NULL on zero."""
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Div) and not node.args.get("safe_done"):
+            new = exp.Div(
+                this=exp.Cast(this=exp.paren(node.this, copy=False),
+                              to=exp.DataType.build("double")),
+                expression=exp.Nullif(this=node.expression, expression=exp.Literal.number(0)),
+            )
+            new.set("safe_done", True)
+            return new
+        return node
+
+    return tree.transform(rewrite, copy=False)
+
+
+def _apply_filter(tree: exp.Expression, predicate: exp.Expression) -> exp.Expression:
+    """Move a row predicate inside every outer aggregate: ``sum(CASE WHEN p THEN x END)``."""
+
+    def only_when(value: exp.Expression) -> exp.Expression:
+        return exp.Case(ifs=[exp.If(this=predicate.copy(), true=value)])
+
+    for agg in list(_outer_aggregates(tree)):
+        arg = agg.this
+        if isinstance(agg, exp.CountIf):
+            agg.set("this", exp.and_(exp.paren(predicate.copy()), exp.paren(arg)))
+        elif isinstance(arg, exp.Star):
+            agg.set("this", only_when(exp.Literal.number(1)))
+        elif isinstance(arg, exp.Distinct):
+            inner = arg.expressions
+            if len(inner) != 1:
+                raise QueryError("count(distinct …) over several columns cannot take a filter")
+            arg.set("expressions", [only_when(inner[0])])
+        elif arg is not None:
+            agg.set("this", only_when(arg))
+        else:
+            raise QueryError(f"cannot apply a filter to {agg.sql()!r}")
+    return tree
+
+
+def _quoter(dialect: sa.engine.Dialect) -> Callable[[str], exp.Identifier]:
+    """An identifier builder that quotes exactly when the SQLAlchemy dialect would."""
+    preparer = dialect.identifier_preparer
+
+    def ident(name: str) -> exp.Identifier:
+        return exp.Identifier(this=name, quoted=preparer.quote(name) != name)
+
+    return ident
+
+
+def render_aggregate(
+    sql: str,
+    filter_sql: str | None,
+    table: str,
+    dialect: sa.engine.Dialect,
+    where: str = "metric",
+) -> str:
+    """The aggregate ``sql`` (with ``filter_sql`` folded in) as SQL text for ``dialect``."""
+    tree = check_aggregate(sql, where)
+    if filter_sql:
+        tree = _apply_filter(tree, check_predicate(filter_sql, f"{where}.filter"))
+    ident = _quoter(dialect)
+    for column in list(tree.find_all(exp.Column)):
+        column.replace(exp.Column(this=ident(column.name), table=ident(table)))
+    tree = _safe_division(tree)
+    if not isinstance(tree, exp.Func | exp.Column | exp.Paren):
+        tree = exp.paren(tree, copy=False)
+    return tree.sql(dialect=sqlglot_dialect(dialect))
+
+
+def validate_metric_sql(sql: str, filter_sql: str | None, where: str = "metric") -> None:
+    """Check a metric's ``sql``/``filter`` without rendering (for model validation)."""
+    check_aggregate(sql, where)
+    if filter_sql:
+        check_predicate(filter_sql, f"{where}.filter")
