@@ -4,24 +4,22 @@ Everything comes from ``STARBOARD_*`` variables (see the README). The app is not
 each worker opens the warehouse after the fork (DuckDB must not be shared across a fork).
 """
 
-import os
-
 from app.config import load_settings
 
 _settings = load_settings()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-threads = int(os.environ.get("STARBOARD_THREADS", "4"))
+threads = _settings.threads
 worker_class = "gthread"
-timeout = int(os.environ.get("STARBOARD_TIMEOUT", "120"))
+timeout = _settings.timeout
 graceful_timeout = 30
 keepalive = 5
 preload_app = False
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
 errorlog = "-"
-loglevel = os.environ.get("STARBOARD_LOG_LEVEL", "info")
+loglevel = _settings.log_level
 
 
 def post_worker_init(worker):

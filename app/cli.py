@@ -212,6 +212,78 @@ def _serve(settings: Settings) -> None:
                           "app.wsgi:server"], env)
 
 
+@cli.command()
+def query(
+    metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")],
+    by: Annotated[str | None, typer.Option(help="Dimensions, e.g. channel_group,date:month.")
+                  ] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        help="Filter 'dimension op value' (op: = != < <= > >= in not_in between); repeat.")
+        ] = None,
+    order: Annotated[str | None, typer.Option(help="e.g. -revenue,date")] = None,
+    limit: Annotated[int | None, typer.Option(help="Most rows to return.")] = None,
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    model: Annotated[Path | None, typer.Option(help="Semantic model YAML.")] = None,
+    db: Annotated[str | None, typer.Option(help="Warehouse URL.")] = None,
+    explain: Annotated[bool, typer.Option(help="Print the compiled SQL, do not run.")] = False,
+) -> None:
+    """Run one MetricQuery through the semantic layer (the same door the web app uses)."""
+    from app.runtime import standalone
+    from queries.api import records
+    from queries.parse import parse_cli
+    from queries.run import current_model, run
+    from queries.run import explain as explain_query
+
+    if format not in ("table", "csv", "json"):
+        raise DataError(f"--format {format!r}: choose table, csv or json.")
+    settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
+    with standalone(settings) as runtime:
+        parsed = parse_cli(metrics, by, where or (), order, limit,
+                           model=current_model(runtime))
+        if explain:
+            sql, klass = explain_query(parsed, runtime=runtime)
+            out.print(f"-- cost class {klass}\n{sql}", highlight=False)
+            return
+        result = run(parsed, runtime=runtime)
+    if format == "csv":
+        result.frame.to_csv(sys.stdout, index=False, float_format="%.12g")
+    elif format == "json":
+        import json
+
+        rows = [dict(zip(result.columns, row, strict=True)) for row in records(result.frame)]
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+    else:
+        table = Table(*result.columns, title=f"{len(result.frame):,} rows · cost "
+                      f"{result.cost_class} · {result.ms:.0f} ms"
+                      + (f" · rollup {result.rollup}" if result.rollup else ""))
+        for row in records(result.frame):
+            table.add_row(*("" if v is None else f"{v:,.2f}" if isinstance(v, float)
+                            else str(v) for v in row))
+        out.print(table)
+    for notice in result.notices:
+        console.print(notice)
+
+
+@cli.command()
+def check(
+    model: Annotated[Path | None, typer.Option(help="Semantic model YAML.")] = None,
+    db: Annotated[str | None, typer.Option(help="Warehouse URL.")] = None,
+) -> None:
+    """Check the semantic model against the warehouse; print every problem at once."""
+    from app.runtime import standalone
+    from queries.model import check as check_model
+
+    settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
+    with standalone(settings) as runtime:
+        problems = check_model(settings.model, runtime.warehouse.snapshot().engine)
+    if problems:
+        for problem in problems:
+            out.print(str(problem), highlight=False)
+        console.print(f"[bold red]{len(problems)} problem(s)[/] in {settings.model}")
+        raise typer.Exit(1)
+    out.print(f"{settings.model}: no problems against {settings.db_url}")
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:

@@ -7,6 +7,7 @@ configuration table is checked against this list by a test.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -75,6 +76,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", _str, "Address the server binds to.", "127.0.0.1"),
     Setting("port", _int, "Port the server listens on.", "8050"),
     Setting("workers", _int, "gunicorn worker processes.", "2 × CPU count + 1, at most 8"),
+    Setting("threads", _int, "Threads per gunicorn worker.", "4"),
+    Setting("timeout", _int, "Seconds before gunicorn restarts a silent worker.", "120"),
+    Setting("log_level", _str, "gunicorn and app log level (debug, info, warning, error).",
+            "info"),
     Setting("duckdb_memory_limit", _str, "DuckDB `memory_limit` for each process that "
             "opens the warehouse.", "2GB"),
     Setting("duckdb_threads", _int, "DuckDB threads for each process that opens the "
@@ -101,6 +106,9 @@ class Settings:
     host: str
     port: int
     workers: int
+    threads: int
+    timeout: int
+    log_level: str
     duckdb_memory_limit: str
     duckdb_threads: int
     freshness_slo_hours: int
@@ -114,6 +122,36 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.home / "secret_key"
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """STARBOARD_SECRET_KEY, or a random key generated once and kept (mode 0600) in the
+    home directory, so no two installs ever share a key."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.secret_key_file
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the secret key {path}: {exc.strerror}.") from exc
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker wrote it first
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"Cannot create the secret key in {path.parent} ({exc.strerror}); "
+                          "set STARBOARD_SECRET_KEY or a writable STARBOARD_HOME.") from exc
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
 
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
@@ -163,6 +201,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "host": raw["host"] or "127.0.0.1",
         "port": raw["port"] if raw["port"] is not None else 8050,
         "workers": raw["workers"] if raw["workers"] is not None else default_workers(),
+        "threads": raw["threads"] if raw["threads"] is not None else 4,
+        "timeout": raw["timeout"] if raw["timeout"] is not None else 120,
+        "log_level": raw["log_level"] or "info",
         "duckdb_memory_limit": raw["duckdb_memory_limit"] or "2GB",
         "duckdb_threads": raw["duckdb_threads"] if raw["duckdb_threads"] is not None else 2,
         "freshness_slo_hours": (raw["freshness_slo_hours"]
@@ -173,7 +214,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError("STARBOARD_CACHE=redis needs STARBOARD_REDIS_URL.")
     if values["redis_url"] and raw["cache"] is None:
         values["cache"] = "redis"
-    for name in ("port", "workers", "duckdb_threads", "cache_ttl", "cache_max_items"):
+    for name in ("port", "workers", "threads", "timeout", "duckdb_threads", "cache_ttl",
+                 "cache_max_items"):
         if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):
             raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
     assert {f.name for f in fields(Settings)} == set(values)

@@ -11,9 +11,10 @@ import dash
 import flask
 from dash import dcc, html
 
-from app.config import load_settings
+from app.config import ensure_secret_key, load_settings
 from app.errors import StarboardError
 from app.runtime import current_runtime, init_runtime
+from queries.api import blueprint as api_blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("starboard")
@@ -23,6 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     """Build the app: defaults → ``STARBOARD_*`` environment → ``overrides``."""
     settings = load_settings(overrides)
     server = flask.Flask("starboard", root_path=str(ROOT))
+    server.secret_key = ensure_secret_key(settings)
     init_runtime(server, settings)
     app = dash.Dash(
         __name__,
@@ -38,6 +40,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     app.layout = html.Div([dcc.Location(id="sb-url", refresh="callback-nav"),
                            dash.page_container], className="sb-root")
     _health_routes(server)
+    server.register_blueprint(api_blueprint())
     return app
 
 

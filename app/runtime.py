@@ -6,11 +6,14 @@ Created unbound, bound in the factory (Flask's extension pattern); looked up thr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
 
+from app.cache import QueryCache
 from app.config import Settings
 from app.warehouse import Warehouse
 
@@ -21,6 +24,7 @@ EXTENSION = "starboard"
 class Runtime:
     settings: Settings
     warehouse: Warehouse
+    cache: QueryCache
     # Per-process state of the upper layers (the loaded model, …), keyed by owner.
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -30,7 +34,9 @@ def init_runtime(server: Flask, settings: Settings) -> Runtime:
     runtime = Runtime(settings=settings,
                       warehouse=Warehouse(settings.db_url,
                                           memory_limit=settings.duckdb_memory_limit,
-                                          threads=settings.duckdb_threads))
+                                          threads=settings.duckdb_threads),
+                      cache=QueryCache(settings))
+    runtime.cache.init_app(server)
     server.extensions[EXTENSION] = runtime
     return runtime
 
@@ -38,3 +44,15 @@ def init_runtime(server: Flask, settings: Settings) -> Runtime:
 def current_runtime() -> Runtime:
     """The runtime of the app handling the current request."""
     return current_app.extensions[EXTENSION]
+
+
+@contextmanager
+def standalone(settings: Settings) -> Iterator[Runtime]:
+    """A runtime outside the web app (CLI, benchmarks): a bare Flask app context."""
+    server = Flask("starboard-cli")
+    runtime = init_runtime(server, settings)
+    try:
+        with server.app_context():
+            yield runtime
+    finally:
+        runtime.warehouse.dispose()
