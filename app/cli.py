@@ -287,7 +287,7 @@ def check(
 def main() -> None:
     """Entry point of the console script."""
     try:
-        cli(standalone_mode=False)
+        code = cli(standalone_mode=False)  # click returns typer.Exit's code here
     except StarboardError as exc:
         if STATE["debug"]:
             console.print_exception()
@@ -309,6 +309,8 @@ def main() -> None:
         console.print(f"[bold red]Unexpected error:[/] {exc!r} (run with --debug for the "
                       "traceback)", highlight=False)
         raise SystemExit(1) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

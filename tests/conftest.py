@@ -55,6 +55,24 @@ def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+TINY_DEMO_INTERACTIONS = 40_000
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo (generator → loader → rollups → publish) at 40k interactions: its URL."""
+    from app.build.generate import generate
+    from app.build.load import load
+    from app.config import DEMO_MODEL
+    from queries.rollups import build_rollups
+
+    root = tmp_path_factory.mktemp("tiny_demo")
+    generate(root / "raw", interactions=TINY_DEMO_INTERACTIONS, seed=7)
+    url = f"duckdb:///{root / 'warehouse.duckdb'}"
+    load(root / "raw", url, rollups=lambda path: build_rollups(DEMO_MODEL, path))
+    return url
+
+
 def make_app(url: str, home: Path, **overrides: Any) -> dash.Dash:
     """A fresh app on ``url`` with the null cache."""
     from app.factory import create_app

@@ -1,0 +1,150 @@
+"""The starboard command: what a user types and reads, and its exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from tests.app import rawdata
+
+
+def starboard(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``starboard ARGS`` in-process; (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["starboard", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("STARBOARD_HOME", str(tmp_path / "home"))
+    for name in ("STARBOARD_DB_URL", "STARBOARD_MODEL", "STARBOARD_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "home"
+
+
+def test_load_prints_rows_steps_and_gates(monkeypatch, capsys, tmp_path: Path) -> None:
+    raw = rawdata.write_csv(tmp_path / "raw")
+    code, out, err = starboard(monkeypatch, capsys, "load", str(raw), "--db",
+                               f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    assert code == 0, err
+    assert "Published version" in out and "fct_interaction" in out and "31,046" in out
+    assert "Time per step" in out and "build star schema" in out
+    assert "Quality gates:" in out and "DQ score" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["load", "/no/such/dir"], "Raw data directory /no/such/dir does not exist"),
+    (["load", "{raw}", "--db", "sqlite:///x.db"], "Expected a DuckDB URL"),
+    (["load", "{raw}", "--db", "duckdb:///{file}/wh.duckdb"], "Cannot create"),
+    (["query", "--metrics", "revnue", "--db", "duckdb:///{tmp}/none.duckdb"],
+     "No warehouse at"),
+    (["generate", "{tmp}/g", "--interactions", "10"], "interactions"),
+    (["generate", "{tmp}/g", "--end-date", "yesterday"], "--end-date 'yesterday'"),
+])
+def test_bad_input_gives_one_clear_message_and_exit_1(monkeypatch, capsys, tmp_path: Path,
+                                                      args: list[str], message: str) -> None:
+    raw = rawdata.write_csv(tmp_path / "raw")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = [a.format(raw=raw, file=blocker, tmp=tmp_path) for a in args]
+    code, out, err = starboard(monkeypatch, capsys, *args)
+    assert code == 1
+    assert message in " ".join(err.split()), err
+    assert "Traceback" not in err + out
+
+
+def test_failed_gate_lists_the_gate_and_publishes_nothing(monkeypatch, capsys,
+                                                          tmp_path: Path) -> None:
+    data = rawdata.tables()
+    data["products"] = data["products"] + [dict(data["products"][0])]
+    raw = rawdata.write_csv(tmp_path / "raw", data)
+    code, out, err = starboard(monkeypatch, capsys, "load", str(raw), "--db",
+                               f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    assert code == 1
+    assert "natural_key_unique" in out and "nothing was published" in " ".join(err.split())
+    assert not (tmp_path / "wh.current.json").exists()
+
+
+def test_query_csv_matches_hand_written_sql(monkeypatch, capsys, tiny_demo: str) -> None:
+    code, out, err = starboard(monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics",
+                               "revenue,orders", "--by", "region", "--where",
+                               "date between 2026-01-01 and 2026-06-30", "--order", "-revenue",
+                               "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["region", "revenue", "orders"]
+    from app.warehouse import Warehouse
+
+    with Warehouse(tiny_demo).snapshot().engine.connect() as conn:
+        expected = conn.exec_driver_sql(
+            "SELECT u.region, sum(f.revenue), count(DISTINCT f.order_id) FROM fct_interaction f "
+            "LEFT JOIN dim_user u USING (user_key) WHERE f.interaction_type = 'purchase' AND "
+            "f.occurred_at >= '2026-01-01' AND f.occurred_at < '2026-07-01' GROUP BY 1 "
+            "ORDER BY 2 DESC").all()
+    assert [(r, pytest.approx(float(v)), int(o)) for r, v, o in rows[1:]] == expected
+
+
+def test_query_refuses_unknown_names_with_a_suggestion(monkeypatch, capsys,
+                                                       tiny_demo: str) -> None:
+    code, _out, err = starboard(monkeypatch, capsys, "query", "--db", tiny_demo,
+                                "--metrics", "revnue")
+    assert code == 1 and "did you mean 'revenue'" in err
+
+
+def test_query_explain_prints_sql_and_cost_class(monkeypatch, capsys, tiny_demo: str) -> None:
+    code, out, _err = starboard(monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics",
+                                "revenue", "--by", "date:month", "--explain")
+    assert code == 0 and "-- cost class" in out and "agg_daily_interaction" in out
+
+
+def test_check_passes_on_the_demo_and_lists_every_problem_of_a_broken_model(
+        monkeypatch, capsys, tiny_demo: str, tmp_path: Path) -> None:
+    code, out, _ = starboard(monkeypatch, capsys, "check", "--db", tiny_demo)
+    assert code == 0 and "no problems" in out
+    head = ("version: 1\nname: shop\ntables:\n  fct_interaction:\n    kind: fact\n"
+            "    primary_key: interaction_key\n    time: occurred_at\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(head + "metircs:\n  orders: {fact: fct_nope, sql: count(*)}\n")
+    code, out, err = starboard(monkeypatch, capsys, "check", "--db", tiny_demo, "--model",
+                               str(broken))
+    text = " ".join(out.split())
+    assert code == 1 and "problem(s)" in err
+    assert f"{broken}:8: metircs" in text and "did you mean 'metrics'" in text
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(head + "  fct_gone: {kind: fact, primary_key: id}\nmetrics:\n"
+                     "  revenue: {fact: fct_interaction, sql: sum(revnue)}\n")
+    code, out, err = starboard(monkeypatch, capsys, "check", "--db", tiny_demo, "--model",
+                               str(wrong))
+    text = " ".join(out.split())
+    assert code == 1 and "2 problem(s)" in err, text
+    assert "fct_gone" in text and "revnue" in text
+
+
+def test_demo_builds_once_then_reuses(monkeypatch, capsys, home: Path) -> None:
+    code, out, err = starboard(monkeypatch, capsys, "demo", "--interactions", "20000",
+                               "--no-serve")
+    assert code == 0, err
+    assert "Demo ready" in out and (home / "demo" / "warehouse.current.json").exists()
+    assert "agg_daily_interaction (rollup)" in out
+    code, out, _ = starboard(monkeypatch, capsys, "demo", "--no-serve")
+    assert code == 0 and "Reusing the demo warehouse" in out
+
+
+def test_demo_in_an_unwritable_home_says_so(monkeypatch, capsys, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("STARBOARD_HOME", str(blocker / "home"))
+    code, _out, err = starboard(monkeypatch, capsys, "demo", "--no-serve")
+    assert code == 1 and "Cannot create" in err
