@@ -590,6 +590,9 @@ class _RollupSource:
 
     def __init__(self, model: SemanticModel, rollup: Rollup) -> None:
         self.rollup = rollup
+        self.counts = frozenset(
+            name for name in rollup.metrics
+            if (model.metrics[name].sql or "").strip().lower().startswith("count("))
         time_dim = model.time_dimension()
         self.time_name = time_dim.name if time_dim else None
         names = [*rollup.dimensions, *rollup.metrics]
@@ -617,8 +620,9 @@ class _RollupSource:
         return True
 
     def leaf(self, name: str) -> ColumnElement:
-        """The sum of the pre-aggregated column."""
-        return sa.func.sum(self.table.c[name])
+        """The sum of the pre-aggregated column; a count over no rows is 0, as on the fact."""
+        total = sa.func.sum(self.table.c[name])
+        return sa.func.coalesce(total, 0) if name in self.counts else total
 
 
 _Source = _FactSource | _RollupSource
