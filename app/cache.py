@@ -99,13 +99,15 @@ class QueryCache:
         try:
             value = compute()
         except BaseException as exc:
-            flight.set_exception(exc)
-            raise
-        finally:
             with self._lock:
                 self._flights.pop(key, None)
-        flight.set_result(value)
+            flight.set_exception(exc)
+            raise
+        # Store before leaving the flight: a caller arriving in between finds the cache.
         self._set(key, value)
+        flight.set_result(value)
+        with self._lock:
+            self._flights.pop(key, None)
         return value, False
 
     def clear(self) -> None:
