@@ -180,6 +180,10 @@ def demo(
         out.print(f"Demo ready in {time.perf_counter() - started:.1f} s.")
     else:
         out.print(f"Reusing the demo warehouse at {paths.path} (--rebuild to regenerate).")
+    table = Table("user", "role", "password", "row scope", title="Demo users")
+    for row in ensure_demo_users(settings):
+        table.add_row(*row)
+    out.print(table)
     if serve:
         _serve(settings)
 
@@ -282,6 +286,160 @@ def check(
         console.print(f"[bold red]{len(problems)} problem(s)[/] in {settings.model}")
         raise typer.Exit(1)
     out.print(f"{settings.model}: no problems against {settings.db_url}")
+
+
+users_cli = typer.Typer(no_args_is_help=True,
+                        help="Manage users, roles, row scopes and API tokens.")
+cli.add_typer(users_cli, name="users")
+
+
+def _users(settings: Settings | None = None):
+    from app.auth import Users
+    from app.meta import MetaDB
+
+    settings = settings or _settings()
+    return Users(MetaDB(settings.meta_db_url))
+
+
+def _read_password(password_stdin: bool, name: str) -> tuple[str, bool]:
+    """(password, generated): from stdin, an interactive prompt, or a generated one."""
+    import secrets
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise DataError("--password-stdin: no password on standard input.")
+        return password, False
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"Password for {name}: ")
+        if password != getpass.getpass("Again: "):
+            raise DataError("The two passwords differ; nothing was changed.")
+        return password, False
+    return secrets.token_urlsafe(12), True
+
+
+@users_cli.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help="executive, operator, analyst or admin.")],
+    scope: Annotated[list[str] | None, typer.Option(
+        help="Row scope dimension=value[,value]; repeat for several.")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Add a user (the password is prompted, read from stdin, or generated and printed)."""
+    from app.auth import parse_scopes
+
+    users = _users()
+    scopes = parse_scopes(scope or [])
+    users._check_role(role)  # before asking for a password
+    password, generated = _read_password(password_stdin, name)
+    user = users.add(name, role, password, scopes)
+    out.print(f"Added {user.name} ({user.role})" + (f", scope {_scope_text(user.scopes)}"
+                                                    if user.scopes else ""))
+    if generated:
+        out.print(f"Password: {password}", highlight=False)
+
+
+def _scope_text(scopes) -> str:
+    return "; ".join(f"{dim}={','.join(vals)}" for dim, vals in scopes) or "—"
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """List users with their roles, scopes and status."""
+    table = Table("user", "role", "scope", "status")
+    for user in _users().all():
+        table.add_row(user.name, user.role, _scope_text(user.scopes),
+                      "disabled" if user.disabled else "active")
+    out.print(table)
+
+
+@users_cli.command("set-role")
+def users_set_role(name: str, role: str) -> None:
+    """Change a user's role."""
+    user = _users().set_role(name, role)
+    out.print(f"{user.name} is now {user.role}.")
+
+
+@users_cli.command("set-scope")
+def users_set_scope(
+    name: str,
+    scope: Annotated[list[str] | None, typer.Option(
+        help="dimension=value[,value]; repeat; none clears the scope.")] = None,
+) -> None:
+    """Replace a user's row scope (no --scope: unrestricted)."""
+    from app.auth import parse_scopes
+
+    user = _users().set_scopes(name, parse_scopes(scope or []))
+    out.print(f"{user.name}: scope {_scope_text(user.scopes)}.")
+
+
+@users_cli.command("disable")
+def users_disable(name: str,
+                  enable: Annotated[bool, typer.Option(help="Enable again.")] = False) -> None:
+    """Disable a user (they can no longer sign in or use tokens)."""
+    user = _users().set_disabled(name, not enable)
+    out.print(f"{user.name} is {'disabled' if user.disabled else 'active'}.")
+
+
+@users_cli.command("reset-password")
+def users_reset_password(
+    name: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Set a new password (prompted, from stdin, or generated and printed)."""
+    users = _users()
+    if users.by_name(name) is None:
+        from app.auth import AccessError
+
+        raise AccessError(f"No user named {name!r}.")
+    password, generated = _read_password(password_stdin, name)
+    users.reset_password(name, password)
+    out.print(f"Password of {name} changed." + (f" New password: {password}" if generated
+                                                 else ""), highlight=False)
+
+
+@users_cli.command("token")
+def users_token(name: str, label: Annotated[str, typer.Option(help="What it is for.")] = ""
+                ) -> None:
+    """Create an API token for /api/v1 (shown once; send as 'Authorization: Bearer …')."""
+    token = _users().create_token(name, label)
+    out.print(token, highlight=False)
+
+
+DEMO_USERS = (("exec", "executive"), ("ops", "operator"), ("analyst", "analyst"),
+              ("admin", "admin"), ("emea", "operator"))
+
+
+def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str, str]]:
+    """One demo user per role (and an EMEA-scoped operator); credentials kept 0600 in the
+    demo directory so every `starboard demo` can print them."""
+    import json
+    import secrets
+
+    path = settings.demo_dir / "credentials.json"
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        known = {}
+    users = _users(settings)
+    rows = []
+    for name, role in DEMO_USERS:
+        scopes = (("region", ("EMEA",)),) if name == "emea" else ()
+        if users.by_name(name) is None or name not in known:
+            password = secrets.token_urlsafe(9)
+            if users.by_name(name) is None:
+                users.add(name, role, password, scopes, actor="demo")
+            else:
+                users.reset_password(name, password, actor="demo")
+            known[name] = password
+        rows.append((name, role, known[name], _scope_text(scopes)))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(known, handle)
+    return rows
 
 
 def main() -> None:

@@ -86,6 +86,11 @@ SETTINGS: tuple[Setting, ...] = (
             "warehouse.", "2"),
     Setting("freshness_slo_hours", _int, "Data older than this (latest fact time vs now) "
             "raises the freshness warning.", "36"),
+    Setting("session_idle_minutes", _int, "Sign out after this long without a request "
+            "(unless “remember me” was ticked).", "60"),
+    Setting("session_max_hours", _int, "Sign out this long after signing in, however active "
+            "(unless “remember me” was ticked).", "12"),
+    Setting("remember_days", _int, "How long “remember me” keeps a user signed in.", "14"),
     Setting("debug", _bool, "Show tracebacks in the CLI and run Dash in debug mode.", "false"),
 )
 
@@ -112,6 +117,9 @@ class Settings:
     duckdb_memory_limit: str
     duckdb_threads: int
     freshness_slo_hours: int
+    session_idle_minutes: int
+    session_max_hours: int
+    remember_days: int
     debug: bool
 
     @property
@@ -163,6 +171,10 @@ def default_workers() -> int:
     return min(2 * (os.cpu_count() or 1) + 1, 8)
 
 
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 def load_settings(overrides: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the environment, then ``overrides`` (tests, CLI flags)."""
@@ -208,6 +220,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "duckdb_threads": raw["duckdb_threads"] if raw["duckdb_threads"] is not None else 2,
         "freshness_slo_hours": (raw["freshness_slo_hours"]
                                 if raw["freshness_slo_hours"] is not None else 36),
+        "session_idle_minutes": _or(raw["session_idle_minutes"], 60),
+        "session_max_hours": _or(raw["session_max_hours"], 12),
+        "remember_days": _or(raw["remember_days"], 14),
         "debug": bool(raw["debug"]),
     }
     if values["cache"] == "redis" and not values["redis_url"]:
@@ -215,7 +230,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     if values["redis_url"] and raw["cache"] is None:
         values["cache"] = "redis"
     for name in ("port", "workers", "threads", "timeout", "duckdb_threads", "cache_ttl",
-                 "cache_max_items"):
+                 "cache_max_items", "session_idle_minutes", "session_max_hours",
+                 "remember_days"):
         if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):
             raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
     assert {f.name for f in fields(Settings)} == set(values)

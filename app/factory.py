@@ -11,9 +11,11 @@ import dash
 import flask
 from dash import dcc, html
 
+from app import web
 from app.config import ensure_secret_key, load_settings
 from app.errors import StarboardError
 from app.runtime import current_runtime, init_runtime
+from components import shell
 from queries.api import blueprint as api_blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     settings = load_settings(overrides)
     server = flask.Flask("starboard", root_path=str(ROOT))
     server.secret_key = ensure_secret_key(settings)
-    init_runtime(server, settings)
+    runtime = init_runtime(server, settings)
     app = dash.Dash(
         __name__,
         server=server,
@@ -39,6 +41,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     )
     app.layout = html.Div([dcc.Location(id="sb-url", refresh="callback-nav"),
                            dash.page_container], className="sb-root")
+    web.install(server, settings, runtime.users, callback_map=lambda: app.callback_map,
+                page_registry=lambda: dash.page_registry, denied_layout=shell.denied)
     _health_routes(server)
     server.register_blueprint(api_blueprint())
     return app

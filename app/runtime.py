@@ -13,8 +13,10 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from app.auth import Users
 from app.cache import QueryCache
 from app.config import Settings
+from app.meta import MetaDB
 from app.warehouse import Warehouse
 
 EXTENSION = "starboard"
@@ -25,6 +27,7 @@ class Runtime:
     settings: Settings
     warehouse: Warehouse
     cache: QueryCache
+    users: Users
     # Per-process state of the upper layers (the loaded model, …), keyed by owner.
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -35,7 +38,8 @@ def init_runtime(server: Flask, settings: Settings) -> Runtime:
                       warehouse=Warehouse(settings.db_url,
                                           memory_limit=settings.duckdb_memory_limit,
                                           threads=settings.duckdb_threads),
-                      cache=QueryCache(settings))
+                      cache=QueryCache(settings),
+                      users=Users(MetaDB(settings.meta_db_url)))
     runtime.cache.init_app(server)
     server.extensions[EXTENSION] = runtime
     return runtime
@@ -56,3 +60,4 @@ def standalone(settings: Settings) -> Iterator[Runtime]:
             yield runtime
     finally:
         runtime.warehouse.dispose()
+        runtime.users.db.dispose()

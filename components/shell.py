@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import dash
-from dash import html
+from dash import dcc, html
 from dash.development.base_component import Component
 
 STATUS_LABELS = {"ok": "All quality checks pass", "warn": "Some quality checks warn",
@@ -27,9 +27,20 @@ class Trust:
     error: str | None = None                 # the warehouse could not be read
 
 
-def nav_items(current_path: str) -> list[tuple[str, str, bool]]:
-    """(label, href, active) for every page registered with ``nav=True``, in ``order``."""
-    pages = [p for p in dash.page_registry.values() if p.get("nav")]
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: shown in the header, and what the navigation may offer them."""
+
+    name: str | None = None
+    role: str | None = None
+    permissions: frozenset[str] = frozenset()
+    csrf: str = ""
+
+
+def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
+    """(label, href, active) for every ``nav=True`` page the viewer may open, in ``order``."""
+    pages = [p for p in dash.page_registry.values()
+             if p.get("nav") and p.get("access") in viewer.permissions]
     pages.sort(key=lambda p: (p.get("order", 50), p["name"]))
     items = []
     for page in pages:
@@ -63,21 +74,33 @@ def as_of_text(trust: Trust) -> str:
     return f"Data as of {trust.as_of:%d %b %Y %H:%M}"
 
 
-def header(current_path: str, trust: Trust) -> html.Header:
+def user_menu(viewer: Viewer) -> html.Form | None:
+    """Name, role and a sign-out button (a POST form with the session's CSRF token)."""
+    if not viewer.name:
+        return None
+    return html.Form([
+        html.Span(viewer.name, className="sb-user-name", title=f"Role: {viewer.role}"),
+        html.Span(viewer.role, className="sb-badge sb-badge-muted"),
+        dcc.Input(type="hidden", name="csrf_token", value=viewer.csrf),
+        html.Button("Sign out", type="submit", className="sb-link-button", id="sb-logout"),
+    ], action="/logout", method="POST", className="sb-user")
+
+
+def header(current_path: str, trust: Trust, viewer: Viewer) -> html.Header:
     links = [html.A(label, href=href, className="sb-nav-link" + (" active" if active else ""))
-             for label, href, active in nav_items(current_path)]
+             for label, href, active in nav_items(current_path, viewer)]
     return html.Header([
         html.A([html.Span("★", className="sb-logo"), "Starboard"], href="/",
                className="sb-brand"),
         html.Nav(links, className="sb-nav"),
         html.Div([html.Span(as_of_text(trust), className="sb-asof",
                             title=f"Data version {trust.version}" if trust.version else None),
-                  dq_dot(trust)], className="sb-trust"),
+                  dq_dot(trust), user_menu(viewer)], className="sb-trust"),
     ], className="sb-header")
 
 
 def page(title: str, children: Sequence[Component] | Component, *, path: str, trust: Trust,
-         subtitle: str | None = None) -> html.Div:
+         viewer: Viewer, subtitle: str | None = None) -> html.Div:
     """A whole page: header, title block, a banner when data is unavailable or blocked."""
     banner = None
     if trust.error:
@@ -88,7 +111,7 @@ def page(title: str, children: Sequence[Component] | Component, *, path: str, tr
                           role="alert")
     body = list(children) if isinstance(children, Sequence) else [children]
     return html.Div([
-        header(path, trust),
+        header(path, trust, viewer),
         html.Main([
             html.Div([html.H1(title, className="sb-title"),
                       html.P(subtitle, className="sb-subtitle") if subtitle else None],
@@ -122,3 +145,12 @@ def section(title: str, children: Sequence[Component] | Component,
     return html.Section([html.H2(title, className="sb-section-title"),
                          html.P(note, className="sb-section-note") if note else None, *body],
                         className="sb-section")
+
+
+def denied(message: str) -> html.Div:
+    """What a page shows a user whose role may not open it: no data, a way back."""
+    return html.Div(html.Main([
+        html.H1("No access", className="sb-title"),
+        html.P(message, id="sb-denied"),
+        html.A("Back to the boards you can open", href="/"),
+    ], className="sb-main"), className="sb-page")

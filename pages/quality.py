@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash
 from dash import html
 
+from app import web
 from app.errors import StarboardError
 from components import shell
 from components.tables import Column, table
@@ -12,7 +13,7 @@ from queries import status as status_q
 
 dash.register_page(__name__, path="/quality", name="Quality", title="Data quality · Starboard",
                    description="Checks on every load, DQ score, freshness and publishes.",
-                   nav=True, order=90)
+                   nav=True, access="signed_in", order=90)
 
 P = "quality"
 TABLES = f"{P}-tables"
@@ -37,11 +38,12 @@ def _badge(status: str):
 def layout(**_query: object):
     """Server-rendered from the live data version; no callbacks."""
     trust = shell.Trust(**status_q.trust_summary().__dict__)
+    viewer = shell.Viewer(**web.viewer())
     try:
         status = status_q.warehouse_status()
     except StarboardError as exc:
         return shell.page("Data quality", shell.error_tile("Warehouse unavailable", exc.message),
-                          path="/quality", trust=trust)
+                          path="/quality", trust=trust, viewer=viewer)
     version = status.version
     failed = [g for g in status.gates if not g.passed]
     risk1 = [g for g in failed if g.risk == 1]
@@ -99,5 +101,5 @@ def layout(**_query: object):
                        "Risk 1 checks stop a load; Risk 2 checks warn and the load publishes."),
          html.Div([shell.section("Tables", tables),
                    shell.section("Last publishes", publishes)], className="sb-two-col")],
-        path="/quality", trust=trust,
+        path="/quality", trust=trust, viewer=viewer,
         subtitle="Checks run on every load, before anything is published.")

@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from app.errors import QueryError, StarboardError
+from app.auth import can, current_scope, signed_in_user
+from app.errors import AccessDenied, QueryError, StarboardError
 from app.runtime import Runtime, current_runtime
 from app.warehouse import Snapshot
 from queries.compile import (
@@ -188,14 +189,41 @@ def cache_key(sql: str, params: dict[str, object], scope: RowScope, version: str
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def effective_scope(scope: RowScope = ()) -> RowScope:
+    """The signed-in user's row scope plus any narrower ``scope`` the caller adds.
+
+    Inside a web request the user's scope always applies (a caller cannot drop it);
+    outside one (CLI, benchmarks) only ``scope`` does.
+    """
+    user_scope = current_scope()
+    return tuple(sorted(tuple(user_scope or ()) + tuple(scope)))
+
+
+def check_pii(model: SemanticModel, query: MetricQuery) -> None:
+    """Refuse PII dimensions (as groups or filters) to users without the pii permission."""
+    user = signed_in_user()
+    if user is None or can(user, "pii"):
+        return
+    names = {d.partition(":")[0] for d in query.dimensions}
+    names |= {f.dimension.partition(":")[0] for f in query.filters}
+    for name in sorted(names):
+        dim = model.dimensions.get(name)
+        table = model.tables.get(dim.table) if dim and dim.table else None
+        if dim and table and dim.column in table.pii:
+            raise AccessDenied(f"{dim.label} is personal data: your role ({user.role}) may "
+                               "not group or filter by it.")
+
+
 def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
         use_rollups: bool = True, use_cache: bool = True,
         runtime: Runtime | None = None) -> QueryResult:
-    """Compile, classify, cache and execute ``query`` for a caller with ``scope``."""
+    """Compile, classify, cache and execute ``query`` for the current user (and ``scope``)."""
     runtime = runtime or current_runtime()
     started = time.perf_counter()
     query_id = uuid.uuid4().hex[:12]
+    scope = effective_scope(scope)
     model = current_model(runtime)
+    check_pii(model, query)
     snap = runtime.warehouse.snapshot()
     facts = _version_facts(runtime, snap, model)
     dialect = snap.engine.dialect
@@ -243,7 +271,9 @@ def explain(query: MetricQuery, scope: RowScope = (), *,
             runtime: Runtime | None = None) -> tuple[str, str]:
     """The compiled SQL and the cost class of ``query``, without running it."""
     runtime = runtime or current_runtime()
+    scope = effective_scope(scope)
     model = current_model(runtime)
+    check_pii(model, query)
     snap = runtime.warehouse.snapshot()
     facts = _version_facts(runtime, snap, model)
     compiled = compile_query(model, query, dialect=snap.engine.dialect, scope=tuple(scope),

@@ -7,6 +7,7 @@ no PostgreSQL, no Redis — into a failure, so CI never passes by skipping.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,11 +88,58 @@ def app(small_warehouse: str, tmp_path: Path) -> Iterator[dash.Dash]:
     app.server.extensions["starboard"].warehouse.dispose()
 
 
+PASSWORD = "correct-horse-battery"
+ROLE_USERS = {"executive": "erin", "operator": "oscar", "analyst": "ana", "admin": "ada"}
+
+
+def add_users(app: dash.Dash) -> None:
+    """One user per role (password PASSWORD), plus ``emea``: an operator scoped to EMEA."""
+    users = app.server.extensions["starboard"].users
+    for role, name in ROLE_USERS.items():
+        if users.by_name(name) is None:
+            users.add(name, role, PASSWORD)
+    if users.by_name("emea") is None:
+        users.add("emea", "analyst", PASSWORD, (("region", ("EMEA",)),))
+
+
+def sign_in(client, name: str, password: str = PASSWORD, *, next_url: str = "/",
+            remember: bool = False):
+    """Sign in through the form, as a browser would; returns the POST's response."""
+    page = client.get("/login?next=" + next_url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page[:500]
+    form = {"csrf_token": match.group(1), "username": name, "password": password,
+            "next": next_url}
+    if remember:
+        form["remember"] = "1"
+    return client.post("/login", data=form)
+
+
 @pytest.fixture
-def client(app: dash.Dash):
-    with app.server.test_client() as client:
-        client.get("/_dash-layout")  # registers the pages router callback
-        yield client
+def client_as(app: dash.Dash):
+    """``client_as(role_or_name)``: a test client signed in as that user."""
+    add_users(app)
+    clients = []
+
+    def make(who: str | None):
+        client = app.server.test_client()
+        clients.append(client)
+        if who is not None:
+            name = ROLE_USERS.get(who, who)
+            response = sign_in(client, name)
+            assert response.status_code == 302, response.get_data(as_text=True)[:300]
+            client.get("/_dash-layout")  # registers the pages router callback
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_as):
+    """A test client signed in as an admin."""
+    return client_as("admin")
 
 
 def render(client, path: str, search: str = "") -> dict:

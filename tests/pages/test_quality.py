@@ -36,10 +36,12 @@ def test_shell_shows_data_as_of_and_dq_dot(client) -> None:
 
 
 def test_missing_warehouse_shows_an_error_tile_not_a_traceback(tmp_path) -> None:
-    from tests.conftest import make_app
+    from tests.conftest import add_users, make_app, sign_in
 
     app = make_app(f"duckdb:///{tmp_path / 'nowhere.duckdb'}", tmp_path)
+    add_users(app)
     with app.server.test_client() as client:
+        sign_in(client, "erin")
         client.get("/_dash-layout")
         page = render(client, "/quality")
         words = " ".join(texts(page))

@@ -6,15 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import add_users, make_app, sign_in
 
 
 @pytest.fixture
-def api(tiny_demo: str, tmp_path: Path):
+def demo_app(tiny_demo: str, tmp_path: Path):
     app = make_app(tiny_demo, tmp_path)
-    with app.server.test_client() as client:
-        yield client
+    add_users(app)
+    yield app
     app.server.extensions["starboard"].warehouse.dispose()
+
+
+@pytest.fixture
+def api(demo_app):
+    with demo_app.server.test_client() as client:
+        sign_in(client, "ana")
+        yield client
 
 
 def _sql(client, sql: str):
@@ -75,7 +82,55 @@ def test_body_that_is_not_json_is_refused(api) -> None:
 
 def test_warehouse_down_is_503_not_a_stack_trace(tmp_path: Path) -> None:
     app = make_app(f"duckdb:///{tmp_path / 'gone.duckdb'}", tmp_path)
+    add_users(app)
     with app.server.test_client() as client:
+        sign_in(client, "ana")
         response = client.post("/api/v1/query", json={"metrics": ["revenue"]})
     assert response.status_code == 503
     assert "No warehouse" in response.get_json()["error"]["message"]
+
+
+def test_scoped_user_cannot_escape_with_a_crafted_filter(demo_app) -> None:
+    with demo_app.server.test_client() as client:
+        sign_in(client, "emea")
+        crafted = client.post("/api/v1/query", json={
+            "metrics": ["revenue"], "dimensions": ["region"],
+            "filters": [{"dimension": "region", "op": "=", "value": "AMER"}]}).get_json()
+        assert crafted["rows"] == []
+        everything = client.post("/api/v1/query", json={
+            "metrics": ["revenue"], "dimensions": ["region"]}).get_json()
+        assert [row[0] for row in everything["rows"]] == ["EMEA"]
+        spend = client.post("/api/v1/query", json={"metrics": ["spend"]}).get_json()
+        assert spend["rows"] == [[None]] and "fct_marketing_spend" in spend["notices"][0]
+    with demo_app.server.test_client() as admin:
+        sign_in(admin, "ada")
+        body = admin.post("/api/v1/query", json={
+            "metrics": ["revenue"], "dimensions": ["region"]}).get_json()
+        assert not body["cache_hit"]  # never the scoped user's cached rows
+        assert [row[0] for row in body["rows"]] == ["AMER", "APAC", "EMEA"]
+
+
+def test_pii_dimensions_are_refused_without_the_permission(demo_app) -> None:
+    from dataclasses import replace
+
+    from app.auth import AccessDenied
+    from queries.model import Dimension
+    from queries.query import MetricQuery
+    from queries.run import check_pii, current_model
+
+    runtime = demo_app.server.extensions["starboard"]
+    with demo_app.server.test_request_context():
+        model = current_model(runtime)
+    model = replace(model, dimensions={**model.dimensions, "email": Dimension(
+        "email", "E-mail", "dim_user", "email")})
+    query = MetricQuery(("revenue",), ("email",))
+    with demo_app.server.test_client() as client:
+        sign_in(client, "ana")
+        with client.application.test_request_context():
+            from flask_login import login_user
+
+            login_user(runtime.users.by_name("ana"))
+            with pytest.raises(AccessDenied, match="E-mail is personal data"):
+                check_pii(model, query)
+            login_user(runtime.users.by_name("ada"))
+            check_pii(model, query)  # admins hold the pii permission

@@ -1,0 +1,141 @@
+"""/admin: users and roles, the audit log, reported data problems, cache statistics."""
+
+from __future__ import annotations
+
+import json
+
+import dash
+import sqlalchemy as sa
+from dash import Input, Output, State, callback, dcc, html
+
+from app import meta, web
+from app.auth import ROLES, AccessError, parse_scopes, require, signed_in_user
+from app.errors import StarboardError
+from app.runtime import current_runtime
+from components import shell
+from components.tables import Column, table
+from queries import status as status_q
+
+dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Starboard",
+                   description="Users, roles and scopes, audit log, reported problems, cache.",
+                   nav=True, access="admin", order=95)
+
+P = "admin"
+USERS = f"{P}-users"
+USER = f"{P}-user"
+ROLE = f"{P}-role"
+SCOPE = f"{P}-scope"
+STATUS = f"{P}-status"
+APPLY = f"{P}-apply"
+MESSAGE = f"{P}-message"
+AUDIT = f"{P}-audit"
+
+
+def _scope_text(scopes) -> str:
+    return "; ".join(f"{d}={','.join(v)}" for d, v in scopes)
+
+
+def users_table() -> html.Div:
+    users = current_runtime().users.all()
+    return table([Column("User"), Column("Role"), Column("Row scope"), Column("Status")],
+                 [(u.name, u.role, _scope_text(u.scopes) or "—",
+                   "disabled" if u.disabled else "active") for u in users], table_id=USERS)
+
+
+def audit_table() -> html.Div:
+    rows = current_runtime().users.audit_log(200)
+    return table([Column("When (UTC)"), Column("Who"), Column("Event"), Column("Detail"),
+                  Column("IP")],
+                 [(f"{r['at']:%Y-%m-%d %H:%M:%S}", r["actor"], r["event"].replace("_", " "),
+                   _detail(r["detail"]), r["ip"]) for r in rows], table_id=AUDIT,
+                 empty="Nothing recorded yet.")
+
+
+def _detail(text: str) -> str:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return text
+    return ", ".join(f"{k}: {v}" for k, v in data.items())
+
+
+def problems_table() -> html.Div:
+    engine = current_runtime().users.db.engine
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(meta.problems).order_by(meta.problems.c.id.desc())
+                            .limit(100)).mappings().all()
+    return table([Column("When (UTC)"), Column("Reporter"), Column("Page"), Column("Period"),
+                  Column("Problem"), Column("Status")],
+                 [(f"{r['at']:%Y-%m-%d %H:%M}", r["reporter"], r["url"], r["period"] or "—",
+                   r["text"], r["status"]) for r in rows], table_id=f"{P}-problems",
+                 empty="No data problems reported.")
+
+
+def cache_stats() -> html.Div:
+    cache = current_runtime().cache
+    stats = cache.stats
+    lookups = stats.hits + stats.misses
+    return html.Div([
+        shell.stat("Backend", cache.backend_name),
+        shell.stat("Hit rate", f"{stats.hits / lookups:.0%}" if lookups else "—",
+                   f"{stats.hits:,} hits, {stats.misses:,} misses (this worker)"),
+        shell.stat("Shared in flight", f"{stats.shared:,}", "identical queries run once"),
+        shell.stat("Backend errors", f"{stats.errors:,}", "queries ran uncached",
+                   status="warn" if stats.errors else None),
+    ], className="sb-stats")
+
+
+def layout(**_query: object):
+    """Server-rendered; the user form is the page's one callback."""
+    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    viewer = shell.Viewer(**web.viewer())
+    names = [u.name for u in current_runtime().users.all()]
+    form = html.Div([
+        dcc.Dropdown(names, id=USER, placeholder="User", clearable=False,
+                     className="sb-field"),
+        dcc.Dropdown(list(ROLES), id=ROLE, placeholder="Role (unchanged)",
+                     className="sb-field"),
+        dcc.Input(id=SCOPE, placeholder="Row scope, e.g. region=EMEA (blank: unchanged; "
+                  "'none': clear)", className="sb-field sb-field-wide", debounce=True),
+        dcc.Dropdown(["active", "disabled"], id=STATUS, placeholder="Status (unchanged)",
+                     className="sb-field"),
+        html.Button("Apply", id=APPLY, className="sb-button"),
+    ], className="sb-form-row")
+    return shell.page("Admin", [
+        shell.section("Users", [html.Div(users_table(), id=f"{P}-users-wrap"), form,
+                                html.Div(id=MESSAGE, className="sb-form-message")],
+                      "Change a role, a row scope or the status of a user. Every change "
+                      "goes to the audit log."),
+        shell.section("Cache", cache_stats()),
+        shell.section("Reported data problems", problems_table()),
+        shell.section("Audit log", audit_table(), "Latest 200 events."),
+    ], path="/admin", trust=trust, viewer=viewer)
+
+
+@callback(Output(MESSAGE, "children"), Output(f"{P}-users-wrap", "children"),
+          Input(APPLY, "n_clicks"), State(USER, "value"), State(ROLE, "value"),
+          State(SCOPE, "value"), State(STATUS, "value"), prevent_initial_call=True)
+def update_user(_clicks, name, role, scope, status):
+    """Apply the form to one user; every change is audited under the admin's name."""
+    admin = signed_in_user()
+    require(admin, "admin")  # the gate already checked; this is the second lock
+    users = current_runtime().users
+    if not name:
+        return html.Span("Choose a user first.", className="sb-bad"), users_table()
+    done = []
+    try:
+        if role:
+            users.set_role(name, role, actor=admin.name)
+            done.append(f"role {role}")
+        if scope:
+            scopes = () if scope.strip().lower() == "none" else parse_scopes(
+                [s for s in scope.split(";") if s.strip()])
+            users.set_scopes(name, scopes, actor=admin.name)
+            done.append(f"scope {_scope_text(scopes) or 'cleared'}")
+        if status:
+            users.set_disabled(name, status == "disabled", actor=admin.name)
+            done.append(status)
+    except (AccessError, StarboardError) as exc:
+        return html.Span(exc.message, className="sb-bad"), users_table()
+    text = f"{name}: {', '.join(done)}." if done else "Nothing to change."
+    return html.Span(text, className="sb-good"), users_table()
