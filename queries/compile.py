@@ -576,6 +576,20 @@ class _FactSource:
         """False: the raw time column may be a timestamp; compare whole days by range."""
         return False
 
+    def prefilter(self, names: Iterable[str]) -> ColumnElement | None:
+        """When every metric read from this fact has a filter, rows matching none of them
+        cannot change any result: ``(f1 OR f2 …)`` lets the scan skip them."""
+        filters = []
+        for name in names:
+            metric = self.model.metrics[name]
+            if not metric.filter:
+                return None
+            filters.append(metric.filter)
+        if not filters:
+            return None
+        parts = sorted({sqlexpr.render_predicate(f, self.fact, self.dialect) for f in filters})
+        return sa.or_(*(sa.literal_column(p) for p in parts))
+
     def leaf(self, name: str) -> ColumnElement:
         """An aggregate metric over the fact's rows, its filter folded in."""
         metric = self.model.metrics[name]
@@ -590,6 +604,7 @@ class _RollupSource:
 
     def __init__(self, model: SemanticModel, rollup: Rollup) -> None:
         self.rollup = rollup
+        self.model = model
         self.counts = frozenset(
             name for name in rollup.metrics
             if (model.metrics[name].sql or "").strip().lower().startswith("count("))
@@ -618,6 +633,17 @@ class _RollupSource:
     def day_is_native(self) -> bool:
         """True: the rollup's time column is a DATE."""
         return True
+
+    def matched(self, names: Iterable[str]) -> ColumnElement | None:
+        """When every metric is filtered, a group exists only if some row matched one of the
+        filters: its count is above 0, or its sum is not NULL (as ``_FactSource.prefilter``)."""
+        conditions = []
+        for name in names:
+            if not self.model.metrics[name].filter:
+                return None
+            total = sa.func.sum(self.table.c[name])
+            conditions.append(total > 0 if name in self.counts else total.is_not(None))
+        return sa.or_(*conditions) if conditions else None
 
     def leaf(self, name: str) -> ColumnElement:
         """The sum of the pre-aggregated column; a count over no rows is 0, as on the fact."""
@@ -791,7 +817,9 @@ def rollup_statements(model: SemanticModel, dialect: sa.engine.Dialect
         dims = [source.dim(r) for r in refs]
         columns = [d.label(r.name) for d, r in zip(dims, refs, strict=True)]
         columns += [source.leaf(name).label(name) for name in rollup.metrics]
-        statement = sa.select(*columns).select_from(source.from_clause).group_by(*dims)
+        # Stored in time order (time is the first column) so date filters skip row groups.
+        statement = (sa.select(*columns).select_from(source.from_clause).group_by(*dims)
+                     .order_by(*dims))
         statements.append((rollup.name, statement))
     return statements
 
@@ -870,6 +898,13 @@ def compile_query(
                       if d is not None and _reaches(model, fact, d)]
             source = _FactSource(model, fact, dialect, needs)
         predicates = [_condition(source, c) for c in plan.conds]
+        if isinstance(source, _FactSource) and plan.dims:
+            # Without dimensions an empty match must still give one row (0 / NULL), so the
+            # push-down is only for grouped queries, where a group with no matching row
+            # simply does not appear — as in the hand-written query.
+            prefilter = source.prefilter(plan.leaves[fact])
+            if prefilter is not None:
+                predicates.append(prefilter)
         scoped, is_denied = _scope_predicates(model, source, fact, scope, kinds)
         if is_denied:
             denied.append(fact)
@@ -886,6 +921,10 @@ def compile_query(
             labels[name] = _metric_sa(model, name, leaf_sql.__getitem__).label(name)
         statement = sa.select(*labels.values()).select_from(source.from_clause)
         statement = statement.where(*predicates).group_by(*dims)
+        if isinstance(source, _RollupSource) and plan.dims:
+            having = source.matched(plan.leaves[fact])
+            if having is not None:  # the same groups as the fact route's push-down
+                statement = statement.having(having)
     else:
         statement = _drill_across(model, plan, branches, labels)
 

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,13 +26,7 @@ from app.auth import can, current_scope, signed_in_user
 from app.errors import AccessDenied, QueryError, StarboardError
 from app.runtime import Runtime, current_runtime
 from app.warehouse import Snapshot
-from queries.compile import (
-    CompiledQuery,
-    compile_query,
-    sql_params,
-    sql_text,
-    warehouse_column_types,
-)
+from queries.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
 from queries.model import SemanticModel, join_path, load_model
 from queries.query import MetricQuery, RowScope
 
@@ -181,6 +176,44 @@ def estimate_rows(compiled: CompiledQuery, snap: Snapshot, facts: VersionFacts,
     return total
 
 
+PLAN_STATE = "queries.plans"
+PLAN_CACHE_SIZE = 2048
+
+
+def _plan(runtime: Runtime, model: SemanticModel, snap: Snapshot, query: MetricQuery,
+          scope: RowScope, use_rollups: bool) -> tuple[CompiledQuery, str, dict, int]:
+    """Compiled statement, SQL text, parameters and row estimate, remembered per model,
+    data version, query, scope and routing (a cache hit then costs no compilation)."""
+    key = None
+    try:
+        key = (id(model), snap.version.id, query, scope, use_rollups)
+        hash(key)
+    except TypeError:  # an unhashable filter value: compile every time
+        key = None
+    plans = runtime.state.setdefault(PLAN_STATE, OrderedDict())
+    if key is not None:
+        with _state_lock:
+            hit = plans.get(key)
+            if hit is not None:
+                plans.move_to_end(key)
+                return hit[1]
+    facts = _version_facts(runtime, snap, model)
+    dialect = snap.engine.dialect
+    compiled = compile_query(model, query, dialect=dialect, scope=tuple(scope),
+                             use_rollups=use_rollups,
+                             available_rollups=frozenset(model.rollups) & facts.tables,
+                             column_types=facts.column_types)
+    text = compiled.statement.compile(dialect=dialect,
+                                      compile_kwargs={"render_postcompile": True})
+    plan = (compiled, str(text), dict(text.params), estimate_rows(compiled, snap, facts, model))
+    if key is not None:
+        with _state_lock:
+            plans[key] = (model, plan)  # holding the model keeps its id() from being reused
+            while len(plans) > PLAN_CACHE_SIZE:
+                plans.popitem(last=False)
+    return plan
+
+
 def cache_key(sql: str, params: dict[str, object], scope: RowScope, version: str) -> str:
     """hash(compiled SQL, bound parameters, access scope, data version), stable across
     processes."""
@@ -225,15 +258,8 @@ def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
     model = current_model(runtime)
     check_pii(model, query)
     snap = runtime.warehouse.snapshot()
-    facts = _version_facts(runtime, snap, model)
-    dialect = snap.engine.dialect
-    compiled = compile_query(model, query, dialect=dialect, scope=tuple(scope),
-                             use_rollups=use_rollups,
-                             available_rollups=frozenset(model.rollups) & facts.tables,
-                             column_types=facts.column_types)
-    sql = sql_text(compiled, dialect)
-    params = sql_params(compiled, dialect)
-    rows_scanned = estimate_rows(compiled, snap, facts, model)
+    compiled, sql, params, rows_scanned = _plan(runtime, model, snap, query, scope,
+                                                use_rollups)
     klass = cost_class(rows_scanned)
     if tier == 0 and klass == "D":
         raise QueryError(f"This query would scan about {rows_scanned:,} rows (cost class D); "

@@ -8,6 +8,7 @@ statements), qualified with the fact table, and rendered for the target dialect.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import cast
 
@@ -244,6 +245,42 @@ def render_aggregate(
     where: str = "metric",
 ) -> str:
     """The aggregate ``sql`` (with ``filter_sql`` folded in) as SQL text for ``dialect``."""
+    return _render_aggregate(sql, filter_sql, table, _DialectKey(dialect), where)
+
+
+class _DialectKey:
+    """A dialect as a cache key: equal when the SQL it renders is the same."""
+
+    def __init__(self, dialect: sa.engine.Dialect) -> None:
+        self.dialect = dialect
+        self.key = (dialect.name, type(dialect.identifier_preparer).__name__)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _DialectKey) and other.key == self.key
+
+
+def render_predicate(filter_sql: str, table: str, dialect: sa.engine.Dialect,
+                     where: str = "metric.filter") -> str:
+    """A metric's ``filter`` as a WHERE-clause predicate on ``table`` for ``dialect``."""
+    return _render_predicate(filter_sql, table, _DialectKey(dialect), where)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_predicate(filter_sql: str, table: str, dialect: _DialectKey, where: str) -> str:
+    tree = check_predicate(filter_sql, where)
+    ident = _quoter(dialect.dialect)
+    for column in list(tree.find_all(exp.Column)):
+        column.replace(exp.Column(this=ident(column.name), table=ident(table)))
+    return exp.paren(tree, copy=False).sql(dialect=sqlglot_dialect(dialect.dialect))
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_aggregate(sql: str, filter_sql: str | None, table: str, key: _DialectKey,
+                      where: str) -> str:
+    dialect = key.dialect
     tree = check_aggregate(sql, where)
     if filter_sql:
         tree = _apply_filter(tree, check_predicate(filter_sql, f"{where}.filter"))

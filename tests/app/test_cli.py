@@ -106,7 +106,7 @@ def test_query_refuses_unknown_names_with_a_suggestion(monkeypatch, capsys,
 def test_query_explain_prints_sql_and_cost_class(monkeypatch, capsys, tiny_demo: str) -> None:
     code, out, _err = starboard(monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics",
                                 "revenue", "--by", "date:month", "--explain")
-    assert code == 0 and "-- cost class" in out and "agg_daily_interaction" in out
+    assert code == 0 and "-- cost class" in out and "agg_daily_channel" in out
 
 
 def test_check_passes_on_the_demo_and_lists_every_problem_of_a_broken_model(

@@ -84,9 +84,15 @@ def per(numerator: str, denominator: str) -> str:
     return f"CAST({numerator} AS DOUBLE PRECISION) / NULLIF({denominator}, 0)"
 
 
-def on_interactions(aggregate: str) -> str:
-    return f"SELECT {{i_key}} AS k, {aggregate} AS v FROM {{interactions}} WHERE {{i_where}} " \
-           "GROUP BY 1"
+def on_interactions(aggregate: str, rows: str | None = None) -> str:
+    """One aggregate by the cut's key; ``rows``: the only rows the metric reads, when every
+    part of it is filtered (a group with none of them has no value, so no row)."""
+    only = f" AND ({rows})" if rows else ""
+    return f"SELECT {{i_key}} AS k, {aggregate} AS v FROM {{interactions}} WHERE {{i_where}}" \
+           f"{only} GROUP BY 1"
+
+
+EMAIL = "i.interaction_type IN ('email_sent', 'email_open', 'email_click')"
 
 
 def on_spend(aggregate: str) -> str:
@@ -131,11 +137,13 @@ HAND_WRITTEN: dict[str, str] = {
     # users: sign-ups, by signup date and acquisition channel
     "new_users": "SELECT {u_key} AS k, COUNT(*) AS v FROM {users} WHERE {u_where} GROUP BY 1",
     # email
-    "emails_sent": on_interactions(EMAILS_SENT),
-    "email_opens": on_interactions(EMAIL_OPENS),
-    "email_clicks": on_interactions(EMAIL_CLICKS),
-    "email_open_rate": on_interactions(per(EMAIL_OPENS, EMAILS_SENT)),
-    "email_click_rate": on_interactions(per(EMAIL_CLICKS, EMAIL_OPENS)),
+    # Every part of these is filtered to e-mail events, so a channel group with no e-mail
+    # events has no row at all (not a row of zeros): the metric reads only its own rows.
+    "emails_sent": on_interactions(EMAILS_SENT, "i.interaction_type = 'email_sent'"),
+    "email_opens": on_interactions(EMAIL_OPENS, "i.interaction_type = 'email_open'"),
+    "email_clicks": on_interactions(EMAIL_CLICKS, "i.interaction_type = 'email_click'"),
+    "email_open_rate": on_interactions(per(EMAIL_OPENS, EMAILS_SENT), EMAIL),
+    "email_click_rate": on_interactions(per(EMAIL_CLICKS, EMAIL_OPENS), EMAIL),
     # marketing
     "spend": on_spend("SUM(s.spend)"),
     "impressions": on_spend("SUM(s.impressions)"),
@@ -345,8 +353,9 @@ def test_every_hand_written_query_belongs_to_a_metric_of_the_model() -> None:
 def test_metric_equals_its_hand_written_sql(backend: Backend, metric: str, cut: Slice) -> None:
     want = expected(backend, metric, cut)
     assert want[metric].notna().any(), "the hand-written query returned no value: vacuous"
-    if cut.keys:
-        assert set(want[cut.column]) == cut.keys
+    if cut.keys:  # every month, or (for metrics reading only their own rows) some of them
+        months = set(want[cut.column])
+        assert months == cut.keys or (metric.startswith("email") and months < cut.keys)
     query = MetricQuery((metric,), cut.dimensions, filters=cut.filters)
     routes = [True, False] if backend.compile(query).rollup else [False]
     for use_rollups in routes:
@@ -373,7 +382,7 @@ WINDOW = BY_MONTH.filters[0]
 ROUTED = {
     "revenue_by_group_and_month": (
         MetricQuery(("revenue",), ("channel_group", "date:month"), (WINDOW,)),
-        "agg_daily_interaction"),
+        "agg_daily_channel"),  # the narrowest rollup that fits
     "spend_by_channel": (MetricQuery(("spend",), ("channel",)), "agg_daily_spend"),
     "ctr_cpc_by_campaign_and_quarter_of_paid_search": (
         MetricQuery(("ctr", "cpc"), ("campaign", "date:quarter"),
@@ -413,7 +422,7 @@ def test_a_count_over_no_rows_is_zero_through_a_rollup_too(backend: Backend) -> 
     _, direct = backend.run(query, use_rollups=False)
     assert direct.to_dict("records") == [{"interactions": 0.0, "product_views": 0.0}]
     compiled, routed = backend.run(query)
-    assert compiled.rollup == "agg_daily_interaction"
+    assert compiled.rollup == "agg_daily_channel"
     assert_same(routed, direct)
 
 

@@ -168,7 +168,7 @@ def test_date_range_shrinks_the_estimate_and_rollups_shrink_it_more(runtime) -> 
     total = _sql(runtime, "SELECT count(*) FROM fct_interaction")[0][0]
     assert everything.rows_scanned == total and everything.rollup is None
     assert month.rows_scanned < total / 12
-    assert rolled.rollup == "agg_daily_interaction" and rolled.rows_scanned < month.rows_scanned
+    assert rolled.rollup == "agg_daily_channel" and rolled.rows_scanned < month.rows_scanned
 
 
 def test_tier0_refuses_class_d(runtime, monkeypatch) -> None:
