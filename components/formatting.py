@@ -1,0 +1,130 @@
+"""How numbers read on a tile: one formatter per metric format, changes, and their tone."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+MINUS = "\u2212"                     # a true minus sign: "−3.1%", not a hyphen
+DASH = "—"                           # what a missing value shows
+NEUTRAL_BAND = 0.005                 # |change| below 0.5 %: neither good nor bad
+
+_UNITS = ((12, "T"), (9, "B"), (6, "M"), (3, "K"))   # powers of ten
+_COMPACT_FROM = 10_000               # below this, numbers are written out in full
+
+
+def as_number(value: object) -> float | None:
+    """A finite float, or None for None, NaN, infinities and anything not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]  # Decimal, numpy and ints convert
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fixed(number: float, digits: int, *, shift: int = 0, grouped: bool = True) -> str:
+    """``number × 10**shift`` with ``digits`` decimals, halves rounded away from zero as
+    people (and spreadsheets) do, not to even: 1234.5 → "1,235", 2.675 → "2.68"."""
+    exact = Decimal(repr(float(number))).scaleb(shift).quantize(
+        Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{exact:,.{digits}f}" if grouped else f"{exact:.{digits}f}"
+
+
+def _strip_zeros(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _compact(magnitude: float) -> str:
+    """12_345_678 → "12.3M", 845_000 → "845K", 10_000 → "10K": three significant digits."""
+    for index, (power, suffix) in enumerate(_UNITS):
+        if magnitude >= 10**power * 0.9995 or index == len(_UNITS) - 1:
+            scaled = magnitude / 10**power
+            digits = 2 if scaled < 10 else 1 if scaled < 100 else 0
+            text = _fixed(magnitude, digits, shift=-power, grouped=False)
+            if float(text) >= 1000 and index > 0:      # 999.96K rounds up: say 1M
+                power, suffix = _UNITS[index - 1]
+                text = _fixed(magnitude, 2, shift=-power, grouped=False)
+            return _strip_zeros(text) + suffix
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _plain(magnitude: float, *, decimals: int | None = None) -> str:
+    """A number written out: "1,234", "3.21", "0.0342"."""
+    if decimals is not None:
+        return _fixed(magnitude, decimals)
+    if magnitude >= 100 or magnitude == int(magnitude):
+        return _fixed(magnitude, 0)
+    if magnitude >= 1:
+        return _strip_zeros(_fixed(magnitude, 2))
+    return _strip_zeros(f"{magnitude:.3g}") if magnitude >= 1e-4 else f"{magnitude:.1e}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        text = _strip_zeros(_fixed(seconds, 1))
+        if float(text) < 60:
+            return f"{text}s"
+    total = round(seconds)
+    if total < 3600:
+        return f"{total // 60}m {total % 60:02d}s"
+    if total < 86400:
+        minutes = round(seconds / 60)
+        if minutes < 24 * 60:
+            return f"{minutes // 60}h {minutes % 60:02d}m"
+    hours = round(seconds / 3600)
+    return f"{hours // 24}d {hours % 24:02d}h"
+
+
+def format_value(value: object, fmt: str, *, compact: bool = True) -> str:
+    """A metric value as a tile shows it: "$12.3M", "3.4%", "845K", "2m 05s"; missing: "—".
+
+    Currency and number are compacted from 10,000 up (``compact=False`` writes them out);
+    percent takes a ratio (0.0342 → "3.4%"); duration takes seconds.
+    """
+    number = as_number(value)
+    if number is None:
+        return DASH
+    sign = MINUS if number < 0 else ""
+    magnitude = abs(number)
+    if fmt == "percent":
+        text = _fixed(magnitude, 1, shift=2)
+        return (sign if float(text.replace(",", "")) else "") + text + "%"
+    if fmt == "duration":
+        return sign + _duration(magnitude)
+    prefix = "$" if fmt == "currency" else ""
+    if compact and magnitude >= _COMPACT_FROM:
+        body = _compact(magnitude)
+    elif fmt == "currency":
+        body = _plain(magnitude, decimals=0 if magnitude >= 1000 else 2)
+    else:
+        body = _plain(magnitude)
+    if not any(ch in body for ch in "123456789"):   # rounded to zero: no sign
+        sign = ""
+    return f"{sign}{prefix}{body}"
+
+
+def format_change(rel: object) -> str:
+    """A relative change as "+4.2%" or "−3.1%" (true minus sign); missing: "—"."""
+    number = as_number(rel)
+    if number is None:
+        return DASH
+    text = _fixed(abs(number), 1, shift=2) + "%"
+    if text == "0.0%":
+        return "0.0%"
+    return ("+" if number > 0 else MINUS) + text
+
+
+def change_tone(rel: object, direction: str) -> str:
+    """ "good", "bad" or "neutral" for a change, given the metric's direction (down inverts)."""
+    number = as_number(rel)
+    if number is None or direction not in ("up", "down") or abs(number) < NEUTRAL_BAND:
+        return "neutral"
+    better = number > 0 if direction == "up" else number < 0
+    return "good" if better else "bad"
+
+
+def tone_class(tone: str) -> str:
+    """The CSS class of a tone: sb-good, sb-bad, sb-warn or sb-neutral."""
+    return f"sb-{tone}" if tone in ("good", "bad", "warn") else "sb-neutral"
