@@ -7,24 +7,45 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.errors import DataError
-from queries.compile import rollup_statements
-from queries.model import load_model
+from queries.compile import compile_query, rollup_statements
+from queries.model import SemanticModel, load_model
+from queries.query import MetricQuery
+
+
+def _derived(model: SemanticModel, name: str, built: set[str],
+             dialect: sa.engine.Dialect) -> sa.Select | None:
+    """The rollup ``name`` answered from an already built (wider) rollup, if one fits: the
+    compiler's own aggregate awareness, so the fact is scanned once, not once per rollup."""
+    rollup = model.rollups[name]
+    time_dim = model.time_dimension()
+    dims = tuple(rollup.dimensions)
+    if time_dim is not None and model.tables[rollup.fact].time:
+        dims = (f"{time_dim.name}:{rollup.grain}", *dims)
+    compiled = compile_query(model, MetricQuery(tuple(rollup.metrics), dims), dialect=dialect,
+                             available_rollups=frozenset(built))
+    return compiled.statement if compiled.rollup else None
 
 
 def build_rollups(model_path: str | Path, db_file: Path) -> list[str]:
     """``CREATE TABLE <rollup> AS <select>`` for each rollup of the model; returns names.
 
     Runs on the new, not yet published DuckDB file, so readers never see a half-built
-    rollup. A rollup over tables the warehouse lacks is a clear ModelError/QueryError.
+    rollup. Wider rollups are built first; a narrower one is then read off a wider one.
     """
     model = load_model(model_path)
     if not model.rollups:
         return []
     engine = sa.create_engine(f"duckdb:///{db_file}")
-    built = []
+    statements = dict(rollup_statements(model, engine.dialect))
+    order = sorted(model.rollups.values(), key=lambda r: (r.fact, -len(r.dimensions), r.name))
+    built: set[str] = set()
     try:
         with engine.begin() as conn:
-            for name, select in rollup_statements(model, engine.dialect):
+            for rollup in order:
+                name = rollup.name
+                select = _derived(model, name, built, engine.dialect)
+                if select is None:
+                    select = statements[name]
                 compiled = select.compile(dialect=engine.dialect,
                                           compile_kwargs={"literal_binds": True})
                 try:
@@ -34,9 +55,9 @@ def build_rollups(model_path: str | Path, db_file: Path) -> list[str]:
                     first = str(exc.orig).strip().splitlines()[0]
                     raise DataError(f"Building rollup {name!r} of {model.path} failed: "
                                     f"{first}") from exc
-                built.append(name)
+                built.add(name)
         with engine.connect() as conn:
             conn.exec_driver_sql("CHECKPOINT")
     finally:
         engine.dispose()
-    return built
+    return [r.name for r in order]

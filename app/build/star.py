@@ -70,21 +70,28 @@ SELECT CAST(row_number() OVER (ORDER BY k.campaign_id) AS INTEGER) AS campaign_k
 FROM stg_campaigns k LEFT JOIN dim_channel c ON c.channel = k.channel;
 """
 
-# The fact is stored in time order so date-range scans skip row groups (zone maps).
-FACTS = """
+# The fact is stored in time order so date-range scans skip row groups (zone maps). It is
+# sorted once and numbered in that order (with insertion order preserved for this one
+# statement): the same keys as row_number() OVER (ORDER BY occurred_at, event_id), without
+# a second sort (bench/warehouse.py: 5.4 s instead of 7.4 s at 10M rows).
+FACT_INTERACTION = """
 CREATE TABLE fct_interaction AS
-SELECT CAST(row_number() OVER (ORDER BY i.occurred_at, i.event_id) AS BIGINT) AS interaction_key,
-       i.occurred_at,
-       CAST(strftime(i.occurred_at, '%Y%m%d') AS INTEGER) AS date_key,
-       u.user_key, p.product_key, c.channel_key, k.campaign_key,
-       i.session_id, i.order_id, i.interaction_type, i.device, i.quantity, i.revenue
-FROM stg_interactions i
-LEFT JOIN dim_user u ON u.user_id = i.user_id
-LEFT JOIN dim_product p ON p.sku = i.sku
-LEFT JOIN dim_channel c ON c.channel = i.channel
-LEFT JOIN dim_campaign k ON k.campaign_id = i.campaign_id
-ORDER BY i.occurred_at, i.event_id;
+SELECT CAST(row_number() OVER () AS BIGINT) AS interaction_key, *
+FROM (
+    SELECT i.occurred_at,
+           CAST(strftime(i.occurred_at, '%Y%m%d') AS INTEGER) AS date_key,
+           u.user_key, p.product_key, c.channel_key, k.campaign_key,
+           i.session_id, i.order_id, i.interaction_type, i.device, i.quantity, i.revenue
+    FROM stg_interactions i
+    LEFT JOIN dim_user u ON u.user_id = i.user_id
+    LEFT JOIN dim_product p ON p.sku = i.sku
+    LEFT JOIN dim_channel c ON c.channel = i.channel
+    LEFT JOIN dim_campaign k ON k.campaign_id = i.campaign_id
+    ORDER BY i.occurred_at, i.event_id
+) AS sorted
+"""
 
+FACTS = """
 CREATE TABLE fct_marketing_spend AS
 SELECT CAST(strftime(s.date, '%Y%m%d') AS INTEGER) AS date_key,
        c.channel_key, k.campaign_key, s.spend, s.impressions, s.clicks
@@ -133,6 +140,11 @@ def build_star(con: duckdb.DuckDBPyConnection) -> None:
     """Create every star-schema table from the staging tables."""
     con.execute(DIM_DATE)
     con.execute(DIMENSIONS)
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        con.execute(FACT_INTERACTION)
+    finally:
+        con.execute("RESET preserve_insertion_order")
     con.execute(FACTS)
 
 

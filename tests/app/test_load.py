@@ -315,3 +315,12 @@ def test_a_killed_load_leaves_the_live_warehouse_untouched(
     result = _load(raw, live)                                # the next load cleans up
     assert not (leftovers & {p.name for p in paths.version_files()})
     assert Warehouse(live).snapshot().version.id == result.version
+
+
+def test_interaction_keys_number_the_facts_in_time_order(raw: Path, url: str) -> None:
+    _load(raw, url)
+    keys = _query(url, "SELECT interaction_key FROM fct_interaction ORDER BY occurred_at, "
+                       "interaction_key")
+    assert [k for (k,) in keys] == list(range(1, len(keys) + 1))
+    stored = _query(url, "SELECT interaction_key FROM fct_interaction")  # physical order
+    assert [k for (k,) in stored] == sorted(k for (k,) in stored)
