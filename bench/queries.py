@@ -90,14 +90,19 @@ def between(period: tuple[date, date]) -> Filter:
 
 
 def hand_queries(p: Periods) -> list[HandQuery]:
-    """Five representative questions, each also written by hand as an analyst would."""
+    """Five representative questions, each also written by hand as an analyst would.
+
+    Joins are LEFT JOINs: the model's contract keeps fact rows whose key has no dimension
+    row (grouped as NULL), so an INNER JOIN would answer a different question. (With INNER
+    JOINs, active_users by region measured ~1.9x in favour of the hand-written query.)
+    """
     q_start, q_end = p.quarter
     return [
         HandQuery(
             "revenue by channel_group",
             MetricQuery(("revenue",), ("channel_group",)),
             """SELECT c.channel_group, sum(f.revenue) AS revenue
-               FROM fct_interaction f JOIN dim_channel c ON c.channel_key = f.channel_key
+               FROM fct_interaction f LEFT JOIN dim_channel c ON c.channel_key = f.channel_key
                WHERE f.interaction_type = 'purchase'
                GROUP BY c.channel_group ORDER BY c.channel_group"""),
         HandQuery(
@@ -116,11 +121,12 @@ def hand_queries(p: Periods) -> list[HandQuery]:
             MetricQuery(("roas",), ("channel_group",)),
             """WITH rev AS (
                    SELECT c.channel_group, sum(f.revenue) AS revenue
-                   FROM fct_interaction f JOIN dim_channel c ON c.channel_key = f.channel_key
+                   FROM fct_interaction f LEFT JOIN dim_channel c ON c.channel_key = f.channel_key
                    WHERE f.interaction_type = 'purchase' GROUP BY 1),
                cost AS (
                    SELECT c.channel_group, sum(s.spend) AS spend
-                   FROM fct_marketing_spend s JOIN dim_channel c ON c.channel_key = s.channel_key
+                   FROM fct_marketing_spend s
+                   LEFT JOIN dim_channel c ON c.channel_key = s.channel_key
                    GROUP BY 1)
                SELECT coalesce(rev.channel_group, cost.channel_group) AS channel_group,
                       rev.revenue / nullif(cost.spend, 0) AS roas
@@ -140,19 +146,30 @@ def hand_queries(p: Periods) -> list[HandQuery]:
             "active_users by region",
             MetricQuery(("active_users",), ("region",)),
             """SELECT u.region, count(DISTINCT f.user_key) AS active_users
-               FROM fct_interaction f JOIN dim_user u ON u.user_key = f.user_key
+               FROM fct_interaction f LEFT JOIN dim_user u ON u.user_key = f.user_key
                WHERE f.interaction_type <> 'email_sent'
                GROUP BY u.region ORDER BY u.region"""),
     ]
 
 
 def rollup_queries(p: Periods) -> list[tuple[str, MetricQuery]]:
-    """Tier-0-style questions a rollup answers."""
+    """Tier-0-style questions a rollup answers.
+
+    Filtered metrics (revenue reads purchase rows only) are cheap on the fact too: the filter
+    goes into WHERE and the time-sorted fact skips row groups, so the rollup's edge is its
+    ~1 ms per-query floor against ~3-10 ms. Unfiltered metrics (interactions, product views
+    per device) make the fact scan every row of the period.
+    """
     return [
         (f"revenue by week, 12 months to {p.year[1]:%Y-%m}",
          MetricQuery(("revenue",), ("date:week",), (between(p.year),))),
         (f"revenue by channel_group, {p.month[0]:%Y-%m}",
          MetricQuery(("revenue",), ("channel_group",), (between(p.month),))),
+        (f"interactions by week, 12 months to {p.year[1]:%Y-%m}",
+         MetricQuery(("interactions",), ("date:week",), (between(p.year),))),
+        (f"interactions and units by device and channel_group, {p.month[0]:%Y-%m}",
+         MetricQuery(("interactions", "units"), ("device", "channel_group"),
+                     (between(p.month),))),
     ]
 
 

@@ -558,6 +558,7 @@ class _FactSource:
             from_clause = from_clause.outerjoin(self.tables[table], on)
         self.from_clause = from_clause
         self.joined = tuple(steps)
+        self.shared_filter: str | None = None   # set by prefilter(): applied in WHERE
 
     def time_raw(self) -> ColumnElement:
         """The fact's time column, untruncated."""
@@ -588,13 +589,16 @@ class _FactSource:
         if not filters:
             return None
         parts = sorted({sqlexpr.render_predicate(f, self.fact, self.dialect) for f in filters})
+        if len(set(filters)) == 1:  # WHERE already applies it: no CASE inside the aggregates
+            self.shared_filter = filters[0]
         return sa.or_(*(sa.literal_column(p) for p in parts))
 
     def leaf(self, name: str) -> ColumnElement:
         """An aggregate metric over the fact's rows, its filter folded in."""
         metric = self.model.metrics[name]
         assert metric.sql is not None
-        text = sqlexpr.render_aggregate(metric.sql, metric.filter, self.fact, self.dialect,
+        folded = None if metric.filter == self.shared_filter else metric.filter
+        text = sqlexpr.render_aggregate(metric.sql, folded, self.fact, self.dialect,
                                         where=f"metric {name!r}")
         return sa.literal_column(text)
 
