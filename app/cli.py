@@ -128,7 +128,26 @@ def run_load(raw_dir: Path, settings: Settings):
     out.print(steps)
     _print_gates(result.gates)
     out.print(f"DQ score {result.dq_score:.1f}%  ·  {settings.db_url}")
+    _warm(settings)
     return result
+
+
+def _warm(settings: Settings) -> None:
+    """Fill the shared query cache with every Tier 0 board's default and previous period,
+    so the first executive after a publish gets cached numbers."""
+    if settings.cache in ("null", "simple"):
+        return  # nothing another process could read
+    from app.runtime import standalone
+    from queries.boards import warm_tier0
+
+    started = time.perf_counter()
+    try:
+        with standalone(settings) as runtime:
+            count = warm_tier0(runtime)
+    except StarboardError as exc:
+        console.print(f"[yellow]Tier 0 boards not warmed:[/] {exc.message}", highlight=False)
+        return
+    out.print(f"Warmed {count} Tier 0 queries in {time.perf_counter() - started:.1f} s.")
 
 
 def _print_gates(gates) -> None:
@@ -280,6 +299,10 @@ def check(
     settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
         problems = check_model(settings.model, runtime.warehouse.snapshot().engine)
+        if not problems:  # a model that loads: its Tier 0 boards must stay cheap
+            from queries.boards import tier0_cost_problems
+
+            problems = tier0_cost_problems(runtime)
     if problems:
         for problem in problems:
             out.print(str(problem), highlight=False)

@@ -34,18 +34,35 @@ def driver() -> webdriver.Chrome:
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def capture(base: str, paths: list[str], out: Path, full: bool = True) -> list[Path]:
+def sign_in(browser: webdriver.Chrome, base: str, user: str, password: str) -> None:
+    """Through the sign-in form, as a person would."""
+    browser.get(base.rstrip("/") + "/login")
+    WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.ID, "username")))
+    browser.find_element(By.ID, "username").send_keys(user)
+    browser.find_element(By.ID, "password").send_keys(password)
+    browser.find_element(By.ID, "login-submit").click()
+    WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR,
+                                                                      ".sb-page")))
+
+
+def capture(base: str, paths: list[str], out: Path, full: bool = True,
+            user: str | None = None, password: str | None = None) -> list[Path]:
     """Screenshot every path at every size; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     browser = driver()
     try:
+        if user and password:
+            sign_in(browser, base, user, password)
         for size, (width, height) in SIZES.items():
             browser.set_window_size(width, height)
             for path in paths:
                 browser.get(base.rstrip("/") + path)
                 WebDriverWait(browser, 20).until(
                     ec.presence_of_element_located((By.CSS_SELECTOR, ".sb-page")))
+                WebDriverWait(browser, 20).until(lambda b: b.execute_script(
+                    "return [...document.querySelectorAll('.js-plotly-plot')].every("
+                    "g => g.querySelector('.main-svg'))"))
                 if full:
                     total = browser.execute_script("return document.body.scrollHeight")
                     browser.set_window_size(width, max(height, min(int(total) + 40, 4000)))
@@ -64,6 +81,9 @@ if __name__ == "__main__":
     parser.add_argument("base")
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--user", help="sign in as this user first")
+    parser.add_argument("--password", help="their password")
     args = parser.parse_args()
-    for file in capture(args.base, args.paths, args.out):
+    for file in capture(args.base, args.paths, args.out, user=args.user,
+                        password=args.password):
         print(file)

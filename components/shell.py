@@ -25,6 +25,7 @@ class Trust:
     dq_score: float | None = None
     failing: tuple[str, ...] = ()            # one line per failing check
     error: str | None = None                 # the warehouse could not be read
+    stale: str | None = None                 # the freshness check failed: why
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def header(current_path: str, trust: Trust, viewer: Viewer) -> html.Header:
 
 
 def page(title: str, children: Sequence[Component] | Component, *, path: str, trust: Trust,
-         viewer: Viewer, subtitle: str | None = None) -> html.Div:
+         viewer: Viewer, subtitle: str | None = None, show_stale: bool = False,
+         actions: Component | None = None) -> html.Div:
     """A whole page: header, title block, a banner when data is unavailable or blocked."""
     banner = None
     if trust.error:
@@ -109,13 +111,16 @@ def page(title: str, children: Sequence[Component] | Component, *, path: str, tr
         banner = html.Div("The last load failed a blocking quality check: the numbers below "
                           "may be incomplete.", className="sb-banner sb-banner-fail",
                           role="alert")
+    elif show_stale and trust.stale:
+        banner = html.Div(trust.stale, className="sb-banner sb-banner-warn", role="status")
     body = list(children) if isinstance(children, Sequence) else [children]
     return html.Div([
         header(path, trust, viewer),
         html.Main([
-            html.Div([html.H1(title, className="sb-title"),
-                      html.P(subtitle, className="sb-subtitle") if subtitle else None],
-                     className="sb-title-block"),
+            html.Div([html.Div([html.H1(title, className="sb-title"),
+                                html.P(subtitle, className="sb-subtitle") if subtitle
+                                else None]),
+                      actions], className="sb-title-block"),
             banner,
             *body,
         ], className="sb-main"),

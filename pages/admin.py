@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import dash
-import sqlalchemy as sa
 from dash import Input, Output, State, callback, dcc, html
 
-from app import meta, web
+from app import problems, web
 from app.auth import ROLES, AccessError, parse_scopes, require, signed_in_user
 from app.errors import StarboardError
 from app.runtime import current_runtime
@@ -60,10 +59,7 @@ def _detail(text: str) -> str:
 
 
 def problems_table() -> html.Div:
-    engine = current_runtime().users.db.engine
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(meta.problems).order_by(meta.problems.c.id.desc())
-                            .limit(100)).mappings().all()
+    rows = problems.recent(current_runtime().users.db)
     return table([Column("When (UTC)"), Column("Reporter"), Column("Page"), Column("Period"),
                   Column("Problem"), Column("Status")],
                  [(f"{r['at']:%Y-%m-%d %H:%M}", r["reporter"], r["url"], r["period"] or "—",

@@ -156,6 +156,21 @@ def _as_date(value: object) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
+def latest_day(runtime: Runtime | None = None) -> date | None:
+    """The last day the data covers: the loader's record, else the latest time of any fact
+    (a warehouse Starboard did not build). Periods are judged complete against this day."""
+    runtime = runtime or current_runtime()
+    snap = runtime.warehouse.snapshot()
+    if snap.version.data_to is not None:
+        return _as_date(snap.version.data_to)
+    model = current_model(runtime)
+    facts = _version_facts(runtime, snap, model)
+    days = [span[1] for name, table in model.tables.items()
+            if table.kind == "fact" and table.time
+            and (span := _time_span(snap, facts, model, name)) is not None]
+    return max(days) if days else None
+
+
 def estimate_rows(compiled: CompiledQuery, snap: Snapshot, facts: VersionFacts,
                   model: SemanticModel) -> int:
     """Rows the query would scan: table sizes × the share of their time span it reads."""

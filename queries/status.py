@@ -126,6 +126,7 @@ class TrustSummary:
     dq_score: float | None
     failing: tuple[str, ...]
     error: str | None = None
+    stale: str | None = None
 
 
 def trust_summary() -> TrustSummary:
@@ -136,6 +137,9 @@ def trust_summary() -> TrustSummary:
         return TrustSummary("unknown", None, None, None, None, (), error=exc.message)
     failing = tuple(f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: {g.detail}"
                     for g in status.gates if not g.passed)
+    fresh = next((g for g in status.gates if g.check == "freshness" and not g.passed), None)
+    stale = (f"The data is older than its freshness target: {fresh.detail} (target "
+             f"{fresh.threshold:g} h)." if fresh and fresh.threshold is not None else None)
     return TrustSummary(status.status, status.data_to or status.version.data_to,
                         status.version.published_at, status.version.id,
-                        status.version.dq_score, failing)
+                        status.version.dq_score, failing, stale=stale)

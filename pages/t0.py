@@ -1,0 +1,170 @@
+"""/t0/<board>?period=2026-10: the executive one-pager for any `tier: 0` board of the model.
+
+Rendered whole in the layout from cached results (all queries at once, no callback
+waterfall); the one callback stores a reported data problem.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from app import problems, web
+from app.auth import require, signed_in_user
+from app.errors import StarboardError, WarehouseUnavailable
+from app.runtime import current_runtime
+from components import ban, figures, shell
+from queries import boards
+from queries import status as status_q
+
+dash.register_page(__name__, path_template="/t0/<board>", name="Executive",
+                   title="Executive · Starboard", access="tier0", order=10)
+
+P = "t0"
+REPORT_TEXT = f"{P}-report-text"
+REPORT_SEND = f"{P}-report-send"
+REPORT_DONE = f"{P}-report-done"
+READY = f"{P}-ready"
+
+
+def _tile_link(metric: str, has_tree: bool) -> str | None:
+    """The metric's tree when there is one and the page exists, else a deeper view."""
+    templates = {p.get("path_template") or p["path"] for p in dash.page_registry.values()}
+    if has_tree and "/tree/<metric>" in templates:
+        return f"/tree/{metric}"
+    if "/t2/explore" in templates:
+        return "/t2/explore?" + urlencode({"metrics": metric, "by": "date:month"})
+    return None
+
+
+def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
+    metric = figures_.metric
+    flagged = None
+    if figures_.anomaly is not None:
+        flagged = ban.anomaly_note(figures_.anomaly.direction, figures_.anomaly.low,
+                                   figures_.anomaly.high, metric.format,
+                                   periods=boards.HISTORY - 1)
+    status = figures_.status
+    return ban.BanData(
+        metric=metric.name, label=metric.label, description=metric.description,
+        fmt=metric.format, direction=metric.direction, value=figures_.value,
+        previous=figures_.previous, last_year=figures_.last_year,
+        previous_label=figures_.previous_window.label if figures_.previous_window else "",
+        last_year_label=figures_.last_year_window.label if figures_.last_year_window else "",
+        goal=figures_.goal,
+        goal_status=status.status if status and status.status in (
+            "on_track", "at_risk", "off_track") else None,
+        attainment=status.attainment if status else None,
+        projected=status.projected if status else None,
+        sparkline=tuple(v for _, v in figures_.history),
+        sparkline_labels=tuple(w.short_label for w, _ in figures_.history),
+        anomaly=flagged, href=_tile_link(metric.name, figures_.has_tree),
+        no_data_reason=figures_.no_data_reason)
+
+
+def _chart(chart: boards.ChartFigures) -> html.Div:
+    if chart.error:
+        body = shell.error_tile(chart.title, chart.error)
+    elif not chart.x:
+        body = html.P("No data for this period.", className="sb-empty")
+    else:
+        fmt = chart.metric.format if chart.metric else "number"
+        if chart.chart.type == "bar":
+            fig = figures.bar_chart(list(chart.x), list(chart.y), fmt=fmt)
+        elif chart.chart.type == "area":
+            fig = figures.area_chart(list(chart.x), list(chart.y), name=chart.title, fmt=fmt)
+        else:
+            compare = ((list(chart.compare[0]), list(chart.compare[1]), chart.compare[2])
+                       if chart.compare else None)
+            fig = figures.line_chart(list(chart.x), list(chart.y),
+                                     name=chart.metric.label if chart.metric else "",
+                                     compare=compare, fmt=fmt)
+        body = figures.graph(fig, height=240)
+    return html.Div([html.H3(chart.title, className="sb-chart-title"), body],
+                    className="sb-chart")
+
+
+def _period_bar(view: boards.Tier0View, path: str) -> html.Div:
+    def step(label: str, key: str | None, rel: str) -> html.A:
+        if key is None:
+            return html.A(label, className="sb-period-step disabled", **{"aria-disabled": "true"})
+        return html.A(label, href=f"{path}?period={key}", className="sb-period-step", rel=rel,
+                      id=f"{P}-{rel}")
+    running = "" if view.complete else f" · running: {view.elapsed:.0%} of the period in"
+    return html.Div([
+        html.Div([step("‹", view.previous_key, "prev"),
+                  html.Span(view.window.label, className="sb-period-label", id=f"{P}-period"),
+                  step("›", view.next_key, "next")], className="sb-period-nav sb-no-print-nav"),
+        html.Span(f"Data to {view.latest:%d %b %Y}{running}", className="sb-period-note"),
+    ], className="sb-t0-bar")
+
+
+def _report_form(view: boards.Tier0View) -> html.Details:
+    return html.Details([
+        html.Summary("Report a data problem", className="sb-link-button"),
+        html.Div([
+            dcc.Textarea(id=REPORT_TEXT, placeholder=f"What looks wrong on this page for "
+                         f"{view.window.label}?", className="sb-field-wide sb-textarea"),
+            html.Button("Send", id=REPORT_SEND, className="sb-button"),
+            html.Div(id=REPORT_DONE, className="sb-form-message"),
+        ], className="sb-report-form"),
+    ], className="sb-report sb-no-print")
+
+
+def layout(board: str | None = None, period: str | list[str] | None = None, **_query: object):
+    """The whole board, server-rendered for the period in the URL."""
+    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    viewer = shell.Viewer(**web.viewer())
+    path = f"/t0/{board}"
+    try:
+        view = boards.tier0_view(board or "", period)
+    except WarehouseUnavailable as exc:
+        return shell.page("Executive board", shell.error_tile(exc.title, exc.message),
+                          path=path, trust=trust, viewer=viewer)
+    except StarboardError as exc:
+        return shell.page("Executive board", shell.error_tile("Board unavailable", exc.message),
+                          path=path, trust=trust, viewer=viewer)
+    sections = []
+    for section in view.sections:
+        parts = []
+        if section.bans:
+            parts.append(ban.tiles([_ban_data(b, view.window.grain) for b in section.bans]))
+        if section.charts:
+            parts.append(html.Div([_chart(c) for c in section.charts],
+                                  className="sb-chart-grid"))
+        sections.append(shell.section(section.title, parts) if section.title
+                        else html.Section(parts, className="sb-section"))
+    notice = (html.Div(view.notice, className="sb-banner sb-banner-warn", role="status",
+                       id=f"{P}-notice") if view.notice else None)
+    errors = sum(1 for s in view.sections for b in s.bans if b.error)
+    body = [_period_bar(view, path), notice, *sections,
+            html.P(f"Printed {view.window.label} · data to {view.latest:%d %b %Y}",
+                   className="sb-print-only")]
+    return shell.page(
+        view.board.title, html.Div(body, className="sb-t0", id=READY,
+                                   **{"data-period": view.window.key,
+                                      "data-errors": str(errors)}),
+        path=path, trust=trust, viewer=viewer, subtitle=view.board.description or None,
+        show_stale=True, actions=_report_form(view))
+
+
+@callback(Output(REPORT_DONE, "children"), Output(REPORT_TEXT, "value"),
+          Input(REPORT_SEND, "n_clicks"), State(REPORT_TEXT, "value"),
+          State("sb-url", "pathname"), State("sb-url", "search"), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store the report with the page, the period and the user; it shows on /admin."""
+    user = signed_in_user()
+    require(user, "tier0")
+    period = ""
+    if search and "period=" in search:
+        period = search.split("period=", 1)[1].split("&", 1)[0]
+    try:
+        number = problems.report(current_runtime().users.db, reporter=user.name,
+                                 url=f"{pathname or ''}{search or ''}", period=period,
+                                 text=text or "")
+    except StarboardError as exc:
+        return html.Span(exc.message, className="sb-bad"), text
+    return html.Span(f"Thank you: reported as problem #{number}.", className="sb-good"), ""
+

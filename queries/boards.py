@@ -1,0 +1,349 @@
+"""What a Tier 0 board shows, as plain values: every tile and chart of one period.
+
+All of a board's queries run at once through the one door (``queries.run.run`` with
+``tier=0``, so a class D query is refused), each in the caller's request context so the
+user's row scope applies. The page turns the result into components; nothing here knows
+about Dash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from flask import copy_current_request_context, current_app, has_request_context
+
+from app.errors import Problem, QueryError, StarboardError, WarehouseUnavailable
+from app.runtime import Runtime, current_runtime
+from queries import periods
+from queries.analysis import Anomaly, GoalStatus, anomaly, goal_status
+from queries.model import Board, Chart, Metric, SemanticModel
+from queries.periods import PeriodWindow
+from queries.query import Filter, MetricQuery
+from queries.run import current_model, explain, latest_day, run
+
+HISTORY = 12          # periods in a BAN's sparkline
+BAR_LIMIT = 12        # categories in a bar chart
+WORKERS = 8
+TIER0_CHARTS = ("line", "bar", "area")
+
+
+@dataclass(frozen=True)
+class BanFigures:
+    """One BAN tile's numbers."""
+
+    metric: Metric
+    value: float | None = None
+    previous: float | None = None
+    last_year: float | None = None
+    previous_window: PeriodWindow | None = None
+    last_year_window: PeriodWindow | None = None
+    goal: float | None = None
+    status: GoalStatus | None = None
+    history: tuple[tuple[PeriodWindow, float | None], ...] = ()
+    anomaly: Anomaly | None = None
+    has_tree: bool = False
+    no_data_reason: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ChartFigures:
+    """One chart's series."""
+
+    chart: Chart
+    metric: Metric | None
+    title: str
+    x: tuple[Any, ...] = ()
+    y: tuple[float | None, ...] = ()
+    compare: tuple[tuple[Any, ...], tuple[float | None, ...], str] | None = None
+    goal: float | None = None
+    note: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SectionView:
+    title: str
+    bans: tuple[BanFigures, ...] = ()
+    charts: tuple[ChartFigures, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tier0View:
+    board: Board
+    window: PeriodWindow
+    latest: date
+    complete: bool
+    elapsed: float
+    notice: str | None
+    previous_key: str
+    next_key: str | None
+    sections: tuple[SectionView, ...] = field(default_factory=tuple)
+    notices: tuple[str, ...] = ()
+
+
+def tier0_boards(model: SemanticModel | None = None) -> list[Board]:
+    """The model's Tier 0 boards, in model order."""
+    model = model or current_model()
+    return [b for b in model.boards.values() if b.tier == 0]
+
+
+def board(name: str, tier: int) -> Board:
+    """The board ``name`` of ``tier``; QueryError naming the boards there are."""
+    model = current_model()
+    found = model.boards.get(name)
+    if found is None or found.tier != tier:
+        names = ", ".join(b.name for b in model.boards.values() if b.tier == tier) or "none"
+        raise QueryError(f"There is no Tier {tier} board {name!r}. Tier {tier} boards: "
+                         f"{names}.")
+    return found
+
+
+def _between(window_start: date, window_end: date) -> Filter:
+    return Filter("date", "between", (window_start.isoformat(),
+                                      (window_end - timedelta(days=1)).isoformat()))
+
+
+def _shift_year(value: Any, grain: str) -> Any:
+    """Move last year's x value onto this year's axis (weeks by 52 weeks: same weekday)."""
+    day = pd.Timestamp(value).date()
+    if grain in ("day", "week"):
+        return day + timedelta(weeks=52)
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _whole(grain: str, start: date, end: date) -> tuple[date, date]:
+    """[start, end) shrunk to whole periods of ``grain``, so a trend has no partial first
+    or last point that looks like a drop."""
+    first = periods.window_containing(grain, start)
+    if first.start != start:
+        start = periods.next(first).start
+    end = periods.window_containing(grain, end).start if end > start else end
+    return start, max(start, end)
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    query: MetricQuery
+
+
+def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> list[_Job]:
+    """Every query a Tier 0 board runs for ``window`` (also what `starboard check` costs)."""
+    jobs: list[_Job] = []
+    span = periods.history(window, HISTORY)
+    first = min(span[0].start, periods.same_period_last_year(window).start)
+    grain = window.grain
+    for metric in dict.fromkeys(m for s in board_.sections for m in s.bans):
+        jobs.append(_Job(f"ban:{metric}", MetricQuery(
+            (metric,), (f"date:{grain}",), (_between(first, window.end),))))
+    for i, chart in enumerate(c for s in board_.sections for c in s.charts):
+        metric = chart.metric or (chart.metrics[0] if chart.metrics else None)
+        if metric is None or chart.type not in TIER0_CHARTS:
+            continue
+        if chart.type in ("line", "area") and (chart.by in (None, "date")):
+            chart_grain = chart.grain or grain
+            start, end = _whole(chart_grain, span[0].start, window.end)
+            jobs.append(_Job(f"chart:{i}", MetricQuery(
+                (metric,), (f"date:{chart_grain}",), (_between(start, end),))))
+            if chart.compare == "previous_year":
+                last = periods.same_period_last_year(window)
+                last_start, last_end = _whole(chart_grain, periods.history(last, HISTORY)[0].start,
+                                              last.end)
+                jobs.append(_Job(f"chart:{i}:compare", MetricQuery(
+                    (metric,), (f"date:{chart_grain}",), (_between(last_start, last_end),))))
+        elif chart.by:
+            jobs.append(_Job(f"chart:{i}", MetricQuery(
+                (metric,), (chart.by,), (_between(window.start, window.end),),
+                order_by=(f"-{metric}",), limit=BAR_LIMIT)))
+    return jobs
+
+
+def _in_context(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``fn`` in a worker thread with the caller's request (user, scope) or app."""
+    if has_request_context():
+        return copy_current_request_context(fn)
+    app = current_app._get_current_object()
+
+    def wrapped() -> Any:
+        with app.app_context():
+            return fn()
+
+    return wrapped
+
+
+def run_jobs(jobs: list[_Job], runtime: Runtime) -> dict[str, pd.DataFrame | StarboardError]:
+    """Run the jobs concurrently; each result is a frame or the error it raised."""
+    def one(job: _Job) -> pd.DataFrame | StarboardError:
+        try:
+            return run(job.query, tier=0, runtime=runtime).frame
+        except WarehouseUnavailable:
+            raise
+        except StarboardError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(jobs)))) as pool:
+        futures = {job.key: pool.submit(_in_context(lambda j=job: one(j))) for job in jobs}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def tier0_view(name: str, period_text: str | list[str] | None = None) -> Tier0View:
+    """Every tile and chart of Tier 0 board ``name`` for the period in the URL."""
+    runtime = current_runtime()
+    model = current_model(runtime)
+    board_ = board(name, 0)
+    latest = latest_day(runtime)
+    if latest is None:
+        raise QueryError("The warehouse holds no dated facts yet: nothing to report.")
+    window, notice = periods.parse_board_period(period_text, board_.period, latest)
+    results = run_jobs(board_jobs(model, board_, window), runtime)
+    complete = periods.is_complete(window, latest)
+    elapsed = periods.elapsed_fraction(window, latest)
+    sections = []
+    chart_index = 0
+    for section in board_.sections:
+        bans = tuple(_ban(model, m, window, latest, results.get(f"ban:{m}"))
+                     for m in section.bans)
+        charts = []
+        for chart in section.charts:
+            charts.append(_chart(model, chart, chart_index, window, results))
+            chart_index += 1
+        sections.append(SectionView(section.title, bans, tuple(charts)))
+    following = periods.next(window)
+    return Tier0View(
+        board=board_, window=window, latest=latest, complete=complete, elapsed=elapsed,
+        notice=notice, previous_key=periods.previous(window).key,
+        next_key=following.key if following.start <= latest else None,
+        sections=tuple(sections))
+
+
+def _value_by_period(frame: pd.DataFrame, metric: str) -> dict[date, float | None]:
+    return {pd.Timestamp(d).date(): _number(v) for d, v in zip(frame["date"], frame[metric],
+                                                                strict=True)}
+
+
+def _ban(model: SemanticModel, name: str, window: PeriodWindow, latest: date,
+         result: pd.DataFrame | StarboardError | None) -> BanFigures:
+    metric = model.metrics[name]
+    figures = BanFigures(metric=metric, has_tree=name in model.tree)
+    if isinstance(result, StarboardError):
+        return replace(figures, error=result.message)
+    if result is None:
+        return replace(figures, error="This tile's query did not run.")
+    values = _value_by_period(result, name)
+    previous = periods.previous(window)
+    last_year = periods.same_period_last_year(window)
+    history = tuple((w, values.get(w.start)) for w in periods.history(window, HISTORY))
+    value = values.get(window.start)
+    goal = periods.goal_for(model.goals.get(name, {}), window)
+    status = goal_status(value, goal, elapsed_fraction=periods.elapsed_fraction(window, latest),
+                         direction=metric.direction,
+                         accumulates=metric.kind == "aggregate") if goal is not None else None
+    flagged = None
+    if periods.is_complete(window, latest):  # a running period is not yet comparable
+        flagged = anomaly(value, [v for _, v in history[:-1]])
+    reason = None
+    if value is None:
+        reason = (f"No {metric.label.lower()} recorded for {window.label}"
+                  + ("" if window.start <= latest else ": the period has not started"))
+    return replace(figures, value=value, previous=values.get(previous.start),
+                   last_year=values.get(last_year.start), previous_window=previous,
+                   last_year_window=last_year, goal=goal, status=status, history=history,
+                   anomaly=flagged, no_data_reason=reason)
+
+
+def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
+           results: dict[str, pd.DataFrame | StarboardError]) -> ChartFigures:
+    name = chart.metric or (chart.metrics[0] if chart.metrics else None)
+    metric = model.metrics.get(name) if name else None
+    title = dict(chart.options).get("title") or _title(chart, metric, model, window)
+    figures = ChartFigures(chart=chart, metric=metric, title=title)
+    if chart.type not in TIER0_CHARTS:
+        return replace(figures, error=f"A {chart.type} chart belongs on a Tier 1 board; "
+                                      "Tier 0 shows line, bar and area charts.")
+    result = results.get(f"chart:{index}")
+    if isinstance(result, StarboardError):
+        return replace(figures, error=result.message)
+    if result is None or metric is None:
+        return replace(figures, error="This chart's query did not run.")
+    column = result.columns[0]
+    x = tuple(pd.Timestamp(v).date() if column == "date" else v for v in result[column])
+    y = tuple(_number(v) for v in result[metric.name])
+    compare = None
+    last = results.get(f"chart:{index}:compare")
+    if isinstance(last, pd.DataFrame) and not last.empty:
+        grain = chart.grain or window.grain
+        compare = (tuple(_shift_year(v, grain) for v in last["date"]),
+                   tuple(_number(v) for v in last[metric.name]), "Previous year")
+    return replace(figures, x=x, y=y, compare=compare)
+
+
+def _title(chart: Chart, metric: Metric | None, model: SemanticModel,
+           window: PeriodWindow) -> str:
+    label = metric.label if metric else "?"
+    if chart.type in ("line", "area") and chart.by in (None, "date"):
+        grain = chart.grain or window.grain
+        return f"{label} by {grain}, {HISTORY} {window.grain}s to {window.label}"
+    dim = model.dimensions.get(chart.by or "")
+    return f"{label} by {dim.label.lower() if dim else chart.by}, {window.label}"
+
+
+def warm_tier0(runtime: Runtime) -> int:
+    """Run every Tier 0 board's queries for its default and previous period (no row scope),
+    filling the shared cache after a publish. Returns how many queries ran."""
+    model = current_model(runtime)
+    latest = latest_day(runtime)
+    if latest is None:
+        return 0
+    ran = 0
+    for board_ in tier0_boards(model):
+        window = periods.default_period(board_.period, latest)
+        for w in (window, periods.previous(window)):
+            results = run_jobs(board_jobs(model, board_, w), runtime)
+            ran += sum(1 for r in results.values() if isinstance(r, pd.DataFrame))
+    return ran
+
+
+def tier0_cost_problems(runtime: Runtime) -> list[Problem]:
+    """Every query of every Tier 0 board (default period) that would be cost class D."""
+    model = current_model(runtime)
+    latest = latest_day(runtime)
+    if latest is None:
+        return []
+    found = []
+    for board_ in tier0_boards(model):
+        window = periods.default_period(board_.period, latest)
+        for job in board_jobs(model, board_, window):
+            try:
+                _sql, klass = explain(job.query, runtime=runtime)
+            except StarboardError as exc:
+                klass, detail = "error", exc.message
+            else:
+                detail = ""
+            if klass in ("D", "error"):
+                key = f"boards.{board_.name}"
+                what = job.key.replace("ban:", "tile ").replace("chart:", "chart #")
+                message = (f"{what} would scan more than 10,000,000 rows (cost class D); "
+                           "Tier 0 boards may only run class A-C queries: add a rollup that "
+                           "fits it" if klass == "D" else f"{what} cannot run: {detail}")
+                found.append(Problem(str(model.path), model.line_of(key), key, message))
+    return found
