@@ -82,7 +82,8 @@ def _chart(chart: boards.ChartFigures) -> html.Div:
                                      name=chart.metric.label if chart.metric else "",
                                      compare=compare, fmt=fmt)
         body = figures.graph(fig, height=240)
-    return html.Div([html.H3(chart.title, className="sb-chart-title"), body],
+    note = html.P(chart.note, className="sb-chart-note") if chart.note else None
+    return html.Div([html.H3(chart.title, className="sb-chart-title"), body, note],
                     className="sb-chart")
 
 

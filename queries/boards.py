@@ -288,13 +288,22 @@ def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
     column = result.columns[0]
     x = tuple(pd.Timestamp(v).date() if column == "date" else v for v in result[column])
     y = tuple(_number(v) for v in result[metric.name])
+    note = ""
+    if column != "date":  # a bar with no value is not a bar: leave it out, say so
+        kept = [(a, b) for a, b in zip(x, y, strict=True) if b is not None]
+        if len(kept) < len(x):
+            dim = model.dimensions.get(column)
+            noun = dim.label.lower() if dim else column
+            note = (f"{len(x) - len(kept)} {noun} value(s) without a "
+                    f"{metric.label.lower()} not shown.")
+        x, y = tuple(a for a, _ in kept), tuple(b for _, b in kept)
     compare = None
     last = results.get(f"chart:{index}:compare")
     if isinstance(last, pd.DataFrame) and not last.empty:
         grain = chart.grain or window.grain
         compare = (tuple(_shift_year(v, grain) for v in last["date"]),
                    tuple(_number(v) for v in last[metric.name]), "Previous year")
-    return replace(figures, x=x, y=y, compare=compare)
+    return replace(figures, x=x, y=y, compare=compare, note=note)
 
 
 def _title(chart: Chart, metric: Metric | None, model: SemanticModel,
