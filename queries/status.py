@@ -8,6 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.build.gates import GateResult
 from app.errors import StarboardError
 from app.runtime import current_runtime
 from app.warehouse import DataVersion
@@ -16,24 +17,7 @@ PUBLISH_TABLE = "starboard_publish"
 GATE_TABLE = "starboard_gate"
 
 
-@dataclass(frozen=True)
-class GateRow:
-    check: str
-    table: str
-    column: str | None
-    risk: int
-    passed: bool
-    observed: float | None
-    threshold: float | None
-    detail: str
-
-    @property
-    def status(self) -> str:
-        return "ok" if self.passed else ("fail" if self.risk == 1 else "warn")
-
-    @property
-    def target(self) -> str:
-        return f"{self.table}.{self.column}" if self.column else self.table
+GateRow = GateResult  # one type for a gate's result, written by the loader, read here
 
 
 @dataclass(frozen=True)
@@ -86,14 +70,15 @@ def warehouse_status() -> WarehouseStatus:
         if PUBLISH_TABLE in names and GATE_TABLE in names:
             gate = sa.table(GATE_TABLE, *(sa.column(c) for c in (
                 "version", "check", "table_name", "column_name", "risk", "passed", "observed",
-                "threshold", "detail")))
+                "threshold", "detail", "weight")))
             rows = conn.execute(
                 sa.select(gate.c.check, gate.c.table_name, gate.c.column_name, gate.c.risk,
-                          gate.c.passed, gate.c.observed, gate.c.threshold, gate.c.detail)
+                          gate.c.passed, gate.c.observed, gate.c.threshold, gate.c.detail,
+                          gate.c.weight)
                 .where(gate.c.version == snap.version.id)
                 .order_by(gate.c.passed, gate.c.risk, gate.c.table_name, gate.c.check,
                           gate.c.column_name)).all()
-            gates = [GateRow(*r) for r in rows]
+            gates = [GateResult(*r) for r in rows]
             pub = sa.table(PUBLISH_TABLE, *(sa.column(c) for c in (
                 "version", "published_at", "dq_score", "gates_total", "gates_failed",
                 "risk1_failed", "seconds", "row_counts", "data_from", "data_to")))

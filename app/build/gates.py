@@ -46,6 +46,15 @@ class GateResult:
     def as_row(self) -> dict[str, object]:
         return asdict(self)
 
+    @property
+    def status(self) -> str:
+        """ok, warn (a Risk 2 gate failed) or fail (a Risk 1 gate failed)."""
+        return "ok" if self.passed else ("fail" if self.risk == 1 else "warn")
+
+    @property
+    def target(self) -> str:
+        return f"{self.table}.{self.column}" if self.column else self.table
+
 
 def _gate(check: str, table: str, column: str | None, risk: int, passed: bool,
           observed: float | None, threshold: float | None, detail: str) -> GateResult:

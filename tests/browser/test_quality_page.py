@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
-    CHROMEDRIVER,
-    CHROMIUM,
     PASSWORD,
     add_users,
     make_app,
-    unavailable,
 )
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture
-def browser_ready() -> None:
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        unavailable("Debian chromium and chromium-driver are not installed "
-                    "(apt-get install chromium chromium-driver)")
 
 
 def test_quality_page_shows_the_published_row_counts(browser_ready, dash_duo, tiny_demo: str,

@@ -4,23 +4,16 @@ exactly one landscape page."""
 from __future__ import annotations
 
 import base64
-import os
 import re
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.print_page_options import PrintOptions
 
-from tests.conftest import CHROMEDRIVER, CHROMIUM, PASSWORD, add_users, make_app, unavailable
+from tests.conftest import PASSWORD, add_users, make_app
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture
-def browser_ready() -> None:
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        unavailable("Debian chromium and chromium-driver are not installed "
-                    "(apt-get install chromium chromium-driver)")
 
 
 def _pages(pdf: bytes) -> int:
