@@ -29,6 +29,7 @@ from queries.run import current_model, explain, latest_day, run
 
 HISTORY = 12          # periods in a BAN's sparkline
 BAR_LIMIT = 12        # categories in a bar chart
+MAX_POINTS = 400      # per chart series: aggregation belongs in SQL, not in the browser
 WORKERS = 8
 TIER0_CHARTS = ("line", "bar", "area")
 
@@ -297,7 +298,17 @@ def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
             note = (f"{len(x) - len(kept)} {noun} value(s) without a "
                     f"{metric.label.lower()} not shown.")
         x, y = tuple(a for a, _ in kept), tuple(b for _, b in kept)
+    if len(x) > MAX_POINTS:
+        return replace(figures, error=f"This chart would draw {len(x):,} points; Tier 0 charts "
+                                      f"draw at most {MAX_POINTS}: give it a coarser grain in "
+                                      "the model.")
     compare = None
+    if chart.compare == "goal" and column == "date":
+        goals = model.goals.get(metric.name, {})
+        grain = chart.grain or window.grain
+        targets = [periods.goal_for(goals, periods.window_containing(grain, d)) for d in x]
+        if any(t is not None for t in targets):
+            compare = (x, tuple(targets), "Goal")
     last = results.get(f"chart:{index}:compare")
     if isinstance(last, pd.DataFrame) and not last.empty:
         grain = chart.grain or window.grain

@@ -181,3 +181,33 @@ def test_check_refuses_a_tier0_board_with_a_class_d_query(demo_app, monkeypatch)
     assert {p.key for p in found} >= {"boards.company"}
     assert any("tile active_users" in p.message for p in found)
     assert found[0].line is not None and Path(found[0].file).name == "demo.yaml"
+
+
+def test_chart_with_too_many_points_is_a_clear_tile_and_goal_compare_draws_goals(
+        demo_app, exec_client) -> None:
+    from dataclasses import replace
+
+    from queries import boards
+    from queries.model import Chart, Section
+    from queries.run import current_model
+
+    runtime = demo_app.server.extensions["starboard"]
+    with demo_app.server.test_request_context():
+        model = current_model(runtime)
+    board = replace(model.boards["company"], sections=(Section("T", charts=(
+        Chart("line", metric="revenue", grain="day"),
+        Chart("line", metric="revenue", grain="quarter", compare="goal"))),))
+    window = boards.periods.window_from_key("2026-06")
+    jobs = boards.board_jobs(model, board, window)
+    with demo_app.server.test_request_context():
+        from flask_login import login_user
+
+        login_user(runtime.users.by_name("erin"))
+        results = boards.run_jobs(jobs, runtime)
+        many = boards._chart(model, board.sections[0].charts[0], 0, window, results)
+        goal = boards._chart(model, board.sections[0].charts[1], 1, window, results)
+    assert many.error is None and len(many.x) <= boards.MAX_POINTS  # a year of days fits
+    assert goal.compare is not None and goal.compare[2] == "Goal"
+    by_quarter = dict(zip(goal.compare[0], goal.compare[1], strict=True))
+    assert by_quarter[boards.periods.window_from_key("2026-Q2").start] == model.goals[
+        "revenue"]["2026-Q2"]
