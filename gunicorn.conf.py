@@ -4,7 +4,7 @@ Everything comes from ``STARBOARD_*`` variables (see the README). The app is not
 each worker opens the warehouse after the fork (DuckDB must not be shared across a fork).
 """
 
-from app.config import load_settings
+from app.config import ensure_secret_key, load_settings
 
 _settings = load_settings()
 
@@ -19,7 +19,15 @@ preload_app = False
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
 errorlog = "-"
+# gunicorn's control socket defaults to one path per OS user; keep it with this install.
+control_socket = str(_settings.home / "gunicorn.ctl")
 loglevel = _settings.log_level
+
+
+def on_starting(server):
+    """Create the session key once, in the master, before any worker starts."""
+    _settings.home.mkdir(parents=True, exist_ok=True)
+    ensure_secret_key(_settings)
 
 
 def post_worker_init(worker):

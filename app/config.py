@@ -148,17 +148,26 @@ def ensure_secret_key(settings: Settings) -> str:
         pass
     except OSError as exc:
         raise ConfigError(f"Cannot read the secret key {path}: {exc.strerror}.") from exc
+    # Written whole to a private temporary file, then linked into place: link() fails if
+    # another worker got there first, and nobody ever reads a half-written key.
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker wrote it first
-        return path.read_text(encoding="utf-8").strip()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"Cannot create the secret key in {path.parent} ({exc.strerror}); "
                           "set STARBOARD_SECRET_KEY or a writable STARBOARD_HOME.") from exc
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key)
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
 
 

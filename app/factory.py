@@ -25,6 +25,7 @@ log = logging.getLogger("starboard")
 def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     """Build the app: defaults → ``STARBOARD_*`` environment → ``overrides``."""
     settings = load_settings(overrides)
+    _logging(settings.log_level)
     server = flask.Flask("starboard", root_path=str(ROOT))
     server.secret_key = ensure_secret_key(settings)
     runtime = init_runtime(server, settings)
@@ -38,6 +39,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         on_error=_on_callback_error,
+        # Plotly is needed on every board: fetch it with the page, not after the data.
+        eager_loading=True,
     )
     app.layout = html.Div([dcc.Location(id="sb-url", refresh="callback-nav"),
                            dash.page_container], className="sb-root")
@@ -46,6 +49,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     _health_routes(server)
     server.register_blueprint(api_blueprint())
     return app
+
+
+def _logging(level: str) -> None:
+    """Starboard's loggers (one JSON line per query, cache warnings) to stderr, where
+    gunicorn's error log and `starboard serve --dev` show them."""
+    logger = logging.getLogger("starboard")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level.upper() if isinstance(level, str) else level)
 
 
 def _on_callback_error(err: Exception) -> None:

@@ -52,8 +52,22 @@ class WarehouseStatus:
 
 
 def warehouse_status() -> WarehouseStatus:
-    """Tables with row counts, and the live version's gates and publish history."""
-    snap = current_runtime().warehouse.snapshot()
+    """Tables with row counts, and the live version's gates and publish history (read once
+    per data version: it cannot change within one)."""
+    runtime = current_runtime()
+    snap = runtime.warehouse.snapshot()
+    key = f"queries.status:{snap.version.id}"
+    cached = runtime.state.get(key)
+    if cached is not None:
+        return cached
+    status = _read_status(snap)
+    for old in [k for k in runtime.state if k.startswith("queries.status:")]:
+        runtime.state.pop(old, None)
+    runtime.state[key] = status
+    return status
+
+
+def _read_status(snap) -> WarehouseStatus:
     with snap.engine.connect() as conn:
         inspector = sa.inspect(conn)
         names = sorted(inspector.get_table_names())

@@ -53,3 +53,24 @@ def test_secret_key_is_generated_once_private_and_unique(tmp_path: Path) -> None
     mode = stat.S_IMODE(os.stat(first.secret_key_file).st_mode)
     assert mode == 0o600
     assert ensure_secret_key(load_settings(environ={"STARBOARD_SECRET_KEY": "s3cret"})) == "s3cret"
+
+
+RACE = """
+import sys
+from app.config import ensure_secret_key, load_settings
+print(ensure_secret_key(load_settings(environ={"STARBOARD_HOME": sys.argv[1]})))
+"""
+
+
+def test_workers_starting_together_agree_on_one_complete_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    for trial in range(3):
+        home = tmp_path / f"home{trial}"
+        procs = [subprocess.Popen([sys.executable, "-c", RACE, str(home)], cwd=root,
+                                  stdout=subprocess.PIPE, text=True) for _ in range(6)]
+        keys = {p.communicate(timeout=60)[0].strip() for p in procs}
+        assert len(keys) == 1 and len(keys.pop()) >= 48
+        assert not list(home.glob(".secret_key.*"))  # no temporary file left behind
