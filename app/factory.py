@@ -39,8 +39,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         on_error=_on_callback_error,
-        # Plotly is needed on every board: fetch it with the page, not after the data.
-        eager_loading=True,
     )
     app.layout = html.Div([dcc.Location(id="sb-url", refresh="callback-nav"),
                            dash.page_container], className="sb-root")
