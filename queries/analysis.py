@@ -29,7 +29,7 @@ STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off
                  "no_goal": "no goal", "no_data": "no data"}
 
 
-def _number(value: object) -> float | None:
+def finite(value: object) -> float | None:
     """A finite float, or None for None, NaN, infinities, pandas.NA and non-numbers."""
     if value is None:
         return None
@@ -42,7 +42,7 @@ def _number(value: object) -> float | None:
 
 def change(current: float | None, base: float | None) -> float | None:
     """Relative change ``(current − base) / |base|``; None when either is missing or base is 0."""
-    cur, ref = _number(current), _number(base)
+    cur, ref = finite(current), finite(base)
     if cur is None or ref is None or ref == 0:
         return None
     return (cur - ref) / abs(ref)
@@ -88,7 +88,7 @@ def goal_status(actual: float | None, goal: float | None, *, elapsed_fraction: f
         raise ValueError(f"unknown direction '{direction}': use up, down or none")
     if not 0 < elapsed_fraction <= 1:
         raise ValueError(f"elapsed_fraction must be in (0, 1], got {elapsed_fraction}")
-    actual, goal = _number(actual), _number(goal)
+    actual, goal = finite(actual), finite(goal)
     if goal is None:
         return GoalStatus("no_goal", actual, None, None, None, None)
     if actual is None:
@@ -132,10 +132,10 @@ def anomaly(value: float | None, history: Sequence[float | None]) -> Anomaly | N
     (a flat history) the expected range is the median ± 10 % of the median. A value outside
     the expected range is flagged as above or below it.
     """
-    value = _number(value)
+    value = finite(value)
     if value is None:
         return None
-    points = [x for x in map(_number, history) if x is not None]
+    points = [x for x in map(finite, history) if x is not None]
     if len(points) < MIN_HISTORY:
         return None
     median = statistics.median(points)

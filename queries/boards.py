@@ -8,7 +8,6 @@ about Dash.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,7 @@ from flask import copy_current_request_context, current_app, has_request_context
 from app.errors import Problem, QueryError, StarboardError, WarehouseUnavailable
 from app.runtime import Runtime, current_runtime
 from queries import periods
-from queries.analysis import Anomaly, GoalStatus, anomaly, goal_status
+from queries.analysis import Anomaly, GoalStatus, anomaly, finite, goal_status
 from queries.model import Board, Chart, Metric, SemanticModel
 from queries.periods import PeriodWindow
 from queries.query import Filter, MetricQuery
@@ -120,16 +119,6 @@ def _shift_year(value: Any, grain: str) -> Any:
         return day.replace(year=day.year + 1)
     except ValueError:  # 29 February
         return day.replace(year=day.year + 1, day=28)
-
-
-def _number(value: object) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def _whole(grain: str, start: date, end: date) -> tuple[date, date]:
@@ -238,7 +227,7 @@ def tier0_view(name: str, period_text: str | list[str] | None = None) -> Tier0Vi
 
 
 def _value_by_period(frame: pd.DataFrame, metric: str) -> dict[date, float | None]:
-    return {pd.Timestamp(d).date(): _number(v) for d, v in zip(frame["date"], frame[metric],
+    return {pd.Timestamp(d).date(): finite(v) for d, v in zip(frame["date"], frame[metric],
                                                                 strict=True)}
 
 
@@ -288,7 +277,7 @@ def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
         return replace(figures, error="This chart's query did not run.")
     column = result.columns[0]
     x = tuple(pd.Timestamp(v).date() if column == "date" else v for v in result[column])
-    y = tuple(_number(v) for v in result[metric.name])
+    y = tuple(finite(v) for v in result[metric.name])
     note = ""
     if column != "date":  # a bar with no value is not a bar: leave it out, say so
         kept = [(a, b) for a, b in zip(x, y, strict=True) if b is not None]
@@ -313,7 +302,7 @@ def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
     if isinstance(last, pd.DataFrame) and not last.empty:
         grain = chart.grain or window.grain
         compare = (tuple(_shift_year(v, grain) for v in last["date"]),
-                   tuple(_number(v) for v in last[metric.name]), "Previous year")
+                   tuple(finite(v) for v in last[metric.name]), "Previous year")
     return replace(figures, x=x, y=y, compare=compare, note=note)
 
 

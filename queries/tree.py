@@ -27,7 +27,7 @@ from app.errors import QueryError, StarboardError
 from app.runtime import current_runtime
 from queries import periods
 from queries import status as status_q
-from queries.analysis import change
+from queries.analysis import change, finite
 from queries.boards import _Job, run_jobs
 from queries.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
 from queries.periods import PeriodWindow
@@ -72,16 +72,6 @@ class Split:
     note: str = ""
 
 
-def _finite(value: object) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _points(contributions: Sequence[float | None], before: float | None
             ) -> tuple[float | None, ...]:
     if before is None or before == 0:
@@ -108,10 +98,10 @@ def _missing(parent: tuple[float | None, float | None],
              children: Sequence[tuple[float | None, float | None]],
              labels: Sequence[str] | None) -> str | None:
     """The note for the first missing value, or None when every value is there."""
-    if _finite(parent[0]) is None or _finite(parent[1]) is None:
+    if finite(parent[0]) is None or finite(parent[1]) is None:
         return "Not computable: the metric has no value for one of the two periods."
     for i, (before, after) in enumerate(children):
-        if _finite(before) is None or _finite(after) is None:
+        if finite(before) is None or finite(after) is None:
             name = labels[i] if labels else f"child {i + 1}"
             return f"Not computable: {name} has no value for one of the two periods."
     return None
@@ -223,7 +213,7 @@ def correlation(xs: Sequence[float | None], ys: Sequence[float | None]) -> float
     pairs or no variation."""
     pairs: list[tuple[float, float]] = []
     for x, y in zip(xs, ys, strict=True):
-        fx, fy = _finite(x), _finite(y)
+        fx, fy = finite(x), finite(y)
         if fx is not None and fy is not None:
             pairs.append((fx, fy))
     if len(pairs) < MIN_CORRELATION_PAIRS:
@@ -305,7 +295,7 @@ def additive_movers(before: Mapping[Any, float | None], after: Mapping[Any, floa
     over all values of a dimension they add up to the metric's change."""
     out = []
     for key in dict.fromkeys([*before, *after]):
-        b, a = _finite(before.get(key)) or 0.0, _finite(after.get(key)) or 0.0
+        b, a = finite(before.get(key)) or 0.0, finite(after.get(key)) or 0.0
         out.append(Mover(dimension, label, _text(key), b, a, a - b))
     return out
 
@@ -322,8 +312,8 @@ def mix_rate_movers(before: Mapping[Any, tuple[float | None, float | None]],
     takes the other period's rate (its change is all mix).
     """
     def totals(side: Mapping[Any, tuple[float | None, float | None]]) -> tuple[float, float]:
-        num = sum(_finite(a) or 0.0 for a, _ in side.values())
-        den = sum(_finite(b) or 0.0 for _, b in side.values())
+        num = sum(finite(a) or 0.0 for a, _ in side.values())
+        den = sum(finite(b) or 0.0 for _, b in side.values())
         return num, den
 
     n0, d0 = totals(before)
@@ -333,8 +323,8 @@ def mix_rate_movers(before: Mapping[Any, tuple[float | None, float | None]],
     big_r = ((n0 / d0) + (n1 / d1)) / 2
     out = []
     for key in dict.fromkeys([*before, *after]):
-        a0, b0 = (_finite(x) or 0.0 for x in before.get(key, (0.0, 0.0)))
-        a1, b1 = (_finite(x) or 0.0 for x in after.get(key, (0.0, 0.0)))
+        a0, b0 = (finite(x) or 0.0 for x in before.get(key, (0.0, 0.0)))
+        a1, b1 = (finite(x) or 0.0 for x in after.get(key, (0.0, 0.0)))
         if b0 <= 0 and b1 <= 0:
             continue
         r0 = a0 / b0 if b0 > 0 else None
@@ -557,7 +547,7 @@ def _series(results: Mapping[str, pd.DataFrame | StarboardError], time_name: str
         for column in result.columns:
             if column == time_name:
                 continue
-            values[column] = {d: _finite(v) for d, v in zip(days, result[column], strict=True)}
+            values[column] = {d: finite(v) for d, v in zip(days, result[column], strict=True)}
     return values, errors
 
 
@@ -610,9 +600,9 @@ def _movers(model: SemanticModel, metric: Metric,
             continue                  # one value says nothing the total does not
         if ratio:
             num, den = asked
-            b = {k: (_finite(a), _finite(d)) for k, a, d in zip(before[dim], before[num],
+            b = {k: (finite(a), finite(d)) for k, a, d in zip(before[dim], before[num],
                                                                before[den], strict=True)}
-            a = {k: (_finite(x), _finite(d)) for k, x, d in zip(after[dim], after[num],
+            a = {k: (finite(x), finite(d)) for k, x, d in zip(after[dim], after[num],
                                                                after[den], strict=True)}
             if _unsplit(b) > UNSPLIT_SHARE or _unsplit(a) > UNSPLIT_SHARE:
                 continue              # the dimension does not split the ratio's rows

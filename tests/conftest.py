@@ -172,6 +172,33 @@ def texts(component: Any) -> list[str]:
     return found
 
 
+def find_all(component: Any, predicate) -> list[dict]:
+    """Every node of a rendered component tree for which ``predicate(node)`` is true."""
+    found: list[dict] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, dict):
+            if predicate(node):
+                found.append(node)
+            walk(node.get("props", {}).get("children"))
+
+    walk(component)
+    return found
+
+
+def signed_in(app: dash.Dash, name: str):
+    """A plain test client signed in as ``name`` (not `with client:`: a preserved request
+    context would share its app context, and flask-login's cached user in g, with another
+    client's requests in the same test)."""
+    client = app.server.test_client()
+    sign_in(client, name)
+    client.get("/_dash-layout")
+    return client
+
+
 def find(component: Any, id_: str) -> dict | None:
     """The first node with ``id``."""
     if isinstance(component, list):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import add_users, make_app, render, sign_in, texts
+from tests.conftest import add_users, find_all, make_app, render, sign_in, signed_in, texts
 
 
 @pytest.fixture(scope="module")
@@ -19,28 +19,11 @@ def demo_app(tiny_demo: str, tmp_path_factory):
 
 @pytest.fixture
 def exec_client(demo_app):
-    # Not `with client:` — a preserved request context would share its app context (and
-    # flask-login's cached user in g) with another client's requests in the same test.
-    client = demo_app.server.test_client()
-    sign_in(client, "erin")
-    client.get("/_dash-layout")
-    return client
+    return signed_in(demo_app, "erin")
 
 
 def _nodes(component, predicate) -> list[dict]:
-    found = []
-
-    def walk(node):
-        if isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, dict):
-            if predicate(node):
-                found.append(node)
-            walk(node.get("props", {}).get("children"))
-
-    walk(component)
-    return found
+    return find_all(component, predicate)
 
 
 def _tile(page, metric: str) -> dict:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import add_users, make_app, render, sign_in, texts
+from tests.conftest import add_users, find_all, make_app, render, signed_in, texts
 
 
 @pytest.fixture(scope="module")
@@ -20,27 +20,11 @@ def demo_app(tiny_demo: str, tmp_path_factory):
 
 @pytest.fixture
 def exec_client(demo_app):
-    # Not `with client:` (see tests/pages/test_t0.py).
-    client = demo_app.server.test_client()
-    sign_in(client, "erin")
-    client.get("/_dash-layout")
-    return client
+    return signed_in(demo_app, "erin")
 
 
 def _nodes(component, predicate) -> list[dict]:
-    found = []
-
-    def walk(node):
-        if isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, dict):
-            if predicate(node):
-                found.append(node)
-            walk(node.get("props", {}).get("children"))
-
-    walk(component)
-    return found
+    return find_all(component, predicate)
 
 
 def _card(page, metric: str) -> dict:
