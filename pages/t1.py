@@ -1,0 +1,404 @@
+"""/t1/<board>?from=…&to=…&<dim>=a,b&drill=dim:value: a Tier 1 operational board.
+
+The URL is the board's whole state. The layout renders every chart from it (all queries
+at once through the one door); one callback turns a filter change, a date pick or a click
+on a bar into a new query string on ``sb-url`` (``refresh="callback-nav"``: a history
+entry, then the router renders the new state), so back and forward step through states.
+Filter options load in their own callback and never hold up the charts.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from app import web
+from app.auth import require, signed_in_user
+from app.errors import StarboardError, WarehouseUnavailable
+from components import figures, shell, tables
+from components import tier1 as t1c
+from components.formatting import format_value
+from queries import status as status_q
+from queries import tier1
+from queries.run import current_model, latest_day
+
+dash.register_page(__name__, path_template="/t1/<board>", name="Operational",
+                   title="Operational · Starboard", access="tier1", order=20)
+
+P = "t1"
+READY = f"{P}-ready"
+BOARD = f"{P}-board"
+DATES = f"{P}-dates"
+FILTER = f"{P}-filter"
+CHART = f"{P}-chart"
+COPY = f"{P}-copy"
+RESET = f"{P}-reset"
+CRUMBS = f"{P}-crumbs"
+NOTICE = f"{P}-notice"
+
+
+def _href(path: str, state: tier1.State) -> str:
+    return path + tier1.encode_state(state)
+
+
+def _date_bar(view: tier1.Tier1View, path: str) -> html.Div:
+    state, latest = view.state, view.latest
+    presets = []
+    for key, label in tier1.PRESETS:
+        first, last = tier1.preset_range(key, latest)
+        active = (first, last) == (state.start, state.end)
+        presets.append(dcc.Link(label, href=_href(path, tier1.State(
+            first, last, state.filters, state.drill)), id=f"{P}-preset-{key}",
+            className="sb-t1-preset" + (" active" if active else "")))
+    return html.Div([
+        html.Label("Dates", className="sb-t1-label", htmlFor=DATES),
+        dcc.DatePickerRange(id=DATES, start_date=state.start.isoformat(),
+                            end_date=state.end.isoformat(), display_format="D MMM YYYY",
+                            max_date_allowed=latest.isoformat(), minimum_nights=0,
+                            updatemode="bothdates", first_day_of_week=1,
+                            className="sb-t1-dates"),
+        html.Div(presets, className="sb-t1-presets"),
+    ], className="sb-t1-field sb-t1-field-dates")
+
+
+def _filter_bar(view: tier1.Tier1View, path: str) -> html.Div:
+    model = current_model()
+    chosen = dict(view.state.filters)
+    fields = []
+    for dim in view.filter_dims:
+        label = model.dimensions[dim].label
+        values = list(chosen.get(dim, ()))
+        fields.append(html.Div([
+            html.Label(label, className="sb-t1-label"),
+            dcc.Dropdown(id={"type": FILTER, "dim": dim}, value=values, multi=True,
+                         searchable=True, clearable=True, placeholder=f"All ({label.lower()})",
+                         options=[{"label": v, "value": v} for v in values],
+                         className="sb-t1-dropdown")], className="sb-t1-field",
+            id=f"{P}-field-{dim}"))
+    actions = html.Div([
+        dcc.Link("Reset", href=path, id=RESET, className="sb-button sb-button-quiet"),
+        html.Span([dcc.Clipboard(id=COPY, title="Copy a link to this view",
+                                 className="sb-t1-copy-icon"), "Copy link"],
+                  className="sb-button sb-button-quiet sb-t1-copy"),
+    ], className="sb-t1-actions")
+    return html.Div([_date_bar(view, path), *fields, actions], className="sb-t1-filters",
+                    role="search")
+
+
+def _chips(view: tier1.Tier1View, path: str) -> html.Div | None:
+    """Filters outside the filter bar (from clicks) and the drill breadcrumb."""
+    model = current_model()
+    state = view.state
+    parts: list[Any] = []
+    for dim, values in state.filters:
+        if dim in view.filter_dims:
+            continue
+        parts.append(dcc.Link(f"{model.dimensions[dim].label}: {', '.join(values)} ✕",
+                              href=_href(path, state.with_filter(dim, ())),
+                              className="sb-t1-chip", title="Remove this filter"))
+    if state.drill:
+        root = model.dimensions[state.drill[0][0]]
+        crumbs: list[Any] = [dcc.Link(f"All {root.label.lower()} values",
+                                      href=_href(path, state.with_drill(())),
+                                      id=f"{P}-crumb-0", className="sb-t1-crumb")]
+        for i, (dim, value) in enumerate(state.drill, start=1):
+            crumbs.append(html.Span("›", className="sb-t1-crumb-sep"))
+            text = f"{model.dimensions[dim].label}: {value}"
+            if i == len(state.drill):
+                crumbs.append(html.Span(text, className="sb-t1-crumb current",
+                                        id=f"{P}-crumb-{i}"))
+            else:
+                crumbs.append(dcc.Link(text, href=_href(path, state.with_drill(
+                    state.drill[:i])), id=f"{P}-crumb-{i}", className="sb-t1-crumb"))
+        parts.append(html.Nav(crumbs, className="sb-t1-crumbs", id=CRUMBS,
+                              **{"aria-label": "Drill-down"}))
+    return html.Div(parts, className="sb-t1-chips") if parts else None
+
+
+def _clickable_id(view: tier1.ChartView) -> dict[str, Any]:
+    return {"type": CHART, "dim": view.by or "", "index": view.index}
+
+
+def _grid_rows(frame, by: str, metrics) -> list[dict[str, Any]]:
+    rows = []
+    for record in frame.to_dict("records"):
+        row = {k: (None if v is None or (isinstance(v, float) and v != v) else v)
+               for k, v in record.items()}
+        row[by] = str(row.get(by)) if row.get(by) is not None else "(none)"
+        rows.append(row)
+    return rows
+
+
+def _bar_height(bars: int) -> int:
+    return 70 + 28 * max(bars, 2)
+
+
+def _grid_height(rows: int) -> int:
+    return min(380, 58 + 42 * max(rows, 1))
+
+
+def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
+    chart = view.chart
+    fmt = view.metrics[0].format if view.metrics else "number"
+    if chart.type in ("line", "area"):
+        if not any(s.x for s in view.series):
+            return html.P("No data in this range.", className="sb-empty")
+        lines = [t1c.LineSeries(s.name, s.x, s.y, s.value,
+                                [(a.day, a.value, a.expected) for a in s.anomalies])
+                 for s in view.series]
+        graph_id = _clickable_id(view) if view.by and view.by != "date" else None
+        return figures.graph(t1c.anomaly_lines(lines, fmt=fmt), id_=graph_id, height=260)
+    if chart.type == "stacked_bar":
+        if not view.series:
+            return html.P("No data in this range.", className="sb-empty")
+        parts = [t1c.LineSeries(s.name, s.x, s.y, s.value) for s in view.series]
+        return figures.graph(t1c.stacked_bars(parts, fmt=fmt), id_=_clickable_id(view),
+                             height=260)
+    frame = view.frame
+    if frame is None or frame.empty:
+        return html.P("No data in this range.", className="sb-empty")
+    if chart.type == "bar":
+        metric = view.metrics[0].name
+        fig = t1c.click_bars(frame[view.by], frame[metric], fmt=fmt,
+                             selected=selected.get(view.by or "", ()), name=metric)
+        return figures.graph(fig, id_=_clickable_id(view), height=_bar_height(len(frame)))
+    if chart.type == "table":
+        columns = [(view.by, current_model().dimensions[view.by].label, None)]
+        columns += [(m.name, m.label, m.format) for m in view.metrics]
+        frame = frame.dropna(how="all", subset=[m.name for m in view.metrics])
+        return t1c.grid(_grid_rows(frame, view.by, view.metrics), columns,
+                        id_={"type": f"{P}-grid", "index": view.index},
+                        height=_grid_height(len(frame)))
+    if chart.type == "breakdown":
+        first = view.metrics[0]
+        top = frame.head(tier1.BAR_LIMIT)
+        top = top[top[first.name].notna()]
+        fig = t1c.click_bars(top[view.by], top[first.name], fmt=first.format,
+                             selected=selected.get(view.by or "", ()), name=first.name)
+        return html.Div([
+            figures.graph(fig, id_=_clickable_id(view), height=_bar_height(len(top))),
+            _breakdown_table(view, frame)])
+    if chart.type == "funnel":
+        fig = t1c.funnel(list(frame["step"]), list(frame["value"]),
+                         list(frame["from_previous"]), list(frame["from_first"]))
+        overall = frame["from_first"].iloc[-1]
+        return html.Div([
+            figures.graph(fig, height=60 + 44 * len(frame)),
+            html.P(f"Overall conversion {frame['step'].iloc[0].lower()} → "
+                   f"{frame['step'].iloc[-1].lower()}: {format_value(overall, 'percent')}",
+                   className="sb-chart-note", id=f"{P}-funnel-overall",
+                   **{"data-raw": "" if overall is None else str(overall)})])
+    if chart.type == "cohort":
+        table = frame.pivot(index="cohort", columns="age", values="share")
+        sizes = frame.groupby("cohort")["size"].first()
+        cohorts = [f"{c:%b %Y}" for c in table.index]
+        ages = [int(a) for a in table.columns]
+        shares = [[None if v is None or v != v else float(v) for v in row]
+                  for row in table.to_numpy()]
+        fig = t1c.cohort_heatmap(cohorts, ages, shares, [sizes.get(c) for c in table.index])
+        return figures.graph(fig, height=60 + 24 * len(cohorts))
+    return html.P(f"Unknown chart type {chart.type}.", className="sb-empty")
+
+
+def _tone(change: float | None, direction: str) -> str:
+    if change is None or direction == "none" or change == 0:
+        return "sb-neutral"
+    return "sb-good" if (change > 0) == (direction == "up") else "sb-bad"
+
+
+def _breakdown_table(view: tier1.ChartView, frame) -> html.Div:
+    """Value, share of the total and change vs the previous period, per metric: a plain
+    server-rendered table (cheap to draw next to the bars)."""
+    label = current_model().dimensions[view.by].label
+    columns = [tables.Column(label)]
+    for m in view.metrics:
+        columns.append(tables.Column(m.label, "right"))
+        if f"{m.name}__share" in frame.columns:
+            columns.append(tables.Column("share", "right"))
+        columns.append(tables.Column("vs prev.", "right"))
+    rows = []
+    for record in frame.head(tier1.TABLE_LIMIT).to_dict("records"):
+        row: list[Any] = [str(record[view.by]) if record[view.by] is not None else "(none)"]
+        for m in view.metrics:
+            row.append(format_value(record[m.name], m.format))
+            if f"{m.name}__share" in frame.columns:
+                row.append(format_value(record[f"{m.name}__share"], "percent"))
+            change = record[f"{m.name}__change"]
+            change = None if change is None or change != change else change
+            text = "—" if change is None else (
+                ("+" if change > 0 else "") + format_value(change, "percent"))
+            row.append(html.Span(text, className=_tone(change, m.direction)))
+        rows.append(row)
+    return html.Div(tables.table(columns, rows, table_id=f"{P}-breakdown-{view.index}"),
+                    className="sb-t1-breakdown")
+
+
+def _card(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> html.Div:
+    if view.error:
+        body: Any = shell.error_tile(view.title, view.error)
+    else:
+        body = _body(view, selected)
+    hint = None
+    if view.chart.type in ("bar", "breakdown", "stacked_bar") or (
+            view.chart.type == "line" and view.by and view.by != "date"):
+        hint = html.Span("click to drill down" if view.drillable else "click to filter",
+                         className="sb-t1-hint")
+    note = html.P(view.note, className="sb-chart-note") if view.note else None
+    wide = " sb-t1-wide" if view.chart.type in ("table", "cohort", "breakdown") else ""
+    return html.Div([html.Div([html.H3(view.title, className="sb-chart-title"), hint],
+                              className="sb-t1-card-head"), body, note],
+                    className="sb-chart sb-t1-card" + wide,
+                    **{"data-chart": str(view.index), "data-type": view.chart.type})
+
+
+def _stand_out(view: tier1.Tier1View) -> html.Section:
+    items = []
+    for item in view.stand_out[:8]:
+        a = item.anomaly
+        items.append((item.chart, item.series, a.day, format_value(a.value, item.fmt),
+                      format_value(a.expected, item.fmt),
+                      format_value(a.change, "percent") if a.change is not None else "—"))
+    return html.Section([html.H2("What stands out", className="sb-section-title"),
+                         t1c.stand_out_list(items)], className="sb-section sb-t1-standout",
+                        id=f"{P}-standout")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def layout(board: str | None = None, **query: object):
+    """The whole board for the state in the URL, server-rendered."""
+    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    viewer = shell.Viewer(**web.viewer())
+    path = f"/t1/{board}"
+    params = {str(k): _text(v) for k, v in query.items()}
+    try:
+        view = tier1.tier1_view(board or "", params)
+    except WarehouseUnavailable as exc:
+        return shell.page("Operational board", shell.error_tile(exc.title, exc.message),
+                          path=path, trust=trust, viewer=viewer)
+    except StarboardError as exc:
+        return shell.page("Operational board", shell.error_tile("Board unavailable",
+                                                                exc.message),
+                          path=path, trust=trust, viewer=viewer)
+    selected = dict(view.state.filters)
+    sections = []
+    for title, charts in view.sections:
+        cards = [_card(c, selected) for c in charts]
+        sections.append(shell.section(title, html.Div(cards, className="sb-t1-grid"))
+                        if title else html.Section(cards, className="sb-section"))
+    notices = [html.Div(n, className="sb-banner sb-banner-warn", role="status",
+                        **({"id": NOTICE} if i == 0 else {}))
+               for i, n in enumerate(view.notices)]
+    search = tier1.encode_state(view.state)
+    body = [dcc.Store(id=BOARD, data=view.board.name), _filter_bar(view, path),
+            _chips(view, path), *notices, _stand_out(view), *sections]
+    return shell.page(
+        view.board.title, html.Div([b for b in body if b is not None], className="sb-t1",
+                                   id=READY, **{"data-state": search}),
+        path=path, trust=trust, viewer=viewer,
+        subtitle=f"{view.board.description or ''} {view.state.start:%d %b %Y} – "
+                 f"{view.state.end:%d %b %Y} · data to {view.latest:%d %b %Y}".strip(),
+        show_stale=True)
+
+
+def _state(board: str, search: str) -> tier1.State | None:
+    model = current_model()
+    found = model.boards.get(board or "")
+    latest = latest_day()
+    if found is None or found.tier != 1 or latest is None:
+        return None
+    state, _ = tier1.parse_state(model, found, tier1.parse_query(search or ""), latest)
+    return state
+
+
+def _clicked_value(click: dict | None) -> str | None:
+    points = (click or {}).get("points") or []
+    if not points:
+        return None
+    point = points[0]
+    custom = point.get("customdata")
+    if isinstance(custom, list) and custom and custom[0] not in (None, ""):
+        return str(custom[0])
+    for key in ("y", "label", "x"):
+        if isinstance(point.get(key), str):
+            return point[key]
+    return None
+
+
+def _day(text: object) -> date | None:
+    try:
+        return date.fromisoformat(str(text)[:10])
+    except ValueError:
+        return None
+
+
+@callback(Output("sb-url", "search"),
+          Input({"type": FILTER, "dim": ALL}, "value"),
+          Input(DATES, "start_date"), Input(DATES, "end_date"),
+          Input({"type": CHART, "dim": ALL, "index": ALL}, "clickData"),
+          State("sb-url", "search"), State(BOARD, "data"), prevent_initial_call=True)
+def apply_filters(values, start, end, clicks, search, board):
+    """A filter change, a date pick or a click on a chart → the URL of the new state."""
+    require(signed_in_user(), "tier1")
+    state = _state(board, search)
+    trigger = ctx.triggered_id
+    if state is None or trigger is None:
+        return no_update
+    model = current_model()
+    if trigger == DATES:
+        first, last = _day(start), _day(end)
+        if first is None or last is None:
+            return no_update
+        state = tier1.State(min(first, last), max(first, last), state.filters, state.drill)
+    elif isinstance(trigger, dict) and trigger.get("type") == FILTER:
+        dim = trigger["dim"]
+        ids = [i["id"]["dim"] for i in ctx.inputs_list[0]]
+        chosen = values[ids.index(dim)] if dim in ids else []
+        state = state.with_filter(dim, tuple(str(v) for v in chosen or ()))
+    elif isinstance(trigger, dict) and trigger.get("type") == CHART:
+        keys = [(i["id"]["dim"], i["id"]["index"]) for i in ctx.inputs_list[3]]
+        where = (trigger["dim"], trigger["index"])
+        value = _clicked_value(clicks[keys.index(where)] if where in keys else None)
+        dim = trigger["dim"]
+        spec = model.dimensions.get(dim)
+        if value is None or spec is None:
+            return no_update
+        if spec.drill:
+            state = state.with_drill(state.drill + ((dim, value),))
+        elif dict(state.filters).get(dim) == (value,):
+            state = state.with_filter(dim, ())
+        else:
+            state = state.with_filter(dim, (value,))
+    new = tier1.encode_state(state)
+    return no_update if new == (search or "") else new
+
+
+@callback(Output({"type": FILTER, "dim": ALL}, "options"), Input(BOARD, "data"),
+          State({"type": FILTER, "dim": ALL}, "id"), State({"type": FILTER, "dim": ALL}, "value"))
+def load_filter_options(_board, ids, values):
+    """Each filter's values within the user's row scope (cached), after the charts."""
+    require(signed_in_user(), "tier1")
+    out = []
+    for id_, chosen in zip(ids, values, strict=True):
+        try:
+            known = tier1.dimension_values(id_["dim"])
+        except StarboardError:
+            known = []
+        extra = [v for v in chosen or () if v not in known]
+        out.append([{"label": v, "value": v} for v in [*extra, *known]])
+    return out
+
+
+@callback(Output(COPY, "content"), Input(COPY, "n_clicks"), State("sb-url", "href"),
+          prevent_initial_call=True)
+def copy_link(_clicks, href):
+    """The current URL, for the clipboard."""
+    require(signed_in_user(), "tier1")
+    return href or ""
