@@ -31,3 +31,19 @@ def recent(db: MetaDB, limit: int = 100) -> list[dict]:
         rows = conn.execute(sa.select(meta.problems).order_by(meta.problems.c.id.desc())
                             .limit(limit)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def submit(db: MetaDB, reporter: str | None, text: str | None, pathname: str | None,
+           search: str | None) -> tuple[bool, str]:
+    """Store a report made on the page at ``pathname?search``: (stored, message to show)."""
+    if not reporter:
+        return False, "Sign in to report a problem."
+    period = ""
+    if search and "period=" in search:
+        period = search.split("period=", 1)[1].split("&", 1)[0]
+    try:
+        number = report(db, reporter=reporter, url=f"{pathname or ''}{search or ''}",
+                        period=period, text=text or "")
+    except DataError as exc:
+        return False, exc.message
+    return True, f"Thank you: reported as problem #{number}."

@@ -159,3 +159,17 @@ def denied(message: str) -> html.Div:
         html.P(message, id="sb-denied"),
         html.A("Back to the boards you can open", href="/"),
     ], className="sb-main"), className="sb-page")
+
+
+def report_problem(prefix: str, placeholder: str = "What looks wrong on this page?"
+                   ) -> html.Details:
+    """"Report a data problem": a folded form; the page's own callback stores it."""
+    return html.Details([
+        html.Summary("Report a data problem", className="sb-link-button"),
+        html.Div([
+            dcc.Textarea(id=f"{prefix}-report-text", placeholder=placeholder,
+                         className="sb-field-wide sb-textarea"),
+            html.Button("Send", id=f"{prefix}-report-send", className="sb-button"),
+            html.Div(id=f"{prefix}-report-done", className="sb-form-message"),
+        ], className="sb-report-form"),
+    ], className="sb-report sb-no-print")

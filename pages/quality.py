@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dash
-from dash import html
+from dash import Input, Output, State, callback, html
 
-from app import web
+from app import problems, web
+from app.auth import require, signed_in_user
 from app.errors import StarboardError
+from app.runtime import current_runtime
 from components import shell
 from components.tables import Column, table
 from queries import status as status_q
@@ -102,4 +104,17 @@ def layout(**_query: object):
          html.Div([shell.section("Tables", tables),
                    shell.section("Last publishes", publishes)], className="sb-two-col")],
         path="/quality", trust=trust, viewer=viewer,
-        subtitle="Checks run on every load, before anything is published.")
+        subtitle="Checks run on every load, before anything is published.",
+        actions=shell.report_problem(P))
+
+
+@callback(Output(f"{P}-report-done", "children"), Output(f"{P}-report-text", "value"),
+          Input(f"{P}-report-send", "n_clicks"), State(f"{P}-report-text", "value"),
+          State("sb-url", "pathname"), State("sb-url", "search"), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store a reported data problem with this page, its period and the user (/admin)."""
+    user = signed_in_user()
+    require(user, "signed_in")
+    stored, message = problems.submit(current_runtime().users.db, user.name, text, pathname,
+                                      search)
+    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text

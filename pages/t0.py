@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, html
 
 from app import problems, web
 from app.auth import require, signed_in_user
@@ -102,18 +102,6 @@ def _period_bar(view: boards.Tier0View, path: str) -> html.Div:
     ], className="sb-t0-bar")
 
 
-def _report_form(view: boards.Tier0View) -> html.Details:
-    return html.Details([
-        html.Summary("Report a data problem", className="sb-link-button"),
-        html.Div([
-            dcc.Textarea(id=REPORT_TEXT, placeholder=f"What looks wrong on this page for "
-                         f"{view.window.label}?", className="sb-field-wide sb-textarea"),
-            html.Button("Send", id=REPORT_SEND, className="sb-button"),
-            html.Div(id=REPORT_DONE, className="sb-form-message"),
-        ], className="sb-report-form"),
-    ], className="sb-report sb-no-print")
-
-
 def layout(board: str | None = None, period: str | list[str] | None = None, **_query: object):
     """The whole board, server-rendered for the period in the URL."""
     trust = shell.Trust(**status_q.trust_summary().__dict__)
@@ -148,7 +136,8 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
                                    **{"data-period": view.window.key,
                                       "data-errors": str(errors)}),
         path=path, trust=trust, viewer=viewer, subtitle=view.board.description or None,
-        show_stale=True, actions=_report_form(view))
+        show_stale=True, actions=shell.report_problem(
+            P, f"What looks wrong on this page for {view.window.label}?"))
 
 
 @callback(Output(REPORT_DONE, "children"), Output(REPORT_TEXT, "value"),
@@ -158,14 +147,6 @@ def report_problem(_clicks, text, pathname, search):
     """Store the report with the page, the period and the user; it shows on /admin."""
     user = signed_in_user()
     require(user, "tier0")
-    period = ""
-    if search and "period=" in search:
-        period = search.split("period=", 1)[1].split("&", 1)[0]
-    try:
-        number = problems.report(current_runtime().users.db, reporter=user.name,
-                                 url=f"{pathname or ''}{search or ''}", period=period,
-                                 text=text or "")
-    except StarboardError as exc:
-        return html.Span(exc.message, className="sb-bad"), text
-    return html.Span(f"Thank you: reported as problem #{number}.", className="sb-good"), ""
-
+    stored, message = problems.submit(current_runtime().users.db, user.name, text, pathname,
+                                      search)
+    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text

@@ -15,9 +15,10 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import web
+from app import problems, web
 from app.auth import require, signed_in_user
 from app.errors import StarboardError, WarehouseUnavailable
+from app.runtime import current_runtime
 from components import figures, shell, tables
 from components import tier1 as t1c
 from components.formatting import format_value
@@ -305,7 +306,7 @@ def layout(board: str | None = None, **query: object):
         path=path, trust=trust, viewer=viewer,
         subtitle=f"{view.board.description or ''} {view.state.start:%d %b %Y} – "
                  f"{view.state.end:%d %b %Y} · data to {view.latest:%d %b %Y}".strip(),
-        show_stale=True)
+        show_stale=True, actions=shell.report_problem(P))
 
 
 def _state(board: str, search: str) -> tier1.State | None:
@@ -402,3 +403,15 @@ def copy_link(_clicks, href):
     """The current URL, for the clipboard."""
     require(signed_in_user(), "tier1")
     return href or ""
+
+
+@callback(Output(f"{P}-report-done", "children"), Output(f"{P}-report-text", "value"),
+          Input(f"{P}-report-send", "n_clicks"), State(f"{P}-report-text", "value"),
+          State("sb-url", "pathname"), State("sb-url", "search"), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store a reported data problem with this page, its period and the user (/admin)."""
+    user = signed_in_user()
+    require(user, "tier1")
+    stored, message = problems.submit(current_runtime().users.db, user.name, text, pathname,
+                                      search)
+    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text

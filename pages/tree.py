@@ -11,10 +11,12 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import dash
-from dash import html
+from dash import Input, Output, State, callback, html
 
-from app import web
+from app import problems, web
+from app.auth import require, signed_in_user
 from app.errors import StarboardError, WarehouseUnavailable
+from app.runtime import current_runtime
 from components import shell
 from components import tree as tree_c
 from queries import status as status_q
@@ -214,7 +216,20 @@ def layout(metric: str | None = None, period: str | list[str] | None = None,
                "data-metric": name}),
         path=path, trust=trust, viewer=viewer,
         subtitle=f"{view.window.label} {COMPARES_TEXT[view.compare]} "
-                 f"{view.base_window.label}", show_stale=True)
+                 f"{view.base_window.label}", show_stale=True,
+        actions=shell.report_problem(P))
 
 
 COMPARES_TEXT = {"previous": "against", "last_year": "against last year's"}
+
+
+@callback(Output(f"{P}-report-done", "children"), Output(f"{P}-report-text", "value"),
+          Input(f"{P}-report-send", "n_clicks"), State(f"{P}-report-text", "value"),
+          State("sb-url", "pathname"), State("sb-url", "search"), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store a reported data problem with this page, its period and the user (/admin)."""
+    user = signed_in_user()
+    require(user, "tier0")
+    stored, message = problems.submit(current_runtime().users.db, user.name, text, pathname,
+                                      search)
+    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text
