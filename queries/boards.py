@@ -181,11 +181,15 @@ def _in_context(fn: Callable[[], Any]) -> Callable[[], Any]:
     return wrapped
 
 
-def run_jobs(jobs: list[_Job], runtime: Runtime) -> dict[str, pd.DataFrame | StarboardError]:
-    """Run the jobs concurrently; each result is a frame or the error it raised."""
+def run_jobs(jobs: list[_Job], runtime: Runtime, *, tier: int = 0
+             ) -> dict[str, pd.DataFrame | StarboardError]:
+    """Run the jobs concurrently as ``tier`` queries; each result is a frame or its error."""
+    if not jobs:
+        return {}
+
     def one(job: _Job) -> pd.DataFrame | StarboardError:
         try:
-            return run(job.query, tier=0, runtime=runtime).frame
+            return run(job.query, tier=tier, runtime=runtime).frame
         except WarehouseUnavailable:
             raise
         except StarboardError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -20,10 +19,10 @@ from urllib.parse import parse_qs, quote
 
 import pandas as pd
 
-from app.errors import QueryError, StarboardError, WarehouseUnavailable
+from app.errors import QueryError, StarboardError
 from app.runtime import Runtime, current_runtime
 from queries.anomalies import DayAnomaly, daily_anomalies
-from queries.boards import _in_context, _Job, board
+from queries.boards import _Job, board, run_jobs
 from queries.model import Board, Chart, Metric, SemanticModel, metric_facts, reachable_dimensions
 from queries.query import Filter, MetricQuery
 from queries.run import current_model, latest_day, run
@@ -393,19 +392,7 @@ def _month_start(day: date, back: int) -> date:
 
 def run_all(jobs: list[_Job], runtime: Runtime) -> dict[str, pd.DataFrame | StarboardError]:
     """Run the jobs concurrently as Tier 1 queries; each result is a frame or its error."""
-    def one(job: _Job) -> pd.DataFrame | StarboardError:
-        try:
-            return run(job.query, tier=1, runtime=runtime).frame
-        except WarehouseUnavailable:
-            raise
-        except StarboardError as exc:
-            return exc
-
-    if not jobs:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(jobs))) as pool:
-        futures = {job.key: pool.submit(_in_context(lambda j=job: one(j))) for job in jobs}
-        return {key: future.result() for key, future in futures.items()}
+    return run_jobs(jobs, runtime, tier=1)
 
 
 def tier1_view(name: str, params: Mapping[str, object]) -> Tier1View:
