@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from sqlalchemy.pool import QueuePool
 
 from app.build.publish import WarehousePaths, duckdb_path, read_pointer
@@ -72,13 +73,27 @@ class Warehouse:
         self._current: Snapshot | None = None
         self._current_key: str | None = None
         self._checked = 0.0
+        self._pin_key = f"starboard.snapshot.{id(self)}"
 
     @property
     def dialect_name(self) -> str:
         return sa.engine.make_url(self.url).get_backend_name()
 
     def snapshot(self) -> Snapshot:
-        """The live engine and its data version; raises WarehouseUnavailable."""
+        """The live engine and its data version; raises WarehouseUnavailable.
+
+        Within one web request the first snapshot is kept (in the request's environ, which
+        travels with the request context into query threads), so every query of a page
+        reads the same data version even if a publish lands in the middle.
+        """
+        if has_request_context():
+            pinned = request.environ.get(self._pin_key)
+            if pinned is None:
+                pinned = request.environ[self._pin_key] = self._live()
+            return pinned
+        return self._live()
+
+    def _live(self) -> Snapshot:
         now = time.monotonic()
         current = self._current
         if current is not None and now - self._checked < self.check_interval:

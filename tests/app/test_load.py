@@ -324,3 +324,18 @@ def test_interaction_keys_number_the_facts_in_time_order(raw: Path, url: str) ->
     assert [k for (k,) in keys] == list(range(1, len(keys) + 1))
     stored = _query(url, "SELECT interaction_key FROM fct_interaction")  # physical order
     assert [k for (k,) in stored] == sorted(k for (k,) in stored)
+
+
+def test_one_request_reads_one_data_version_even_across_a_publish(raw: Path, url: str) -> None:
+    from flask import Flask
+
+    _load(raw, url)
+    warehouse = Warehouse(url, check_interval=0)
+    server = Flask("pin-test")
+    with server.test_request_context("/t0/company"):
+        first = warehouse.snapshot()
+        newer = _load(raw, url)                        # a publish lands mid-request
+        assert warehouse.snapshot() is first           # this request keeps its version
+    with server.test_request_context("/t0/company"):
+        assert warehouse.snapshot().version.id == newer.version  # the next one gets the new
+    assert warehouse.snapshot().version.id == newer.version
