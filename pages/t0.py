@@ -30,10 +30,14 @@ READY = f"{P}-ready"
 
 
 def _tile_link(metric: str, has_tree: bool) -> str | None:
-    """The metric's tree when there is one and the page exists, else a deeper view."""
+    """The metric's tree when there is one, else a Tier 1 board showing it, else Tier 2."""
     templates = {p.get("path_template") or p["path"] for p in dash.page_registry.values()}
     if has_tree and "/tree/<metric>" in templates:
         return f"/tree/{metric}"
+    if "/t1/<board>" in templates:
+        board = boards.tier1_board_for(metric)
+        if board is not None:
+            return f"/t1/{board}"
     if "/t2/explore" in templates:
         return "/t2/explore?" + urlencode({"metrics": metric, "by": "date:month"})
     return None

@@ -94,6 +94,18 @@ def tier0_boards(model: SemanticModel | None = None) -> list[Board]:
     return [b for b in model.boards.values() if b.tier == 0]
 
 
+def tier1_board_for(metric: str) -> str | None:
+    """The first Tier 1 board with a tile or chart of ``metric``, if any."""
+    for candidate in current_model().boards.values():
+        if candidate.tier != 1:
+            continue
+        for section in candidate.sections:
+            if metric in section.bans or any(
+                    metric == c.metric or metric in c.metrics for c in section.charts):
+                return candidate.name
+    return None
+
+
 def board(name: str, tier: int) -> Board:
     """The board ``name`` of ``tier``; QueryError naming the boards there are."""
     model = current_model()

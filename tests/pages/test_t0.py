@@ -194,3 +194,12 @@ def test_chart_with_too_many_points_is_a_clear_tile_and_goal_compare_draws_goals
     by_quarter = dict(zip(goal.compare[0], goal.compare[1], strict=True))
     assert by_quarter[boards.periods.window_from_key("2026-Q2").start] == model.goals[
         "revenue"]["2026-Q2"]
+
+
+def test_tiles_open_the_tree_or_else_a_tier1_board_with_the_metric(exec_client) -> None:
+    page = render(exec_client, "/t0/marketing", "?period=2026-09")
+    hrefs = {n["props"]["id"]["metric"]: n["props"].get("href")
+             for n in _nodes(page, lambda n: isinstance(n.get("props", {}).get("id"), dict)
+                             and n["props"]["id"].get("type") == "ban")}
+    assert hrefs["roas"] == "/tree/roas" or hrefs["roas"].startswith("/t1/")
+    assert hrefs["spend"] == "/t1/channels"  # no tree for spend: the board that shows it
