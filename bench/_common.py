@@ -76,6 +76,17 @@ class DuckSettings:
                 "preserve_insertion_order=false")
 
 
+def uncached_runtime(url: str, home: Path, duck: DuckSettings):
+    """A standalone runtime on ``url`` with no query cache and the given DuckDB settings,
+    for measuring the queries a page would run (a context manager)."""
+    from app.config import load_settings
+    from app.runtime import standalone
+
+    return standalone(load_settings({"db_url": url, "cache": "null", "home": str(home),
+                                     "duckdb_memory_limit": duck.memory_limit,
+                                     "duckdb_threads": duck.threads}, environ={}))
+
+
 def loader_defaults() -> DuckSettings:
     """``load()``'s own defaults for memory_limit and threads, read from its signature."""
     from app.build.load import load

@@ -40,8 +40,6 @@ import _common as bc  # first of the project imports: puts the repository root o
 import page_load as pl
 from rich.table import Table
 
-from app.config import load_settings
-from app.runtime import standalone
 from queries import tier1
 from queries.compile import compile_query
 from queries.run import _version_facts, current_model, latest_day
@@ -78,10 +76,7 @@ def add_operator(env: dict[str, str], name: str, password: str) -> None:
 def plan(url: str, home: Path, board_name: str, duck: bc.DuckSettings
          ) -> tuple[str, list[tuple[str, tier1.State]], dict[str, list[Any]]]:
     """The start state, the states the actions lead to, and each state's compiled SQL."""
-    settings = load_settings({"db_url": url, "cache": "null", "home": str(home),
-                              "duckdb_memory_limit": duck.memory_limit,
-                              "duckdb_threads": duck.threads}, environ={})
-    with standalone(settings) as runtime:
+    with bc.uncached_runtime(url, home, duck) as runtime:
         model = current_model(runtime)
         board = model.boards.get(board_name)
         if board is None or board.tier != 1:

@@ -190,10 +190,7 @@ class BoardFacts:
 def board_facts(url: str, home: Path, board_name: str, duck: bc.DuckSettings,
                 static_dir: Path) -> BoardFacts:
     """Baseline (a) and the static page, from one standalone runtime on the served copy."""
-    settings = load_settings({"db_url": url, "cache": "null", "home": str(home),
-                              "duckdb_memory_limit": duck.memory_limit,
-                              "duckdb_threads": duck.threads}, environ={})
-    with standalone(settings) as runtime:
+    with bc.uncached_runtime(url, home, duck) as runtime:
         model = current_model(runtime)
         board = model.boards.get(board_name)
         if board is None or board.tier != 0:

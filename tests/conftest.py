@@ -172,6 +172,15 @@ def texts(component: Any) -> list[str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def demo_app(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
+    """An app on the tiny demo with one user per role, shared by a test module."""
+    app = make_app(tiny_demo, tmp_path_factory.mktemp("demo_app"))
+    add_users(app)
+    yield app
+    app.server.extensions["starboard"].warehouse.dispose()
+
+
 def find_all(component: Any, predicate) -> list[dict]:
     """Every node of a rendered component tree for which ``predicate(node)`` is true."""
     found: list[dict] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.print_page_options import PrintOptions
 
-from tests.conftest import PASSWORD, add_users, make_app
+from tests.browser.conftest import open_signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,14 +22,7 @@ def _pages(pdf: bytes) -> int:
 
 def test_board_shows_the_warehouse_numbers_and_prints_on_one_page(
         browser_ready, dash_duo, tiny_demo: str, tmp_path: Path) -> None:
-    app = make_app(tiny_demo, tmp_path)
-    add_users(app)
-    dash_duo.start_server(app, navigate=False)
-    dash_duo.driver.get(f"{dash_duo.server.url}/t0/company?period=2026-09")
-    dash_duo.wait_for_element("#username", timeout=15).send_keys("erin")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("#login-submit").click()
-    dash_duo.wait_for_element("body[data-sb-ready='1']", timeout=20)
+    app = open_signed_in(dash_duo, tiny_demo, tmp_path, "/t0/company?period=2026-09")
 
     engine = app.server.extensions["starboard"].warehouse.snapshot().engine
     with engine.connect() as conn:

@@ -3,25 +3,17 @@ click with the URL following."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from dash.testing.wait import until
 
-from tests.conftest import CHROMEDRIVER, CHROMIUM, PASSWORD, add_users, make_app, unavailable
+from tests.browser.conftest import open_signed_in
 
 pytestmark = pytest.mark.browser
 
 SEPTEMBER = "occurred_at >= '2026-09-01' AND occurred_at < '2026-10-01'"
-
-
-@pytest.fixture
-def browser_ready() -> None:
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        unavailable("Debian chromium and chromium-driver are not installed "
-                    "(apt-get install chromium chromium-driver)")
 
 
 def _raw(dash_duo, metric: str) -> float:
@@ -31,14 +23,8 @@ def _raw(dash_duo, metric: str) -> float:
 
 def test_tree_folds_open_and_reroots_with_the_url_following(
         browser_ready, dash_duo, tiny_demo: str, tmp_path: Path) -> None:
-    app = make_app(tiny_demo, tmp_path)
-    add_users(app)
-    dash_duo.start_server(app, navigate=False)
-    dash_duo.driver.get(f"{dash_duo.server.url}/tree/revenue?period=2026-09&compare=previous")
-    dash_duo.wait_for_element("#username", timeout=15).send_keys("erin")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("#login-submit").click()
-    dash_duo.wait_for_element("body[data-sb-ready='1']", timeout=20)
+    app = open_signed_in(dash_duo, tiny_demo, tmp_path,
+                         "/tree/revenue?period=2026-09&compare=previous")
 
     engine = app.server.extensions["starboard"].warehouse.snapshot().engine
     with engine.connect() as conn:

@@ -6,15 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import add_users, find_all, make_app, render, sign_in, signed_in, texts
-
-
-@pytest.fixture(scope="module")
-def demo_app(tiny_demo: str, tmp_path_factory):
-    app = make_app(tiny_demo, tmp_path_factory.mktemp("t0home"))
-    add_users(app)
-    yield app
-    app.server.extensions["starboard"].warehouse.dispose()
+from tests.conftest import find_all, render, sign_in, signed_in, texts
 
 
 @pytest.fixture

@@ -8,29 +8,14 @@ import json
 import pytest
 
 from components.formatting import format_value
-from tests.conftest import add_users, make_app, render, sign_in, texts
+from tests.conftest import render, signed_in, texts
 
 RANGE = "?from=2026-09-01&to=2026-09-30"
 
 
-@pytest.fixture(scope="module")
-def demo_app(tiny_demo: str, tmp_path_factory):
-    app = make_app(tiny_demo, tmp_path_factory.mktemp("t1home"))
-    add_users(app)
-    yield app
-    app.server.extensions["starboard"].warehouse.dispose()
-
-
-def _client(app, who: str):
-    client = app.server.test_client()
-    sign_in(client, who)
-    client.get("/_dash-layout")
-    return client
-
-
 @pytest.fixture
 def oscar(demo_app):
-    return _client(demo_app, "oscar")
+    return signed_in(demo_app, "oscar")
 
 
 def _sql(app, sql: str):
@@ -101,7 +86,7 @@ def test_cohort_shares_equal_sql(demo_app, oscar) -> None:
 
 
 def test_scoped_user_sees_only_their_values_in_filter_options(demo_app) -> None:
-    emea = _client(demo_app, "emea")
+    emea = signed_in(demo_app, "emea")
     ids = [{"dim": d, "type": "t1-filter"} for d in ("channel_group", "country", "device")]
     body = {"output": '..{"dim":["ALL"],"type":"t1-filter"}.options..'.strip("."),
             "outputs": [{"id": i, "property": "options"} for i in ids],

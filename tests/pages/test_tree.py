@@ -7,15 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import add_users, find_all, make_app, render, signed_in, texts
-
-
-@pytest.fixture(scope="module")
-def demo_app(tiny_demo: str, tmp_path_factory):
-    app = make_app(tiny_demo, tmp_path_factory.mktemp("treehome"))
-    add_users(app)
-    yield app
-    app.server.extensions["starboard"].warehouse.dispose()
+from tests.conftest import find_all, render, signed_in, texts
 
 
 @pytest.fixture
