@@ -2,7 +2,14 @@
 
 Everything comes from ``STARBOARD_*`` variables (see the README). The app is not preloaded:
 each worker opens the warehouse after the fork (DuckDB must not be shared across a fork).
+``kill -HUP <master pid>`` reloads gracefully: new workers with the current code and
+settings start, old ones finish their requests (up to ``graceful_timeout``) and exit.
 """
+
+import logging
+import os
+import threading
+import time
 
 from app.config import ensure_secret_key, load_settings
 
@@ -12,27 +19,87 @@ bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
 threads = _settings.threads
 worker_class = "gthread"
+# A gthread worker keeps heart-beating while its threads run long queries, so this only
+# restarts a worker that hangs as a whole; long Tier 2 work runs as background callbacks.
 timeout = _settings.timeout
 graceful_timeout = 30
-keepalive = 5
+# Idle keep-alive connections stay open longer than the proxy keeps its own (nginx's
+# upstream keepalive_timeout, 60 s): the side that closes an idle connection must be the
+# client, or a request sent as the server closes it is reset (seen under load with 5 s).
+keepalive = 75
 preload_app = False
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+# Duration in ms and the request id the app returns (its JSON log lines carry the same).
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 # gunicorn's control socket defaults to one path per OS user; keep it with this install.
 control_socket = str(_settings.home / "gunicorn.ctl")
 loglevel = _settings.log_level
 
 
+def _warm_marker(master_pid: int):
+    return _settings.home / f"warm-tier0.{master_pid}"
+
+
 def on_starting(server):
     """Create the session key once, in the master, before any worker starts."""
     _settings.home.mkdir(parents=True, exist_ok=True)
     ensure_secret_key(_settings)
+    for marker in _settings.home.glob("warm-tier0.*"):  # left by a master that was killed
+        pid = marker.suffix.lstrip(".")
+        if pid.isdigit() and not _alive(int(pid)):
+            marker.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def post_worker_init(worker):
     """Warm Dash once per worker before it takes traffic: concurrent first requests to a
-    cold worker can fail with '"dash" is not a registered library' (plotly/dash#3971)."""
+    cold worker can fail with '"dash" is not a registered library' (plotly/dash#3971).
+    Then the first worker to claim this master's marker file fills the shared query cache
+    with the Tier 0 boards, in a background thread (the worker serves meanwhile)."""
     with worker.wsgi.test_client() as client:
         client.get("/_dash-layout")
         client.get("/_dash-dependencies")
+    if _settings.cache in ("null", "simple"):
+        return  # nothing another worker could read
+    try:
+        fd = os.open(_warm_marker(worker.ppid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another worker of this master warms (or warmed) the shared cache
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    threading.Thread(target=_warm_tier0, args=(worker.wsgi,), name="tier0-warm",
+                     daemon=True).start()
+
+
+def _warm_tier0(server) -> None:
+    from app.errors import StarboardError
+    from queries.boards import warm_tier0
+
+    log = logging.getLogger("starboard.warm")
+    started = time.perf_counter()
+    try:
+        with server.app_context():
+            count = warm_tier0(server.extensions["starboard"])
+    except StarboardError as exc:
+        log.warning("Tier 0 boards not warmed: %s", exc.message)
+        return
+    except Exception:
+        log.exception("Tier 0 warm failed")
+        return
+    log.info("tier0 warm: %d queries in %.1f s (pid %d)", count,
+             time.perf_counter() - started, os.getpid())
+
+
+def on_exit(server):
+    """The next start warms again."""
+    _warm_marker(os.getpid()).unlink(missing_ok=True)

@@ -4,23 +4,28 @@
 every query of one request reads the same version. For a DuckDB warehouse published by
 Starboard the pointer file is checked at most every ``check_interval`` seconds; a new
 version opens a new engine and the old one is disposed of. A plain DuckDB file (no pointer)
-is read as it is, versioned by the file's identity; other databases by their own state.
+is read as it is, versioned by the file's identity. A PostgreSQL warehouse published by
+Starboard (app/build/postgres.py) is read the same way: the pointer table names the live
+version's schema, and each version gets its own engine whose connections use that schema as
+their ``search_path``. Other databases are versioned by their own state.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import has_request_context, request
 from sqlalchemy.pool import QueuePool
 
+from app.build.postgres import read_pointer as read_pg_pointer
 from app.build.publish import WarehousePaths, duckdb_path, read_pointer
 from app.errors import WarehouseUnavailable
 
@@ -62,8 +67,10 @@ class Warehouse:
     """One per process; thread-safe. Opens nothing until first asked."""
 
     def __init__(self, url: str, *, memory_limit: str = "2GB", threads: int = 2,
-                 check_interval: float = 0.2) -> None:
+                 check_interval: float = 0.2, pg_schema: str = "starboard") -> None:
         self.url = url
+        self.pg_schema = pg_schema
+        self._base: sa.Engine | None = None      # server databases: reads the pointer
         self.memory_limit = memory_limit
         self.threads = threads
         self.check_interval = check_interval
@@ -164,22 +171,74 @@ class Warehouse:
         return DataVersion(id=f"file-{digest}", source="file",
                            published_at=datetime.fromtimestamp(file.stat().st_mtime))
 
-    def _refresh_server(self) -> Snapshot:
-        if self._current is None:
+    def _base_engine(self) -> sa.Engine:
+        if self._base is None:
             try:
-                engine = sa.create_engine(self.url, pool_pre_ping=True)
+                self._base = sa.create_engine(self.url, pool_pre_ping=True)
             except (sa.exc.ArgumentError, ImportError) as exc:
                 raise WarehouseUnavailable(f"Cannot use warehouse URL {self.url!r}: {exc}") from exc
-        else:
-            engine = self._current.engine
+        return self._base
+
+    def _refresh_server(self) -> Snapshot:
+        base = self._base_engine()
         try:
-            version = self._server_version(engine)
+            pointer = None
+            if base.dialect.name == "postgresql":
+                with base.connect() as conn:
+                    pointer = read_pg_pointer(conn, self.pg_schema)
+            if pointer is None:
+                version = self._server_version(base)
         except sa.exc.DBAPIError as exc:
             raise WarehouseUnavailable(f"The warehouse is not reachable: "
                                        f"{str(exc.orig).splitlines()[0]}") from exc
-        if self._current is None or self._current.version != version:
-            self._current = Snapshot(engine, version)
+        if pointer is None:   # a database Starboard did not publish: read as it is
+            if self._current is None or self._current.version != version:
+                self._replace(Snapshot(base, version), None)
+            return self._current
+        key = f"schema:{pointer['schema_name']}"
+        if self._current is not None and key == self._current_key:
+            return self._current
+        engine = self._open_schema(pointer["schema_name"])
+        try:
+            version = self._published_version(engine, pointer)
+        except (sa.exc.DBAPIError, WarehouseUnavailable) as exc:
+            engine.dispose()
+            if isinstance(exc, WarehouseUnavailable):
+                raise
+            raise WarehouseUnavailable(f"The warehouse schema {pointer['schema_name']} cannot "
+                                       f"be read: {str(exc.orig).splitlines()[0]}") from exc
+        self._replace(Snapshot(engine, version), key)
         return self._current
+
+    def _replace(self, snap: Snapshot, key: str | None) -> None:
+        old, self._current, self._current_key = self._current, snap, key
+        if old is not None and old.engine is not self._base and old.engine is not snap.engine:
+            old.engine.dispose()  # checked-out connections close when they are returned
+
+    def _open_schema(self, schema: str) -> sa.Engine:
+        """An engine whose every connection reads ``schema`` (tables are unqualified in
+        compiled SQL, so the search_path pins the version)."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
+            raise WarehouseUnavailable(f"The warehouse pointer names {schema!r}, which is not "
+                                       "a Starboard version schema; publish again.")
+        return sa.create_engine(self.url, pool_pre_ping=True,
+                                connect_args={"options": f"-c search_path={schema}"})
+
+    def _published_version(self, engine: sa.Engine, pointer: dict) -> DataVersion:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT current_schema()")).scalar() is None:
+                raise WarehouseUnavailable(
+                    f"The warehouse pointer {self.pg_schema}.current names schema "
+                    f"{pointer['schema_name']}, which is missing; publish again with "
+                    "starboard load.")
+        meta = _read_publish(engine)
+        counts = meta["row_counts"] if meta else None
+        return DataVersion(id=str(pointer["version"]), source="pointer",
+                           published_at=pointer["published_at"].replace(tzinfo=UTC),
+                           row_counts=json.loads(counts) if isinstance(counts, str) else {},
+                           dq_score=meta["dq_score"] if meta else None,
+                           risk1_failed=int(meta["risk1_failed"] or 0) if meta else 0,
+                           data_to=meta["data_to"] if meta else None)
 
     def _server_version(self, engine: sa.Engine) -> DataVersion:
         meta = _read_publish(engine)
@@ -202,5 +261,8 @@ class Warehouse:
         with self._lock:
             if self._current is not None:
                 self._current.engine.dispose()
+            if self._base is not None:
+                self._base.dispose()
             self._current = None
             self._current_key = None
+            self._base = None

@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS {GATE_TABLE} (
 Reporter = Callable[[str], AbstractContextManager[None]]
 # Builds the model's rollups into the (closed) new file; returns the tables it created.
 RollupBuilder = Callable[[Path], list[str]]
+# Runs the model's data quality checks on the (closed) new file, given the built-in gates and
+# the previous row counts; returns the gates to publish with (app/cli.py injects it).
+ModelChecks = Callable[[Path, list[GateResult], dict[str, int]], list[GateResult]]
 
 
 @dataclass
@@ -101,10 +104,14 @@ def previous_publish(paths: WarehousePaths) -> Path | None:
 def load(raw_dir: Path, db_url: str, *, thresholds: GateThresholds | None = None,
          memory_limit: str = "2GB", threads: int = 2, rollups: RollupBuilder | None = None,
          step: Reporter = _quiet, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-         fail_after: str | None = None) -> LoadResult:
+         fail_after: str | None = None,
+         previous_counts: dict[str, int] | None = None,
+         checks: ModelChecks | None = None) -> LoadResult:
     """Load ``raw_dir`` and publish a new version of the warehouse at ``db_url``.
 
     ``fail_after`` names a step after which the load raises, for tests of atomicity.
+    ``previous_counts`` (table → rows of the live version) stands in for the previous file
+    when the live version is elsewhere (a PostgreSQL warehouse staged through DuckDB).
     """
     thresholds = thresholds or GateThresholds()
     paths = WarehousePaths(duckdb_path(db_url))
@@ -127,7 +134,7 @@ def load(raw_dir: Path, db_url: str, *, thresholds: GateThresholds | None = None
 
         try:
             return _build(paths, sources, target, version, thresholds, memory_limit, threads,
-                          rollups, timed, now, steps)
+                          rollups, timed, now, steps, previous_counts, checks)
         except BaseException:
             pointer = read_pointer(paths, strict=False)
             if pointer is None or pointer["file"] != target.name:  # never delete the live file
@@ -138,7 +145,9 @@ def load(raw_dir: Path, db_url: str, *, thresholds: GateThresholds | None = None
 
 def _build(paths: WarehousePaths, sources, target: Path, version: str,
            thresholds: GateThresholds, memory_limit: str, threads: int,
-           rollups: RollupBuilder | None, timed, now, steps) -> LoadResult:
+           rollups: RollupBuilder | None, timed, now, steps,
+           previous_counts: dict[str, int] | None = None,
+           checks: ModelChecks | None = None) -> LoadResult:
     started = time.perf_counter()
     previous = previous_publish(paths)
     con = _connect(target, memory_limit, threads)
@@ -152,7 +161,8 @@ def _build(paths: WarehousePaths, sources, target: Path, version: str,
             raise GateFailure(gates_mod.blocking(results), results)
         with timed("build star schema"):
             build_star(con)
-        previous_counts = _previous_counts(con, previous)
+        if previous_counts is None:
+            previous_counts = _previous_counts(con, previous)
         with timed("quality gates"):
             results += gates_mod.star_gates(con, loaded_at=now(),
                                             previous_counts=previous_counts,
@@ -166,6 +176,13 @@ def _build(paths: WarehousePaths, sources, target: Path, version: str,
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+    if checks is not None:  # a Risk 1 model check stops the publish like a Risk 1 gate
+        with timed("model checks"):
+            results = checks(target, results, previous_counts or {})
+        if gates_mod.blocking(results):
+            raise GateFailure(gates_mod.blocking(results), results)
+        score = gates_mod.dq_score(results)
 
     built: list[str] = []
     if rollups is not None:

@@ -54,8 +54,8 @@ def duckdb_path(url: str) -> Path:
     """The file path of a ``duckdb:///…`` URL; other URLs are a clear error."""
     prefix = "duckdb:///"
     if not url.startswith(prefix):
-        raise ConfigError(f"Expected a DuckDB URL like duckdb:///path/warehouse.duckdb, got "
-                          f"{url!r}.")
+        raise ConfigError(f"Expected a DuckDB URL like duckdb:///path/warehouse.duckdb (or, "
+                          f"for starboard load, postgresql+psycopg://…), got {url!r}.")
     raw = url[len(prefix):].split("?", 1)[0]
     if not raw or raw == ":memory:":
         raise ConfigError(f"{url!r} names no file: the loader publishes to a DuckDB file.")

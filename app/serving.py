@@ -1,0 +1,220 @@
+"""Production HTTP: request ids, one JSON log line per request, compression, static cache
+headers and the reverse-proxy fix.
+
+Every request gets an id (an incoming ``X-Request-ID`` when it is sane, else a new one),
+returned in the response's ``X-Request-ID`` header and carried by every log line written
+while it is served, including the query lines of ``queries.run``. When the request ends,
+one line on the ``starboard.request`` logger says who asked for what, how it went, how
+long it took and which queries it ran (with their cache hits and misses).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from dash.fingerprint import check_fingerprint
+from flask import Flask, Request, Response, g, has_request_context, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import Settings
+
+log = logging.getLogger("starboard.request")
+
+HEADER = "X-Request-ID"
+_ENV_ID = "starboard.request_id"
+_ENV_QUERIES = "starboard.queries"
+_ENV_STARTED = "starboard.started"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+COMPRESSED_TYPES = ("text/html", "text/css", "text/plain", "application/json",
+                    "application/javascript", "text/javascript", "image/svg+xml")
+
+
+# --------------------------------------------------------------------------- request ids
+
+
+def request_id() -> str | None:
+    """The id of the request being served (None outside a request)."""
+    if not has_request_context():
+        return None
+    return request.environ.get(_ENV_ID)
+
+
+def note_query(query_id: str, cache_hit: bool) -> None:
+    """Record a query under the current request, for its log line (threads that copied the
+    request context share the same list)."""
+    if has_request_context():
+        found = request.environ.get(_ENV_QUERIES)
+        if found is not None:
+            found.append((query_id, cache_hit))
+
+
+def _incoming_id(req: Request) -> str:
+    sent = req.headers.get(HEADER, "").strip()
+    return sent if _SANE_ID.match(sent) else uuid.uuid4().hex
+
+
+# --------------------------------------------------------------------------- JSON logs
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id on every record (None outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, request id, message, and the
+    record's ``fields`` (passed as ``extra={"fields": {...}}``) at the top level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name,
+            "request_id": getattr(record, "request_id", None)}
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            # "query %s" with the fields as its argument: the fields say it all.
+            line["message"] = str(record.msg).split(" %", 1)[0] if record.args else record.msg
+            line.update(fields)
+        else:
+            line["message"] = record.getMessage()
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str | int) -> None:
+    """Starboard's loggers as JSON lines on stderr (gunicorn's error log, `serve --dev`)."""
+    logger = logging.getLogger("starboard")
+    if not any(getattr(h, "_starboard", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(RequestIdFilter())
+        handler._starboard = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level.upper() if isinstance(level, str) else level)
+
+
+# --------------------------------------------------------------------------- compression
+
+
+class StaticCompressed:
+    """flask-compress's cache: keeps the gzip of files that cannot change while this process
+    lives (Dash's component files, fingerprinted or not, and stamped ``/assets/`` files), so
+    the 4.8 MB plotly.min.js is compressed once per worker, not on every page load (not
+    even its 304 revalidations skip the compression otherwise). Everything else (callback
+    JSON, pages) is compressed per response and not kept."""
+
+    MAX_ITEMS = 64
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if key.endswith(";"):  # not a versioned static file
+            return
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.MAX_ITEMS:
+                self._items.popitem(last=False)
+
+
+def immutable_static(req: Request) -> bool:
+    """A URL whose content never changes: Dash's fingerprinted component files
+    (``…/dash_table.v6_0_0m1700000000.min.js``) and ``/assets/`` files with Dash's ``?m=``
+    modification stamp."""
+    path = req.path
+    if path.startswith("/_dash-component-suites/"):
+        return check_fingerprint(path)[1]
+    return path.startswith("/assets/") and bool(req.args.get("m"))
+
+
+def _compress_key(req: Request) -> str:
+    """The cache key of a response whose bytes only change with a restart ("" otherwise):
+    component files come from installed packages, stamped assets from their mtime."""
+    if req.path.startswith("/_dash-component-suites/") or immutable_static(req):
+        return req.full_path
+    return ""
+
+
+def _install_compression(server: Flask) -> None:
+    from flask_compress import Compress
+
+    server.config.update(
+        COMPRESS_ALGORITHM=["gzip"], COMPRESS_LEVEL=6, COMPRESS_MIN_SIZE=500,
+        COMPRESS_MIMETYPES=list(COMPRESSED_TYPES),
+        # Files sent from disk stream; the reverse proxy compresses those better.
+        COMPRESS_STREAMS=False,
+        COMPRESS_CACHE_BACKEND=StaticCompressed, COMPRESS_CACHE_KEY=_compress_key)
+    Compress(server)
+
+
+# --------------------------------------------------------------------------- install
+
+
+def install(server: Flask, settings: Settings) -> None:
+    """Request ids and logs, static cache headers, compression and ProxyFix on ``server``."""
+    if settings.proxy_fix:
+        n = settings.proxy_fix
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n,  # type: ignore[method-assign]
+                                   x_port=n, x_prefix=n)
+
+    @server.before_request
+    def start() -> None:
+        env = request.environ
+        env.setdefault(_ENV_ID, _incoming_id(request))
+        env.setdefault(_ENV_QUERIES, [])
+        env.setdefault(_ENV_STARTED, time.perf_counter())
+
+    # Registered before Compress: Flask runs after_request hooks last-registered first, so
+    # this one sees the final (compressed) response.
+    @server.after_request
+    def finish(response: Response) -> Response:
+        env = request.environ
+        rid = env.get(_ENV_ID) or _incoming_id(request)
+        response.headers[HEADER] = rid
+        if immutable_static(request) and response.status_code == 200:
+            response.headers["Cache-Control"] = IMMUTABLE
+        elif request.path.startswith("/assets/"):
+            response.headers["Cache-Control"] = "no-cache"
+        started = env.get(_ENV_STARTED)
+        queries = list(env.get(_ENV_QUERIES) or ())
+        user = g.get("_login_user")
+        fields: dict[str, Any] = {
+            "request_id": rid, "method": request.method, "route": request.path,
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+            "user": getattr(user, "name", None),
+            "remote": request.remote_addr,
+            "bytes": response.content_length,
+            "encoding": response.headers.get("Content-Encoding"),
+            "queries": [q for q, _hit in queries],
+            "cache_hits": sum(1 for _q, hit in queries if hit),
+            "cache_misses": sum(1 for _q, hit in queries if not hit)}
+        if request.path == "/_dash-update-component":
+            body = request.get_json(silent=True)
+            if isinstance(body, dict) and isinstance(body.get("output"), str):
+                fields["callback"] = body["output"][:200]
+        log.info("request", extra={"fields": fields, "request_id": rid})
+        return response
+
+    if settings.compress:
+        _install_compression(server)

@@ -1,0 +1,71 @@
+"""The main pages on PostgreSQL show what they show on DuckDB, for the same raw data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.build.postgres import drop_all, load_postgres
+from app.config import DEMO_MODEL
+from queries.rollups import build_rollups
+from tests.conftest import add_users, make_app, render, signed_in, texts
+from tests.postgres.conftest import tiny_raw
+
+pytestmark = pytest.mark.postgres
+
+# check runs of this test session are dated from here on (a day back: runs near midnight)
+SESSION_DAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+PAGES = [("erin", "/t0/company", ""), ("erin", "/t0/marketing", ""),
+         ("oscar", "/t1/growth", ""), ("oscar", "/t1/channels", ""),
+         ("erin", "/tree/revenue", ""), ("ada", "/quality", ""),
+         ("ana", "/t2/explore", ""),
+         ("ana", "/t2/explore", "?metrics=revenue,orders&by=channel_group&grain=month"),
+         ("ana", "/t2/segments", "")]
+PREFIX = "sbt_pages"
+
+
+@pytest.fixture(scope="module")
+def pg_demo_app(tiny_demo: str, pg_url: str, tmp_path_factory) -> Iterator:
+    """The tiny demo's raw files published to PostgreSQL, and an app on them."""
+    work = tmp_path_factory.mktemp("pg_pages")
+    load_postgres(tiny_raw(tiny_demo), pg_url, schema_prefix=PREFIX, work_dir=work,
+                  rollups=lambda path: build_rollups(DEMO_MODEL, path))
+    app = make_app(pg_url, work / "home", pg_schema=PREFIX)
+    add_users(app)
+    yield app
+    app.server.extensions["starboard"].warehouse.dispose()
+    drop_all(pg_url, PREFIX)
+
+
+def _shown(app, user: str, path: str, search: str) -> list[str]:
+    """The page's texts, without what differs between two publishes by design (version ids,
+    publish times, load durations)."""
+    words = texts(render(signed_in(app, user), path, search))
+    version = app.server.extensions["starboard"].warehouse.snapshot().version.id
+    masked: list[str] = []
+    for word in words:
+        word = word.replace(version, "<version>")
+        word = re.sub(r"\d{8}T\d{6}Z[0-9a-f]{6}", "<version>", word)
+        if path == "/quality":  # how long each load took, when each check ran
+            word = re.sub(r"^\d+(\.\d+)? s$", "<seconds>", word)
+            word = re.sub(r"\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}", "<time>", word)
+            word = re.sub(r"\d+(\.\d)? h before the load", "<age> h before the load", word)
+            run = re.fullmatch(r"(\d{4}-\d{2}-\d{2}) \d{2}:\d{2}", word)
+            if run and run.group(1) >= SESSION_DAY:  # when a check run happened, not data
+                word = "<run time>"
+            if masked and re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", masked[-1]):
+                # the freshness table's age (hours since the latest row) follows its time
+                word = re.sub(r"^\d+(\.\d+)?( h)?$", "<age hours>", word)
+        masked.append(word)
+    return masked
+
+
+@pytest.mark.parametrize(("user", "path", "search"), PAGES)
+def test_page_on_postgresql_matches_duckdb(demo_app, pg_demo_app, user, path, search) -> None:
+    duck = _shown(demo_app, user, path, search)
+    pg = _shown(pg_demo_app, user, path, search)
+    assert len(duck) > 20, duck      # a real page, not an error tile
+    assert pg == duck

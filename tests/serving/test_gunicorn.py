@@ -1,0 +1,162 @@
+"""gunicorn with gunicorn.conf.py, for real: two workers on a free port serve /healthz and
+a board, the Tier 0 cache is warmed once (not once per worker), a killed worker is
+replaced, and the access log carries the request id."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from app.auth import Users
+from app.config import ROOT_DIR
+from app.meta import MetaDB
+from tests.conftest import PASSWORD
+
+START_TIMEOUT = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{what} within {timeout:.0f} s; log:\n"
+                         + log.read_text(errors="replace")[-3000:])
+
+
+@pytest.fixture(scope="module")
+def served(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("gunicorn_home")
+    users = Users(MetaDB(f"sqlite:///{home / 'meta.sqlite'}"))
+    users.add("erin", "executive", PASSWORD)
+    users.db.dispose()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")}
+    env.update(STARBOARD_HOME=str(home), STARBOARD_DB_URL=tiny_demo,
+               STARBOARD_PORT=str(port), STARBOARD_HOST="127.0.0.1", STARBOARD_WORKERS="2",
+               STARBOARD_THREADS="2", STARBOARD_CACHE="filesystem", PYTHONUNBUFFERED="1",
+               XDG_RUNTIME_DIR=str(home))
+    log = home / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                                 "app.wsgi:server"], cwd=ROOT_DIR, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            body = requests.get(base + "/healthz", timeout=2).json()
+        except (requests.RequestException, ValueError):
+            return proc.poll() is not None
+        return bool(body.get("data_version"))
+
+    try:
+        _wait_for(healthy, START_TIMEOUT, "/healthz did not answer", log)
+        assert proc.poll() is None, log.read_text()
+        yield base, proc, log, home
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def _signed_in(base: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(base + "/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = session.post(base + "/login", data={"csrf_token": csrf, "username": "erin",
+                                                   "password": PASSWORD, "next": "/"},
+                            allow_redirects=False)
+    assert response.status_code == 302, response.text[:300]
+    return session
+
+
+def _router(session: requests.Session, base: str, path: str) -> requests.Response:
+    return session.post(base + "/_dash-update-component", json={
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"},
+                    {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                   {"id": "_pages_location", "property": "search", "value": ""}],
+        "changedPropIds": ["_pages_location.pathname"], "state": []}, timeout=60)
+
+
+def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
+    return psutil.Process(proc.pid).children()
+
+
+def test_two_workers_serve_health_readiness_and_a_board(served) -> None:
+    base, proc, _log, _home = served
+    assert len(_workers(proc)) == 2
+    assert requests.get(base + "/readyz", timeout=5).json()["status"] == "ready"
+    session = _signed_in(base)
+    page = session.get(base + "/t0/company", timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Encoding"] == "gzip"
+    board = _router(session, base, "/t0/company")
+    assert board.status_code == 200 and "Revenue" in board.text
+
+
+def test_the_tier0_cache_is_warmed_once_across_workers(served) -> None:
+    _base, _proc, log, home = served
+    _wait_for(lambda: "tier0 warm" in log.read_text(errors="replace"), 120,
+              "no worker warmed the Tier 0 cache", log)
+    time.sleep(1.0)  # a second (wrong) warm would have started with the first
+    lines = [json.loads(line) for line in log.read_text().splitlines()
+             if line.startswith("{") and "tier0 warm" in line]
+    assert len(lines) == 1, lines
+    assert re.match(r"tier0 warm: [1-9]\d* queries", lines[0]["message"])
+    assert len(list(home.glob("warm-tier0.*"))) == 1
+    assert len(list((home / "cache").iterdir())) > 1   # the shared filesystem cache
+
+
+def test_a_killed_worker_is_replaced_and_the_site_keeps_answering(served) -> None:
+    base, proc, log, _home = served
+    victim = _workers(proc)[0]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+
+    def replaced() -> bool:
+        pids = [w.pid for w in _workers(proc)]
+        return len(pids) == 2 and victim.pid not in pids
+
+    _wait_for(replaced, 60, "gunicorn did not replace the killed worker", log)
+    session = _signed_in(base)
+    assert all(_router(session, base, "/t0/company").status_code == 200 for _ in range(4))
+    text = log.read_text(errors="replace")
+    assert text.count("tier0 warm") == 1  # the new worker did not warm again
+
+
+def test_the_access_log_carries_the_request_id_and_duration(served) -> None:
+    base, _proc, log, _home = served
+    response = requests.get(base + "/healthz", headers={"X-Request-ID": "probe-4242"},
+                            timeout=5)
+    assert response.headers["X-Request-ID"] == "probe-4242"
+    time.sleep(0.5)
+    text = log.read_text(errors="replace")
+    assert re.search(r'"GET /healthz HTTP/1\.1" 200 \d+ \d+ms rid=probe-4242', text), \
+        text[-1500:]
+    request_lines = [json.loads(line) for line in text.splitlines()
+                     if line.startswith("{") and '"probe-4242"' in line]
+    assert request_lines and request_lines[0]["route"] == "/healthz"
