@@ -1,0 +1,120 @@
+"""/t2/sql: one read-only SELECT over the warehouse, with time and row limits (queries/sql.py).
+
+Open to the ``sql`` permission (analysts and admins) without a row scope; the access gate
+applies the same rule to this page's callbacks, and queries.sql checks it again.
+"""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from app import background, web
+from app.errors import StarboardError
+from app.runtime import current_runtime
+from components import shell, sqlpage
+from queries import sql as sql_q
+from queries import status as status_q
+
+dash.register_page(__name__, path="/t2/sql", name="SQL", title="SQL · Starboard",
+                   description="Read-only SQL over the warehouse for analysts.",
+                   nav=True, access="sql", order=45)
+
+P = "t2sql"
+EDITOR = f"{P}-editor"
+RUN = f"{P}-run"
+CANCEL = f"{P}-cancel"
+DOWNLOAD = f"{P}-download"
+DOWNLOAD_Q = f"{P}-download-q"
+EXPORT_URL = "/api/v1/sql/export.csv"
+STATUS = f"{P}-status"
+RESULT = f"{P}-result"
+NOTE = f"{P}-note"
+GRID = f"{P}-grid"
+SCHEMA = f"{P}-schema"
+LIMITS = f"{P}-limits"
+
+
+def _first(value: object) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else ""
+
+
+def _example(tables: list[sql_q.SchemaTable]) -> str:
+    modelled = [t for t in tables if t.in_model] or tables
+    if not modelled:
+        return "SELECT 1"
+    table = modelled[0]
+    names = ", ".join(c for c, _kind, pii in table.columns[:4] if not pii) or "count(*)"
+    return f"SELECT {names}\nFROM {table.name}\nLIMIT 100"
+
+
+def layout(q: object = None, **_query: object):
+    """The editor, the schema of the warehouse and an empty result area."""
+    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    viewer = shell.Viewer(**web.viewer())
+    try:
+        tables = sql_q.schema_listing()
+    except StarboardError as exc:
+        return shell.page("SQL", shell.error_tile(exc.title, exc.message), path="/t2/sql",
+                          trust=trust, viewer=viewer)
+    settings = current_runtime().settings
+    limits = (f"One SELECT or WITH statement · stops after {settings.sql_timeout_seconds:g} s"
+              f" · first {settings.sql_max_rows:,} rows shown · CSV up to "
+              f"{settings.sql_export_max_rows:,} rows · no files, no writes")
+    if "pii" not in viewer.permissions:
+        limits += " · columns marked PII are refused for your role"
+    text = _first(q) or _example(tables)
+    return shell.page(
+        "SQL",
+        html.Div([
+            html.Aside(shell.section("Warehouse tables", sqlpage.schema_panel(
+                tables, panel_id=SCHEMA)), className="sb-sql-side"),
+            html.Div([
+                sqlpage.editor(EDITOR, text),
+                html.Div([
+                    html.Button("Run", id=RUN, className="sb-button",
+                                title="Run the statement (Ctrl+Enter)"),
+                    html.Button("Cancel", id=CANCEL, className="sb-button sb-button-quiet",
+                                disabled=True),
+                    html.Form([
+                        dcc.Input(type="hidden", name="csrf_token", value=viewer.csrf),
+                        dcc.Input(type="hidden", name="q", id=DOWNLOAD_Q, value=""),
+                        html.Button("Download CSV", id=DOWNLOAD, type="submit", disabled=True,
+                                    className="sb-button sb-button-quiet",
+                                    title="The last statement run, as CSV"),
+                    ], action=EXPORT_URL, method="POST", className="sb-sql-download"),
+                    html.Span(id=STATUS, className="sb-sql-status", role="status"),
+                ], className="sb-form-row"),
+                html.P(limits, id=LIMITS, className="sb-section-note"),
+                html.Div(id=RESULT, className="sb-sql-result"),
+            ], className="sb-sql-main"),
+        ], className="sb-sql-layout"),
+        path="/t2/sql", trust=trust, viewer=viewer,
+        subtitle="Read-only SQL over the served data version. Every run is audited.",
+        actions=shell.report_problem(P))
+
+
+@callback(Output(RESULT, "children"), Output(DOWNLOAD_Q, "value"), Output(DOWNLOAD, "disabled"),
+          Input(RUN, "n_clicks"), State(EDITOR, "value"),
+          background=True, cancel=[Input(CANCEL, "n_clicks")],
+          running=[(Output(RUN, "disabled"), True, False),
+                   (Output(CANCEL, "disabled"), False, True),
+                   (Output(STATUS, "children"), "Running…", "")],
+          prevent_initial_call=True)
+@background.in_request(permission="sql")
+def run_statement(_clicks, text):
+    """Check and run the statement (queries.sql.run_sql); a refusal says exactly why."""
+    text = text or ""
+    try:
+        result = sql_q.run_sql(text)
+    except StarboardError as exc:
+        return sqlpage.refusal(exc.message, NOTE), "", True
+    # the download re-runs (and re-checks) exactly the statement shown
+    return ([sqlpage.result_note(len(result.rows), result.truncated, result.row_cap,
+                                 result.ms, NOTE),
+             sqlpage.result_grid(GRID, result.columns, result.rows)], text, False)
+
+
+shell.report_problem_callback(P, __name__, "sql")

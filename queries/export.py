@@ -1,0 +1,300 @@
+"""CSV exports streamed from the server: capped per role, audited, memory flat.
+
+The one function other pages reuse is :func:`csv_response`: "stream these rows as CSV for
+the signed-in user". It
+
+* refuses users who may not export (anonymous, executive, operator: AccessDenied),
+* caps the rows at the user's role limit (``STARBOARD_EXPORT_MAX_ROWS``, see
+  :func:`row_cap`; a caller may pass a lower ``cap`` of its own),
+* pins the request's warehouse snapshot and fetches rows in batches of ``batch_rows``
+  (a server-side cursor where the driver has one), writing each batch of CSV text as it
+  comes, so memory stays flat however many rows are exported,
+* writes one audit event (``export``) when the stream ends — rows written, whether the cap
+  cut it short, and whether the download was aborted.
+
+Its rows come from a ``RowSource``: a SQLAlchemy statement (bound parameters only), or a
+callable returning an iterator of batches (a DataFrame already computed by ``run()``).
+
+The explorer's two download routes (``/api/v1/export/explore`` and
+``/api/v1/export/detail``) are in :func:`blueprint`; under ``/api/`` the access gate
+already answers 401 to anonymous and 403 to roles without Tier 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+
+from app.auth import User, can, require, signed_in_user
+from app.errors import AccessDenied, QueryError, StarboardError, WarehouseUnavailable
+from app.runtime import current_runtime
+
+log = logging.getLogger("starboard.export")
+BATCH_ROWS = 10_000
+Batches = Callable[[], Iterator[Sequence[Sequence[Any]]]]
+
+
+@dataclass(frozen=True)
+class RowSource:
+    """What to export: a statement to run on the pinned snapshot, or ready batches."""
+
+    columns: Sequence[str]                       # header labels, in row order
+    statement: sa.Executable | None = None       # bound parameters only
+    batches: Batches | None = None               # alternative: yields lists of rows
+    what: str = "rows"                           # for the audit log: explore|detail|sql|…
+    detail: dict[str, Any] = field(default_factory=dict)   # audit detail (the query)
+
+
+def row_cap(user: object) -> int:
+    """Most rows ``user`` may export: their role's ``STARBOARD_EXPORT_MAX_ROWS`` entry;
+    0 for anyone without Tier 2 (they may not export at all)."""
+    if not isinstance(user, User) or not can(user, "tier2"):
+        return 0
+    caps = dict(current_runtime().settings.export_max_rows)
+    return int(caps.get(user.role, 0))
+
+
+def cap_note(user: object) -> str:
+    """The sentence the UI shows next to a download button."""
+    cap = row_cap(user)
+    role = getattr(user, "role", "anonymous")
+    if cap <= 0:
+        return f"Your role ({role}) may not export data."
+    return f"CSV, at most {cap:,} rows for your role ({role})."
+
+
+def cell(value: Any) -> Any:
+    """A value as CSV text: empty for NULL/NaN, ISO dates, plain numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    if isinstance(value, pd.Timestamp):
+        return "" if pd.isna(value) else value.isoformat()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return cell(value.item())
+    return value
+
+
+def safe_filename(text: str) -> str:
+    """A download file name from free text: letters, digits, ``-`` and ``_`` only."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:80]
+    return (name or "export") + ".csv"
+
+
+def frame_batches(frame: pd.DataFrame, batch_rows: int = BATCH_ROWS) -> Batches:
+    """Batches of an in-memory result (a ``run()`` frame) for :class:`RowSource`."""
+
+    def gen() -> Iterator[Sequence[Sequence[Any]]]:
+        for start in range(0, len(frame), batch_rows):
+            yield list(frame.iloc[start:start + batch_rows].itertuples(index=False, name=None))
+
+    return gen
+
+
+def _duckdb_batches(engine: sa.Engine, statement: sa.Executable, batch_rows: int
+                    ) -> Iterator[Any]:
+    """Arrow record batches of ``statement`` on DuckDB: the query runs as they are read,
+    so memory stays flat (no ORDER BY: a sort holds its rows in DuckDB until done)."""
+    compiled = statement.compile(dialect=engine.dialect,
+                                 compile_kwargs={"render_postcompile": True})
+    params: Any = ([compiled.params[k] for k in compiled.positiontup or ()]
+                   if engine.dialect.positional else dict(compiled.params))
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        yield from raw.sql(str(compiled), params=params or None).to_arrow_reader(batch_rows)
+
+
+def _statement_batches(statement: sa.Executable, cap: int, batch_rows: int) -> Batches:
+    snap = current_runtime().warehouse.snapshot()       # pinned for the request
+    if isinstance(statement, sa.Select) and statement._limit_clause is None:
+        statement = statement.limit(cap + 1)
+
+    def gen() -> Iterator[Sequence[Sequence[Any]]]:
+        with snap.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True,
+                                            max_row_buffer=batch_rows).execute(statement)
+            try:
+                while True:
+                    rows = result.fetchmany(batch_rows)
+                    if not rows:
+                        return
+                    yield rows
+            finally:
+                result.close()
+
+    return gen
+
+
+def stream_csv(source: RowSource, cap: int, batch_rows: int = BATCH_ROWS,
+               on_end: Callable[[int, bool, bool], None] | None = None) -> Iterator[str]:
+    """CSV text of ``source`` in chunks: the header, then at most ``cap`` rows.
+
+    ``on_end(rows, truncated, aborted)`` runs once when the stream stops (also when the
+    client goes away, or the warehouse fails mid-way).
+    """
+    if source.batches is None and source.statement is not None and \
+            current_runtime().warehouse.is_duckdb:
+        yield from _stream_duckdb(source, cap, batch_rows, on_end)
+        return
+    batches = source.batches or _statement_batches(source.statement, cap, batch_rows)
+    written, truncated, aborted = 0, False, True
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    try:
+        writer.writerow(list(source.columns))
+        for batch in batches():
+            for row in batch:
+                if written >= cap:
+                    truncated = True
+                    break
+                writer.writerow([cell(v) for v in row])
+                written += 1
+            chunk = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if chunk:
+                yield chunk
+            if truncated:
+                break
+        tail = buffer.getvalue()
+        if tail:
+            yield tail
+        aborted = False
+    finally:
+        if on_end is not None:
+            on_end(written, truncated, aborted)
+
+
+def _stream_duckdb(source: RowSource, cap: int, batch_rows: int,
+                   on_end: Callable[[int, bool, bool], None] | None) -> Iterator[str]:
+    """:func:`stream_csv` on DuckDB: Arrow batches written by Arrow's CSV writer (fast),
+    cut at ``cap`` rows."""
+    import pyarrow.csv as pa_csv
+
+    assert source.statement is not None
+    statement = source.statement
+    if isinstance(statement, sa.Select) and statement._limit_clause is None:
+        statement = statement.limit(cap + 1)
+    engine = current_runtime().warehouse.snapshot().engine      # pinned for the request
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    written, truncated, aborted = 0, False, True
+    try:
+        head = io.StringIO()
+        csv.writer(head, lineterminator="\n").writerow(list(source.columns))
+        yield head.getvalue()
+        for batch in _duckdb_batches(engine, statement, batch_rows):
+            if written + batch.num_rows > cap:
+                batch, truncated = batch.slice(0, cap - written), True
+            sink = io.BytesIO()
+            if batch.num_rows:
+                pa_csv.write_csv(batch, sink, options)
+            written += batch.num_rows
+            if sink.tell():
+                yield sink.getvalue().decode("utf-8")
+            if truncated:
+                break
+        aborted = False
+    finally:
+        if on_end is not None:
+            on_end(written, truncated, aborted)
+
+
+def csv_response(source: RowSource, filename: str, *, cap: int | None = None,
+                 batch_rows: int = BATCH_ROWS) -> Response:
+    """Stream ``source`` as a CSV download for the signed-in user (see module docstring).
+
+    ``cap`` lowers the user's role cap (never raises it). AccessDenied for a user who may
+    not export. The response carries ``X-Starboard-Row-Cap`` so clients know the limit.
+    """
+    user = signed_in_user()
+    require(user, "tier2")
+    assert user is not None
+    limit = row_cap(user) if cap is None else min(cap, row_cap(user))
+    if limit <= 0:
+        raise AccessDenied(f"Your role ({user.role}) may not export data.")
+    if source.statement is None and source.batches is None:
+        raise QueryError("Nothing to export: no statement and no rows were given.")
+    runtime = current_runtime()
+    version = runtime.warehouse.snapshot().version.id
+    started = time.perf_counter()
+
+    def on_end(rows: int, truncated: bool, aborted: bool) -> None:
+        detail = {"what": source.what, "rows": rows, "cap": limit, "truncated": truncated,
+                  "aborted": aborted, "data_version": version, "file": filename,
+                  "ms": round((time.perf_counter() - started) * 1000, 1), **source.detail}
+        try:
+            runtime.users.audit(user.name, "export", detail)
+        except Exception:  # noqa: BLE001 - the download already happened; log loudly
+            log.exception("could not audit export %s", detail)
+        log.info("export %s rows=%s truncated=%s aborted=%s", source.what, rows, truncated,
+                 aborted)
+
+    body = stream_with_context(stream_csv(source, limit, batch_rows, on_end))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Starboard-Row-Cap": str(limit), "Cache-Control": "no-store"})
+
+
+def _error(exc: StarboardError, status: int) -> tuple[Response, int]:
+    return jsonify(error={"type": type(exc).__name__, "title": exc.title,
+                          "message": exc.message}), status
+
+
+def blueprint() -> Blueprint:
+    """``GET /api/v1/export/explore?<explorer URL state>`` and
+    ``GET /api/v1/export/detail?<drill state>``: CSV downloads of the explorer."""
+    from queries import detail, explore
+
+    api = Blueprint("export_v1", __name__, url_prefix="/api/v1/export")
+
+    def guarded(make: Callable[[], Response]) -> Response | tuple[Response, int]:
+        try:
+            return make()
+        except WarehouseUnavailable as exc:
+            return _error(exc, 503)
+        except AccessDenied as exc:
+            return _error(exc, 403)
+        except StarboardError as exc:
+            return _error(exc, 400)
+
+    @api.get("/explore")
+    def explore_csv() -> Response | tuple[Response, int]:
+        def make() -> Response:
+            state = explore.state_from_args(request.args)
+            user = signed_in_user()
+            source = explore.export_source(state, row_cap(user))
+            return csv_response(source, safe_filename("explore-" + "-".join(state.metrics)))
+        return guarded(make)
+
+    @api.get("/detail")
+    def detail_csv() -> Response | tuple[Response, int]:
+        def make() -> Response:
+            drill = detail.drill_from_args(request.args)
+            source = detail.export_source(drill)
+            return csv_response(source, safe_filename(f"detail-{drill.metric}"))
+        return guarded(make)
+
+    return api
+
+
+def rows_of(lines: Iterable[str]) -> list[list[str]]:
+    """Parse CSV text chunks back into rows (tests, benchmarks)."""
+    return list(csv.reader(io.StringIO("".join(lines))))

@@ -1,0 +1,98 @@
+"""The SQL page's two walls on PostgreSQL: the parser (postgres dialect) and a READ ONLY
+transaction with a statement_timeout. Runs when STARBOARD_TEST_PG_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from app.errors import QueryError
+from app.warehouse import DataVersion, Snapshot
+from queries import sql as sql_q
+from tests.conftest import unavailable
+
+LIMITS = sql_q.SqlLimits(timeout_seconds=1, max_rows=3)
+
+
+@pytest.fixture(scope="module")
+def pg_snapshot() -> Iterator[Snapshot]:
+    """A unique schema with two small tables, read through a search_path engine."""
+    url = os.environ.get("STARBOARD_TEST_PG_URL")
+    if not url:
+        unavailable("STARBOARD_TEST_PG_URL is not set: PostgreSQL SQL-page tests not run")
+    schema = f"sb_sql_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+            conn.exec_driver_sql(f"CREATE TABLE {schema}.dim_thing (thing_key int primary key, "
+                                 "name text, email text)")
+            conn.exec_driver_sql(f"INSERT INTO {schema}.dim_thing SELECT g, 'thing ' || g, "
+                                 f"'t' || g || '@example.com' FROM generate_series(1, 10) g")
+            conn.exec_driver_sql(f"CREATE TABLE {schema}.fct_event AS SELECT g AS event_key, "
+                                 "1 + mod(g, 10) AS thing_key FROM generate_series(1, 2000) g")
+    except sa.exc.OperationalError as exc:
+        unavailable(f"PostgreSQL at STARBOARD_TEST_PG_URL is unreachable: {exc.orig}")
+    engine = sa.create_engine(url, connect_args={"options": f"-c search_path={schema}"})
+    yield Snapshot(engine, DataVersion("pg-test", "database"))
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+POLICY = sql_q.SqlPolicy("postgres", frozenset({"dim_thing", "fct_event"}), frozenset({""}),
+                         (("dim_thing", frozenset({"email"})),))
+
+
+def _counts(snap: Snapshot) -> tuple[int, int]:
+    with snap.engine.connect() as conn:
+        return (conn.exec_driver_sql("SELECT count(*) FROM dim_thing").scalar(),
+                conn.exec_driver_sql("SELECT count(*) FROM fct_event").scalar())
+
+
+@pytest.mark.parametrize(("statement", "reason"), [
+    ("DROP TABLE fct_event", "DROP is not allowed"),
+    ("INSERT INTO dim_thing VALUES (99, 'x', 'y')", "INSERT is not allowed"),
+    ("COPY fct_event TO '/tmp/leak.csv'", "COPY is not allowed"),
+    ("SELECT pg_read_file('/etc/passwd')", "pg_read_file() reads files"),
+    ("SELECT 1; SELECT 2", "2 statements were given"),
+    ("SELECT * FROM pg_catalog.pg_authid", "is not a table of the warehouse"),
+    ("SELECT * FROM dblink('host=x', 'select 1') AS t(a int)", "dblink"),
+    ("SELECT email FROM dim_thing", "personal data"),
+])
+def test_postgres_statements_are_refused_by_the_parser(pg_snapshot, statement, reason) -> None:
+    with pytest.raises(Exception) as refused:
+        sql_q.check_sql(statement, POLICY)
+    assert reason in refused.value.message
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO dim_thing VALUES (99, 'x', 'y')",
+    "DELETE FROM fct_event",
+    "CREATE TABLE planted (a int)",
+    "WITH gone AS (DELETE FROM fct_event RETURNING *) SELECT count(*) FROM gone",
+])
+def test_postgres_sandbox_is_read_only_past_the_parser(pg_snapshot, statement) -> None:
+    before = _counts(pg_snapshot)
+    with pytest.raises(QueryError) as refused, sql_q.open_sandbox(pg_snapshot, LIMITS) as run:
+        run.start(statement)
+    assert "read-only transaction" in refused.value.message
+    assert _counts(pg_snapshot) == before
+
+
+def test_postgres_time_limit_and_row_cap(pg_snapshot) -> None:
+    with pytest.raises(QueryError) as stopped:
+        sql_q.execute_sql(pg_snapshot, "SELECT count(*) FROM fct_event a, fct_event b, "
+                                       "fct_event c", LIMITS)
+    assert "time limit of 1 s" in stopped.value.message
+    result = sql_q.execute_sql(pg_snapshot, "SELECT thing_key, name FROM dim_thing "
+                                            "ORDER BY thing_key", LIMITS)
+    assert result.truncated and result.rows == [(1, "thing 1"), (2, "thing 2"),
+                                                (3, "thing 3")]
+    modulo = sql_q.execute_sql(pg_snapshot, "SELECT 10 % 3 AS r, 'a%s' AS t", LIMITS)
+    assert modulo.rows == [(1, "a%s")]   # the text reaches the server untouched
