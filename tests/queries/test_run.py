@@ -86,22 +86,21 @@ def test_a_new_publish_is_never_served_from_the_old_cache(runtime, monkeypatch) 
 
 
 def test_identical_cold_queries_in_flight_run_once(runtime, monkeypatch) -> None:
-    calls = []
-    real = runtime.cache._set
+    computed = []
+    real = runtime.cache.get_or_compute
 
-    def slow_set(key, value):
-        time.sleep(0.05)
-        real(key, value)
+    def held_open(key, compute):
+        def compute_when_all_wait():
+            computed.append(key)
+            # Hold the leader until the five others have joined its flight, however slow
+            # the machine is at planning their queries.
+            deadline = time.monotonic() + 30
+            while runtime.cache.stats.shared < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return compute()
+        return real(key, compute_when_all_wait)
 
-    monkeypatch.setattr(runtime.cache, "_set", slow_set)
-    original_execute = run_mod.pd.DataFrame
-
-    def counting_frame(*args, **kwargs):
-        calls.append(1)
-        time.sleep(0.2)  # hold the query in flight while the others arrive
-        return original_execute(*args, **kwargs)
-
-    monkeypatch.setattr(run_mod.pd, "DataFrame", counting_frame)
+    monkeypatch.setattr(runtime.cache, "get_or_compute", held_open)
     results = []
     from flask import current_app
 
@@ -116,7 +115,8 @@ def test_identical_cold_queries_in_flight_run_once(runtime, monkeypatch) -> None
         t.start()
     for t in threads:
         t.join()
-    assert len(calls) == 1 and len(results) == 6
+    assert len(computed) == 1 and len(results) == 6
+    assert runtime.cache.stats.shared == 5
     assert sum(not r.cache_hit for r in results) == 1
     assert all(r.frame.equals(results[0].frame) for r in results)
 
