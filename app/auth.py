@@ -76,6 +76,11 @@ def require(user: object, permission: str) -> None:
     if permission not in user.permissions:
         raise AccessDenied(f"Your role ({user.role}) may not open this: it needs "
                            f"{permission.replace('tier', 'Tier ')}.")
+    if permission == "sql" and user.scopes:
+        # A row scope cannot be applied to free SQL, so scoped users get none.
+        raise AccessDenied("Free SQL cannot apply your row scope "
+                           f"({', '.join(d + '=' + ','.join(v) for d, v in user.scopes)}), "
+                           "so it is closed to you: use the Tier 2 explorer instead.")
 
 
 def can(user: object, permission: str) -> bool:

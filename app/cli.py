@@ -100,21 +100,62 @@ def _rollup_builder(settings: Settings) -> Callable[[Path], list[str]] | None:
     return lambda path: build_rollups(settings.model, path)
 
 
+def _publisher(settings: Settings) -> Callable[..., Any]:
+    """The DuckDB loader, or the PostgreSQL one (same steps, then a schema swap)."""
+    from app.build.load import load
+    from app.build.postgres import is_postgres, load_postgres
+
+    if not is_postgres(settings.db_url):
+        return load
+    return lambda *args, **kw: load_postgres(*args, schema_prefix=settings.pg_schema,
+                                             work_dir=settings.home / "staging", **kw)
+
+
+def _model_checks(settings: Settings):
+    """The model's data quality checks, run on a new warehouse file before it is published."""
+    try:
+        from queries.checks import PublishChecks
+    except ImportError:
+        return None
+    return PublishChecks(settings.model)
+
+
+def _record_checks(settings: Settings, checks, version: str | None, published: bool) -> None:
+    """Keep a publish's check results in the metadata DB (history for /quality)."""
+    if checks is None or not checks.results:
+        return
+    from app.checkstore import record_run, warehouse_key
+    from app.meta import MetaDB
+
+    db = MetaDB(settings.meta_db_url)
+    try:
+        record_run(db, warehouse=warehouse_key(settings.db_url),
+                   version=version or checks.version or "unknown", source="publish",
+                   published=published, results=checks.results)
+    finally:
+        db.dispose()
+
+
 def run_load(raw_dir: Path, settings: Settings):
     """Load ``raw_dir`` into the settings' warehouse with progress and a summary table."""
     from app.build.gates import GateThresholds
-    from app.build.load import GateFailure, load
+    from app.build.load import GateFailure
 
     thresholds = GateThresholds(freshness_hours=settings.freshness_slo_hours)
+    checks = _model_checks(settings)  # PostgreSQL too: they run on the staged DuckDB build
     try:
         with _progress() as progress:
-            result = load(raw_dir, settings.db_url, thresholds=thresholds,
-                          memory_limit=settings.duckdb_memory_limit,
-                          threads=settings.duckdb_threads, rollups=_rollup_builder(settings),
-                          step=_Steps(progress))
+            result = _publisher(settings)(
+                raw_dir, settings.db_url, thresholds=thresholds,
+                memory_limit=settings.duckdb_memory_limit,
+                threads=settings.duckdb_threads, rollups=_rollup_builder(settings),
+                step=_Steps(progress), **({"checks": checks} if checks else {}))
     except GateFailure as failure:
+        _record_checks(settings, checks, None, published=False)
         _print_gates(failure.results)
+        _alerts_after_load(settings, failed_gates=failure.failed)
         raise
+    _record_checks(settings, checks, result.version, published=True)
     rows = Table("table", "rows", title=f"Published version {result.version}")
     for name, count in result.row_counts.items():
         rows.add_row(name, f"{count:,}")
@@ -129,6 +170,7 @@ def run_load(raw_dir: Path, settings: Settings):
     _print_gates(result.gates)
     out.print(f"DQ score {result.dq_score:.1f}%  ·  {settings.db_url}")
     _warm(settings)
+    _alerts_after_load(settings)
     return result
 
 
@@ -180,31 +222,60 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading.")] = True,
     rebuild: Annotated[bool, typer.Option(help="Regenerate and reload the demo data.")] = False,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
+    db: Annotated[str | None, typer.Option(
+        help="Warehouse URL (default: the demo DuckDB; or postgresql+psycopg://…).")] = None,
 ) -> None:
     """Generate, load and publish the demo warehouse under STARBOARD_HOME, then serve it."""
-    settings = _settings(port=port)
-    from app.build.publish import WarehousePaths, check_writable, duckdb_path
+    settings = _settings(port=port, db_url=db)
+    from app.build.publish import check_writable
 
     demo_dir = settings.demo_dir
     check_writable(demo_dir)
     raw = demo_dir / "raw"
-    paths = WarehousePaths(duckdb_path(settings.db_url))
-    if rebuild or not paths.pointer.exists():
+    where = _published_demo(settings)
+    if rebuild or where is None:
         if rebuild and raw.exists():
             shutil.rmtree(raw)
         started = time.perf_counter()
         if not (raw / "interactions.parquet").exists():
             generate(raw, interactions=interactions, seed=seed, format="parquet", end_date=None)
         run_load(raw, settings)
+        _alerts_after_load(settings, since="1900-01-01")  # the demo's whole history
         out.print(f"Demo ready in {time.perf_counter() - started:.1f} s.")
     else:
-        out.print(f"Reusing the demo warehouse at {paths.path} (--rebuild to regenerate).")
+        out.print(f"Reusing the demo warehouse at {where} (--rebuild to regenerate).")
     table = Table("user", "role", "password", "row scope", title="Demo users")
     for row in ensure_demo_users(settings):
         table.add_row(*row)
     out.print(table)
     if serve:
         _serve(settings)
+
+
+def _published_demo(settings: Settings) -> str | None:
+    """Where the published warehouse of ``settings`` is, or None when nothing is published."""
+    from app.build.postgres import is_postgres
+
+    if is_postgres(settings.db_url):
+        import sqlalchemy as sa
+
+        from app.build.postgres import read_pointer
+
+        engine = sa.create_engine(settings.db_url)
+        try:
+            with engine.connect() as conn:
+                pointer = read_pointer(conn, settings.pg_schema)
+        except sa.exc.DBAPIError as exc:
+            safe = sa.engine.make_url(settings.db_url).render_as_string(hide_password=True)
+            raise DataError(f"PostgreSQL at {safe} is not reachable: "
+                            f"{str(exc.orig).strip().splitlines()[0]}") from exc
+        finally:
+            engine.dispose()
+        return f"PostgreSQL schema {pointer['schema_name']}" if pointer else None
+    from app.build.publish import WarehousePaths, duckdb_path
+
+    paths = WarehousePaths(duckdb_path(settings.db_url))
+    return str(paths.path) if paths.pointer.exists() else None
 
 
 @cli.command("serve")
@@ -309,6 +380,52 @@ def check(
         console.print(f"[bold red]{len(problems)} problem(s)[/] in {settings.model}")
         raise typer.Exit(1)
     out.print(f"{settings.model}: no problems against {settings.db_url}")
+
+
+@cli.command()
+def quality(
+    model: Annotated[Path | None, typer.Option(help="Semantic model YAML.")] = None,
+    db: Annotated[str | None, typer.Option(help="Warehouse URL (DuckDB or PostgreSQL).")
+                  ] = None,
+) -> None:
+    """Run the model's data quality checks on any warehouse and record the results; exit 1
+    when a Risk 1 check fails."""
+    from app.runtime import standalone
+    from queries.checks import quality_run
+    from queries.model import load_model
+
+    settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
+    parsed = load_model(settings.model)
+    if not parsed.checks:
+        out.print(f"{settings.model} declares no checks (see the README: Data quality).")
+        return
+    with standalone(settings):
+        version, results, _run_id = quality_run(parsed)
+    checks = [r for r in results if r.origin == "model"]
+    gates = [r for r in results if r.origin != "model"]
+    failed = [r for r in checks if not r.passed]
+    table = Table("status", "risk", "check", "target", "failing", "rows", "message",
+                  title=f"Data quality: {len(checks) - len(failed)} of {len(checks)} checks "
+                        f"passed · version {version}")
+    styles = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for r in checks:
+        status = "error" if r.error else r.status
+        table.add_row(status, str(r.risk), r.name, r.target,
+                      "" if r.failing_rows is None else f"{r.failing_rows:,}",
+                      "" if r.total_rows is None else f"{r.total_rows:,}", r.message,
+                      style=styles.get(r.status))
+    out.print(table)
+    from app.checkstore import dq_score
+
+    if gates:
+        out.print(f"With the {len(gates)} load gates of this published version "
+                  f"({sum(1 for g in gates if not g.passed)} failing).", highlight=False)
+    out.print(f"DQ score {dq_score(results):.1f}%  ·  recorded in the metadata database",
+              highlight=False)
+    blocking = [r for r in results if r.risk == 1 and not r.passed]
+    if blocking:
+        console.print(f"[bold red]{len(blocking)} Risk 1 check(s) failed[/]")
+        raise typer.Exit(1)
 
 
 users_cli = typer.Typer(no_args_is_help=True,
@@ -463,6 +580,144 @@ def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str, str]]:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(known, handle)
     return rows
+
+
+alerts_cli = typer.Typer(no_args_is_help=True,
+                         help="Alert rules of the model: evaluate, store, send to webhooks.")
+cli.add_typer(alerts_cli, name="alerts")
+
+
+RETRY_HOURS = 24  # `alerts run` sends again deliveries that failed this recently
+
+
+def _fire_alerts(settings: Settings, *, since: str | None = None, period: str | None = None,
+                 rules: list[str] | None = None, failed_gates: list | None = None,
+                 dry_run: bool = False, retry: bool = False):
+    """Evaluate the model's alert rules, store the new alerts and deliver them (and, with
+    ``retry``, send again the deliveries that failed in the last RETRY_HOURS)."""
+    from datetime import UTC, datetime, timedelta
+
+    from app import alerts as alert_store
+    from app.meta import MetaDB
+    from app.runtime import standalone
+    from queries.alerts import KINDS, Window, evaluate
+    from queries.run import current_model
+
+    window = Window.parse(since, period)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    failures = None
+    if failed_gates is not None:  # gate results, or model check results (name, message)
+        failures = [alert_store.CheckFailure(
+            int(getattr(g, "risk", 1)), str(getattr(g, "check", None) or getattr(g, "name", "")),
+            str(getattr(g, "target", "")),
+            str(getattr(g, "detail", None) or getattr(g, "message", ""))) for g in failed_gates]
+    with standalone(settings) as runtime:
+        model = current_model(runtime)
+        kinds = ("risk1",) if failures is not None else KINDS
+        errors: list[tuple[str, str]] = []
+        events = evaluate(runtime, model, window, now=now, kinds=kinds, rules=rules,
+                          load_failures=failures, errors=errors)
+        for name, message in errors:  # the other rules still fire
+            console.print(f"[red]Alert rule {name} not evaluated:[/] {message}",
+                          highlight=False)
+        version = runtime.warehouse.snapshot().version.id if failures is None else ""
+    if dry_run:
+        return events, None, errors
+    db = MetaDB(settings.meta_db_url)
+    try:
+        retried = alert_store.retry_failed(  # before this run's own deliveries
+            db, {r.name: r.notify for r in model.alerts.values()}, model.webhooks,
+            since=now - timedelta(hours=RETRY_HOURS)) if retry else []
+        report = alert_store.fire(db, events, model.webhooks, public_url=settings.public_url,
+                                  data_version=version, now=now)
+        report.retried = retried
+    finally:
+        db.dispose()
+    return events, report, errors
+
+
+def _print_alerts(rows: list[tuple[int | None, Any]], report) -> None:
+    """One line per alert: what fired and where it was delivered."""
+    sent: dict[int, list[str]] = {}
+    for d in report.deliveries if report else ():
+        sent.setdefault(d.alert_id, []).append(
+            f"{d.webhook}: {d.status}" + (f" ({d.error})" if d.error else ""))
+    table = Table("rule", "period", "for", "value", "normal range", "delivery", title="Alerts")
+    for alert_id, event in rows:
+        delivery = "dry run" if alert_id is None else "; ".join(
+            sent.get(alert_id, ["no webhook"]))
+        normal = " – ".join("" if v is None else f"{v:,.4g}" for v in (event.low, event.high))
+        table.add_row(event.rule, event.period, ", ".join(v for _, v in event.member),
+                      "" if event.value is None else f"{event.value:,.4g}", normal, delivery,
+                      style="red" if event.severity == "critical" else None)
+    if table.row_count:
+        out.print(table)
+
+
+def _alerts_after_load(settings: Settings, *, since: str | None = None,
+                       failed_gates: list | None = None) -> None:
+    """After a publish (or a stopped load: risk1 rules only); never fails the load."""
+    import sqlalchemy
+
+    try:
+        _events, report, _errors = _fire_alerts(settings, since=since,
+                                                failed_gates=failed_gates)
+    except StarboardError as exc:
+        console.print(f"[yellow]Alerts not evaluated:[/] {exc.message}", highlight=False)
+        return
+    except (OSError, sqlalchemy.exc.SQLAlchemyError) as exc:  # the load itself succeeded
+        console.print(f"[yellow]Alerts not evaluated:[/] {exc}", highlight=False)
+        return
+    if report is None:
+        return
+    failed = len(report.failed)
+    out.print(f"Alerts: {len(report.new)} new, {report.duplicates} already sent"
+              + (f", {failed} delivery(ies) failed (see /quality/alerts)" if failed else ""))
+
+
+@alerts_cli.command("run")
+def alerts_run(
+    model: Annotated[Path | None, typer.Option(help="Semantic model YAML.")] = None,
+    db: Annotated[str | None, typer.Option(help="Warehouse URL.")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Judge periods starting on or after this day (YYYY-MM-DD); default: the last "
+             "14 days.")] = None,
+    period: Annotated[str | None, typer.Option(
+        help="Judge one period: 2025-09-17, 2026-W24, 2026-06, 2026-Q2 or 2026.")] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", help="Only this rule (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Evaluate and print; store and send nothing.")
+                       ] = False,
+) -> None:
+    """Evaluate the alert rules (for cron): new alerts are stored once and sent to webhooks.
+    Exit 0: done; 1: an error; 2: some webhook deliveries failed (they are recorded)."""
+    settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
+    events, report, errors = _fire_alerts(settings, since=since, period=period, rules=rule,
+                                          dry_run=dry_run, retry=True)
+    if report is None:
+        _print_alerts([(None, e) for e in events], None)
+        out.print(f"{len(events)} alert(s) would fire (dry run: nothing stored or sent).")
+        if errors:
+            raise typer.Exit(1)
+        return
+    _print_alerts(report.stored, report)
+    failed = report.failed
+    states = [d.status for d in report.deliveries]
+    out.print(f"{len(report.new)} new alert(s), {report.duplicates} already sent; deliveries: "
+              f"{states.count('delivered')} delivered, {states.count('skipped')} skipped, "
+              f"{len(failed)} failed.")
+    if report.retried:
+        again = sum(1 for d in report.retried if d.status == "delivered")
+        out.print(f"Earlier failed deliveries sent again: {again} of {len(report.retried)} "
+                  "delivered.")
+    failed = failed + [d for d in report.retried if d.status == "failed"]
+    if errors:
+        raise typer.Exit(1)
+    if failed:
+        for d in failed:
+            console.print(f"[red]Delivery failed[/] alert {d.alert_id} → {d.webhook} after "
+                          f"{d.attempts} attempt(s): {d.error}", highlight=False)
+        raise typer.Exit(2)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ configuration table is checked against this list by a test.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -55,11 +56,36 @@ def _str(text: str) -> str:
     return text
 
 
+EXPORT_ROLES = ("analyst", "admin")
+DEFAULT_EXPORT_CAPS: tuple[tuple[str, int], ...] = (("admin", 5_000_000),
+                                                    ("analyst", 1_000_000))
+
+
+def _export_caps(text: str) -> tuple[tuple[str, int], ...]:
+    """``analyst=1000000,admin=5000000`` (or one number for every exporting role) as
+    sorted (role, rows) pairs."""
+    raw = text.strip().replace("_", "")
+    if re.fullmatch(r"\d+", raw):
+        return tuple(sorted((role, int(raw)) for role in EXPORT_ROLES))
+    caps = dict(DEFAULT_EXPORT_CAPS)
+    for item in raw.split(","):
+        role, sep, number = item.partition("=")
+        role = role.strip()
+        if not sep or role not in EXPORT_ROLES or not re.fullmatch(r"\s*\d+\s*", number):
+            raise ValueError(f"write role=rows with role one of {', '.join(EXPORT_ROLES)}, "
+                             f"e.g. analyst=1000000 (got {item.strip()!r})")
+        caps[role] = int(number)
+    return tuple(sorted(caps.items()))
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("home", _str, "Directory for the demo warehouse, cache files, secret key and "
             "metadata DB.", "~/.local/share/starboard"),
     Setting("db_url", _str, "Warehouse SQLAlchemy URL (`duckdb:///path.duckdb`, "
             "`postgresql+psycopg://…`).", "the demo DuckDB under the home directory"),
+    Setting("pg_schema", _str, "Schema prefix of a PostgreSQL warehouse: the pointer "
+            "table `<prefix>.current` and one schema `<prefix>_v<version>` per publish.",
+            "starboard"),
     Setting("model", _str, "Path of the semantic model YAML.",
             "the demo model shipped in `queries/models/demo.yaml`"),
     Setting("meta_db_url", _str, "Metadata database URL (users, audit log, reported "
@@ -84,6 +110,16 @@ SETTINGS: tuple[Setting, ...] = (
             "opens the warehouse.", "2GB"),
     Setting("duckdb_threads", _int, "DuckDB threads for each process that opens the "
             "warehouse.", "2"),
+    Setting("sql_timeout_seconds", _int, "Time limit of one statement on the /t2/sql page "
+            "(and of its CSV download).", "30"),
+    Setting("sql_max_rows", _int, "Rows the /t2/sql page shows at most.", "10000"),
+    Setting("sql_export_max_rows", _int, "Rows a CSV download of /t2/sql holds at most.",
+            "1000000"),
+    Setting("sql_memory_limit", _str, "DuckDB `memory_limit` of the separate read-only "
+            "connection /t2/sql statements run on.", "1GB"),
+    Setting("export_max_rows", _export_caps, "Rows one CSV export (explorer result or detail "
+            "rows) may hold, per role: `analyst=1000000,admin=5000000`, or one number for every "
+            "role that may export.", "analyst=1000000,admin=5000000"),
     Setting("freshness_slo_hours", _int, "Data older than this (latest fact time vs now) "
             "raises the freshness warning.", "36"),
     Setting("session_idle_minutes", _int, "Sign out after this long without a request "
@@ -92,6 +128,13 @@ SETTINGS: tuple[Setting, ...] = (
             "(unless “remember me” was ticked).", "12"),
     Setting("remember_days", _int, "How long “remember me” keeps a user signed in.", "14"),
     Setting("debug", _bool, "Show tracebacks in the CLI and run Dash in debug mode.", "false"),
+    Setting("proxy_fix", _int, "Number of reverse proxies in front of the app whose "
+            "`X-Forwarded-For/-Proto/-Host/-Port` headers to trust (werkzeug ProxyFix); 0 "
+            "trusts none.", "0"),
+    Setting("compress", _bool, "gzip HTML and JSON responses in the app (turn off when the "
+            "reverse proxy compresses).", "true"),
+    Setting("public_url", _str, "Base URL people open Starboard at; alert webhooks link to "
+            "views under it.", "http://STARBOARD_HOST:STARBOARD_PORT"),
 )
 
 
@@ -101,6 +144,7 @@ class Settings:
 
     home: Path
     db_url: str
+    pg_schema: str
     model: Path
     meta_db_url: str
     secret_key: str | None
@@ -116,11 +160,19 @@ class Settings:
     log_level: str
     duckdb_memory_limit: str
     duckdb_threads: int
+    sql_timeout_seconds: int
+    sql_max_rows: int
+    sql_export_max_rows: int
+    sql_memory_limit: str
+    export_max_rows: tuple[tuple[str, int], ...]
     freshness_slo_hours: int
     session_idle_minutes: int
     session_max_hours: int
     remember_days: int
     debug: bool
+    proxy_fix: int
+    compress: bool
+    public_url: str
 
     @property
     def demo_dir(self) -> Path:
@@ -212,6 +264,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     values: dict[str, Any] = {
         "home": home,
         "db_url": raw["db_url"] or f"duckdb:///{demo_db}",
+        "pg_schema": raw["pg_schema"] or "starboard",
         "model": Path(raw["model"]).expanduser() if raw["model"] else DEMO_MODEL,
         "meta_db_url": raw["meta_db_url"] or f"sqlite:///{home / 'meta.sqlite'}",
         "secret_key": raw["secret_key"],
@@ -227,18 +280,37 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "log_level": raw["log_level"] or "info",
         "duckdb_memory_limit": raw["duckdb_memory_limit"] or "2GB",
         "duckdb_threads": raw["duckdb_threads"] if raw["duckdb_threads"] is not None else 2,
+        "sql_timeout_seconds": _or(raw["sql_timeout_seconds"], 30),
+        "sql_max_rows": _or(raw["sql_max_rows"], 10000),
+        "sql_export_max_rows": _or(raw["sql_export_max_rows"], 1_000_000),
+        "sql_memory_limit": raw["sql_memory_limit"] or "1GB",
+        "export_max_rows": (_export_caps(raw["export_max_rows"])
+                            if isinstance(raw["export_max_rows"], str)
+                            else tuple(sorted(raw["export_max_rows"] or DEFAULT_EXPORT_CAPS))),
         "freshness_slo_hours": (raw["freshness_slo_hours"]
                                 if raw["freshness_slo_hours"] is not None else 36),
         "session_idle_minutes": _or(raw["session_idle_minutes"], 60),
         "session_max_hours": _or(raw["session_max_hours"], 12),
         "remember_days": _or(raw["remember_days"], 14),
         "debug": bool(raw["debug"]),
+        "proxy_fix": _or(raw["proxy_fix"], 0),
+        "compress": _or(raw["compress"], True),
+        "public_url": (raw["public_url"] or "").rstrip("/"),
     }
+    if not values["public_url"]:
+        values["public_url"] = f"http://{values['host']}:{values['port']}"
+    elif not values["public_url"].startswith(("http://", "https://")):
+        raise ConfigError(f"STARBOARD_PUBLIC_URL={values['public_url']!r} must start with "
+                          "http:// or https://.")
+    if values["proxy_fix"] < 0:
+        raise ConfigError("STARBOARD_PROXY_FIX must be 0 or the number of proxies in front "
+                          "of the app.")
     if values["cache"] == "redis" and not values["redis_url"]:
         raise ConfigError("STARBOARD_CACHE=redis needs STARBOARD_REDIS_URL.")
     if values["redis_url"] and raw["cache"] is None:
         values["cache"] = "redis"
     for name in ("port", "workers", "threads", "timeout", "duckdb_threads", "cache_ttl",
+                 "sql_timeout_seconds", "sql_max_rows", "sql_export_max_rows",
                  "cache_max_items", "session_idle_minutes", "session_max_hours",
                  "remember_days"):
         if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):

@@ -11,12 +11,15 @@ import dash
 import flask
 from dash import dcc, html
 
-from app import web
+from app import background, serving, web
 from app.config import ensure_secret_key, load_settings
 from app.errors import StarboardError
 from app.runtime import current_runtime, init_runtime
 from components import shell
 from queries.api import blueprint as api_blueprint
+from queries.export import blueprint as export_blueprint
+from queries.segments import blueprint as segments_blueprint
+from queries.sql import blueprint as sql_blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("starboard")
@@ -39,25 +42,25 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         on_error=_on_callback_error,
+        background_callback_manager=background.manager(settings, server),
     )
     app.layout = html.Div([dcc.Location(id="sb-url", refresh="callback-nav"),
                            dash.page_container], className="sb-root")
+    serving.install(server, settings)  # first: request ids and timing cover the gate
     web.install(server, settings, runtime.users, callback_map=lambda: app.callback_map,
                 page_registry=lambda: dash.page_registry, denied_layout=shell.denied)
     _health_routes(server)
     server.register_blueprint(api_blueprint())
+    server.register_blueprint(export_blueprint())
+    server.register_blueprint(sql_blueprint())
+    server.register_blueprint(segments_blueprint())
     return app
 
 
 def _logging(level: str) -> None:
     """Starboard's loggers (one JSON line per query, cache warnings) to stderr, where
     gunicorn's error log and `starboard serve --dev` show them."""
-    logger = logging.getLogger("starboard")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(level.upper() if isinstance(level, str) else level)
+    serving.configure_logging(level)
 
 
 def _on_callback_error(err: Exception) -> None:

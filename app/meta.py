@@ -1,4 +1,5 @@
-"""The metadata database: users, API tokens, login attempts, audit log, reported problems.
+"""The metadata database: users, API tokens, login attempts, audit log, reported problems,
+data quality runs and check results (``app/checkstore.py``).
 
 SQLite under the home directory by default, PostgreSQL (or any SQLAlchemy database) by
 ``STARBOARD_META_DB_URL``. Tables are created on first use.
@@ -68,7 +69,122 @@ problems = sa.Table(
     sa.Column("status", sa.String(20), nullable=False, default="open"),
     sa.Column("assignee", sa.String(100), nullable=False, default=""),
     sa.Column("comment", sa.Text, nullable=False, default=""),
+    # triage (app/problems.py); added to older databases by add_missing_columns()
+    sa.Column("updated_at", sa.DateTime),
+    sa.Column("updated_by", sa.String(100)),
 )
+
+# Alerts fired by the model's `alerts:` rules, one per rule, period and member (the key),
+# and their webhook deliveries (app/alerts.py).
+alerts = sa.Table(
+    "sb_alert", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(500), nullable=False, unique=True),
+    sa.Column("fired_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("rule", sa.String(100), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("metric", sa.String(100)),
+    sa.Column("period", sa.String(60), nullable=False),
+    sa.Column("member", sa.Text, nullable=False, default=""),    # JSON {dimension: value}
+    sa.Column("value", sa.Float),
+    sa.Column("low", sa.Float),
+    sa.Column("high", sa.Float),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("link", sa.Text, nullable=False, default=""),
+    sa.Column("data_version", sa.String(100), nullable=False, default=""),
+    sa.Column("payload", sa.Text, nullable=False),               # the JSON webhooks receive
+)
+
+alert_deliveries = sa.Table(
+    "sb_alert_delivery", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("sb_alert.id"), nullable=False,
+              index=True),
+    sa.Column("webhook", sa.String(200), nullable=False),       # name, or URL host (no secret)
+    sa.Column("status", sa.String(20), nullable=False),          # delivered|failed|skipped
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("last_error", sa.Text, nullable=False, default=""),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# Data quality runs and their check results (app/checkstore.py documents the contract).
+check_runs = sa.Table(
+    "sb_check_run", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+    sa.Column("warehouse", sa.String(500), nullable=False, index=True),
+    sa.Column("version", sa.String(100), nullable=False, index=True),
+    sa.Column("source", sa.String(20), nullable=False),       # publish | quality
+    sa.Column("published", sa.Boolean, nullable=False),       # False: the publish was stopped
+    sa.Column("dq_score", sa.Float, nullable=False),
+    sa.Column("checks_total", sa.Integer, nullable=False),
+    sa.Column("checks_failed", sa.Integer, nullable=False),
+    sa.Column("risk1_failed", sa.Integer, nullable=False),
+)
+
+check_results = sa.Table(
+    "sb_check_result", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("sb_check_run.id"), nullable=False,
+              index=True),
+    sa.Column("check_id", sa.String(300), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("column_name", sa.String(300), nullable=False, default=""),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("origin", sa.String(20), nullable=False),       # gate | model
+    sa.Column("risk", sa.Integer, nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Boolean, nullable=False, default=False),
+    sa.Column("failing_rows", sa.BigInteger),
+    sa.Column("total_rows", sa.BigInteger),
+    sa.Column("observed", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("sample", sa.Text, nullable=False, default=""),  # JSON; see app/checkstore.py
+)
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create missing tables. On PostgreSQL under an advisory lock: workers starting together
+    would otherwise race on CREATE TABLE (a unique violation in pg_type)."""
+    if engine.dialect.name != "postgresql":
+        metadata.create_all(engine)
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('starboard-meta-tables'))"))
+        metadata.create_all(conn)
+
+
+def add_missing_columns(engine: sa.Engine) -> list[str]:
+    """Add columns declared here but absent from an older database (nullable ones only:
+    a column added later must be nullable). Returns "table.column" for each one added."""
+    added = []
+    inspector = sa.inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN '
+                                         f'"{column.name}" {kind}'))
+            except sa.exc.DBAPIError:
+                # another worker added it first: fine; anything else is a real error
+                columns = sa.inspect(engine).get_columns(table.name)
+                if column.name not in {c["name"] for c in columns}:
+                    raise
+                continue
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def now() -> datetime:
@@ -114,7 +230,8 @@ class MetaDB:
                 cursor.execute("PRAGMA busy_timeout=15000")
                 cursor.close()
         try:
-            metadata.create_all(engine)
+            create_tables(engine)
+            add_missing_columns(engine)
         except sa.exc.OperationalError as exc:
             raise ConfigError(f"The metadata database {self.url} cannot be opened: "
                               f"{str(exc.orig).splitlines()[0]}") from exc

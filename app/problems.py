@@ -1,14 +1,24 @@
-"""Data problems reported from a page: what, where, when, by whom; triaged on /admin."""
+"""Data problems reported from a page: what, where, when, by whom; triaged on
+/quality/problems (open → acknowledged → resolved, with an assignee and a comment)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from app import meta
+from app.auth import Users
 from app.errors import DataError
 from app.meta import MetaDB
 
 MAX_TEXT = 4000
+MAX_COMMENT = 2000
+STATUSES = ("open", "acknowledged", "resolved")
+# Where each state may go: forward, or reopened when the fix did not hold.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "open": ("acknowledged", "resolved"),
+    "acknowledged": ("resolved", "open"),
+    "resolved": ("open",),
+}
 
 
 def report(db: MetaDB, *, reporter: str, url: str, period: str, text: str) -> int:
@@ -47,3 +57,91 @@ def submit(db: MetaDB, reporter: str | None, text: str | None, pathname: str | N
     except DataError as exc:
         return False, exc.message
     return True, f"Thank you: reported as problem #{number}."
+
+
+def get(db: MetaDB, problem_id: int) -> dict | None:
+    """One report, or None."""
+    with db.engine.connect() as conn:
+        row = conn.execute(sa.select(meta.problems)
+                           .where(meta.problems.c.id == problem_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def listing(db: MetaDB, *, status: str | None = None, reporter: str | None = None,
+            limit: int = 200) -> list[dict]:
+    """Reports, newest first, optionally of one status or one reporter."""
+    if status is not None and status not in STATUSES:
+        raise DataError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
+    query = sa.select(meta.problems).order_by(meta.problems.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(meta.problems.c.status == status)
+    if reporter:
+        query = query.where(meta.problems.c.reporter == reporter)
+    with db.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+def counts(db: MetaDB) -> dict[str, int]:
+    """How many reports are in each status."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.select(meta.problems.c.status, sa.func.count())
+                            .group_by(meta.problems.c.status)).all()
+    found = {status: int(n) for status, n in rows}
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def triage(users: Users, problem_id: int, *, actor: str, status: str | None = None,
+           assignee: str | None = None, comment: str | None = None) -> dict:
+    """Move a report along its lifecycle, (re)assign it, comment on it; audited.
+
+    ``None`` leaves a field as it is; ``assignee=""`` clears it. DataError names what is
+    wrong: an unknown report, status or user, a transition that is not allowed, nothing
+    to change.
+    """
+    db = users.db
+    row = get(db, problem_id)
+    if row is None:
+        raise DataError(f"There is no reported problem #{problem_id}.")
+    values: dict[str, object] = {}
+    old = row["status"]
+    if status is not None and status != old:
+        if status not in STATUSES:
+            raise DataError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
+        if status not in TRANSITIONS.get(old, ()):
+            allowed = " or ".join(TRANSITIONS.get(old, ())) or "nothing"
+            raise DataError(f"Problem #{problem_id} is {old}: it can go to {allowed}, "
+                            f"not {status}.")
+        values["status"] = status
+    if assignee is not None and assignee.strip() != row["assignee"]:
+        name = assignee.strip()
+        if name:
+            user = users.by_name(name)
+            if user is None or user.disabled:
+                raise DataError(f"Cannot assign problem #{problem_id} to {name!r}: there is "
+                                "no active user of that name.")
+        values["assignee"] = name
+    if comment is not None and comment.strip():
+        text = comment.strip()
+        if len(text) > MAX_COMMENT:
+            raise DataError(f"Please keep the comment under {MAX_COMMENT:,} characters.")
+        values["comment"] = text
+    if not values:
+        raise DataError(f"Nothing to change on problem #{problem_id}: pick a new status, "
+                        "an assignee or write a comment.")
+    values.update(updated_at=meta.now(), updated_by=actor)
+    with db.engine.begin() as conn:
+        changed = conn.execute(meta.problems.update().where(
+            (meta.problems.c.id == problem_id) & (meta.problems.c.status == old))
+            .values(**values)).rowcount
+    if not changed:
+        raise DataError(f"Problem #{problem_id} was changed by someone else a moment ago: "
+                        "reload and try again.")
+    detail: dict[str, object] = {"problem": problem_id}
+    if "status" in values:
+        detail["status"] = f"{old} → {values['status']}"
+    if "assignee" in values:
+        detail["assignee"] = values["assignee"] or "(none)"
+    if "comment" in values:
+        detail["comment"] = values["comment"]
+    users.audit(actor, "problem_triage", detail)
+    return get(db, problem_id) or {}

@@ -37,7 +37,8 @@ def init_runtime(server: Flask, settings: Settings) -> Runtime:
     runtime = Runtime(settings=settings,
                       warehouse=Warehouse(settings.db_url,
                                           memory_limit=settings.duckdb_memory_limit,
-                                          threads=settings.duckdb_threads),
+                                          threads=settings.duckdb_threads,
+                                          pg_schema=settings.pg_schema),
                       cache=QueryCache(settings),
                       users=Users(MetaDB(settings.meta_db_url)))
     runtime.cache.init_app(server)

@@ -33,9 +33,6 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
        "object-src 'none'")
 
-login_manager = LoginManager()
-
-
 class _SessionInterface(SecureCookieSessionInterface):
     """Session cookies are Secure whenever the request came over https."""
 
@@ -75,7 +72,9 @@ def viewer() -> dict[str, Any]:
     user = signed_in_user()
     if user is None:
         return {"name": None, "role": None, "permissions": frozenset(), "csrf": ""}
-    return {"name": user.name, "role": user.role, "permissions": user.permissions,
+    # what ``can`` grants, not the role's raw list (a row scope withdraws free SQL)
+    granted = frozenset(p for p in user.permissions if can(user, p))
+    return {"name": user.name, "role": user.role, "permissions": granted,
             "csrf": csrf_token()}
 
 
@@ -136,6 +135,9 @@ def install(server: Flask, settings: Settings, users: Users, *,
         SESSION_COOKIE_NAME="starboard_session",
         PERMANENT_SESSION_LIFETIME=timedelta(days=settings.remember_days),
         REMEMBER_COOKIE_DURATION=timedelta(days=settings.remember_days))
+    # One LoginManager per app: a module-level one would hand every earlier app the
+    # user loader of the last app created in the process.
+    login_manager = LoginManager()
     login_manager.init_app(server)
     login_manager.session_protection = "basic"
 
@@ -179,6 +181,16 @@ def install(server: Flask, settings: Settings, users: Users, *,
         if entry is None or entry.get("callback") is None:
             return None
         module = entry["callback"].__module__
+        if module == "dash.dash" and entry["callback"].__name__ == "cancel_call":
+            # Dash's Cancel callback of a background callback: the access of the page whose
+            # callback it cancels (it can only stop jobs whose signed handles it was sent).
+            target = output.rpartition(".")[0]
+            for other in callback_map().values():
+                cancels = (other.get("background") or {}).get("cancel") or []
+                if other.get("callback") is not None and any(
+                        c.get("id") == target for c in cancels):
+                    module = other["callback"].__module__
+                    break
         for page in page_registry().values():
             if page["module"] == module:
                 access = page.get("access")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from dash import html
 
+from components import trustbadge
 from components.figures import graph, sparkline
 from components.formatting import (
     DASH,
@@ -51,6 +52,8 @@ class BanData:
     href: str | None = None          # /tree/<metric> or the metric's Tier 1/2 view
     no_data_reason: str | None = None
     key: str | None = None           # the tile's id when a page shows one metric twice
+    trust: str = "unknown"           # ok | warn | fail | unknown: checks on its data
+    trust_lines: tuple[str, ...] = ()   # one line per failing check
 
 
 def anomaly_note(direction: str, low: float, high: float, fmt: str, *, periods: int = 12) -> str:
@@ -149,6 +152,9 @@ def ban_tile(data: BanData) -> html.A | html.Div:
     if data.anomaly and not missing:
         head_children.append(html.Span("⚠", className="sb-ban-anomaly", title=data.anomaly,
                                        role="img", **{"aria-label": data.anomaly}))
+    flag = trustbadge.badge(data.trust, data.trust_lines, compact=True)
+    if flag is not None:
+        head_children.append(flag)
     head = html.Div(head_children, className="sb-ban-head")
     if missing:
         reason = data.no_data_reason or NO_DATA

@@ -27,5 +27,6 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[object]], *,
                  for col, cell in zip(columns, row, strict=True)],
                 className=row_classes[i] if row_classes else None)
         for i, row in enumerate(rows)])
-    return html.Div(html.Table([head, body], className="sb-table", id=table_id),
+    ids = {"id": table_id} if table_id else {}   # Dash 4 refuses id=None
+    return html.Div(html.Table([head, body], className="sb-table", **ids),
                     className="sb-table-wrap")

@@ -159,7 +159,7 @@ def cohort_heatmap(cohorts: Sequence[str], ages: Sequence[int],
     return fig
 
 
-D3_FORMATS = {"number": ",.2~f", "currency": "$,.2~f", "percent": ".1%", "duration": ",.0f",
+D3_FORMATS = {"number": ",.2~f", "currency": "$,.2f", "percent": ".1%", "duration": ",.0f",
               "change": "+.1%", "ratio": ",.2f"}
 
 

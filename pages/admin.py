@@ -76,8 +76,14 @@ def cache_stats() -> html.Div:
         shell.stat("Hit rate", f"{stats.hits / lookups:.0%}" if lookups else "—",
                    f"{stats.hits:,} hits, {stats.misses:,} misses (this worker)"),
         shell.stat("Shared in flight", f"{stats.shared:,}", "identical queries run once"),
-        shell.stat("Backend errors", f"{stats.errors:,}", "queries ran uncached",
+        shell.stat("Other workers' results", f"{stats.lock_waits:,}",
+                   f"waited on the shared lock; {stats.lock_timeouts:,} waits gave up"),
+        shell.stat("Backend errors", f"{stats.errors:,}",
+                   f"{stats.bypassed:,} queries ran uncached during backoff",
                    status="warn" if stats.errors else None),
+        shell.stat("Backend state", "answering" if cache.available else "down",
+                   None if cache.available else "queries run uncached until it answers",
+                   status=None if cache.available else "warn"),
     ], className="sb-stats")
 
 

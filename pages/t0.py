@@ -9,23 +9,19 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, State, callback, html
+from dash import html
 
-from app import problems, web
-from app.auth import require, signed_in_user
+from app import web
 from app.errors import StarboardError, WarehouseUnavailable
-from app.runtime import current_runtime
-from components import ban, figures, shell
+from components import ban, figures, shell, trustbadge
 from queries import boards
 from queries import status as status_q
+from queries import trust as trust_q
 
 dash.register_page(__name__, path_template="/t0/<board>", name="Executive",
                    title="Executive · Starboard", access="tier0", order=10)
 
 P = "t0"
-REPORT_TEXT = f"{P}-report-text"
-REPORT_SEND = f"{P}-report-send"
-REPORT_DONE = f"{P}-report-done"
 READY = f"{P}-ready"
 
 
@@ -51,6 +47,7 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
                                    figures_.anomaly.high, metric.format,
                                    periods=boards.HISTORY - 1)
     status = figures_.status
+    checked = trust_q.trust_for(metric.name)
     return ban.BanData(
         metric=metric.name, label=metric.label, description=metric.description,
         fmt=metric.format, direction=metric.direction, value=figures_.value,
@@ -65,7 +62,8 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
         sparkline=tuple(v for _, v in figures_.history),
         sparkline_labels=tuple(w.short_label for w, _ in figures_.history),
         anomaly=flagged, href=_tile_link(metric.name, figures_.has_tree),
-        no_data_reason=figures_.no_data_reason)
+        no_data_reason=figures_.no_data_reason, trust=checked.status,
+        trust_lines=checked.lines)
 
 
 def _chart(chart: boards.ChartFigures) -> html.Div:
@@ -87,8 +85,12 @@ def _chart(chart: boards.ChartFigures) -> html.Div:
                                      compare=compare, fmt=fmt)
         body = figures.graph(fig, height=240)
     note = html.P(chart.note, className="sb-chart-note") if chart.note else None
-    return html.Div([html.H3(chart.title, className="sb-chart-title"), body, note],
-                    className="sb-chart")
+    names = [chart.chart.metric] if chart.chart.metric else list(chart.chart.metrics)
+    checked = trust_q.trust_for(names, [chart.chart.by] if chart.chart.by else [])
+    title = html.Div([html.H3(chart.title, className="sb-chart-title"),
+                      trustbadge.badge(checked.status, checked.lines)],
+                     className="sb-chart-head")
+    return html.Div([title, body, note], className="sb-chart")
 
 
 def _period_bar(view: boards.Tier0View, path: str) -> html.Div:
@@ -132,6 +134,10 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
     notice = (html.Div(view.notice, className="sb-banner sb-banner-warn", role="status",
                        id=f"{P}-notice") if view.notice else None)
     errors = sum(1 for s in view.sections for b in s.bans if b.error)
+    shown = [b.metric.name for s in view.sections for b in s.bans]
+    shown += [m for s in view.sections for c in s.charts
+              for m in ([c.chart.metric] if c.chart.metric else c.chart.metrics)]
+    trust = shell.Trust(**trust_q.page_summary(shown).__dict__)  # worst of this page's data
     body = [_period_bar(view, path), notice, *sections,
             html.P(f"Printed {view.window.label} · data to {view.latest:%d %b %Y}",
                    className="sb-print-only")]
@@ -144,13 +150,4 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
             P, f"What looks wrong on this page for {view.window.label}?"))
 
 
-@callback(Output(REPORT_DONE, "children"), Output(REPORT_TEXT, "value"),
-          Input(REPORT_SEND, "n_clicks"), State(REPORT_TEXT, "value"),
-          State("sb-url", "pathname"), State("sb-url", "search"), prevent_initial_call=True)
-def report_problem(_clicks, text, pathname, search):
-    """Store the report with the page, the period and the user; it shows on /admin."""
-    user = signed_in_user()
-    require(user, "tier0")
-    stored, message = problems.submit(current_runtime().users.db, user.name, text, pathname,
-                                      search)
-    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text
+shell.report_problem_callback(P, __name__, "tier0")

@@ -15,15 +15,16 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import problems, web
+from app import web
 from app.auth import require, signed_in_user
 from app.errors import StarboardError, WarehouseUnavailable
-from app.runtime import current_runtime
-from components import figures, shell, tables
+from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
 from components.formatting import format_value
+from queries import explore as explore_q
 from queries import status as status_q
 from queries import tier1
+from queries import trust as trust_q
 from queries.run import current_model, latest_day
 
 dash.register_page(__name__, path_template="/t1/<board>", name="Operational",
@@ -237,7 +238,23 @@ def _breakdown_table(view: tier1.ChartView, frame) -> html.Div:
                     className="sb-t1-breakdown")
 
 
-def _card(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> html.Div:
+def _explore_link(view: tier1.ChartView, state: tier1.State) -> dcc.Link | None:
+    """"Explore ›": the chart's question opened in the Tier 2 explorer with the board's
+    dates, filters and drill steps, for those who may explore."""
+    if not view.metrics or view.chart.type in ("funnel", "cohort"):
+        return None
+    by = [view.by] if view.by and view.by != "date" else []
+    if view.chart.type == "line":
+        by = ["date", *by]
+    filters = list(state.filters) + [(dim, (value,)) for dim, value in state.drill]
+    href = explore_q.link_for([m.name for m in view.metrics], by, state.start, state.end,
+                              filters, chart="line" if "date" in by else "bar")
+    return dcc.Link("Explore ›", href=href, className="sb-t1-explore",
+                    title="Open this chart in the explorer, down to the detail rows")
+
+
+def _card(view: tier1.ChartView, selected: dict[str, tuple[str, ...]],
+          explore_state: tier1.State | None = None) -> html.Div:
     if view.error:
         body: Any = shell.error_tile(view.title, view.error)
     else:
@@ -249,7 +266,11 @@ def _card(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> html.D
                          className="sb-t1-hint")
     note = html.P(view.note, className="sb-chart-note") if view.note else None
     wide = " sb-t1-wide" if view.chart.type in ("table", "cohort", "breakdown") else ""
-    return html.Div([html.Div([html.H3(view.title, className="sb-chart-title"), hint],
+    checked = trust_q.trust_for([m.name for m in view.metrics], [view.by] if view.by else [])
+    flag = trustbadge.badge(checked.status, checked.lines)
+    explore = _explore_link(view, explore_state) if explore_state and not view.error else None
+    return html.Div([html.Div([html.H3(view.title, className="sb-chart-title"), flag, hint,
+                               explore],
                               className="sb-t1-card-head"), body, note],
                     className="sb-chart sb-t1-card" + wide,
                     **{"data-chart": str(view.index), "data-type": view.chart.type})
@@ -289,15 +310,19 @@ def layout(board: str | None = None, **query: object):
                                                                 exc.message),
                           path=path, trust=trust, viewer=viewer)
     selected = dict(view.state.filters)
+    can_explore = "tier2" in viewer.permissions
     sections = []
     for title, charts in view.sections:
-        cards = [_card(c, selected) for c in charts]
+        cards = [_card(c, selected, view.state if can_explore else None) for c in charts]
         sections.append(shell.section(title, html.Div(cards, className="sb-t1-grid"))
                         if title else html.Section(cards, className="sb-section"))
     notices = [html.Div(n, className="sb-banner sb-banner-warn", role="status",
                         **({"id": NOTICE} if i == 0 else {}))
                for i, n in enumerate(view.notices)]
     search = tier1.encode_state(view.state)
+    trust = shell.Trust(**trust_q.page_summary(  # worst of this page's data
+        [m.name for _, charts in view.sections for c in charts for m in c.metrics],
+        [c.by for _, charts in view.sections for c in charts if c.by]).__dict__)
     body = [dcc.Store(id=BOARD, data=view.board.name), _filter_bar(view, path),
             _chips(view, path), *notices, _stand_out(view), *sections]
     return shell.page(
@@ -405,13 +430,4 @@ def copy_link(_clicks, href):
     return href or ""
 
 
-@callback(Output(f"{P}-report-done", "children"), Output(f"{P}-report-text", "value"),
-          Input(f"{P}-report-send", "n_clicks"), State(f"{P}-report-text", "value"),
-          State("sb-url", "pathname"), State("sb-url", "search"), prevent_initial_call=True)
-def report_problem(_clicks, text, pathname, search):
-    """Store a reported data problem with this page, its period and the user (/admin)."""
-    user = signed_in_user()
-    require(user, "tier1")
-    stored, message = problems.submit(current_runtime().users.db, user.name, text, pathname,
-                                      search)
-    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text
+shell.report_problem_callback(P, __name__, "tier1")

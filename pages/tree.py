@@ -11,16 +11,15 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, State, callback, html
+from dash import html
 
-from app import problems, web
-from app.auth import require, signed_in_user
+from app import web
 from app.errors import StarboardError, WarehouseUnavailable
-from app.runtime import current_runtime
 from components import shell
 from components import tree as tree_c
 from queries import status as status_q
 from queries import tree as tree_q
+from queries import trust as trust_q
 from queries.run import current_model
 
 dash.register_page(__name__, path_template="/tree/<metric>", name="Metric tree",
@@ -183,6 +182,12 @@ def layout(metric: str | None = None, period: str | list[str] | None = None,
                                           _roots_links()],
                           path=path, trust=trust, viewer=viewer)
     root = _node_data(view.root, view)
+    shown, stack = [], [view.root]
+    while stack:  # every metric drawn: the DQ dot sums up this page's data
+        node = stack.pop()
+        shown.append(node.metric.name)
+        stack.extend(node.children)
+    trust = shell.Trust(**trust_q.page_summary(shown).__dict__)
     notices = [html.Div(n, className="sb-banner sb-banner-warn", role="status",
                         id=f"{P}-notice") for n in view.notices[:1]]
     notices += [html.Div(n, className="sb-banner sb-banner-warn", role="status")
@@ -223,13 +228,4 @@ def layout(metric: str | None = None, period: str | list[str] | None = None,
 COMPARES_TEXT = {"previous": "against", "last_year": "against last year's"}
 
 
-@callback(Output(f"{P}-report-done", "children"), Output(f"{P}-report-text", "value"),
-          Input(f"{P}-report-send", "n_clicks"), State(f"{P}-report-text", "value"),
-          State("sb-url", "pathname"), State("sb-url", "search"), prevent_initial_call=True)
-def report_problem(_clicks, text, pathname, search):
-    """Store a reported data problem with this page, its period and the user (/admin)."""
-    user = signed_in_user()
-    require(user, "tier0")
-    stored, message = problems.submit(current_runtime().users.db, user.name, text, pathname,
-                                      search)
-    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text
+shell.report_problem_callback(P, __name__, "tier0")

@@ -930,7 +930,7 @@ def compile_query(
             if having is not None:  # the same groups as the fact route's push-down
                 statement = statement.having(having)
     else:
-        statement = _drill_across(model, plan, branches, labels)
+        statement = _drill_across(model, plan, branches, labels, dialect)
 
     order = list(plan.order)
     order += [(d.name, False) for d in plan.dims if all(d.name != n for n, _ in order)]
@@ -953,15 +953,21 @@ def compile_query(
 
 def _drill_across(model: SemanticModel, plan: _Plan,
                   branches: list[tuple[str, _Source, list[ColumnElement]]],
-                  labels: dict[str, ColumnElement]) -> sa.Select:
+                  labels: dict[str, ColumnElement],
+                  dialect: sa.engine.Dialect | None = None) -> sa.Select:
     """Several facts: aggregate each, stack with UNION ALL, group again on the dimensions."""
     slots = [(fact, leaf) for fact in plan.facts for leaf in plan.leaves[fact]]
+    # PostgreSQL types a UNION pairwise, left to right: two untyped NULLs make a text column
+    # that the third branch's number cannot join. A BIGINT NULL joins any number without
+    # changing its type (bigint ∪ double = double, bigint ∪ bigint = bigint).
+    empty = (sa.cast(sa.null(), sa.BigInteger) if dialect is not None
+             and dialect.name == "postgresql" else sa.null())
     selects = []
     for fact, source, predicates in branches:
         dims = [source.dim(r) for r in plan.dims]
         columns = [d.label(f"d{i}") for i, d in enumerate(dims)]
         for j, (owner, name) in enumerate(slots):
-            value = source.leaf(name) if owner == fact else sa.null()
+            value = source.leaf(name) if owner == fact else empty
             columns.append(value.label(f"m{j}"))
         selects.append(
             sa.select(*columns).select_from(source.from_clause).where(*predicates)

@@ -138,6 +138,40 @@ class Board:
     description: str = ""
 
 
+CHECK_KINDS = ("not_null", "unique", "accepted_values", "range", "relationship", "freshness",
+               "row_count_change", "sql")
+CHECK_WEIGHTS = {1: 3.0, 2: 1.0}     # default weight by risk, as the built-in load gates
+
+
+@dataclass(frozen=True)
+class Check:
+    """A data quality check declared under ``checks:`` for one table (README: Data quality)."""
+
+    table: str
+    name: str
+    kind: str                        # one of CHECK_KINDS
+    key: str                         # where it is declared: "checks.<table>.<index>"
+    columns: tuple[str, ...] = ()
+    risk: int = 2                    # 1 stops a publish, 2 warns
+    weight: float = 1.0
+    values: tuple[Any, ...] = ()     # accepted_values
+    min: float | None = None         # range: column bounds; row_count_change: change bounds
+    max: float | None = None
+    to: tuple[str, str] | None = None    # relationship: (table, column)
+    max_orphan_rate: float = 0.0     # relationship
+    max_age_hours: float | None = None   # freshness SLO
+    sql: str | None = None           # sql: a SELECT returning the failing rows
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"model:{self.table}.{self.name}"
+
+    @property
+    def column(self) -> str:
+        return ", ".join(self.columns)
+
+
 @dataclass(frozen=True)
 class SemanticModel:
     name: str
@@ -150,6 +184,9 @@ class SemanticModel:
     goals: dict[str, dict[str, float]] = field(default_factory=dict)  # metric → period → value
     rollups: dict[str, Rollup] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
+    alerts: dict[str, Any] = field(default_factory=dict)     # name → queries.alerts.AlertRule
+    webhooks: dict[str, Any] = field(default_factory=dict)   # name → queries.alerts.Webhook
     lines: dict[str, int] = field(default_factory=dict)  # "metrics.revenue.sql" → line
 
     def time_dimension(self) -> Dimension | None:
@@ -347,7 +384,8 @@ def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = ("version", "name", "title", "tables", "dimensions", "metrics", "tree", "goals",
-             "rollups", "boards")
+             "rollups", "boards", "checks", "alerts", "webhooks",
+             "segments")  # segments: read and checked by queries/segments.py
 _TABLE_KEYS = ("kind", "primary_key", "time", "joins", "pii", "description")
 _JOIN_KEYS = ("from", "to")
 _DIMENSION_KEYS = ("column", "label", "drill", "time", "description")
@@ -358,6 +396,17 @@ _ROLLUP_KEYS = ("fact", "grain", "dimensions", "metrics")
 _BOARD_KEYS = ("tier", "title", "period", "filters", "sections", "description")
 _SECTION_KEYS = ("title", "bans", "charts")
 _CHART_FIELDS = ("type", "metric", "metrics", "by", "grain", "compare")
+_CHECK_COMMON = ("kind", "name", "column", "columns", "risk", "weight", "description")
+_CHECK_EXTRA = {
+    "not_null": (), "unique": (), "accepted_values": ("values",), "range": ("min", "max"),
+    "relationship": ("to", "max_orphan_rate"), "freshness": ("max_age_hours",),
+    "row_count_change": ("min", "max"), "sql": ("sql",),
+}
+_CHECK_NEEDS_COLUMN = ("not_null", "unique", "accepted_values", "range", "relationship",
+                       "freshness")
+# statements a `sql` check may never contain: it reads, it does not write
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Merge,
+           exp.Command, exp.Copy, exp.TruncateTable, exp.Set)
 
 _MISSING = object()
 
@@ -424,6 +473,30 @@ def _sql_error(text: str, *, aggregate: bool) -> str | None:
     if aggregate and tree.find(exp.AggFunc) is None:
         return f"{text!r} has no aggregate function: write one aggregate such as sum(amount)"
     return None
+
+
+def _select_error(text: str) -> str | None:
+    """Why ``text`` is not one read-only SELECT (a `sql` check's query), or None."""
+    try:
+        statements = [s for s in sqlglot.parse(text) if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        first = exc.errors[0]["description"] if exc.errors else str(exc).splitlines()[0]
+        return f"cannot parse the query: {first}"
+    if len(statements) != 1:
+        return f"expected one SELECT statement, got {len(statements)} statements"
+    tree = statements[0]
+    writes = [node for node in tree.walk() if isinstance(node, _WRITES)]
+    if writes or not isinstance(tree, exp.Query):
+        what = type(writes[0] if writes else tree).__name__.upper()
+        return f"a sql check must be a SELECT returning the failing rows, not {what}"
+    return None
+
+
+def select_tables(text: str) -> set[str]:
+    """Tables a SELECT reads (common table expressions excluded)."""
+    tree = sqlglot.parse_one(text)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
 
 
 class _Loader:
@@ -576,10 +649,14 @@ class _Loader:
         goals = self.goals(top.get("goals"))
         rollups = self.rollups(top.get("rollups"))
         boards = self.boards(top.get("boards"))
+        checks = self.checks(top.get("checks"))
+        from queries import alerts as alert_rules  # alerts build on this module
+
+        alerts, webhooks = alert_rules.load_rules(self, top.get("alerts"), top.get("webhooks"))
         return SemanticModel(
             name=name, title=title, path=path, tables=tables, dimensions=dimensions,
             metrics=metrics, tree=tree, goals=goals, rollups=rollups, boards=boards,
-            lines=dict(self.lines),
+            checks=checks, alerts=alerts, webhooks=webhooks, lines=dict(self.lines),
         )
 
     def tables(self, node: Any) -> dict[str, Table]:
@@ -848,6 +925,128 @@ class _Loader:
             out.append(Section(self.string(spec, skey, "title", ""), bans, tuple(charts)))
         return tuple(out)
 
+    def number(self, spec: Mapping, key: str, field_: str, *, low: float | None = None,
+               high: float | None = None) -> float | None:
+        value = spec.get(field_)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(_dot(key, field_), f"expected a number, got {_type_name(value)}")
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            self.add(_dot(key, field_), f"{value!r} is out of range: use a number {bounds}")
+            return None
+        return float(value)
+
+    def checks(self, node: Any) -> tuple[Check, ...]:
+        out: list[Check] = []
+        for table, body in self.items(node, "checks"):
+            tkey = f"checks.{table}"
+            if not isinstance(body, list):
+                self.add(tkey, f"expected a list of checks, got {_type_name(body)}")
+                continue
+            names: set[str] = set()
+            for i, item in enumerate(body):
+                check = self.check(table, item, f"{tkey}.{i}")
+                if check is None:
+                    continue
+                if check.name in names:
+                    self.add(f"{tkey}.{i}.name", f"two checks on '{table}' are named "
+                                                 f"'{check.name}': give one a `name`")
+                    continue
+                names.add(check.name)
+                out.append(check)
+        return tuple(out)
+
+    def check(self, table: str, body: Any, key: str) -> Check | None:
+        spec = self.mapping(body, key, allow_none=False)
+        if spec is None:
+            return None
+        kind = self.choice(spec, key, "kind", CHECK_KINDS, None)
+        if "kind" not in spec:
+            self.add(key, "missing required key 'kind' (one of " + ", ".join(CHECK_KINDS) + ")")
+        if kind is None:
+            return None
+        extra = _CHECK_EXTRA[kind]
+        self.keys(spec, key, _CHECK_COMMON + extra)
+        columns = self.names(spec, key, "columns")
+        column = self.string(spec, key, "column")
+        if column is not None and "columns" in spec:
+            self.add(f"{key}.columns", "a check has `column` or `columns`, not both")
+        elif column is not None:
+            columns = (column,)
+        bad = [c for c in columns if not _NAME.match(c)]
+        for c in bad:
+            self.add(f"{key}.column", f"'{c}' is not a column name")
+        if bad:
+            return None
+        if kind in _CHECK_NEEDS_COLUMN and not columns:
+            self.add(key, f"a {kind} check needs `column`")
+            return None
+        if kind in ("accepted_values", "range", "relationship", "freshness") and \
+                len(columns) > 1:
+            self.add(f"{key}.columns", f"a {kind} check takes one column")
+            return None
+        if kind == "row_count_change" and columns:
+            self.add(f"{key}.column", "a row_count_change check counts the whole table: "
+                                      "it takes no column")
+            return None
+        name = self.string(spec, key, "name") if "name" in spec else "_".join((kind, *columns))
+        if not name or not _NAME.match(name):
+            self.add(f"{key}.name", f"'{name}' is not a valid name: use letters, digits and "
+                                    "underscores")
+            return None
+        risk = self.choice(spec, key, "risk", (1, 2), 2)
+        weight = self.number(spec, key, "weight", low=0.0)
+        fields: dict[str, Any] = {}
+        missing = [k for k in extra if k not in spec and k not in ("max_orphan_rate",)]
+        if kind in ("range", "row_count_change"):
+            missing = [] if ("min" in spec or "max" in spec) else ["min or max"]
+        for k in missing:
+            self.add(key, f"a {kind} check needs `{k}`")
+        if missing:
+            return None
+        if kind == "accepted_values":
+            values = spec.get("values")
+            if not isinstance(values, list) or not values or not all(
+                    isinstance(v, str | int | float) for v in values):
+                self.add(f"{key}.values", "expected a non-empty list of values, got "
+                                          f"{_type_name(values)}")
+                return None
+            fields["values"] = tuple(_plain(values))
+        elif kind in ("range", "row_count_change"):
+            low = self.number(spec, key, "min")
+            high = self.number(spec, key, "max")
+            if low is not None and high is not None and low > high:
+                self.add(f"{key}.max", f"max {high:g} is below min {low:g}")
+                return None
+            fields.update(min=low, max=high)
+        elif kind == "relationship":
+            target = self.string(spec, key, "to")
+            owner, dot, col = (target or "").partition(".")
+            if not dot or not _NAME.match(owner) or not _NAME.match(col):
+                self.add(f"{key}.to", f"'{target}' is not table.column")
+                return None
+            fields["to"] = (owner, col)
+            rate = self.number(spec, key, "max_orphan_rate", low=0.0, high=1.0)
+            fields["max_orphan_rate"] = rate or 0.0
+        elif kind == "freshness":
+            hours = self.number(spec, key, "max_age_hours", low=0.0)
+            if hours is None:
+                return None
+            fields["max_age_hours"] = hours
+        elif kind == "sql":
+            text = self.string(spec, key, "sql")
+            error = _select_error(text) if text is not None else "expected a SELECT"
+            if error:
+                self.add(f"{key}.sql", error)
+                return None
+            fields["sql"] = text
+        return Check(table, str(name), kind, key, columns, risk,
+                     CHECK_WEIGHTS[risk] if weight is None else weight,
+                     description=self.string(spec, key, "description", ""), **fields)
+
     def chart(self, body: Any, key: str) -> Chart | None:
         spec = self.mapping(body, key, allow_none=False)
         if spec is None:
@@ -905,6 +1104,20 @@ class _Validator:
             self.known("metric", name, self.metrics, f"goals.{name}")
         self.check_rollups()
         self.check_boards()
+        self.check_checks()
+        from queries import alerts as alert_rules
+
+        alert_rules.check_rules(self, self.model)
+
+    def check_checks(self) -> None:
+        for check in self.model.checks:
+            if not self.known("table", check.table, self.tables, f"checks.{check.table}"):
+                continue
+            if check.to is not None:
+                self.known("table", check.to[0], self.tables, f"{check.key}.to")
+            if check.sql is not None:
+                for name in sorted(select_tables(check.sql)):
+                    self.known("table", name, self.tables, f"{check.key}.sql")
 
     def check_tables(self) -> None:
         for table in self.model.tables.values():
@@ -1140,6 +1353,8 @@ def check_model_against_warehouse(model: SemanticModel, engine: sa.Engine) -> li
         columns = _warehouse_columns(conn)
         _check_structure(model, columns, add)
         _check_metric_sql(model, columns, engine.dialect.name, add)
+        for problem in check_columns(model, columns):
+            add(*problem)
         _check_join_keys(model, columns, conn, add)
         conn.rollback()                    # read-only: nothing to keep
     return problems
@@ -1184,6 +1399,26 @@ def _check_structure(model: SemanticModel, columns: dict[str, dict[str, str]], a
     for dim in model.dimensions.values():
         if dim.table and dim.column and dim.table in columns:
             has(dim.table, dim.column, f"dimensions.{dim.name}.column")
+
+
+def check_columns(model: SemanticModel, columns: Mapping[str, Mapping[str, str]]
+                  ) -> list[tuple[str, str]]:
+    """(key, message) for every column a data quality check names that the warehouse lacks."""
+    out: list[tuple[str, str]] = []
+    for check in model.checks:
+        cols = columns.get(check.table)
+        if cols is None:
+            continue                       # the table itself is reported already
+        for column in check.columns:
+            if column not in cols:
+                out.append((f"{check.key}.column", f"column '{column}' does not exist in "
+                                                   f"table '{check.table}'"
+                                                   f"{_suggest(column, cols)}"))
+        if check.to is not None and check.to[0] in columns and \
+                check.to[1] not in columns[check.to[0]]:
+            out.append((f"{check.key}.to", f"column '{check.to[1]}' does not exist in table "
+                                           f"'{check.to[0]}'"))
+    return out
 
 
 def _check_metric_sql(model: SemanticModel, columns: dict[str, dict[str, str]],

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from app.auth import can, current_scope, signed_in_user
 from app.errors import AccessDenied, QueryError, StarboardError
 from app.runtime import Runtime, current_runtime
+from app.serving import note_query, request_id
 from app.warehouse import Snapshot
 from queries.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
 from queries.model import SemanticModel, join_path, load_model
@@ -299,11 +300,13 @@ def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
     else:
         frame, hit = execute(), False
     ms = (time.perf_counter() - started) * 1000
-    log.info("query %s", json.dumps({
-        "query_id": query_id, "cost": klass, "rows_scanned": rows_scanned,
-        "cache": "hit" if hit else "miss", "rows": len(frame), "ms": round(ms, 1),
-        "version": snap.version.id, "rollup": compiled.rollup,
-        "metrics": list(query.metrics), "dimensions": list(query.dimensions)}))
+    note_query(query_id, hit)
+    line = {"query_id": query_id, "request_id": request_id(), "cost": klass,
+            "rows_scanned": rows_scanned, "cache": "hit" if hit else "miss",
+            "rows": len(frame), "ms": round(ms, 1), "version": snap.version.id,
+            "rollup": compiled.rollup, "metrics": list(query.metrics),
+            "dimensions": list(query.dimensions)}
+    log.info("query %s", json.dumps(line), extra={"fields": line})
     return QueryResult(frame, compiled.columns, sql, params, klass, rows_scanned, hit, ms,
                        snap.version.id, compiled.rollup, query_id, notices)
 

@@ -526,7 +526,8 @@ def _node_dq(model: SemanticModel, metric: str,
         return "unknown", ()
     tables = metric_facts(model, metric)
     failing = [g for g in gates if g.table in tables and not g.passed]
-    detail = tuple(f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: {g.detail}"
+    detail = tuple(f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: "
+                   f"{getattr(g, 'message', None) or getattr(g, 'detail', '')}"
                    for g in failing)
     if any(g.risk == 1 for g in failing):
         return "fail", detail
@@ -660,8 +661,10 @@ def tree_view(metric: str, period_text: str | Sequence[str] | None = None,
             else periods.same_period_last_year(window))
     results = run_jobs(tree_jobs(model, metric, window, base), runtime)
     values, errors = _series(results, time_name)
-    try:
-        gates: Sequence[Any] | None = status_q.warehouse_status().gates
+    try:  # every check on the live version: load gates and the model's checks
+        from queries.trust import live_quality
+
+        gates: Sequence[Any] | None = live_quality().results
     except StarboardError:
         gates = None
     root = _build_node(model, metric, values, window, base, gates)

@@ -88,6 +88,13 @@ def _callback_pages(app) -> dict[str, str]:
         if fn is None:
             continue
         module = fn.__module__
+        if module == "dash.dash" and fn.__name__ == "cancel_call":
+            # a background callback's Cancel: the access of the page it cancels for
+            target = output.rpartition(".")[0]
+            module = next(e["callback"].__module__ for e in app.callback_map.values()
+                          if e.get("callback") is not None and any(
+                              c.get("id") == target
+                              for c in (e.get("background") or {}).get("cancel") or []))
         page = next((p for p in dash.page_registry.values() if p["module"] == module), None)
         rules[output] = page["access"] if page else ("signed_in" if module == "dash.dash"
                                                      else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -17,10 +18,11 @@ def browser_ready() -> None:
 
 
 def open_signed_in(dash_duo, tiny_demo: str, home, path: str, user: str = "erin",
-                   ready: str = "body[data-sb-ready='1']"):
-    """Serve an app on the tiny demo, open ``path`` signed out (as a bookmark would), sign
-    in through the form, and wait for ``ready``; returns the app."""
-    app = make_app(tiny_demo, home)
+                   ready: str = "body[data-sb-ready='1']", **overrides: Any):
+    """Serve an app on the tiny demo (or the warehouse URL given, with setting
+    ``overrides``), open ``path`` signed out (as a bookmark would), sign in through the
+    form, and wait for ``ready``; returns the app."""
+    app = make_app(tiny_demo, home, **overrides)
     add_users(app)
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.get(f"{dash_duo.server.url}{path}")

@@ -164,3 +164,29 @@ def test_filter_change_and_bar_click_become_urls(oscar) -> None:
     click = {"points": [{"y": "Email", "x": 3.2, "customdata": ["Email", "3.2"]}]}
     search = _callback(oscar, _apply_body(search, f"{cid}.clickData", click=click))
     assert search == RANGE + "&device=mobile,tablet&drill=channel_group:Email"
+
+
+def _explore_links(page) -> list[str]:
+    return [n["props"]["href"] for n in _nodes(
+        page, lambda n: n.get("props", {}).get("className") == "sb-t1-explore")]
+
+
+def test_charts_open_in_the_explorer_with_the_boards_dates_and_filters(demo_app) -> None:
+    from queries.explore import state_from_search
+
+    page = render(signed_in(demo_app, "ana"), "/t1/growth", RANGE + "&device=mobile")
+    links = _explore_links(page)
+    assert links, "an analyst gets an Explore link on the charts"
+    states = [state_from_search(link.partition("?")[2]) for link in links]
+    for state in states:
+        assert "date between 2026-09-01 and 2026-09-30" in state.where
+        assert "device in ('mobile')" in state.where
+    assert any(s.by and s.by[0] == "date" and s.chart == "line" for s in states)
+    # the link opens a working exploration of the same numbers
+    explored = texts(render(signed_in(demo_app, "ana"), "/t2/explore",
+                            "?" + links[0].partition("?")[2]))
+    assert "Explore" in explored and not any("unknown" in t.lower() for t in explored)
+
+
+def test_no_explore_link_for_a_role_without_tier2(oscar) -> None:
+    assert _explore_links(render(oscar, "/t1/growth", RANGE)) == []
