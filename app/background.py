@@ -6,7 +6,7 @@ Two pieces, both used by any page with a slow callback (the explorer, the SQL pa
 * :func:`manager` builds the app's background-callback manager — a
   :class:`ThreadJobManager` (jobs run on a small thread pool of the web process, results
   and job state in a diskcache under ``STARBOARD_HOME/background`` that every worker
-  shares) by default, or a ``CeleryManager`` on Redis when ``STARBOARD_REDIS_URL`` is set
+  shares) by default, or a ``CeleryManager`` on Redis with ``STARBOARD_BACKGROUND=celery``
   (run a worker with ``celery -A app.wsgi:celery_app worker``). The factory passes it to
   ``dash.Dash``. Dash's own ``DiskcacheManager`` forks a process per job; forking a
   threaded web worker can copy a lock another thread holds (SQLite's, DuckDB's) and the
@@ -49,7 +49,7 @@ from flask import Flask, has_request_context
 
 from app.auth import require, signed_in_user
 from app.config import Settings
-from app.errors import AccessDenied
+from app.errors import AccessDenied, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 RESULT_EXPIRE_SECONDS = 3600
@@ -131,8 +131,12 @@ def manager(settings: Settings, server: Flask | None = None
             ) -> ThreadJobManager | dash.CeleryManager:
     """The background-callback manager for these settings (see the module docstring);
     ``server`` is the Flask app whose requests the jobs run in."""
-    if settings.redis_url:
-        from celery import Celery
+    if settings.background == "celery":
+        try:
+            from celery import Celery
+        except ImportError as exc:
+            raise ConfigError("STARBOARD_BACKGROUND=celery needs Celery: "
+                              "pip install 'starboard[celery]'.") from exc
 
         celery_app = Celery("starboard", broker=settings.redis_url, backend=settings.redis_url)
         celery_app.conf.update(task_track_started=True, result_expires=RESULT_EXPIRE_SECONDS,

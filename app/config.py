@@ -17,6 +17,7 @@ from typing import Any
 from app.errors import ConfigError
 
 CACHE_BACKENDS = ("null", "simple", "filesystem", "redis")
+BACKGROUND_RUNNERS = ("threads", "celery")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ def _bool(text: str) -> bool:
 def _cache(text: str) -> str:
     if text not in CACHE_BACKENDS:
         raise ValueError(f"expected one of {', '.join(CACHE_BACKENDS)}, got {text!r}")
+    return text
+
+
+def _background(text: str) -> str:
+    if text not in BACKGROUND_RUNNERS:
+        raise ValueError(f"expected one of {', '.join(BACKGROUND_RUNNERS)}, got {text!r}")
     return text
 
 
@@ -99,6 +106,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cache_max_items", _int, "Most results the simple or filesystem cache keeps.",
             "5000"),
     Setting("redis_url", _str, "Redis for the shared cache and its locks.", "unset"),
+    Setting("background", _background, "Where long callbacks (explorer, SQL) run: "
+            "`threads` (a thread pool in each web worker) or `celery` (Celery workers on "
+            "`STARBOARD_REDIS_URL`; needs `pip install 'starboard[celery]'` and "
+            "`celery -A app.wsgi:celery_app worker`).", "threads"),
     Setting("host", _str, "Address the server binds to.", "127.0.0.1"),
     Setting("port", _int, "Port the server listens on.", "8050"),
     Setting("workers", _int, "gunicorn worker processes.", "2 × CPU count + 1, at most 8"),
@@ -152,6 +163,7 @@ class Settings:
     cache_ttl: int
     cache_max_items: int
     redis_url: str | None
+    background: str
     host: str
     port: int
     workers: int
@@ -272,6 +284,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "cache_ttl": raw["cache_ttl"] if raw["cache_ttl"] is not None else 86400,
         "cache_max_items": raw["cache_max_items"] if raw["cache_max_items"] is not None else 5000,
         "redis_url": raw["redis_url"],
+        "background": raw["background"] or "threads",
         "host": raw["host"] or "127.0.0.1",
         "port": raw["port"] if raw["port"] is not None else 8050,
         "workers": raw["workers"] if raw["workers"] is not None else default_workers(),
@@ -307,6 +320,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
                           "of the app.")
     if values["cache"] == "redis" and not values["redis_url"]:
         raise ConfigError("STARBOARD_CACHE=redis needs STARBOARD_REDIS_URL.")
+    if values["background"] == "celery" and not values["redis_url"]:
+        raise ConfigError("STARBOARD_BACKGROUND=celery needs STARBOARD_REDIS_URL (the Celery "
+                          "broker and result store).")
     if values["redis_url"] and raw["cache"] is None:
         values["cache"] = "redis"
     for name in ("port", "workers", "threads", "timeout", "duckdb_threads", "cache_ttl",

@@ -1,6 +1,6 @@
 """WSGI entry point: ``gunicorn -c gunicorn.conf.py app.wsgi:server``.
 
-With ``STARBOARD_REDIS_URL`` set, background callbacks run on Celery workers started with
+With ``STARBOARD_BACKGROUND=celery``, background callbacks run on Celery workers started with
 ``celery -A app.wsgi:celery_app worker`` (the same app, so the same callbacks).
 """
 
