@@ -119,12 +119,15 @@ class CheckRun:
     risk1_failed: int
 
 
-def warehouse_key(url: str) -> str:
-    """A stable name for a warehouse: the DuckDB base file, or the URL without password."""
+def warehouse_key(url: str, pg_schema: str = "starboard") -> str:
+    """A stable name for a warehouse: the DuckDB base file, or the URL without password
+    (with the schema prefix when it is not the default: two prefixes in one PostgreSQL
+    database are two warehouses with their own check history)."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
         return f"duckdb:{Path(str(parsed.database)).expanduser().resolve()}"
-    return parsed.render_as_string(hide_password=True)
+    key = parsed.render_as_string(hide_password=True)
+    return key if pg_schema == "starboard" else f"{key}#{pg_schema}"
 
 
 def dq_score(results: Sequence[CheckResult]) -> float:

@@ -129,7 +129,7 @@ def _record_checks(settings: Settings, checks, version: str | None, published: b
 
     db = MetaDB(settings.meta_db_url)
     try:
-        record_run(db, warehouse=warehouse_key(settings.db_url),
+        record_run(db, warehouse=warehouse_key(settings.db_url, settings.pg_schema),
                    version=version or checks.version or "unknown", source="publish",
                    published=published, results=checks.results)
     finally:

@@ -519,7 +519,8 @@ def live_risk1_failures(runtime: Runtime) -> list[CheckFailure]:
 
     snap = runtime.warehouse.snapshot()
     run_ = checkstore.latest_run(runtime.users.db,
-                                 checkstore.warehouse_key(runtime.settings.db_url),
+                                 checkstore.warehouse_key(runtime.settings.db_url,
+                                                          runtime.settings.pg_schema),
                                  version=snap.version.id)
     if run_ is not None:
         return [CheckFailure(r.risk, r.name, r.target, r.message)

@@ -356,7 +356,7 @@ def quality_run(model: SemanticModel) -> tuple[str, list[CheckResult], int]:
 
     runtime = current_runtime()
     snap = runtime.warehouse.snapshot()
-    key = warehouse_key(runtime.settings.db_url)
+    key = warehouse_key(runtime.settings.db_url, runtime.settings.pg_schema)
     db = runtime.users.db
     found = run_checks(model, snap.engine, previous_counts=lambda c: previous_total(
         db, key, c.id, snap.version.id))

@@ -69,7 +69,8 @@ def live_quality() -> LiveQuality:
     """The check results on the live data version (cached per version and newest run)."""
     runtime = current_runtime()
     snap = runtime.warehouse.snapshot()
-    warehouse = checkstore.warehouse_key(runtime.settings.db_url)
+    warehouse = checkstore.warehouse_key(runtime.settings.db_url,
+                                          runtime.settings.pg_schema)
     cached = runtime.state.get(STATE)
     if cached is not None and cached[0] == snap.version.id and \
             time.monotonic() - cached[1] < RECHECK_SECONDS:

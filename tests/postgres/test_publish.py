@@ -198,7 +198,7 @@ def test_cli_load_publishes_to_postgresql(raw, pg_url, prefix, tmp_path, monkeyp
     from app.meta import MetaDB
 
     meta_db = MetaDB(f"sqlite:///{tmp_path / 'home' / 'meta.sqlite'}")
-    run = latest_run(meta_db, warehouse_key(pg_url), pointer["version"])
+    run = latest_run(meta_db, warehouse_key(pg_url, prefix), pointer["version"])
     meta_db.dispose()
     assert run is not None and run.published and run.checks_total > 0  # the model's checks
     check = CliRunner().invoke(cli, ["check", "--db", pg_url])

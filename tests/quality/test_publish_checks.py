@@ -73,3 +73,13 @@ def test_risk1_check_failure_stops_the_publish_and_keeps_the_old_data(
     assert not stopped.published and stopped.risk1_failed == 1 and stopped.version != first.version
     assert published.published and published.version == first.version
     db.dispose()
+
+
+def test_each_postgresql_schema_prefix_keeps_its_own_check_history(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://bi:secret@db.internal:5432/dw"
+    default = checkstore.warehouse_key(url)
+    staging = checkstore.warehouse_key(url, "staging")
+    assert default == "postgresql+psycopg://bi:***@db.internal:5432/dw"
+    assert staging == default + "#staging"
+    duck = checkstore.warehouse_key(f"duckdb:///{tmp_path}/wh.duckdb", "staging")
+    assert duck == f"duckdb:{tmp_path.resolve()}/wh.duckdb"   # DuckDB has no schema prefix
