@@ -6,15 +6,18 @@ no PostgreSQL, no Redis — into a failure, so CI never passes by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dash
 import pytest
+import sqlalchemy as sa
 
 from tests.app import rawdata
 
@@ -29,6 +32,77 @@ def unavailable(reason: str) -> None:
     if STRICT:
         pytest.fail(f"{reason} (STARBOARD_STRICT=1: this must run in CI)", pytrace=False)
     pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+PG_URL_ENV = "STARBOARD_TEST_PG_URL"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The PostgreSQL server of ``STARBOARD_TEST_PG_URL`` (a user that may CREATE DATABASE),
+    checked reachable; skipped without it (a failure under ``STARBOARD_STRICT=1``)."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        unavailable(f"{PG_URL_ENV} is not set (a PostgreSQL server for these tests)")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.DBAPIError as exc:
+        unavailable(f"PostgreSQL at {PG_URL_ENV} is not reachable: {exc.orig}")
+    finally:
+        engine.dispose()
+    return url
+
+
+@contextlib.contextmanager
+def fresh_database(server: str, stem: str = "sbtest") -> Iterator[str]:
+    """A new, empty database on ``server`` (its URL), dropped afterwards."""
+    name = f"{stem}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield sa.engine.make_url(server).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def fresh_schema(url: str, stem: str = "sbt") -> Iterator[tuple[sa.Engine, str]]:
+    """A new schema in ``url``'s database and an engine whose search_path is it; both
+    gone afterwards."""
+    schema = f"{stem}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine, schema
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A database of this test session's own (warehouse schemas, metadata tables)."""
+    with fresh_database(pg_server) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_empty_url(pg_server: str) -> Iterator[str]:
+    """An empty database of this test's own (metadata migrations start from nothing)."""
+    with fresh_database(pg_server, "sbempty") as url:
+        yield url
 
 
 def pytest_setup_options():

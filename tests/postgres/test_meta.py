@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -16,24 +14,8 @@ from app.problems import recent, report
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def meta_url(pg_server: str) -> Iterator[str]:
-    """An empty database of this test's own."""
-    name = f"sbmeta_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield sa.engine.make_url(pg_server).set(database=name).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-
-def test_users_tokens_sign_in_and_audit_on_postgresql(meta_url: str) -> None:
-    db = MetaDB(meta_url)
+def test_users_tokens_sign_in_and_audit_on_postgresql(pg_empty_url: str) -> None:
+    db = MetaDB(pg_empty_url)
     users = Users(db)
     users.add("ana", "analyst", "long-password", (("region", ("EMEA", "APAC")),))
     with pytest.raises(AccessError, match="already exists"):
@@ -56,14 +38,14 @@ def test_users_tokens_sign_in_and_audit_on_postgresql(meta_url: str) -> None:
         (report_id, "Revenue looks doubled", "open")]
     db.dispose()
     # a second process finds the same data
-    again = MetaDB(meta_url)
+    again = MetaDB(pg_empty_url)
     assert Users(again).by_name("ana").role == "operator"
     again.dispose()
 
 
-def test_workers_starting_together_create_the_tables_once(meta_url: str) -> None:
+def test_workers_starting_together_create_the_tables_once(pg_empty_url: str) -> None:
     """Several gunicorn workers open an empty metadata database at the same moment."""
-    dbs = [MetaDB(meta_url) for _ in range(6)]
+    dbs = [MetaDB(pg_empty_url) for _ in range(6)]
     errors: list[BaseException] = []
     start = threading.Barrier(len(dbs))
 

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 
-import pytest
 import sqlalchemy as sa
 
 from app import alerts, problems
 from app.alerts import AlertEvent
 from app.auth import Users
 from app.meta import MetaDB
-from tests.conftest import unavailable
 
 
-@pytest.fixture
-def pg_meta_url() -> Iterator[str]:
-    """A database of this test's own on STARBOARD_TEST_PG_URL, dropped afterwards."""
-    server = os.environ.get("STARBOARD_TEST_PG_URL")
-    if not server:
-        unavailable("STARBOARD_TEST_PG_URL is not set (a PostgreSQL server for these tests)")
-    name = f"sb_meta_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except sa.exc.DBAPIError as exc:
-        admin.dispose()
-        unavailable(f"PostgreSQL at STARBOARD_TEST_PG_URL is not usable: {exc.orig}")
-    try:
-        yield sa.engine.make_url(server).set(database=name).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-
-def test_old_problem_table_migrates_and_alerts_dedupe_on_postgres(pg_meta_url: str) -> None:
-    engine = sa.create_engine(pg_meta_url)
+def test_old_problem_table_migrates_and_alerts_dedupe_on_postgres(pg_empty_url: str) -> None:
+    engine = sa.create_engine(pg_empty_url)
     with engine.begin() as conn:  # sb_problem as the first release created it
         conn.execute(sa.text(
             "CREATE TABLE sb_problem (id SERIAL PRIMARY KEY, at TIMESTAMP NOT NULL, "
@@ -53,7 +25,7 @@ def test_old_problem_table_migrates_and_alerts_dedupe_on_postgres(pg_meta_url: s
             " VALUES ('2026-01-02 03:04:05', 'erin', '/t0/company?period=2025-12', '2025-12', "
             "'Old report', 'open', '', '')"))
     engine.dispose()
-    db = MetaDB(pg_meta_url)
+    db = MetaDB(pg_empty_url)
     try:
         users = Users(db)
         users.add("ana", "analyst", "correct-horse-battery")

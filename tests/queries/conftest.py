@@ -141,18 +141,6 @@ def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory, support_duckdb_pa
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> str:
-    """The PostgreSQL test server's URL; skip without it (fail when STARBOARD_STRICT=1)."""
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        reason = f"{PG_URL_ENV} is not set: PostgreSQL tests not run"
-        if os.environ.get("STARBOARD_STRICT") == "1":
-            pytest.fail(f"{reason} (STARBOARD_STRICT=1)")
-        pytest.skip(reason)
-    return url
-
-
-@pytest.fixture(scope="session")
 def postgres_warehouse(pg_url: str, support_duckdb_path: Path, support_data: SupportData
                        ) -> Iterator[Warehouse]:
     """The support schema copied into a fresh PostgreSQL schema, rollups built."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -26,6 +25,7 @@ from queries.model import (
     parse_period,
     reachable_dimensions,
 )
+from tests.conftest import fresh_schema
 
 HERE = Path(__file__).parent
 DEMO = HERE.parents[1] / "queries" / "models" / "demo.yaml"
@@ -668,19 +668,9 @@ def test_demo_model_matches_the_design_schema(tmp_path: Path, demo: SemanticMode
 
 @pytest.fixture(scope="module")
 def pg_schema_engine(pg_url: str) -> Iterator[tuple[sa.Engine, str]]:
-    """A unique schema on the test server, dropped afterwards; the engine's search_path."""
-    schema = f"starboard_model_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
+    """A schema of its own on the test database; the engine's search_path."""
+    with fresh_schema(pg_url, "starboard_model") as (engine, schema):
         yield engine, schema
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.mark.postgres

@@ -15,7 +15,7 @@ from queries import detail as dq
 from queries.query import Filter
 from queries.rollups import build_rollups
 from tests.conftest import add_users, make_app, signed_in
-from tests.postgres.conftest import pg_server, pg_url, tiny_raw  # noqa: F401 - fixtures
+from tests.postgres.conftest import tiny_raw
 from tests.t2.conftest import as_user
 
 pytestmark = pytest.mark.postgres
@@ -26,7 +26,7 @@ COLUMNS = ("interaction_key", "order_id", "channel_group", "region", "email", "r
 
 
 @pytest.fixture(scope="module")
-def pg_explore_app(tiny_demo: str, pg_url: str, tmp_path_factory) -> Iterator:  # noqa: F811
+def pg_explore_app(tiny_demo: str, pg_url: str, tmp_path_factory) -> Iterator:
     work = tmp_path_factory.mktemp("pg_explore")
     load_postgres(tiny_raw(tiny_demo), pg_url, schema_prefix=PREFIX, work_dir=work,
                   rollups=lambda path: build_rollups(DEMO_MODEL, path))

@@ -3,46 +3,30 @@ transaction with a statement_timeout. Runs when STARBOARD_TEST_PG_URL is set."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from app.errors import QueryError
 from app.warehouse import DataVersion, Snapshot
 from queries import sql as sql_q
-from tests.conftest import unavailable
+from tests.conftest import fresh_schema
 
 LIMITS = sql_q.SqlLimits(timeout_seconds=1, max_rows=3)
 
 
 @pytest.fixture(scope="module")
-def pg_snapshot() -> Iterator[Snapshot]:
-    """A unique schema with two small tables, read through a search_path engine."""
-    url = os.environ.get("STARBOARD_TEST_PG_URL")
-    if not url:
-        unavailable("STARBOARD_TEST_PG_URL is not set: PostgreSQL SQL-page tests not run")
-    schema = f"sb_sql_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+def pg_snapshot(pg_url: str) -> Iterator[Snapshot]:
+    """A schema of its own with two small tables, read through a search_path engine."""
+    with fresh_schema(pg_url, "sb_sql") as (engine, schema):
+        with engine.begin() as conn:
             conn.exec_driver_sql(f"CREATE TABLE {schema}.dim_thing (thing_key int primary key, "
                                  "name text, email text)")
             conn.exec_driver_sql(f"INSERT INTO {schema}.dim_thing SELECT g, 'thing ' || g, "
                                  f"'t' || g || '@example.com' FROM generate_series(1, 10) g")
             conn.exec_driver_sql(f"CREATE TABLE {schema}.fct_event AS SELECT g AS event_key, "
                                  "1 + mod(g, 10) AS thing_key FROM generate_series(1, 2000) g")
-    except sa.exc.OperationalError as exc:
-        unavailable(f"PostgreSQL at STARBOARD_TEST_PG_URL is unreachable: {exc.orig}")
-    engine = sa.create_engine(url, connect_args={"options": f"-c search_path={schema}"})
-    yield Snapshot(engine, DataVersion("pg-test", "database"))
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+        yield Snapshot(engine, DataVersion("pg-test", "database"))
 
 
 POLICY = sql_q.SqlPolicy("postgres", frozenset({"dim_thing", "fct_event"}), frozenset({""}),
