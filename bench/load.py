@@ -8,8 +8,10 @@ N simulated users (default 50) mix three kinds of work, each followed by a think
 - ``t0_open``:   a Tier 0 board opened as a browser does (page HTML, ``_dash-layout``,
                  ``_dash-dependencies``, the router callback that renders the board);
 - ``t1_filter``: a Tier 1 filter or date change (the router callback for the new URL);
-- ``t2_query``:  a Tier 2 exploration as ``POST /api/v1/query`` with an analyst's token
-                 (the /t2/explore page is not used yet).
+- ``t2_explore``: a Tier 2 exploration on /t2/explore as the browser runs it: the page's
+                 background callback started, then polled every 300 ms (the page's
+                 ``interval``) until the result arrives;
+- ``t2_query``:  a Tier 2 query as ``POST /api/v1/query`` with an analyst's token.
 
 An action is one of these (a ``t0_open`` is four HTTP requests). Besides actions per
 second, each phase reports actions per second of worker CPU (user + system time of the
@@ -65,13 +67,16 @@ from app.errors import StarboardError
 from app.runtime import standalone
 from queries import tier1
 from queries.boards import tier0_boards
+from queries.explore import ExploreState, filter_text_of, state_to_search
 from queries.parse import query_from_json
 from queries.run import current_model, explain, latest_day
 
 console = Console(width=150)
 PASSWORD = "load-bench-password-1"
-KINDS = ("t0_open", "t1_filter", "t2_query")
-WEIGHTS = (0.4, 0.4, 0.2)
+KINDS = ("t0_open", "t1_filter", "t2_explore", "t2_query")
+WEIGHTS = (0.4, 0.4, 0.1, 0.1)
+EXPLORE_OUTPUT = "..t2-result.children...t2-query.children.."
+EXPLORE_POLL = 0.3           # the explorer's background-callback interval
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
 PHASES = ("load", "refresh", "redis", "warehouse", "worker")
 TARGET_P95 = 1.0
@@ -171,6 +176,22 @@ def sign_in(base: str, name: str) -> requests.Session:
     return session
 
 
+def explore_search(query: dict[str, Any]) -> str:
+    """The explorer URL state of an API query (same metrics, dimensions and filters)."""
+    where = tuple(filter_text_of(f["dimension"], f["op"], str(f["value"]))
+                  for f in query.get("filters", ()))
+    return state_to_search(ExploreState(metrics=tuple(query["metrics"]),
+                                        by=tuple(query.get("dimensions", ())), where=where))
+
+
+def explore_body(search: str) -> dict[str, Any]:
+    return {"output": EXPLORE_OUTPUT,
+            "outputs": [{"id": "t2-result", "property": "children"},
+                        {"id": "t2-query", "property": "children"}],
+            "inputs": [{"id": "t2-state", "property": "data", "value": search}],
+            "changedPropIds": ["t2-state.data"], "state": []}
+
+
 def router_body(path: str, search: str) -> dict[str, Any]:
     return {"output": ROUTER_OUTPUT,
             "outputs": [{"id": "_pages_content", "property": "children"},
@@ -220,7 +241,7 @@ class SimUser(threading.Thread):
 
     def prepare(self) -> None:
         """Sign in before the clock starts (password hashing is not what is measured)."""
-        for name in ("exec", "op"):
+        for name in ("exec", "op", "ana"):
             self.session(name)
 
     def run(self) -> None:
@@ -265,6 +286,40 @@ class SimUser(threading.Thread):
         path, search = self.rng.choice(self.plan.t1_views)
         return self._judge(s.post(self.base + "/_dash-update-component",
                                   json=router_body(path, search), timeout=60))
+
+    def t2_explore(self) -> tuple[bool, bool, str]:
+        s = self.session("ana")
+        search = explore_search(self.rng.choice(self.plan.t2_queries))
+        body = explore_body(search)
+        started = s.post(self.base + "/_dash-update-component", json=body, timeout=60)
+        if started.status_code != 200:
+            return self._judge(started)
+        handles = started.json()
+        if "response" in handles:           # served from the background cache at once
+            return self._explored(handles["response"])
+        poll = f"?cacheKey={handles['cacheKey']}&job={handles['job']}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(EXPLORE_POLL)
+            polled = s.post(self.base + "/_dash-update-component" + poll, json=body,
+                            timeout=60)
+            if polled.status_code not in (200, 204):
+                return self._judge(polled)
+            answer = polled.json() if polled.content else {}
+            if "response" in answer:
+                return self._explored(answer["response"])
+        return False, False, "the exploration did not finish in 120 s"
+
+    @staticmethod
+    def _explored(response: dict[str, Any]) -> tuple[bool, bool, str]:
+        """A result grid or chart is success; the page's error box is a degraded answer."""
+        text = json.dumps(response.get("t2-result", {}))
+        if any(f'"{id_}"' in text for id_ in ("t2-table", "t2-graph", "t2-pivot")) \
+                or "No rows match" in text:
+            return True, False, ""
+        if "sb-error" in text or "could not" in text:
+            return False, True, "error box"
+        return False, False, f"unexpected explorer answer: {text[:160]}"
 
     def t2_query(self) -> tuple[bool, bool, str]:
         query = self.rng.choice(self.plan.t2_queries)
@@ -681,7 +736,8 @@ def _passed(result: PhaseResult) -> bool:
 
 def summary(results: list[PhaseResult]) -> None:
     table = Table("phase", "actions", "actions/s", "per CPU-s", "t0 p95 ms", "t1 p95 ms",
-                  "t2 p95 ms", "errors", "degraded", "RSS start→end (max) MB", "verdict",
+                  "explore p95 ms", "API p95 ms", "errors", "degraded",
+                  "RSS start→half→end (max) MB", "verdict",
                   title="Summary (targets: 0 errors in load/refresh, Tier 0/1 p95 < 1 s)")
     for r in results:
         def p95(kind: str, r=r) -> str:
@@ -689,10 +745,11 @@ def summary(results: list[PhaseResult]) -> None:
             return "—" if value is None else f"{value * 1000:.0f}"
 
         starts = [v[0] for v in r.memory.values() if v]
-        ends = [v[-1] for v in r.memory.values() if v]
+        halves = [v[len(v) // 2] for v in r.memory.values() if v]   # growth after half-time
+        ends = [v[-1] for v in r.memory.values() if v]              # is what "stable" rules out
         peak = max((max(v) for v in r.memory.values() if v), default=0)
-        rss = (f"{statistics.mean(starts):.0f}→{statistics.mean(ends):.0f} ({peak:.0f})"
-               if starts else "—")
+        rss = (f"{statistics.mean(starts):.0f}→{statistics.mean(halves):.0f}→"
+               f"{statistics.mean(ends):.0f} ({peak:.0f})" if starts else "—")
         errors = sum(1 for o in r.outcomes if not o.ok and not o.degraded)
         degraded = sum(1 for o in r.outcomes if o.degraded)
         verdict = ("pass" if _passed(r) else "FAIL") if r.name in ("load", "refresh") \
@@ -700,7 +757,8 @@ def summary(results: list[PhaseResult]) -> None:
         per_cpu = r.per_cpu_second
         table.add_row(r.name, f"{len(r.outcomes):,}", f"{len(r.outcomes) / r.seconds:.1f}",
                       "—" if per_cpu is None else f"{per_cpu:.1f}", p95("t0_open"),
-                      p95("t1_filter"), p95("t2_query"), str(errors), str(degraded), rss,
+                      p95("t1_filter"), p95("t2_explore"), p95("t2_query"), str(errors),
+                      str(degraded), rss,
                       verdict)
     console.print(table)
 
@@ -717,7 +775,8 @@ def _jsonable(r: PhaseResult) -> dict[str, Any]:
                          "degraded": sum(1 for o in r.outcomes if o.kind == kind and o.degraded)}
     return {"phase": r.name, "seconds": r.seconds, "kinds": by_kind, "events": r.events,
             "worker_cpu_seconds": r.cpu_seconds, "actions_per_cpu_second": r.per_cpu_second,
-            "rss_mb": {str(pid): {"start": v[0], "end": v[-1], "max": max(v)}
+            "rss_mb": {str(pid): {"start": v[0], "half": v[len(v) // 2], "end": v[-1],
+                                  "max": max(v)}
                        for pid, v in r.memory.items() if v}}
 
 
