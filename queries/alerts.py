@@ -30,7 +30,7 @@ from queries import anomalies, periods
 from queries.model import GRAINS, SemanticModel, metric_facts, reachable_dimensions
 from queries.parse import parse_where
 from queries.query import Filter, MetricQuery
-from queries.run import _as_date, _time_span, _version_facts, latest_day, run
+from queries.run import as_date, latest_day, metric_days, run
 
 KINDS = ("threshold", "anomaly", "risk1", "stale")
 SEVERITIES = ("info", "warning", "critical")
@@ -273,11 +273,8 @@ def _time_name(model: SemanticModel) -> str:
 
 
 def _first_day(runtime: Runtime, model: SemanticModel, metric: str) -> date | None:
-    snap = runtime.warehouse.snapshot()
-    facts = _version_facts(runtime, snap, model)
-    spans = [s for f in sorted(metric_facts(model, metric))
-             if (s := _time_span(snap, facts, model, f)) is not None]
-    return min(s[0] for s in spans) if spans else None
+    days = metric_days(metric, runtime)
+    return days[0] if days else None
 
 
 def _series(runtime: Runtime, model: SemanticModel, rule: AlertRule, grain: str,
@@ -295,7 +292,7 @@ def _series(runtime: Runtime, model: SemanticModel, rule: AlertRule, grain: str,
         value = row[-1]
         number = None if value is None or (isinstance(value, float) and math.isnan(value)) \
             else float(value)
-        out.setdefault(member, {})[_as_date(row[0])] = number
+        out.setdefault(member, {})[as_date(row[0])] = number
     return out
 
 

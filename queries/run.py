@@ -28,7 +28,7 @@ from app.runtime import Runtime, current_runtime
 from app.serving import note_query, request_id
 from app.warehouse import Snapshot
 from queries.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
-from queries.model import SemanticModel, join_path, load_model
+from queries.model import SemanticModel, join_path, load_model, metric_facts
 from queries.query import MetricQuery, RowScope
 
 log = logging.getLogger("starboard.query")
@@ -155,6 +155,22 @@ def _as_date(value: object) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+def as_date(value: object) -> date:
+    """A warehouse's date or timestamp value (or its ISO text) as a date."""
+    return _as_date(value)
+
+
+def metric_days(metric: str, runtime: Runtime | None = None) -> tuple[date, date] | None:
+    """First and last day of the facts ``metric`` reads (None when they hold no dated rows)."""
+    runtime = runtime or current_runtime()
+    model = current_model(runtime)
+    snap = runtime.warehouse.snapshot()
+    facts = _version_facts(runtime, snap, model)
+    spans = [s for f in sorted(metric_facts(model, metric))
+             if (s := _time_span(snap, facts, model, f)) is not None]
+    return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
 
 def latest_day(runtime: Runtime | None = None) -> date | None:
