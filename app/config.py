@@ -115,6 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", _int, "gunicorn worker processes.", "2 × CPU count + 1, at most 8"),
     Setting("threads", _int, "Threads per gunicorn worker.", "4"),
     Setting("timeout", _int, "Seconds before gunicorn restarts a silent worker.", "120"),
+    Setting("max_requests", _int, "Requests after which gunicorn replaces a worker with a "
+            "fresh one (±10 %, so workers do not restart together); bounds the slow growth "
+            "of a worker's native memory. 0: never.", "10000"),
     Setting("log_level", _str, "gunicorn and app log level (debug, info, warning, error).",
             "info"),
     Setting("duckdb_memory_limit", _str, "DuckDB `memory_limit` for each process that "
@@ -169,6 +172,7 @@ class Settings:
     workers: int
     threads: int
     timeout: int
+    max_requests: int
     log_level: str
     duckdb_memory_limit: str
     duckdb_threads: int
@@ -290,6 +294,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "workers": raw["workers"] if raw["workers"] is not None else default_workers(),
         "threads": raw["threads"] if raw["threads"] is not None else 4,
         "timeout": raw["timeout"] if raw["timeout"] is not None else 120,
+        "max_requests": _or(raw["max_requests"], 10000),
         "log_level": raw["log_level"] or "info",
         "duckdb_memory_limit": raw["duckdb_memory_limit"] or "2GB",
         "duckdb_threads": raw["duckdb_threads"] if raw["duckdb_threads"] is not None else 2,
@@ -315,6 +320,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     elif not values["public_url"].startswith(("http://", "https://")):
         raise ConfigError(f"STARBOARD_PUBLIC_URL={values['public_url']!r} must start with "
                           "http:// or https://.")
+    if values["max_requests"] < 0:
+        raise ConfigError("STARBOARD_MAX_REQUESTS must be 0 (never) or a positive number.")
     if values["proxy_fix"] < 0:
         raise ConfigError("STARBOARD_PROXY_FIX must be 0 or the number of proxies in front "
                           "of the app.")

@@ -600,6 +600,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "person; 0-2 is a stress test)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
+    parser.add_argument("--max-requests", type=int, default=None,
+                        help="STARBOARD_MAX_REQUESTS of the served gunicorn (default: the "
+                             "app's, 10000)")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--seed", type=int, default=7)
@@ -637,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = pl.app_env(home, url, port, args.workers)
         env["STARBOARD_THREADS"] = str(args.threads)
+        if args.max_requests is not None:
+            env["STARBOARD_MAX_REQUESTS"] = str(args.max_requests)
         pl.prepare_home(home)
         token = add_users(env)
         plan = make_plan(url, work / "plan-home", random.Random(args.seed))

@@ -4,6 +4,7 @@ replaced, and the access log carries the request id."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -42,18 +43,17 @@ def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:
                          + log.read_text(errors="replace")[-3000:])
 
 
-@pytest.fixture(scope="module")
-def served(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
-    home = tmp_path_factory.mktemp("gunicorn_home")
-    users = Users(MetaDB(f"sqlite:///{home / 'meta.sqlite'}"))
-    users.add("erin", "executive", PASSWORD)
-    users.db.dispose()
+@contextlib.contextmanager
+def _gunicorn(tiny_demo: str, home: Path, **extra: str):
+    """gunicorn -c gunicorn.conf.py on a free port of 127.0.0.1, serving ``tiny_demo`` with
+    ``home``; (base URL, process, log file) once /healthz answers."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")}
     env.update(STARBOARD_HOME=str(home), STARBOARD_DB_URL=tiny_demo,
                STARBOARD_PORT=str(port), STARBOARD_HOST="127.0.0.1", STARBOARD_WORKERS="2",
                STARBOARD_THREADS="2", STARBOARD_CACHE="filesystem", PYTHONUNBUFFERED="1",
                XDG_RUNTIME_DIR=str(home))
+    env.update(extra)
     log = home / "gunicorn.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
@@ -71,7 +71,7 @@ def served(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     try:
         _wait_for(healthy, START_TIMEOUT, "/healthz did not answer", log)
         assert proc.poll() is None, log.read_text()
-        yield base, proc, log, home
+        yield base, proc, log
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -80,6 +80,16 @@ def served(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("gunicorn_home")
+    users = Users(MetaDB(f"sqlite:///{home / 'meta.sqlite'}"))
+    users.add("erin", "executive", PASSWORD)
+    users.db.dispose()
+    with _gunicorn(tiny_demo, home) as (base, proc, log):
+        yield base, proc, log, home
 
 
 def _signed_in(base: str) -> requests.Session:
@@ -160,3 +170,45 @@ def test_the_access_log_carries_the_request_id_and_duration(served) -> None:
     request_lines = [json.loads(line) for line in text.splitlines()
                      if line.startswith("{") and '"probe-4242"' in line]
     assert request_lines and request_lines[0]["route"] == "/healthz"
+
+
+@pytest.fixture
+def gunicorn_conf(tmp_path: Path, monkeypatch) -> dict:
+    """gunicorn.conf.py's namespace, as gunicorn loads it (settings from this environment)."""
+    import runpy
+
+    monkeypatch.setenv("STARBOARD_HOME", str(tmp_path))
+    return runpy.run_path(str(ROOT_DIR / "gunicorn.conf.py"))
+
+
+def test_each_worker_caps_malloc_arenas_unless_the_environment_says(gunicorn_conf,
+                                                                     monkeypatch) -> None:
+    import ctypes
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    gunicorn_conf["post_fork"](None, None)
+    assert calls == [(-8, 2)]            # M_ARENA_MAX, 2 arenas
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    gunicorn_conf["post_fork"](None, None)
+    assert calls == [(-8, 2)]            # an operator's MALLOC_ARENA_MAX is left to glibc
+
+
+def test_a_worker_is_replaced_after_max_requests_without_a_failed_request(
+        tiny_demo: str, tmp_path: Path) -> None:
+    with _gunicorn(tiny_demo, tmp_path, STARBOARD_WORKERS="1",
+                   STARBOARD_MAX_REQUESTS="8") as (base, proc, log):
+        first = {w.pid for w in _workers(proc)}
+        statuses = [requests.get(base + "/healthz", timeout=30).status_code
+                    for _ in range(30)]
+        assert statuses == [200] * 30       # the restarts lose no request
+        _wait_for(lambda: {w.pid for w in _workers(proc)} - first, 30,
+                  "no new worker", log)
+        assert "Autorestarting worker after current request" in log.read_text()
