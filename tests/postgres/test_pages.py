@@ -59,6 +59,9 @@ def _shown(app, user: str, path: str, search: str) -> list[str]:
             if masked and re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", masked[-1]):
                 # the freshness table's age (hours since the latest row) follows its time
                 word = re.sub(r"^\d+(\.\d+)?( h)?$", "<age hours>", word)
+            if len(masked) >= 2 and masked[-2] == "freshness":
+                # a freshness gate's observed age, in hours at the moment of each load
+                word = re.sub(r"^\d+(\.\d+)?$", "<age hours>", word)
         masked.append(word)
     return masked
 
