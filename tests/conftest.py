@@ -105,6 +105,26 @@ def pg_empty_url(pg_server: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def pg_demo_app(tiny_demo: str, pg_url: str,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dash.Dash]:
+    """The tiny demo's raw files published to PostgreSQL (prefix ``sbt_demo``), and an app
+    on them with one user per role: the PostgreSQL twin of ``demo_app``."""
+    from app.build.postgres import drop_all, load_postgres
+    from app.config import DEMO_MODEL
+    from queries.rollups import build_rollups
+
+    work = tmp_path_factory.mktemp("pg_demo")
+    raw = Path(tiny_demo.removeprefix("duckdb:///")).parent / "raw"
+    load_postgres(raw, pg_url, schema_prefix="sbt_demo", work_dir=work,
+                  rollups=lambda path: build_rollups(DEMO_MODEL, path))
+    app = make_app(pg_url, work / "home", pg_schema="sbt_demo")
+    add_users(app)
+    yield app
+    app.server.extensions["starboard"].warehouse.dispose()
+    drop_all(pg_url, "sbt_demo")
+
+
 def pytest_setup_options():
     """Chrome options for dash[testing]'s dash_duo: Debian chromium, headless, offline."""
     from selenium.webdriver.chrome.options import Options

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.build.postgres import drop_all, load_postgres
-from app.config import DEMO_MODEL
-from queries.rollups import build_rollups
-from tests.conftest import add_users, make_app, render, signed_in, texts
-from tests.postgres.conftest import tiny_raw
+from tests.conftest import render, signed_in, texts
 
 pytestmark = pytest.mark.postgres
 
@@ -24,20 +19,6 @@ PAGES = [("erin", "/t0/company", ""), ("erin", "/t0/marketing", ""),
          ("ana", "/t2/explore", ""),
          ("ana", "/t2/explore", "?metrics=revenue,orders&by=channel_group&grain=month"),
          ("ana", "/t2/segments", "")]
-PREFIX = "sbt_pages"
-
-
-@pytest.fixture(scope="module")
-def pg_demo_app(tiny_demo: str, pg_url: str, tmp_path_factory) -> Iterator:
-    """The tiny demo's raw files published to PostgreSQL, and an app on them."""
-    work = tmp_path_factory.mktemp("pg_pages")
-    load_postgres(tiny_raw(tiny_demo), pg_url, schema_prefix=PREFIX, work_dir=work,
-                  rollups=lambda path: build_rollups(DEMO_MODEL, path))
-    app = make_app(pg_url, work / "home", pg_schema=PREFIX)
-    add_users(app)
-    yield app
-    app.server.extensions["starboard"].warehouse.dispose()
-    drop_all(pg_url, PREFIX)
 
 
 def _shown(app, user: str, path: str, search: str) -> list[str]:

@@ -5,36 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 
 import pytest
 
-from app.build.postgres import drop_all, load_postgres
-from app.config import DEMO_MODEL
 from queries import detail as dq
 from queries.query import Filter
-from queries.rollups import build_rollups
-from tests.conftest import add_users, make_app, signed_in
-from tests.postgres.conftest import tiny_raw
+from tests.conftest import signed_in
 from tests.t2.conftest import as_user
 
 pytestmark = pytest.mark.postgres
-PREFIX = "sbt_explore"
 DRILL = dq.Drill("orders", (Filter("channel_group", "in", ("Paid Search", "Email")),),
                  (("revenue", True), ("interaction_key", False)))
 COLUMNS = ("interaction_key", "order_id", "channel_group", "region", "email", "revenue")
-
-
-@pytest.fixture(scope="module")
-def pg_explore_app(tiny_demo: str, pg_url: str, tmp_path_factory) -> Iterator:
-    work = tmp_path_factory.mktemp("pg_explore")
-    load_postgres(tiny_raw(tiny_demo), pg_url, schema_prefix=PREFIX, work_dir=work,
-                  rollups=lambda path: build_rollups(DEMO_MODEL, path))
-    app = make_app(pg_url, work / "home", pg_schema=PREFIX)
-    add_users(app)
-    yield app
-    app.server.extensions["starboard"].warehouse.dispose()
-    drop_all(pg_url, PREFIX)
 
 
 def _page(app, user: str, offset: int) -> list[tuple]:
@@ -52,13 +34,13 @@ def _export(app, user: str, url: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("user", ["ana", "ada", "emea"])
-def test_detail_pages_and_exports_match_duckdb(t2_app, pg_explore_app, user) -> None:
+def test_detail_pages_and_exports_match_duckdb(t2_app, pg_demo_app, user) -> None:
     for offset in (0, 10):
-        duck, pg = _page(t2_app, user, offset), _page(pg_explore_app, user, offset)
+        duck, pg = _page(t2_app, user, offset), _page(pg_demo_app, user, offset)
         assert len(duck) == 10 and [(*r[:5], float(r[5])) for r in pg] == [
             (*r[:5], float(r[5])) for r in duck]
     url = dq.drill_href(dq.Drill(DRILL.metric, DRILL.filters))
-    assert _export(pg_explore_app, user, url) == _export(t2_app, user, url)
+    assert _export(pg_demo_app, user, url) == _export(t2_app, user, url)
     explore = "/api/v1/export/explore?metrics=orders&by=region&order=region"
-    assert signed_in(pg_explore_app, user).get(explore).get_data(as_text=True) == \
+    assert signed_in(pg_demo_app, user).get(explore).get_data(as_text=True) == \
         signed_in(t2_app, user).get(explore).get_data(as_text=True)
