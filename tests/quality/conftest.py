@@ -3,13 +3,17 @@ tiny demo published with the demo model's checks plus two planted Risk 2 failure
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from app.build.publish import duckdb_path
 from app.config import DEMO_MODEL, load_settings
+from tests.conftest import fresh_schema
 
 # Two Risk 2 checks that fail on the demo: tablets are not an accepted device, and the
 # demo's internal users are flagged (the sample shows their e-mail: PII).
@@ -81,3 +85,15 @@ INSERT INTO bad VALUES
     (3, 9, 'lost', 5.0, TIMESTAMP '2026-10-30 00:00:00'),
     (4, 3, NULL, 7.0, NULL);
 """
+
+
+@contextlib.contextmanager
+def defects_on_postgres(pg_url: str) -> Iterator[tuple[sa.Engine, str]]:
+    """The planted-defects tables (SCHEMA_SQL) in a schema of their own on PostgreSQL: an
+    engine whose search_path is it, and the schema name; dropped afterwards."""
+    with fresh_schema(pg_url, "sb_quality") as (engine, schema):
+        with engine.begin() as conn:
+            for statement in SCHEMA_SQL.replace("DOUBLE", "DOUBLE PRECISION").split(";"):
+                if statement.strip():
+                    conn.execute(sa.text(statement))
+        yield engine, schema

@@ -3,8 +3,6 @@ STARBOARD_TEST_PG_URL is set, PostgreSQL), with a PII-masked sample of the faili
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import datetime
 
 import pytest
@@ -13,8 +11,7 @@ import sqlalchemy as sa
 from app.checkstore import MASK
 from queries.checks import run_checks, unmasked_rows
 from queries.model import parse_model
-from tests.conftest import unavailable
-from tests.quality.conftest import SCHEMA_SQL
+from tests.quality.conftest import defects_on_postgres
 
 NOW = datetime(2026, 11, 24, 12, 0)
 MODEL = """
@@ -64,23 +61,8 @@ def engine(request, defects: str):
         yield engine
         engine.dispose()
         return
-    url = os.environ.get("STARBOARD_TEST_PG_URL")
-    if not url:
-        unavailable("STARBOARD_TEST_PG_URL is not set")
-    schema = f"sb_quality_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        conn.execute(sa.text(f"SET search_path TO {schema}"))
-        for statement in SCHEMA_SQL.replace("DOUBLE", "DOUBLE PRECISION").split(";"):
-            if statement.strip():
-                conn.execute(sa.text(statement))
-    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with defects_on_postgres(request.getfixturevalue("pg_url")) as (engine, _schema):
+        yield engine
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import uuid
 from pathlib import Path
 
 import duckdb
 import pytest
-import sqlalchemy as sa
 
 from app import checkstore
-from app.cli import main
 from app.meta import MetaDB
-from tests.conftest import unavailable
-from tests.quality.conftest import SCHEMA_SQL
+from tests.app.test_cli import starboard
+from tests.quality.conftest import defects_on_postgres
 
 MODEL = """version: 1
 name: shop
@@ -35,18 +30,6 @@ BAD = """  bad:
     - {kind: unique, column: id, risk: 1}
     - {kind: accepted_values, column: status, values: [paid, refunded]}
 """
-
-
-def starboard(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["starboard", *args])
-    monkeypatch.setenv("COLUMNS", "220")
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(autouse=True)
@@ -115,27 +98,12 @@ def test_quality_names_a_check_that_cannot_run_and_runs_the_rest(monkeypatch, ca
     assert "1 of 4 row(s) with out-of-range amount" in out
 
 
-def test_quality_on_postgresql(monkeypatch, capsys, tmp_path, home: Path) -> None:
-    url = os.environ.get("STARBOARD_TEST_PG_URL")
-    if not url:
-        unavailable("STARBOARD_TEST_PG_URL is not set")
-    schema = f"sb_qcli_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        conn.execute(sa.text(f"SET search_path TO {schema}"))
-        for statement in SCHEMA_SQL.replace("DOUBLE", "DOUBLE PRECISION").split(";"):
-            if statement.strip():
-                conn.execute(sa.text(statement))
-    try:
+def test_quality_on_postgresql(monkeypatch, capsys, tmp_path, home: Path, pg_url: str) -> None:
+    with defects_on_postgres(pg_url) as (_engine, schema):
         model = tmp_path / "m.yaml"
         model.write_text(MODEL + BAD)
-        db = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        db = f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
         code, out, _ = starboard(monkeypatch, capsys, "quality", "--model", str(model),
                                  "--db", db)
         assert code == 1 and "2 of 4 row(s) with duplicated id" in out
         assert len(_runs(home, db)) == 1
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
