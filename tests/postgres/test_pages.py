@@ -30,10 +30,12 @@ def _shown(app, user: str, path: str, search: str) -> list[str]:
     for word in words:
         word = word.replace(version, "<version>")
         word = re.sub(r"\d{8}T\d{6}Z[0-9a-f]{6}", "<version>", word)
+        # the data's age at each load (the freshness banner on every page, the gates table):
+        # the two loads run minutes apart and may straddle an hour
+        word = re.sub(r"\d+(\.\d)? h before the load", "<age> h before the load", word)
         if path == "/quality":  # how long each load took, when each check ran
             word = re.sub(r"^\d+(\.\d+)? s$", "<seconds>", word)
             word = re.sub(r"\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}", "<time>", word)
-            word = re.sub(r"\d+(\.\d)? h before the load", "<age> h before the load", word)
             run = re.fullmatch(r"(\d{4}-\d{2}-\d{2}) \d{2}:\d{2}", word)
             if run and run.group(1) >= SESSION_DAY:  # when a check run happened, not data
                 word = "<run time>"
