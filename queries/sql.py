@@ -238,6 +238,10 @@ def _check(text: str, policy: SqlPolicy) -> exp.Expression:
         if table.catalog:
             raise _refuse(f"{table.sql(policy.dialect)} names another database.")
         if schema in SYSTEM_SCHEMAS:
+            if policy.hides:
+                # it would describe the sandbox itself (the real tables behind the views)
+                raise _refuse(f"{table.sql(policy.dialect)} is not available to your role; "
+                              "the schema panel lists the tables and their columns.")
             continue
         if not schema and name.lower() in ctes:
             continue

@@ -196,6 +196,20 @@ def test_an_unknown_column_is_refused_clearly(pii_app) -> None:
     assert "'nope' could not be resolved" in refused.value.message
 
 
+def test_the_catalog_behind_the_views_stays_out_of_reach(pii_app) -> None:
+    """information_schema would name the random catalog the real tables sit in; any
+    catalog or other schema is refused by name anyway."""
+    for statement, reason in (
+            ("SELECT table_catalog FROM information_schema.tables", "not available to your"),
+            ("SELECT email FROM warehouse.main.dim_user", "names another database"),
+            ("SELECT email FROM other.dim_user", "is not a table of the warehouse")):
+        with acting(pii_app, "ana"), pytest.raises(QueryError) as refused:
+            sql_q.run_sql(statement)
+        assert reason in refused.value.message
+    with acting(pii_app, "ada"):
+        assert sql_q.run_sql("SELECT count(*) FROM information_schema.tables").rows
+
+
 @pytest.mark.parametrize("statement", [
     "SELECT e FROM dim_user AS t(k, uid, sd, c, r, d, ch, seg, age, e) ORDER BY k LIMIT 3",
     "SELECT to_json(t) FROM dim_user t ORDER BY user_key LIMIT 3",
