@@ -286,15 +286,29 @@ def _check_lineage(tree: exp.Expression, policy: SqlPolicy) -> None:
         except Exception:  # noqa: BLE001 - unknown with the PII columns too: say so below
             full = None
         if full is not None:
-            _walk_lineage(full, policy)
+            _walk(full, policy)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown column"
         raise _refuse(f"{reason.rstrip('.')}. Use the columns listed in the schema panel "
                       "(columns marked PII are hidden from your role).") from exc
     except Exception as exc:  # noqa: BLE001 - sqlglot could not follow it: fail closed
-        raise _refuse(f"the statement could not be checked for personal data "
-                      f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                      ".") from exc
-    _walk_lineage(qualified, policy)
+        raise _unchecked(exc) from exc
+    _walk(qualified, policy)
+
+
+def _unchecked(exc: BaseException) -> QueryError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return _refuse(f"the statement could not be checked for personal data "
+                   f"({type(exc).__name__}{': ' + detail if detail else ''}).")
+
+
+def _walk(qualified: exp.Expression, policy: SqlPolicy) -> None:
+    """:func:`_walk_lineage`, failing closed on anything sqlglot's scopes cannot follow."""
+    try:
+        _walk_lineage(qualified, policy)
+    except (StarboardError, RecursionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unexpected shape: refuse, never a 500
+        raise _unchecked(exc) from exc
 
 
 def _source_of(scope: Scope, name: str) -> exp.Expression | Scope | None:
@@ -337,7 +351,7 @@ def _walk_lineage(qualified: exp.Expression, policy: SqlPolicy) -> None:
                                        "personal data; name the columns you need.")
                 continue
             if not column.table:
-                if column.name in scope.expression.named_selects:
+                if column.name in getattr(scope.expression, "named_selects", ()):
                     continue                          # an output alias (ORDER BY n)
                 raise _refuse(f"the column {column.sql(policy.dialect)} could not be "
                               "resolved to a table.")
