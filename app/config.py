@@ -63,6 +63,20 @@ def _str(text: str) -> str:
     return text
 
 
+BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10,
+              "mib": 2**20, "gib": 2**30}
+
+
+def _bytes(text: str) -> int:
+    """A size: ``20MB``, ``500 MB``, ``1GiB`` or a number of bytes (kB/MB/GB are decimal,
+    KiB/MiB/GiB binary)."""
+    match = re.fullmatch(r"\s*([0-9][0-9_]*)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in BYTE_UNITS:
+        raise ValueError(f"expected a size such as 20MB, 500MB or 1GB, got {text!r}")
+    return int(match.group(1).replace("_", "")) * BYTE_UNITS[unit]
+
+
 EXPORT_ROLES = ("analyst", "admin")
 DEFAULT_EXPORT_CAPS: tuple[tuple[str, int], ...] = (("admin", 5_000_000),
                                                     ("analyst", 1_000_000))
@@ -129,11 +143,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sql_max_rows", _int, "Rows the /t2/sql page shows at most.", "10000"),
     Setting("sql_export_max_rows", _int, "Rows a CSV download of /t2/sql holds at most.",
             "1000000"),
+    Setting("sql_max_bytes", _bytes, "Bytes of result the /t2/sql page keeps, sends to the "
+            "browser and caches at most (whole rows; \"First N rows shown\" says which cap "
+            "cut it). A size: `20MB`, `1GB`, or bytes.", "20MB"),
     Setting("sql_memory_limit", _str, "DuckDB `memory_limit` of the separate read-only "
             "connection /t2/sql statements run on.", "1GB"),
     Setting("export_max_rows", _export_caps, "Rows one CSV export (explorer result or detail "
             "rows) may hold, per role: `analyst=1000000,admin=5000000`, or one number for every "
             "role that may export.", "analyst=1000000,admin=5000000"),
+    Setting("export_max_bytes", _bytes, "Bytes one CSV export (explorer, detail rows, "
+            "segments, /t2/sql) may hold; the file ends after the last whole row that fits "
+            "and the audit record says `truncated_by: bytes`.", "500MB"),
     Setting("freshness_slo_hours", _int, "Data older than this (latest fact time vs now) "
             "raises the freshness warning.", "36"),
     Setting("session_idle_minutes", _int, "Sign out after this long without a request "
@@ -179,8 +199,10 @@ class Settings:
     sql_timeout_seconds: int
     sql_max_rows: int
     sql_export_max_rows: int
+    sql_max_bytes: int
     sql_memory_limit: str
     export_max_rows: tuple[tuple[str, int], ...]
+    export_max_bytes: int
     freshness_slo_hours: int
     session_idle_minutes: int
     session_max_hours: int
@@ -252,6 +274,19 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+def _size_or(value: Any, default: int, name: str) -> int:
+    """A size setting from the environment (already parsed) or an override (a number of
+    bytes, or text such as ``20MB``)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            return _bytes(value)
+        except ValueError as exc:
+            raise ConfigError(f"STARBOARD_{name.upper()}={value!r} is not valid: {exc}.") from exc
+    return int(value)
+
+
 def load_settings(overrides: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the environment, then ``overrides`` (tests, CLI flags)."""
@@ -301,10 +336,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "sql_timeout_seconds": _or(raw["sql_timeout_seconds"], 30),
         "sql_max_rows": _or(raw["sql_max_rows"], 10000),
         "sql_export_max_rows": _or(raw["sql_export_max_rows"], 1_000_000),
+        "sql_max_bytes": _size_or(raw["sql_max_bytes"], 20 * 10**6, "sql_max_bytes"),
         "sql_memory_limit": raw["sql_memory_limit"] or "1GB",
         "export_max_rows": (_export_caps(raw["export_max_rows"])
                             if isinstance(raw["export_max_rows"], str)
                             else tuple(sorted(raw["export_max_rows"] or DEFAULT_EXPORT_CAPS))),
+        "export_max_bytes": _size_or(raw["export_max_bytes"], 500 * 10**6,
+                                     "export_max_bytes"),
         "freshness_slo_hours": (raw["freshness_slo_hours"]
                                 if raw["freshness_slo_hours"] is not None else 36),
         "session_idle_minutes": _or(raw["session_idle_minutes"], 60),
@@ -334,8 +372,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         values["cache"] = "redis"
     for name in ("port", "workers", "threads", "timeout", "duckdb_threads", "cache_ttl",
                  "sql_timeout_seconds", "sql_max_rows", "sql_export_max_rows",
-                 "cache_max_items", "session_idle_minutes", "session_max_hours",
-                 "remember_days"):
+                 "sql_max_bytes", "export_max_bytes", "cache_max_items",
+                 "session_idle_minutes", "session_max_hours", "remember_days"):
         if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):
             raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
     assert {f.name for f in fields(Settings)} == set(values)

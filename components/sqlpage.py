@@ -13,17 +13,19 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 
-def schema_panel(tables: Sequence[Any], *, panel_id: str) -> html.Div:
-    """Every table with its columns and types; PII columns carry a badge.
+def schema_panel(tables: Sequence[Any], *, panel_id: str, pii_hidden: bool = False) -> html.Div:
+    """Every table with its columns and types; PII columns carry a badge, and say so when
+    they are hidden from the viewer's role (absent from its tables, refused by name).
 
     ``tables`` are objects with ``name``, ``in_model`` and ``columns`` as
     (column, type, pii) triples (queries.sql.SchemaTable).
     """
+    title = ("Personal data: hidden from your role (not in * and refused by name)"
+             if pii_hidden else "Personal data: needs the pii permission")
     items = []
     for table in tables:
         columns = [html.Li([html.Code(col), html.Span(kind.lower(), className="sb-sql-type"),
-                            html.Span("PII", className="sb-badge sb-badge-fail",
-                                      title="Personal data: needs the pii permission")
+                            html.Span("PII", className="sb-badge sb-badge-fail", title=title)
                             if pii else None], className="sb-sql-col")
                    for col, kind, pii in table.columns]
         label = [html.Code(table.name), html.Span(f"{len(table.columns)} columns",
@@ -32,8 +34,13 @@ def schema_panel(tables: Sequence[Any], *, panel_id: str) -> html.Div:
             label.append(html.Span("not in model", className="sb-badge sb-badge-muted"))
         items.append(html.Details([html.Summary(label), html.Ul(columns)],
                                   className="sb-sql-table"))
-    return html.Div(items or html.P("The warehouse has no tables.", className="sb-empty"),
-                    id=panel_id, className="sb-sql-schema")
+    body: list[Any] = [html.Div(items or html.P("The warehouse has no tables.",
+                                                className="sb-empty"))]
+    if pii_hidden and any(pii for table in tables for _c, _k, pii in table.columns):
+        body.insert(0, html.P("Columns marked PII are hidden from your role: your "
+                              "statements run on the tables without them.",
+                              className="sb-section-note"))
+    return html.Div(body, id=panel_id, className="sb-sql-schema")
 
 
 def editor(editor_id: str, value: str) -> dcc.Textarea:
@@ -77,11 +84,23 @@ def result_grid(grid_id: str, columns: Sequence[str], rows: Sequence[Sequence[An
         style={"height": "420px", "width": "100%"})
 
 
-def result_note(rows: int, truncated: bool, cap: int, ms: float, note_id: str) -> html.Div:
-    """"12 rows in 35 ms", or "First 10,000 rows shown" when the cap cut the result."""
+def result_note(rows: int, truncated: bool, cap: int, ms: float, note_id: str, *,
+                truncated_by: str = "rows", byte_cap: str = "") -> html.Div:
+    """"12 rows in 35 ms", or "First 10,000 rows shown" when a cap cut the result: the
+    row cap, or (``truncated_by="bytes"``) the page's byte cap (``byte_cap``, as text)."""
     if truncated:
-        text = (f"First {cap:,} rows shown (the page's row limit); the statement returned "
-                f"more. Download CSV for up to the export limit.")
+        if truncated_by == "bytes":
+            limit = f"the page's limit of {byte_cap} of results, STARBOARD_SQL_MAX_BYTES"
+            if rows == 0:
+                text = (f"No rows shown: the first row alone is larger than {limit}. "
+                        "Select fewer or shorter columns, or download CSV.")
+            else:
+                text = (f"First {rows:,} {'row' if rows == 1 else 'rows'} shown ({limit}); "
+                        "the statement returned more. Download CSV for up to the export "
+                        "limit.")
+        else:
+            text = (f"First {cap:,} rows shown (the page's row limit); the statement returned "
+                    f"more. Download CSV for up to the export limit.")
         return html.Div([html.Span(text), html.Span(f" · {ms:,.0f} ms")], id=note_id,
                         className="sb-sql-note sb-sql-note-warn")
     word = "row" if rows == 1 else "rows"

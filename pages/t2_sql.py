@@ -1,4 +1,5 @@
-"""/t2/sql: one read-only SELECT over the warehouse, with time and row limits (queries/sql.py).
+"""/t2/sql: one read-only SELECT over the warehouse, with time, row and byte limits
+(queries/sql.py).
 
 Open to the ``sql`` permission (analysts and admins) without a row scope; the access gate
 applies the same rule to this page's callbacks, and queries.sql checks it again.
@@ -10,9 +11,11 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from app import background, web
+from app.auth import signed_in_user
 from app.errors import StarboardError
 from app.runtime import current_runtime
 from components import shell, sqlpage
+from queries import export
 from queries import sql as sql_q
 from queries import status as status_q
 
@@ -60,17 +63,23 @@ def layout(q: object = None, **_query: object):
         return shell.page("SQL", shell.error_tile(exc.title, exc.message), path="/t2/sql",
                           trust=trust, viewer=viewer)
     settings = current_runtime().settings
+    cap = export.row_cap(signed_in_user())
+    csv_rows = min(settings.sql_export_max_rows, cap) if cap > 0 else settings.sql_export_max_rows
     limits = (f"One SELECT or WITH statement · stops after {settings.sql_timeout_seconds:g} s"
-              f" · first {settings.sql_max_rows:,} rows shown · CSV up to "
-              f"{settings.sql_export_max_rows:,} rows · no files, no writes")
-    if "pii" not in viewer.permissions:
-        limits += " · columns marked PII are refused for your role"
+              f" · first {settings.sql_max_rows:,} rows or "
+              f"{export.human_bytes(settings.sql_max_bytes)} shown · CSV up to "
+              f"{csv_rows:,} rows or {export.human_bytes(settings.export_max_bytes)} · no "
+              "files, no writes")
+    hidden = "pii" not in viewer.permissions
+    if hidden:
+        limits += (" · columns marked PII are hidden from your role: * leaves them out and "
+                   "naming one is refused")
     text = _first(q) or _example(tables)
     return shell.page(
         "SQL",
         html.Div([
             html.Aside(shell.section("Warehouse tables", sqlpage.schema_panel(
-                tables, panel_id=SCHEMA)), className="sb-sql-side"),
+                tables, panel_id=SCHEMA, pii_hidden=hidden)), className="sb-sql-side"),
             html.Div([
                 sqlpage.editor(EDITOR, text),
                 html.Div([
@@ -113,7 +122,8 @@ def run_statement(_clicks, text):
         return sqlpage.refusal(exc.message, NOTE), "", True
     # the download re-runs (and re-checks) exactly the statement shown
     return ([sqlpage.result_note(len(result.rows), result.truncated, result.row_cap,
-                                 result.ms, NOTE),
+                                 result.ms, NOTE, truncated_by=result.truncated_by,
+                                 byte_cap=export.human_bytes(result.byte_cap)),
              sqlpage.result_grid(GRID, result.columns, result.rows)], text, False)
 
 

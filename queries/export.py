@@ -5,12 +5,15 @@ the signed-in user". It
 
 * refuses users who may not export (anonymous, executive, operator: AccessDenied),
 * caps the rows at the user's role limit (``STARBOARD_EXPORT_MAX_ROWS``, see
-  :func:`row_cap`; a caller may pass a lower ``cap`` of its own),
+  :func:`row_cap`; a caller may pass a lower ``cap`` of its own) and the file's size at
+  ``STARBOARD_EXPORT_MAX_BYTES`` (cut after the last whole row that fits),
 * pins the request's warehouse snapshot and fetches rows in batches of ``batch_rows``
   (a server-side cursor where the driver has one), writing each batch of CSV text as it
   comes, so memory stays flat however many rows are exported,
-* writes one audit event (``export``) when the stream ends — rows written, whether the cap
-  cut it short, and whether the download was aborted.
+* writes an audit event (``export_start``) before the first byte — an export that cannot
+  be audited is not delivered (AuditUnavailable, answered 503) — and one (``export``) when
+  the stream ends: rows and bytes written, whether a cap cut it short (``truncated_by``
+  ``rows`` or ``bytes``), and whether the download was aborted.
 
 Its rows come from a ``RowSource``: a SQLAlchemy statement (bound parameters only), or a
 callable returning an iterator of batches (a DataFrame already computed by ``run()``).
@@ -47,6 +50,24 @@ BATCH_ROWS = 10_000
 Batches = Callable[[], Iterator[Sequence[Sequence[Any]]]]
 
 
+class AuditUnavailable(StarboardError):
+    """The audit log cannot be written (the metadata database is locked or down): what
+    needs an audit record is not done."""
+
+    title = "Audit log unavailable"
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """How one CSV stream ended (what :func:`stream_csv` reports to ``on_end``)."""
+
+    rows: int
+    truncated: bool
+    aborted: bool
+    truncated_by: str = ""       # "rows", "bytes" or ""
+    bytes: int = 0               # UTF-8 bytes written, header included
+
+
 @dataclass(frozen=True)
 class RowSource:
     """What to export: a statement to run on the pinned snapshot, or ready batches."""
@@ -67,13 +88,27 @@ def row_cap(user: object) -> int:
     return int(caps.get(user.role, 0))
 
 
+def byte_cap() -> int:
+    """Most bytes one CSV file may hold (``STARBOARD_EXPORT_MAX_BYTES``)."""
+    return int(current_runtime().settings.export_max_bytes)
+
+
+def human_bytes(count: int) -> str:
+    """``20 MB``, ``1.5 GB``: a byte count as people read it (decimal units)."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:,.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count:,} bytes"
+
+
 def cap_note(user: object) -> str:
     """The sentence the UI shows next to a download button."""
     cap = row_cap(user)
     role = getattr(user, "role", "anonymous")
     if cap <= 0:
         return f"Your role ({role}) may not export data."
-    return f"CSV, at most {cap:,} rows for your role ({role})."
+    return (f"CSV, at most {cap:,} rows and {human_bytes(byte_cap())} for your role "
+            f"({role}).")
 
 
 def cell(value: Any) -> Any:
@@ -143,50 +178,78 @@ def _statement_batches(statement: sa.Executable, cap: int, batch_rows: int) -> B
     return gen
 
 
-def stream_csv(source: RowSource, cap: int, batch_rows: int = BATCH_ROWS,
-               on_end: Callable[[int, bool, bool], None] | None = None) -> Iterator[str]:
-    """CSV text of ``source`` in chunks: the header, then at most ``cap`` rows.
+def _fits(text: str, ends: Sequence[int], room: int) -> int:
+    """How many of the rows in ``text`` (row ``i`` ends at character ``ends[i]``) fit in
+    ``room`` UTF-8 bytes."""
+    low, high = 0, len(ends)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if len(text[:ends[mid - 1]].encode("utf-8")) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
-    ``on_end(rows, truncated, aborted)`` runs once when the stream stops (also when the
-    client goes away, or the warehouse fails mid-way).
+
+def stream_csv(source: RowSource, cap: int, batch_rows: int = BATCH_ROWS,
+               on_end: Callable[[StreamEnd], None] | None = None,
+               max_bytes: int = 0) -> Iterator[str]:
+    """CSV text of ``source`` in chunks: the header, then at most ``cap`` rows and (when
+    ``max_bytes`` > 0) at most ``max_bytes`` UTF-8 bytes, cut after a whole row.
+
+    ``on_end(StreamEnd)`` runs once when the stream stops (also when the client goes away,
+    or the warehouse fails mid-way).
     """
     if source.batches is None and source.statement is not None and \
             current_runtime().warehouse.is_duckdb:
-        yield from _stream_duckdb(source, cap, batch_rows, on_end)
+        yield from _stream_duckdb(source, cap, batch_rows, on_end, max_bytes)
         return
     batches = source.batches or _statement_batches(source.statement, cap, batch_rows)
-    written, truncated, aborted = 0, False, True
+    written, sent, cut, aborted = 0, 0, "", True
+    budget = max_bytes if max_bytes > 0 else None
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     try:
         writer.writerow(list(source.columns))
+        head = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        sent = len(head.encode("utf-8"))
+        yield head
         for batch in batches():
+            ends: list[int] = []
             for row in batch:
-                if written >= cap:
-                    truncated = True
+                if written + len(ends) >= cap:
+                    cut = "rows"
                     break
                 writer.writerow([cell(v) for v in row])
-                written += 1
+                ends.append(buffer.tell())
             chunk = buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+            size = len(chunk.encode("utf-8"))
+            if budget is not None and sent + size > budget:
+                keep = _fits(chunk, ends, budget - sent)
+                chunk = chunk[:ends[keep - 1]] if keep else ""
+                size = len(chunk.encode("utf-8"))
+                ends, cut = ends[:keep], "bytes"
+            written += len(ends)
+            sent += size
             if chunk:
                 yield chunk
-            if truncated:
+            if cut:
                 break
-        tail = buffer.getvalue()
-        if tail:
-            yield tail
         aborted = False
     finally:
         if on_end is not None:
-            on_end(written, truncated, aborted)
+            on_end(StreamEnd(written, bool(cut), aborted, cut, sent))
 
 
 def _stream_duckdb(source: RowSource, cap: int, batch_rows: int,
-                   on_end: Callable[[int, bool, bool], None] | None) -> Iterator[str]:
+                   on_end: Callable[[StreamEnd], None] | None,
+                   max_bytes: int = 0) -> Iterator[str]:
     """:func:`stream_csv` on DuckDB: Arrow batches written by Arrow's CSV writer (fast),
-    cut at ``cap`` rows."""
+    cut at ``cap`` rows and ``max_bytes`` bytes."""
     import pyarrow.csv as pa_csv
 
     assert source.statement is not None
@@ -195,26 +258,44 @@ def _stream_duckdb(source: RowSource, cap: int, batch_rows: int,
         statement = statement.limit(cap + 1)
     engine = current_runtime().warehouse.snapshot().engine      # pinned for the request
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    written, truncated, aborted = 0, False, True
+    budget = max_bytes if max_bytes > 0 else None
+    written, sent, cut, aborted = 0, 0, "", True
+
+    def encoded(batch: Any) -> bytes:
+        sink = io.BytesIO()
+        if batch.num_rows:
+            pa_csv.write_csv(batch, sink, options)
+        return sink.getvalue()
+
     try:
         head = io.StringIO()
         csv.writer(head, lineterminator="\n").writerow(list(source.columns))
+        sent = len(head.getvalue().encode("utf-8"))
         yield head.getvalue()
         for batch in _duckdb_batches(engine, statement, batch_rows):
             if written + batch.num_rows > cap:
-                batch, truncated = batch.slice(0, cap - written), True
-            sink = io.BytesIO()
-            if batch.num_rows:
-                pa_csv.write_csv(batch, sink, options)
+                batch, cut = batch.slice(0, cap - written), "rows"
+            data = encoded(batch)
+            if budget is not None and sent + len(data) > budget:
+                low, high = 0, batch.num_rows          # most rows that fit
+                while low < high:
+                    mid = (low + high + 1) // 2
+                    if sent + len(encoded(batch.slice(0, mid))) <= budget:
+                        low = mid
+                    else:
+                        high = mid - 1
+                batch, cut = batch.slice(0, low), "bytes"
+                data = encoded(batch)
             written += batch.num_rows
-            if sink.tell():
-                yield sink.getvalue().decode("utf-8")
-            if truncated:
+            sent += len(data)
+            if data:
+                yield data.decode("utf-8")
+            if cut:
                 break
         aborted = False
     finally:
         if on_end is not None:
-            on_end(written, truncated, aborted)
+            on_end(StreamEnd(written, bool(cut), aborted, cut, sent))
 
 
 def csv_response(source: RowSource, filename: str, *, cap: int | None = None,
@@ -222,7 +303,9 @@ def csv_response(source: RowSource, filename: str, *, cap: int | None = None,
     """Stream ``source`` as a CSV download for the signed-in user (see module docstring).
 
     ``cap`` lowers the user's role cap (never raises it). AccessDenied for a user who may
-    not export. The response carries ``X-Starboard-Row-Cap`` so clients know the limit.
+    not export; AuditUnavailable (nothing is sent) when the start of the export cannot be
+    audited. The response carries ``X-Starboard-Row-Cap`` and ``X-Starboard-Byte-Cap`` so
+    clients know the limits.
     """
     user = signed_in_user()
     require(user, "tier2")
@@ -234,23 +317,37 @@ def csv_response(source: RowSource, filename: str, *, cap: int | None = None,
         raise QueryError("Nothing to export: no statement and no rows were given.")
     runtime = current_runtime()
     version = runtime.warehouse.snapshot().version.id
+    max_bytes = byte_cap()
     started = time.perf_counter()
+    base = {"what": source.what, "cap": limit, "byte_cap": max_bytes,
+            "data_version": version, "file": filename, **source.detail}
+    try:
+        runtime.users.audit(user.name, "export_start", base)
+    except Exception as exc:  # noqa: BLE001 - whatever the cause, no audit: no export
+        log.error("export %s not delivered: could not audit its start (%s)", source.what,
+                  str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else
+                  type(exc).__name__)
+        raise AuditUnavailable(
+            "Not delivered: the export could not be recorded in the audit log (the metadata "
+            "database is busy or unavailable), and no export leaves unaudited. Try again in "
+            "a moment.") from exc
 
-    def on_end(rows: int, truncated: bool, aborted: bool) -> None:
-        detail = {"what": source.what, "rows": rows, "cap": limit, "truncated": truncated,
-                  "aborted": aborted, "data_version": version, "file": filename,
-                  "ms": round((time.perf_counter() - started) * 1000, 1), **source.detail}
+    def on_end(end: StreamEnd) -> None:
+        detail = {**base, "rows": end.rows, "bytes": end.bytes, "truncated": end.truncated,
+                  "truncated_by": end.truncated_by, "aborted": end.aborted,
+                  "ms": round((time.perf_counter() - started) * 1000, 1)}
         try:
             runtime.users.audit(user.name, "export", detail)
-        except Exception:  # noqa: BLE001 - the download already happened; log loudly
-            log.exception("could not audit export %s", detail)
-        log.info("export %s rows=%s truncated=%s aborted=%s", source.what, rows, truncated,
-                 aborted)
+        except Exception:  # noqa: BLE001 - the start is audited; log the end loudly
+            log.exception("could not audit the end of export %s", detail)
+        log.info("export %s rows=%s bytes=%s truncated=%s aborted=%s", source.what, end.rows,
+                 end.bytes, end.truncated_by or False, end.aborted)
 
-    body = stream_with_context(stream_csv(source, limit, batch_rows, on_end))
+    body = stream_with_context(stream_csv(source, limit, batch_rows, on_end, max_bytes))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Starboard-Row-Cap": str(limit), "Cache-Control": "no-store"})
+        "X-Starboard-Row-Cap": str(limit), "X-Starboard-Byte-Cap": str(max_bytes),
+        "Cache-Control": "no-store"})
 
 
 def _error(exc: StarboardError, status: int) -> tuple[Response, int]:
@@ -268,7 +365,7 @@ def blueprint() -> Blueprint:
     def guarded(make: Callable[[], Response]) -> Response | tuple[Response, int]:
         try:
             return make()
-        except WarehouseUnavailable as exc:
+        except (WarehouseUnavailable, AuditUnavailable) as exc:
             return _error(exc, 503)
         except AccessDenied as exc:
             return _error(exc, 403)

@@ -5,12 +5,30 @@ Two independent walls stand between a statement and anything but reading the war
 1. ``check_sql`` parses the text with sqlglot in the warehouse's dialect and accepts one
    SELECT (or WITH … SELECT, or a UNION of them) that reads only the warehouse's own
    tables: no DDL/DML/commands anywhere inside it, no table functions, no file or URL
-   readers, no file path used as a table, and — for users without the ``pii`` permission —
-   no column the model marks as PII (nor ``*`` or a whole row over a table that has one).
-2. ``open_sandbox`` runs it where writing and file access are impossible even if the
-   parser were fooled: on DuckDB a separate in-memory instance that attaches the pinned
-   snapshot's file READ_ONLY, then disables external access and locks its configuration;
-   on PostgreSQL a ``READ ONLY`` transaction with a ``statement_timeout``.
+   readers, no file path used as a table, at most ``MAX_NESTING`` levels of brackets.
+   For users without the ``pii`` permission it decides on *lineage*, not spelling: the
+   statement is qualified (sqlglot's qualify/scope) against the schema the user's sandbox
+   exposes — the warehouse minus the columns the model marks as PII — and every column
+   reference (select list, WHERE, GROUP BY, ORDER BY, JOIN, function argument, subquery,
+   CTE) must resolve to a column of that schema. A reference that resolves only with the
+   PII columns present is refused naming the real ``table.column``, also when it reaches
+   it through a renamed column list (``FROM dim_user AS t(a, b, …)``) or a CTE's or
+   derived table's column list; an unknown column is refused too. ``*`` expands to the
+   visible columns; whole rows, ``t.*`` inside a function, ``COLUMNS(…)`` and ``#n`` over
+   a table with hidden columns are refused (their lineage is opaque).
+2. ``open_sandbox`` runs it where writing, file access and the PII columns are out of
+   reach even if the parser were fooled. DuckDB: a separate in-memory instance that
+   attaches the pinned snapshot's file READ_ONLY; for a user without ``pii`` under a
+   random catalog name, exposing in its own catalog one view per warehouse table *without*
+   the PII columns (the names statements resolve against); then it disables external
+   access and locks its configuration. PostgreSQL: a ``READ ONLY`` transaction with a
+   ``statement_timeout``; for a user without ``pii`` it first creates TEMP views of the
+   same shape in that transaction (``pg_temp`` is searched first for unqualified names;
+   the rollback that ends every run drops them, so nothing is left on the pooled
+   connection).
+
+Results are capped in rows and bytes (``STARBOARD_SQL_MAX_ROWS``,
+``STARBOARD_SQL_MAX_BYTES``); the CSV download by the export module's caps.
 
 Row scopes cannot be applied to free SQL, so users with a row scope may not use it (the
 ``sql`` permission in app/auth.py refuses them).
@@ -21,6 +39,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -33,13 +52,16 @@ import sqlalchemy as sa
 import sqlglot
 from flask import Blueprint, Response, jsonify, request, session
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from app.auth import can, require, signed_in_user
 from app.errors import AccessDenied, QueryError, StarboardError
 from app.runtime import Runtime, current_runtime
 from app.warehouse import Snapshot
 from queries import export
+from queries.export import AuditUnavailable
 from queries.run import current_model
 
 log = logging.getLogger("starboard.sql")
@@ -73,16 +95,52 @@ REFUSED_FUNCTION = re.compile(
     r"pg_promote|pg_switch_wal|current_setting|duckdb_secrets|which_secret|"
     r"read_blob|read_text)$", re.IGNORECASE)
 SYSTEM_SCHEMAS = frozenset({"information_schema"})
+# Brackets nested deeper than this are refused before parsing: sqlglot's parser recurses
+# about 23 Python frames per level and hits the interpreter's recursion limit near 43.
+MAX_NESTING = 30
+_OPENING = frozenset({"L_PAREN", "L_BRACKET", "L_BRACE"})
+_CLOSING = frozenset({"R_PAREN", "R_BRACKET", "R_BRACE"})
 
 
 @dataclass(frozen=True)
 class SqlPolicy:
-    """What a statement may read: the warehouse's tables, minus PII for this user."""
+    """What a statement may read: the warehouse's tables, minus PII for this user.
+
+    ``columns`` holds every table's real columns in their order (the check qualifies the
+    statement against them, and the sandbox builds its views from them); ``pii`` the
+    columns hidden from this user. A table without an entry in ``columns`` has no known
+    column, so any reference into it is refused while PII is hidden.
+    """
 
     dialect: str                                   # sqlglot dialect name
     tables: frozenset[str]                         # lower-case table names
     schemas: frozenset[str] = frozenset({"", "main", "public"})
     pii: tuple[tuple[str, frozenset[str]], ...] = ()   # (table, columns) hidden from the user
+    columns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (table, real columns in order)
+
+    @property
+    def hides(self) -> bool:
+        """True when some column is hidden from this user (the lineage check applies)."""
+        return any(cols for _table, cols in self.pii)
+
+    def hidden(self, table: str) -> frozenset[str]:
+        return dict(self.pii).get(table.lower(), frozenset())
+
+    def real_columns(self, table: str) -> tuple[str, ...]:
+        return dict(self.columns).get(table.lower(), ())
+
+    def visible_columns(self, table: str) -> tuple[str, ...]:
+        hidden = self.hidden(table)
+        return tuple(c for c in self.real_columns(table) if c.lower() not in hidden)
+
+    def schema(self, *, visible: bool) -> dict[str, dict[str, str]]:
+        """A sqlglot schema of the tables: the user's (visible) columns, or all of them."""
+        out = {}
+        for table, _cols in self.columns:
+            cols = self.visible_columns(table) if visible else self.real_columns(table)
+            if cols:
+                out[table.lower()] = {c.lower(): "UNKNOWN" for c in cols}
+        return out
 
 
 @dataclass(frozen=True)
@@ -91,10 +149,13 @@ class SqlResult:
 
     columns: tuple[str, ...]
     rows: list[tuple]
-    truncated: bool          # more rows existed than the cap
+    truncated: bool          # more rows existed than the caps let through
     row_cap: int
     ms: float
     version: str
+    byte_cap: int = 0        # the byte cap that applied (0: none)
+    truncated_by: str = ""   # "rows", "bytes" or "" (not truncated)
+    size: int = 0            # estimated bytes of the rows kept
 
 
 @dataclass(frozen=True)
@@ -103,6 +164,7 @@ class SqlLimits:
     max_rows: int
     memory_limit: str = "1GB"
     threads: int = 1
+    max_bytes: int = 20_000_000      # of the rows kept (the page's result); 0: no byte cap
 
 
 def _refuse(message: str) -> QueryError:
@@ -116,15 +178,39 @@ def _function_name(node: exp.Func) -> str:
     return node.sql_name()
 
 
+def _nesting(text: str, dialect: str) -> int:
+    """How deep brackets nest in ``text`` (tokens only: strings and comments do not
+    count); sqlglot's tokenizer does not recurse."""
+    depth = deepest = 0
+    for token in sqlglot.tokenize(text, read=dialect):
+        kind = token.token_type.name
+        if kind in _OPENING:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif kind in _CLOSING:
+            depth -= 1
+    return deepest
+
+
 def check_sql(text: str, policy: SqlPolicy) -> exp.Expression:
-    """The parsed statement, or QueryError naming exactly what was refused."""
+    """The parsed statement, or QueryError/AccessDenied naming exactly what was refused."""
     if not text or not text.strip():
         raise QueryError("Write a SELECT statement first.")
     try:
-        statements = [s for s in sqlglot.parse(text, read=policy.dialect) if s is not None]
+        depth = _nesting(text, policy.dialect)
+        if depth > MAX_NESTING:
+            raise _refuse(f"brackets are nested {depth} levels deep; at most {MAX_NESTING} "
+                          "are allowed.")
+        return _check(text, policy)
     except (ParseError, TokenError) as exc:
-        first = str(exc).strip().splitlines()[0]
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QueryError(f"The statement could not be parsed: {first}") from exc
+    except RecursionError as exc:
+        raise _refuse("the statement is nested too deeply to be checked.") from exc
+
+
+def _check(text: str, policy: SqlPolicy) -> exp.Expression:
+    statements = [s for s in sqlglot.parse(text, read=policy.dialect) if s is not None]
     if len(statements) != 1:
         raise _refuse(f"{len(statements)} statements were given; run one at a time.")
     tree = statements[0]
@@ -142,7 +228,6 @@ def check_sql(text: str, policy: SqlPolicy) -> exp.Expression:
         if REFUSED_FUNCTION.match(name):
             raise _refuse(f"the function {name.lower()}() reads files, URLs or settings.")
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    read: dict[str, str] = {}                       # alias or name → table
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             what = (_function_name(table.this) if isinstance(table.this, exp.Func)
@@ -153,6 +238,10 @@ def check_sql(text: str, policy: SqlPolicy) -> exp.Expression:
         if table.catalog:
             raise _refuse(f"{table.sql(policy.dialect)} names another database.")
         if schema in SYSTEM_SCHEMAS:
+            if policy.hides:
+                # it would describe the sandbox itself (the real tables behind the views)
+                raise _refuse(f"{table.sql(policy.dialect)} is not available to your role; "
+                              "the schema panel lists the tables and their columns.")
             continue
         if not schema and name.lower() in ctes:
             continue
@@ -160,39 +249,179 @@ def check_sql(text: str, policy: SqlPolicy) -> exp.Expression:
             raise _refuse(f"'{name}' looks like a file or URL; files cannot be read.")
         if schema not in policy.schemas or name.lower() not in policy.tables:
             raise _refuse(f"{table.sql(policy.dialect)} is not a table of the warehouse.")
-        read[name.lower()] = name.lower()
-        if table.alias:
-            read[table.alias.lower()] = name.lower()
-    _check_pii(tree, policy, read)
+    if policy.hides:
+        _check_lineage(tree, policy)
     return tree
 
 
-def _check_pii(tree: exp.Expression, policy: SqlPolicy, read: dict[str, str]) -> None:
-    """Refuse PII columns, ``*`` and whole rows of tables that hold PII."""
-    pii = {table: cols for table, cols in policy.pii if table in set(read.values())}
-    if not pii:
+# --------------------------------------------------------------------------- lineage
+
+
+def _qualified(tree: exp.Expression, policy: SqlPolicy, *, visible: bool) -> exp.Expression:
+    """A copy of ``tree`` with every column qualified and ``*`` expanded against the
+    user's schema (``visible``) or the real one; OptimizeError on an unresolved column."""
+    return qualify(tree.copy(), dialect=policy.dialect, schema=policy.schema(visible=visible),
+                   validate_qualify_columns=True, expand_stars=True, quote_identifiers=False,
+                   identify=False)
+
+
+def _personal(column: str, table: str) -> AccessDenied:
+    return AccessDenied(f"Refused: {table}.{column} is personal data; your role may not read "
+                        "it (PII columns are hidden from your role). Leave it out of the "
+                        "statement.")
+
+
+def _check_lineage(tree: exp.Expression, policy: SqlPolicy) -> None:
+    """Refuse any reference that reaches a hidden column (see the module docstring)."""
+    try:
+        qualified = _qualified(tree, policy, visible=True)
+    except RecursionError:
+        raise
+    except OptimizeError as exc:
+        # Unresolvable for this user: name the PII column when that is the reason.
+        try:
+            full = _qualified(tree, policy, visible=False)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - unknown with the PII columns too: say so below
+            full = None
+        if full is not None:
+            _walk(full, policy)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown column"
+        raise _refuse(f"{reason.rstrip('.')}. Use the columns listed in the schema panel "
+                      "(columns marked PII are hidden from your role).") from exc
+    except Exception as exc:  # noqa: BLE001 - sqlglot could not follow it: fail closed
+        raise _unchecked(exc) from exc
+    _walk(qualified, policy)
+
+
+def _unchecked(exc: BaseException) -> QueryError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return _refuse(f"the statement could not be checked for personal data "
+                   f"({type(exc).__name__}{': ' + detail if detail else ''}).")
+
+
+def _walk(qualified: exp.Expression, policy: SqlPolicy) -> None:
+    """:func:`_walk_lineage`, failing closed on anything sqlglot's scopes cannot follow."""
+    try:
+        _walk_lineage(qualified, policy)
+    except (StarboardError, RecursionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unexpected shape: refuse, never a 500
+        raise _unchecked(exc) from exc
+
+
+def _source_of(scope: Scope, name: str) -> exp.Expression | Scope | None:
+    """What ``name`` (a table alias) refers to from ``scope``: a base table, a derived
+    table / CTE (a Scope), or None; correlated references look in the enclosing scopes."""
+    while scope is not None:
+        if name in scope.sources:
+            return scope.sources[name]
+        scope = scope.parent
+    return None
+
+
+def _base_table(source: object, policy: SqlPolicy) -> str | None:
+    """The warehouse table a source reads, if it is one."""
+    if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier):
+        name = source.name.lower()
+        return name if name in policy.tables else None
+    return None
+
+
+def _walk_lineage(qualified: exp.Expression, policy: SqlPolicy) -> None:
+    """Every column reference of a qualified tree, resolved to its source: refuse those
+    that reach a hidden column, whole rows and opaque references of tables that have one,
+    and references that resolve to nothing."""
+    hiding = {t for t, cols in policy.pii if cols}
+    aliases_of_hiding: set[str] = set()
+    for scope in traverse_scope(qualified):
+        for alias, source in scope.sources.items():
+            table = _base_table(source, policy)
+            if table in hiding:
+                aliases_of_hiding.add(alias)
+                _check_column_list(alias, source, table, policy)
+        for column in scope.columns:
+            if isinstance(column.this, exp.Star):
+                source = _source_of(scope, column.table)
+                table = _base_table(source, policy)
+                if table in hiding:
+                    raise AccessDenied(f"Refused: {column.sql(policy.dialect)} inside an "
+                                       f"expression is a whole row of {table}, which holds "
+                                       "personal data; name the columns you need.")
+                continue
+            if not column.table:
+                if column.name in getattr(scope.expression, "named_selects", ()):
+                    continue                          # an output alias (ORDER BY n)
+                raise _refuse(f"the column {column.sql(policy.dialect)} could not be "
+                              "resolved to a table.")
+            source = _source_of(scope, column.table)
+            if source is None:
+                raise _refuse(f"{column.sql(policy.dialect)} names no table of the "
+                              "statement.")
+            table = _base_table(source, policy)
+            if table is None:
+                continue                              # a derived table / CTE: checked inside
+            real = _real_column(source, column.name, policy)
+            if real is None:
+                raise _refuse(f"{column.sql(policy.dialect)} is not a column of {table}.")
+            if real in policy.hidden(table):
+                raise _personal(real, table)
+    if not aliases_of_hiding:
         return
-    hidden = {col.lower(): table for table, cols in pii.items() for col in cols}
-    pii_names = {alias for alias, table in read.items() if table in pii}
-    listed = ", ".join(f"{t}.{c}" for t, cols in sorted(pii.items()) for c in sorted(cols))
-    for star in tree.find_all(exp.Star):
-        if isinstance(star.parent, exp.Count):
-            continue
-        owner = star.parent.table.lower() if isinstance(star.parent, exp.Column) else ""
-        if not owner or owner in pii_names:
-            raise AccessDenied(f"Refused: * would read personal data ({listed}); your role "
-                               "may not see it. Name the columns you need instead.")
-    for node in tree.find_all(exp.Columns):
-        raise AccessDenied(f"Refused: {node.sql(policy.dialect)} could read personal data "
-                           f"({listed}); name the columns you need instead.")
-    for column in tree.find_all(exp.Column):
-        name = column.name.lower()
-        if name in hidden:
-            raise AccessDenied(f"Refused: {hidden[name]}.{name} is personal data; your role "
-                               "may not read it.")
-        if not column.table and name in pii_names:
-            raise AccessDenied(f"Refused: {column.name} is a whole row of a table with "
-                               f"personal data ({listed}); name the columns you need.")
+    names = ", ".join(sorted(hiding))
+    for node in qualified.find_all(exp.TableColumn):
+        if node.name in aliases_of_hiding:
+            raise AccessDenied(f"Refused: {node.name} is a whole row of a table with personal "
+                               f"data ({names}); name the columns you need.")
+    for klass, label in ((exp.Columns, "COLUMNS(…)"), (exp.PositionalColumn, "a #n column")):
+        node = qualified.find(klass)
+        if node is not None:
+            raise AccessDenied(f"Refused: {label} ({node.sql(policy.dialect)}) could read "
+                               f"personal data ({names}); name the columns you need instead.")
+    for star in qualified.find_all(exp.Star):
+        owner = star.parent.table if isinstance(star.parent, exp.Column) else None
+        if owner is not None and owner not in aliases_of_hiding:
+            continue                                  # t.* of a derived table / CTE
+        if owner is not None or not isinstance(star.parent, exp.Count):
+            raise AccessDenied(f"Refused: * inside an expression could read personal data "
+                               f"({names}); name the columns you need instead.")
+
+
+def _alias_columns(source: exp.Table) -> list[str]:
+    alias = source.args.get("alias")
+    return [c.name.lower() for c in alias.columns] if alias is not None else []
+
+
+def _real_column(source: exp.Table, name: str, policy: SqlPolicy) -> str | None:
+    """The real column of ``source`` a reference ``name`` means: by position when the table
+    has a column list (``AS t(a, b, …)``), else by name."""
+    real = [c.lower() for c in policy.real_columns(source.name)]
+    renamed = _alias_columns(source)
+    if renamed:
+        if name.lower() in renamed:
+            at = renamed.index(name.lower())
+            return real[at] if at < len(real) else None
+        at = len(renamed)                       # columns past the list keep their names
+        return name.lower() if name.lower() in real[at:] else None
+    return name.lower() if name.lower() in real else None
+
+
+def _check_column_list(alias: str, source: exp.Table, table: str, policy: SqlPolicy) -> None:
+    """A column list renames a table's columns by position. The user's view lacks the
+    hidden columns, so a list that reaches the first hidden one would rename it (on the
+    real table) or shift every later name (on the view): refuse it, naming the column."""
+    renamed = _alias_columns(source)
+    real = [c.lower() for c in policy.real_columns(table)]
+    hidden = policy.hidden(table)
+    first = next((i for i, c in enumerate(real) if c in hidden), None)
+    if first is None or len(renamed) <= first:
+        return
+    raise AccessDenied(
+        f"Refused: the column list of {alias} renames {table}'s columns by position, and its "
+        f"name {renamed[first]} falls on {table}.{real[first]}, which is personal data your "
+        "role may not read. Rename only the columns before it, or use AS (SELECT country AS "
+        "c …).")
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -232,9 +461,29 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _ident(name: str) -> str:
+    """A double-quoted identifier (DuckDB and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _view_sql(table: str, columns: tuple[str, ...], source: str, *, temp: bool) -> str:
+    """``CREATE VIEW table AS SELECT <visible columns> FROM <source>.table``."""
+    listed = ", ".join(_ident(c) for c in columns)
+    kind = "TEMP VIEW" if temp else "VIEW"
+    return f"CREATE {kind} {_ident(table)} AS SELECT {listed} FROM {source}.{_ident(table)}"
+
+
+def _views(policy: SqlPolicy) -> list[tuple[str, tuple[str, ...]]]:
+    """The sandbox's tables for a user with hidden columns: each warehouse table with its
+    visible columns (a table left with none is not exposed)."""
+    return [(table, policy.visible_columns(table)) for table, _cols in policy.columns
+            if policy.visible_columns(table)]
+
+
 @contextmanager
-def open_sandbox(snap: Snapshot, limits: SqlLimits) -> Iterator[_Runner]:
-    """A read-only, file-less place to run one statement (see the module docstring)."""
+def open_sandbox(snap: Snapshot, limits: SqlLimits, policy: SqlPolicy) -> Iterator[_Runner]:
+    """A read-only, file-less place to run one statement (see the module docstring); when
+    ``policy`` hides columns, the statement's tables are views without them."""
     engine = snap.engine
     if engine.dialect.name == "duckdb":
         import duckdb
@@ -248,8 +497,17 @@ def open_sandbox(snap: Snapshot, limits: SqlLimits) -> Iterator[_Runner]:
             "allow_community_extensions": False, "allow_unsigned_extensions": False})
         runner = _Runner(con, con.interrupt, limits.timeout_seconds)
         try:
-            con.execute(f"ATTACH {_quote_literal(str(file))} AS warehouse (READ_ONLY)")
-            con.execute("USE warehouse")
+            if policy.hides:
+                # The file under a random name no statement can guess (the check refuses
+                # any catalog anyway); names resolve in the instance's own catalog, where
+                # each table is a view without its hidden columns.
+                catalog = "sb_" + secrets.token_hex(16)
+                con.execute(f"ATTACH {_quote_literal(str(file))} AS {catalog} (READ_ONLY)")
+                for table, columns in _views(policy):
+                    con.execute(_view_sql(table, columns, f"{catalog}.main", temp=False))
+            else:
+                con.execute(f"ATTACH {_quote_literal(str(file))} AS warehouse (READ_ONLY)")
+                con.execute("USE warehouse")
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
             yield runner
@@ -267,6 +525,15 @@ def open_sandbox(snap: Snapshot, limits: SqlLimits) -> Iterator[_Runner]:
             assert raw is not None
             try:
                 setup = raw.cursor()
+                if policy.hides:
+                    # TEMP views shadow the tables (pg_temp is searched first for
+                    # unqualified names; qualified ones are refused by the check). They are
+                    # created in this transaction, before it turns READ ONLY, and vanish
+                    # with the rollback below: nothing stays on the pooled connection.
+                    setup.execute("SELECT current_schema()")
+                    (schema,) = setup.fetchone()
+                    for table, columns in _views(policy):
+                        setup.execute(_view_sql(table, columns, _ident(schema), temp=True))
                 setup.execute("SET TRANSACTION READ ONLY")
                 setup.execute("SELECT set_config('statement_timeout', %s, true)",
                               (str(int(limits.timeout_seconds * 1000)),))
@@ -302,34 +569,81 @@ def _pg_error(exc: BaseException, limits: SqlLimits) -> QueryError:
     return QueryError(f"The warehouse refused the statement: {_first_line(exc)}")
 
 
-def execute_sql(snap: Snapshot, text: str, limits: SqlLimits) -> SqlResult:
-    """The first ``limits.max_rows`` rows of an already checked statement."""
+def value_bytes(value: Any) -> int:
+    """About how many bytes ``value`` takes in the page's JSON or a CSV cell."""
+    if value is None:
+        return 4
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "replace")) + 2
+    if isinstance(value, bytes | bytearray | memoryview):
+        return 2 * len(value) + 2                     # shown as hex
+    if isinstance(value, bool | int | float):
+        return 8
+    return len(str(value)) + 2
+
+
+def row_bytes(row: tuple) -> int:
+    """About how many bytes one result row takes on the page (values and field names)."""
+    return sum(value_bytes(v) + 6 for v in row) + 2
+
+
+def _sized_batches(runner: _Runner, max_rows: int, target_bytes: int,
+                   first: int = 100) -> Iterator[list[tuple]]:
+    """Row batches of at most ``max_rows`` + 1 rows in all, each about ``target_bytes``
+    large: a result of wide rows is fetched a few rows at a time, so the process never
+    holds much more than one batch beyond what the caller keeps."""
+    fetched, size, want = 0, 0, first
+    while fetched <= max_rows:
+        rows = runner.fetch(max(1, min(want, max_rows + 1 - fetched)))
+        if not rows:
+            return
+        fetched += len(rows)
+        size += sum(row_bytes(r) for r in rows)
+        yield rows
+        average = max(1, size // fetched)
+        want = max(1, min(5000, target_bytes // average))
+
+
+def execute_sql(snap: Snapshot, text: str, limits: SqlLimits, policy: SqlPolicy) -> SqlResult:
+    """The first rows of an already checked statement: at most ``limits.max_rows`` rows
+    and ``limits.max_bytes`` bytes (whole rows), whichever comes first."""
     started = time.perf_counter()
-    with open_sandbox(snap, limits) as runner:
+    budget = limits.max_bytes or None
+    rows: list[tuple] = []
+    size, cut = 0, ""
+    with open_sandbox(snap, limits, policy) as runner:
         columns = runner.start(text)
-        rows = runner.fetch(limits.max_rows + 1)
-    truncated = len(rows) > limits.max_rows
-    return SqlResult(columns, rows[:limits.max_rows], truncated, limits.max_rows,
-                     (time.perf_counter() - started) * 1000, snap.version.id)
+        target = max(1, min(budget or 8_000_000, 8_000_000) // 4)
+        for batch in _sized_batches(runner, limits.max_rows, target):
+            for row in batch:
+                if len(rows) >= limits.max_rows:
+                    cut = "rows"
+                    break
+                n = row_bytes(row)
+                if budget is not None and size + n > budget:
+                    cut = "bytes"
+                    break
+                rows.append(row)
+                size += n
+            if cut:
+                break
+    return SqlResult(columns, rows, bool(cut), limits.max_rows,
+                     (time.perf_counter() - started) * 1000, snap.version.id,
+                     byte_cap=limits.max_bytes, truncated_by=cut, size=size)
 
 
-def sandbox_batches(snap: Snapshot, text: str, limits: SqlLimits,
-                    batch: int = 5000) -> tuple[tuple[str, ...], Iterator[list[tuple]]]:
+def sandbox_batches(snap: Snapshot, text: str, limits: SqlLimits, policy: SqlPolicy,
+                    batch_bytes: int = 8_000_000
+                    ) -> tuple[tuple[str, ...], Iterator[list[tuple]]]:
     """Start an already checked statement now (so its errors come before any byte of a
-    download) and return its column names and an iterator of row batches (at most
-    ``limits.max_rows`` + 1 rows: the exporter cuts at its cap). The sandbox stays open
-    until the iterator ends or is closed."""
+    download) and return its column names and an iterator of row batches of about
+    ``batch_bytes`` each (at most ``limits.max_rows`` + 1 rows: the exporter cuts at its
+    caps). The sandbox stays open until the iterator ends or is closed."""
 
     def gen() -> Iterator[Any]:
-        with open_sandbox(snap, limits) as runner:
+        with open_sandbox(snap, limits, policy) as runner:
             yield runner.start(text)
-            fetched = 0
-            while fetched <= limits.max_rows:
-                rows = runner.fetch(min(batch, limits.max_rows + 1 - fetched))
-                if not rows:
-                    return
-                fetched += len(rows)
-                yield rows
+            yield from _sized_batches(runner, limits.max_rows, batch_bytes)
 
     stream = gen()
     columns = next(stream)
@@ -354,10 +668,13 @@ def require_sql(user: object = None) -> Any:
 
 
 def limits_of(runtime: Runtime, *, export: bool = False) -> SqlLimits:
+    """The SQL limits of the page (rows and bytes kept) or of its CSV download (rows; the
+    export module caps its bytes)."""
     settings = runtime.settings
     return SqlLimits(timeout_seconds=settings.sql_timeout_seconds,
                      max_rows=settings.sql_export_max_rows if export else settings.sql_max_rows,
-                     memory_limit=settings.sql_memory_limit, threads=settings.duckdb_threads)
+                     memory_limit=settings.sql_memory_limit, threads=settings.duckdb_threads,
+                     max_bytes=0 if export else settings.sql_max_bytes)
 
 
 def _warehouse_tables(runtime: Runtime, snap: Snapshot) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -400,73 +717,106 @@ def schema_listing(runtime: Runtime | None = None) -> list[SchemaTable]:
 
 
 def policy_for(runtime: Runtime, snap: Snapshot, user: object) -> SqlPolicy:
-    """The check policy of ``user`` on ``snap``: its tables, and PII unless permitted."""
+    """The policy of ``user`` on ``snap``: its tables and their columns, and the PII
+    columns unless the user has the ``pii`` permission (the check and the sandbox)."""
     dialect = SQLGLOT_DIALECTS.get(snap.engine.dialect.name)
     if dialect is None:
         raise QueryError(f"Free SQL is not available on a {snap.engine.dialect.name} "
                          "warehouse.")
-    tables = frozenset(t.lower() for t in _warehouse_tables(runtime, snap))
-    pii = () if can(user, "pii") else tuple(sorted(_pii_columns(runtime).items()))
+    found = _warehouse_tables(runtime, snap)
+    tables = frozenset(t.lower() for t in found)
+    columns = tuple(sorted((t.lower(), tuple(c for c, _kind in cols))
+                           for t, cols in found.items()))
+    pii = () if can(user, "pii") else tuple(sorted(
+        (t, cols) for t, cols in _pii_columns(runtime).items() if t in tables))
     schemas = frozenset({"", "main"} if dialect == "duckdb" else {""})
-    return SqlPolicy(dialect, tables, schemas, pii)
+    return SqlPolicy(dialect, tables, schemas, pii, columns)
 
 
 def _audit(runtime: Runtime, user: Any, event: str, text: str, detail: dict) -> None:
-    runtime.users.audit(getattr(user, "name", "?"), event,
-                        {"statement": text[:4000], **detail})
+    """Write one audit event; AuditUnavailable when the metadata database refuses it."""
+    try:
+        runtime.users.audit(getattr(user, "name", "?"), event,
+                            {"statement": text[:4000], **detail})
+    except sa.exc.SQLAlchemyError as exc:
+        log.error("could not audit %s for %s: %s", event, getattr(user, "name", "?"),
+                  _first_line(exc))
+        raise AuditUnavailable(
+            "Not run: the audit log cannot be written right now (the metadata database is "
+            "busy or unavailable), and no statement runs unaudited. Try again in a "
+            "moment.") from exc
 
 
-def _outcome(exc: QueryError | AccessDenied) -> str:
+def _outcome(exc: StarboardError) -> str:
     if exc.message.startswith("Refused"):
         return "refused"
     return "timeout" if exc.message.startswith("Stopped") else "error"
 
 
+def _audit_outcome(runtime: Runtime, user: Any, event: str, text: str, detail: dict) -> None:
+    """The closing record of an attempt whose start (or refusal) is already decided: a
+    failure to write it is logged, and the user still sees what happened."""
+    try:
+        _audit(runtime, user, event, text, detail)
+    except AuditUnavailable:
+        pass
+
+
 def run_sql(text: str, *, runtime: Runtime | None = None) -> SqlResult:
-    """Check and run one statement for the signed-in user; every attempt is audited."""
+    """Check and run one statement for the signed-in user; every attempt is audited, and a
+    statement whose start cannot be audited does not run (AuditUnavailable)."""
     runtime = runtime or current_runtime()
     user = require_sql()
     started = time.perf_counter()
     try:
         snap = runtime.warehouse.snapshot()
-        check_sql(text, policy_for(runtime, snap, user))
+        policy = policy_for(runtime, snap, user)
+        check_sql(text, policy)
         # a start record too: a cancelled job is killed before it could write its outcome
         _audit(runtime, user, "sql_start", text, {"version": snap.version.id})
-        result = execute_sql(snap, text, limits_of(runtime))
+        result = execute_sql(snap, text, limits_of(runtime), policy)
+    except AuditUnavailable:
+        raise
     except (QueryError, AccessDenied) as exc:
-        _audit(runtime, user, "sql_run", text, {
+        _audit_outcome(runtime, user, "sql_run", text, {
             "outcome": _outcome(exc), "message": exc.message, "rows": 0,
             "ms": round((time.perf_counter() - started) * 1000, 1)})
         raise
-    _audit(runtime, user, "sql_run", text, {"outcome": "ok", "rows": len(result.rows),
-                                            "truncated": result.truncated,
-                                            "ms": round(result.ms, 1),
-                                            "version": result.version})
-    log.info("sql user=%s rows=%d ms=%.1f", getattr(user, "name", "?"), len(result.rows),
-             result.ms)
+    _audit_outcome(runtime, user, "sql_run", text, {
+        "outcome": "ok", "rows": len(result.rows), "truncated": result.truncated,
+        "truncated_by": result.truncated_by, "bytes": result.size, "ms": round(result.ms, 1),
+        "version": result.version})
+    log.info("sql user=%s rows=%d bytes=%d ms=%.1f", getattr(user, "name", "?"),
+             len(result.rows), result.size, result.ms)
     return result
 
 
 def csv_export(text: str, *, runtime: Runtime | None = None) -> Response:
     """A streamed CSV download of one statement for the signed-in user: checked and started
-    before the response, capped (``STARBOARD_SQL_EXPORT_MAX_ROWS`` and the role's export
-    cap), audited by the export module when the stream ends."""
+    before the response, capped (``STARBOARD_SQL_EXPORT_MAX_ROWS``, the role's export cap
+    and ``STARBOARD_EXPORT_MAX_BYTES``), audited by the export module before the first
+    byte and when the stream ends."""
     runtime = runtime or current_runtime()
     user = require_sql()
     snap = runtime.warehouse.snapshot()
     started = time.perf_counter()
     try:
-        check_sql(text, policy_for(runtime, snap, user))
+        policy = policy_for(runtime, snap, user)
+        check_sql(text, policy)
         limits = limits_of(runtime, export=True)
-        columns, batches = sandbox_batches(snap, text, limits)
+        columns, batches = sandbox_batches(snap, text, limits, policy)
     except (QueryError, AccessDenied) as exc:
-        _audit(runtime, user, "sql_export", text, {
+        _audit_outcome(runtime, user, "sql_export", text, {
             "outcome": _outcome(exc), "message": exc.message,
             "ms": round((time.perf_counter() - started) * 1000, 1)})
         raise
     source = export.RowSource(columns, batches=lambda: batches, what="sql",
                               detail={"statement": text[:4000]})
-    return export.csv_response(source, "starboard-sql.csv", cap=limits.max_rows)
+    try:
+        return export.csv_response(source, "starboard-sql.csv", cap=limits.max_rows)
+    except BaseException:
+        batches.close()                  # not delivered: close the sandbox now
+        raise
 
 
 def _csrf_ok() -> bool:
@@ -491,6 +841,8 @@ def blueprint() -> Blueprint:
             return csv_export(request.args.get("q", ""))
         except AccessDenied as exc:
             return jsonify(error={"type": "AccessDenied", "message": exc.message}), 403
+        except AuditUnavailable as exc:
+            return jsonify(error={"type": "AuditUnavailable", "message": exc.message}), 503
         except StarboardError as exc:
             return jsonify(error={"type": type(exc).__name__, "message": exc.message}), 400
 

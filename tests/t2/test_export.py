@@ -139,7 +139,7 @@ def test_the_row_cap_is_enforced_stated_and_audited(tiny_demo: str, tmp_path: Pa
         assert [a["detail"]["truncated"] for a in audit[:2]] == [True, True]
         assert [a["detail"]["rows"] for a in audit[:2]] == [7, 7]
         page = texts(render(client, "/t2/explore", "?metrics=orders"))
-        assert "CSV, at most 7 rows for your role (analyst)." in page
+        assert "CSV, at most 7 rows and 500 MB for your role (analyst)." in page
         admin = signed_in(app, "ada")
         assert len(_csv(admin.get("/api/v1/export/detail?metric=orders"))) == 1 + 9
     finally:
