@@ -34,8 +34,11 @@ max_requests_jitter = max_requests // 10
 keepalive = 75
 preload_app = False
 accesslog = "-"
-# Duration in ms and the request id the app returns (its JSON log lines carry the same).
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# Method, path and protocol, never the query string: Dash polls a background callback with
+# its handles in the URL (``endId``, ``cacheKey``, ``job``), and other query strings carry
+# SQL or filter values. Then the duration in ms and the request id the app returns (its
+# JSON log line for the request carries the same id).
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 # gunicorn's control socket defaults to one path per OS user; keep it with this install.
 control_socket = str(_settings.home / "gunicorn.ctl")

@@ -3,7 +3,11 @@
 Keys are built by the caller (compiled SQL, parameters, access scope, data version). A
 backend that fails (Redis down, disk full) turns into a logged warning and uncached runs
 for a short backoff window (a dead Redis is not asked again on every query), never an
-error page; the cache comes back by itself when the backend does.
+error page; the cache comes back by itself when the backend does. The last failure is
+kept for /admin. The filesystem backend is :class:`StrictFileSystemCache`: cachelib's own
+swallows a failed write (a full disk) with a warning on the root logger and leaves a
+temporary file behind per attempt; ours raises, so the failure is seen and backed off,
+and removes its temporary file.
 
 Identical cold keys run once: within one process through an in-flight table, and across
 worker processes through a lock in the shared backend (Redis ``SET NX PX``, or an
@@ -13,21 +17,27 @@ lock computes and stores, the others poll the cache for its result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import pickle
 import secrets
+import struct
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from flask import Flask
 from flask_caching import Cache
+from flask_caching.backends.filesystemcache import FileSystemCache
 
 from app.config import Settings
 
@@ -67,8 +77,68 @@ def cache_config(settings: Settings) -> dict[str, Any]:
         return {**base, "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.redis_url,
                 "CACHE_OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT,
                                   "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}}
-    return {**base, "CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(settings.cache_dir),
-            "CACHE_THRESHOLD": settings.cache_max_items}
+    return {**base, "CACHE_TYPE": "app.cache.StrictFileSystemCache",
+            "CACHE_DIR": str(settings.cache_dir), "CACHE_THRESHOLD": settings.cache_max_items}
+
+
+class _FdWriter:
+    """A binary sink over a file descriptor: every byte goes through ``os.write``, and a
+    short or failed write raises (``ENOSPC`` included)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        return len(data)
+
+
+class StrictFileSystemCache(FileSystemCache):
+    """flask-caching's filesystem cache whose writes fail loudly and leave nothing behind.
+
+    cachelib's ``set`` catches ``OSError`` (a full disk, a read-only or vanished directory)
+    and pickling errors, logs them on the root logger and returns False, leaving its
+    0-byte temporary file in the cache directory. This ``set`` writes the same file format
+    (expiry header, pickle) to a private temporary file, renames it into place, and on any
+    failure removes the temporary file and raises, for :class:`QueryCache` to back off.
+    """
+
+    def set(self, key: str, value: Any, timeout: Any = None,
+            mgmt_element: bool = False) -> bool:
+        if mgmt_element:
+            timeout = 0     # cachelib: the item counter never expires
+        else:
+            self._prune()
+        expires = self._normalize_timeout(timeout)
+        filename = self._get_filename(key)
+        overwrite = os.path.isfile(filename)
+        fd, tmp = tempfile.mkstemp(suffix=self._fs_transaction_suffix, dir=self._path)
+        try:
+            try:
+                sink = _FdWriter(fd)
+                sink.write(struct.pack("I", expires))
+                pickle.dump(value, sink, pickle.HIGHEST_PROTOCOL)
+            finally:
+                os.close(fd)
+            os.chmod(tmp, self._mode)
+            os.replace(tmp, filename)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if not overwrite and not mgmt_element:
+            self._update_count(delta=1)
+        return True
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure in words, without the server path an OSError carries."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} (errno {exc.errno})" if exc.errno else exc.strerror
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Locks(Protocol):
@@ -177,6 +247,7 @@ class QueryCache:
         self._lock_dir = settings.cache_dir.with_name(settings.cache_dir.name + "-locks")
         self.locks: Locks | None = None
         self.stats = CacheStats()
+        self.last_error: str | None = None   # the latest backend failure, for /admin
 
     def init_app(self, server: Flask) -> None:
         with warnings.catch_warnings():  # "null" is a deliberate choice, not a mistake
@@ -202,6 +273,8 @@ class QueryCache:
             self.stats.errors += 1
             first = self.available
             self._down_until = time.monotonic() + BACKOFF_SECONDS
+            self.last_error = (f"{what} failed at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: "
+                               f"{_reason(exc)}")
         if first:
             log.warning("cache %s failed (%s: %s); running uncached for %.0f s",
                         what, type(exc).__name__, exc, BACKOFF_SECONDS)
@@ -224,9 +297,12 @@ class QueryCache:
 
     def _set(self, key: str, value: Any) -> None:
         try:
-            self._cache.set(key, value)
+            stored = self._cache.set(key, value)
         except Exception as exc:  # the result is still returned to the caller
             self._failed("write", exc)
+            return
+        if stored is False:  # a backend that reports a failed write instead of raising
+            self._failed("write", OSError(f"the {self.backend_name} backend did not store it"))
 
     # ------------------------------------------------------------------ get or compute
 

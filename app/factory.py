@@ -54,6 +54,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     server.register_blueprint(export_blueprint())
     server.register_blueprint(sql_blueprint())
     server.register_blueprint(segments_blueprint())
+    serving.install_api_fallback(server)  # last: it sees every API route
     return app
 
 

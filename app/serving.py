@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dash.fingerprint import check_fingerprint
-from flask import Flask, Request, Response, g, has_request_context, request
+from flask import Flask, Request, Response, g, has_request_context, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import Map, Rule
 
 from app.config import Settings
 
@@ -97,15 +99,23 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str | int) -> None:
-    """Starboard's loggers as JSON lines on stderr (gunicorn's error log, `serve --dev`)."""
-    logger = logging.getLogger("starboard")
-    if not any(getattr(h, "_starboard", False) for h in logger.handlers):
+    """Log lines as JSON on stderr (gunicorn's error log, `serve --dev`), each one once.
+
+    The one handler sits on the root logger, and Starboard's loggers propagate to it. With
+    it on the ``starboard`` logger instead, the first module-level ``logging.warning()`` of
+    a library (cachelib's file cache does that) ran ``logging.basicConfig()`` on an empty
+    root logger, and from then on every Starboard line was written twice: as JSON, and
+    again in plain text by that root handler. A root logger with a handler makes
+    ``basicConfig`` a no-op, and the library's own warnings become JSON lines too.
+    """
+    root = logging.getLogger()
+    if not any(getattr(h, "_starboard", False) for h in root.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         handler.addFilter(RequestIdFilter())
         handler._starboard = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(level.upper() if isinstance(level, str) else level)
+        root.addHandler(handler)
+    logging.getLogger("starboard").setLevel(level.upper() if isinstance(level, str) else level)
 
 
 # --------------------------------------------------------------------------- compression
@@ -165,6 +175,44 @@ def _install_compression(server: Flask) -> None:
         COMPRESS_STREAMS=False,
         COMPRESS_CACHE_BACKEND=StaticCompressed, COMPRESS_CACHE_KEY=_compress_key)
     Compress(server)
+
+
+# --------------------------------------------------------------------------- /api errors
+
+API_PREFIX = "/api/"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def install_api_fallback(server: Flask) -> None:
+    """JSON 404 and 405 for ``/api/…`` URLs no API route answers.
+
+    Without it Dash's catch-all page route (``/<path:path>``, GET) answers them: an unknown
+    API path, or a GET to a POST-only one, got the HTML index page with 200. Call after
+    every API blueprint is registered: the routes under ``/api/`` at that moment decide
+    between "no such route" (404) and "not with this method" (405, with ``Allow``).
+    """
+    api_rules = Map([Rule(rule.rule, methods=rule.methods, endpoint=rule.endpoint)
+                     for rule in server.url_map.iter_rules()
+                     if rule.rule.startswith(API_PREFIX)])
+
+    def api_not_found(rest: str) -> tuple[Response, int] | Response:
+        try:
+            api_rules.bind("").match(request.path, method=request.method)
+        except MethodNotAllowed as exc:
+            allowed = sorted(set(exc.valid_methods or ()))
+            response = jsonify(error={"type": "MethodNotAllowed", "title": "Method not allowed",
+                                      "message": f"{request.method} is not allowed on "
+                                                 f"{request.path}; use {', '.join(allowed)}."})
+            response.status_code = 405
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        except NotFound:
+            pass
+        return jsonify(error={"type": "NotFound", "title": "Not found",
+                              "message": f"No API route {request.path}."}), 404
+
+    server.add_url_rule(API_PREFIX + "<path:rest>", "starboard_api_not_found", api_not_found,
+                        methods=ALL_METHODS, provide_automatic_options=False)
 
 
 # --------------------------------------------------------------------------- install

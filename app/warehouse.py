@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -30,6 +31,7 @@ from app.build.publish import WarehousePaths, duckdb_path, read_pointer
 from app.errors import WarehouseUnavailable
 
 PUBLISH_TABLE = "starboard_publish"
+log = logging.getLogger("starboard.warehouse")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Warehouse:
         self._current_key: str | None = None
         self._checked = 0.0
         self._pin_key = f"starboard.snapshot.{id(self)}"
+        self._logged: str | None = None   # the failure last written to the log
 
     @property
     def dialect_name(self) -> str:
@@ -109,6 +112,7 @@ class Warehouse:
             if self._current is not None and time.monotonic() - self._checked < self.check_interval:
                 return self._current
             snap = self._refresh()
+            self._logged = None
             self._checked = time.monotonic()
             return snap
 
@@ -123,8 +127,10 @@ class Warehouse:
             version = self._duckdb_version(engine, file, key, pointer)
         except sa.exc.DBAPIError as exc:
             engine.dispose()
-            raise WarehouseUnavailable(f"The warehouse {file} cannot be read: "
-                                       f"{str(exc.orig).splitlines()[0]}") from exc
+            reason = str(exc.orig).splitlines()[0]
+            raise self._unavailable(
+                f"The warehouse {file.name} cannot be read: "
+                f"{reason.replace(str(file.parent) + '/', '')}", f"{file}: {reason}") from exc
         old, self._current, self._current_key = self._current, Snapshot(engine, version), key
         if old is not None:
             old.engine.dispose()  # checked-out connections close when they are returned
@@ -136,18 +142,27 @@ class Warehouse:
         if pointer is not None:
             file = self._paths.path.with_name(pointer["file"])
             if not file.exists():
-                raise WarehouseUnavailable(f"The pointer {self._paths.pointer} names {file.name}, "
-                                           "which is missing; publish again with starboard load.")
+                raise self._unavailable(
+                    f"The pointer {self._paths.pointer.name} names {file.name}, which is "
+                    "missing; publish again with starboard load.", str(file))
             return f"pointer:{pointer['file']}", file, pointer
         file = self._paths.path
         try:
             stat = file.stat()
         except FileNotFoundError:
-            raise WarehouseUnavailable(
-                f"No warehouse at {file}: run `starboard demo` or `starboard load DIR --db "
-                f"{self.url}` first.") from None
+            raise self._unavailable(
+                f"No warehouse at {file.name}: run `starboard demo` or `starboard load DIR "
+                "--db URL` (the URL of STARBOARD_DB_URL) first.", str(file)) from None
         identity = f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
         return f"file:{identity}", file, None
+
+    def _unavailable(self, message: str, detail: str) -> WarehouseUnavailable:
+        """The error users see: file names only (``/readyz`` and error tiles are public).
+        The full detail goes to the log, once until the failure changes or clears."""
+        if detail != self._logged:
+            self._logged = detail
+            log.warning("warehouse unavailable: %s (%s)", message, detail)
+        return WarehouseUnavailable(message)
 
     def _open_duckdb(self, file: Path) -> sa.Engine:
         return sa.create_engine(
@@ -176,7 +191,8 @@ class Warehouse:
             try:
                 self._base = sa.create_engine(self.url, pool_pre_ping=True)
             except (sa.exc.ArgumentError, ImportError) as exc:
-                raise WarehouseUnavailable(f"Cannot use warehouse URL {self.url!r}: {exc}") from exc
+                raise self._unavailable(f"Cannot use the warehouse URL: {exc}",
+                                        f"{self.url!r}: {exc}") from exc
         return self._base
 
     def _refresh_server(self) -> Snapshot:

@@ -79,7 +79,8 @@ def cache_stats() -> html.Div:
         shell.stat("Other workers' results", f"{stats.lock_waits:,}",
                    f"waited on the shared lock; {stats.lock_timeouts:,} waits gave up"),
         shell.stat("Backend errors", f"{stats.errors:,}",
-                   f"{stats.bypassed:,} queries ran uncached during backoff",
+                   f"{stats.bypassed:,} queries ran uncached during backoff"
+                   + (f"; last: {cache.last_error}" if cache.last_error else ""),
                    status="warn" if stats.errors else None),
         shell.stat("Backend state", "answering" if cache.available else "down",
                    None if cache.available else "queries run uncached until it answers",

@@ -85,8 +85,9 @@ def read_pointer(paths: WarehousePaths, *, strict: bool = True) -> dict | None:
     except ValueError as exc:
         if not strict:
             return None
-        raise DataError(f"The warehouse pointer {paths.pointer} is damaged ({exc}); publish "
-                        "again with `starboard load` to replace it.") from exc
+        # The name only: readers show this on /readyz and on error tiles.
+        raise DataError(f"The warehouse pointer {paths.pointer.name} is damaged ({exc}); "
+                        "publish again with `starboard load` to replace it.") from exc
     return data
 
 

@@ -172,6 +172,30 @@ def test_the_access_log_carries_the_request_id_and_duration(served) -> None:
     assert request_lines and request_lines[0]["route"] == "/healthz"
 
 
+def test_the_access_log_shows_no_query_string_so_no_background_handle(served) -> None:
+    base, _proc, log, _home = served
+    session = _signed_in(base)
+    handles = {"endId": "end-0123456789abcdef~sig", "cacheKey": "cafe0123456789~sig",
+               "job": "4242424242~sig"}
+    poll = session.post(base + "/_dash-update-component", params=handles,
+                        headers={"X-Request-ID": "poll-4343"}, json={
+                            "output": "t2-result.children", "outputs": {
+                                "id": "t2-result", "property": "children"},
+                            "inputs": [], "changedPropIds": [], "state": []}, timeout=10)
+    assert poll.status_code in (400, 403)   # erin may not poll Tier 2; logged all the same
+    session.get(base + "/healthz", params={"q": "SELECT email FROM dim_user"},
+                headers={"X-Request-ID": "query-4444"}, timeout=5)
+    time.sleep(0.5)
+    text = log.read_text(errors="replace")
+    lines = [line for line in text.splitlines() if "rid=poll-4343" in line]
+    assert lines and '"POST /_dash-update-component HTTP/1.1"' in lines[0], text[-1500:]
+    assert re.search(r'"GET /healthz HTTP/1\.1" 200 .* rid=query-4444', text)
+    access = "\n".join(line for line in text.splitlines() if " rid=" in line)
+    for secret in [*handles.values(), "cacheKey", "endId", "dim_user", "SELECT", "?"]:
+        assert secret not in access, access[-1500:]
+    assert all(secret not in text for secret in handles.values())   # nor any other line
+
+
 @pytest.fixture
 def gunicorn_conf(tmp_path: Path, monkeypatch) -> dict:
     """gunicorn.conf.py's namespace, as gunicorn loads it (settings from this environment)."""
