@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from app import problems, web
+from app import problems, urls, web
 from app.auth import require, signed_in_user
 from app.errors import DataError
 from app.runtime import current_runtime
@@ -48,7 +48,7 @@ def _text(value: object) -> str:
 def _view(row: dict) -> html.A | str:
     """The page and period the report came from, as a link that opens that exact view."""
     url = row["url"] or ""
-    if not url.startswith("/") or url.startswith("//"):
+    if urls.local_path(url) is None:  # stored before reports were checked: text, no link
         return url or "—"
     path, _, search = url.partition("?")
     params = dict(parse_qsl(search))
