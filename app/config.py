@@ -134,6 +134,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("export_max_rows", _export_caps, "Rows one CSV export (explorer result or detail "
             "rows) may hold, per role: `analyst=1000000,admin=5000000`, or one number for every "
             "role that may export.", "analyst=1000000,admin=5000000"),
+    Setting("api_max_rows", _int, "Rows one `POST /api/v1/query` answer holds at most; a "
+            "longer result is cut there and the answer says `truncated`.", "100000"),
+    Setting("api_max_bytes", _int, "Bytes of rows one `POST /api/v1/query` answer holds at "
+            "most (its JSON); a bigger result is cut there and says `truncated`.", "25000000"),
+    Setting("api_timeout_seconds", _int, "Time limit of the warehouse query behind one "
+            "`POST /api/v1/query`; a longer one is stopped with a 400 saying so.", "30"),
     Setting("freshness_slo_hours", _int, "Data older than this (latest fact time vs now) "
             "raises the freshness warning.", "36"),
     Setting("session_idle_minutes", _int, "Sign out after this long without a request "
@@ -181,6 +187,9 @@ class Settings:
     sql_export_max_rows: int
     sql_memory_limit: str
     export_max_rows: tuple[tuple[str, int], ...]
+    api_max_rows: int
+    api_max_bytes: int
+    api_timeout_seconds: int
     freshness_slo_hours: int
     session_idle_minutes: int
     session_max_hours: int
@@ -305,6 +314,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "export_max_rows": (_export_caps(raw["export_max_rows"])
                             if isinstance(raw["export_max_rows"], str)
                             else tuple(sorted(raw["export_max_rows"] or DEFAULT_EXPORT_CAPS))),
+        "api_max_rows": _or(raw["api_max_rows"], 100_000),
+        "api_max_bytes": _or(raw["api_max_bytes"], 25_000_000),
+        "api_timeout_seconds": _or(raw["api_timeout_seconds"], 30),
         "freshness_slo_hours": (raw["freshness_slo_hours"]
                                 if raw["freshness_slo_hours"] is not None else 36),
         "session_idle_minutes": _or(raw["session_idle_minutes"], 60),
@@ -337,6 +349,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
                  "cache_max_items", "session_idle_minutes", "session_max_hours",
                  "remember_days"):
         if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):
+            raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
+    for name in ("api_max_rows", "api_max_bytes", "api_timeout_seconds"):
+        if values[name] <= 0:
             raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
     assert {f.name for f in fields(Settings)} == set(values)
     return Settings(**values)
