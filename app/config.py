@@ -154,6 +154,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("export_max_bytes", _bytes, "Bytes one CSV export (explorer, detail rows, "
             "segments, /t2/sql) may hold; the file ends after the last whole row that fits "
             "and the audit record says `truncated_by: bytes`.", "500MB"),
+    Setting("api_max_rows", _int, "Rows one `POST /api/v1/query` answer holds at most; a "
+            "longer result is cut there and the answer says `truncated`.", "100000"),
+    Setting("api_max_bytes", _bytes, "Bytes of rows one `POST /api/v1/query` answer holds at "
+            "most (its JSON); a bigger result is cut there and says `truncated`. Same size "
+            "syntax as `STARBOARD_SQL_MAX_BYTES`.", "25MB"),
+    Setting("api_timeout_seconds", _int, "Time limit of the warehouse query behind one "
+            "`POST /api/v1/query`; a longer one is stopped with a 400 saying so.", "30"),
     Setting("freshness_slo_hours", _int, "Data older than this (latest fact time vs now) "
             "raises the freshness warning.", "36"),
     Setting("session_idle_minutes", _int, "Sign out after this long without a request "
@@ -203,6 +210,9 @@ class Settings:
     sql_memory_limit: str
     export_max_rows: tuple[tuple[str, int], ...]
     export_max_bytes: int
+    api_max_rows: int
+    api_max_bytes: int
+    api_timeout_seconds: int
     freshness_slo_hours: int
     session_idle_minutes: int
     session_max_hours: int
@@ -343,6 +353,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
                             else tuple(sorted(raw["export_max_rows"] or DEFAULT_EXPORT_CAPS))),
         "export_max_bytes": _size_or(raw["export_max_bytes"], 500 * 10**6,
                                      "export_max_bytes"),
+        "api_max_rows": _or(raw["api_max_rows"], 100_000),
+        "api_max_bytes": _size_or(raw["api_max_bytes"], 25 * 10**6, "api_max_bytes"),
+        "api_timeout_seconds": _or(raw["api_timeout_seconds"], 30),
         "freshness_slo_hours": (raw["freshness_slo_hours"]
                                 if raw["freshness_slo_hours"] is not None else 36),
         "session_idle_minutes": _or(raw["session_idle_minutes"], 60),
@@ -375,6 +388,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
                  "sql_max_bytes", "export_max_bytes", "cache_max_items",
                  "session_idle_minutes", "session_max_hours", "remember_days"):
         if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):
+            raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
+    for name in ("api_max_rows", "api_max_bytes", "api_timeout_seconds"):
+        if values[name] <= 0:
             raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
     assert {f.name for f in fields(Settings)} == set(values)
     return Settings(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app import meta
+from app import meta, urls
 from app.auth import Users
 from app.errors import DataError
 from app.meta import MetaDB
@@ -22,7 +22,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 
 def report(db: MetaDB, *, reporter: str, url: str, period: str, text: str) -> int:
-    """Store a report; DataError when the text is empty or too long. Returns its id."""
+    """Store a report; DataError when the text is empty or too long, or when ``url`` is not
+    a path of this site (it is rendered as a link on /quality/problems). Returns its id."""
+    if urls.local_path(url) is None:
+        raise DataError("A problem can only be reported from a page of this site.")
     text = (text or "").strip()
     if not text:
         raise DataError("Describe the problem first: what looks wrong, and where?")
@@ -45,15 +48,27 @@ def recent(db: MetaDB, limit: int = 100) -> list[dict]:
 
 def submit(db: MetaDB, reporter: str | None, text: str | None, pathname: str | None,
            search: str | None) -> tuple[bool, str]:
-    """Store a report made on the page at ``pathname?search``: (stored, message to show)."""
+    """Store a report made on the page at ``pathname?search``: (stored, message to show).
+
+    The page's path must be a path of this site; a backslash or control character in the
+    query string is percent-encoded, so the stored link opens the same view here and
+    nowhere else.
+    """
     if not reporter:
         return False, "Sign in to report a problem."
+    if not isinstance(pathname, str) or urls.local_path(pathname) is None:
+        return False, "A problem can only be reported from a page of this site."
+    search = urls.escape_unsafe(search) if isinstance(search, str) else ""
+    if search and not search.startswith("?"):
+        search = "?" + search
     period = ""
-    if search and "period=" in search:
+    if "period=" in search:
         period = search.split("period=", 1)[1].split("&", 1)[0]
+    if not isinstance(text, str):
+        text = ""
     try:
-        number = report(db, reporter=reporter, url=f"{pathname or ''}{search or ''}",
-                        period=period, text=text or "")
+        number = report(db, reporter=reporter, url=f"{pathname}{search}", period=period,
+                        text=text)
     except DataError as exc:
         return False, exc.message
     return True, f"Thank you: reported as problem #{number}."

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, redirect, render_template_string, request, session
 from flask.sessions import SecureCookieSessionInterface
@@ -24,6 +23,7 @@ from flask_login import LoginManager, login_user, logout_user
 from app.auth import PERMISSIONS, User, Users, can, require, signed_in_user
 from app.config import Settings
 from app.errors import AccessDenied
+from app.urls import local_path
 
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/readyz", "/_favicon.ico"})
 PUBLIC_ASSETS = ("/assets/starboard.css",)
@@ -42,14 +42,7 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 def safe_next(target: str | None) -> str:
     """``next=`` only to a local path of this site; anything else goes home."""
-    if not target or not isinstance(target, str):
-        return "/"
-    if any(ord(c) < 32 for c in target) or "\\" in target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
+    return local_path(target) or "/"  # the one rule for local links: app/urls.py
 
 
 def csrf_token() -> str:

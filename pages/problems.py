@@ -12,12 +12,13 @@ from urllib.parse import parse_qsl
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from app import problems, web
+from app import problems, urls, web
 from app.auth import require, signed_in_user
-from app.errors import DataError
+from app.errors import StarboardError
 from app.runtime import current_runtime
 from components import shell
 from components.tables import Column, table
+from queries import inputs
 from queries import status as status_q
 
 dash.register_page(__name__, path="/quality/problems", name="Reported problems",
@@ -48,7 +49,7 @@ def _text(value: object) -> str:
 def _view(row: dict) -> html.A | str:
     """The page and period the report came from, as a link that opens that exact view."""
     url = row["url"] or ""
-    if not url.startswith("/") or url.startswith("//"):
+    if urls.local_path(url) is None:  # stored before reports were checked: text, no link
         return url or "—"
     path, _, search = url.partition("?")
     params = dict(parse_qsl(search))
@@ -139,20 +140,20 @@ def triage_problem(_clicks, problem_id, status, assignee, comment, search):
     user = signed_in_user()
     require(user, "tier2")  # the gate already checked; this is the second lock
     current = ""
-    if search and "status=" in search:
+    if isinstance(search, str) and "status=" in search:
         current = search.split("status=", 1)[1].split("&", 1)[0]
     current = current if current in problems.STATUSES else ""
     if not problem_id:
         return html.Span("Choose a problem first.", className="sb-bad"), problems_table(current)
     try:
-        number = int(problem_id)
+        number = inputs.whole_number(problem_id, "problem")
+        assignee = inputs.text(assignee, "assignee", max_length=100)
         row = problems.triage(current_runtime().users, number, actor=user.name,
-                              status=status or None,
+                              status=inputs.text(status, "status", max_length=20) or None,
                               assignee=("" if assignee == UNASSIGNED else assignee or None),
-                              comment=comment or None)
-    except (DataError, ValueError, TypeError) as exc:
-        message = exc.message if isinstance(exc, DataError) else "Choose a problem first."
-        return html.Span(message, className="sb-bad"), problems_table(current)
+                              comment=inputs.text(comment, "comment", max_length=20_000) or None)
+    except StarboardError as exc:
+        return html.Span(exc.message, className="sb-bad"), problems_table(current)
     text = (f"Problem #{number}: {row['status']}"
             + (f", assigned to {row['assignee']}" if row["assignee"] else "") + ".")
     return html.Span(text, className="sb-good"), problems_table(current)

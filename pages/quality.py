@@ -19,6 +19,7 @@ from components.figures import graph
 from components.tables import Column, table
 from queries import dq as dq_q
 from queries import status as status_q
+from queries.run import effective_scope
 
 dash.register_page(__name__, path="/quality", name="Quality", title="Data quality · Starboard",
                    description="Checks on every load, DQ score, freshness and publishes.",
@@ -138,7 +139,16 @@ def _freshness(view: dq_q.QualityView):
                  rows, table_id=FRESHNESS, empty="No fact table has a time column.")
 
 
-def _samples(view: dq_q.QualityView, show_pii: bool):
+def _samples(view: dq_q.QualityView, show_pii: bool, scope: tuple = ()):
+    if scope and view.samples:
+        # Samples are taken at publish, for everyone: no row scope is applied to them, so a
+        # user who sees only part of the data sees the counts above, not the rows.
+        limited = "; ".join(f"{dim} = {', '.join(values)}" for dim, values in scope)
+        return html.P(f"Your access is limited to {limited}. Failing-row samples are taken "
+                      "at publish from all rows, without a row scope, so they are not shown "
+                      "to you; the failing-row counts above are for all rows. Ask an "
+                      "administrator without a row scope to look at them.",
+                      className="sb-empty", id=SAMPLES, **{"data-reason": "row-scope"})
     blocks = []
     for result, rows in view.samples:
         masked = [c for c in result.sample.masked
@@ -165,7 +175,8 @@ def layout(**_query: object):
     except StarboardError as exc:
         return shell.page("Data quality", shell.error_tile("Warehouse unavailable", exc.message),
                           path="/quality", trust=trust, viewer=viewer)
-    show_pii = can(signed_in_user(), "pii")
+    scope = effective_scope()
+    show_pii = can(signed_in_user(), "pii") and not scope
     try:
         view = dq_q.quality_view(show_pii=show_pii)
     except StarboardError as exc:
@@ -180,9 +191,9 @@ def layout(**_query: object):
             shell.section("History", _history(view),
                           "Every publish and `starboard quality` run, kept in the metadata "
                           "database."),
-            shell.section("Failing rows", _samples(view, show_pii),
-                          "Up to 20 rows per failing check. PII columns are masked unless "
-                          "your role may see personal data."),
+            shell.section("Failing rows", _samples(view, show_pii, scope),
+                          "Up to 20 rows per failing check, for users without a row scope. "
+                          "PII columns are masked unless your role may see personal data."),
             shell.section("How the DQ score is computed",
                           html.P(dq_q.FORMULA, className="sb-quality-formula",
                                  id=f"{P}-formula")),

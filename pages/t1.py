@@ -9,7 +9,6 @@ Filter options load in their own callback and never hold up the charts.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import dash
@@ -17,13 +16,13 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import web
 from app.auth import require, signed_in_user
-from app.errors import StarboardError, WarehouseUnavailable
+from app.errors import QueryError, StarboardError, WarehouseUnavailable
 from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
 from components.formatting import format_value
 from queries import explore as explore_q
+from queries import inputs, tier1
 from queries import status as status_q
-from queries import tier1
 from queries import trust as trust_q
 from queries.run import current_model, latest_day
 
@@ -40,6 +39,8 @@ COPY = f"{P}-copy"
 RESET = f"{P}-reset"
 CRUMBS = f"{P}-crumbs"
 NOTICE = f"{P}-notice"
+ACTION_NOTICE = f"{P}-action-notice"       # what a filter change or click could not do
+OPTIONS_NOTICE = f"{P}-options-notice"     # why filter options could not be listed
 
 
 def _href(path: str, state: tier1.State) -> str:
@@ -324,6 +325,8 @@ def layout(board: str | None = None, **query: object):
         [m.name for _, charts in view.sections for c in charts for m in c.metrics],
         [c.by for _, charts in view.sections for c in charts if c.by]).__dict__)
     body = [dcc.Store(id=BOARD, data=view.board.name), _filter_bar(view, path),
+            html.Div(id=ACTION_NOTICE, className="sb-form-message sb-bad", role="alert"),
+            html.Div(id=OPTIONS_NOTICE, className="sb-form-message sb-bad", role="alert"),
             _chips(view, path), *notices, _stand_out(view), *sections]
     return shell.page(
         view.board.title, html.Div([b for b in body if b is not None], className="sb-t1",
@@ -336,21 +339,24 @@ def layout(board: str | None = None, **query: object):
 
 def _state(board: str, search: str) -> tier1.State | None:
     model = current_model()
-    found = model.boards.get(board or "")
+    found = model.boards.get(board)
     latest = latest_day()
     if found is None or found.tier != 1 or latest is None:
         return None
-    state, _ = tier1.parse_state(model, found, tier1.parse_query(search or ""), latest)
+    state, _ = tier1.parse_state(model, found, tier1.parse_query(search), latest)
     return state
 
 
-def _clicked_value(click: dict | None) -> str | None:
-    points = (click or {}).get("points") or []
-    if not points:
+def _clicked_value(click: object) -> str | None:
+    """The category a chart click picked: its customdata, else its y, label or x text."""
+    click = inputs.mapping(click, "clickData") or {}
+    points = click.get("points") or []
+    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
         return None
     point = points[0]
     custom = point.get("customdata")
-    if isinstance(custom, list) and custom and custom[0] not in (None, ""):
+    if isinstance(custom, list) and custom and isinstance(custom[0], str | int | float) \
+            and custom[0] != "":
         return str(custom[0])
     for key in ("y", "label", "x"):
         if isinstance(point.get(key), str):
@@ -358,42 +364,64 @@ def _clicked_value(click: dict | None) -> str | None:
     return None
 
 
-def _day(text: object) -> date | None:
-    try:
-        return date.fromisoformat(str(text)[:10])
-    except ValueError:
-        return None
+def _pattern_keys(entries: object, *keys: str) -> list[tuple[object, ...]]:
+    """The pattern-matching ids of one ``ctx.inputs_list`` entry, as tuples of ``keys``."""
+    if not isinstance(entries, list):
+        raise QueryError("The callback's inputs are not a list of components.")
+    out = []
+    for entry in entries:
+        id_ = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(id_, dict):
+            raise QueryError("The callback's inputs name no component ids.")
+        out.append(tuple(id_.get(k) for k in keys))
+    return out
 
 
-@callback(Output("sb-url", "search"),
+@callback(Output("sb-url", "search"), Output(ACTION_NOTICE, "children"),
           Input({"type": FILTER, "dim": ALL}, "value"),
           Input(DATES, "start_date"), Input(DATES, "end_date"),
           Input({"type": CHART, "dim": ALL, "index": ALL}, "clickData"),
           State("sb-url", "search"), State(BOARD, "data"), prevent_initial_call=True)
 def apply_filters(values, start, end, clicks, search, board):
-    """A filter change, a date pick or a click on a chart → the URL of the new state."""
+    """A filter change, a date pick or a click on a chart → the URL of the new state; a
+    payload the page could not have sent → a notice saying what was wrong."""
     require(signed_in_user(), "tier1")
+    try:
+        new = _applied(values, start, end, clicks, search, board)
+    except StarboardError as exc:
+        return no_update, exc.message
+    return new, ""
+
+
+def _applied(values, start, end, clicks, search, board) -> Any:
+    board = inputs.text(board, "board", max_length=200)
+    search = inputs.text(search, "search", max_length=20_000)
     state = _state(board, search)
     trigger = ctx.triggered_id
     if state is None or trigger is None:
         return no_update
     model = current_model()
     if trigger == DATES:
-        first, last = _day(start), _day(end)
-        if first is None or last is None:
+        if start is None or end is None:  # one end picked so far
             return no_update
+        first, last = inputs.day(start, "start date"), inputs.day(end, "end date")
         state = tier1.State(min(first, last), max(first, last), state.filters, state.drill)
     elif isinstance(trigger, dict) and trigger.get("type") == FILTER:
-        dim = trigger["dim"]
-        ids = [i["id"]["dim"] for i in ctx.inputs_list[0]]
-        chosen = values[ids.index(dim)] if dim in ids else []
-        state = state.with_filter(dim, tuple(str(v) for v in chosen or ()))
+        dim = trigger.get("dim")
+        ids = [k[0] for k in _pattern_keys(ctx.inputs_list[0], "dim")]
+        if not isinstance(dim, str) or dim not in ids or not isinstance(values, list) \
+                or len(values) != len(ids):
+            raise QueryError("This filter is not on the page.")
+        chosen = inputs.texts(values[ids.index(dim)], f"{dim} values")
+        state = state.with_filter(dim, chosen)
     elif isinstance(trigger, dict) and trigger.get("type") == CHART:
-        keys = [(i["id"]["dim"], i["id"]["index"]) for i in ctx.inputs_list[3]]
-        where = (trigger["dim"], trigger["index"])
-        value = _clicked_value(clicks[keys.index(where)] if where in keys else None)
-        dim = trigger["dim"]
-        spec = model.dimensions.get(dim)
+        keys = _pattern_keys(ctx.inputs_list[3], "dim", "index")
+        where = (trigger.get("dim"), trigger.get("index"))
+        if where not in keys or not isinstance(clicks, list) or len(clicks) != len(keys):
+            raise QueryError("This chart is not on the page.")
+        value = _clicked_value(clicks[keys.index(where)])
+        dim = where[0]
+        spec = model.dimensions.get(dim) if isinstance(dim, str) else None
         if value is None or spec is None:
             return no_update
         if spec.drill:
@@ -403,23 +431,33 @@ def apply_filters(values, start, end, clicks, search, board):
         else:
             state = state.with_filter(dim, (value,))
     new = tier1.encode_state(state)
-    return no_update if new == (search or "") else new
+    return no_update if new == search else new
 
 
-@callback(Output({"type": FILTER, "dim": ALL}, "options"), Input(BOARD, "data"),
+@callback(Output({"type": FILTER, "dim": ALL}, "options"), Output(OPTIONS_NOTICE, "children"),
+          Input(BOARD, "data"),
           State({"type": FILTER, "dim": ALL}, "id"), State({"type": FILTER, "dim": ALL}, "value"))
-def load_filter_options(_board, ids, values):
-    """Each filter's values within the user's row scope (cached), after the charts."""
+def load_filter_options(board, ids, values):
+    """Each filter's values within the user's row scope (cached), after the charts. Only
+    the board's own filters are listed; anything else in the payload is refused."""
     require(signed_in_user(), "tier1")
+    count = len(ctx.outputs_list[0]) if isinstance(ctx.outputs_list[0], list) else 0
+    try:
+        board = inputs.text(board, "board", max_length=200)
+        if not isinstance(ids, list) or not isinstance(values, list) \
+                or not len(ids) == len(values) == count:
+            raise QueryError("The filter options were asked for without their filters.")
+        dims = [inputs.text((inputs.mapping(i, "filter id") or {}).get("dim"), "filter")
+                for i in ids]
+        chosen = [inputs.texts(v, f"{d} values") for d, v in zip(dims, values, strict=True)]
+        known = tier1.filter_options(board, dims)
+    except StarboardError as exc:
+        return [[] for _ in range(count)], exc.message
     out = []
-    for id_, chosen in zip(ids, values, strict=True):
-        try:
-            known = tier1.dimension_values(id_["dim"])
-        except StarboardError:
-            known = []
-        extra = [v for v in chosen or () if v not in known]
-        out.append([{"label": v, "value": v} for v in [*extra, *known]])
-    return out
+    for picked, values_of in zip(chosen, known, strict=True):
+        extra = [v for v in picked if v not in values_of]
+        out.append([{"label": v, "value": v} for v in [*extra, *values_of]])
+    return out, ""
 
 
 @callback(Output(COPY, "content"), Input(COPY, "n_clicks"), State("sb-url", "href"),
@@ -427,7 +465,7 @@ def load_filter_options(_board, ids, values):
 def copy_link(_clicks, href):
     """The current URL, for the clipboard."""
     require(signed_in_user(), "tier1")
-    return href or ""
+    return href if isinstance(href, str) else ""
 
 
 shell.report_problem_callback(P, __name__, "tier1")

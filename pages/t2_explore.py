@@ -18,11 +18,12 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import background, web
 from app.auth import can, require, signed_in_user
-from app.errors import StarboardError
+from app.errors import QueryError, StarboardError
 from components import explore as xc
 from components import figures, shell
 from queries import detail as detail_q
 from queries import explore as xq
+from queries import inputs
 from queries import status as status_q
 from queries.export import cap_note
 from queries.parse import query_to_json
@@ -204,20 +205,25 @@ def change(metrics, by, chart, order, limit, _add, f_dim, f_op, f_value, search)
     """A control change or an added filter → the URL of the new exploration."""
     require(signed_in_user(), "tier2")
     try:
-        state = xq.state_from_search(search)
+        state = xq.state_from_search(inputs.text(search, "exploration", max_length=20_000))
         where = state.where
         if ctx.triggered_id == F_ADD:
+            f_dim = inputs.text(f_dim, "filter dimension", max_length=200)
             if not f_dim:
                 return no_update, "Pick a dimension to filter on."
-            text = xq.filter_text_of(str(f_dim), str(f_op or "="), str(f_value or ""))
+            text = xq.filter_text_of(f_dim, inputs.text(f_op, "operator", default="=") or "=",
+                                     inputs.text(f_value, "filter value"))
             xq.parse_where(text, current_model())  # refuse a malformed filter here
             where = (*where, text)
+        chart = inputs.text(chart, "chart", default="table", max_length=40)
+        order = inputs.text(order, "sort", max_length=200)
         new = xq.ExploreState(
-            metrics=tuple(str(m) for m in metrics or () if not str(m).startswith("__")),
-            by=tuple(str(b) for b in by or ()), where=where,
+            metrics=tuple(m for m in inputs.texts(metrics, "metrics", max_items=100)
+                          if not m.startswith("__")),
+            by=inputs.texts(by, "by", max_items=100), where=where,
             chart=chart if chart in xq.CHARTS else "table",
-            order=(str(order),) if order else (),
-            limit=int(limit) if isinstance(limit, int | float) and limit >= 1 else None)
+            order=(order,) if order else (),
+            limit=None if limit in (None, "") else inputs.whole_number(limit, "limit"))
         xq.plan(current_model(), new)
     except StarboardError as exc:
         return no_update, exc.message
@@ -229,7 +235,7 @@ def change(metrics, by, chart, order, limit, _add, f_dim, f_op, f_value, search)
           prevent_initial_call=True)
 def copy_link(_clicks, href):
     require(signed_in_user(), "tier2")
-    return href or ""
+    return href if isinstance(href, str) else ""
 
 
 # --------------------------------------------------------------------------- the result
@@ -304,7 +310,7 @@ def run_exploration(set_progress, search):
     try:
         set_progress("Checking the exploration…")
         model = current_model()
-        state = xq.state_from_search(search)
+        state = xq.state_from_search(inputs.text(search, "exploration", max_length=20_000))
         set_progress("Querying the warehouse…")
         result = xq.explore(state)
     except StarboardError as exc:
@@ -318,9 +324,9 @@ def run_exploration(set_progress, search):
 # --------------------------------------------------------------------------- drill to detail
 
 
-def _drill_of(search: str, metric: str, values: list[Any]) -> dict[str, Any]:
+def _drill_of(search: object, metric: str, values: list[Any]) -> dict[str, Any]:
     model = current_model()
-    state = xq.state_from_search(search)
+    state = xq.state_from_search(inputs.text(search, "exploration", max_length=20_000))
     plan = xq.plan(model, state)
     if plan.query is None:
         raise StarboardError("Pick a metric first.")
@@ -332,8 +338,9 @@ def _drill_of(search: str, metric: str, values: list[Any]) -> dict[str, Any]:
     return {**detail_q.drill_to_json(drill), "notes": notes}
 
 
-def _dims_of(search: str) -> list[str]:
-    plan = xq.plan(current_model(), xq.state_from_search(search))
+def _dims_of(search: object) -> list[str]:
+    plan = xq.plan(current_model(), xq.state_from_search(
+        inputs.text(search, "exploration", max_length=20_000)))
     return [d.partition(":")[0] for d in (plan.query.dimensions if plan.query else ())]
 
 
@@ -342,12 +349,15 @@ def _dims_of(search: str) -> list[str]:
 def drill_point(click, search):
     """A chart point → the rows behind it."""
     require(signed_in_user(), "tier2")
-    points = (click or {}).get("points") or []
-    custom = points[0].get("customdata") if points else None
-    if not isinstance(custom, list) or not custom:
-        return no_update
     try:
-        return _drill_of(search, str(custom[0]), list(custom[1:]))
+        points = (inputs.mapping(click, "clickData") or {}).get("points") or []
+        if not isinstance(points, list) or not isinstance(points[0] if points else {}, dict):
+            raise QueryError("clickData.points: expected a list of points")
+        custom = points[0].get("customdata") if points else None
+        if not isinstance(custom, list) or not custom:
+            return no_update
+        return _drill_of(search, inputs.text(custom[0], "metric", max_length=200),
+                         list(custom[1:]))
     except StarboardError as exc:
         return {"error": exc.message}
 
@@ -360,15 +370,20 @@ def drill_row(cell, virtual, rows, search):
     require(signed_in_user(), "tier2")
     if not isinstance(cell, dict):
         return no_update
-    data = cell.get("data") if isinstance(cell.get("data"), dict) else None
-    if data is None:
-        index = cell.get("rowIndex")
-        table = virtual or rows or []
-        if not isinstance(index, int) or not 0 <= index < len(table):
-            return no_update
-        data = table[index]
     try:
-        plan = xq.plan(current_model(), xq.state_from_search(search))
+        data = inputs.mapping(cell.get("data"), "cellClicked.data")
+        if data is None:
+            index = cell.get("rowIndex")
+            if not isinstance(index, int):
+                return no_update
+            table = virtual or rows or []
+            if not isinstance(table, list):
+                raise QueryError("rowData: expected a list of rows")
+            if not 0 <= index < len(table):
+                return no_update
+            data = inputs.mapping(table[index], "rowData row") or {}
+        plan = xq.plan(current_model(), xq.state_from_search(
+            inputs.text(search, "exploration", max_length=20_000)))
         if plan.query is None:
             return no_update
         column = cell.get("colId")
@@ -386,17 +401,21 @@ def drill_cell(cell, meta, search):
     require(signed_in_user(), "tier2")
     if not isinstance(cell, dict) or not isinstance(meta, dict):
         return no_update
-    col_id = str(cell.get("colId") or "")
-    row_id = str(cell.get("rowId") or "")
-    row_label = None if row_id.startswith(("b-", "t-")) else row_id   # pinned: the Total row
-    columns = meta.get("columns") or []
-    col_value = None
-    if col_id.startswith("c") and col_id[1:].isdigit() and int(col_id[1:]) < len(columns):
-        col_value = columns[int(col_id[1:])]
-    values = [None if row_label in (None, xq.TOTAL, "(none)") else row_label,
-              None if col_value in (None, xq.TOTAL, "(none)") else col_value]
     try:
-        return _drill_of(search, str(meta.get("metric")), values)
+        col_id = inputs.text(cell.get("colId"), "colId", max_length=40)
+        row_id = inputs.text(cell.get("rowId"), "rowId", max_length=2000)
+        row_label = None if row_id.startswith(("b-", "t-")) else row_id  # pinned: Total row
+        columns = meta.get("columns") or []
+        if not isinstance(columns, list):
+            raise QueryError("pivot columns: expected a list")
+        col_value = None
+        if col_id.startswith("c") and columns:  # c0, c1, …: the pivot's value columns
+            col_value = columns[inputs.whole_number(col_id[1:], "pivot column", minimum=0,
+                                                    maximum=len(columns) - 1)]
+        values = [None if row_label in ("", xq.TOTAL, "(none)") else row_label,
+                  None if col_value in (None, xq.TOTAL, "(none)") else col_value]
+        return _drill_of(search, inputs.text(meta.get("metric"), "metric", max_length=200),
+                         values)
     except StarboardError as exc:
         return {"error": exc.message}
 
@@ -415,11 +434,12 @@ def show_detail(data):
     require(signed_in_user(), "tier2")
     if not data:
         return None
-    if "error" in data:
+    if isinstance(data, dict) and "error" in data:
         return shell.error_tile("These rows cannot be shown", str(data["error"]))
     try:
         model = current_model()
         drill = detail_q.drill_from_json(data, model)
+        notes = inputs.texts(data.get("notes"), "notes", max_items=20)
         page = detail_q.fetch_page(drill, 0, 1)     # checks everything before drawing
     except StarboardError as exc:
         return shell.error_tile("These rows cannot be shown", exc.message)
@@ -428,7 +448,7 @@ def show_detail(data):
     columns = [(c.key, c.label, c.kind in numeric, pii_ok or not c.pii) for c in page.columns]
     metric = model.metrics[drill.metric].label
     selected = " · ".join(detail_q.filter_text(f) for f in drill.filters) or "all rows"
-    notes = [html.P(n, className="sb-chart-note") for n in data.get("notes") or []]
+    notes = [html.P(n, className="sb-chart-note") for n in notes]
     return html.Section([
         html.Div([html.H2(f"Rows behind {metric}", className="sb-section-title"),
                   html.Button("Close", id=DETAIL_CLOSE, className="sb-button sb-button-quiet")],
@@ -452,16 +472,17 @@ def detail_rows(request, data):
     """One page of detail rows: only the rows the grid asks for (AG Grid infinite model).
     The row scope and PII masking come from the session, never from the request."""
     require(signed_in_user(), "tier2")
-    if not isinstance(request, dict) or not data or "error" in data:
+    if not isinstance(request, dict) or not isinstance(data, dict) or "error" in data:
         return no_update
     try:
-        start = int(request.get("startRow") or 0)
-        end = int(request.get("endRow") or start + 100)
+        start = inputs.whole_number(request.get("startRow") or 0, "startRow", minimum=0)
+        end = inputs.whole_number(request.get("endRow") or start + 100, "endRow", minimum=0)
+        sort = request.get("sortModel")
         drill = detail_q.drill_from_json(data, current_model())
         drill = detail_q.Drill(drill.metric, drill.filters,
-                               detail_q.sort_from_grid(request.get("sortModel")))
+                               detail_q.sort_from_grid(sort if isinstance(sort, list) else None))
         page = detail_q.fetch_page(drill, start, max(end - start, 1))
-    except (StarboardError, ValueError, TypeError):
+    except StarboardError:
         return {"rowData": [], "rowCount": 0}
     response: dict[str, Any] = {"rowData": page.rows}
     if page.last_row is not None:

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+import sqlglot
+from sqlglot import exp
 
 from app.build.gates import GateResult
 from app.checkstore import MASK, SAMPLE_ROWS, CheckResult, Sample
@@ -265,12 +267,43 @@ def _sql(model: SemanticModel, check: Check, conn: sa.Connection, total: int) ->
     if failing:
         result = conn.execute(sa.select(sa.text("*")).select_from(query).limit(SAMPLE_ROWS))
         names = list(result.keys())
-        pii = frozenset().union(*(model.tables[t].pii for t in select_tables(check.sql)
-                                  if t in model.tables))
-        sample = _sample(names, result.all(), pii, model.tables[check.table].primary_key)
+        sample = _sample(names, result.all(), sql_pii_outputs(model, check.sql, names),
+                         model.tables[check.table].primary_key)
     message = (f"{failing:,} failing row(s) returned" if failing else "no failing row")
     return _result(check, failing == 0, message, failing=failing, total=total,
                    observed=failing, threshold=0, sample=sample)
+
+
+def sql_pii_outputs(model: SemanticModel, sql: str, names: Sequence[str]) -> frozenset[str]:
+    """The output columns of a ``sql`` check that may carry a PII value, to be masked in its
+    sample: a column named like a PII column of a table it reads, or one computed (under
+    any alias, in any CTE or subquery) from such a column. An alias with a column list
+    (``FROM t AS x(a, b)``) or an unnamed expression over a PII column (``max(email)``,
+    named by the database) hides the link: then every output is treated as PII."""
+    pii = frozenset().union(*(model.tables[t].pii for t in select_tables(sql)
+                              if t in model.tables))
+    if not pii:
+        return frozenset()
+    tree = sqlglot.parse_one(sql)
+    if any(alias.columns for alias in tree.find_all(exp.TableAlias)):
+        return frozenset(names)
+    tainted = {name.lower() for name in pii}
+    aliases = list(tree.find_all(exp.Alias))
+    grew = True
+    while grew:  # an alias of an expression over a tainted name taints its own name
+        grew = False
+        for alias in aliases:
+            name = alias.alias.lower()
+            if name not in tainted and any(c.name.lower() in tainted
+                                           for c in alias.this.find_all(exp.Column)):
+                tainted.add(name)
+                grew = True
+    for select in tree.find_all(exp.Select):
+        for projection in select.expressions:
+            if not isinstance(projection, exp.Alias | exp.Column | exp.Star) and any(
+                    c.name.lower() in tainted for c in projection.find_all(exp.Column)):
+                return frozenset(names)  # named by the database (max(email)): mask all
+    return frozenset(n for n in names if n.lower() in tainted)
 
 
 def _plain(value: object) -> object:
@@ -292,12 +325,15 @@ def _sample(names: Sequence[str], rows: Sequence[Sequence], pii: frozenset[str],
 def unmasked_rows(model: SemanticModel, engine: sa.Engine, table: str, sample: Sample
                   ) -> list[tuple]:
     """The sample's rows with PII columns read again from the warehouse by primary key (for
-    viewers allowed to see PII); rows no longer found keep their mask."""
+    viewers allowed to see PII); rows no longer found keep their mask, and so do masked
+    columns that are not the table's own PII columns (a ``sql`` check's renamed or computed
+    ones: there is nothing to read them back from)."""
     spec = model.tables.get(table)
-    if spec is None or not sample.masked or not sample.keys or \
+    readable = tuple(m for m in sample.masked if spec is not None and m in spec.pii)
+    if spec is None or not readable or not sample.keys or \
             tuple(spec.primary_key) != sample.keys:
         return [tuple(r) for r in sample.rows]
-    t = sa.table(table, *(sa.column(c) for c in (*sample.keys, *sample.masked)))
+    t = sa.table(table, *(sa.column(c) for c in (*sample.keys, *readable)))
     index = [sample.columns.index(k) for k in sample.keys]
     wanted = [tuple(row[i] for i in index) for row in sample.rows]
     key_cols = [t.c[k] for k in sample.keys]
@@ -305,14 +341,14 @@ def unmasked_rows(model: SemanticModel, engine: sa.Engine, table: str, sample: S
                  sa.tuple_(*key_cols).in_(wanted))
     with engine.connect() as conn:
         found = {tuple(_plain(v) for v in r[:len(key_cols)]): r[len(key_cols):]
-                 for r in conn.execute(sa.select(*key_cols, *(t.c[m] for m in sample.masked))
+                 for r in conn.execute(sa.select(*key_cols, *(t.c[m] for m in readable))
                                        .where(condition))}
     out = []
     for row, key in zip(sample.rows, wanted, strict=True):
         values = dict(zip(sample.columns, row, strict=True))
         fresh = found.get(tuple(key))
         if fresh is not None:
-            values.update({m: _plain(v) for m, v in zip(sample.masked, fresh, strict=True)})
+            values.update({m: _plain(v) for m, v in zip(readable, fresh, strict=True)})
         out.append(tuple(values[c] for c in sample.columns))
     return out
 

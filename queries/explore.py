@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from app.errors import QueryError
+from queries.inputs import whole_number
 from queries.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
 from queries.parse import parse_where
 from queries.query import OPS, Filter, MetricQuery
@@ -102,11 +103,7 @@ def state_from_args(args: Mapping[str, Any]) -> ExploreState:
         raise QueryError(f"chart: {chart!r} is not a chart type; use one of "
                          f"{', '.join(CHARTS)}")
     limit_text = (one("limit") or "").strip()
-    limit = None
-    if limit_text:
-        if not limit_text.isdigit() or int(limit_text) < 1:
-            raise QueryError(f"limit: expected a positive whole number, got {limit_text!r}")
-        limit = int(limit_text)
+    limit = whole_number(limit_text, "limit") if limit_text else None
     state = ExploreState(metrics=_names(one("metrics")), by=_names(one("by")),
                          where=tuple(w.strip() for w in where if w.strip()), chart=chart,
                          order=_names(one("order")), limit=limit)

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from app.errors import QueryError
+from queries.inputs import whole_number
 from queries.model import SemanticModel
 from queries.query import OPS, Filter, MetricQuery
 
@@ -151,13 +152,8 @@ def parse_cli(
     if not names:
         raise QueryError("--metrics: at least one metric is required")
     wheres = [where] if isinstance(where, str) else list(where or ())
-    if isinstance(limit, str):
-        if not re.fullmatch(r"\s*\d+\s*", limit):
-            raise QueryError(f"--limit: expected a positive integer, got {limit!r}")
-        limit = int(limit)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 1):
-        raise QueryError(f"--limit: expected a positive integer, got {limit!r}")
+    if limit is not None:
+        limit = whole_number(limit, "--limit")
     return MetricQuery(
         metrics=names,
         dimensions=_names(by, "--by"),
@@ -255,9 +251,10 @@ def query_from_json(obj: object, model: SemanticModel | None = None) -> MetricQu
     if not isinstance(filters, list | tuple):
         raise QueryError(f"filters: expected an array, got {_type_name(filters)}")
     limit = obj.get("limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 1):
-        raise QueryError(f"limit: expected a positive integer or null, got {limit!r}")
+    if limit is not None:  # JSON: a number, not text that looks like one
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise QueryError(f"limit: expected a whole number or null, got {_type_name(limit)}")
+        limit = whole_number(limit, "limit")
     return MetricQuery(
         metrics=metrics,
         dimensions=_string_list(obj, "dimensions"),

@@ -13,13 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from queries.inputs import EARLIEST_DAY
 from queries.model import GRAINS, parse_period
 
 # Before this day a period is refused: its history (12 periods and last year) would leave
 # the calendar that `datetime.date` and any warehouse's date dimension can represent.
-EARLIEST = date(1900, 1, 1)
+EARLIEST = EARLIEST_DAY
 
-_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DAY = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
 _EXAMPLES = {"day": "2026-10-31", "week": "2026-W43", "month": "2026-10",
              "quarter": "2026-Q3", "year": "2026"}
 _NOUNS = {"day": "day", "week": "ISO week", "month": "month", "quarter": "quarter",

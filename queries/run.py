@@ -279,10 +279,67 @@ def check_pii(model: SemanticModel, query: MetricQuery) -> None:
                                "not group or filter by it.")
 
 
+class QueryStopped(QueryError):
+    """The warehouse stopped a query at its time limit."""
+
+    title = "Query stopped"
+
+
+def fetch_all(snap: Snapshot, statement: sa.Executable,
+              timeout_seconds: float | None = None) -> list[sa.Row]:
+    """Every row of ``statement`` on ``snap``. With ``timeout_seconds`` the warehouse stops
+    it at that limit (QueryStopped): PostgreSQL by a transaction-local ``statement_timeout``,
+    DuckDB by interrupting the connection from a timer (that connection is then discarded,
+    never handed to another query). Other warehouses run without a limit."""
+    with snap.engine.connect() as conn:
+        dialect = snap.engine.dialect.name
+        if not timeout_seconds or dialect not in ("postgresql", "duckdb"):
+            return list(conn.execute(statement).all())
+        stopped = QueryStopped(f"Stopped: the query ran longer than its time limit of "
+                               f"{timeout_seconds:g} s.")
+        if dialect == "postgresql":
+            conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+                         {"ms": str(max(1, int(timeout_seconds * 1000)))})
+            try:
+                return list(conn.execute(statement).all())
+            except sa.exc.DBAPIError as exc:
+                if type(exc.orig).__name__ == "QueryCanceled":
+                    raise stopped from exc
+                raise
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        fired = threading.Event()
+        lock = threading.Lock()
+        running = [True]
+
+        def interrupt() -> None:
+            with lock:  # never interrupt once the statement is over
+                if running[0]:
+                    fired.set()
+                    raw.interrupt()
+
+        timer = threading.Timer(timeout_seconds, interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return list(conn.execute(statement).all())
+        except sa.exc.DBAPIError as exc:
+            if fired.is_set():
+                raise stopped from exc
+            raise
+        finally:
+            with lock:
+                running[0] = False
+            timer.cancel()
+            if fired.is_set():
+                conn.invalidate()
+
+
 def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
-        use_rollups: bool = True, use_cache: bool = True,
+        use_rollups: bool = True, use_cache: bool = True, timeout_seconds: float | None = None,
         runtime: Runtime | None = None) -> QueryResult:
-    """Compile, classify, cache and execute ``query`` for the current user (and ``scope``)."""
+    """Compile, classify, cache and execute ``query`` for the current user (and ``scope``);
+    ``timeout_seconds``: the warehouse stops the query at that limit (QueryStopped)."""
     runtime = runtime or current_runtime()
     started = time.perf_counter()
     query_id = uuid.uuid4().hex[:12]
@@ -302,8 +359,7 @@ def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
 
     def execute() -> pd.DataFrame:
         try:
-            with snap.engine.connect() as conn:
-                rows = conn.execute(compiled.statement).all()
+            rows = fetch_all(snap, compiled.statement, timeout_seconds)
         except sa.exc.DBAPIError as exc:
             log.error("query %s failed: %s", query_id, exc)
             first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -343,4 +399,5 @@ def explain(query: MetricQuery, scope: RowScope = (), *,
         estimate_rows(compiled, snap, facts, model))
 
 
-__all__ = ["QueryResult", "StarboardError", "cost_class", "current_model", "explain", "run"]
+__all__ = ["QueryResult", "QueryStopped", "StarboardError", "cost_class", "current_model",
+           "explain", "fetch_all", "run"]

@@ -45,6 +45,7 @@ from app.auth import can, signed_in_user
 from app.errors import AccessDenied, ModelError, Problem, QueryError, StarboardError
 from app.runtime import Runtime, current_runtime
 from queries import export
+from queries.inputs import whole_number
 from queries.model import SemanticModel
 from queries.query import MetricQuery
 from queries.run import current_model, effective_scope, latest_day, run
@@ -433,10 +434,7 @@ def blueprint() -> Blueprint:
     @api.get("/export.csv")
     def export_csv() -> Response | tuple[Response, int]:
         try:
-            text = request.args.get("segment", "")
-            if not text.isdigit():
-                raise QueryError(f"segment={text!r} is not a segment number (1, 2, …).")
-            number = int(text)
+            number = whole_number(request.args.get("segment"), "segment")
             frame = export_frame(number)
             name = str(frame[SEGMENT_COLUMN].iloc[0]) if len(frame) else str(number)
             source = export.RowSource(list(frame.columns), batches=export.frame_batches(frame),

@@ -11,7 +11,7 @@ in the caller's request context so the user's row scope applies.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ import pandas as pd
 
 from app.errors import QueryError, StarboardError
 from app.runtime import Runtime, current_runtime
+from queries import inputs
 from queries.anomalies import DayAnomaly, daily_anomalies
 from queries.boards import _Job, board, run_jobs
 from queries.model import Board, Chart, Metric, SemanticModel, metric_facts, reachable_dimensions
@@ -62,7 +63,7 @@ class State:
 
 def preset_range(preset: str, latest: date) -> tuple[date, date]:
     """[first, last] day of a named preset, relative to the data's last day."""
-    if preset.endswith("d") and preset[:-1].isdigit():
+    if preset.endswith("d") and preset[:-1].isascii() and preset[:-1].isdigit():
         return latest - timedelta(days=int(preset[:-1]) - 1), latest
     if preset == "mtd":
         return latest.replace(day=1), latest
@@ -81,9 +82,10 @@ def _text(value: object) -> str:
 
 
 def _day(text: str) -> date | None:
+    """An ISO day within the calendar dates may take (``queries.inputs.day``), or None."""
     try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
+        return inputs.day(text, "date")
+    except QueryError:
         return None
 
 
@@ -126,11 +128,12 @@ def parse_state(model: SemanticModel, board_: Board, params: Mapping[str, object
     default_start, default_end = preset_range(f"{DEFAULT_DAYS}d", latest)
     start_text, end_text = _text(params.get("from")), _text(params.get("to"))
     start, end = _day(start_text) if start_text else None, _day(end_text) if end_text else None
+    days = f"(YYYY-MM-DD, {inputs.EARLIEST_DAY:%Y-%m-%d} to {inputs.LATEST_DAY:%Y-%m-%d})"
     if start_text and start is None:
-        notices.append(f"“{start_text[:40]}” is not a date (YYYY-MM-DD): the range starts "
-                       "on the default day.")
+        notices.append(f"“{start_text[:40]}” is not a date {days}: the range starts on "
+                       "the default day.")
     if end_text and end is None:
-        notices.append(f"“{end_text[:40]}” is not a date (YYYY-MM-DD): the range ends on "
+        notices.append(f"“{end_text[:40]}” is not a date {days}: the range ends on "
                        "the default day.")
     if start is None and end is None:
         start, end = default_start, default_end
@@ -201,6 +204,34 @@ def count_metric(model: SemanticModel, dim: str) -> str | None:
         if any(metric.name in r.metrics and dim in r.dimensions for r in model.rollups.values()):
             return metric.name
     return candidates[0].name if candidates else None
+
+
+def filter_dimensions(model: SemanticModel, board_: Board) -> tuple[str, ...]:
+    """The board's filter bar: its ``filters:`` that are dimensions, the time one aside."""
+    time_dim = model.time_dimension()
+    return tuple(f for f in board_.filters if f in model.dimensions
+                 and not (time_dim and f == time_dim.name))
+
+
+def filter_options(name: str, dims: Sequence[str],
+                   runtime: Runtime | None = None) -> list[list[str]]:
+    """The values the signed-in user may pick in each of Tier 1 board ``name``'s filters
+    ``dims``; QueryError when one is not in the board's ``filters:`` (the options callback
+    must not list an arbitrary dimension, such as every user id)."""
+    runtime = runtime or current_runtime()
+    model = current_model(runtime)
+    allowed = filter_dimensions(model, board(name, 1))
+    for dim in dims:
+        if dim not in allowed:
+            raise QueryError(f"“{dim[:40]}” is not a filter of this board: its values are "
+                             "not listed.")
+    options = []
+    for dim in dims:
+        try:
+            options.append(dimension_values(dim, runtime))
+        except StarboardError:  # e.g. a dimension the user may not see: no options
+            options.append([])
+    return options
 
 
 def dimension_values(dim: str, runtime: Runtime | None = None) -> list[str]:
@@ -403,9 +434,10 @@ def tier1_view(name: str, params: Mapping[str, object]) -> Tier1View:
     latest = latest_day(runtime)
     if latest is None:
         raise QueryError("The warehouse holds no dated facts yet: nothing to report.")
-    asked = [k for k in params if k not in RESERVED and k in board_dimensions(model, board_)]
+    allowed = board_dimensions(model, board_)
+    asked = [k for k in params if k not in RESERVED and k in allowed]
     asked += [s.partition(":")[0].strip() for s in _text(params.get("drill")).split(",")
-              if s.partition(":")[0].strip() in model.dimensions]
+              if s.partition(":")[0].strip() in allowed]
     known = {d: set(dimension_values(d, runtime)) for d in dict.fromkeys(asked)}
     state, notices = parse_state(model, board_, params, latest, known)
     results = run_all(chart_jobs(model, board_, state, latest), runtime)
@@ -424,11 +456,8 @@ def tier1_view(name: str, params: Mapping[str, object]) -> Tier1View:
             index += 1
         sections.append((section.title, tuple(views)))
     stand_out.sort(key=lambda s: -abs(s.anomaly.z))
-    time_dim = model.time_dimension()
-    filter_dims = tuple(f for f in board_.filters if f in model.dimensions
-                        and not (time_dim and f == time_dim.name))
     return Tier1View(board_, state, latest, tuple(notices), tuple(sections),
-                     tuple(stand_out), filter_dims, _grain(state))
+                     tuple(stand_out), filter_dimensions(model, board_), _grain(state))
 
 
 def _number(value: object) -> float | None:

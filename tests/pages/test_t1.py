@@ -11,6 +11,21 @@ from components.formatting import format_value
 from tests.conftest import render, signed_in, texts
 
 RANGE = "?from=2026-09-01&to=2026-09-30"
+APPLY_OUTPUT = "..sb-url.search...t1-action-notice.children.."
+OPTIONS_OUTPUT = '..{"dim":["ALL"],"type":"t1-filter"}.options...t1-options-notice.children..'
+
+
+def options_body(ids: list, board: object = "growth", values: object = None) -> dict:
+    """The filter-options callback as the page posts it (``ids``: the filters' ids)."""
+    values = [[] for _ in ids] if values is None else values
+    return {"output": OPTIONS_OUTPUT,
+            "outputs": [[{"id": i, "property": "options"} for i in ids],
+                        {"id": "t1-options-notice", "property": "children"}],
+            "inputs": [{"id": "t1-board", "property": "data", "value": board}],
+            "state": [[{"id": i, "property": "id", "value": i} for i in ids],
+                      [{"id": i, "property": "value", "value": v}
+                       for i, v in zip(ids, values, strict=True)]],
+            "changedPropIds": ["t1-board.data"]}
 
 
 @pytest.fixture
@@ -88,13 +103,7 @@ def test_cohort_shares_equal_sql(demo_app, oscar) -> None:
 def test_scoped_user_sees_only_their_values_in_filter_options(demo_app) -> None:
     emea = signed_in(demo_app, "emea")
     ids = [{"dim": d, "type": "t1-filter"} for d in ("channel_group", "country", "device")]
-    body = {"output": '..{"dim":["ALL"],"type":"t1-filter"}.options..'.strip("."),
-            "outputs": [{"id": i, "property": "options"} for i in ids],
-            "inputs": [{"id": "t1-board", "property": "data", "value": "growth"}],
-            "state": [[{"id": i, "property": "id", "value": i} for i in ids],
-                      [{"id": i, "property": "value", "value": []} for i in ids]],
-            "changedPropIds": ["t1-board.data"]}
-    body["output"] = '{"dim":["ALL"],"type":"t1-filter"}.options'
+    body = options_body(ids)
     response = emea.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.data[:300]
     options = response.get_json()["response"]
@@ -134,8 +143,8 @@ def test_filters_narrow_the_numbers_and_drill_shows_the_next_level(demo_app, osc
 def _callback(client, body: dict):
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code in (200, 204), response.data[:300]
-    return response.get_json()["response"]["sb-url"]["search"] if response.status_code == 200 \
-        else None
+    return response.get_json()["response"].get("sb-url", {}).get("search") \
+        if response.status_code == 200 else None
 
 
 def _apply_body(search: str, trigger: str, *, filters=None, click=None) -> dict:
@@ -143,7 +152,9 @@ def _apply_body(search: str, trigger: str, *, filters=None, click=None) -> dict:
     chart = {"dim": "channel_group", "index": 5, "type": "t1-chart"}
     fids = [{"dim": d, "type": "t1-filter"} for d in ("channel_group", "channel", "device")]
     return {
-        "output": "sb-url.search", "outputs": {"id": "sb-url", "property": "search"},
+        "output": APPLY_OUTPUT,
+        "outputs": [{"id": "sb-url", "property": "search"},
+                    {"id": "t1-action-notice", "property": "children"}],
         "inputs": [[{"id": i, "property": "value", "value": filters.get(i["dim"], [])}
                     for i in fids],
                    {"id": "t1-dates", "property": "start_date", "value": "2026-09-01"},

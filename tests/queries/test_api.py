@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import add_users, make_app, sign_in
 
@@ -134,3 +139,125 @@ def test_pii_dimensions_are_refused_without_the_permission(demo_app) -> None:
                 check_pii(model, query)
             login_user(runtime.users.by_name("ada"))
             check_pii(model, query)  # admins hold the pii permission
+
+
+# --------------------------------------------------------------------------- caps (#14, item 5)
+
+USER_BY_DAY = {"metrics": ["revenue"], "dimensions": ["user", "date:day"]}
+
+
+def _capped_app(tiny_demo: str, home: Path, **overrides):
+    app = make_app(tiny_demo, home, **overrides)
+    add_users(app)
+    client = app.server.test_client()
+    sign_in(client, "ana")
+    return app, client
+
+
+def test_an_answer_is_cut_at_the_row_cap_and_says_so(tiny_demo: str, tmp_path: Path) -> None:
+    app, client = _capped_app(tiny_demo, tmp_path, api_max_rows=5)
+    body = client.post("/api/v1/query", json=USER_BY_DAY).get_json()
+    assert len(body["rows"]) == 5
+    assert (body["truncated"], body["truncated_by"], body["row_cap"]) == (True, "rows", 5)
+    assert "LIMIT" in body["sql"].upper()            # the warehouse sends at most cap + 1
+    assert any("capped at 5 rows" in n for n in body["notices"])
+    own_limit = client.post("/api/v1/query", json={**USER_BY_DAY, "limit": 3}).get_json()
+    assert len(own_limit["rows"]) == 3 and own_limit["truncated"] is False
+    exactly = client.post("/api/v1/query", json={**USER_BY_DAY, "limit": 5}).get_json()
+    assert len(exactly["rows"]) == 5 and exactly["truncated"] is False
+    app.server.extensions["starboard"].warehouse.dispose()
+
+
+def test_an_answer_is_cut_at_the_byte_cap_and_says_so(tiny_demo: str, tmp_path: Path) -> None:
+    app, client = _capped_app(tiny_demo, tmp_path, api_max_bytes=300)
+    response = client.post("/api/v1/query", json=USER_BY_DAY)
+    body = response.get_json()
+    assert body["truncated"] is True and body["truncated_by"] == "bytes"
+    assert body["byte_cap"] == 300 and 0 < len(body["rows"]) < 20
+    assert len(json.dumps(body["rows"])) <= 300
+    small = client.post("/api/v1/query", json={"metrics": ["revenue"]}).get_json()
+    assert small["truncated"] is False and small["truncated_by"] is None
+    app.server.extensions["starboard"].warehouse.dispose()
+
+
+def test_the_default_caps_are_stated_in_every_answer(api) -> None:
+    body = api.post("/api/v1/query", json={"metrics": ["revenue"]}).get_json()
+    assert (body["row_cap"], body["byte_cap"], body["truncated"]) == (100_000, 25_000_000,
+                                                                      False)
+
+
+SLOW = sa.text("SELECT count(*) FROM range(200000) a, range(200000) b "
+               "WHERE a.range + b.range < 0")
+
+
+def _slow_statement(monkeypatch) -> None:
+    """Every compiled query runs a cross join of 4·10¹⁰ rows instead (one column, like a
+    query for one metric)."""
+    import queries.run
+
+    real = queries.run.compile_query
+
+    def compile_slow(*args, **kwargs):
+        return dataclasses.replace(real(*args, **kwargs), statement=SLOW)
+
+    monkeypatch.setattr(queries.run, "compile_query", compile_slow)
+
+
+def test_a_query_past_the_time_limit_is_stopped_with_a_clear_400(tiny_demo: str,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    app, client = _capped_app(tiny_demo, tmp_path, api_timeout_seconds=0.3)
+    _slow_statement(monkeypatch)
+    started = time.monotonic()
+    response = client.post("/api/v1/query", json={"metrics": ["revenue"]})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    error = response.get_json()["error"]
+    assert error["type"] == "QueryStopped"
+    assert error["message"].startswith("Stopped: the query ran longer than the API's time "
+                                       "limit of 0.3 s (STARBOARD_API_TIMEOUT_SECONDS).")
+    assert elapsed < 10
+    monkeypatch.undo()
+    # another query (plans are cached per query): the pool still serves
+    after = client.post("/api/v1/query", json={"metrics": ["orders"]})
+    assert after.status_code == 200, after.get_json()
+    assert after.get_json()["rows"][0][0] > 0
+    app.server.extensions["starboard"].warehouse.dispose()
+
+
+def test_fetch_all_stops_a_slow_duckdb_statement_and_drops_the_connection(demo_app
+                                                                          ) -> None:
+    from queries.run import QueryStopped, fetch_all
+
+    snap = demo_app.server.extensions["starboard"].warehouse.snapshot()
+    with pytest.raises(QueryStopped, match="time limit of 0.2 s"):
+        fetch_all(snap, SLOW, 0.2)
+    for _ in range(3):  # no stray interrupt reaches a later statement on a pooled connection
+        assert fetch_all(snap, sa.text("SELECT 42"), 0.2)[0][0] == 42
+    assert fetch_all(snap, sa.text("SELECT 7"))[0][0] == 7
+
+
+def test_fetch_all_stops_a_slow_postgresql_statement(pg_server: str) -> None:
+    from queries.run import QueryStopped, fetch_all
+
+    engine = sa.create_engine(pg_server)
+    snap = SimpleNamespace(engine=engine)
+    with pytest.raises(QueryStopped, match="time limit of 0.2 s"):
+        fetch_all(snap, sa.text("SELECT pg_sleep(5)"), 0.2)
+    with engine.connect() as conn:   # the timeout was local to that transaction
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+    assert fetch_all(snap, sa.text("SELECT 1"), 0.2)[0][0] == 1
+    engine.dispose()
+
+
+def test_api_settings_must_be_positive(tmp_path: Path) -> None:
+    from app.config import load_settings
+    from app.errors import ConfigError
+
+    for name in ("STARBOARD_API_MAX_ROWS", "STARBOARD_API_MAX_BYTES",
+                 "STARBOARD_API_TIMEOUT_SECONDS"):
+        with pytest.raises(ConfigError, match=f"{name} must be a positive number"):
+            load_settings({"home": str(tmp_path)}, environ={name: "0"})
+    settings = load_settings({"home": str(tmp_path)}, environ={})
+    assert (settings.api_max_rows, settings.api_max_bytes, settings.api_timeout_seconds) == (
+        100_000, 25_000_000, 30)

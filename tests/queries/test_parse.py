@@ -91,8 +91,8 @@ def test_parse_cli_builds_the_query() -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"metrics": ""}, "--metrics: at least one metric"),
     ({"metrics": " , "}, "--metrics: at least one metric"),
-    ({"metrics": "events", "limit": "ten"}, "--limit: expected a positive integer"),
-    ({"metrics": "events", "limit": 0}, "--limit: expected a positive integer"),
+    ({"metrics": "events", "limit": "ten"}, "--limit: expected a whole number"),
+    ({"metrics": "events", "limit": 0}, "--limit: expected a whole number"),
     ({"metrics": "events", "by": 3}, "--by: expected comma-separated names"),
     ({"metrics": "events", "where": ["country"]}, "write 'dimension op value'"),
 ])
@@ -148,8 +148,8 @@ def test_query_from_json_accepts_filter_objects_and_strings() -> None:
      "filters[0].value: expected a string, number or boolean, got null"),
     ({"metrics": ["events"], "filters": [{"dimension": "s", "op": "in", "value": [[1]]}]},
      "filters[0].value[0]: expected a string, number or boolean, got array"),
-    ({"metrics": ["events"], "limit": "5"}, "limit: expected a positive integer or null"),
-    ({"metrics": ["events"], "limit": True}, "limit: expected a positive integer or null"),
+    ({"metrics": ["events"], "limit": "5"}, "limit: expected a whole number"),
+    ({"metrics": ["events"], "limit": True}, "limit: expected a whole number"),
     ({"metrics": ["events"], "order_by": "-events"}, "order_by: expected an array"),
 ])
 def test_query_from_json_is_strict(obj: object, message: str) -> None:

@@ -165,6 +165,11 @@ def test_export_names_a_bad_segment(demo_app) -> None:
     response = client.get("/api/v1/segments/export.csv?segment=99")
     assert response.status_code == 400 and "no segment 99" in response.get_json()[
         "error"]["message"]
-    response = client.get("/api/v1/segments/export.csv?segment=x")
-    assert response.status_code == 400 and "'x' is not a segment number" in response.get_json()[
-        "error"]["message"]
+    for attack in ("x", "²", "१", "-1", "0", "1.5", "", "99999999999999999999999"):
+        response = client.get("/api/v1/segments/export.csv", query_string={"segment": attack})
+        assert response.status_code == 400, attack
+        assert response.get_json()["error"]["message"].startswith(
+            "segment: expected a whole number from 1 to"), attack
+    response = client.get("/api/v1/segments/export.csv")
+    assert response.status_code == 400 and "segment: expected a whole number" in \
+        response.get_json()["error"]["message"]
