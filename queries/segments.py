@@ -42,7 +42,14 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from app.auth import can, signed_in_user
-from app.errors import AccessDenied, ModelError, Problem, QueryError, StarboardError
+from app.errors import (
+    AccessDenied,
+    ModelError,
+    Problem,
+    QueryError,
+    StarboardError,
+    WarehouseUnavailable,
+)
 from app.runtime import Runtime, current_runtime
 from queries import export
 from queries.inputs import whole_number
@@ -442,6 +449,8 @@ def blueprint() -> Blueprint:
             return export.csv_response(source, export.safe_filename(f"segment-{name}"))
         except AccessDenied as exc:
             return jsonify(error={"type": "AccessDenied", "message": exc.message}), 403
+        except (WarehouseUnavailable, export.AuditUnavailable) as exc:
+            return jsonify(error={"type": type(exc).__name__, "message": exc.message}), 503
         except StarboardError as exc:
             return jsonify(error={"type": type(exc).__name__, "message": exc.message}), 400
 

@@ -34,7 +34,8 @@ from tests.conftest import add_users, find_all, make_app, render, signed_in
 STATEMENT = "SELECT channel FROM dim_channel ORDER BY channel"
 DOWNLOADS = ["/api/v1/sql/export.csv?q=" + quote(STATEMENT),
              "/api/v1/export/detail?metric=orders",
-             "/api/v1/export/explore?metrics=orders&by=channel"]
+             "/api/v1/export/explore?metrics=orders&by=channel",
+             "/api/v1/segments/export.csv?segment=1"]
 
 
 @pytest.fixture(scope="module")
