@@ -225,7 +225,7 @@ def _kind_of(ref: _DimRef, kinds: Mapping[str, str]) -> str | None:
     return kinds.get(f"{ref.dim.table}.{ref.dim.column}")
 
 
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?[0-9]+")
 
 
 def coerce_value(value: object, kind: str | None) -> object:
@@ -267,7 +267,7 @@ def coerce_value(value: object, kind: str | None) -> object:
             return value.date()
         if isinstance(value, date):
             return value
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
             try:
                 return date.fromisoformat(value.strip())
             except ValueError:

@@ -205,7 +205,7 @@ class SemanticModel:
 # --------------------------------------------------------------------------- periods
 
 _PERIOD = re.compile(
-    r"^(?P<year>\d{4})(?:-(?:Q(?P<quarter>\d)|W(?P<week>\d{2})|(?P<month>\d{2})))?$"
+    r"^(?P<year>[0-9]{4})(?:-(?:Q(?P<quarter>[0-9])|W(?P<week>[0-9]{2})|(?P<month>[0-9]{2})))?$"
 )
 
 

@@ -228,7 +228,7 @@ def test_parse_period(key: str | int, grain: str, start: date, end: date) -> Non
 
 
 @pytest.mark.parametrize("key", ["2026-Q5", "2026-13", "2026-00", "2021-W53", "26", "Q4-2026",
-                                 "2026-10-01", ""])
+                                 "2026-10-01", "", "२०२६", "2026-Q٤", "2026-１0"])
 def test_parse_period_rejects(key: str) -> None:
     with pytest.raises(ValueError):
         parse_period(key)
@@ -699,3 +699,11 @@ def test_postgres_demo_model_matches_the_design_schema(
     engine, _ = pg_schema_engine
     build(engine, [s.replace("DOUBLE", "DOUBLE PRECISION") for s in DEMO_DDL])
     assert check_model_against_warehouse(demo, engine) == []
+
+
+@pytest.mark.parametrize("text", ["१", "²", "٣٤"])
+def test_integer_filter_values_take_ascii_digits_only(text: str) -> None:
+    from queries.compile import coerce_value
+
+    with pytest.raises(ValueError):
+        coerce_value(text, "integer")
