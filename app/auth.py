@@ -6,12 +6,14 @@ Each rule has one source of truth: ``require(user, permission)`` raises ``Access
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import has_request_context, request
@@ -20,7 +22,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import meta
 from app.errors import AccessDenied, StarboardError
-from app.meta import MetaDB
+from app.meta import MetaDB, MetaUnavailable
+
+log = logging.getLogger("starboard.auth")
 
 # Permissions: tier0/tier1/tier2 open boards of that tier; sql runs raw SQL; pii sees PII
 # columns; admin manages users. "signed_in" is what every signed-in user has.
@@ -32,8 +36,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 ROLES = tuple(ROLE_PERMISSIONS)
 PERMISSIONS = frozenset().union(*ROLE_PERMISSIONS.values())
+# Failed sign-ins within THROTTLE_WINDOW: THROTTLE_LIMIT per name from one address, and
+# THROTTLE_IP_LIMIT from one address over all names. Nothing is counted per name alone, so
+# nobody can lock a user out from another address.
 THROTTLE_LIMIT = 5
+THROTTLE_IP_LIMIT = 25
 THROTTLE_WINDOW = timedelta(minutes=15)
+# A token's last_used_at is written at most this often, and never waits long for a lock.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+TOKEN_TOUCH_WAIT_MS = 100
+TOKEN_MAX_DAYS = 3650
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 SCOPE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
 
@@ -48,6 +60,7 @@ class User(UserMixin):
     scopes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     disabled: bool = False
     permissions: frozenset[str] = field(default=frozenset(), compare=False)
+    session_gen: int = field(default=0, compare=False)  # see meta.users.session_gen
 
     def get_id(self) -> str:
         return str(self.id)
@@ -61,6 +74,34 @@ class AccessError(StarboardError):
     """A user-management request was malformed (unknown role, bad scope, …)."""
 
     title = "Access error"
+
+
+class Throttled(AccessDenied):
+    """Too many failed sign-ins from this address (for this name, or for all names)."""
+
+    title = "Too many sign-ins"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What may be shown of an API token: never the secret, nor its hash."""
+
+    id: int
+    user: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked: bool
+    revoked_at: datetime | None
+
+    def status(self, at: datetime | None = None) -> str:
+        """``revoked``, ``expired`` or ``active`` (at ``at``, default now)."""
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (at or meta.now()):
+            return "expired"
+        return "active"
 
 
 def permissions_of(role: str) -> frozenset[str]:
@@ -138,7 +179,19 @@ def _scopes_from_json(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 def _row_to_user(row) -> User:
     return User(id=row.id, name=row.name, role=row.role, scopes=_scopes_from_json(row.scopes),
-                disabled=bool(row.disabled), permissions=permissions_of(row.role))
+                disabled=bool(row.disabled), permissions=permissions_of(row.role),
+                session_gen=row.session_gen or 0)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """An scrypt hash of a random password, made once per process: unknown user names are
+    checked against it, so a sign-in takes as long whether the name exists or not."""
+    return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+
+
+def _next_session_gen() -> sa.ColumnElement:
+    return sa.func.coalesce(meta.users.c.session_gen, 0) + 1
 
 
 def _client_ip() -> str:
@@ -157,17 +210,17 @@ class Users:
             key = int(user_id)
         except (TypeError, ValueError):
             return None
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(sa.select(meta.users).where(meta.users.c.id == key)).first()
         return _row_to_user(row) if row else None
 
     def by_name(self, name: str) -> User | None:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(sa.select(meta.users).where(meta.users.c.name == name)).first()
         return _row_to_user(row) if row else None
 
     def all(self) -> list[User]:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(sa.select(meta.users).order_by(meta.users.c.name)).all()
         return [_row_to_user(r) for r in rows]
 
@@ -192,7 +245,7 @@ class Users:
         if self.by_name(name):
             raise AccessError(f"A user named {name!r} already exists.")
         stamp = meta.now()
-        with self.db.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(meta.users.insert().values(
                 name=name, password_hash=generate_password_hash(password, method="scrypt"),
                 role=role, scopes=_scopes_to_json(scopes), disabled=False, created_at=stamp,
@@ -204,11 +257,14 @@ class Users:
         return user
 
     def _update(self, name: str, event: str, actor: str, detail: dict, **values) -> User:
+        """Change one user and end their sessions: every change made here (role, scope,
+        status, password) must reach copies of a session signed in before it."""
         user = self.by_name(name)
         if user is None:
             raise AccessError(f"No user named {name!r}.")
-        with self.db.engine.begin() as conn:
-            conn.execute(meta.users.update().where(meta.users.c.id == user.id).values(**values))
+        with self.db.begin() as conn:
+            conn.execute(meta.users.update().where(meta.users.c.id == user.id).values(
+                session_gen=_next_session_gen(), **values))
         self.audit(actor, event, {"user": name, **detail})
         updated = self.by_name(name)
         assert updated is not None
@@ -234,34 +290,64 @@ class Users:
                             password_hash=generate_password_hash(password, method="scrypt"),
                             password_changed_at=meta.now())
 
+    def end_sessions(self, user_id: int, *, actor: str, event: str = "logout") -> None:
+        """End every session of this user, in every browser (sign-out): sessions carry the
+        generation they signed in with, and this moves it on."""
+        u = meta.users
+        with self.db.begin() as conn:
+            conn.execute(u.update().where(u.c.id == user_id).values(
+                session_gen=_next_session_gen()))
+        self.audit(actor, event, {"sessions": "ended everywhere"})
+
     # ---- sign-in
-    def throttled(self, name: str, ip: str) -> bool:
-        """True after THROTTLE_LIMIT failures for this name or this IP within the window."""
-        since = meta.now() - THROTTLE_WINDOW
+    def _reserve_attempt(self, name: str, ip: str) -> int | None:
+        """Count this sign-in attempt before its password is checked: one statement inserts
+        it, as a failure, only while this address is under both limits, and returns its
+        id (None: throttled). Counting and inserting in one statement is atomic on SQLite
+        (the INSERT holds the write lock while it counts), across processes too; PostgreSQL
+        first takes a transaction lock on the address, since READ COMMITTED would let two
+        concurrent statements both see the old count."""
         t = meta.login_attempts
-        with self.db.engine.connect() as conn:
-            failures = conn.execute(
-                sa.select(sa.func.count()).where(t.c.at >= since, t.c.success.is_(False),
-                                                 sa.or_(t.c.name == name, t.c.ip == ip))
-            ).scalar_one()
-        return failures >= THROTTLE_LIMIT
+        stamp = meta.now()
+        since = stamp - THROTTLE_WINDOW
+
+        def failures(*where: sa.ColumnElement) -> sa.ScalarSelect:
+            return (sa.select(sa.func.count()).select_from(t)
+                    .where(t.c.at >= since, t.c.success.is_(False), *where).scalar_subquery())
+
+        attempt = sa.select(sa.literal(stamp, sa.DateTime), sa.literal(name, sa.String),
+                            sa.literal(ip, sa.String), sa.literal(False, sa.Boolean)).where(
+            failures(t.c.ip == ip, t.c.name == name) < THROTTLE_LIMIT,
+            failures(t.c.ip == ip) < THROTTLE_IP_LIMIT)
+        insert = t.insert().from_select(["at", "name", "ip", "success"], attempt)
+        with self.db.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                             {"key": f"starboard-login:{ip}"})
+            row = conn.execute(insert.returning(t.c.id)).first()
+        return None if row is None else int(row[0])
 
     def authenticate(self, name: str, password: str, ip: str) -> User:
-        """The user for these credentials; AccessDenied with a message that does not say
-        whether the name exists."""
-        if self.throttled(name, ip):
+        """The user for these credentials. AccessDenied with a message that does not say
+        whether the name exists (nor does the time it takes); Throttled once this address
+        has failed too often; MetaUnavailable when the database does not answer."""
+        name, ip = name[:100], ip[:64]
+        attempt = self._reserve_attempt(name, ip)
+        if attempt is None:
             self.audit(name, "login_throttled", {}, ip=ip)
-            raise AccessDenied("Too many failed sign-ins: wait 15 minutes and try again.")
-        with self.db.engine.connect() as conn:
+            raise Throttled("Too many failed sign-ins from your address: wait 15 minutes "
+                            "and try again.")
+        with self.db.connect() as conn:
             row = conn.execute(sa.select(meta.users).where(meta.users.c.name == name)).first()
-        ok = row is not None and check_password_hash(row.password_hash, password)
-        with self.db.engine.begin() as conn:
-            conn.execute(meta.login_attempts.insert().values(at=meta.now(), name=name[:100],
-                                                             ip=ip, success=ok))
-        if not ok:
-            self.audit(name[:100], "login_failed", {}, ip=ip)
+        # An unknown name is checked against a dummy hash, so it costs what a known one does.
+        matched = check_password_hash(row.password_hash if row is not None else _dummy_hash(),
+                                      password)
+        if row is None or not matched:
+            self.audit(name, "login_failed", {}, ip=ip)
             raise AccessDenied("Wrong user name or password.")
-        assert row is not None
+        t = meta.login_attempts
+        with self.db.begin() as conn:
+            conn.execute(t.update().where(t.c.id == attempt).values(success=True))
         user = _row_to_user(row)
         if user.disabled:
             self.audit(name, "login_refused_disabled", {}, ip=ip)
@@ -270,44 +356,120 @@ class Users:
         return user
 
     # ---- API tokens
-    def create_token(self, name: str, label: str = "", *, actor: str = "cli") -> str:
-        """A new bearer token for ``name``; only its hash is stored, so it is shown once."""
+    def create_token(self, name: str, label: str = "", *, expires_days: int | None = None,
+                     actor: str = "cli") -> str:
+        """A new bearer token for ``name``, valid ``expires_days`` days (None: until
+        revoked); only its hash is stored, so it is shown once."""
         user = self.by_name(name)
         if user is None:
             raise AccessError(f"No user named {name!r}.")
+        if len(label) > 100:
+            raise AccessError("A token label has at most 100 characters.")
+        if expires_days is not None and not 1 <= expires_days <= TOKEN_MAX_DAYS:
+            raise AccessError(f"A token expires after 1 to {TOKEN_MAX_DAYS} days "
+                              f"(got {expires_days}).")
         token = "sb_" + secrets.token_urlsafe(32)
-        with self.db.engine.begin() as conn:
+        stamp = meta.now()
+        expires = stamp + timedelta(days=expires_days) if expires_days is not None else None
+        with self.db.begin() as conn:
             conn.execute(meta.tokens.insert().values(
                 user_id=user.id, token_hash=_token_hash(token), label=label,
-                created_at=meta.now(), revoked=False))
-        self.audit(actor, "token_created", {"user": name, "label": label})
+                created_at=stamp, revoked=False, expires_at=expires))
+        self.audit(actor, "token_created", {"user": name, "label": label,
+                                            "expires": expires or "never"})
         return token
 
-    def by_token(self, token: str) -> User | None:
-        """The active user owning an unrevoked token, or None."""
+    def tokens(self, name: str | None = None) -> list[TokenInfo]:
+        """Every token (of ``name``, or of everyone), oldest first; never the secret."""
         t, u = meta.tokens, meta.users
-        with self.db.engine.begin() as conn:
-            row = conn.execute(sa.select(u, t.c.id.label("token_id")).join(
-                t, t.c.user_id == u.c.id).where(t.c.token_hash == _token_hash(token),
-                                                t.c.revoked.is_(False))).first()
-            if row is None:
-                return None
-            conn.execute(t.update().where(t.c.id == row.token_id).values(
-                last_used_at=meta.now()))
+        query = (sa.select(t.c.id, u.c.name, t.c.label, t.c.created_at, t.c.last_used_at,
+                           t.c.expires_at, t.c.revoked, t.c.revoked_at)
+                 .join(u, u.c.id == t.c.user_id).order_by(t.c.id))
+        if name is not None:
+            if self.by_name(name) is None:
+                raise AccessError(f"No user named {name!r}.")
+            query = query.where(u.c.name == name)
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
+        return [TokenInfo(id=r.id, user=r.name, label=r.label, created_at=r.created_at,
+                          last_used_at=r.last_used_at, expires_at=r.expires_at,
+                          revoked=bool(r.revoked), revoked_at=r.revoked_at) for r in rows]
+
+    def token(self, token_id: int) -> TokenInfo:
+        """One token by id; AccessError when there is none."""
+        found = [t for t in self.tokens() if t.id == token_id]
+        if not found:
+            raise AccessError(f"No API token with id {token_id}.")
+        return found[0]
+
+    def revoke_token(self, token_id: int, *, actor: str = "cli") -> TokenInfo:
+        """Revoke a token (at once: the next call with it gets 401). Revoking a revoked
+        token changes nothing and is not audited again."""
+        before = self.token(token_id)
+        if before.revoked:
+            return before
+        t = meta.tokens
+        with self.db.begin() as conn:
+            conn.execute(t.update().where(t.c.id == token_id, t.c.revoked.is_(False))
+                         .values(revoked=True, revoked_at=meta.now()))
+        self.audit(actor, "token_revoked", {"token": token_id, "user": before.user,
+                                            "label": before.label})
+        return self.token(token_id)
+
+    def by_token(self, token: str) -> User | None:
+        """The active user owning an unrevoked, unexpired token, or None. One read; the
+        token's last use is written at most once a minute, best effort."""
+        t, u = meta.tokens, meta.users
+        stamp = meta.now()
+        with self.db.connect() as conn:
+            row = conn.execute(
+                sa.select(u, t.c.id.label("token_id"), t.c.last_used_at.label("token_used"))
+                .join(t, t.c.user_id == u.c.id)
+                .where(t.c.token_hash == _token_hash(token), t.c.revoked.is_(False),
+                       sa.or_(t.c.expires_at.is_(None), t.c.expires_at > stamp))).first()
+        if row is None:
+            return None
+        if row.token_used is None or stamp - row.token_used >= TOKEN_TOUCH_INTERVAL:
+            self._touch_token(row.token_id, stamp)
         user = _row_to_user(row)
         return user if user.is_active else None
+
+    def _touch_token(self, token_id: int, stamp: datetime) -> None:
+        """Record a token's use. Waits at most TOKEN_TOUCH_WAIT_MS for a lock and never
+        fails the request: a missed stamp only makes "last used" a minute older."""
+        t = meta.tokens
+        update = t.update().where(
+            t.c.id == token_id, sa.or_(t.c.last_used_at.is_(None),
+                                       t.c.last_used_at <= stamp - TOKEN_TOUCH_INTERVAL)
+        ).values(last_used_at=stamp)
+        try:
+            with self.db.connect() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={TOKEN_TOUCH_WAIT_MS}")
+                elif conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{TOKEN_TOUCH_WAIT_MS}ms'")
+                try:
+                    conn.execute(update)
+                    conn.commit()
+                finally:
+                    if sqlite:
+                        _restore_busy_timeout(conn, self.db.busy_timeout)
+        except (MetaUnavailable, sa.exc.DBAPIError) as exc:
+            log.warning("token %s: last use not recorded (%s)", token_id,
+                        type(exc.__cause__ or exc).__name__)
 
     # ---- audit
     def audit(self, actor: str, event: str, detail: dict, *, ip: str | None = None) -> None:
         """Append one event to the audit log."""
-        with self.db.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(meta.audit.insert().values(
                 at=meta.now(), actor=actor, event=event,
                 detail=json.dumps(detail, sort_keys=True, default=str),
                 ip=ip if ip is not None else _client_ip()))
 
     def audit_log(self, limit: int = 200) -> list[dict]:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(sa.select(meta.audit).order_by(meta.audit.c.id.desc())
                                 .limit(limit)).mappings().all()
         return [dict(r) for r in rows]
@@ -315,4 +477,15 @@ class Users:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _restore_busy_timeout(conn: sa.Connection, seconds: float) -> None:
+    """Give a pooled SQLite connection its normal busy timeout back (or drop it from the
+    pool, so no later statement runs with the short one)."""
+    try:
+        conn.rollback()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={max(int(seconds * 1000), 0)}")
+        conn.commit()
+    except sa.exc.DBAPIError:
+        conn.invalidate()
 

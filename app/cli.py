@@ -438,7 +438,7 @@ def _users(settings: Settings | None = None):
     from app.meta import MetaDB
 
     settings = settings or _settings()
-    return Users(MetaDB(settings.meta_db_url))
+    return Users(MetaDB(settings.meta_db_url, busy_timeout=settings.meta_busy_timeout_seconds))
 
 
 def _read_password(password_stdin: bool, name: str) -> tuple[str, bool]:
@@ -537,16 +537,60 @@ def users_reset_password(
         raise AccessError(f"No user named {name!r}.")
     password, generated = _read_password(password_stdin, name)
     users.reset_password(name, password)
-    out.print(f"Password of {name} changed." + (f" New password: {password}" if generated
-                                                 else ""), highlight=False)
+    out.print(f"Password of {name} changed; every session of theirs is ended."
+              + (f" New password: {password}" if generated else ""), highlight=False)
 
 
 @users_cli.command("token")
-def users_token(name: str, label: Annotated[str, typer.Option(help="What it is for.")] = ""
-                ) -> None:
+def users_token(
+    name: str,
+    label: Annotated[str, typer.Option(help="What it is for.")] = "",
+    expires_days: Annotated[int | None, typer.Option(
+        help="Days until it expires (default: valid until revoked).")] = None,
+) -> None:
     """Create an API token for /api/v1 (shown once; send as 'Authorization: Bearer …')."""
-    token = _users().create_token(name, label)
-    out.print(token, highlight=False)
+    users = _users()
+    token = users.create_token(name, label, expires_days=expires_days)
+    out.print(token, highlight=False)  # stdout holds the token alone, for scripts
+    info = users.tokens(name)[-1]
+    console.print(f"Token #{info.id} for {name}"
+                  + (f", expires {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at
+                     else ", valid until revoked")
+                  + f". Revoke it with: starboard users revoke {info.id}", highlight=False)
+
+
+def _when(stamp) -> str:
+    return f"{stamp:%Y-%m-%d %H:%M}" if stamp else "—"
+
+
+@users_cli.command("tokens")
+def users_tokens(name: str) -> None:
+    """List a user's API tokens: id, label, created, last used, expiry, status (never the
+    token itself)."""
+    table = Table("id", "label", "created (UTC)", "last used", "expires", "status",
+                  title=f"API tokens of {name}")
+    tokens = _users().tokens(name)
+    for info in tokens:
+        table.add_row(str(info.id), info.label or "—", _when(info.created_at),
+                      _when(info.last_used_at),
+                      _when(info.expires_at) if info.expires_at else "never", info.status())
+    if tokens:
+        out.print(table)
+    else:
+        out.print(f"{name} has no API tokens.")
+
+
+@users_cli.command("revoke")
+def users_revoke(token_id: Annotated[int, typer.Argument(
+        help="The token's id, from 'starboard users tokens NAME'.")]) -> None:
+    """Revoke an API token: calls with it get 401 from now on."""
+    users = _users()
+    before = users.token(token_id)
+    info = users.revoke_token(token_id)
+    if before.revoked:
+        out.print(f"Token #{info.id} of {info.user} was already revoked.")
+    else:
+        out.print(f"Token #{info.id} of {info.user} ({info.label or 'no label'}) revoked.")
 
 
 DEMO_USERS = (("exec", "executive"), ("ops", "operator"), ("analyst", "analyst"),
@@ -737,9 +781,11 @@ def main() -> None:
     except Exception as exc:  # click usage errors and the unexpected
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer ships its own copy of click: its usage errors are TyperExceptions
+        if isinstance(exc, click.ClickException | typer.TyperException) and hasattr(
+                exc, "show"):
             exc.show()
-            raise SystemExit(exc.exit_code) from None
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
         if STATE["debug"]:
             raise
         console.print(f"[bold red]Unexpected error:[/] {exc!r} (run with --debug for the "

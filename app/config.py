@@ -38,6 +38,10 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def _float(text: str) -> float:
+    return float(text)
+
+
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -111,6 +115,8 @@ SETTINGS: tuple[Setting, ...] = (
             "the demo model shipped in `queries/models/demo.yaml`"),
     Setting("meta_db_url", _str, "Metadata database URL (users, audit log, reported "
             "problems).", "SQLite under the home directory"),
+    Setting("meta_busy_timeout_seconds", _float, "Seconds a SQLite metadata database "
+            "waits for another writer before sign-in and access checks answer 503.", "15"),
     Setting("secret_key", _str, "Session signing key.",
             "generated once and kept in the home directory (mode 0600)"),
     Setting("cache", _cache, "Query cache backend: `null`, `simple`, `filesystem` or "
@@ -188,6 +194,7 @@ class Settings:
     pg_schema: str
     model: Path
     meta_db_url: str
+    meta_busy_timeout_seconds: float
     secret_key: str | None
     cache: str
     cache_ttl: int
@@ -328,6 +335,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "pg_schema": raw["pg_schema"] or "starboard",
         "model": Path(raw["model"]).expanduser() if raw["model"] else DEMO_MODEL,
         "meta_db_url": raw["meta_db_url"] or f"sqlite:///{home / 'meta.sqlite'}",
+        "meta_busy_timeout_seconds": float(_or(raw["meta_busy_timeout_seconds"], 15)),
         "secret_key": raw["secret_key"],
         "cache": raw["cache"] or "filesystem",
         "cache_ttl": raw["cache_ttl"] if raw["cache_ttl"] is not None else 86400,
@@ -371,6 +379,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     elif not values["public_url"].startswith(("http://", "https://")):
         raise ConfigError(f"STARBOARD_PUBLIC_URL={values['public_url']!r} must start with "
                           "http:// or https://.")
+    if not 0 < values["meta_busy_timeout_seconds"] < 3600:
+        raise ConfigError("STARBOARD_META_BUSY_TIMEOUT_SECONDS must be a positive number of "
+                          "seconds (below 3600).")
     if values["max_requests"] < 0:
         raise ConfigError("STARBOARD_MAX_REQUESTS must be 0 (never) or a positive number.")
     if values["proxy_fix"] < 0:

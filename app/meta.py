@@ -7,12 +7,17 @@ SQLite under the home directory by default, PostgreSQL (or any SQLAlchemy databa
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from app.errors import ConfigError
+from app.errors import ConfigError, StarboardError
+
+log = logging.getLogger("starboard.meta")
 
 metadata = sa.MetaData()
 
@@ -26,6 +31,10 @@ users = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("password_changed_at", sa.DateTime, nullable=False),
+    # Bumped by sign-out, password reset, disabling and role or scope changes: a session
+    # carries the value it signed in with and is refused once it differs (app/web.py).
+    # NULL (a database older than the column) counts as 0.
+    sa.Column("session_gen", sa.Integer),
 )
 
 tokens = sa.Table(
@@ -37,6 +46,9 @@ tokens = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("last_used_at", sa.DateTime),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    # added later, so nullable (add_missing_columns): no expiry / never revoked
+    sa.Column("expires_at", sa.DateTime),
+    sa.Column("revoked_at", sa.DateTime),
 )
 
 login_attempts = sa.Table(
@@ -192,13 +204,54 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class MetaDB:
-    """The metadata database of one process; tables created on first use."""
+class MetaUnavailable(StarboardError):
+    """The metadata database does not answer (locked past the busy timeout, server down)."""
 
-    def __init__(self, url: str) -> None:
+    title = "Service unavailable"
+
+
+UNAVAILABLE_MESSAGE = ("The user database is not answering (it may be busy or down), so "
+                       "sign-in and access checks cannot be made: try again in a minute.")
+# The errors that mean "the database did not answer", not "the statement is wrong".
+UNAVAILABLE_ERRORS = (sa.exc.OperationalError, sa.exc.TimeoutError)
+
+
+class MetaDB:
+    """The metadata database of one process; tables created on first use.
+
+    ``busy_timeout`` is how long (seconds) a SQLite connection waits for another writer
+    before it gives up.
+    """
+
+    def __init__(self, url: str, *, busy_timeout: float = 15.0) -> None:
         self.url = url
+        self.busy_timeout = busy_timeout
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection; MetaUnavailable when the database does not answer."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except UNAVAILABLE_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction committed at the end; MetaUnavailable when the
+        database does not answer (the transaction is rolled back)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except UNAVAILABLE_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> MetaUnavailable:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        log.warning("metadata database unavailable: %s", reason)
+        return MetaUnavailable(UNAVAILABLE_MESSAGE)
 
     @property
     def engine(self) -> sa.Engine:
@@ -220,14 +273,17 @@ class MetaDB:
                 except OSError as exc:
                     raise ConfigError(f"Cannot create the metadata database directory for "
                                       f"{self.url}: {exc.strerror}.") from exc
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+            kwargs["connect_args"] = {"check_same_thread": False,
+                                      "timeout": self.busy_timeout}
         engine = sa.create_engine(self.url, **kwargs)
         if url.get_backend_name() == "sqlite":
+            busy_ms = max(int(self.busy_timeout * 1000), 0)
+
             @sa.event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn, _record) -> None:  # several gunicorn workers share it
                 cursor = dbapi_conn.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA busy_timeout=15000")
+                cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
                 cursor.close()
         try:
             create_tables(engine)

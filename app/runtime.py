@@ -40,7 +40,8 @@ def init_runtime(server: Flask, settings: Settings) -> Runtime:
                                           threads=settings.duckdb_threads,
                                           pg_schema=settings.pg_schema),
                       cache=QueryCache(settings),
-                      users=Users(MetaDB(settings.meta_db_url)))
+                      users=Users(MetaDB(settings.meta_db_url,
+                                         busy_timeout=settings.meta_busy_timeout_seconds)))
     runtime.cache.init_app(server)
     server.extensions[EXTENSION] = runtime
     return runtime

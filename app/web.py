@@ -4,6 +4,16 @@ The gate fails closed: a route or callback is served only when it is public (sig
 health checks, the stylesheet) or when the signed-in user holds the permission its page
 declares (``register_page(..., access="tier1")``). Dash's page router callback is allowed
 for signed-in users because every page layout is wrapped with the same check at start-up.
+
+Sessions are signed cookies that carry the user's session generation (``sb_user.
+session_gen``) from sign-in; the user loader, which reads the user's row on every request
+anyway, refuses a session whose generation is no longer the user's. Sign-out, a password
+reset, disabling and a role or scope change move the generation on, which ends every copy
+of every session of that user at once. The idle and absolute timeouts apply to every path,
+the API included. Requests signed in by cookie may not come from another site when they
+reach the API or change anything (a cross-site page cannot make the browser download an
+export as its user). Every JSON body is parsed once, here, so a body too deep to parse is
+a 400 for the API and for Dash alike.
 """
 
 from __future__ import annotations
@@ -15,14 +25,17 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, redirect, render_template_string, request, session
+from flask import Flask, Request, Response, g, redirect, render_template_string, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, login_user, logout_user
+from werkzeug.exceptions import BadRequest
 
-from app.auth import PERMISSIONS, User, Users, can, require, signed_in_user
+from app.auth import PERMISSIONS, Throttled, User, Users, can, require, signed_in_user
 from app.config import Settings
 from app.errors import AccessDenied
+from app.meta import MetaUnavailable
 from app.urls import local_path
 
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/readyz", "/_favicon.ico"})
@@ -38,6 +51,26 @@ class _SessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+TOO_DEEP = "The JSON body is nested too deeply."
+
+
+class _Request(Request):
+    """A request whose JSON body too deep to parse is malformed JSON like any other: Flask
+    lets the RecursionError through, even from ``get_json(silent=True)``, and every later
+    reader (the gate, Dash, the API, the request log) would meet it again."""
+
+    json_too_deep = False
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError as exc:
+            self.json_too_deep = True
+            if silent:
+                return None
+            raise BadRequest(TOO_DEEP) from exc
 
 
 def safe_next(target: str | None) -> str:
@@ -93,14 +126,81 @@ LOGIN_PAGE = """<!doctype html>
 
 DENIED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>No access · Starboard</title><link rel="stylesheet" href="/assets/starboard.css">
-</head><body class="sb-login-body"><main class="sb-login"><h1 class="sb-title">No access</h1>
+<title>{{ title }} · Starboard</title><link rel="stylesheet" href="/assets/starboard.css">
+</head><body class="sb-login-body"><main class="sb-login"><h1 class="sb-title">{{ title }}</h1>
 <p>{{ message }}</p><p><a href="/">Back to the boards you can open</a></p></main></body></html>"""
 
+SESSION_NOTICES = {
+    "expired": "Your session expired: please sign in again.",
+    "ended": "Your session was ended (signed out, or your password or access changed): "
+             "please sign in again.",
+    "signed_out": "You are signed out, in this browser and in every other one you were "
+                  "signed in on.",
+}
+FOREIGN_MESSAGE = ("Refused: this request came from another site ({why}). Downloads and "
+                   "changes run only from Starboard's own pages, or with an API token.")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-def _json_error(status: int, message: str) -> Response:
-    return Response(json.dumps({"error": {"type": "AccessDenied", "message": message}}),
+
+def _json_error(status: int, message: str, kind: str = "AccessDenied") -> Response:
+    return Response(json.dumps({"error": {"type": kind, "message": message}}),
                     status=status, mimetype="application/json")
+
+
+def _page(status: int, title: str, message: str) -> Response:
+    return Response(render_template_string(DENIED_PAGE, title=title, message=message), status)
+
+
+def foreign_origin(settings: Settings) -> str | None:
+    """Why the current request was made by another site's page (None: it was not, or the
+    browser did not say). Sec-Fetch-Site when the browser sends it (same-site means another
+    origin on a sibling host), else Origin, else Referer, against this host and
+    STARBOARD_PUBLIC_URL's."""
+    site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+    if site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site: {site}"
+    own = {request.host.lower(), urlsplit(settings.public_url).netloc.lower()}
+    origin = request.headers.get("Origin")
+    if origin is not None and (origin.strip().lower() == "null"
+                               or urlsplit(origin.strip()).netloc.lower() not in own):
+        return "Origin: " + origin[:100]
+    referer = request.headers.get("Referer")
+    if referer and urlsplit(referer.strip()).netloc.lower() not in own:
+        return "Referer from another site"
+    return None
+
+
+def _is_prop_ref(item: object) -> bool:
+    return (isinstance(item, dict) and isinstance(item.get("id"), str | dict)
+            and isinstance(item.get("property"), str))
+
+
+def _is_prop_list(items: object) -> bool:
+    """A list of {id, property, value} objects, or of lists of them (pattern-matching)."""
+    return isinstance(items, list) and all(
+        _is_prop_ref(i) or (isinstance(i, list) and all(_is_prop_ref(j) for j in i))
+        for i in items)
+
+
+def callback_body_problem(body: dict, entry: Mapping | None) -> str | None:
+    """What makes a ``/_dash-update-component`` body one Dash would fail on (a 500) rather
+    than answer: None when its shape is right for the callback ``entry`` it names."""
+    for key, required in (("inputs", True), ("state", False)):
+        if key not in body and required:
+            return f"'{key}' is missing."
+        items = body.get(key, [])
+        if not _is_prop_list(items):
+            return f"'{key}' must be a list of {{id, property, value}} objects."
+        wanted = len((entry or {}).get(key) or [])
+        if entry is not None and len(items) != wanted:
+            return f"'{key}' has {len(items)} item(s); this callback takes {wanted}."
+    outputs = body.get("outputs", [])
+    if not (_is_prop_ref(outputs) or _is_prop_list(outputs)):
+        return "'outputs' must be an {id, property} object or a list of them."
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        return "'changedPropIds' must be a list of strings."
+    return None
 
 
 def match_page(path: str, registry: Mapping[str, dict]) -> dict | None:
@@ -123,6 +223,7 @@ def install(server: Flask, settings: Settings, users: Users, *,
             denied_layout: Callable[[str], Any]) -> None:
     """Sessions, sign-in routes, the gate, page-layout guards and security headers."""
     server.session_interface = _SessionInterface()
+    server.request_class = _Request
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="starboard_session",
@@ -136,14 +237,32 @@ def install(server: Flask, settings: Settings, users: Users, *,
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        return users.get(user_id)
+        # The one metadata read of a request: the user's row, generation included.
+        user = users.get(user_id)
+        if user is None or session.get("gen") != user.session_gen:
+            g.session_ended = True
+            return None
+        return user
 
     @login_manager.request_loader
     def load_token_user(req) -> User | None:
         header = req.headers.get("Authorization", "")
         if req.path.startswith("/api/") and header.startswith("Bearer "):
-            return users.by_token(header.removeprefix("Bearer ").strip())
+            user = users.by_token(header.removeprefix("Bearer ").strip())
+            g.token_auth = user is not None
+            return user
         return None
+
+    @server.errorhandler(MetaUnavailable)
+    def meta_unavailable(exc: MetaUnavailable) -> Response:
+        # nobody is signed in for this request: rendering must not try to load the user again
+        g._login_user = login_manager.anonymous_user()
+        if request.path.startswith(("/api/", "/_")):
+            response = _json_error(503, exc.message, "MetaUnavailable")
+        else:
+            response = _page(503, "Unavailable", exc.message)
+        response.headers["Retry-After"] = "60"
+        return response
 
     guards: dict[str, str] = {}
 
@@ -196,39 +315,58 @@ def install(server: Flask, settings: Settings, users: Users, *,
         path = request.path
         if path in PUBLIC_PATHS or path in PUBLIC_ASSETS:
             return None
-        if path.startswith("/api/"):
-            user = signed_in_user()
-            if user is None:
-                return _json_error(401, "Sign in, or send an API token as "
-                                        "'Authorization: Bearer …'.")
-            if not can(user, "tier2"):
-                return _json_error(403, f"Your role ({user.role}) may not use the query API.")
-            return None
-        _expire_session(settings)
-        user = signed_in_user()
+        api = path.startswith("/api/")
+        _expire_session(settings)           # every path: pages, callbacks and the API
+        user = signed_in_user()             # may raise MetaUnavailable: a 503, above
+        if g.pop("session_ended", False) and user is None:
+            logout_user()
+            session.clear()
+            g.session_notice = "ended"
         if user is None:
+            notice = g.pop("session_notice", None)
+            if api:
+                ended = "Your session has ended. " if notice else ""
+                return _json_error(401, ended + "Sign in, or send an API token as "
+                                                "'Authorization: Bearer …'.")
             if path.startswith("/_") or request.method != "GET":
                 return _json_error(401, "Sign in first.")
             target = request.full_path if request.query_string else path
-            expired = "expired=1&" if g.pop("session_expired", False) else ""
-            return redirect(f"/login?{expired}next=" + _quote(target))
+            flag = f"{notice}=1&" if notice else ""
+            return redirect(f"/login?{flag}next=" + _quote(target))
+        if not g.get("token_auth") and (api or request.method not in SAFE_METHODS):
+            # A session cookie rides along on requests other sites' pages make.
+            why = foreign_origin(settings)
+            if why is not None:
+                message = FOREIGN_MESSAGE.format(why=why)
+                if api or path.startswith("/_"):
+                    return _json_error(403, message)
+                return _page(403, "Refused", message)
+        body = request.get_json(silent=True) if request.is_json else None  # cached
+        if getattr(request, "json_too_deep", False):
+            return _json_error(400, TOO_DEEP, "BadRequest")
+        if api:
+            if not can(user, "tier2"):
+                return _json_error(403, f"Your role ({user.role}) may not use the query API.")
+            return None
         if path == "/_dash-update-component":
-            body = request.get_json(silent=True)
             if not isinstance(body, dict) or not isinstance(body.get("output"), str):
-                return _json_error(400, "Malformed callback request.")
+                return _json_error(400, "Malformed callback request.", "BadRequest")
             permission = callback_permission(body["output"])
             if permission is None:
                 return _json_error(400 if body["output"] not in callback_map() else 403,
                                    "Unknown or unprotected callback.")
             if not can(user, permission):
                 return _json_error(403, f"Your role ({user.role}) may not use this page.")
+            problem = callback_body_problem(body, callback_map().get(body["output"]))
+            if problem is not None:
+                return _json_error(400, "Malformed callback request: " + problem,
+                                   "BadRequest")
             return None
         if path.startswith("/_dash-") or path.startswith("/assets/") or path == "/_reload-hash":
             return None
         page = match_page(path, page_registry())
         if page is not None and not can(user, page.get("access", "")):
-            return Response(render_template_string(
-                DENIED_PAGE, message=f"Your role ({user.role}) may not open {path}."), 403)
+            return _page(403, "No access", f"Your role ({user.role}) may not open {path}.")
         return None
 
     @server.after_request
@@ -244,9 +382,10 @@ def install(server: Flask, settings: Settings, users: Users, *,
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Response | str | tuple[str, int]:
         target = safe_next(request.values.get("next"))
+        notice = next((text for flag, text in SESSION_NOTICES.items()
+                       if request.args.get(flag)), None)
         context = {"next": target, "remember_days": settings.remember_days, "error": None,
-                   "notice": "Your session expired: please sign in again."
-                   if request.args.get("expired") else None, "username": ""}
+                   "notice": notice, "username": ""}
         if request.method == "GET":
             if signed_in_user() is not None:
                 return redirect(target)
@@ -259,30 +398,37 @@ def install(server: Flask, settings: Settings, users: Users, *,
         try:
             user = users.authenticate(name, request.form.get("password", ""),
                                       request.remote_addr or "")
-        except AccessDenied as exc:
+        except (AccessDenied, MetaUnavailable) as exc:
             context["error"] = exc.message
-            status = 429 if "Too many" in exc.message else 401
+            status = (429 if isinstance(exc, Throttled) else
+                      503 if isinstance(exc, MetaUnavailable) else 401)
             return render_template_string(LOGIN_PAGE, csrf=csrf_token(), **context), status
         remember = request.form.get("remember") == "1"
         session.clear()                     # a fresh session: no fixation
         session.permanent = remember
         login_user(user, remember=False)
         stamp = time.time()
-        session.update(login_at=stamp, seen=stamp, remember=remember)
+        session.update(login_at=stamp, seen=stamp, remember=remember, gen=user.session_gen)
         csrf_token()
         return redirect(target)
 
     @server.post("/logout")
     def logout() -> Response:
+        """Sign out everywhere: a signed cookie cannot be recalled, so ending this session
+        and its copies means ending every session of the user (their generation moves)."""
         if not _csrf_ok():
-            return Response(render_template_string(
-                DENIED_PAGE, message="The sign-out form expired: reload the page."), 400)
+            return _page(400, "No access", "The sign-out form expired: reload the page.")
         user = signed_in_user()
         if user is not None:
-            users.audit(user.name, "logout", {})
+            try:
+                users.end_sessions(user.id, actor=user.name)
+            except MetaUnavailable:
+                return _page(503, "Not signed out", "The sign-out could not be recorded (the "
+                             "user database is not answering), so you are still signed in: "
+                             "try again in a minute.")
         logout_user()
         session.clear()
-        return redirect("/login")
+        return redirect("/login?signed_out=1")
 
 
 def _quote(target: str) -> str:
@@ -305,7 +451,7 @@ def _expire_session(settings: Settings) -> None:
     if now - seen > idle or now - started > absolute:
         logout_user()
         session.clear()
-        g.session_expired = True
+        g.session_notice = "expired"
         return
     if now - seen > 60:  # refresh at most once a minute: fewer cookie rewrites
         session["seen"] = now

@@ -1,8 +1,10 @@
-"""/admin: users and roles, the audit log, reported data problems, cache statistics."""
+"""/admin: users and roles, API tokens, the audit log, reported data problems, cache
+statistics."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import dash
 from dash import Input, Output, State, callback, dcc, html
@@ -28,6 +30,10 @@ STATUS = f"{P}-status"
 APPLY = f"{P}-apply"
 MESSAGE = f"{P}-message"
 AUDIT = f"{P}-audit"
+TOKENS = f"{P}-tokens"
+TOKEN = f"{P}-token"
+REVOKE = f"{P}-revoke"
+TOKEN_MESSAGE = f"{P}-token-message"
 
 
 def _scope_text(scopes) -> str:
@@ -39,6 +45,27 @@ def users_table() -> html.Div:
     return table([Column("User"), Column("Role"), Column("Row scope"), Column("Status")],
                  [(u.name, u.role, _scope_text(u.scopes) or "—",
                    "disabled" if u.disabled else "active") for u in users], table_id=USERS)
+
+
+def _when(stamp) -> str:
+    return f"{stamp:%Y-%m-%d %H:%M}" if stamp else "—"
+
+
+def tokens_table() -> html.Div:
+    """Every API token with its owner, use and state; never the secret."""
+    tokens = current_runtime().users.tokens()
+    return table([Column("Id", "right"), Column("User"), Column("Label"),
+                  Column("Created (UTC)"), Column("Last used"), Column("Expires"),
+                  Column("Status")],
+                 [(t.id, t.user, t.label or "—", _when(t.created_at), _when(t.last_used_at),
+                   _when(t.expires_at) if t.expires_at else "never", t.status())
+                  for t in tokens], table_id=TOKENS, empty="No API tokens.")
+
+
+def token_options() -> list[dict]:
+    """The tokens that can still be revoked, for the revoke form."""
+    return [{"label": f"#{t.id} · {t.user} · {t.label or 'no label'}", "value": t.id}
+            for t in current_runtime().users.tokens() if t.status() == "active"]
 
 
 def audit_table() -> html.Div:
@@ -109,6 +136,16 @@ def layout(**_query: object):
                                 html.Div(id=MESSAGE, className="sb-form-message")],
                       "Change a role, a row scope or the status of a user. Every change "
                       "goes to the audit log."),
+        shell.section("API tokens", [
+            html.Div(tokens_table(), id=f"{P}-tokens-wrap"),
+            html.Div([
+                dcc.Dropdown(token_options(), id=TOKEN, placeholder="Token to revoke",
+                             className="sb-field sb-field-wide"),
+                html.Button("Revoke", id=REVOKE, className="sb-button"),
+            ], className="sb-form-row"),
+            html.Div(id=TOKEN_MESSAGE, className="sb-form-message"),
+        ], "Tokens are created with 'starboard users token NAME [--expires-days N]'. A "
+           "revoked or expired token gets 401 at once; revoking is audited."),
         shell.section("Cache", cache_stats()),
         shell.section("Reported data problems", problems_table()),
         shell.section("Audit log", audit_table(), "Latest 200 events."),
@@ -142,3 +179,26 @@ def update_user(_clicks, name, role, scope, status):
         return html.Span(exc.message, className="sb-bad"), users_table()
     text = f"{name}: {', '.join(done)}." if done else "Nothing to change."
     return html.Span(text, className="sb-good"), users_table()
+
+
+@callback(Output(TOKEN_MESSAGE, "children"), Output(f"{P}-tokens-wrap", "children"),
+          Output(TOKEN, "options"), Output(TOKEN, "value"),
+          Input(REVOKE, "n_clicks"), State(TOKEN, "value"), prevent_initial_call=True)
+def revoke_token(_clicks, token_id):
+    """Revoke one API token; audited under the admin's name."""
+    admin = signed_in_user()
+    require(admin, "admin")  # the gate already checked; this is the second lock
+    users = current_runtime().users
+    # the value comes from the browser: accept only a token id (an int, or its digits)
+    text = str(token_id) if isinstance(token_id, int | str) and not isinstance(
+        token_id, bool) else ""
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        message = "Choose a token first." if token_id is None else "Choose a token from the list."
+        return html.Span(message, className="sb-bad"), tokens_table(), token_options(), None
+    try:
+        info = users.revoke_token(int(text), actor=admin.name)
+    except StarboardError as exc:
+        return html.Span(exc.message, className="sb-bad"), tokens_table(), token_options(), None
+    message = (f"Token #{info.id} of {info.user} ({info.label or 'no label'}) is revoked: "
+               "it gets 401 from now on.")
+    return html.Span(message, className="sb-good"), tokens_table(), token_options(), None

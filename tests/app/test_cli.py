@@ -148,3 +148,79 @@ def test_demo_in_an_unwritable_home_says_so(monkeypatch, capsys, tmp_path: Path)
     monkeypatch.setenv("STARBOARD_HOME", str(blocker / "home"))
     code, _out, err = starboard(monkeypatch, capsys, "demo", "--no-serve")
     assert code == 1 and "Cannot create" in err
+
+
+def _app_on(home: Path, warehouse: str):
+    """The web app on the home directory the CLI uses (one metadata database)."""
+    from tests.conftest import add_users, make_app
+
+    app = make_app(warehouse, home)
+    add_users(app)
+    return app
+
+
+def test_token_list_revoke_and_expiry(monkeypatch, capsys, home: Path,
+                                      small_warehouse: str) -> None:
+    app = _app_on(home, small_warehouse)
+    code, token, err = starboard(monkeypatch, capsys, "users", "token", "ana", "--label",
+                                 "nightly", "--expires-days", "7")
+    token = token.strip()
+    assert code == 0 and token.startswith("sb_") and "expires" in err and "revoke 1" in err
+    code, forever, _ = starboard(monkeypatch, capsys, "users", "token", "ana")
+    assert code == 0
+    code, out, _ = starboard(monkeypatch, capsys, "users", "tokens", "ana")
+    lines = [line.replace("│", " ").split() for line in out.splitlines()]
+    assert code == 0 and "last used" in out and "expires" in out
+    assert token not in out and forever.strip() not in out
+    rows = {line[0]: line for line in lines if line and line[0] in ("1", "2")}
+    assert rows["1"][1] == "nightly" and rows["1"][-1] == "active"
+    assert rows["2"][1] == "—" and rows["2"][-2:] == ["never", "active"]
+    client = app.server.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.post("/api/v1/query", json={"metrics": ["revenue"]},
+                       headers=auth).status_code == 200
+    code, out, _ = starboard(monkeypatch, capsys, "users", "revoke", "1")
+    assert code == 0 and "Token #1 of ana (nightly) revoked." in out
+    assert client.post("/api/v1/query", json={"metrics": ["revenue"]},
+                       headers=auth).status_code == 401
+    code, out, _ = starboard(monkeypatch, capsys, "users", "tokens", "ana")
+    assert "revoked" in out
+    code, out, _ = starboard(monkeypatch, capsys, "users", "revoke", "1")
+    assert code == 0 and "already revoked" in out
+    app.server.extensions["starboard"].warehouse.dispose()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["users", "token", "ana", "--expires-days", "0"], "A token expires after 1 to 3650 days"),
+    (["users", "revoke", "42"], "No API token with id 42"),
+    (["users", "revoke", "two"], "Invalid value for 'token_id'"),
+    (["users", "tokens", "nobody"], "No user named 'nobody'"),
+])
+def test_token_commands_refuse_bad_input_clearly(monkeypatch, capsys, home: Path,
+                                                 small_warehouse: str, args, message) -> None:
+    app = _app_on(home, small_warehouse)
+    code, out, err = starboard(monkeypatch, capsys, *args)
+    assert code != 0 and message in " ".join((out + err).split())
+    assert "Traceback" not in out + err
+    app.server.extensions["starboard"].warehouse.dispose()
+
+
+def test_reset_password_ends_sessions_signed_in_before(monkeypatch, capsys, home: Path,
+                                                      small_warehouse: str) -> None:
+    """A cookie copied before `starboard users reset-password` is refused afterwards."""
+    import io as _io
+
+    from tests.conftest import signed_in
+
+    app = _app_on(home, small_warehouse)
+    client = signed_in(app, "ana")
+    thief = app.server.test_client()
+    thief.set_cookie("starboard_session", client.get_cookie("starboard_session").value)
+    assert thief.get("/quality").status_code == 200
+    monkeypatch.setattr(sys, "stdin", _io.StringIO("brand-new-password\n"))
+    code, out, err = starboard(monkeypatch, capsys, "users", "reset-password", "ana",
+                               "--password-stdin")
+    assert code == 0 and "every session of theirs is ended" in out, err
+    assert thief.get("/quality").status_code == 302
+    assert client.post("/api/v1/query", json={"metrics": ["revenue"]}).status_code == 401
+    app.server.extensions["starboard"].warehouse.dispose()
