@@ -31,7 +31,7 @@ def report(db: MetaDB, *, reporter: str, url: str, period: str, text: str) -> in
         raise DataError("Describe the problem first: what looks wrong, and where?")
     if len(text) > MAX_TEXT:
         raise DataError(f"Please keep the description under {MAX_TEXT:,} characters.")
-    with db.engine.begin() as conn:
+    with db.begin() as conn:
         result = conn.execute(meta.problems.insert().values(
             at=meta.now(), reporter=reporter, url=url[:2000], period=period[:40], text=text,
             status="open", assignee="", comment=""))
@@ -40,7 +40,7 @@ def report(db: MetaDB, *, reporter: str, url: str, period: str, text: str) -> in
 
 def recent(db: MetaDB, limit: int = 100) -> list[dict]:
     """The latest reports, newest first."""
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         rows = conn.execute(sa.select(meta.problems).order_by(meta.problems.c.id.desc())
                             .limit(limit)).mappings().all()
     return [dict(r) for r in rows]
@@ -71,12 +71,15 @@ def submit(db: MetaDB, reporter: str | None, text: str | None, pathname: str | N
                         text=text)
     except DataError as exc:
         return False, exc.message
+    except meta.MetaUnavailable:
+        return False, ("Not sent: the report could not be stored because the user database "
+                       "is not answering. Your text is kept here: try again in a minute.")
     return True, f"Thank you: reported as problem #{number}."
 
 
 def get(db: MetaDB, problem_id: int) -> dict | None:
     """One report, or None."""
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(sa.select(meta.problems)
                            .where(meta.problems.c.id == problem_id)).mappings().first()
     return dict(row) if row else None
@@ -92,13 +95,13 @@ def listing(db: MetaDB, *, status: str | None = None, reporter: str | None = Non
         query = query.where(meta.problems.c.status == status)
     if reporter:
         query = query.where(meta.problems.c.reporter == reporter)
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings().all()]
 
 
 def counts(db: MetaDB) -> dict[str, int]:
     """How many reports are in each status."""
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         rows = conn.execute(sa.select(meta.problems.c.status, sa.func.count())
                             .group_by(meta.problems.c.status)).all()
     found = {status: int(n) for status, n in rows}
@@ -144,7 +147,7 @@ def triage(users: Users, problem_id: int, *, actor: str, status: str | None = No
         raise DataError(f"Nothing to change on problem #{problem_id}: pick a new status, "
                         "an assignee or write a comment.")
     values.update(updated_at=meta.now(), updated_by=actor)
-    with db.engine.begin() as conn:
+    with db.begin() as conn:
         changed = conn.execute(meta.problems.update().where(
             (meta.problems.c.id == problem_id) & (meta.problems.c.status == old))
             .values(**values)).rowcount
