@@ -12,8 +12,12 @@ import threading
 import time
 
 from app.config import ensure_secret_key, load_settings
+from app.private import PRIVATE_UMASK, private_home, private_umask
 
 _settings = load_settings()
+private_umask()  # the master and every worker it forks create private files (app/private.py)
+# gunicorn's own files (its control socket, the workers' heartbeat files) too.
+umask = PRIVATE_UMASK
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
@@ -50,8 +54,9 @@ def _warm_marker(master_pid: int):
 
 
 def on_starting(server):
-    """Create the session key once, in the master, before any worker starts."""
-    _settings.home.mkdir(parents=True, exist_ok=True)
+    """Make the home private and create the session key once, in the master, before any
+    worker starts."""
+    private_home(_settings.home)
     ensure_secret_key(_settings)
     for marker in _settings.home.glob("warm-tier0.*"):  # left by a master that was killed
         pid = marker.suffix.lstrip(".")

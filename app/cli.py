@@ -34,6 +34,9 @@ STATE: dict[str, Any] = {"debug": False}
 @cli.callback()
 def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
           ) -> None:
+    from app.private import private_umask
+
+    private_umask()  # raw files, warehouses, the metadata DB: private (app/private.py)
     STATE["debug"] = debug or os.environ.get("STARBOARD_DEBUG", "").lower() in ("1", "true")
 
 

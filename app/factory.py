@@ -30,8 +30,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     settings = load_settings(overrides)
     _logging(settings.log_level)
     server = flask.Flask("starboard", root_path=str(ROOT))
+    runtime = init_runtime(server, settings)  # first: the home is private before any write
     server.secret_key = ensure_secret_key(settings)
-    runtime = init_runtime(server, settings)
     app = dash.Dash(
         __name__,
         server=server,

@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
 from app.auth import Users
+from app.build.publish import WarehousePaths, duckdb_path
 from app.cache import QueryCache
 from app.config import Settings
 from app.meta import MetaDB
+from app.private import private_home
 from app.warehouse import Warehouse
 
 EXTENSION = "starboard"
@@ -33,7 +36,9 @@ class Runtime:
 
 
 def init_runtime(server: Flask, settings: Settings) -> Runtime:
-    """Create the runtime for ``server``; opens nothing until the first query."""
+    """Create the runtime for ``server``; opens nothing until the first query. First makes
+    the home, and a DuckDB warehouse's files kept outside it, private (app/private.py)."""
+    private_home(settings.home, _warehouse_files(settings.db_url))
     runtime = Runtime(settings=settings,
                       warehouse=Warehouse(settings.db_url,
                                           memory_limit=settings.duckdb_memory_limit,
@@ -45,6 +50,16 @@ def init_runtime(server: Flask, settings: Settings) -> Runtime:
     runtime.cache.init_app(server)
     server.extensions[EXTENSION] = runtime
     return runtime
+
+
+def _warehouse_files(url: str) -> list[Path]:
+    """The files Starboard's loader writes for a DuckDB warehouse: pointer, lock, version
+    files (a plain DuckDB file it did not publish is left as its owner made it)."""
+    if not url.startswith("duckdb:///") or ":memory:" in url:
+        return []
+    paths = WarehousePaths(duckdb_path(url))
+    return [paths.pointer, paths.lock, *paths.version_files(),
+            *paths.path.parent.glob(f"{paths.path.stem}-*.duckdb.wal")]
 
 
 def current_runtime() -> Runtime:

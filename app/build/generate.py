@@ -312,6 +312,10 @@ class _Sink:
         self.fmt = fmt
         self.rows = 0
         self._writer: pq.ParquetWriter | pacsv.CSVWriter
+        # Created private before pyarrow opens it (raw data holds personal data), whatever
+        # the process umask; pyarrow truncates the file and keeps its mode.
+        os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.chmod(self.tmp, 0o600)
         if fmt == "parquet":
             self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd",
                                             compression_level=1, write_statistics=True)

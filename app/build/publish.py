@@ -10,6 +10,9 @@ A new version is built in its own file, gated, closed, and only then named by th
 which is replaced with one atomic rename. Readers open the file the pointer names, so a
 reader never sees a half-built file and never reuses a DuckDB instance of an older file
 under the same name (PITFALLS.md: renaming over the same name serves stale data).
+
+Every file here is private (``0600``), whatever the process umask: the warehouse holds
+personal data (app/private.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pathlib import Path
 from app.errors import ConfigError, DataError
 
 POINTER_SUFFIX = ".current.json"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -112,11 +117,14 @@ def swap_pointer(paths: WarehousePaths, version: str, published_at: datetime) ->
     target = paths.version_file(version)
     fd = os.open(target, os.O_RDONLY)  # the data itself must be on disk before it is named
     try:
+        os.fchmod(fd, FILE_MODE)          # DuckDB created it with the process umask
         os.fsync(fd)
     finally:
         os.close(fd)
     tmp = paths.pointer.with_name(paths.pointer.name + f".{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), FILE_MODE)   # a leftover tmp of a crashed loader
         json.dump(data, handle)
         handle.flush()
         os.fsync(handle.fileno())
@@ -142,7 +150,8 @@ def prune(paths: WarehousePaths) -> list[Path]:
 @contextmanager
 def loader_lock(paths: WarehousePaths) -> Iterator[None]:
     """One loader at a time per warehouse; a second one fails fast with a clear message."""
-    handle = paths.lock.open("a+")
+    handle = os.fdopen(os.open(paths.lock, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE),
+                       "a+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -157,7 +166,7 @@ def loader_lock(paths: WarehousePaths) -> Iterator[None]:
 def check_writable(directory: Path) -> None:
     """Fail early, before any work, when the target directory cannot be written."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     except OSError as exc:
         raise DataError(f"Cannot create {directory}: {exc.strerror}.") from exc
     probe = directory / f".starboard-write-test-{os.getpid()}"
