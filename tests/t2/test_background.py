@@ -104,16 +104,18 @@ def _wait_until(predicate, timeout: float = 10.0) -> None:
 
 def test_only_the_user_who_started_a_job_reads_or_cancels_it(t2_app, tmp_path: Path) -> None:
     mgr = background.manager(load_settings({"home": str(tmp_path)}, environ={}))
-    release = threading.Event()
+    release, reported = threading.Event(), threading.Event()
 
     def job_fn(key, progress_key, args, context) -> None:
         mgr.handle.set(progress_key, ["half way"])
         mgr.handle.set(f"{key}-set_props", {"t2-status": {"children": "ada's side update"}})
+        reported.set()
         release.wait(10)
         mgr.handle.set(key, {"rows": ["ada@example.com"]})
 
     with as_user(t2_app, "ada"):
         job = mgr.call_job_fn("ada-key", job_fn, [], {})
+    assert reported.wait(10)                   # ada's job has progress for emea to steal
     with as_user(t2_app, "emea"):              # the handles of ada's job, replayed
         assert not mgr.job_running(job)
         mgr.terminate_job(job)                  # Cancel, as Dash's cancel callback calls it
