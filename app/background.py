@@ -41,6 +41,7 @@ page whose callback it cancels.
 
 from __future__ import annotations
 
+import abc
 import functools
 import logging
 import os
@@ -103,17 +104,30 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class _OwnedJobs:
+class _OwnedJobs(abc.ABC):
     """The owner check both managers share: a result key and a job each have an owner,
-    stored when the job starts; a read or a cancel by anyone else is refused."""
+    stored when the job starts; a read or a cancel by anyone else is refused. Mixed in
+    before a Dash manager, whose reads it guards."""
 
     OWNER_PREFIX = "starboard-owner:"
+    UNDEFINED: Any
 
+    @abc.abstractmethod
     def _owner_of_key(self, key: str) -> str | None:
-        raise NotImplementedError
+        """The name stored as the owner of result ``key``, None when there is none."""
 
+    @abc.abstractmethod
     def _owner_of_job(self, job: object) -> str | None:
-        raise NotImplementedError
+        """The name stored as the owner of ``job``, None when there is none."""
+
+    def result_ready(self, key: str) -> bool:
+        return self._owns_key(key) and super().result_ready(key)  # type: ignore[misc]
+
+    def get_progress(self, key: str) -> Any:
+        return super().get_progress(key) if self._owns_key(key) else None  # type: ignore[misc]
+
+    def get_updated_props(self, key: str) -> dict:
+        return super().get_updated_props(key) if self._owns_key(key) else {}  # type: ignore[misc]
 
     @classmethod
     def _key_owner_name(cls, key: str) -> str:
@@ -209,12 +223,6 @@ class ThreadJobManager(_OwnedJobs, dash.DiskcacheManager):
     def terminate_unhealthy_job(self, job: object) -> bool:
         return False
 
-    def result_ready(self, key: str) -> bool:
-        return self._owns_key(key) and super().result_ready(key)
-
-    def get_progress(self, key: str) -> Any:
-        return super().get_progress(key) if self._owns_key(key) else None
-
     def get_result(self, key: str, job: object) -> Any:
         if not self._owns_key(key):
             return self.UNDEFINED
@@ -223,8 +231,6 @@ class ThreadJobManager(_OwnedJobs, dash.DiskcacheManager):
             self.handle.touch(self._key_owner_name(key), expire=self._owner_ttl())
         return result
 
-    def get_updated_props(self, key: str) -> dict:
-        return super().get_updated_props(key) if self._owns_key(key) else {}
 
 
 class OwnedCeleryManager(_OwnedJobs, dash.CeleryManager):
@@ -261,12 +267,6 @@ class OwnedCeleryManager(_OwnedJobs, dash.CeleryManager):
     def terminate_unhealthy_job(self, job: object) -> bool:
         return bool(job) and self._owns_job(job) and bool(super().terminate_unhealthy_job(job))
 
-    def result_ready(self, key: str) -> bool:
-        return self._owns_key(key) and super().result_ready(key)
-
-    def get_progress(self, key: str) -> Any:
-        return super().get_progress(key) if self._owns_key(key) else None
-
     def get_result(self, key: str, job: object) -> Any:
         if not self._owns_key(key):
             return self.UNDEFINED
@@ -275,8 +275,6 @@ class OwnedCeleryManager(_OwnedJobs, dash.CeleryManager):
             self.handle.backend.expire(self._key_owner_name(key), self.expire)
         return result
 
-    def get_updated_props(self, key: str) -> dict:
-        return super().get_updated_props(key) if self._owns_key(key) else {}
 
 
 def manager(settings: Settings, server: Flask | None = None

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, g, redirect, render_template_string, request, session
 from flask.sessions import SecureCookieSessionInterface
-from flask_login import LoginManager, login_user, logout_user
+from flask_login import LoginManager, login_user, logout_user, user_logged_in
 from werkzeug.exceptions import BadRequest
 
 from app.auth import PERMISSIONS, Throttled, User, Users, can, require, signed_in_user
@@ -244,6 +244,13 @@ def install(server: Flask, settings: Settings, users: Users, *,
             return None
         return user
 
+    def _stamp_generation(_sender: Flask, user: User, **_extra: Any) -> None:
+        # Whoever signs a user in (the login form, a test, an extension) binds the session
+        # to the user's current generation; without it the loader would end the session.
+        session["gen"] = user.session_gen
+
+    user_logged_in.connect(_stamp_generation, server, weak=False)
+
     @login_manager.request_loader
     def load_token_user(req) -> User | None:
         header = req.headers.get("Authorization", "")
@@ -408,7 +415,7 @@ def install(server: Flask, settings: Settings, users: Users, *,
         session.permanent = remember
         login_user(user, remember=False)
         stamp = time.time()
-        session.update(login_at=stamp, seen=stamp, remember=remember, gen=user.session_gen)
+        session.update(login_at=stamp, seen=stamp, remember=remember)
         csrf_token()
         return redirect(target)
 

@@ -58,6 +58,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from app.auth import can, require, signed_in_user
 from app.errors import AccessDenied, QueryError, StarboardError
+from app.meta import MetaUnavailable
 from app.runtime import Runtime, current_runtime
 from app.warehouse import Snapshot
 from queries import export
@@ -738,7 +739,7 @@ def _audit(runtime: Runtime, user: Any, event: str, text: str, detail: dict) -> 
     try:
         runtime.users.audit(getattr(user, "name", "?"), event,
                             {"statement": text[:4000], **detail})
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, MetaUnavailable) as exc:
         log.error("could not audit %s for %s: %s", event, getattr(user, "name", "?"),
                   _first_line(exc))
         raise AuditUnavailable(
