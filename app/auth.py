@@ -376,7 +376,8 @@ class Users:
                 user_id=user.id, token_hash=_token_hash(token), label=label,
                 created_at=stamp, revoked=False, expires_at=expires))
         self.audit(actor, "token_created", {"user": name, "label": label,
-                                            "expires": expires or "never"})
+                                            "expires": f"{expires:%Y-%m-%d %H:%M} UTC" if expires
+                                            else "never"})
         return token
 
     def tokens(self, name: str | None = None) -> list[TokenInfo]:
