@@ -79,7 +79,7 @@ def _alive(pid: int) -> bool:
 # run on 10M interactions sat 40-120 MB lower per worker (bench/load.py); max_requests
 # bounds what growth remains. MALLOC_ARENA_MAX in the environment, if set, wins.
 MALLOC_ARENAS = 2
-_M_ARENA_MAX = -8     # mallopt parameter number (glibc malloc.h)
+_M_ARENA_MAX = -8  # mallopt parameter number (glibc malloc.h)
 
 
 def post_fork(server, worker):
@@ -111,8 +111,9 @@ def post_worker_init(worker):
         return  # another worker of this master warms (or warmed) the shared cache
     os.write(fd, str(os.getpid()).encode())
     os.close(fd)
-    threading.Thread(target=_warm_tier0, args=(worker.wsgi,), name="tier0-warm",
-                     daemon=True).start()
+    threading.Thread(
+        target=_warm_tier0, args=(worker.wsgi,), name="tier0-warm", daemon=True
+    ).start()
 
 
 def _warm_tier0(server) -> None:
@@ -130,8 +131,12 @@ def _warm_tier0(server) -> None:
     except Exception:
         log.exception("Tier 0 warm failed")
         return
-    log.info("tier0 warm: %d queries in %.1f s (pid %d)", count,
-             time.perf_counter() - started, os.getpid())
+    log.info(
+        "tier0 warm: %d queries in %.1f s (pid %d)",
+        count,
+        time.perf_counter() - started,
+        os.getpid(),
+    )
 
 
 def on_exit(server):

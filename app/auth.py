@@ -115,13 +115,17 @@ def require(user: object, permission: str) -> None:
     if not isinstance(user, User) or not user.is_active:
         raise AccessDenied("Sign in to see this page.")
     if permission not in user.permissions:
-        raise AccessDenied(f"Your role ({user.role}) may not open this: it needs "
-                           f"{permission.replace('tier', 'Tier ')}.")
+        raise AccessDenied(
+            f"Your role ({user.role}) may not open this: it needs "
+            f"{permission.replace('tier', 'Tier ')}."
+        )
     if permission == "sql" and user.scopes:
         # A row scope cannot be applied to free SQL, so scoped users get none.
-        raise AccessDenied("Free SQL cannot apply your row scope "
-                           f"({', '.join(d + '=' + ','.join(v) for d, v in user.scopes)}), "
-                           "so it is closed to you: use the Tier 2 explorer instead.")
+        raise AccessDenied(
+            "Free SQL cannot apply your row scope "
+            f"({', '.join(d + '=' + ','.join(v) for d, v in user.scopes)}), "
+            "so it is closed to you: use the Tier 2 explorer instead."
+        )
 
 
 def can(user: object, permission: str) -> bool:
@@ -178,9 +182,15 @@ def _scopes_from_json(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _row_to_user(row) -> User:
-    return User(id=row.id, name=row.name, role=row.role, scopes=_scopes_from_json(row.scopes),
-                disabled=bool(row.disabled), permissions=permissions_of(row.role),
-                session_gen=row.session_gen or 0)
+    return User(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        scopes=_scopes_from_json(row.scopes),
+        disabled=bool(row.disabled),
+        permissions=permissions_of(row.role),
+        session_gen=row.session_gen or 0,
+    )
 
 
 @functools.cache
@@ -238,20 +248,29 @@ class Users:
     def add(self, name: str, role: str, password: str, scopes=(), *, actor: str = "cli") -> User:
         """Create a user; AccessError for a taken name, an unknown role or a short password."""
         if not NAME_RE.match(name or ""):
-            raise AccessError(f"User name {name!r} may use letters, digits and . _ @ - "
-                              "(up to 100 characters).")
+            raise AccessError(
+                f"User name {name!r} may use letters, digits and . _ @ - (up to 100 characters)."
+            )
         self._check_role(role)
         self._check_password(password)
         if self.by_name(name):
             raise AccessError(f"A user named {name!r} already exists.")
         stamp = meta.now()
         with self.db.begin() as conn:
-            conn.execute(meta.users.insert().values(
-                name=name, password_hash=generate_password_hash(password, method="scrypt"),
-                role=role, scopes=_scopes_to_json(scopes), disabled=False, created_at=stamp,
-                password_changed_at=stamp))
-        self.audit(actor, "user_added", {"user": name, "role": role,
-                                         "scopes": _scopes_to_json(scopes)})
+            conn.execute(
+                meta.users.insert().values(
+                    name=name,
+                    password_hash=generate_password_hash(password, method="scrypt"),
+                    role=role,
+                    scopes=_scopes_to_json(scopes),
+                    disabled=False,
+                    created_at=stamp,
+                    password_changed_at=stamp,
+                )
+            )
+        self.audit(
+            actor, "user_added", {"user": name, "role": role, "scopes": _scopes_to_json(scopes)}
+        )
         user = self.by_name(name)
         assert user is not None
         return user
@@ -263,8 +282,11 @@ class Users:
         if user is None:
             raise AccessError(f"No user named {name!r}.")
         with self.db.begin() as conn:
-            conn.execute(meta.users.update().where(meta.users.c.id == user.id).values(
-                session_gen=_next_session_gen(), **values))
+            conn.execute(
+                meta.users.update()
+                .where(meta.users.c.id == user.id)
+                .values(session_gen=_next_session_gen(), **values)
+            )
         self.audit(actor, event, {"user": name, **detail})
         updated = self.by_name(name)
         assert updated is not None
@@ -273,30 +295,47 @@ class Users:
     def set_role(self, name: str, role: str, *, actor: str = "cli") -> User:
         self._check_role(role)
         before = self.by_name(name)
-        return self._update(name, "role_changed", actor,
-                            {"from": before.role if before else None, "to": role}, role=role)
+        return self._update(
+            name,
+            "role_changed",
+            actor,
+            {"from": before.role if before else None, "to": role},
+            role=role,
+        )
 
     def set_scopes(self, name: str, scopes, *, actor: str = "cli") -> User:
-        return self._update(name, "scope_changed", actor, {"scopes": _scopes_to_json(scopes)},
-                            scopes=_scopes_to_json(scopes))
+        return self._update(
+            name,
+            "scope_changed",
+            actor,
+            {"scopes": _scopes_to_json(scopes)},
+            scopes=_scopes_to_json(scopes),
+        )
 
     def set_disabled(self, name: str, disabled: bool = True, *, actor: str = "cli") -> User:
-        return self._update(name, "user_disabled" if disabled else "user_enabled", actor, {},
-                            disabled=disabled)
+        return self._update(
+            name, "user_disabled" if disabled else "user_enabled", actor, {}, disabled=disabled
+        )
 
     def reset_password(self, name: str, password: str, *, actor: str = "cli") -> User:
         self._check_password(password)
-        return self._update(name, "password_reset", actor, {},
-                            password_hash=generate_password_hash(password, method="scrypt"),
-                            password_changed_at=meta.now())
+        return self._update(
+            name,
+            "password_reset",
+            actor,
+            {},
+            password_hash=generate_password_hash(password, method="scrypt"),
+            password_changed_at=meta.now(),
+        )
 
     def end_sessions(self, user_id: int, *, actor: str, event: str = "logout") -> None:
         """End every session of this user, in every browser (sign-out): sessions carry the
         generation they signed in with, and this moves it on."""
         u = meta.users
         with self.db.begin() as conn:
-            conn.execute(u.update().where(u.c.id == user_id).values(
-                session_gen=_next_session_gen()))
+            conn.execute(
+                u.update().where(u.c.id == user_id).values(session_gen=_next_session_gen())
+            )
         self.audit(actor, event, {"sessions": "ended everywhere"})
 
     # ---- sign-in
@@ -312,18 +351,29 @@ class Users:
         since = stamp - THROTTLE_WINDOW
 
         def failures(*where: sa.ColumnElement) -> sa.ScalarSelect:
-            return (sa.select(sa.func.count()).select_from(t)
-                    .where(t.c.at >= since, t.c.success.is_(False), *where).scalar_subquery())
+            return (
+                sa.select(sa.func.count())
+                .select_from(t)
+                .where(t.c.at >= since, t.c.success.is_(False), *where)
+                .scalar_subquery()
+            )
 
-        attempt = sa.select(sa.literal(stamp, sa.DateTime), sa.literal(name, sa.String),
-                            sa.literal(ip, sa.String), sa.literal(False, sa.Boolean)).where(
+        attempt = sa.select(
+            sa.literal(stamp, sa.DateTime),
+            sa.literal(name, sa.String),
+            sa.literal(ip, sa.String),
+            sa.literal(False, sa.Boolean),
+        ).where(
             failures(t.c.ip == ip, t.c.name == name) < THROTTLE_LIMIT,
-            failures(t.c.ip == ip) < THROTTLE_IP_LIMIT)
+            failures(t.c.ip == ip) < THROTTLE_IP_LIMIT,
+        )
         insert = t.insert().from_select(["at", "name", "ip", "success"], attempt)
         with self.db.begin() as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                             {"key": f"starboard-login:{ip}"})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"starboard-login:{ip}"},
+                )
             row = conn.execute(insert.returning(t.c.id)).first()
         return None if row is None else int(row[0])
 
@@ -335,13 +385,15 @@ class Users:
         attempt = self._reserve_attempt(name, ip)
         if attempt is None:
             self.audit(name, "login_throttled", {}, ip=ip)
-            raise Throttled("Too many failed sign-ins from your address: wait 15 minutes "
-                            "and try again.")
+            raise Throttled(
+                "Too many failed sign-ins from your address: wait 15 minutes and try again."
+            )
         with self.db.connect() as conn:
             row = conn.execute(sa.select(meta.users).where(meta.users.c.name == name)).first()
         # An unknown name is checked against a dummy hash, so it costs what a known one does.
-        matched = check_password_hash(row.password_hash if row is not None else _dummy_hash(),
-                                      password)
+        matched = check_password_hash(
+            row.password_hash if row is not None else _dummy_hash(), password
+        )
         if row is None or not matched:
             self.audit(name, "login_failed", {}, ip=ip)
             raise AccessDenied("Wrong user name or password.")
@@ -356,8 +408,9 @@ class Users:
         return user
 
     # ---- API tokens
-    def create_token(self, name: str, label: str = "", *, expires_days: int | None = None,
-                     actor: str = "cli") -> str:
+    def create_token(
+        self, name: str, label: str = "", *, expires_days: int | None = None, actor: str = "cli"
+    ) -> str:
         """A new bearer token for ``name``, valid ``expires_days`` days (None: until
         revoked); only its hash is stored, so it is shown once."""
         user = self.by_name(name)
@@ -366,35 +419,70 @@ class Users:
         if len(label) > 100:
             raise AccessError("A token label has at most 100 characters.")
         if expires_days is not None and not 1 <= expires_days <= TOKEN_MAX_DAYS:
-            raise AccessError(f"A token expires after 1 to {TOKEN_MAX_DAYS} days "
-                              f"(got {expires_days}).")
+            raise AccessError(
+                f"A token expires after 1 to {TOKEN_MAX_DAYS} days (got {expires_days})."
+            )
         token = "sb_" + secrets.token_urlsafe(32)
         stamp = meta.now()
         expires = stamp + timedelta(days=expires_days) if expires_days is not None else None
         with self.db.begin() as conn:
-            conn.execute(meta.tokens.insert().values(
-                user_id=user.id, token_hash=_token_hash(token), label=label,
-                created_at=stamp, revoked=False, expires_at=expires))
-        self.audit(actor, "token_created", {"user": name, "label": label,
-                                            "expires": f"{expires:%Y-%m-%d %H:%M} UTC" if expires
-                                            else "never"})
+            conn.execute(
+                meta.tokens.insert().values(
+                    user_id=user.id,
+                    token_hash=_token_hash(token),
+                    label=label,
+                    created_at=stamp,
+                    revoked=False,
+                    expires_at=expires,
+                )
+            )
+        self.audit(
+            actor,
+            "token_created",
+            {
+                "user": name,
+                "label": label,
+                "expires": f"{expires:%Y-%m-%d %H:%M} UTC" if expires else "never",
+            },
+        )
         return token
 
     def tokens(self, name: str | None = None) -> list[TokenInfo]:
         """Every token (of ``name``, or of everyone), oldest first; never the secret."""
         t, u = meta.tokens, meta.users
-        query = (sa.select(t.c.id, u.c.name, t.c.label, t.c.created_at, t.c.last_used_at,
-                           t.c.expires_at, t.c.revoked, t.c.revoked_at)
-                 .join(u, u.c.id == t.c.user_id).order_by(t.c.id))
+        query = (
+            sa.select(
+                t.c.id,
+                u.c.name,
+                t.c.label,
+                t.c.created_at,
+                t.c.last_used_at,
+                t.c.expires_at,
+                t.c.revoked,
+                t.c.revoked_at,
+            )
+            .join(u, u.c.id == t.c.user_id)
+            .order_by(t.c.id)
+        )
         if name is not None:
             if self.by_name(name) is None:
                 raise AccessError(f"No user named {name!r}.")
             query = query.where(u.c.name == name)
         with self.db.connect() as conn:
             rows = conn.execute(query).all()
-        return [TokenInfo(id=r.id, user=r.name, label=r.label, created_at=r.created_at,
-                          last_used_at=r.last_used_at, expires_at=r.expires_at,
-                          revoked=bool(r.revoked), revoked_at=r.revoked_at) for r in rows]
+        return [
+            TokenInfo(
+                id=r.id,
+                user=r.name,
+                label=r.label,
+                created_at=r.created_at,
+                last_used_at=r.last_used_at,
+                expires_at=r.expires_at,
+                revoked=bool(r.revoked),
+                revoked_at=r.revoked_at,
+            )
+            for r in rows
+        ]
 
     def token(self, token_id: int) -> TokenInfo:
         """One token by id; AccessError when there is none."""
@@ -411,10 +499,14 @@ class Users:
             return before
         t = meta.tokens
         with self.db.begin() as conn:
-            conn.execute(t.update().where(t.c.id == token_id, t.c.revoked.is_(False))
-                         .values(revoked=True, revoked_at=meta.now()))
-        self.audit(actor, "token_revoked", {"token": token_id, "user": before.user,
-                                            "label": before.label})
+            conn.execute(
+                t.update()
+                .where(t.c.id == token_id, t.c.revoked.is_(False))
+                .values(revoked=True, revoked_at=meta.now())
+            )
+        self.audit(
+            actor, "token_revoked", {"token": token_id, "user": before.user, "label": before.label}
+        )
         return self.token(token_id)
 
     def by_token(self, token: str) -> User | None:
@@ -426,8 +518,12 @@ class Users:
             row = conn.execute(
                 sa.select(u, t.c.id.label("token_id"), t.c.last_used_at.label("token_used"))
                 .join(t, t.c.user_id == u.c.id)
-                .where(t.c.token_hash == _token_hash(token), t.c.revoked.is_(False),
-                       sa.or_(t.c.expires_at.is_(None), t.c.expires_at > stamp))).first()
+                .where(
+                    t.c.token_hash == _token_hash(token),
+                    t.c.revoked.is_(False),
+                    sa.or_(t.c.expires_at.is_(None), t.c.expires_at > stamp),
+                )
+            ).first()
         if row is None:
             return None
         if row.token_used is None or stamp - row.token_used >= TOKEN_TOUCH_INTERVAL:
@@ -439,10 +535,16 @@ class Users:
         """Record a token's use. Waits at most TOKEN_TOUCH_WAIT_MS for a lock and never
         fails the request: a missed stamp only makes "last used" a minute older."""
         t = meta.tokens
-        update = t.update().where(
-            t.c.id == token_id, sa.or_(t.c.last_used_at.is_(None),
-                                       t.c.last_used_at <= stamp - TOKEN_TOUCH_INTERVAL)
-        ).values(last_used_at=stamp)
+        update = (
+            t.update()
+            .where(
+                t.c.id == token_id,
+                sa.or_(
+                    t.c.last_used_at.is_(None), t.c.last_used_at <= stamp - TOKEN_TOUCH_INTERVAL
+                ),
+            )
+            .values(last_used_at=stamp)
+        )
         try:
             with self.db.connect() as conn:
                 sqlite = conn.dialect.name == "sqlite"
@@ -457,22 +559,33 @@ class Users:
                     if sqlite:
                         _restore_busy_timeout(conn, self.db.busy_timeout)
         except (MetaUnavailable, sa.exc.DBAPIError) as exc:
-            log.warning("token %s: last use not recorded (%s)", token_id,
-                        type(exc.__cause__ or exc).__name__)
+            log.warning(
+                "token %s: last use not recorded (%s)",
+                token_id,
+                type(exc.__cause__ or exc).__name__,
+            )
 
     # ---- audit
     def audit(self, actor: str, event: str, detail: dict, *, ip: str | None = None) -> None:
         """Append one event to the audit log."""
         with self.db.begin() as conn:
-            conn.execute(meta.audit.insert().values(
-                at=meta.now(), actor=actor, event=event,
-                detail=json.dumps(detail, sort_keys=True, default=str),
-                ip=ip if ip is not None else _client_ip()))
+            conn.execute(
+                meta.audit.insert().values(
+                    at=meta.now(),
+                    actor=actor,
+                    event=event,
+                    detail=json.dumps(detail, sort_keys=True, default=str),
+                    ip=ip if ip is not None else _client_ip(),
+                )
+            )
 
     def audit_log(self, limit: int = 200) -> list[dict]:
         with self.db.connect() as conn:
-            rows = conn.execute(sa.select(meta.audit).order_by(meta.audit.c.id.desc())
-                                .limit(limit)).mappings().all()
+            rows = (
+                conn.execute(sa.select(meta.audit).order_by(meta.audit.c.id.desc()).limit(limit))
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
 
@@ -489,4 +602,3 @@ def _restore_busy_timeout(conn: sa.Connection, seconds: float) -> None:
         conn.commit()
     except sa.exc.DBAPIError:
         conn.invalidate()
-

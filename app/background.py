@@ -63,8 +63,8 @@ log = logging.getLogger("starboard.background")
 F = TypeVar("F", bound=Callable[..., Any])
 RESULT_EXPIRE_SECONDS = 3600
 CELERY_EXTENSION = "starboard.celery"
-_RESET_PID: list[int] = []      # the job process whose inherited engines were replaced
-_SERVER_PID: list[int] = []     # the process that built the app (jobs there share it)
+_RESET_PID: list[int] = []  # the job process whose inherited engines were replaced
+_SERVER_PID: list[int] = []  # the process that built the app (jobs there share it)
 _JOB_SERVER: ContextVar[Flask | None] = ContextVar("starboard_job_server", default=None)
 
 
@@ -142,8 +142,12 @@ class _OwnedJobs(abc.ABC):
         if asking is not None and stored is not None and stored == asking:
             return False
         # The handles themselves stay out of the log: they are what an attacker replays.
-        log.warning("background %s refused: it belongs to %s, asked by %s", what,
-                    stored or "nobody known", asking or "a request with nobody signed in")
+        log.warning(
+            "background %s refused: it belongs to %s, asked by %s",
+            what,
+            stored or "nobody known",
+            asking or "a request with nobody signed in",
+        )
         return True
 
     def _owns_key(self, key: str) -> bool:
@@ -167,13 +171,20 @@ class ThreadJobManager(_OwnedJobs, dash.DiskcacheManager):
 
     RUNNING_TTL = 900
 
-    def __init__(self, cache: Any, *, cache_by: list[Callable[[], Any]] | None = None,
-                 expire: int | None = None, workers: int = 4,
-                 server: Flask | None = None) -> None:
+    def __init__(
+        self,
+        cache: Any,
+        *,
+        cache_by: list[Callable[[], Any]] | None = None,
+        expire: int | None = None,
+        workers: int = 4,
+        server: Flask | None = None,
+    ) -> None:
         super().__init__(cache, cache_by=cache_by, expire=expire)
         self.server = server
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
-                                        thread_name_prefix="starboard-job")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="starboard-job"
+        )
 
     @staticmethod
     def _running(job: object) -> str:
@@ -188,20 +199,20 @@ class ThreadJobManager(_OwnedJobs, dash.DiskcacheManager):
     def _owner_of_job(self, job: object) -> str | None:
         try:
             mark = self.handle.get(self._running(job))
-        except (TypeError, ValueError):   # not a job id this manager hands out
+        except (TypeError, ValueError):  # not a job id this manager hands out
             return None
         return _text(mark.get("owner")) if isinstance(mark, dict) else None
 
-    def call_job_fn(self, key: str, job_fn: Callable[..., Any], args: Any,
-                    context: Any) -> int:
+    def call_job_fn(self, key: str, job_fn: Callable[..., Any], args: Any, context: Any) -> int:
         job = secrets.randbits(62) or 1
         owner = _requester()
         self.handle.set(self._key_owner_name(key), owner, expire=self._owner_ttl())
-        self.handle.set(self._running(job), {"pid": os.getpid(), "owner": owner},
-                        expire=self.RUNNING_TTL)
+        self.handle.set(
+            self._running(job), {"pid": os.getpid(), "owner": owner}, expire=self.RUNNING_TTL
+        )
 
         def work() -> None:
-            _JOB_SERVER.set(self.server)     # job_fn copies this context: in_request reads it
+            _JOB_SERVER.set(self.server)  # job_fn copies this context: in_request reads it
             try:
                 job_fn(key, self._make_progress_key(key), args, context)
             finally:
@@ -227,10 +238,9 @@ class ThreadJobManager(_OwnedJobs, dash.DiskcacheManager):
         if not self._owns_key(key):
             return self.UNDEFINED
         result = super().get_result(key, job)
-        if result is not self.UNDEFINED:   # the owner lives as long as the result it guards
+        if result is not self.UNDEFINED:  # the owner lives as long as the result it guards
             self.handle.touch(self._key_owner_name(key), expire=self._owner_ttl())
         return result
-
 
 
 class OwnedCeleryManager(_OwnedJobs, dash.CeleryManager):
@@ -250,8 +260,7 @@ class OwnedCeleryManager(_OwnedJobs, dash.CeleryManager):
         backend = self.handle.backend
         backend.set(self._key_owner_name(key), owner, expires=self._owner_ttl())
         backend.set(self._job_owner_name(task_id), owner, expires=self._owner_ttl())
-        job_fn.apply_async(args=(key, self._make_progress_key(key), args, context),
-                           task_id=task_id)
+        job_fn.apply_async(args=(key, self._make_progress_key(key), args, context), task_id=task_id)
         return task_id
 
     def _owner_ttl(self) -> int:
@@ -276,29 +285,39 @@ class OwnedCeleryManager(_OwnedJobs, dash.CeleryManager):
         return result
 
 
-
-def manager(settings: Settings, server: Flask | None = None
-            ) -> ThreadJobManager | OwnedCeleryManager:
+def manager(
+    settings: Settings, server: Flask | None = None
+) -> ThreadJobManager | OwnedCeleryManager:
     """The background-callback manager for these settings (see the module docstring);
     ``server`` is the Flask app whose requests the jobs run in."""
     if settings.background == "celery":
         try:
             from celery import Celery
         except ImportError as exc:
-            raise ConfigError("STARBOARD_BACKGROUND=celery needs Celery: "
-                              "pip install 'starboard[celery]'.") from exc
+            raise ConfigError(
+                "STARBOARD_BACKGROUND=celery needs Celery: pip install 'starboard[celery]'."
+            ) from exc
 
         celery_app = Celery("starboard", broker=settings.redis_url, backend=settings.redis_url)
-        celery_app.conf.update(task_track_started=True, result_expires=RESULT_EXPIRE_SECONDS,
-                               broker_connection_retry_on_startup=True)
-        return OwnedCeleryManager(celery_app, cache_by=[_caller_identity],
-                                  expire=RESULT_EXPIRE_SECONDS)
+        celery_app.conf.update(
+            task_track_started=True,
+            result_expires=RESULT_EXPIRE_SECONDS,
+            broker_connection_retry_on_startup=True,
+        )
+        return OwnedCeleryManager(
+            celery_app, cache_by=[_caller_identity], expire=RESULT_EXPIRE_SECONDS
+        )
     import diskcache
 
     _SERVER_PID[:] = [os.getpid()]
     cache = diskcache.Cache(background_dir(settings))
-    return ThreadJobManager(cache, cache_by=[_caller_identity], expire=RESULT_EXPIRE_SECONDS,
-                            workers=settings.threads, server=server)
+    return ThreadJobManager(
+        cache,
+        cache_by=[_caller_identity],
+        expire=RESULT_EXPIRE_SECONDS,
+        workers=settings.threads,
+        server=server,
+    )
 
 
 def celery_app_of(app: dash.Dash) -> Any:
@@ -318,8 +337,12 @@ def _fresh_engines() -> None:
 
     runtime = current_runtime()
     old = runtime.warehouse
-    runtime.warehouse = Warehouse(old.url, memory_limit=old.memory_limit, threads=old.threads,
-                                  check_interval=old.check_interval)
+    runtime.warehouse = Warehouse(
+        old.url,
+        memory_limit=old.memory_limit,
+        threads=old.threads,
+        check_interval=old.check_interval,
+    )
     runtime.users.db.engine.dispose(close=False)
     _RESET_PID[:] = [os.getpid()]
 
@@ -339,11 +362,15 @@ def in_request(permission: str = "signed_in") -> Callable[[F], F]:
                 require(signed_in_user(), permission)
                 return fn(*args, **kwargs)
             ctx = dash.callback_context
-            headers = {k: v for k, v in (ctx.headers or {}).items()
-                       if k.lower() in ("cookie", "authorization", "user-agent", "host")}
+            headers = {
+                k: v
+                for k, v in (ctx.headers or {}).items()
+                if k.lower() in ("cookie", "authorization", "user-agent", "host")
+            }
             server = _JOB_SERVER.get(None) or dash.get_app().server
-            with server.test_request_context("/_dash-update-component", method="POST",
-                                             headers=headers):
+            with server.test_request_context(
+                "/_dash-update-component", method="POST", headers=headers
+            ):
                 _fresh_engines()
                 user = signed_in_user()
                 if user is None:

@@ -59,26 +59,35 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     errors: int = 0
-    shared: int = 0          # callers that waited for an identical query in this process
-    lock_waits: int = 0      # callers that got another process's result through the lock
-    lock_timeouts: int = 0   # waits that gave up on a lock holder and computed themselves
-    bypassed: int = 0        # queries run uncached while the backend was in backoff
+    shared: int = 0  # callers that waited for an identical query in this process
+    lock_waits: int = 0  # callers that got another process's result through the lock
+    lock_timeouts: int = 0  # waits that gave up on a lock holder and computed themselves
+    bypassed: int = 0  # queries run uncached while the backend was in backoff
 
 
 def cache_config(settings: Settings) -> dict[str, Any]:
     """flask-caching configuration for the chosen backend."""
-    base: dict[str, Any] = {"CACHE_DEFAULT_TIMEOUT": settings.cache_ttl,
-                            "CACHE_KEY_PREFIX": "sb:"}
+    base: dict[str, Any] = {"CACHE_DEFAULT_TIMEOUT": settings.cache_ttl, "CACHE_KEY_PREFIX": "sb:"}
     if settings.cache == "null":
         return {**base, "CACHE_TYPE": "NullCache"}
     if settings.cache == "simple":
         return {**base, "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": settings.cache_max_items}
     if settings.cache == "redis":
-        return {**base, "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.redis_url,
-                "CACHE_OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT,
-                                  "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}}
-    return {**base, "CACHE_TYPE": "app.cache.StrictFileSystemCache",
-            "CACHE_DIR": str(settings.cache_dir), "CACHE_THRESHOLD": settings.cache_max_items}
+        return {
+            **base,
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": settings.redis_url,
+            "CACHE_OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            },
+        }
+    return {
+        **base,
+        "CACHE_TYPE": "app.cache.StrictFileSystemCache",
+        "CACHE_DIR": str(settings.cache_dir),
+        "CACHE_THRESHOLD": settings.cache_max_items,
+    }
 
 
 class _FdWriter:
@@ -106,10 +115,9 @@ class StrictFileSystemCache(FileSystemCache):
     failure removes the temporary file and raises, for :class:`QueryCache` to back off.
     """
 
-    def set(self, key: str, value: Any, timeout: Any = None,
-            mgmt_element: bool = False) -> bool:
+    def set(self, key: str, value: Any, timeout: Any = None, mgmt_element: bool = False) -> bool:
         if mgmt_element:
-            timeout = 0     # cachelib: the item counter never expires
+            timeout = 0  # cachelib: the item counter never expires
         else:
             self._prune()
         expires = self._normalize_timeout(timeout)
@@ -155,8 +163,10 @@ class Locks(Protocol):
 class RedisLocks:
     """``SET lock NX PX ttl``; released only by its holder (compare-and-delete)."""
 
-    RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-               "return redis.call('del', KEYS[1]) else return 0 end")
+    RELEASE = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('del', KEYS[1]) else return 0 end"
+    )
 
     def __init__(self, client: Any, prefix: str, ttl_seconds: float) -> None:
         self.client = client
@@ -180,8 +190,6 @@ class RedisLocks:
 class FileLocks:
     """A lock file created with ``O_CREAT | O_EXCL``; older than ``ttl`` counts as stale
     (its holder died or hung: gunicorn kills a worker silent for longer)."""
-
-
 
     def __init__(self, directory: Path, ttl_seconds: float) -> None:
         self.directory = directory
@@ -208,8 +216,9 @@ class FileLocks:
             except FileExistsError:
                 if not self._stale(path):
                     return None
-                log.warning("removing a stale cache lock %s (older than %.0f s)", path.name,
-                            self.ttl)
+                log.warning(
+                    "removing a stale cache lock %s (older than %.0f s)", path.name, self.ttl
+                )
                 path.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w") as handle:
@@ -247,7 +256,7 @@ class QueryCache:
         self._lock_dir = settings.cache_dir.with_name(settings.cache_dir.name + "-locks")
         self.locks: Locks | None = None
         self.stats = CacheStats()
-        self.last_error: str | None = None   # the latest backend failure, for /admin
+        self.last_error: str | None = None  # the latest backend failure, for /admin
 
     def init_app(self, server: Flask) -> None:
         with warnings.catch_warnings():  # "null" is a deliberate choice, not a mistake
@@ -256,8 +265,7 @@ class QueryCache:
         if self.backend_name == "redis":
             client = getattr(self._cache.cache, "_write_client", None)
             if client is not None:
-                self.locks = RedisLocks(client, self._config["CACHE_KEY_PREFIX"],
-                                        self.lock_seconds)
+                self.locks = RedisLocks(client, self._config["CACHE_KEY_PREFIX"], self.lock_seconds)
         elif self.backend_name == "filesystem":
             self.locks = FileLocks(self._lock_dir, self.lock_seconds)
 
@@ -273,11 +281,17 @@ class QueryCache:
             self.stats.errors += 1
             first = self.available
             self._down_until = time.monotonic() + BACKOFF_SECONDS
-            self.last_error = (f"{what} failed at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: "
-                               f"{_reason(exc)}")
+            self.last_error = (
+                f"{what} failed at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {_reason(exc)}"
+            )
         if first:
-            log.warning("cache %s failed (%s: %s); running uncached for %.0f s",
-                        what, type(exc).__name__, exc, BACKOFF_SECONDS)
+            log.warning(
+                "cache %s failed (%s: %s); running uncached for %.0f s",
+                what,
+                type(exc).__name__,
+                exc,
+                BACKOFF_SECONDS,
+            )
 
     def _recovered(self) -> None:
         if self._down_until:
@@ -381,8 +395,10 @@ class QueryCache:
             if not self._lock_call("check", lambda: locks.held(key)):
                 return self._get(key)
         self.stats.lock_timeouts += 1
-        log.warning("gave up waiting %.0f s for another worker's identical query; "
-                    "running it here", self.lock_seconds)
+        log.warning(
+            "gave up waiting %.0f s for another worker's identical query; running it here",
+            self.lock_seconds,
+        )
         return MISSING
 
     def clear(self) -> None:

@@ -61,17 +61,27 @@ class Sample:
     def to_json(self) -> str:
         if not self.columns:
             return ""
-        return json.dumps({"columns": list(self.columns), "rows": [list(r) for r in self.rows],
-                           "masked": list(self.masked), "keys": list(self.keys)},
-                          default=str)
+        return json.dumps(
+            {
+                "columns": list(self.columns),
+                "rows": [list(r) for r in self.rows],
+                "masked": list(self.masked),
+                "keys": list(self.keys),
+            },
+            default=str,
+        )
 
     @classmethod
     def from_json(cls, text: str | None) -> Sample:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(tuple(data["columns"]), tuple(tuple(r) for r in data["rows"]),
-                   tuple(data.get("masked", ())), tuple(data.get("keys", ())))
+        return cls(
+            tuple(data["columns"]),
+            tuple(tuple(r) for r in data["rows"]),
+            tuple(data.get("masked", ())),
+            tuple(data.get("keys", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ class CheckResult:
     table: str
     column: str
     kind: str
-    origin: str                      # model | gate
+    origin: str  # model | gate
     risk: int
     weight: float
     passed: bool
@@ -138,45 +148,95 @@ def dq_score(results: Sequence[CheckResult]) -> float:
     return round(100.0 * sum(r.weight for r in results if r.passed) / total, 2)
 
 
-def record_run(db: MetaDB, *, warehouse: str, version: str, source: str, published: bool,
-               results: Sequence[CheckResult], at: datetime | None = None) -> int:
+def record_run(
+    db: MetaDB,
+    *,
+    warehouse: str,
+    version: str,
+    source: str,
+    published: bool,
+    results: Sequence[CheckResult],
+    at: datetime | None = None,
+) -> int:
     """Store a run and its results; returns the run id."""
     if source not in SOURCES:
         raise ValueError(f"source {source!r} is not one of {', '.join(SOURCES)}")
     failed = [r for r in results if not r.passed]
     with db.engine.begin() as conn:
-        run_id = conn.execute(meta.check_runs.insert().values(
-            at=at or meta.now(), warehouse=warehouse, version=version, source=source,
-            published=published, dq_score=dq_score(results), checks_total=len(results),
-            checks_failed=len(failed), risk1_failed=sum(1 for r in failed if r.risk == 1),
-        )).inserted_primary_key[0]
+        run_id = conn.execute(
+            meta.check_runs.insert().values(
+                at=at or meta.now(),
+                warehouse=warehouse,
+                version=version,
+                source=source,
+                published=published,
+                dq_score=dq_score(results),
+                checks_total=len(results),
+                checks_failed=len(failed),
+                risk1_failed=sum(1 for r in failed if r.risk == 1),
+            )
+        ).inserted_primary_key[0]
         if results:
-            conn.execute(meta.check_results.insert(), [dict(
-                run_id=run_id, check_id=r.check_id, name=r.name, table_name=r.table,
-                column_name=r.column, kind=r.kind, origin=r.origin, risk=r.risk,
-                weight=r.weight, passed=r.passed, error=r.error, failing_rows=r.failing_rows,
-                total_rows=r.total_rows, observed=r.observed, threshold=r.threshold,
-                message=r.message[:2000], sample=r.sample.to_json()) for r in results])
+            conn.execute(
+                meta.check_results.insert(),
+                [
+                    dict(
+                        run_id=run_id,
+                        check_id=r.check_id,
+                        name=r.name,
+                        table_name=r.table,
+                        column_name=r.column,
+                        kind=r.kind,
+                        origin=r.origin,
+                        risk=r.risk,
+                        weight=r.weight,
+                        passed=r.passed,
+                        error=r.error,
+                        failing_rows=r.failing_rows,
+                        total_rows=r.total_rows,
+                        observed=r.observed,
+                        threshold=r.threshold,
+                        message=r.message[:2000],
+                        sample=r.sample.to_json(),
+                    )
+                    for r in results
+                ],
+            )
     return int(run_id)
 
 
 def _run(row: sa.RowMapping) -> CheckRun:
-    return CheckRun(row["id"], row["at"], row["warehouse"], row["version"], row["source"],
-                    bool(row["published"]), float(row["dq_score"]), row["checks_total"],
-                    row["checks_failed"], row["risk1_failed"])
+    return CheckRun(
+        row["id"],
+        row["at"],
+        row["warehouse"],
+        row["version"],
+        row["source"],
+        bool(row["published"]),
+        float(row["dq_score"]),
+        row["checks_total"],
+        row["checks_failed"],
+        row["risk1_failed"],
+    )
 
 
 def runs(db: MetaDB, warehouse: str, limit: int = 50) -> list[CheckRun]:
     """The warehouse's latest runs, newest first."""
     t = meta.check_runs
     with db.engine.connect() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.warehouse == warehouse)
-                            .order_by(t.c.id.desc()).limit(limit)).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(t).where(t.c.warehouse == warehouse).order_by(t.c.id.desc()).limit(limit)
+            )
+            .mappings()
+            .all()
+        )
     return [_run(r) for r in rows]
 
 
-def latest_run(db: MetaDB, warehouse: str, version: str | None = None,
-               source: str | None = None) -> CheckRun | None:
+def latest_run(
+    db: MetaDB, warehouse: str, version: str | None = None, source: str | None = None
+) -> CheckRun | None:
     """The newest run of a warehouse (on ``version``, from ``source``, when given), or None."""
     t = meta.check_runs
     query = sa.select(t).where(t.c.warehouse == warehouse)
@@ -193,28 +253,53 @@ def results(db: MetaDB, run_id: int) -> list[CheckResult]:
     """The results of one run, failing first, then by risk, table and name."""
     t = meta.check_results
     with db.engine.connect() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.run_id == run_id).order_by(
-            t.c.passed, t.c.risk, t.c.table_name, t.c.name)).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(t)
+                .where(t.c.run_id == run_id)
+                .order_by(t.c.passed, t.c.risk, t.c.table_name, t.c.name)
+            )
+            .mappings()
+            .all()
+        )
     return [_result(r) for r in rows]
 
 
 def _result(r: sa.RowMapping) -> CheckResult:
-    return CheckResult(r["check_id"], r["name"], r["table_name"], r["column_name"], r["kind"],
-                       r["origin"], r["risk"], r["weight"], bool(r["passed"]), r["message"],
-                       r["failing_rows"], r["total_rows"], r["observed"], r["threshold"],
-                       bool(r["error"]), Sample.from_json(r["sample"]))
+    return CheckResult(
+        r["check_id"],
+        r["name"],
+        r["table_name"],
+        r["column_name"],
+        r["kind"],
+        r["origin"],
+        r["risk"],
+        r["weight"],
+        bool(r["passed"]),
+        r["message"],
+        r["failing_rows"],
+        r["total_rows"],
+        r["observed"],
+        r["threshold"],
+        bool(r["error"]),
+        Sample.from_json(r["sample"]),
+    )
 
 
-def check_history(db: MetaDB, warehouse: str, limit: int = 30
-                  ) -> list[tuple[CheckRun, dict[str, bool]]]:
+def check_history(
+    db: MetaDB, warehouse: str, limit: int = 30
+) -> list[tuple[CheckRun, dict[str, bool]]]:
     """The last runs, oldest first, each with {check_id: passed}."""
     recent = runs(db, warehouse, limit)[::-1]
     if not recent:
         return []
     t = meta.check_results
     with db.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.c.run_id, t.c.check_id, t.c.passed)
-                            .where(t.c.run_id.in_([r.id for r in recent]))).all()
+        rows = conn.execute(
+            sa.select(t.c.run_id, t.c.check_id, t.c.passed).where(
+                t.c.run_id.in_([r.id for r in recent])
+            )
+        ).all()
     by_run: dict[int, dict[str, bool]] = {r.id: {} for r in recent}
     for run_id, check_id, passed in rows:
         by_run[run_id][check_id] = bool(passed)
@@ -227,9 +312,16 @@ def previous_total(db: MetaDB, warehouse: str, check_id: str, version: str) -> i
     runs_t, res = meta.check_runs, meta.check_results
     with db.engine.connect() as conn:
         value = conn.execute(
-            sa.select(res.c.total_rows).join(runs_t, runs_t.c.id == res.c.run_id)
-            .where(runs_t.c.warehouse == warehouse, runs_t.c.version != version,
-                   runs_t.c.published.is_(True), res.c.check_id == check_id,
-                   res.c.total_rows.is_not(None))
-            .order_by(runs_t.c.id.desc()).limit(1)).scalar()
+            sa.select(res.c.total_rows)
+            .join(runs_t, runs_t.c.id == res.c.run_id)
+            .where(
+                runs_t.c.warehouse == warehouse,
+                runs_t.c.version != version,
+                runs_t.c.published.is_(True),
+                res.c.check_id == check_id,
+                res.c.total_rows.is_not(None),
+            )
+            .order_by(runs_t.c.id.desc())
+            .limit(1)
+        ).scalar()
     return None if value is None else int(value)

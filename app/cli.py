@@ -26,14 +26,19 @@ from app.errors import DataError, StarboardError
 
 console = Console(stderr=True)
 out = Console()
-cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Starboard: self-hosted BI in tiers over a YAML semantic model.")
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Starboard: self-hosted BI in tiers over a YAML semantic model.",
+)
 STATE: dict[str, Any] = {"debug": False}
 
 
 @cli.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-          ) -> None:
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
     from app.private import private_umask
 
     private_umask()  # raw files, warehouses, the metadata DB: private (app/private.py)
@@ -58,8 +63,14 @@ class _Steps:
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description:<28}"), BarColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 @cli.command()
@@ -76,9 +87,14 @@ def generate(
     end = _parse_date(end_date, "--end-date")
     with _progress() as progress:
         task = progress.add_task("generate", total=1.0)
-        summary = run_generate(out_dir, interactions=interactions, seed=seed, fmt=format,
-                               **({"end_date": end} if end else {}),
-                               progress=lambda _step, frac: progress.update(task, completed=frac))
+        summary = run_generate(
+            out_dir,
+            interactions=interactions,
+            seed=seed,
+            fmt=format,
+            **({"end_date": end} if end else {}),
+            progress=lambda _step, frac: progress.update(task, completed=frac),
+        )
     table = Table("file", "rows", title=f"Generated in {summary.seconds:.1f} s → {out_dir}")
     for name, rows in summary.rows.items():
         table.add_row(name, f"{rows:,}")
@@ -110,8 +126,9 @@ def _publisher(settings: Settings) -> Callable[..., Any]:
 
     if not is_postgres(settings.db_url):
         return load
-    return lambda *args, **kw: load_postgres(*args, schema_prefix=settings.pg_schema,
-                                             work_dir=settings.home / "staging", **kw)
+    return lambda *args, **kw: load_postgres(
+        *args, schema_prefix=settings.pg_schema, work_dir=settings.home / "staging", **kw
+    )
 
 
 def _model_checks(settings: Settings):
@@ -132,9 +149,14 @@ def _record_checks(settings: Settings, checks, version: str | None, published: b
 
     db = MetaDB(settings.meta_db_url)
     try:
-        record_run(db, warehouse=warehouse_key(settings.db_url, settings.pg_schema),
-                   version=version or checks.version or "unknown", source="publish",
-                   published=published, results=checks.results)
+        record_run(
+            db,
+            warehouse=warehouse_key(settings.db_url, settings.pg_schema),
+            version=version or checks.version or "unknown",
+            source="publish",
+            published=published,
+            results=checks.results,
+        )
     finally:
         db.dispose()
 
@@ -149,10 +171,15 @@ def run_load(raw_dir: Path, settings: Settings):
     try:
         with _progress() as progress:
             result = _publisher(settings)(
-                raw_dir, settings.db_url, thresholds=thresholds,
+                raw_dir,
+                settings.db_url,
+                thresholds=thresholds,
                 memory_limit=settings.duckdb_memory_limit,
-                threads=settings.duckdb_threads, rollups=_rollup_builder(settings),
-                step=_Steps(progress), **({"checks": checks} if checks else {}))
+                threads=settings.duckdb_threads,
+                rollups=_rollup_builder(settings),
+                step=_Steps(progress),
+                **({"checks": checks} if checks else {}),
+            )
     except GateFailure as failure:
         _record_checks(settings, checks, None, published=False)
         _print_gates(failure.results)
@@ -197,11 +224,21 @@ def _warm(settings: Settings) -> None:
 
 def _print_gates(gates) -> None:
     failed = [g for g in gates if not g.passed]
-    table = Table("risk", "check", "target", "detail",
-                  title=f"Quality gates: {len(gates) - len(failed)} of {len(gates)} passed")
+    table = Table(
+        "risk",
+        "check",
+        "target",
+        "detail",
+        title=f"Quality gates: {len(gates) - len(failed)} of {len(gates)} passed",
+    )
     for g in failed:
-        table.add_row(str(g.risk), g.check, f"{g.table}{'.' + g.column if g.column else ''}",
-                      g.detail, style="red" if g.risk == 1 else "yellow")
+        table.add_row(
+            str(g.risk),
+            g.check,
+            f"{g.table}{'.' + g.column if g.column else ''}",
+            g.detail,
+            style="red" if g.risk == 1 else "yellow",
+        )
     if failed:
         out.print(table)
     else:
@@ -225,8 +262,10 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading.")] = True,
     rebuild: Annotated[bool, typer.Option(help="Regenerate and reload the demo data.")] = False,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
-    db: Annotated[str | None, typer.Option(
-        help="Warehouse URL (default: the demo DuckDB; or postgresql+psycopg://…).")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Warehouse URL (default: the demo DuckDB; or postgresql+psycopg://…)."),
+    ] = None,
 ) -> None:
     """Generate, load and publish the demo warehouse under STARBOARD_HOME, then serve it."""
     settings = _settings(port=port, db_url=db)
@@ -270,8 +309,9 @@ def _published_demo(settings: Settings) -> str | None:
                 pointer = read_pointer(conn, settings.pg_schema)
         except sa.exc.DBAPIError as exc:
             safe = sa.engine.make_url(settings.db_url).render_as_string(hide_password=True)
-            raise DataError(f"PostgreSQL at {safe} is not reachable: "
-                            f"{str(exc.orig).strip().splitlines()[0]}") from exc
+            raise DataError(
+                f"PostgreSQL at {safe} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
+            ) from exc
         finally:
             engine.dispose()
         return f"PostgreSQL schema {pointer['schema_name']}" if pointer else None
@@ -293,30 +333,41 @@ def serve_cmd(
         from app.factory import create_app
 
         create_app({"port": settings.port, "host": settings.host}).run(
-            host=settings.host, port=settings.port, debug=True)
+            host=settings.host, port=settings.port, debug=True
+        )
         return
     _serve(settings)
 
 
 def _serve(settings: Settings) -> None:
-    env = dict(os.environ, STARBOARD_HOST=settings.host, STARBOARD_PORT=str(settings.port),
-               STARBOARD_DB_URL=settings.db_url, STARBOARD_HOME=str(settings.home))
+    env = dict(
+        os.environ,
+        STARBOARD_HOST=settings.host,
+        STARBOARD_PORT=str(settings.port),
+        STARBOARD_DB_URL=settings.db_url,
+        STARBOARD_HOME=str(settings.home),
+    )
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
     out.print(f"Starboard on http://{settings.host}:{settings.port}/  (Ctrl+C to stop)")
     sys.stdout.flush()
     os.chdir(ROOT_DIR)
-    os.execvpe(gunicorn, [gunicorn, "-c", str(ROOT_DIR / "gunicorn.conf.py"),
-                          "app.wsgi:server"], env)
+    os.execvpe(
+        gunicorn, [gunicorn, "-c", str(ROOT_DIR / "gunicorn.conf.py"), "app.wsgi:server"], env
+    )
 
 
 @cli.command()
 def query(
     metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")],
-    by: Annotated[str | None, typer.Option(help="Dimensions, e.g. channel_group,date:month.")
-                  ] = None,
-    where: Annotated[list[str] | None, typer.Option(
-        help="Filter 'dimension op value' (op: = != < <= > >= in not_in between); repeat.")
-        ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Dimensions, e.g. channel_group,date:month.")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Filter 'dimension op value' (op: = != < <= > >= in not_in between); repeat."
+        ),
+    ] = None,
     order: Annotated[str | None, typer.Option(help="e.g. -revenue,date")] = None,
     limit: Annotated[int | None, typer.Option(help="Most rows to return.")] = None,
     format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
@@ -335,8 +386,7 @@ def query(
         raise DataError(f"--format {format!r}: choose table, csv or json.")
     settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
-        parsed = parse_cli(metrics, by, where or (), order, limit,
-                           model=current_model(runtime))
+        parsed = parse_cli(metrics, by, where or (), order, limit, model=current_model(runtime))
         if explain:
             sql, klass = explain_query(parsed, runtime=runtime)
             out.print(f"-- cost class {klass}\n{sql}", highlight=False)
@@ -350,12 +400,16 @@ def query(
         rows = [dict(zip(result.columns, row, strict=True)) for row in records(result.frame)]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
     else:
-        table = Table(*result.columns, title=f"{len(result.frame):,} rows · cost "
-                      f"{result.cost_class} · {result.ms:.0f} ms"
-                      + (f" · rollup {result.rollup}" if result.rollup else ""))
+        table = Table(
+            *result.columns,
+            title=f"{len(result.frame):,} rows · cost "
+            f"{result.cost_class} · {result.ms:.0f} ms"
+            + (f" · rollup {result.rollup}" if result.rollup else ""),
+        )
         for row in records(result.frame):
-            table.add_row(*("" if v is None else f"{v:,.2f}" if isinstance(v, float)
-                            else str(v) for v in row))
+            table.add_row(
+                *("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
+            )
         out.print(table)
     for notice in result.notices:
         console.print(notice)
@@ -388,8 +442,7 @@ def check(
 @cli.command()
 def quality(
     model: Annotated[Path | None, typer.Option(help="Semantic model YAML.")] = None,
-    db: Annotated[str | None, typer.Option(help="Warehouse URL (DuckDB or PostgreSQL).")
-                  ] = None,
+    db: Annotated[str | None, typer.Option(help="Warehouse URL (DuckDB or PostgreSQL).")] = None,
 ) -> None:
     """Run the model's data quality checks on any warehouse and record the results; exit 1
     when a Risk 1 check fails."""
@@ -407,32 +460,51 @@ def quality(
     checks = [r for r in results if r.origin == "model"]
     gates = [r for r in results if r.origin != "model"]
     failed = [r for r in checks if not r.passed]
-    table = Table("status", "risk", "check", "target", "failing", "rows", "message",
-                  title=f"Data quality: {len(checks) - len(failed)} of {len(checks)} checks "
-                        f"passed · version {version}")
+    table = Table(
+        "status",
+        "risk",
+        "check",
+        "target",
+        "failing",
+        "rows",
+        "message",
+        title=f"Data quality: {len(checks) - len(failed)} of {len(checks)} checks "
+        f"passed · version {version}",
+    )
     styles = {"ok": "green", "warn": "yellow", "fail": "red"}
     for r in checks:
         status = "error" if r.error else r.status
-        table.add_row(status, str(r.risk), r.name, r.target,
-                      "" if r.failing_rows is None else f"{r.failing_rows:,}",
-                      "" if r.total_rows is None else f"{r.total_rows:,}", r.message,
-                      style=styles.get(r.status))
+        table.add_row(
+            status,
+            str(r.risk),
+            r.name,
+            r.target,
+            "" if r.failing_rows is None else f"{r.failing_rows:,}",
+            "" if r.total_rows is None else f"{r.total_rows:,}",
+            r.message,
+            style=styles.get(r.status),
+        )
     out.print(table)
     from app.checkstore import dq_score
 
     if gates:
-        out.print(f"With the {len(gates)} load gates of this published version "
-                  f"({sum(1 for g in gates if not g.passed)} failing).", highlight=False)
-    out.print(f"DQ score {dq_score(results):.1f}%  ·  recorded in the metadata database",
-              highlight=False)
+        out.print(
+            f"With the {len(gates)} load gates of this published version "
+            f"({sum(1 for g in gates if not g.passed)} failing).",
+            highlight=False,
+        )
+    out.print(
+        f"DQ score {dq_score(results):.1f}%  ·  recorded in the metadata database", highlight=False
+    )
     blocking = [r for r in results if r.risk == 1 and not r.passed]
     if blocking:
         console.print(f"[bold red]{len(blocking)} Risk 1 check(s) failed[/]")
         raise typer.Exit(1)
 
 
-users_cli = typer.Typer(no_args_is_help=True,
-                        help="Manage users, roles, row scopes and API tokens.")
+users_cli = typer.Typer(
+    no_args_is_help=True, help="Manage users, roles, row scopes and API tokens."
+)
 cli.add_typer(users_cli, name="users")
 
 
@@ -467,8 +539,10 @@ def _read_password(password_stdin: bool, name: str) -> tuple[str, bool]:
 def users_add(
     name: Annotated[str, typer.Argument(help="User name.")],
     role: Annotated[str, typer.Option(help="executive, operator, analyst or admin.")],
-    scope: Annotated[list[str] | None, typer.Option(
-        help="Row scope dimension=value[,value]; repeat for several.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="Row scope dimension=value[,value]; repeat for several."),
+    ] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
 ) -> None:
     """Add a user (the password is prompted, read from stdin, or generated and printed)."""
@@ -479,8 +553,10 @@ def users_add(
     users._check_role(role)  # before asking for a password
     password, generated = _read_password(password_stdin, name)
     user = users.add(name, role, password, scopes)
-    out.print(f"Added {user.name} ({user.role})" + (f", scope {_scope_text(user.scopes)}"
-                                                    if user.scopes else ""))
+    out.print(
+        f"Added {user.name} ({user.role})"
+        + (f", scope {_scope_text(user.scopes)}" if user.scopes else "")
+    )
     if generated:
         out.print(f"Password: {password}", highlight=False)
 
@@ -494,8 +570,12 @@ def users_list() -> None:
     """List users with their roles, scopes and status."""
     table = Table("user", "role", "scope", "status")
     for user in _users().all():
-        table.add_row(user.name, user.role, _scope_text(user.scopes),
-                      "disabled" if user.disabled else "active")
+        table.add_row(
+            user.name,
+            user.role,
+            _scope_text(user.scopes),
+            "disabled" if user.disabled else "active",
+        )
     out.print(table)
 
 
@@ -509,8 +589,10 @@ def users_set_role(name: str, role: str) -> None:
 @users_cli.command("set-scope")
 def users_set_scope(
     name: str,
-    scope: Annotated[list[str] | None, typer.Option(
-        help="dimension=value[,value]; repeat; none clears the scope.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="dimension=value[,value]; repeat; none clears the scope."),
+    ] = None,
 ) -> None:
     """Replace a user's row scope (no --scope: unrestricted)."""
     from app.auth import parse_scopes
@@ -520,8 +602,9 @@ def users_set_scope(
 
 
 @users_cli.command("disable")
-def users_disable(name: str,
-                  enable: Annotated[bool, typer.Option(help="Enable again.")] = False) -> None:
+def users_disable(
+    name: str, enable: Annotated[bool, typer.Option(help="Enable again.")] = False
+) -> None:
     """Disable a user (they can no longer sign in or use tokens)."""
     user = _users().set_disabled(name, not enable)
     out.print(f"{user.name} is {'disabled' if user.disabled else 'active'}.")
@@ -540,26 +623,36 @@ def users_reset_password(
         raise AccessError(f"No user named {name!r}.")
     password, generated = _read_password(password_stdin, name)
     users.reset_password(name, password)
-    out.print(f"Password of {name} changed; every session of theirs is ended."
-              + (f" New password: {password}" if generated else ""), highlight=False)
+    out.print(
+        f"Password of {name} changed; every session of theirs is ended."
+        + (f" New password: {password}" if generated else ""),
+        highlight=False,
+    )
 
 
 @users_cli.command("token")
 def users_token(
     name: str,
     label: Annotated[str, typer.Option(help="What it is for.")] = "",
-    expires_days: Annotated[int | None, typer.Option(
-        help="Days until it expires (default: valid until revoked).")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(help="Days until it expires (default: valid until revoked).")
+    ] = None,
 ) -> None:
     """Create an API token for /api/v1 (shown once; send as 'Authorization: Bearer …')."""
     users = _users()
     token = users.create_token(name, label, expires_days=expires_days)
     out.print(token, highlight=False)  # stdout holds the token alone, for scripts
     info = users.tokens(name)[-1]
-    console.print(f"Token #{info.id} for {name}"
-                  + (f", expires {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at
-                     else ", valid until revoked")
-                  + f". Revoke it with: starboard users revoke {info.id}", highlight=False)
+    console.print(
+        f"Token #{info.id} for {name}"
+        + (
+            f", expires {info.expires_at:%Y-%m-%d %H:%M} UTC"
+            if info.expires_at
+            else ", valid until revoked"
+        )
+        + f". Revoke it with: starboard users revoke {info.id}",
+        highlight=False,
+    )
 
 
 def _when(stamp) -> str:
@@ -570,13 +663,25 @@ def _when(stamp) -> str:
 def users_tokens(name: str) -> None:
     """List a user's API tokens: id, label, created, last used, expiry, status (never the
     token itself)."""
-    table = Table("id", "label", "created (UTC)", "last used", "expires", "status",
-                  title=f"API tokens of {name}")
+    table = Table(
+        "id",
+        "label",
+        "created (UTC)",
+        "last used",
+        "expires",
+        "status",
+        title=f"API tokens of {name}",
+    )
     tokens = _users().tokens(name)
     for info in tokens:
-        table.add_row(str(info.id), info.label or "—", _when(info.created_at),
-                      _when(info.last_used_at),
-                      _when(info.expires_at) if info.expires_at else "never", info.status())
+        table.add_row(
+            str(info.id),
+            info.label or "—",
+            _when(info.created_at),
+            _when(info.last_used_at),
+            _when(info.expires_at) if info.expires_at else "never",
+            info.status(),
+        )
     if tokens:
         out.print(table)
     else:
@@ -584,8 +689,11 @@ def users_tokens(name: str) -> None:
 
 
 @users_cli.command("revoke")
-def users_revoke(token_id: Annotated[int, typer.Argument(
-        help="The token's id, from 'starboard users tokens NAME'.")]) -> None:
+def users_revoke(
+    token_id: Annotated[
+        int, typer.Argument(help="The token's id, from 'starboard users tokens NAME'.")
+    ],
+) -> None:
     """Revoke an API token: calls with it get 401 from now on."""
     users = _users()
     before = users.token(token_id)
@@ -596,8 +704,13 @@ def users_revoke(token_id: Annotated[int, typer.Argument(
         out.print(f"Token #{info.id} of {info.user} ({info.label or 'no label'}) revoked.")
 
 
-DEMO_USERS = (("exec", "executive"), ("ops", "operator"), ("analyst", "analyst"),
-              ("admin", "admin"), ("emea", "operator"))
+DEMO_USERS = (
+    ("exec", "executive"),
+    ("ops", "operator"),
+    ("analyst", "analyst"),
+    ("admin", "admin"),
+    ("emea", "operator"),
+)
 
 
 def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str, str]]:
@@ -629,17 +742,25 @@ def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-alerts_cli = typer.Typer(no_args_is_help=True,
-                         help="Alert rules of the model: evaluate, store, send to webhooks.")
+alerts_cli = typer.Typer(
+    no_args_is_help=True, help="Alert rules of the model: evaluate, store, send to webhooks."
+)
 cli.add_typer(alerts_cli, name="alerts")
 
 
 RETRY_HOURS = 24  # `alerts run` sends again deliveries that failed this recently
 
 
-def _fire_alerts(settings: Settings, *, since: str | None = None, period: str | None = None,
-                 rules: list[str] | None = None, failed_gates: list | None = None,
-                 dry_run: bool = False, retry: bool = False):
+def _fire_alerts(
+    settings: Settings,
+    *,
+    since: str | None = None,
+    period: str | None = None,
+    rules: list[str] | None = None,
+    failed_gates: list | None = None,
+    dry_run: bool = False,
+    retry: bool = False,
+):
     """Evaluate the model's alert rules, store the new alerts and deliver them (and, with
     ``retry``, send again the deliveries that failed in the last RETRY_HOURS)."""
     from datetime import UTC, datetime, timedelta
@@ -654,29 +775,54 @@ def _fire_alerts(settings: Settings, *, since: str | None = None, period: str | 
     now = datetime.now(UTC).replace(tzinfo=None)
     failures = None
     if failed_gates is not None:  # gate results, or model check results (name, message)
-        failures = [alert_store.CheckFailure(
-            int(getattr(g, "risk", 1)), str(getattr(g, "check", None) or getattr(g, "name", "")),
-            str(getattr(g, "target", "")),
-            str(getattr(g, "detail", None) or getattr(g, "message", ""))) for g in failed_gates]
+        failures = [
+            alert_store.CheckFailure(
+                int(getattr(g, "risk", 1)),
+                str(getattr(g, "check", None) or getattr(g, "name", "")),
+                str(getattr(g, "target", "")),
+                str(getattr(g, "detail", None) or getattr(g, "message", "")),
+            )
+            for g in failed_gates
+        ]
     with standalone(settings) as runtime:
         model = current_model(runtime)
         kinds = ("risk1",) if failures is not None else KINDS
         errors: list[tuple[str, str]] = []
-        events = evaluate(runtime, model, window, now=now, kinds=kinds, rules=rules,
-                          load_failures=failures, errors=errors)
+        events = evaluate(
+            runtime,
+            model,
+            window,
+            now=now,
+            kinds=kinds,
+            rules=rules,
+            load_failures=failures,
+            errors=errors,
+        )
         for name, message in errors:  # the other rules still fire
-            console.print(f"[red]Alert rule {name} not evaluated:[/] {message}",
-                          highlight=False)
+            console.print(f"[red]Alert rule {name} not evaluated:[/] {message}", highlight=False)
         version = runtime.warehouse.snapshot().version.id if failures is None else ""
     if dry_run:
         return events, None, errors
     db = MetaDB(settings.meta_db_url)
     try:
-        retried = alert_store.retry_failed(  # before this run's own deliveries
-            db, {r.name: r.notify for r in model.alerts.values()}, model.webhooks,
-            since=now - timedelta(hours=RETRY_HOURS)) if retry else []
-        report = alert_store.fire(db, events, model.webhooks, public_url=settings.public_url,
-                                  data_version=version, now=now)
+        retried = (
+            alert_store.retry_failed(  # before this run's own deliveries
+                db,
+                {r.name: r.notify for r in model.alerts.values()},
+                model.webhooks,
+                since=now - timedelta(hours=RETRY_HOURS),
+            )
+            if retry
+            else []
+        )
+        report = alert_store.fire(
+            db,
+            events,
+            model.webhooks,
+            public_url=settings.public_url,
+            data_version=version,
+            now=now,
+        )
         report.retried = retried
     finally:
         db.dispose()
@@ -688,27 +834,33 @@ def _print_alerts(rows: list[tuple[int | None, Any]], report) -> None:
     sent: dict[int, list[str]] = {}
     for d in report.deliveries if report else ():
         sent.setdefault(d.alert_id, []).append(
-            f"{d.webhook}: {d.status}" + (f" ({d.error})" if d.error else ""))
+            f"{d.webhook}: {d.status}" + (f" ({d.error})" if d.error else "")
+        )
     table = Table("rule", "period", "for", "value", "normal range", "delivery", title="Alerts")
     for alert_id, event in rows:
-        delivery = "dry run" if alert_id is None else "; ".join(
-            sent.get(alert_id, ["no webhook"]))
+        delivery = "dry run" if alert_id is None else "; ".join(sent.get(alert_id, ["no webhook"]))
         normal = " – ".join("" if v is None else f"{v:,.4g}" for v in (event.low, event.high))
-        table.add_row(event.rule, event.period, ", ".join(v for _, v in event.member),
-                      "" if event.value is None else f"{event.value:,.4g}", normal, delivery,
-                      style="red" if event.severity == "critical" else None)
+        table.add_row(
+            event.rule,
+            event.period,
+            ", ".join(v for _, v in event.member),
+            "" if event.value is None else f"{event.value:,.4g}",
+            normal,
+            delivery,
+            style="red" if event.severity == "critical" else None,
+        )
     if table.row_count:
         out.print(table)
 
 
-def _alerts_after_load(settings: Settings, *, since: str | None = None,
-                       failed_gates: list | None = None) -> None:
+def _alerts_after_load(
+    settings: Settings, *, since: str | None = None, failed_gates: list | None = None
+) -> None:
     """After a publish (or a stopped load: risk1 rules only); never fails the load."""
     import sqlalchemy
 
     try:
-        _events, report, _errors = _fire_alerts(settings, since=since,
-                                                failed_gates=failed_gates)
+        _events, report, _errors = _fire_alerts(settings, since=since, failed_gates=failed_gates)
     except StarboardError as exc:
         console.print(f"[yellow]Alerts not evaluated:[/] {exc.message}", highlight=False)
         return
@@ -718,29 +870,40 @@ def _alerts_after_load(settings: Settings, *, since: str | None = None,
     if report is None:
         return
     failed = len(report.failed)
-    out.print(f"Alerts: {len(report.new)} new, {report.duplicates} already sent"
-              + (f", {failed} delivery(ies) failed (see /quality/alerts)" if failed else ""))
+    out.print(
+        f"Alerts: {len(report.new)} new, {report.duplicates} already sent"
+        + (f", {failed} delivery(ies) failed (see /quality/alerts)" if failed else "")
+    )
 
 
 @alerts_cli.command("run")
 def alerts_run(
     model: Annotated[Path | None, typer.Option(help="Semantic model YAML.")] = None,
     db: Annotated[str | None, typer.Option(help="Warehouse URL.")] = None,
-    since: Annotated[str | None, typer.Option(
-        help="Judge periods starting on or after this day (YYYY-MM-DD); default: the last "
-             "14 days.")] = None,
-    period: Annotated[str | None, typer.Option(
-        help="Judge one period: 2025-09-17, 2026-W24, 2026-06, 2026-Q2 or 2026.")] = None,
-    rule: Annotated[list[str] | None, typer.Option(
-        "--rule", help="Only this rule (repeatable).")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Evaluate and print; store and send nothing.")
-                       ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Judge periods starting on or after this day (YYYY-MM-DD); default: the last "
+            "14 days."
+        ),
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Judge one period: 2025-09-17, 2026-W24, 2026-06, 2026-Q2 or 2026."),
+    ] = None,
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", help="Only this rule (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Evaluate and print; store and send nothing.")
+    ] = False,
 ) -> None:
     """Evaluate the alert rules (for cron): new alerts are stored once and sent to webhooks.
     Exit 0: done; 1: an error; 2: some webhook deliveries failed (they are recorded)."""
     settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
-    events, report, errors = _fire_alerts(settings, since=since, period=period, rules=rule,
-                                          dry_run=dry_run, retry=True)
+    events, report, errors = _fire_alerts(
+        settings, since=since, period=period, rules=rule, dry_run=dry_run, retry=True
+    )
     if report is None:
         _print_alerts([(None, e) for e in events], None)
         out.print(f"{len(events)} alert(s) would fire (dry run: nothing stored or sent).")
@@ -750,20 +913,26 @@ def alerts_run(
     _print_alerts(report.stored, report)
     failed = report.failed
     states = [d.status for d in report.deliveries]
-    out.print(f"{len(report.new)} new alert(s), {report.duplicates} already sent; deliveries: "
-              f"{states.count('delivered')} delivered, {states.count('skipped')} skipped, "
-              f"{len(failed)} failed.")
+    out.print(
+        f"{len(report.new)} new alert(s), {report.duplicates} already sent; deliveries: "
+        f"{states.count('delivered')} delivered, {states.count('skipped')} skipped, "
+        f"{len(failed)} failed."
+    )
     if report.retried:
         again = sum(1 for d in report.retried if d.status == "delivered")
-        out.print(f"Earlier failed deliveries sent again: {again} of {len(report.retried)} "
-                  "delivered.")
+        out.print(
+            f"Earlier failed deliveries sent again: {again} of {len(report.retried)} delivered."
+        )
     failed = failed + [d for d in report.retried if d.status == "failed"]
     if errors:
         raise typer.Exit(1)
     if failed:
         for d in failed:
-            console.print(f"[red]Delivery failed[/] alert {d.alert_id} → {d.webhook} after "
-                          f"{d.attempts} attempt(s): {d.error}", highlight=False)
+            console.print(
+                f"[red]Delivery failed[/] alert {d.alert_id} → {d.webhook} after "
+                f"{d.attempts} attempt(s): {d.error}",
+                highlight=False,
+            )
         raise typer.Exit(2)
 
 
@@ -785,14 +954,15 @@ def main() -> None:
         import click
 
         # typer ships its own copy of click: its usage errors are TyperExceptions
-        if isinstance(exc, click.ClickException | typer.TyperException) and hasattr(
-                exc, "show"):
+        if isinstance(exc, click.ClickException | typer.TyperException) and hasattr(exc, "show"):
             exc.show()
             raise SystemExit(getattr(exc, "exit_code", 2)) from None
         if STATE["debug"]:
             raise
-        console.print(f"[bold red]Unexpected error:[/] {exc!r} (run with --debug for the "
-                      "traceback)", highlight=False)
+        console.print(
+            f"[bold red]Unexpected error:[/] {exc!r} (run with --debug for the traceback)",
+            highlight=False,
+        )
         raise SystemExit(1) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)

@@ -67,8 +67,16 @@ def _str(text: str) -> str:
     return text
 
 
-BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10,
-              "mib": 2**20, "gib": 2**30}
+BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+}
 
 
 def _bytes(text: str) -> int:
@@ -82,8 +90,7 @@ def _bytes(text: str) -> int:
 
 
 EXPORT_ROLES = ("analyst", "admin")
-DEFAULT_EXPORT_CAPS: tuple[tuple[str, int], ...] = (("admin", 5_000_000),
-                                                    ("analyst", 1_000_000))
+DEFAULT_EXPORT_CAPS: tuple[tuple[str, int], ...] = (("admin", 5_000_000), ("analyst", 1_000_000))
 
 
 def _export_caps(text: str) -> tuple[tuple[str, int], ...]:
@@ -97,91 +104,208 @@ def _export_caps(text: str) -> tuple[tuple[str, int], ...]:
         role, sep, number = item.partition("=")
         role = role.strip()
         if not sep or role not in EXPORT_ROLES or not re.fullmatch(r"\s*\d+\s*", number):
-            raise ValueError(f"write role=rows with role one of {', '.join(EXPORT_ROLES)}, "
-                             f"e.g. analyst=1000000 (got {item.strip()!r})")
+            raise ValueError(
+                f"write role=rows with role one of {', '.join(EXPORT_ROLES)}, "
+                f"e.g. analyst=1000000 (got {item.strip()!r})"
+            )
         caps[role] = int(number)
     return tuple(sorted(caps.items()))
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("home", _str, "Directory for the demo warehouse, cache files, secret key and "
-            "metadata DB.", "~/.local/share/starboard"),
-    Setting("db_url", _str, "Warehouse SQLAlchemy URL (`duckdb:///path.duckdb`, "
-            "`postgresql+psycopg://…`).", "the demo DuckDB under the home directory"),
-    Setting("pg_schema", _str, "Schema prefix of a PostgreSQL warehouse: the pointer "
-            "table `<prefix>.current` and one schema `<prefix>_v<version>` per publish.",
-            "starboard"),
-    Setting("model", _str, "Path of the semantic model YAML.",
-            "the demo model shipped in `queries/models/demo.yaml`"),
-    Setting("meta_db_url", _str, "Metadata database URL (users, audit log, reported "
-            "problems).", "SQLite under the home directory"),
-    Setting("meta_busy_timeout_seconds", _float, "Seconds a SQLite metadata database "
-            "waits for another writer before sign-in and access checks answer 503.", "15"),
-    Setting("secret_key", _str, "Session signing key.",
-            "generated once and kept in the home directory (mode 0600)"),
-    Setting("cache", _cache, "Query cache backend: `null`, `simple`, `filesystem` or "
-            "`redis`.", "filesystem"),
-    Setting("cache_ttl", _int, "Seconds a cached query result is kept (the data version "
-            "in every key already retires stale results).", "86400"),
-    Setting("cache_max_items", _int, "Most results the simple or filesystem cache keeps.",
-            "5000"),
+    Setting(
+        "home",
+        _str,
+        "Directory for the demo warehouse, cache files, secret key and metadata DB.",
+        "~/.local/share/starboard",
+    ),
+    Setting(
+        "db_url",
+        _str,
+        "Warehouse SQLAlchemy URL (`duckdb:///path.duckdb`, `postgresql+psycopg://…`).",
+        "the demo DuckDB under the home directory",
+    ),
+    Setting(
+        "pg_schema",
+        _str,
+        "Schema prefix of a PostgreSQL warehouse: the pointer "
+        "table `<prefix>.current` and one schema `<prefix>_v<version>` per publish.",
+        "starboard",
+    ),
+    Setting(
+        "model",
+        _str,
+        "Path of the semantic model YAML.",
+        "the demo model shipped in `queries/models/demo.yaml`",
+    ),
+    Setting(
+        "meta_db_url",
+        _str,
+        "Metadata database URL (users, audit log, reported problems).",
+        "SQLite under the home directory",
+    ),
+    Setting(
+        "meta_busy_timeout_seconds",
+        _float,
+        "Seconds a SQLite metadata database "
+        "waits for another writer before sign-in and access checks answer 503.",
+        "15",
+    ),
+    Setting(
+        "secret_key",
+        _str,
+        "Session signing key.",
+        "generated once and kept in the home directory (mode 0600)",
+    ),
+    Setting(
+        "cache",
+        _cache,
+        "Query cache backend: `null`, `simple`, `filesystem` or `redis`.",
+        "filesystem",
+    ),
+    Setting(
+        "cache_ttl",
+        _int,
+        "Seconds a cached query result is kept (the data version "
+        "in every key already retires stale results).",
+        "86400",
+    ),
+    Setting("cache_max_items", _int, "Most results the simple or filesystem cache keeps.", "5000"),
     Setting("redis_url", _str, "Redis for the shared cache and its locks.", "unset"),
-    Setting("background", _background, "Where long callbacks (explorer, SQL) run: "
-            "`threads` (a thread pool in each web worker) or `celery` (Celery workers on "
-            "`STARBOARD_REDIS_URL`; needs `pip install 'starboard[celery]'` and "
-            "`celery -A app.wsgi:celery_app worker`).", "threads"),
+    Setting(
+        "background",
+        _background,
+        "Where long callbacks (explorer, SQL) run: "
+        "`threads` (a thread pool in each web worker) or `celery` (Celery workers on "
+        "`STARBOARD_REDIS_URL`; needs `pip install 'starboard[celery]'` and "
+        "`celery -A app.wsgi:celery_app worker`).",
+        "threads",
+    ),
     Setting("host", _str, "Address the server binds to.", "127.0.0.1"),
     Setting("port", _int, "Port the server listens on.", "8050"),
     Setting("workers", _int, "gunicorn worker processes.", "2 × CPU count + 1, at most 8"),
     Setting("threads", _int, "Threads per gunicorn worker.", "4"),
     Setting("timeout", _int, "Seconds before gunicorn restarts a silent worker.", "120"),
-    Setting("max_requests", _int, "Requests after which gunicorn replaces a worker with a "
-            "fresh one (±10 %, so workers do not restart together); bounds the slow growth "
-            "of a worker's native memory. 0: never.", "10000"),
-    Setting("log_level", _str, "gunicorn and app log level (debug, info, warning, error).",
-            "info"),
-    Setting("duckdb_memory_limit", _str, "DuckDB `memory_limit` for each process that "
-            "opens the warehouse.", "2GB"),
-    Setting("duckdb_threads", _int, "DuckDB threads for each process that opens the "
-            "warehouse.", "2"),
-    Setting("sql_timeout_seconds", _int, "Time limit of one statement on the /t2/sql page "
-            "(and of its CSV download).", "30"),
+    Setting(
+        "max_requests",
+        _int,
+        "Requests after which gunicorn replaces a worker with a "
+        "fresh one (±10 %, so workers do not restart together); bounds the slow growth "
+        "of a worker's native memory. 0: never.",
+        "10000",
+    ),
+    Setting("log_level", _str, "gunicorn and app log level (debug, info, warning, error).", "info"),
+    Setting(
+        "duckdb_memory_limit",
+        _str,
+        "DuckDB `memory_limit` for each process that opens the warehouse.",
+        "2GB",
+    ),
+    Setting(
+        "duckdb_threads", _int, "DuckDB threads for each process that opens the warehouse.", "2"
+    ),
+    Setting(
+        "sql_timeout_seconds",
+        _int,
+        "Time limit of one statement on the /t2/sql page (and of its CSV download).",
+        "30",
+    ),
     Setting("sql_max_rows", _int, "Rows the /t2/sql page shows at most.", "10000"),
-    Setting("sql_export_max_rows", _int, "Rows a CSV download of /t2/sql holds at most.",
-            "1000000"),
-    Setting("sql_max_bytes", _bytes, "Bytes of result the /t2/sql page keeps, sends to the "
-            "browser and caches at most (whole rows; \"First N rows shown\" says which cap "
-            "cut it). A size: `20MB`, `1GB`, or bytes.", "20MB"),
-    Setting("sql_memory_limit", _str, "DuckDB `memory_limit` of the separate read-only "
-            "connection /t2/sql statements run on.", "1GB"),
-    Setting("export_max_rows", _export_caps, "Rows one CSV export (explorer result or detail "
-            "rows) may hold, per role: `analyst=1000000,admin=5000000`, or one number for every "
-            "role that may export.", "analyst=1000000,admin=5000000"),
-    Setting("export_max_bytes", _bytes, "Bytes one CSV export (explorer, detail rows, "
-            "segments, /t2/sql) may hold; the file ends after the last whole row that fits "
-            "and the audit record says `truncated_by: bytes`.", "500MB"),
-    Setting("api_max_rows", _int, "Rows one `POST /api/v1/query` answer holds at most; a "
-            "longer result is cut there and the answer says `truncated`.", "100000"),
-    Setting("api_max_bytes", _bytes, "Bytes of rows one `POST /api/v1/query` answer holds at "
-            "most (its JSON); a bigger result is cut there and says `truncated`. Same size "
-            "syntax as `STARBOARD_SQL_MAX_BYTES`.", "25MB"),
-    Setting("api_timeout_seconds", _int, "Time limit of the warehouse query behind one "
-            "`POST /api/v1/query`; a longer one is stopped with a 400 saying so.", "30"),
-    Setting("freshness_slo_hours", _int, "Data older than this (latest fact time vs now) "
-            "raises the freshness warning.", "36"),
-    Setting("session_idle_minutes", _int, "Sign out after this long without a request "
-            "(unless “remember me” was ticked).", "60"),
-    Setting("session_max_hours", _int, "Sign out this long after signing in, however active "
-            "(unless “remember me” was ticked).", "12"),
+    Setting(
+        "sql_export_max_rows", _int, "Rows a CSV download of /t2/sql holds at most.", "1000000"
+    ),
+    Setting(
+        "sql_max_bytes",
+        _bytes,
+        "Bytes of result the /t2/sql page keeps, sends to the "
+        'browser and caches at most (whole rows; "First N rows shown" says which cap '
+        "cut it). A size: `20MB`, `1GB`, or bytes.",
+        "20MB",
+    ),
+    Setting(
+        "sql_memory_limit",
+        _str,
+        "DuckDB `memory_limit` of the separate read-only connection /t2/sql statements run on.",
+        "1GB",
+    ),
+    Setting(
+        "export_max_rows",
+        _export_caps,
+        "Rows one CSV export (explorer result or detail "
+        "rows) may hold, per role: `analyst=1000000,admin=5000000`, or one number for every "
+        "role that may export.",
+        "analyst=1000000,admin=5000000",
+    ),
+    Setting(
+        "export_max_bytes",
+        _bytes,
+        "Bytes one CSV export (explorer, detail rows, "
+        "segments, /t2/sql) may hold; the file ends after the last whole row that fits "
+        "and the audit record says `truncated_by: bytes`.",
+        "500MB",
+    ),
+    Setting(
+        "api_max_rows",
+        _int,
+        "Rows one `POST /api/v1/query` answer holds at most; a "
+        "longer result is cut there and the answer says `truncated`.",
+        "100000",
+    ),
+    Setting(
+        "api_max_bytes",
+        _bytes,
+        "Bytes of rows one `POST /api/v1/query` answer holds at "
+        "most (its JSON); a bigger result is cut there and says `truncated`. Same size "
+        "syntax as `STARBOARD_SQL_MAX_BYTES`.",
+        "25MB",
+    ),
+    Setting(
+        "api_timeout_seconds",
+        _int,
+        "Time limit of the warehouse query behind one "
+        "`POST /api/v1/query`; a longer one is stopped with a 400 saying so.",
+        "30",
+    ),
+    Setting(
+        "freshness_slo_hours",
+        _int,
+        "Data older than this (latest fact time vs now) raises the freshness warning.",
+        "36",
+    ),
+    Setting(
+        "session_idle_minutes",
+        _int,
+        "Sign out after this long without a request (unless “remember me” was ticked).",
+        "60",
+    ),
+    Setting(
+        "session_max_hours",
+        _int,
+        "Sign out this long after signing in, however active (unless “remember me” was ticked).",
+        "12",
+    ),
     Setting("remember_days", _int, "How long “remember me” keeps a user signed in.", "14"),
     Setting("debug", _bool, "Show tracebacks in the CLI and run Dash in debug mode.", "false"),
-    Setting("proxy_fix", _int, "Number of reverse proxies in front of the app whose "
-            "`X-Forwarded-For/-Proto/-Host/-Port` headers to trust (werkzeug ProxyFix); 0 "
-            "trusts none.", "0"),
-    Setting("compress", _bool, "gzip HTML and JSON responses in the app (turn off when the "
-            "reverse proxy compresses).", "true"),
-    Setting("public_url", _str, "Base URL people open Starboard at; alert webhooks link to "
-            "views under it.", "http://STARBOARD_HOST:STARBOARD_PORT"),
+    Setting(
+        "proxy_fix",
+        _int,
+        "Number of reverse proxies in front of the app whose "
+        "`X-Forwarded-For/-Proto/-Host/-Port` headers to trust (werkzeug ProxyFix); 0 "
+        "trusts none.",
+        "0",
+    ),
+    Setting(
+        "compress",
+        _bool,
+        "gzip HTML and JSON responses in the app (turn off when the reverse proxy compresses).",
+        "true",
+    ),
+    Setting(
+        "public_url",
+        _str,
+        "Base URL people open Starboard at; alert webhooks link to views under it.",
+        "http://STARBOARD_HOST:STARBOARD_PORT",
+    ),
 )
 
 
@@ -271,8 +395,10 @@ def ensure_secret_key(settings: Settings) -> str:
         except FileExistsError:
             return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"Cannot create the secret key in {path.parent} ({exc.strerror}); "
-                          "set STARBOARD_SECRET_KEY or a writable STARBOARD_HOME.") from exc
+        raise ConfigError(
+            f"Cannot create the secret key in {path.parent} ({exc.strerror}); "
+            "set STARBOARD_SECRET_KEY or a writable STARBOARD_HOME."
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return key
@@ -304,8 +430,9 @@ def _size_or(value: Any, default: int, name: str) -> int:
     return int(value)
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Defaults, then the environment, then ``overrides`` (tests, CLI flags)."""
     env = os.environ if environ is None else environ
     overrides = dict(overrides or {})
@@ -356,16 +483,18 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         "sql_export_max_rows": _or(raw["sql_export_max_rows"], 1_000_000),
         "sql_max_bytes": _size_or(raw["sql_max_bytes"], 20 * 10**6, "sql_max_bytes"),
         "sql_memory_limit": raw["sql_memory_limit"] or "1GB",
-        "export_max_rows": (_export_caps(raw["export_max_rows"])
-                            if isinstance(raw["export_max_rows"], str)
-                            else tuple(sorted(raw["export_max_rows"] or DEFAULT_EXPORT_CAPS))),
-        "export_max_bytes": _size_or(raw["export_max_bytes"], 500 * 10**6,
-                                     "export_max_bytes"),
+        "export_max_rows": (
+            _export_caps(raw["export_max_rows"])
+            if isinstance(raw["export_max_rows"], str)
+            else tuple(sorted(raw["export_max_rows"] or DEFAULT_EXPORT_CAPS))
+        ),
+        "export_max_bytes": _size_or(raw["export_max_bytes"], 500 * 10**6, "export_max_bytes"),
         "api_max_rows": _or(raw["api_max_rows"], 100_000),
         "api_max_bytes": _size_or(raw["api_max_bytes"], 25 * 10**6, "api_max_bytes"),
         "api_timeout_seconds": _or(raw["api_timeout_seconds"], 30),
-        "freshness_slo_hours": (raw["freshness_slo_hours"]
-                                if raw["freshness_slo_hours"] is not None else 36),
+        "freshness_slo_hours": (
+            raw["freshness_slo_hours"] if raw["freshness_slo_hours"] is not None else 36
+        ),
         "session_idle_minutes": _or(raw["session_idle_minutes"], 60),
         "session_max_hours": _or(raw["session_max_hours"], 12),
         "remember_days": _or(raw["remember_days"], 14),
@@ -377,27 +506,45 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     if not values["public_url"]:
         values["public_url"] = f"http://{values['host']}:{values['port']}"
     elif not values["public_url"].startswith(("http://", "https://")):
-        raise ConfigError(f"STARBOARD_PUBLIC_URL={values['public_url']!r} must start with "
-                          "http:// or https://.")
+        raise ConfigError(
+            f"STARBOARD_PUBLIC_URL={values['public_url']!r} must start with http:// or https://."
+        )
     if not 0 < values["meta_busy_timeout_seconds"] < 3600:
-        raise ConfigError("STARBOARD_META_BUSY_TIMEOUT_SECONDS must be a positive number of "
-                          "seconds (below 3600).")
+        raise ConfigError(
+            "STARBOARD_META_BUSY_TIMEOUT_SECONDS must be a positive number of seconds (below 3600)."
+        )
     if values["max_requests"] < 0:
         raise ConfigError("STARBOARD_MAX_REQUESTS must be 0 (never) or a positive number.")
     if values["proxy_fix"] < 0:
-        raise ConfigError("STARBOARD_PROXY_FIX must be 0 or the number of proxies in front "
-                          "of the app.")
+        raise ConfigError(
+            "STARBOARD_PROXY_FIX must be 0 or the number of proxies in front of the app."
+        )
     if values["cache"] == "redis" and not values["redis_url"]:
         raise ConfigError("STARBOARD_CACHE=redis needs STARBOARD_REDIS_URL.")
     if values["background"] == "celery" and not values["redis_url"]:
-        raise ConfigError("STARBOARD_BACKGROUND=celery needs STARBOARD_REDIS_URL (the Celery "
-                          "broker and result store).")
+        raise ConfigError(
+            "STARBOARD_BACKGROUND=celery needs STARBOARD_REDIS_URL (the Celery "
+            "broker and result store)."
+        )
     if values["redis_url"] and raw["cache"] is None:
         values["cache"] = "redis"
-    for name in ("port", "workers", "threads", "timeout", "duckdb_threads", "cache_ttl",
-                 "sql_timeout_seconds", "sql_max_rows", "sql_export_max_rows",
-                 "sql_max_bytes", "export_max_bytes", "cache_max_items",
-                 "session_idle_minutes", "session_max_hours", "remember_days"):
+    for name in (
+        "port",
+        "workers",
+        "threads",
+        "timeout",
+        "duckdb_threads",
+        "cache_ttl",
+        "sql_timeout_seconds",
+        "sql_max_rows",
+        "sql_export_max_rows",
+        "sql_max_bytes",
+        "export_max_bytes",
+        "cache_max_items",
+        "session_idle_minutes",
+        "session_max_hours",
+        "remember_days",
+    ):
         if values[name] < 0 or (name != "cache_ttl" and values[name] == 0):
             raise ConfigError(f"STARBOARD_{name.upper()} must be a positive number.")
     for name in ("api_max_rows", "api_max_bytes", "api_timeout_seconds"):

@@ -44,11 +44,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         on_error=_on_callback_error,
         background_callback_manager=background.manager(settings, server),
     )
-    app.layout = html.Div([dcc.Location(id="sb-url", refresh="callback-nav"),
-                           dash.page_container], className="sb-root")
+    app.layout = html.Div(
+        [dcc.Location(id="sb-url", refresh="callback-nav"), dash.page_container],
+        className="sb-root",
+    )
     serving.install(server, settings)  # first: request ids and timing cover the gate
-    web.install(server, settings, runtime.users, callback_map=lambda: app.callback_map,
-                page_registry=lambda: dash.page_registry, denied_layout=shell.denied)
+    web.install(
+        server,
+        settings,
+        runtime.users,
+        callback_map=lambda: app.callback_map,
+        page_registry=lambda: dash.page_registry,
+        denied_layout=shell.denied,
+    )
     _health_routes(server)
     server.register_blueprint(api_blueprint())
     server.register_blueprint(export_blueprint())
@@ -89,9 +97,12 @@ def _health_routes(server: flask.Flask) -> None:
         except StarboardError as exc:
             return flask.jsonify(status="unavailable", reason=exc.message), 503
         version = snap.version
-        body = {"status": "ready", "data_version": version.id,
-                "published_at": version.published_at.isoformat() if version.published_at
-                else None, "dq_score": version.dq_score}
+        body = {
+            "status": "ready",
+            "data_version": version.id,
+            "published_at": version.published_at.isoformat() if version.published_at else None,
+            "dq_score": version.dq_score,
+        }
         if version.risk1_failed:
             body.update(status="gate_failed", reason="the last publish failed a Risk 1 gate")
             return flask.jsonify(body), 503

@@ -22,12 +22,13 @@ log = logging.getLogger("starboard.meta")
 metadata = sa.MetaData()
 
 users = sa.Table(
-    "sb_user", metadata,
+    "sb_user",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(300), nullable=False),
     sa.Column("role", sa.String(20), nullable=False),
-    sa.Column("scopes", sa.Text, nullable=False, default="{}"),   # JSON {dimension: [values]}
+    sa.Column("scopes", sa.Text, nullable=False, default="{}"),  # JSON {dimension: [values]}
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("password_changed_at", sa.DateTime, nullable=False),
@@ -38,7 +39,8 @@ users = sa.Table(
 )
 
 tokens = sa.Table(
-    "sb_token", metadata,
+    "sb_token",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("sb_user.id"), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
@@ -52,7 +54,8 @@ tokens = sa.Table(
 )
 
 login_attempts = sa.Table(
-    "sb_login_attempt", metadata,
+    "sb_login_attempt",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False, index=True),
     sa.Column("name", sa.String(100), nullable=False),
@@ -61,7 +64,8 @@ login_attempts = sa.Table(
 )
 
 audit = sa.Table(
-    "sb_audit", metadata,
+    "sb_audit",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False, index=True),
     sa.Column("actor", sa.String(100), nullable=False),
@@ -71,7 +75,8 @@ audit = sa.Table(
 )
 
 problems = sa.Table(
-    "sb_problem", metadata,
+    "sb_problem",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Column("reporter", sa.String(100), nullable=False),
@@ -89,7 +94,8 @@ problems = sa.Table(
 # Alerts fired by the model's `alerts:` rules, one per rule, period and member (the key),
 # and their webhook deliveries (app/alerts.py).
 alerts = sa.Table(
-    "sb_alert", metadata,
+    "sb_alert",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("key", sa.String(500), nullable=False, unique=True),
     sa.Column("fired_at", sa.DateTime, nullable=False, index=True),
@@ -98,23 +104,23 @@ alerts = sa.Table(
     sa.Column("severity", sa.String(20), nullable=False),
     sa.Column("metric", sa.String(100)),
     sa.Column("period", sa.String(60), nullable=False),
-    sa.Column("member", sa.Text, nullable=False, default=""),    # JSON {dimension: value}
+    sa.Column("member", sa.Text, nullable=False, default=""),  # JSON {dimension: value}
     sa.Column("value", sa.Float),
     sa.Column("low", sa.Float),
     sa.Column("high", sa.Float),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("link", sa.Text, nullable=False, default=""),
     sa.Column("data_version", sa.String(100), nullable=False, default=""),
-    sa.Column("payload", sa.Text, nullable=False),               # the JSON webhooks receive
+    sa.Column("payload", sa.Text, nullable=False),  # the JSON webhooks receive
 )
 
 alert_deliveries = sa.Table(
-    "sb_alert_delivery", metadata,
+    "sb_alert_delivery",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("alert_id", sa.Integer, sa.ForeignKey("sb_alert.id"), nullable=False,
-              index=True),
-    sa.Column("webhook", sa.String(200), nullable=False),       # name, or URL host (no secret)
-    sa.Column("status", sa.String(20), nullable=False),          # delivered|failed|skipped
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("sb_alert.id"), nullable=False, index=True),
+    sa.Column("webhook", sa.String(200), nullable=False),  # name, or URL host (no secret)
+    sa.Column("status", sa.String(20), nullable=False),  # delivered|failed|skipped
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("http_status", sa.Integer),
     sa.Column("last_error", sa.Text, nullable=False, default=""),
@@ -123,13 +129,14 @@ alert_deliveries = sa.Table(
 
 # Data quality runs and their check results (app/checkstore.py documents the contract).
 check_runs = sa.Table(
-    "sb_check_run", metadata,
+    "sb_check_run",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False, index=True),
     sa.Column("warehouse", sa.String(500), nullable=False, index=True),
     sa.Column("version", sa.String(100), nullable=False, index=True),
-    sa.Column("source", sa.String(20), nullable=False),       # publish | quality
-    sa.Column("published", sa.Boolean, nullable=False),       # False: the publish was stopped
+    sa.Column("source", sa.String(20), nullable=False),  # publish | quality
+    sa.Column("published", sa.Boolean, nullable=False),  # False: the publish was stopped
     sa.Column("dq_score", sa.Float, nullable=False),
     sa.Column("checks_total", sa.Integer, nullable=False),
     sa.Column("checks_failed", sa.Integer, nullable=False),
@@ -137,16 +144,16 @@ check_runs = sa.Table(
 )
 
 check_results = sa.Table(
-    "sb_check_result", metadata,
+    "sb_check_result",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("sb_check_run.id"), nullable=False,
-              index=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("sb_check_run.id"), nullable=False, index=True),
     sa.Column("check_id", sa.String(300), nullable=False, index=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("column_name", sa.String(300), nullable=False, default=""),
     sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("origin", sa.String(20), nullable=False),       # gate | model
+    sa.Column("origin", sa.String(20), nullable=False),  # gate | model
     sa.Column("risk", sa.Integer, nullable=False),
     sa.Column("weight", sa.Float, nullable=False),
     sa.Column("passed", sa.Boolean, nullable=False),
@@ -187,8 +194,9 @@ def add_missing_columns(engine: sa.Engine) -> list[str]:
             kind = column.type.compile(dialect=engine.dialect)
             try:
                 with engine.begin() as conn:
-                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN '
-                                         f'"{column.name}" {kind}'))
+                    conn.execute(
+                        sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
             except sa.exc.DBAPIError:
                 # another worker added it first: fine; anything else is a real error
                 columns = sa.inspect(engine).get_columns(table.name)
@@ -210,8 +218,10 @@ class MetaUnavailable(StarboardError):
     title = "Service unavailable"
 
 
-UNAVAILABLE_MESSAGE = ("The user database is not answering (it may be busy or down), so "
-                       "sign-in and access checks cannot be made: try again in a minute.")
+UNAVAILABLE_MESSAGE = (
+    "The user database is not answering (it may be busy or down), so "
+    "sign-in and access checks cannot be made: try again in a minute."
+)
 # The errors that mean "the database did not answer", not "the statement is wrong".
 UNAVAILABLE_ERRORS = (sa.exc.OperationalError, sa.exc.TimeoutError)
 
@@ -271,10 +281,11 @@ class MetaDB:
                 try:
                     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise ConfigError(f"Cannot create the metadata database directory for "
-                                      f"{self.url}: {exc.strerror}.") from exc
-            kwargs["connect_args"] = {"check_same_thread": False,
-                                      "timeout": self.busy_timeout}
+                    raise ConfigError(
+                        f"Cannot create the metadata database directory for "
+                        f"{self.url}: {exc.strerror}."
+                    ) from exc
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": self.busy_timeout}
         engine = sa.create_engine(self.url, **kwargs)
         if url.get_backend_name() == "sqlite":
             busy_ms = max(int(self.busy_timeout * 1000), 0)
@@ -285,12 +296,15 @@ class MetaDB:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
                 cursor.close()
+
         try:
             create_tables(engine)
             add_missing_columns(engine)
         except sa.exc.OperationalError as exc:
-            raise ConfigError(f"The metadata database {self.url} cannot be opened: "
-                              f"{str(exc.orig).splitlines()[0]}") from exc
+            raise ConfigError(
+                f"The metadata database {self.url} cannot be opened: "
+                f"{str(exc.orig).splitlines()[0]}"
+            ) from exc
         return engine
 
     def dispose(self) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 log = logging.getLogger("starboard.files")
 
 PRIVATE_UMASK = 0o077
-OPEN_BITS = stat.S_IRWXG | stat.S_IRWXO   # group and other: read, write, execute
+OPEN_BITS = stat.S_IRWXG | stat.S_IRWXO  # group and other: read, write, execute
 
 
 def private_umask() -> None:
@@ -51,7 +51,7 @@ def tighten(path: Path) -> int:
             os.chmod(name, stat.S_IMODE(info.st_mode) & ~OPEN_BITS)
             changed += 1
         except FileNotFoundError:
-            continue      # removed meanwhile (a cache entry, a temporary file)
+            continue  # removed meanwhile (a cache entry, a temporary file)
         except OSError as exc:
             log.warning("cannot make %s private: %s", name, exc.strerror)
     return changed
@@ -67,5 +67,8 @@ def private_home(home: Path, extra: Iterable[Path] = ()) -> None:
         if path.exists():
             changed += tighten(path)
     if changed:
-        log.info("made %d files and directories under %s private (group and other bits "
-                 "removed)", changed, home)
+        log.info(
+            "made %d files and directories under %s private (group and other bits removed)",
+            changed,
+            home,
+        )

@@ -32,22 +32,35 @@ def report(db: MetaDB, *, reporter: str, url: str, period: str, text: str) -> in
     if len(text) > MAX_TEXT:
         raise DataError(f"Please keep the description under {MAX_TEXT:,} characters.")
     with db.begin() as conn:
-        result = conn.execute(meta.problems.insert().values(
-            at=meta.now(), reporter=reporter, url=url[:2000], period=period[:40], text=text,
-            status="open", assignee="", comment=""))
+        result = conn.execute(
+            meta.problems.insert().values(
+                at=meta.now(),
+                reporter=reporter,
+                url=url[:2000],
+                period=period[:40],
+                text=text,
+                status="open",
+                assignee="",
+                comment="",
+            )
+        )
         return int(result.inserted_primary_key[0])
 
 
 def recent(db: MetaDB, limit: int = 100) -> list[dict]:
     """The latest reports, newest first."""
     with db.connect() as conn:
-        rows = conn.execute(sa.select(meta.problems).order_by(meta.problems.c.id.desc())
-                            .limit(limit)).mappings().all()
+        rows = (
+            conn.execute(sa.select(meta.problems).order_by(meta.problems.c.id.desc()).limit(limit))
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]
 
 
-def submit(db: MetaDB, reporter: str | None, text: str | None, pathname: str | None,
-           search: str | None) -> tuple[bool, str]:
+def submit(
+    db: MetaDB, reporter: str | None, text: str | None, pathname: str | None, search: str | None
+) -> tuple[bool, str]:
     """Store a report made on the page at ``pathname?search``: (stored, message to show).
 
     The page's path must be a path of this site; a backslash or control character in the
@@ -67,26 +80,31 @@ def submit(db: MetaDB, reporter: str | None, text: str | None, pathname: str | N
     if not isinstance(text, str):
         text = ""
     try:
-        number = report(db, reporter=reporter, url=f"{pathname}{search}", period=period,
-                        text=text)
+        number = report(db, reporter=reporter, url=f"{pathname}{search}", period=period, text=text)
     except DataError as exc:
         return False, exc.message
     except meta.MetaUnavailable:
-        return False, ("Not sent: the report could not be stored because the user database "
-                       "is not answering. Your text is kept here: try again in a minute.")
+        return False, (
+            "Not sent: the report could not be stored because the user database "
+            "is not answering. Your text is kept here: try again in a minute."
+        )
     return True, f"Thank you: reported as problem #{number}."
 
 
 def get(db: MetaDB, problem_id: int) -> dict | None:
     """One report, or None."""
     with db.connect() as conn:
-        row = conn.execute(sa.select(meta.problems)
-                           .where(meta.problems.c.id == problem_id)).mappings().first()
+        row = (
+            conn.execute(sa.select(meta.problems).where(meta.problems.c.id == problem_id))
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
-def listing(db: MetaDB, *, status: str | None = None, reporter: str | None = None,
-            limit: int = 200) -> list[dict]:
+def listing(
+    db: MetaDB, *, status: str | None = None, reporter: str | None = None, limit: int = 200
+) -> list[dict]:
     """Reports, newest first, optionally of one status or one reporter."""
     if status is not None and status not in STATUSES:
         raise DataError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
@@ -102,14 +120,22 @@ def listing(db: MetaDB, *, status: str | None = None, reporter: str | None = Non
 def counts(db: MetaDB) -> dict[str, int]:
     """How many reports are in each status."""
     with db.connect() as conn:
-        rows = conn.execute(sa.select(meta.problems.c.status, sa.func.count())
-                            .group_by(meta.problems.c.status)).all()
+        rows = conn.execute(
+            sa.select(meta.problems.c.status, sa.func.count()).group_by(meta.problems.c.status)
+        ).all()
     found = {status: int(n) for status, n in rows}
     return {status: found.get(status, 0) for status in STATUSES}
 
 
-def triage(users: Users, problem_id: int, *, actor: str, status: str | None = None,
-           assignee: str | None = None, comment: str | None = None) -> dict:
+def triage(
+    users: Users,
+    problem_id: int,
+    *,
+    actor: str,
+    status: str | None = None,
+    assignee: str | None = None,
+    comment: str | None = None,
+) -> dict:
     """Move a report along its lifecycle, (re)assign it, comment on it; audited.
 
     ``None`` leaves a field as it is; ``assignee=""`` clears it. DataError names what is
@@ -127,16 +153,19 @@ def triage(users: Users, problem_id: int, *, actor: str, status: str | None = No
             raise DataError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
         if status not in TRANSITIONS.get(old, ()):
             allowed = " or ".join(TRANSITIONS.get(old, ())) or "nothing"
-            raise DataError(f"Problem #{problem_id} is {old}: it can go to {allowed}, "
-                            f"not {status}.")
+            raise DataError(
+                f"Problem #{problem_id} is {old}: it can go to {allowed}, not {status}."
+            )
         values["status"] = status
     if assignee is not None and assignee.strip() != row["assignee"]:
         name = assignee.strip()
         if name:
             user = users.by_name(name)
             if user is None or user.disabled:
-                raise DataError(f"Cannot assign problem #{problem_id} to {name!r}: there is "
-                                "no active user of that name.")
+                raise DataError(
+                    f"Cannot assign problem #{problem_id} to {name!r}: there is "
+                    "no active user of that name."
+                )
         values["assignee"] = name
     if comment is not None and comment.strip():
         text = comment.strip()
@@ -144,16 +173,21 @@ def triage(users: Users, problem_id: int, *, actor: str, status: str | None = No
             raise DataError(f"Please keep the comment under {MAX_COMMENT:,} characters.")
         values["comment"] = text
     if not values:
-        raise DataError(f"Nothing to change on problem #{problem_id}: pick a new status, "
-                        "an assignee or write a comment.")
+        raise DataError(
+            f"Nothing to change on problem #{problem_id}: pick a new status, "
+            "an assignee or write a comment."
+        )
     values.update(updated_at=meta.now(), updated_by=actor)
     with db.begin() as conn:
-        changed = conn.execute(meta.problems.update().where(
-            (meta.problems.c.id == problem_id) & (meta.problems.c.status == old))
-            .values(**values)).rowcount
+        changed = conn.execute(
+            meta.problems.update()
+            .where((meta.problems.c.id == problem_id) & (meta.problems.c.status == old))
+            .values(**values)
+        ).rowcount
     if not changed:
-        raise DataError(f"Problem #{problem_id} was changed by someone else a moment ago: "
-                        "reload and try again.")
+        raise DataError(
+            f"Problem #{problem_id} was changed by someone else a moment ago: reload and try again."
+        )
     detail: dict[str, object] = {"problem": problem_id}
     if "status" in values:
         detail["status"] = f"{old} → {values['status']}"

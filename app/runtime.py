@@ -39,14 +39,17 @@ def init_runtime(server: Flask, settings: Settings) -> Runtime:
     """Create the runtime for ``server``; opens nothing until the first query. First makes
     the home, and a DuckDB warehouse's files kept outside it, private (app/private.py)."""
     private_home(settings.home, _warehouse_files(settings.db_url))
-    runtime = Runtime(settings=settings,
-                      warehouse=Warehouse(settings.db_url,
-                                          memory_limit=settings.duckdb_memory_limit,
-                                          threads=settings.duckdb_threads,
-                                          pg_schema=settings.pg_schema),
-                      cache=QueryCache(settings),
-                      users=Users(MetaDB(settings.meta_db_url,
-                                         busy_timeout=settings.meta_busy_timeout_seconds)))
+    runtime = Runtime(
+        settings=settings,
+        warehouse=Warehouse(
+            settings.db_url,
+            memory_limit=settings.duckdb_memory_limit,
+            threads=settings.duckdb_threads,
+            pg_schema=settings.pg_schema,
+        ),
+        cache=QueryCache(settings),
+        users=Users(MetaDB(settings.meta_db_url, busy_timeout=settings.meta_busy_timeout_seconds)),
+    )
     runtime.cache.init_app(server)
     server.extensions[EXTENSION] = runtime
     return runtime
@@ -58,8 +61,12 @@ def _warehouse_files(url: str) -> list[Path]:
     if not url.startswith("duckdb:///") or ":memory:" in url:
         return []
     paths = WarehousePaths(duckdb_path(url))
-    return [paths.pointer, paths.lock, *paths.version_files(),
-            *paths.path.parent.glob(f"{paths.path.stem}-*.duckdb.wal")]
+    return [
+        paths.pointer,
+        paths.lock,
+        *paths.version_files(),
+        *paths.path.parent.glob(f"{paths.path.stem}-*.duckdb.wal"),
+    ]
 
 
 def current_runtime() -> Runtime:

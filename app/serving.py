@@ -36,8 +36,15 @@ _ENV_QUERIES = "starboard.queries"
 _ENV_STARTED = "starboard.started"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 IMMUTABLE = "public, max-age=31536000, immutable"
-COMPRESSED_TYPES = ("text/html", "text/css", "text/plain", "application/json",
-                    "application/javascript", "text/javascript", "image/svg+xml")
+COMPRESSED_TYPES = (
+    "text/html",
+    "text/css",
+    "text/plain",
+    "application/json",
+    "application/javascript",
+    "text/javascript",
+    "image/svg+xml",
+)
 
 
 # --------------------------------------------------------------------------- request ids
@@ -82,10 +89,11 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"),
-            "level": record.levelname.lower(), "logger": record.name,
-            "request_id": getattr(record, "request_id", None)}
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", None),
+        }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             # "query %s" with the fields as its argument: the fields say it all.
@@ -169,11 +177,15 @@ def _install_compression(server: Flask) -> None:
     from flask_compress import Compress
 
     server.config.update(
-        COMPRESS_ALGORITHM=["gzip"], COMPRESS_LEVEL=6, COMPRESS_MIN_SIZE=500,
+        COMPRESS_ALGORITHM=["gzip"],
+        COMPRESS_LEVEL=6,
+        COMPRESS_MIN_SIZE=500,
         COMPRESS_MIMETYPES=list(COMPRESSED_TYPES),
         # Files sent from disk stream; the reverse proxy compresses those better.
         COMPRESS_STREAMS=False,
-        COMPRESS_CACHE_BACKEND=StaticCompressed, COMPRESS_CACHE_KEY=_compress_key)
+        COMPRESS_CACHE_BACKEND=StaticCompressed,
+        COMPRESS_CACHE_KEY=_compress_key,
+    )
     Compress(server)
 
 
@@ -191,28 +203,47 @@ def install_api_fallback(server: Flask) -> None:
     every API blueprint is registered: the routes under ``/api/`` at that moment decide
     between "no such route" (404) and "not with this method" (405, with ``Allow``).
     """
-    api_rules = Map([Rule(rule.rule, methods=rule.methods, endpoint=rule.endpoint)
-                     for rule in server.url_map.iter_rules()
-                     if rule.rule.startswith(API_PREFIX)])
+    api_rules = Map(
+        [
+            Rule(rule.rule, methods=rule.methods, endpoint=rule.endpoint)
+            for rule in server.url_map.iter_rules()
+            if rule.rule.startswith(API_PREFIX)
+        ]
+    )
 
     def api_not_found(rest: str) -> tuple[Response, int] | Response:
         try:
             api_rules.bind("").match(request.path, method=request.method)
         except MethodNotAllowed as exc:
             allowed = sorted(set(exc.valid_methods or ()))
-            response = jsonify(error={"type": "MethodNotAllowed", "title": "Method not allowed",
-                                      "message": f"{request.method} is not allowed on "
-                                                 f"{request.path}; use {', '.join(allowed)}."})
+            response = jsonify(
+                error={
+                    "type": "MethodNotAllowed",
+                    "title": "Method not allowed",
+                    "message": f"{request.method} is not allowed on "
+                    f"{request.path}; use {', '.join(allowed)}.",
+                }
+            )
             response.status_code = 405
             response.headers["Allow"] = ", ".join(allowed)
             return response
         except NotFound:
             pass
-        return jsonify(error={"type": "NotFound", "title": "Not found",
-                              "message": f"No API route {request.path}."}), 404
+        return jsonify(
+            error={
+                "type": "NotFound",
+                "title": "Not found",
+                "message": f"No API route {request.path}.",
+            }
+        ), 404
 
-    server.add_url_rule(API_PREFIX + "<path:rest>", "starboard_api_not_found", api_not_found,
-                        methods=ALL_METHODS, provide_automatic_options=False)
+    server.add_url_rule(
+        API_PREFIX + "<path:rest>",
+        "starboard_api_not_found",
+        api_not_found,
+        methods=ALL_METHODS,
+        provide_automatic_options=False,
+    )
 
 
 # --------------------------------------------------------------------------- install
@@ -222,8 +253,14 @@ def install(server: Flask, settings: Settings) -> None:
     """Request ids and logs, static cache headers, compression and ProxyFix on ``server``."""
     if settings.proxy_fix:
         n = settings.proxy_fix
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n,  # type: ignore[method-assign]
-                                   x_port=n, x_prefix=n)
+        server.wsgi_app = ProxyFix(
+            server.wsgi_app,
+            x_for=n,
+            x_proto=n,
+            x_host=n,  # type: ignore[method-assign]
+            x_port=n,
+            x_prefix=n,
+        )
 
     @server.before_request
     def start() -> None:
@@ -247,7 +284,9 @@ def install(server: Flask, settings: Settings) -> None:
         queries = list(env.get(_ENV_QUERIES) or ())
         user = g.get("_login_user")
         fields: dict[str, Any] = {
-            "request_id": rid, "method": request.method, "route": request.path,
+            "request_id": rid,
+            "method": request.method,
+            "route": request.path,
             "status": response.status_code,
             "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
             "user": getattr(user, "name", None),
@@ -256,7 +295,8 @@ def install(server: Flask, settings: Settings) -> None:
             "encoding": response.headers.get("Content-Encoding"),
             "queries": [q for q, _hit in queries],
             "cache_hits": sum(1 for _q, hit in queries if hit),
-            "cache_misses": sum(1 for _q, hit in queries if not hit)}
+            "cache_misses": sum(1 for _q, hit in queries if not hit),
+        }
         if request.path == "/_dash-update-component":
             body = request.get_json(silent=True)
             if isinstance(body, dict) and isinstance(body.get("output"), str):

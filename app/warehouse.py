@@ -39,12 +39,12 @@ class DataVersion:
     """What is being served: an id that changes at every publish, and its provenance."""
 
     id: str
-    source: str                                   # "pointer" | "file" | "database"
+    source: str  # "pointer" | "file" | "database"
     published_at: datetime | None = None
     row_counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
     dq_score: float | None = None
     risk1_failed: int = 0
-    data_to: datetime | None = None               # latest fact time loaded
+    data_to: datetime | None = None  # latest fact time loaded
 
 
 @dataclass(frozen=True)
@@ -59,20 +59,34 @@ def _read_publish(engine: sa.Engine) -> dict | None:
         names = sa.inspect(conn).get_table_names()
         if PUBLISH_TABLE not in names:
             return None
-        row = conn.execute(sa.text(
-            f"SELECT version, published_at, row_counts, dq_score, risk1_failed, data_to "
-            f"FROM {PUBLISH_TABLE} ORDER BY published_at DESC LIMIT 1")).mappings().first()
+        row = (
+            conn.execute(
+                sa.text(
+                    f"SELECT version, published_at, row_counts, dq_score, risk1_failed, data_to "
+                    f"FROM {PUBLISH_TABLE} ORDER BY published_at DESC LIMIT 1"
+                )
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
 class Warehouse:
     """One per process; thread-safe. Opens nothing until first asked."""
 
-    def __init__(self, url: str, *, memory_limit: str = "2GB", threads: int = 2,
-                 check_interval: float = 0.2, pg_schema: str = "starboard") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        memory_limit: str = "2GB",
+        threads: int = 2,
+        check_interval: float = 0.2,
+        pg_schema: str = "starboard",
+    ) -> None:
         self.url = url
         self.pg_schema = pg_schema
-        self._base: sa.Engine | None = None      # server databases: reads the pointer
+        self._base: sa.Engine | None = None  # server databases: reads the pointer
         self.memory_limit = memory_limit
         self.threads = threads
         self.check_interval = check_interval
@@ -83,7 +97,7 @@ class Warehouse:
         self._current_key: str | None = None
         self._checked = 0.0
         self._pin_key = f"starboard.snapshot.{id(self)}"
-        self._logged: str | None = None   # the failure last written to the log
+        self._logged: str | None = None  # the failure last written to the log
 
     @property
     def dialect_name(self) -> str:
@@ -130,7 +144,9 @@ class Warehouse:
             reason = str(exc.orig).splitlines()[0]
             raise self._unavailable(
                 f"The warehouse {file.name} cannot be read: "
-                f"{reason.replace(str(file.parent) + '/', '')}", f"{file}: {reason}") from exc
+                f"{reason.replace(str(file.parent) + '/', '')}",
+                f"{file}: {reason}",
+            ) from exc
         old, self._current, self._current_key = self._current, Snapshot(engine, version), key
         if old is not None:
             old.engine.dispose()  # checked-out connections close when they are returned
@@ -144,7 +160,9 @@ class Warehouse:
             if not file.exists():
                 raise self._unavailable(
                     f"The pointer {self._paths.pointer.name} names {file.name}, which is "
-                    "missing; publish again with starboard load.", str(file))
+                    "missing; publish again with starboard load.",
+                    str(file),
+                )
             return f"pointer:{pointer['file']}", file, pointer
         file = self._paths.path
         try:
@@ -152,7 +170,9 @@ class Warehouse:
         except FileNotFoundError:
             raise self._unavailable(
                 f"No warehouse at {file.name}: run `starboard demo` or `starboard load DIR "
-                "--db URL` (the URL of STARBOARD_DB_URL) first.", str(file)) from None
+                "--db URL` (the URL of STARBOARD_DB_URL) first.",
+                str(file),
+            ) from None
         identity = f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
         return f"file:{identity}", file, None
 
@@ -166,33 +186,45 @@ class Warehouse:
 
     def _open_duckdb(self, file: Path) -> sa.Engine:
         return sa.create_engine(
-            f"duckdb:///{file}", poolclass=QueuePool, pool_size=4, max_overflow=8,
-            connect_args={"read_only": True,
-                          "config": {"memory_limit": self.memory_limit,
-                                     "threads": self.threads}})
+            f"duckdb:///{file}",
+            poolclass=QueuePool,
+            pool_size=4,
+            max_overflow=8,
+            connect_args={
+                "read_only": True,
+                "config": {"memory_limit": self.memory_limit, "threads": self.threads},
+            },
+        )
 
-    def _duckdb_version(self, engine: sa.Engine, file: Path, key: str,
-                        pointer: dict | None) -> DataVersion:
+    def _duckdb_version(
+        self, engine: sa.Engine, file: Path, key: str, pointer: dict | None
+    ) -> DataVersion:
         meta = _read_publish(engine)
         if pointer is not None:
             return DataVersion(
-                id=str(pointer["version"]), source="pointer",
+                id=str(pointer["version"]),
+                source="pointer",
                 published_at=datetime.fromisoformat(pointer["published_at"]),
                 row_counts=json.loads(meta["row_counts"]) if meta else {},
                 dq_score=meta["dq_score"] if meta else None,
                 risk1_failed=int(meta["risk1_failed"]) if meta else 0,
-                data_to=meta["data_to"] if meta else None)
+                data_to=meta["data_to"] if meta else None,
+            )
         digest = hashlib.sha256(f"{file}:{key}".encode()).hexdigest()[:16]
-        return DataVersion(id=f"file-{digest}", source="file",
-                           published_at=datetime.fromtimestamp(file.stat().st_mtime))
+        return DataVersion(
+            id=f"file-{digest}",
+            source="file",
+            published_at=datetime.fromtimestamp(file.stat().st_mtime),
+        )
 
     def _base_engine(self) -> sa.Engine:
         if self._base is None:
             try:
                 self._base = sa.create_engine(self.url, pool_pre_ping=True)
             except (sa.exc.ArgumentError, ImportError) as exc:
-                raise self._unavailable(f"Cannot use the warehouse URL: {exc}",
-                                        f"{self.url!r}: {exc}") from exc
+                raise self._unavailable(
+                    f"Cannot use the warehouse URL: {exc}", f"{self.url!r}: {exc}"
+                ) from exc
         return self._base
 
     def _refresh_server(self) -> Snapshot:
@@ -205,9 +237,10 @@ class Warehouse:
             if pointer is None:
                 version = self._server_version(base)
         except sa.exc.DBAPIError as exc:
-            raise WarehouseUnavailable(f"The warehouse is not reachable: "
-                                       f"{str(exc.orig).splitlines()[0]}") from exc
-        if pointer is None:   # a database Starboard did not publish: read as it is
+            raise WarehouseUnavailable(
+                f"The warehouse is not reachable: {str(exc.orig).splitlines()[0]}"
+            ) from exc
+        if pointer is None:  # a database Starboard did not publish: read as it is
             if self._current is None or self._current.version != version:
                 self._replace(Snapshot(base, version), None)
             return self._current
@@ -221,8 +254,10 @@ class Warehouse:
             engine.dispose()
             if isinstance(exc, WarehouseUnavailable):
                 raise
-            raise WarehouseUnavailable(f"The warehouse schema {pointer['schema_name']} cannot "
-                                       f"be read: {str(exc.orig).splitlines()[0]}") from exc
+            raise WarehouseUnavailable(
+                f"The warehouse schema {pointer['schema_name']} cannot "
+                f"be read: {str(exc.orig).splitlines()[0]}"
+            ) from exc
         self._replace(Snapshot(engine, version), key)
         return self._current
 
@@ -235,10 +270,13 @@ class Warehouse:
         """An engine whose every connection reads ``schema`` (tables are unqualified in
         compiled SQL, so the search_path pins the version)."""
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
-            raise WarehouseUnavailable(f"The warehouse pointer names {schema!r}, which is not "
-                                       "a Starboard version schema; publish again.")
-        return sa.create_engine(self.url, pool_pre_ping=True,
-                                connect_args={"options": f"-c search_path={schema}"})
+            raise WarehouseUnavailable(
+                f"The warehouse pointer names {schema!r}, which is not "
+                "a Starboard version schema; publish again."
+            )
+        return sa.create_engine(
+            self.url, pool_pre_ping=True, connect_args={"options": f"-c search_path={schema}"}
+        )
 
     def _published_version(self, engine: sa.Engine, pointer: dict) -> DataVersion:
         with engine.connect() as conn:
@@ -246,24 +284,32 @@ class Warehouse:
                 raise WarehouseUnavailable(
                     f"The warehouse pointer {self.pg_schema}.current names schema "
                     f"{pointer['schema_name']}, which is missing; publish again with "
-                    "starboard load.")
+                    "starboard load."
+                )
         meta = _read_publish(engine)
         counts = meta["row_counts"] if meta else None
-        return DataVersion(id=str(pointer["version"]), source="pointer",
-                           published_at=pointer["published_at"].replace(tzinfo=UTC),
-                           row_counts=json.loads(counts) if isinstance(counts, str) else {},
-                           dq_score=meta["dq_score"] if meta else None,
-                           risk1_failed=int(meta["risk1_failed"] or 0) if meta else 0,
-                           data_to=meta["data_to"] if meta else None)
+        return DataVersion(
+            id=str(pointer["version"]),
+            source="pointer",
+            published_at=pointer["published_at"].replace(tzinfo=UTC),
+            row_counts=json.loads(counts) if isinstance(counts, str) else {},
+            dq_score=meta["dq_score"] if meta else None,
+            risk1_failed=int(meta["risk1_failed"] or 0) if meta else 0,
+            data_to=meta["data_to"] if meta else None,
+        )
 
     def _server_version(self, engine: sa.Engine) -> DataVersion:
         meta = _read_publish(engine)
         if meta is not None:
             counts = meta["row_counts"]
-            return DataVersion(id=str(meta["version"]), source="database",
-                               published_at=meta["published_at"],
-                               row_counts=json.loads(counts) if isinstance(counts, str) else {},
-                               dq_score=meta["dq_score"], data_to=meta["data_to"])
+            return DataVersion(
+                id=str(meta["version"]),
+                source="database",
+                published_at=meta["published_at"],
+                row_counts=json.loads(counts) if isinstance(counts, str) else {},
+                dq_score=meta["dq_score"],
+                data_to=meta["data_to"],
+            )
         with engine.connect() as conn:
             if engine.dialect.name == "postgresql":
                 # Any committed write moves the WAL position: a new version, never a stale one.

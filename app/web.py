@@ -41,10 +41,13 @@ from app.urls import local_path
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/readyz", "/_favicon.ico"})
 PUBLIC_ASSETS = ("/assets/starboard.css",)
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
-       "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
-       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
-       "object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
+    "object-src 'none'"
+)
+
 
 class _SessionInterface(SecureCookieSessionInterface):
     """Session cookies are Secure whenever the request came over https."""
@@ -100,8 +103,7 @@ def viewer() -> dict[str, Any]:
         return {"name": None, "role": None, "permissions": frozenset(), "csrf": ""}
     # what ``can`` grants, not the role's raw list (a row scope withdraws free SQL)
     granted = frozenset(p for p in user.permissions if can(user, p))
-    return {"name": user.name, "role": user.role, "permissions": granted,
-            "csrf": csrf_token()}
+    return {"name": user.name, "role": user.role, "permissions": granted, "csrf": csrf_token()}
 
 
 LOGIN_PAGE = """<!doctype html>
@@ -133,18 +135,23 @@ DENIED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 SESSION_NOTICES = {
     "expired": "Your session expired: please sign in again.",
     "ended": "Your session was ended (signed out, or your password or access changed): "
-             "please sign in again.",
+    "please sign in again.",
     "signed_out": "You are signed out, in this browser and in every other one you were "
-                  "signed in on.",
+    "signed in on.",
 }
-FOREIGN_MESSAGE = ("Refused: this request came from another site ({why}). Downloads and "
-                   "changes run only from Starboard's own pages, or with an API token.")
+FOREIGN_MESSAGE = (
+    "Refused: this request came from another site ({why}). Downloads and "
+    "changes run only from Starboard's own pages, or with an API token."
+)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _json_error(status: int, message: str, kind: str = "AccessDenied") -> Response:
-    return Response(json.dumps({"error": {"type": kind, "message": message}}),
-                    status=status, mimetype="application/json")
+    return Response(
+        json.dumps({"error": {"type": kind, "message": message}}),
+        status=status,
+        mimetype="application/json",
+    )
 
 
 def _page(status: int, title: str, message: str) -> Response:
@@ -161,8 +168,9 @@ def foreign_origin(settings: Settings) -> str | None:
         return f"Sec-Fetch-Site: {site}"
     own = {request.host.lower(), urlsplit(settings.public_url).netloc.lower()}
     origin = request.headers.get("Origin")
-    if origin is not None and (origin.strip().lower() == "null"
-                               or urlsplit(origin.strip()).netloc.lower() not in own):
+    if origin is not None and (
+        origin.strip().lower() == "null" or urlsplit(origin.strip()).netloc.lower() not in own
+    ):
         return "Origin: " + origin[:100]
     referer = request.headers.get("Referer")
     if referer and urlsplit(referer.strip()).netloc.lower() not in own:
@@ -171,15 +179,18 @@ def foreign_origin(settings: Settings) -> str | None:
 
 
 def _is_prop_ref(item: object) -> bool:
-    return (isinstance(item, dict) and isinstance(item.get("id"), str | dict)
-            and isinstance(item.get("property"), str))
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("id"), str | dict)
+        and isinstance(item.get("property"), str)
+    )
 
 
 def _is_prop_list(items: object) -> bool:
     """A list of {id, property, value} objects, or of lists of them (pattern-matching)."""
     return isinstance(items, list) and all(
-        _is_prop_ref(i) or (isinstance(i, list) and all(_is_prop_ref(j) for j in i))
-        for i in items)
+        _is_prop_ref(i) or (isinstance(i, list) and all(_is_prop_ref(j) for j in i)) for i in items
+    )
 
 
 def callback_body_problem(body: dict, entry: Mapping | None) -> str | None:
@@ -211,24 +222,33 @@ def match_page(path: str, registry: Mapping[str, dict]) -> dict | None:
         tparts = [p for p in template.split("/") if p]
         if len(tparts) != len(parts):
             continue
-        if all(t == p or (t.startswith("<") and t.endswith(">")) for t, p in
-               zip(tparts, parts, strict=True)):
+        if all(
+            t == p or (t.startswith("<") and t.endswith(">"))
+            for t, p in zip(tparts, parts, strict=True)
+        ):
             return page
     return None
 
 
-def install(server: Flask, settings: Settings, users: Users, *,
-            callback_map: Callable[[], Mapping[str, dict]],
-            page_registry: Callable[[], Mapping[str, dict]],
-            denied_layout: Callable[[str], Any]) -> None:
+def install(
+    server: Flask,
+    settings: Settings,
+    users: Users,
+    *,
+    callback_map: Callable[[], Mapping[str, dict]],
+    page_registry: Callable[[], Mapping[str, dict]],
+    denied_layout: Callable[[str], Any],
+) -> None:
     """Sessions, sign-in routes, the gate, page-layout guards and security headers."""
     server.session_interface = _SessionInterface()
     server.request_class = _Request
     server.config.update(
-        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="starboard_session",
         PERMANENT_SESSION_LIFETIME=timedelta(days=settings.remember_days),
-        REMEMBER_COOKIE_DURATION=timedelta(days=settings.remember_days))
+        REMEMBER_COOKIE_DURATION=timedelta(days=settings.remember_days),
+    )
     # One LoginManager per app: a module-level one would hand every earlier app the
     # user loader of the last app created in the process.
     login_manager = LoginManager()
@@ -307,7 +327,8 @@ def install(server: Flask, settings: Settings, users: Users, *,
             for other in callback_map().values():
                 cancels = (other.get("background") or {}).get("cancel") or []
                 if other.get("callback") is not None and any(
-                        c.get("id") == target for c in cancels):
+                    c.get("id") == target for c in cancels
+                ):
                     module = other["callback"].__module__
                     break
         for page in page_registry().values():
@@ -323,8 +344,8 @@ def install(server: Flask, settings: Settings, users: Users, *,
         if path in PUBLIC_PATHS or path in PUBLIC_ASSETS:
             return None
         api = path.startswith("/api/")
-        _expire_session(settings)           # every path: pages, callbacks and the API
-        user = signed_in_user()             # may raise MetaUnavailable: a 503, above
+        _expire_session(settings)  # every path: pages, callbacks and the API
+        user = signed_in_user()  # may raise MetaUnavailable: a 503, above
         if g.pop("session_ended", False) and user is None:
             logout_user()
             session.clear()
@@ -333,8 +354,9 @@ def install(server: Flask, settings: Settings, users: Users, *,
             notice = g.pop("session_notice", None)
             if api:
                 ended = "Your session has ended. " if notice else ""
-                return _json_error(401, ended + "Sign in, or send an API token as "
-                                                "'Authorization: Bearer …'.")
+                return _json_error(
+                    401, ended + "Sign in, or send an API token as 'Authorization: Bearer …'."
+                )
             if path.startswith("/_") or request.method != "GET":
                 return _json_error(401, "Sign in first.")
             target = request.full_path if request.query_string else path
@@ -360,14 +382,15 @@ def install(server: Flask, settings: Settings, users: Users, *,
                 return _json_error(400, "Malformed callback request.", "BadRequest")
             permission = callback_permission(body["output"])
             if permission is None:
-                return _json_error(400 if body["output"] not in callback_map() else 403,
-                                   "Unknown or unprotected callback.")
+                return _json_error(
+                    400 if body["output"] not in callback_map() else 403,
+                    "Unknown or unprotected callback.",
+                )
             if not can(user, permission):
                 return _json_error(403, f"Your role ({user.role}) may not use this page.")
             problem = callback_body_problem(body, callback_map().get(body["output"]))
             if problem is not None:
-                return _json_error(400, "Malformed callback request: " + problem,
-                                   "BadRequest")
+                return _json_error(400, "Malformed callback request: " + problem, "BadRequest")
             return None
         if path.startswith("/_dash-") or path.startswith("/assets/") or path == "/_reload-hash":
             return None
@@ -389,10 +412,16 @@ def install(server: Flask, settings: Settings, users: Users, *,
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Response | str | tuple[str, int]:
         target = safe_next(request.values.get("next"))
-        notice = next((text for flag, text in SESSION_NOTICES.items()
-                       if request.args.get(flag)), None)
-        context = {"next": target, "remember_days": settings.remember_days, "error": None,
-                   "notice": notice, "username": ""}
+        notice = next(
+            (text for flag, text in SESSION_NOTICES.items() if request.args.get(flag)), None
+        )
+        context = {
+            "next": target,
+            "remember_days": settings.remember_days,
+            "error": None,
+            "notice": notice,
+            "username": "",
+        }
         if request.method == "GET":
             if signed_in_user() is not None:
                 return redirect(target)
@@ -403,15 +432,21 @@ def install(server: Flask, settings: Settings, users: Users, *,
             context["error"] = "The form expired: please sign in again."
             return render_template_string(LOGIN_PAGE, csrf=csrf_token(), **context), 400
         try:
-            user = users.authenticate(name, request.form.get("password", ""),
-                                      request.remote_addr or "")
+            user = users.authenticate(
+                name, request.form.get("password", ""), request.remote_addr or ""
+            )
         except (AccessDenied, MetaUnavailable) as exc:
             context["error"] = exc.message
-            status = (429 if isinstance(exc, Throttled) else
-                      503 if isinstance(exc, MetaUnavailable) else 401)
+            status = (
+                429
+                if isinstance(exc, Throttled)
+                else 503
+                if isinstance(exc, MetaUnavailable)
+                else 401
+            )
             return render_template_string(LOGIN_PAGE, csrf=csrf_token(), **context), status
         remember = request.form.get("remember") == "1"
-        session.clear()                     # a fresh session: no fixation
+        session.clear()  # a fresh session: no fixation
         session.permanent = remember
         login_user(user, remember=False)
         stamp = time.time()
@@ -430,9 +465,13 @@ def install(server: Flask, settings: Settings, users: Users, *,
             try:
                 users.end_sessions(user.id, actor=user.name)
             except MetaUnavailable:
-                return _page(503, "Not signed out", "The sign-out could not be recorded (the "
-                             "user database is not answering), so you are still signed in: "
-                             "try again in a minute.")
+                return _page(
+                    503,
+                    "Not signed out",
+                    "The sign-out could not be recorded (the "
+                    "user database is not answering), so you are still signed in: "
+                    "try again in a minute.",
+                )
         logout_user()
         session.clear()
         return redirect("/login?signed_out=1")
@@ -450,9 +489,8 @@ def _expire_session(settings: Settings) -> None:
         return
     now = time.time()
     remember = bool(session.get("remember"))
-    idle = (settings.remember_days * 86400 if remember else settings.session_idle_minutes * 60)
-    absolute = (settings.remember_days * 86400 if remember
-                else settings.session_max_hours * 3600)
+    idle = settings.remember_days * 86400 if remember else settings.session_idle_minutes * 60
+    absolute = settings.remember_days * 86400 if remember else settings.session_max_hours * 3600
     seen = float(session.get("seen", 0))
     started = float(session.get("login_at", 0))
     if now - seen > idle or now - started > absolute:

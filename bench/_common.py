@@ -68,12 +68,17 @@ class DuckSettings:
     def config(self) -> dict[str, Any]:
         """The connection config ``app.build.load`` opens its build file with."""
         # preserve_insertion_order=False is what app.build.load._connect sets as well.
-        return {"memory_limit": self.memory_limit, "threads": self.threads,
-                "preserve_insertion_order": False}
+        return {
+            "memory_limit": self.memory_limit,
+            "threads": self.threads,
+            "preserve_insertion_order": False,
+        }
 
     def describe(self) -> str:
-        return (f"memory_limit={self.memory_limit}, threads={self.threads}, "
-                "preserve_insertion_order=false")
+        return (
+            f"memory_limit={self.memory_limit}, threads={self.threads}, "
+            "preserve_insertion_order=false"
+        )
 
 
 def uncached_runtime(url: str, home: Path, duck: DuckSettings):
@@ -82,9 +87,18 @@ def uncached_runtime(url: str, home: Path, duck: DuckSettings):
     from app.config import load_settings
     from app.runtime import standalone
 
-    return standalone(load_settings({"db_url": url, "cache": "null", "home": str(home),
-                                     "duckdb_memory_limit": duck.memory_limit,
-                                     "duckdb_threads": duck.threads}, environ={}))
+    return standalone(
+        load_settings(
+            {
+                "db_url": url,
+                "cache": "null",
+                "home": str(home),
+                "duckdb_memory_limit": duck.memory_limit,
+                "duckdb_threads": duck.threads,
+            },
+            environ={},
+        )
+    )
 
 
 def loader_defaults() -> DuckSettings:
@@ -92,8 +106,9 @@ def loader_defaults() -> DuckSettings:
     from app.build.load import load
 
     params = inspect.signature(load).parameters
-    return DuckSettings(memory_limit=str(params["memory_limit"].default),
-                        threads=int(params["threads"].default))
+    return DuckSettings(
+        memory_limit=str(params["memory_limit"].default), threads=int(params["threads"].default)
+    )
 
 
 # --------------------------------------------------------------------------- child processes
@@ -104,8 +119,8 @@ class ChildRun:
     """One phase run in its own interpreter: its payload, wall time and peak RSS."""
 
     payload: dict[str, Any]
-    wall_seconds: float        # includes interpreter start-up and imports
-    max_rss: int               # bytes, ru_maxrss of that child alone (os.wait4)
+    wall_seconds: float  # includes interpreter start-up and imports
+    max_rss: int  # bytes, ru_maxrss of that child alone (os.wait4)
 
 
 def run_child(args: Sequence[str], result_file: Path, label: str) -> ChildRun:
@@ -121,15 +136,17 @@ def run_child(args: Sequence[str], result_file: Path, label: str) -> ChildRun:
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise BenchError(f"phase {label!r} failed with exit code {proc.returncode} "
-                         f"(command: python {' '.join(args)})")
+        raise BenchError(
+            f"phase {label!r} failed with exit code {proc.returncode} "
+            f"(command: python {' '.join(args)})"
+        )
     try:
         payload = json.loads(result_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BenchError(f"phase {label!r} wrote no readable result: {exc}") from exc
     finally:
         result_file.unlink(missing_ok=True)
-    return ChildRun(payload, wall, usage.ru_maxrss * 1024)   # Linux reports KiB
+    return ChildRun(payload, wall, usage.ru_maxrss * 1024)  # Linux reports KiB
 
 
 def write_result(path: Path, payload: dict[str, Any]) -> None:
@@ -139,8 +156,7 @@ def write_result(path: Path, payload: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- timing
 
 
-def timed_runs(fns: Sequence[Callable[[], object]], reps: int, warmup: int
-               ) -> list[list[float]]:
+def timed_runs(fns: Sequence[Callable[[], object]], reps: int, warmup: int) -> list[list[float]]:
     """Seconds per call of each of ``fns``, interleaved (A B, B A, A B, …) so that a noisy
     neighbour slows every side alike; ``warmup`` untimed rounds first."""
     for _ in range(warmup):
@@ -149,7 +165,7 @@ def timed_runs(fns: Sequence[Callable[[], object]], reps: int, warmup: int
     samples: list[list[float]] = [[] for _ in fns]
     order = list(range(len(fns)))
     for rep in range(reps):
-        for i in (order if rep % 2 == 0 else order[::-1]):
+        for i in order if rep % 2 == 0 else order[::-1]:
             began = time.perf_counter()
             fns[i]()
             samples[i].append(time.perf_counter() - began)
@@ -214,8 +230,10 @@ def environment() -> list[tuple[str, str]]:
         ("Python", f"{platform.python_version()} ({platform.python_implementation()})"),
         ("DuckDB", duckdb.__version__),
         ("SQLAlchemy", sqlalchemy.__version__),
-        ("machine", f"{platform.machine()}, {os.cpu_count()} cores ({usable} usable), "
-                    f"{_total_memory()}"),
+        (
+            "machine",
+            f"{platform.machine()}, {os.cpu_count()} cores ({usable} usable), {_total_memory()}",
+        ),
         ("load average", f"{load1:.2f} (1 min), {load5:.2f} (5 min) at start"),
     ]
 
@@ -246,8 +264,9 @@ def dir_size(path: Path) -> int:
 # --------------------------------------------------------------------------- the demo warehouse
 
 
-def build_demo_warehouse(workdir: Path, interactions: int, seed: int,
-                         duck: DuckSettings) -> tuple[str, dict[str, float]]:
+def build_demo_warehouse(
+    workdir: Path, interactions: int, seed: int, duck: DuckSettings
+) -> tuple[str, dict[str, float]]:
     """Generate Parquet raw files and load them (gates, rollups, publish) under
     ``workdir``; returns the warehouse URL and the seconds of each part."""
     from app.build.generate import generate
@@ -261,8 +280,13 @@ def build_demo_warehouse(workdir: Path, interactions: int, seed: int,
     began = time.perf_counter()
     generate(raw, interactions=interactions, seed=seed, fmt="parquet")
     generated = time.perf_counter()
-    load(raw, url, memory_limit=duck.memory_limit, threads=duck.threads,
-         rollups=lambda path: build_rollups(DEMO_MODEL, path))
+    load(
+        raw,
+        url,
+        memory_limit=duck.memory_limit,
+        threads=duck.threads,
+        rollups=lambda path: build_rollups(DEMO_MODEL, path),
+    )
     loaded = time.perf_counter()
     remove_tree(raw)
     return url, {"generate": generated - began, "load": loaded - generated}

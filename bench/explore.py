@@ -68,9 +68,16 @@ class Row:
 
 
 def _settings(url: str, home: Path, duck: bc.DuckSettings):
-    return load_settings({"db_url": url, "cache": "simple", "home": str(home),
-                          "duckdb_memory_limit": duck.memory_limit,
-                          "duckdb_threads": duck.threads}, environ={})
+    return load_settings(
+        {
+            "db_url": url,
+            "cache": "simple",
+            "home": str(home),
+            "duckdb_memory_limit": duck.memory_limit,
+            "duckdb_threads": duck.threads,
+        },
+        environ={},
+    )
 
 
 def _same(a: list[Any], b: list[Any]) -> bool:
@@ -94,27 +101,47 @@ def explore_rows(runtime, args) -> list[Row]:
     snap = runtime.warehouse.snapshot()
     rows = []
     with snap.engine.connect() as conn:
+
         def hand() -> list[Any]:
             return [tuple(r) for r in conn.exec_driver_sql(HAND_EXPLORE).all()]
 
         def cold() -> list[Any]:
-            return [tuple(r) for r in run(query, tier=2, use_cache=False,
-                                          runtime=runtime).frame.itertuples(index=False)]
+            return [
+                tuple(r)
+                for r in run(query, tier=2, use_cache=False, runtime=runtime).frame.itertuples(
+                    index=False
+                )
+            ]
 
         same = _same(cold(), hand())
-        first = run(query, tier=2, runtime=runtime)      # fills the cache for "warm"
+        first = run(query, tier=2, runtime=runtime)  # fills the cache for "warm"
         samples = bc.timed_runs([cold, hand], args.reps, args.warmup)
         cold_s, hand_s = bc.median(samples[0]), bc.median(samples[1])
         warm = bc.timed_runs([lambda: run(query, tier=2, runtime=runtime)], args.reps, 1)
         warm_s = bc.median(warm[0])
     route = f"read {first.rollup}" if first.rollup else "scans the fact"
-    rows.append(Row("explore: revenue, orders by category × segment, cold (run(), no cache)",
-                    cold_s, "hand SQL", hand_s,
-                    f"< {TARGET_COLD_RATIO:g}× and < {TARGET_COLD_SECONDS:g} s",
-                    cold_s <= TARGET_COLD_RATIO * hand_s and cold_s < TARGET_COLD_SECONDS,
-                    ("" if same else "results differ! ") + route))
-    rows.append(Row("explore: the same, warm (run(), cache hit)", warm_s, "hand SQL", hand_s,
-                    "", None, f"{hand_s / warm_s:,.0f}× faster than SQL"))
+    rows.append(
+        Row(
+            "explore: revenue, orders by category × segment, cold (run(), no cache)",
+            cold_s,
+            "hand SQL",
+            hand_s,
+            f"< {TARGET_COLD_RATIO:g}× and < {TARGET_COLD_SECONDS:g} s",
+            cold_s <= TARGET_COLD_RATIO * hand_s and cold_s < TARGET_COLD_SECONDS,
+            ("" if same else "results differ! ") + route,
+        )
+    )
+    rows.append(
+        Row(
+            "explore: the same, warm (run(), cache hit)",
+            warm_s,
+            "hand SQL",
+            hand_s,
+            "",
+            None,
+            f"{hand_s / warm_s:,.0f}× faster than SQL",
+        )
+    )
     return rows
 
 
@@ -136,18 +163,33 @@ def detail_rows(runtime, args) -> list[Row]:
 
         def page(offset: int = 0) -> list[dict[str, Any]]:
             statement, columns = dq.detail_statement(
-                model, drill, dialect=snap.engine.dialect, kinds=kinds, role="analyst",
-                offset=offset, limit=PAGE + 1)
+                model,
+                drill,
+                dialect=snap.engine.dialect,
+                kinds=kinds,
+                role="analyst",
+                offset=offset,
+                limit=PAGE + 1,
+            )
             result = conn.execute(statement)
             keys = list(result.keys())
-            return [dict(zip(keys, (json_value(v) for v in r), strict=True))
-                    for r in result.fetchall()[:PAGE]]
+            return [
+                dict(zip(keys, (json_value(v) for v in r), strict=True))
+                for r in result.fetchall()[:PAGE]
+            ]
 
-        statement, _ = dq.detail_statement(model, drill, dialect=snap.engine.dialect,
-                                           kinds=kinds, role="analyst", offset=0,
-                                           limit=PAGE + 1)
-        sql = str(statement.compile(dialect=snap.engine.dialect,
-                                    compile_kwargs={"literal_binds": True}))
+        statement, _ = dq.detail_statement(
+            model,
+            drill,
+            dialect=snap.engine.dialect,
+            kinds=kinds,
+            role="analyst",
+            offset=0,
+            limit=PAGE + 1,
+        )
+        sql = str(
+            statement.compile(dialect=snap.engine.dialect, compile_kwargs={"literal_binds": True})
+        )
 
         def raw() -> list[Any]:
             return conn.exec_driver_sql(sql).fetchall()
@@ -155,12 +197,24 @@ def detail_rows(runtime, args) -> list[Row]:
         samples = bc.timed_runs([page, raw], args.reps, args.warmup)
         deep = bc.timed_runs([lambda: page(5_000)], max(3, args.reps // 2), 1)
     page_s, raw_s = bc.median(samples[0]), bc.median(samples[1])
-    return [Row(f"detail page: 100 rows behind orders in {top}, sorted by revenue",
-                page_s, "same SQL, raw", raw_s, f"< {TARGET_PAGE_SECONDS * 1000:.0f} ms",
-                page_s < TARGET_PAGE_SECONDS),
-            Row("detail page: the same at row 5,000", bc.median(deep[0]), "", 0.0,
-                f"< {TARGET_PAGE_SECONDS * 1000:.0f} ms",
-                bc.median(deep[0]) < TARGET_PAGE_SECONDS)]
+    return [
+        Row(
+            f"detail page: 100 rows behind orders in {top}, sorted by revenue",
+            page_s,
+            "same SQL, raw",
+            raw_s,
+            f"< {TARGET_PAGE_SECONDS * 1000:.0f} ms",
+            page_s < TARGET_PAGE_SECONDS,
+        ),
+        Row(
+            "detail page: the same at row 5,000",
+            bc.median(deep[0]),
+            "",
+            0.0,
+            f"< {TARGET_PAGE_SECONDS * 1000:.0f} ms",
+            bc.median(deep[0]) < TARGET_PAGE_SECONDS,
+        ),
+    ]
 
 
 def export_child(args) -> int:
@@ -176,9 +230,14 @@ def export_child(args) -> int:
         snap = runtime.warehouse.snapshot()
         kinds = _version_facts(runtime, snap, model).column_types
         statement, columns = dq.detail_statement(
-            model, dq.Drill("interactions"), dialect=snap.engine.dialect, kinds=kinds,
-            role="analyst", ordered=False)            # as queries.detail.export_source
-        with snap.engine.connect() as conn:        # open DuckDB before the baseline
+            model,
+            dq.Drill("interactions"),
+            dialect=snap.engine.dialect,
+            kinds=kinds,
+            role="analyst",
+            ordered=False,
+        )  # as queries.detail.export_source
+        with snap.engine.connect() as conn:  # open DuckDB before the baseline
             conn.exec_driver_sql("SELECT 1").all()
         baseline = psutil.Process().memory_info().rss
         began = time.perf_counter()
@@ -194,10 +253,11 @@ def export_child(args) -> int:
             for chunk in stream_csv(source, args.rows, BATCH_ROWS):
                 size += len(chunk)
                 rows += chunk.count("\n")
-            rows -= 1                                  # the header line
+            rows -= 1  # the header line
         seconds = time.perf_counter() - began
-    bc.write_result(args.result, {"seconds": seconds, "rows": rows, "bytes": size,
-                                  "baseline_rss": baseline})
+    bc.write_result(
+        args.result, {"seconds": seconds, "rows": rows, "bytes": size, "baseline_rss": baseline}
+    )
     return 0
 
 
@@ -206,45 +266,101 @@ def export_rows(args) -> list[Row]:
     for mode in ("export", "raw"):
         result = args.workdir / f"explore-{mode}.json"
         runs[mode] = bc.run_child(
-            [str(Path(__file__).resolve()), "--child", mode, "--db", args.db, "--rows",
-             str(args.export_rows), "--result", str(result), "--workdir", str(args.workdir),
-             "--memory-limit", args.memory_limit, "--threads", str(args.threads)],
-            result, f"{mode} of {args.export_rows:,} rows")
+            [
+                str(Path(__file__).resolve()),
+                "--child",
+                mode,
+                "--db",
+                args.db,
+                "--rows",
+                str(args.export_rows),
+                "--result",
+                str(result),
+                "--workdir",
+                str(args.workdir),
+                "--memory-limit",
+                args.memory_limit,
+                "--threads",
+                str(args.threads),
+            ],
+            result,
+            f"{mode} of {args.export_rows:,} rows",
+        )
     exp, raw = runs["export"], runs["raw"]
     growth = max(0, exp.max_rss - exp.payload["baseline_rss"])
     raw_growth = max(0, raw.max_rss - raw.payload["baseline_rss"])
-    return [Row(f"CSV export of {exp.payload['rows']:,} rows (streamed, batches of 10k)",
-                exp.payload["seconds"], "raw SQL fetch (no CSV)", raw.payload["seconds"],
-                "", None, f"{bc.fmt_bytes(exp.payload['bytes'])} of CSV"),
-            Row("CSV export: peak RSS of the exporting process", exp.max_rss,
-                "raw fetchall, peak RSS", raw.max_rss, "", None,
-                f"before the export (imports, DuckDB open): "
-                f"{bc.fmt_bytes(exp.payload['baseline_rss'])}"),
-            Row("CSV export: RSS growth while streaming (peak − before)", growth,
-                "raw fetchall, growth", raw_growth, f"< {bc.fmt_bytes(TARGET_EXPORT_RSS)}",
-                growth < TARGET_EXPORT_RSS, "memory flat: batches of 10k rows")]
+    return [
+        Row(
+            f"CSV export of {exp.payload['rows']:,} rows (streamed, batches of 10k)",
+            exp.payload["seconds"],
+            "raw SQL fetch (no CSV)",
+            raw.payload["seconds"],
+            "",
+            None,
+            f"{bc.fmt_bytes(exp.payload['bytes'])} of CSV",
+        ),
+        Row(
+            "CSV export: peak RSS of the exporting process",
+            exp.max_rss,
+            "raw fetchall, peak RSS",
+            raw.max_rss,
+            "",
+            None,
+            f"before the export (imports, DuckDB open): "
+            f"{bc.fmt_bytes(exp.payload['baseline_rss'])}",
+        ),
+        Row(
+            "CSV export: RSS growth while streaming (peak − before)",
+            growth,
+            "raw fetchall, growth",
+            raw_growth,
+            f"< {bc.fmt_bytes(TARGET_EXPORT_RSS)}",
+            growth < TARGET_EXPORT_RSS,
+            "memory flat: batches of 10k rows",
+        ),
+    ]
 
 
 def table(rows: list[Row]) -> Table:
     out = Table(title="Tier 2 explorer (median of timed runs)")
-    for name in ("figure", "Starboard", "baseline", "baseline value", "ratio", "target",
-                 "met", "note"):
-        out.add_column(name, justify="right" if name in ("Starboard", "baseline value",
-                                                         "ratio") else "left")
+    for name in (
+        "figure",
+        "Starboard",
+        "baseline",
+        "baseline value",
+        "ratio",
+        "target",
+        "met",
+        "note",
+    ):
+        out.add_column(
+            name, justify="right" if name in ("Starboard", "baseline value", "ratio") else "left"
+        )
     for r in rows:
         memory = "RSS" in r.figure
         show = bc.fmt_bytes if memory else bc.fmt_seconds
         ratio = f"{r.seconds / r.base_seconds:.2f}×" if r.base_seconds else "–"
-        out.add_row(r.figure, show(r.seconds), r.baseline,
-                    show(r.base_seconds) if r.base_seconds else "–", ratio, r.target,
-                    bc.verdict(r.ok), r.note)
+        out.add_row(
+            r.figure,
+            show(r.seconds),
+            r.baseline,
+            show(r.base_seconds) if r.base_seconds else "–",
+            ratio,
+            r.target,
+            bc.verdict(r.ok),
+            r.note,
+        )
     return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--interactions", type=bc.parse_count, default=10_000_000,
-                        help="size of the demo to build when --db is not given (10M)")
+    parser.add_argument(
+        "--interactions",
+        type=bc.parse_count,
+        default=10_000_000,
+        help="size of the demo to build when --db is not given (10M)",
+    )
     parser.add_argument("--db", help="reuse a warehouse: duckdb:///path/wh.duckdb (or a path)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--reps", type=int, default=10, help="timed repetitions per figure")
@@ -275,10 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     console.print(env)
     built = args.db is None
     if built:
-        with console.status(f"building a {bc.fmt_count(args.interactions)}-interaction "
-                            "warehouse …"):
-            args.db, seconds = bc.build_demo_warehouse(args.workdir, args.interactions,
-                                                       args.seed, duck)
+        with console.status(
+            f"building a {bc.fmt_count(args.interactions)}-interaction warehouse …"
+        ):
+            args.db, seconds = bc.build_demo_warehouse(
+                args.workdir, args.interactions, args.seed, duck
+            )
         console.log(f"built {args.db} (load {bc.fmt_seconds(seconds['load'])})")
     args.workdir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("starboard").setLevel(logging.WARNING)
@@ -289,8 +407,10 @@ def main(argv: list[str] | None = None) -> int:
             with snap.engine.connect() as conn:
                 facts = conn.execute(sa.text("SELECT count(*) FROM fct_interaction")).scalar()
             console.print(f"[bold]warehouse[/bold] {args.db}: {facts:,} interactions")
-            for label, step in (("explore", lambda: explore_rows(runtime, args)),
-                                ("detail page", lambda: detail_rows(runtime, args))):
+            for label, step in (
+                ("explore", lambda: explore_rows(runtime, args)),
+                ("detail page", lambda: detail_rows(runtime, args)),
+            ):
                 began = time.perf_counter()
                 with console.status(f"{label} …"):
                     rows += step()

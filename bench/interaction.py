@@ -60,21 +60,38 @@ return (function () {
 @dataclass
 class Action:
     name: str
-    target: str              # the state (query string) the action leads to
-    script: str              # JS that performs it; returns performance.now() before acting
+    target: str  # the state (query string) the action leads to
+    script: str  # JS that performs it; returns performance.now() before acting
 
 
 def add_operator(env: dict[str, str], name: str, password: str) -> None:
     """An operator (Tier 1) user for the benchmark's browser."""
-    proc = subprocess.run([sys.executable, "-m", "app", "users", "add", name, "--role",
-                           "operator", "--password-stdin"], cwd=bc.REPO_ROOT, env=env,
-                          input=password + "\n", capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "users",
+            "add",
+            name,
+            "--role",
+            "operator",
+            "--password-stdin",
+        ],
+        cwd=bc.REPO_ROOT,
+        env=env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         raise bc.BenchError(f"starboard users add failed: {proc.stderr.strip()[-500:]}")
 
 
-def plan(url: str, home: Path, board_name: str, duck: bc.DuckSettings
-         ) -> tuple[str, list[tuple[str, tier1.State]], dict[str, list[Any]]]:
+def plan(
+    url: str, home: Path, board_name: str, duck: bc.DuckSettings
+) -> tuple[str, list[tuple[str, tier1.State]], dict[str, list[Any]]]:
     """The start state, the states the actions lead to, and each state's compiled SQL."""
     with bc.uncached_runtime(url, home, duck) as runtime:
         model = current_model(runtime)
@@ -90,22 +107,39 @@ def plan(url: str, home: Path, board_name: str, duck: bc.DuckSettings
         snap = runtime.warehouse.snapshot()
         facts = _version_facts(runtime, snap, model)
         rollups = frozenset(model.rollups) & facts.tables
-        drill_dim = next((c.by for s in board.sections for c in s.charts
-                          if c.type == "bar" and c.by and model.dimensions[c.by].drill), None)
+        drill_dim = next(
+            (
+                c.by
+                for s in board.sections
+                for c in s.charts
+                if c.type == "bar" and c.by and model.dimensions[c.by].drill
+            ),
+            None,
+        )
         if drill_dim is None:
             raise bc.BenchError(f"board {board_name} has no bar chart on a drillable dimension")
         values = tier1.dimension_values(drill_dim, runtime)
         if not values:
             raise bc.BenchError(f"no values of {drill_dim}")
-        states = [("preset 90 days", wide), ("preset 28 days", start),
-                  ("click a bar (drill)", start.with_drill(((drill_dim, "?"),))),
-                  ("breadcrumb up", start)]
+        states = [
+            ("preset 90 days", wide),
+            ("preset 28 days", start),
+            ("click a bar (drill)", start.with_drill(((drill_dim, "?"),))),
+            ("breadcrumb up", start),
+        ]
 
         def statements(state: tier1.State) -> list[Any]:
-            return [compile_query(model, job.query, dialect=snap.engine.dialect,
-                                  use_rollups=True, available_rollups=rollups,
-                                  column_types=facts.column_types).statement
-                    for job in tier1.chart_jobs(model, board, state, latest)]
+            return [
+                compile_query(
+                    model,
+                    job.query,
+                    dialect=snap.engine.dialect,
+                    use_rollups=True,
+                    available_rollups=rollups,
+                    column_types=facts.column_types,
+                ).statement
+                for job in tier1.chart_jobs(model, board, state, latest)
+            ]
 
         # the bar clicked is the chart's first (largest) value: its SQL, with that value
         first_value = _first_bar_value(model, board, start, drill_dim, runtime)
@@ -129,24 +163,31 @@ def _first_bar_value(model, board, state, dim, runtime) -> str:
 
 def actions(path: str) -> list[Action]:
     """The four actions of one cycle, as scripts the browser runs."""
-    def click(selector: str) -> str:
-        return ("var el = document.querySelector(" + repr(selector) + ");"
-                "el.scrollIntoView({block: 'center'}); var t = performance.now(); el.click();"
-                " return t;")
 
-    bar = ("var card = [...document.querySelectorAll('.sb-t1-card[data-type=\"bar\"]')]"
-           ".find(c => c.querySelector('.sb-t1-hint') &&"
-           " c.querySelector('.sb-t1-hint').textContent.includes('drill'));"
-           "var gd = card.querySelector('.js-plotly-plot');"
-           "var pt = gd.data[0];"
-           "var t = performance.now();"
-           "gd.emit('plotly_click', {points: [{curveNumber: 0, pointNumber: 0, x: pt.x[0],"
-           " y: pt.y[0], customdata: pt.customdata[0]}]});"
-           "return t;")
-    return [Action("preset 90 days", "", click("#t1-preset-90d")),
-            Action("preset 28 days", "", click("#t1-preset-28d")),
-            Action("click a bar (drill)", "", bar),
-            Action("breadcrumb up", "", click("#t1-crumb-0"))]
+    def click(selector: str) -> str:
+        return (
+            "var el = document.querySelector(" + repr(selector) + ");"
+            "el.scrollIntoView({block: 'center'}); var t = performance.now(); el.click();"
+            " return t;"
+        )
+
+    bar = (
+        "var card = [...document.querySelectorAll('.sb-t1-card[data-type=\"bar\"]')]"
+        ".find(c => c.querySelector('.sb-t1-hint') &&"
+        " c.querySelector('.sb-t1-hint').textContent.includes('drill'));"
+        "var gd = card.querySelector('.js-plotly-plot');"
+        "var pt = gd.data[0];"
+        "var t = performance.now();"
+        "gd.emit('plotly_click', {points: [{curveNumber: 0, pointNumber: 0, x: pt.x[0],"
+        " y: pt.y[0], customdata: pt.customdata[0]}]});"
+        "return t;"
+    )
+    return [
+        Action("preset 90 days", "", click("#t1-preset-90d")),
+        Action("preset 28 days", "", click("#t1-preset-28d")),
+        Action("click a bar (drill)", "", bar),
+        Action("breadcrumb up", "", click("#t1-crumb-0")),
+    ]
 
 
 def perform(driver, action: Action, target: str, timeout: float) -> float | None:
@@ -156,10 +197,14 @@ def perform(driver, action: Action, target: str, timeout: float) -> float | None
 
     began = driver.execute_script(action.script)
     try:
-        WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: d.execute_script(
-            "var b = document.getElementById('t1-ready');"
-            "return !!b && b.dataset.state === arguments[0] &&"
-            " document.body.dataset.sbReady === '1';", target))
+        WebDriverWait(driver, timeout, poll_frequency=0.02).until(
+            lambda d: d.execute_script(
+                "var b = document.getElementById('t1-ready');"
+                "return !!b && b.dataset.state === arguments[0] &&"
+                " document.body.dataset.sbReady === '1';",
+                target,
+            )
+        )
     except TimeoutException:
         return None
     mark = driver.execute_script(MARK)
@@ -204,14 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = pl.resolve_source(args.db)
         if not pl.has_table(source.file, pl.REQUIRED_TABLE):
-            raise bc.BenchError(f"{args.db} has no {pl.REQUIRED_TABLE}: build it with "
-                                "bench/queries.py or pass --db")
+            raise bc.BenchError(
+                f"{args.db} has no {pl.REQUIRED_TABLE}: build it with bench/queries.py or pass --db"
+            )
         served = pl.Served(source, workdir / "serve")
         with console.status("planning the states and compiling their SQL …"):
             start, states, sql = plan(served.url, home, args.board, duck)
         with console.status("baseline: the raw SQL of every state …"):
-            baseline = {name: pl.sql_times(stmts, served.url, duck) for name, stmts in
-                        sql.items()}
+            baseline = {name: pl.sql_times(stmts, served.url, duck) for name, stmts in sql.items()}
         password = os.urandom(12).hex()
         env = pl.app_env(home, served.url, pl.free_port(), args.workers)
         pl.prepare_home(home)
@@ -241,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         open_warm: list[float | None] = []
         warm: dict[str, list[float | None]] = {a.name: [] for a in steps}
         cold: dict[str, list[float | None]] = {a.name: [] for a in steps}
-        with console.status(f"{args.runs} cold and warm opens, {args.runs} cold and warm "
-                            "interaction cycles …"):
+        with console.status(
+            f"{args.runs} cold and warm opens, {args.runs} cold and warm interaction cycles …"
+        ):
             for _ in range(args.runs):
                 cold_reset()
                 open_cold.append(open_page(browser, url))
@@ -259,41 +305,73 @@ def main(argv: list[str] | None = None) -> int:
                 open_page(browser, url)
                 for step, target in zip(steps, targets, strict=True):
                     cold_reset()
-                    cold[step.name].append(perform(browser.driver, step, target,
-                                                   args.timeout))
+                    cold[step.name].append(perform(browser.driver, step, target, args.timeout))
 
-        table = Table(title=f"Tier 1 interactions: /t1/{args.board} (warehouse "
-                            f"{source.url}, {args.runs} runs each)")
-        for column in ("what", "cold median", "cold max", "warm median", "warm max",
-                       "raw SQL cold / warm", "targets", "verdict"):
+        table = Table(
+            title=f"Tier 1 interactions: /t1/{args.board} (warehouse "
+            f"{source.url}, {args.runs} runs each)"
+        )
+        for column in (
+            "what",
+            "cold median",
+            "cold max",
+            "warm median",
+            "warm max",
+            "raw SQL cold / warm",
+            "targets",
+            "verdict",
+        ):
             table.add_column(column, justify="left" if column == "what" else "right")
 
-        def row(name: str, c: list[float | None], w: list[float | None],
-                sql_times: tuple[list[float], list[float]] | None, cold_t: float,
-                warm_t: float) -> None:
+        def row(
+            name: str,
+            c: list[float | None],
+            w: list[float | None],
+            sql_times: tuple[list[float], list[float]] | None,
+            cold_t: float,
+            warm_t: float,
+        ) -> None:
             c_med, c_max, c_fail = summary(c)
             w_med, w_max, w_fail = summary(w)
-            ok = (c_med is not None and c_med < cold_t and w_med is not None
-                  and w_med < warm_t and not c_fail and not w_fail)
+            ok = (
+                c_med is not None
+                and c_med < cold_t
+                and w_med is not None
+                and w_med < warm_t
+                and not c_fail
+                and not w_fail
+            )
             if not ok:
                 misses.append(name)
             raw = "—"
             if sql_times is not None:
                 medians, firsts = sql_times
                 raw = f"{bc.fmt_seconds(sum(firsts))} / {bc.fmt_seconds(sum(medians))}"
-            table.add_row(name, bc.fmt_seconds(c_med), bc.fmt_seconds(c_max),
-                          bc.fmt_seconds(w_med), bc.fmt_seconds(w_max), raw,
-                          f"< {cold_t:.1f} s / < {warm_t * 1000:.0f} ms"
-                          if warm_t < 1 else f"< {cold_t:.1f} s / < {warm_t:.1f} s",
-                          bc.verdict(ok) + (f" ({c_fail + w_fail} timed out)"
-                                            if c_fail + w_fail else ""))
+            table.add_row(
+                name,
+                bc.fmt_seconds(c_med),
+                bc.fmt_seconds(c_max),
+                bc.fmt_seconds(w_med),
+                bc.fmt_seconds(w_max),
+                raw,
+                f"< {cold_t:.1f} s / < {warm_t * 1000:.0f} ms"
+                if warm_t < 1
+                else f"< {cold_t:.1f} s / < {warm_t:.1f} s",
+                bc.verdict(ok) + (f" ({c_fail + w_fail} timed out)" if c_fail + w_fail else ""),
+            )
 
         row("open the board URL", open_cold, open_warm, None, TARGET_COLD, TARGET_OPEN_WARM)
         every_cold: list[float | None] = []
         every_warm: list[float | None] = []
         for step in steps:
-            row(step.name, cold[step.name], warm[step.name], baseline.get(step.name),
-                TARGET_COLD, TARGET_WARM)
+            row(
+                step.name,
+                cold[step.name],
+                warm[step.name],
+                baseline.get(step.name),
+                TARGET_COLD,
+                TARGET_WARM,
+            )
             every_cold += cold[step.name]
             every_warm += warm[step.name]
         row("every interaction", every_cold, every_warm, None, TARGET_COLD, TARGET_WARM)

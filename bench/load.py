@@ -76,7 +76,7 @@ PASSWORD = "load-bench-password-1"
 KINDS = ("t0_open", "t1_filter", "t2_explore", "t2_query")
 WEIGHTS = (0.4, 0.4, 0.1, 0.1)
 EXPLORE_OUTPUT = "..t2-result.children...t2-query.children.."
-EXPLORE_POLL = 0.3           # the explorer's background-callback interval
+EXPLORE_POLL = 0.3  # the explorer's background-callback interval
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
 PHASES = ("load", "refresh", "redis", "warehouse", "worker")
 TARGET_P95 = 1.0
@@ -90,7 +90,7 @@ class Plan:
     """What simulated users can ask for: Tier 0 boards, Tier 1 URLs, API queries."""
 
     t0_paths: list[str]
-    t1_views: list[tuple[str, str]]           # (path, search)
+    t1_views: list[tuple[str, str]]  # (path, search)
     t2_queries: list[dict[str, Any]]
 
 
@@ -115,17 +115,24 @@ def make_plan(url: str, home: Path, rng: random.Random) -> Plan:
                 views.append((path, tier1.encode_state(state)))
                 for dim in dims:
                     for value in values[dim][:4]:
-                        views.append((path, tier1.encode_state(
-                            state.with_filter(dim, (value,)))))
-            metrics = [m for section in board.sections for chart in section.charts
-                       for m in (*chart.metrics, *([chart.metric] if chart.metric else []))]
+                        views.append((path, tier1.encode_state(state.with_filter(dim, (value,)))))
+            metrics = [
+                m
+                for section in board.sections
+                for chart in section.charts
+                for m in (*chart.metrics, *([chart.metric] if chart.metric else []))
+            ]
             metrics = sorted(set(metrics) or {"revenue"})
             for metric in metrics:
                 for dim in dims:
                     for value in values[dim][:3]:
-                        queries.append({"metrics": [metric], "dimensions": ["date:week"],
-                                        "filters": [{"dimension": dim, "op": "=",
-                                                     "value": value}]})
+                        queries.append(
+                            {
+                                "metrics": [metric],
+                                "dimensions": ["date:week"],
+                                "filters": [{"dimension": dim, "op": "=", "value": value}],
+                            }
+                        )
                     queries.append({"metrics": [metric], "dimensions": [dim]})
         queries = [q for q in queries if _valid(q, model, runtime)]
     if not t0 or not views or not queries:
@@ -148,8 +155,15 @@ def _valid(query: dict[str, Any], model: Any, runtime: Any) -> bool:
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run([sys.executable, "-m", "app", *args], cwd=bc.REPO_ROOT, env=env,
-                          input=stdin, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=bc.REPO_ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise bc.BenchError(f"starboard {' '.join(args)} failed: {proc.stderr.strip()[-800:]}")
     return proc.stdout
@@ -169,8 +183,12 @@ def sign_in(base: str, name: str) -> requests.Session:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
     if not match:
         raise bc.BenchError("no CSRF token on /login")
-    response = session.post(base + "/login", allow_redirects=False, timeout=30, data={
-        "csrf_token": match.group(1), "username": name, "password": PASSWORD, "next": "/"})
+    response = session.post(
+        base + "/login",
+        allow_redirects=False,
+        timeout=30,
+        data={"csrf_token": match.group(1), "username": name, "password": PASSWORD, "next": "/"},
+    )
     if response.status_code != 302:
         raise bc.BenchError(f"sign-in as {name} failed: HTTP {response.status_code}")
     return session
@@ -178,27 +196,43 @@ def sign_in(base: str, name: str) -> requests.Session:
 
 def explore_search(query: dict[str, Any]) -> str:
     """The explorer URL state of an API query (same metrics, dimensions and filters)."""
-    where = tuple(filter_text_of(f["dimension"], f["op"], str(f["value"]))
-                  for f in query.get("filters", ()))
-    return state_to_search(ExploreState(metrics=tuple(query["metrics"]),
-                                        by=tuple(query.get("dimensions", ())), where=where))
+    where = tuple(
+        filter_text_of(f["dimension"], f["op"], str(f["value"])) for f in query.get("filters", ())
+    )
+    return state_to_search(
+        ExploreState(
+            metrics=tuple(query["metrics"]), by=tuple(query.get("dimensions", ())), where=where
+        )
+    )
 
 
 def explore_body(search: str) -> dict[str, Any]:
-    return {"output": EXPLORE_OUTPUT,
-            "outputs": [{"id": "t2-result", "property": "children"},
-                        {"id": "t2-query", "property": "children"}],
-            "inputs": [{"id": "t2-state", "property": "data", "value": search}],
-            "changedPropIds": ["t2-state.data"], "state": []}
+    return {
+        "output": EXPLORE_OUTPUT,
+        "outputs": [
+            {"id": "t2-result", "property": "children"},
+            {"id": "t2-query", "property": "children"},
+        ],
+        "inputs": [{"id": "t2-state", "property": "data", "value": search}],
+        "changedPropIds": ["t2-state.data"],
+        "state": [],
+    }
 
 
 def router_body(path: str, search: str) -> dict[str, Any]:
-    return {"output": ROUTER_OUTPUT,
-            "outputs": [{"id": "_pages_content", "property": "children"},
-                        {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                       {"id": "_pages_location", "property": "search", "value": search}],
-            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    return {
+        "output": ROUTER_OUTPUT,
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
 
 
 # --------------------------------------------------------------------------- results
@@ -208,8 +242,8 @@ def router_body(path: str, search: str) -> dict[str, Any]:
 class Outcome:
     kind: str
     seconds: float
-    ok: bool            # the user got what they asked for
-    degraded: bool      # an error tile or a 503: expected during a fault, not a crash
+    ok: bool  # the user got what they asked for
+    degraded: bool  # an error tile or a 503: expected during a fault, not a crash
     detail: str = ""
 
 
@@ -226,8 +260,17 @@ class Recorder:
 class SimUser(threading.Thread):
     """One person: signs in, then opens boards, changes filters, runs queries, thinks."""
 
-    def __init__(self, index: int, base: str, plan: Plan, token: str, record: Recorder,
-                 stop: threading.Event, think: float, seed: int) -> None:
+    def __init__(
+        self,
+        index: int,
+        base: str,
+        plan: Plan,
+        token: str,
+        record: Recorder,
+        stop: threading.Event,
+        think: float,
+        seed: int,
+    ) -> None:
         super().__init__(name=f"user-{index}", daemon=True)
         self.base, self.plan, self.token, self.record = base, plan, token, record
         self.stop_event, self.think = stop, think
@@ -258,8 +301,7 @@ class SimUser(threading.Thread):
             self.stop_event.wait(self.rng.expovariate(1 / self.think) if self.think else 0)
 
     @staticmethod
-    def _judge(response: requests.Response, expect: str | None = None
-               ) -> tuple[bool, bool, str]:
+    def _judge(response: requests.Response, expect: str | None = None) -> tuple[bool, bool, str]:
         if response.status_code == 200:
             text = response.text
             if "sb-error" in text:
@@ -278,14 +320,18 @@ class SimUser(threading.Thread):
             response = s.get(self.base + url, timeout=60)
             if response.status_code != 200:
                 return self._judge(response)
-        return self._judge(s.post(self.base + "/_dash-update-component",
-                                  json=router_body(path, ""), timeout=60))
+        return self._judge(
+            s.post(self.base + "/_dash-update-component", json=router_body(path, ""), timeout=60)
+        )
 
     def t1_filter(self) -> tuple[bool, bool, str]:
         s = self.session("op")
         path, search = self.rng.choice(self.plan.t1_views)
-        return self._judge(s.post(self.base + "/_dash-update-component",
-                                  json=router_body(path, search), timeout=60))
+        return self._judge(
+            s.post(
+                self.base + "/_dash-update-component", json=router_body(path, search), timeout=60
+            )
+        )
 
     def t2_explore(self) -> tuple[bool, bool, str]:
         s = self.session("ana")
@@ -295,14 +341,13 @@ class SimUser(threading.Thread):
         if started.status_code != 200:
             return self._judge(started)
         handles = started.json()
-        if "response" in handles:           # served from the background cache at once
+        if "response" in handles:  # served from the background cache at once
             return self._explored(handles["response"])
         poll = f"?cacheKey={handles['cacheKey']}&job={handles['job']}"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             time.sleep(EXPLORE_POLL)
-            polled = s.post(self.base + "/_dash-update-component" + poll, json=body,
-                            timeout=60)
+            polled = s.post(self.base + "/_dash-update-component" + poll, json=body, timeout=60)
             if polled.status_code not in (200, 204):
                 return self._judge(polled)
             answer = polled.json() if polled.content else {}
@@ -314,8 +359,10 @@ class SimUser(threading.Thread):
     def _explored(response: dict[str, Any]) -> tuple[bool, bool, str]:
         """A result grid or chart is success; the page's error box is a degraded answer."""
         text = json.dumps(response.get("t2-result", {}))
-        if any(f'"{id_}"' in text for id_ in ("t2-table", "t2-graph", "t2-pivot")) \
-                or "No rows match" in text:
+        if (
+            any(f'"{id_}"' in text for id_ in ("t2-table", "t2-graph", "t2-pivot"))
+            or "No rows match" in text
+        ):
             return True, False, ""
         if "sb-error" in text or "could not" in text:
             return False, True, "error box"
@@ -323,8 +370,12 @@ class SimUser(threading.Thread):
 
     def t2_query(self) -> tuple[bool, bool, str]:
         query = self.rng.choice(self.plan.t2_queries)
-        response = requests.post(self.base + "/api/v1/query", json=query, timeout=120,
-                                 headers={"Authorization": f"Bearer {self.token}"})
+        response = requests.post(
+            self.base + "/api/v1/query",
+            json=query,
+            timeout=120,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
         return self._judge(response, '"rows"')
 
 
@@ -336,7 +387,7 @@ class MemorySampler(threading.Thread):
         self.master = psutil.Process(master_pid)
         self.every = every
         self.samples: dict[int, list[float]] = defaultdict(list)
-        self.cpu: dict[int, list[float]] = defaultdict(list)   # user + system seconds
+        self.cpu: dict[int, list[float]] = defaultdict(list)  # user + system seconds
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -365,7 +416,7 @@ class PhaseResult:
     outcomes: list[Outcome]
     memory: dict[int, list[float]]
     events: list[str]
-    cpu_seconds: float = 0.0     # CPU the workers used during the phase
+    cpu_seconds: float = 0.0  # CPU the workers used during the phase
 
     @property
     def per_cpu_second(self) -> float | None:
@@ -374,15 +425,25 @@ class PhaseResult:
         return len(self.outcomes) / self.cpu_seconds if self.cpu_seconds else None
 
 
-def run_phase(name: str, base: str, plan: Plan, token: str, users: int, duration: float,
-              think: float, master_pid: int, seed: int,
-              fault: Any = None) -> PhaseResult:
+def run_phase(
+    name: str,
+    base: str,
+    plan: Plan,
+    token: str,
+    users: int,
+    duration: float,
+    think: float,
+    master_pid: int,
+    seed: int,
+    fault: Any = None,
+) -> PhaseResult:
     """``users`` simulated users for ``duration`` seconds; ``fault(stop_event, events)``
     runs beside them (it injects and heals its fault)."""
     record = Recorder()
     stop = threading.Event()
-    crowd = [SimUser(i, base, plan, token, record, stop, think, seed * 1000 + i)
-             for i in range(users)]
+    crowd = [
+        SimUser(i, base, plan, token, record, stop, think, seed * 1000 + i) for i in range(users)
+    ]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda u: u.prepare(), crowd))
     sampler = MemorySampler(master_pid)
@@ -399,14 +460,13 @@ def run_phase(name: str, base: str, plan: Plan, token: str, users: int, duration
     stop.set()
     for user in crowd:
         user.join(150)
-    ran = time.perf_counter() - started   # a refresh may outlast the users
+    ran = time.perf_counter() - started  # a refresh may outlast the users
     if injector is not None:
         injector.join(600)
     sampler.stop_event.set()
     sampler.join(10)
     cpu = sum(v[-1] - v[0] for v in sampler.cpu.values() if v)
-    return PhaseResult(name, ran, record.outcomes,
-                       dict(sampler.samples), events, cpu)
+    return PhaseResult(name, ran, record.outcomes, dict(sampler.samples), events, cpu)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -417,8 +477,17 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def phase_table(result: PhaseResult) -> Table:
-    table = Table("kind", "done", "actions/s", "p50 ms", "p95 ms", "p99 ms", "errors",
-                  "degraded", title=f"Phase {result.name}: {result.seconds:.0f} s")
+    table = Table(
+        "kind",
+        "done",
+        "actions/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "degraded",
+        title=f"Phase {result.name}: {result.seconds:.0f} s",
+    )
     for kind in (*KINDS, "all"):
         picked = [o for o in result.outcomes if kind in ("all", o.kind)]
         times = [o.seconds for o in picked if o.ok]
@@ -429,18 +498,37 @@ def phase_table(result: PhaseResult) -> Table:
             value = _pct(times, q)
             return "—" if value is None else f"{value * 1000:.0f}"
 
-        table.add_row(kind, f"{len(picked):,}", f"{len(picked) / result.seconds:.1f}",
-                      ms(0.5), ms(0.95), ms(0.99), str(errors), str(degraded),
-                      style="red" if errors else None)
+        table.add_row(
+            kind,
+            f"{len(picked):,}",
+            f"{len(picked) / result.seconds:.1f}",
+            ms(0.5),
+            ms(0.95),
+            ms(0.99),
+            str(errors),
+            str(degraded),
+            style="red" if errors else None,
+        )
     return table
 
 
 def memory_table(result: PhaseResult) -> Table:
-    table = Table("worker pid", "samples", "start MB", "end MB", "max MB",
-                  title=f"Phase {result.name}: worker RSS")
+    table = Table(
+        "worker pid",
+        "samples",
+        "start MB",
+        "end MB",
+        "max MB",
+        title=f"Phase {result.name}: worker RSS",
+    )
     for pid, values in sorted(result.memory.items()):
-        table.add_row(str(pid), str(len(values)), f"{values[0]:.0f}", f"{values[-1]:.0f}",
-                      f"{max(values):.0f}")
+        table.add_row(
+            str(pid),
+            str(len(values)),
+            f"{values[0]:.0f}",
+            f"{values[-1]:.0f}",
+            f"{max(values):.0f}",
+        )
     return table
 
 
@@ -513,29 +601,38 @@ def refresh_fault(env: dict[str, str], raw: Path, url: str, base: str, at: float
         stop.wait(at)
         before = data_version(base)
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "app", "load", str(raw), "--db", url],
-                              cwd=bc.REPO_ROOT, env=env, capture_output=True, text=True,
-                              timeout=1800)
+        proc = subprocess.run(
+            [sys.executable, "-m", "app", "load", str(raw), "--db", url],
+            cwd=bc.REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         took = time.perf_counter() - t0
         if proc.returncode != 0:
-            events.append(f"starboard load FAILED after {took:.0f} s: "
-                          f"{proc.stderr.strip()[-300:]}")
+            events.append(f"starboard load FAILED after {took:.0f} s: {proc.stderr.strip()[-300:]}")
             return
         time.sleep(0.5)
-        events.append(f"starboard load published {before} → {data_version(base)} in "
-                      f"{took:.0f} s (started at +{at:.0f} s)")
+        events.append(
+            f"starboard load published {before} → {data_version(base)} in "
+            f"{took:.0f} s (started at +{at:.0f} s)"
+        )
+
     return inject
 
 
 def redis_fault(port: int, redis_dir: Path, at: float, back_after: float, start_redis):
     def inject(stop: threading.Event, events: list[str], started: float) -> None:
         stop.wait(at)
-        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"],
-                       capture_output=True, timeout=10)
+        subprocess.run(
+            ["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=10
+        )
         events.append(f"redis on port {port} shut down at +{time.perf_counter() - started:.0f} s")
         stop.wait(back_after)
         start_redis()
         events.append(f"redis started again at +{time.perf_counter() - started:.0f} s")
+
     return inject
 
 
@@ -546,13 +643,17 @@ def warehouse_fault(url: str, base: str, at: float, back_after: float):
         away = live.with_name(live.name + ".away")
         live.rename(away)
         time.sleep(1.0)
-        events.append(f"{live.name} renamed away at +{time.perf_counter() - started:.0f} s; "
-                      f"/readyz → {readiness(base)}")
+        events.append(
+            f"{live.name} renamed away at +{time.perf_counter() - started:.0f} s; "
+            f"/readyz → {readiness(base)}"
+        )
         stop.wait(back_after)
         away.rename(live)
         time.sleep(1.0)
-        events.append(f"put back at +{time.perf_counter() - started:.0f} s; "
-                      f"/readyz → {readiness(base)}")
+        events.append(
+            f"put back at +{time.perf_counter() - started:.0f} s; /readyz → {readiness(base)}"
+        )
+
     return inject
 
 
@@ -567,11 +668,13 @@ def worker_fault(master_pid: int, at: float):
         while time.monotonic() < deadline:
             pids = [w.pid for w in master.children()]
             if victim.pid not in pids and len(pids) >= 1 and len(pids) == WORKERS[0]:
-                events.append(f"replaced by {sorted(set(pids))} after "
-                              f"{time.perf_counter() - started:.0f} s")
+                events.append(
+                    f"replaced by {sorted(set(pids))} after {time.perf_counter() - started:.0f} s"
+                )
                 return
             time.sleep(0.2)
         events.append("the killed worker was NOT replaced within 60 s")
+
     return inject
 
 
@@ -582,29 +685,46 @@ WORKERS = [2]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     parser.add_argument("--db", help="warehouse to copy: duckdb:///path/wh.duckdb (or a path)")
-    parser.add_argument("--raw", type=Path,
-                        help="raw files for the refresh phase (default: <db dir>/raw)")
-    parser.add_argument("--interactions", type=bc.parse_count, default=200_000,
-                        help="size of the generated demo without --db (default 200k)")
+    parser.add_argument(
+        "--raw", type=Path, help="raw files for the refresh phase (default: <db dir>/raw)"
+    )
+    parser.add_argument(
+        "--interactions",
+        type=bc.parse_count,
+        default=200_000,
+        help="size of the generated demo without --db (default 200k)",
+    )
     parser.add_argument("--users", type=int, default=50, help="simulated users (50)")
-    parser.add_argument("--duration", type=float, default=180,
-                        help="seconds of the load and refresh phases (180)")
-    parser.add_argument("--fault-duration", type=float, default=60,
-                        help="seconds of each fault phase (60)")
-    parser.add_argument("--think", type=float, default=10.0,
-                        help="mean think time of a user between actions, seconds (10: a busy "
-                             "person; 0-2 is a stress test)")
+    parser.add_argument(
+        "--duration", type=float, default=180, help="seconds of the load and refresh phases (180)"
+    )
+    parser.add_argument(
+        "--fault-duration", type=float, default=60, help="seconds of each fault phase (60)"
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=10.0,
+        help="mean think time of a user between actions, seconds (10: a busy "
+        "person; 0-2 is a stress test)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
-    parser.add_argument("--max-requests", type=int, default=None,
-                        help="STARBOARD_MAX_REQUESTS of the served gunicorn (default: the "
-                             "app's, 10000)")
-    parser.add_argument("--phases", default=",".join(PHASES),
-                        help=f"comma-separated subset of {','.join(PHASES)}")
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=None,
+        help="STARBOARD_MAX_REQUESTS of the served gunicorn (default: the app's, 10000)",
+    )
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
@@ -630,8 +750,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         home = work / "home"
         home.mkdir()
-        env0 = dict(base_env, STARBOARD_HOME=str(home), XDG_RUNTIME_DIR=str(home),
-                    PYTHONUNBUFFERED="1")
+        env0 = dict(
+            base_env, STARBOARD_HOME=str(home), XDG_RUNTIME_DIR=str(home), PYTHONUNBUFFERED="1"
+        )
         if args.db:
             url = copy_warehouse(args.db, work / "wh")
             raw = args.raw or duckdb_path(args.db).parent / "raw"
@@ -645,10 +766,12 @@ def main(argv: list[str] | None = None) -> int:
         pl.prepare_home(home)
         token = add_users(env)
         plan = make_plan(url, work / "plan-home", random.Random(args.seed))
-        console.print(f"plan: {len(plan.t0_paths)} Tier 0 boards, {len(plan.t1_views)} "
-                      f"Tier 1 views, {len(plan.t2_queries)} API queries; {args.users} users, "
-                      f"{args.workers} workers × {args.threads} threads; "
-                      f"{os.cpu_count()} CPUs")
+        console.print(
+            f"plan: {len(plan.t0_paths)} Tier 0 boards, {len(plan.t1_views)} "
+            f"Tier 1 views, {len(plan.t2_queries)} API queries; {args.users} users, "
+            f"{args.workers} workers × {args.threads} threads; "
+            f"{os.cpu_count()} CPUs"
+        )
 
         def serve(extra: dict[str, str], label: str) -> pl.Gunicorn:
             app = pl.Gunicorn(dict(env, **extra), work / f"gunicorn-{label}.log")
@@ -666,17 +789,33 @@ def main(argv: list[str] | None = None) -> int:
                     continue
 
                 def start_redis(p=redis_port) -> None:
-                    proc = subprocess.Popen(["redis-server", "--port", str(p), "--save", "",
-                                             "--appendonly", "no", "--dir", str(work)],
-                                            stdout=subprocess.DEVNULL)
+                    proc = subprocess.Popen(
+                        [
+                            "redis-server",
+                            "--port",
+                            str(p),
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                            "--dir",
+                            str(work),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                    )
                     redis_procs.append(proc)
                     time.sleep(0.5)
 
                 start_redis()
-                extra = {"STARBOARD_CACHE": "redis",
-                         "STARBOARD_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
-            if phase == "refresh" and not (raw / "interactions.parquet").exists() \
-                    and not any(raw.glob("interactions*")):
+                extra = {
+                    "STARBOARD_CACHE": "redis",
+                    "STARBOARD_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                }
+            if (
+                phase == "refresh"
+                and not (raw / "interactions.parquet").exists()
+                and not any(raw.glob("interactions*"))
+            ):
                 console.print(f"[yellow]refresh phase skipped: no raw files in {raw}[/]")
                 continue
             app = serve(extra, phase)
@@ -686,22 +825,36 @@ def main(argv: list[str] | None = None) -> int:
                 if phase == "refresh":
                     fault = refresh_fault(env, raw, url, base, duration / 4)
                 elif phase == "redis":
-                    fault = redis_fault(redis_port, work, duration / 3, duration / 3,
-                                        start_redis)
+                    fault = redis_fault(redis_port, work, duration / 3, duration / 3, start_redis)
                 elif phase == "warehouse":
                     fault = warehouse_fault(url, base, duration / 3, duration / 3)
                 elif phase == "worker":
                     fault = worker_fault(app.proc.pid, duration / 3)
                 console.print(f"[bold]phase {phase}[/]: {duration:.0f} s …")
-                result = run_phase(phase, base, plan, token, args.users, duration, args.think,
-                                   app.proc.pid, args.seed, fault)
+                result = run_phase(
+                    phase,
+                    base,
+                    plan,
+                    token,
+                    args.users,
+                    duration,
+                    args.think,
+                    app.proc.pid,
+                    args.seed,
+                    fault,
+                )
                 log = app.log_since(0)
-                crashes = sum(1 for *_x, status, _ms in pl.access_lines(log)
-                              if status >= 500 and status != 503)
-                result.events.append(f"5xx other than 503 in the access log: {crashes}"
-                                     f"; tracebacks: {log.count('Traceback')}; cache warnings: "
-                                     f"{log.count('running uncached')}; tier0 warms: "
-                                     f"{log.count('tier0 warm:')}")
+                crashes = sum(
+                    1
+                    for *_x, status, _ms in pl.access_lines(log)
+                    if status >= 500 and status != 503
+                )
+                result.events.append(
+                    f"5xx other than 503 in the access log: {crashes}"
+                    f"; tracebacks: {log.count('Traceback')}; cache warnings: "
+                    f"{log.count('running uncached')}; tier0 warms: "
+                    f"{log.count('tier0 warm:')}"
+                )
                 results.append(result)
                 console.print(phase_table(result))
                 console.print(memory_table(result))
@@ -733,38 +886,70 @@ def _passed(result: PhaseResult) -> bool:
     errors = sum(1 for o in result.outcomes if not o.ok and not o.degraded)
     if result.name in ("load", "refresh"):
         degraded = sum(1 for o in result.outcomes if o.degraded)
-        return errors == 0 and degraded == 0 and all(
-            (_pct([o.seconds for o in result.outcomes if o.kind == k and o.ok], 0.95) or 0)
-            < TARGET_P95 for k in ("t0_open", "t1_filter"))
+        return (
+            errors == 0
+            and degraded == 0
+            and all(
+                (_pct([o.seconds for o in result.outcomes if o.kind == k and o.ok], 0.95) or 0)
+                < TARGET_P95
+                for k in ("t0_open", "t1_filter")
+            )
+        )
     return True  # faults are judged by reading their table and events
 
 
 def summary(results: list[PhaseResult]) -> None:
-    table = Table("phase", "actions", "actions/s", "per CPU-s", "t0 p95 ms", "t1 p95 ms",
-                  "explore p95 ms", "API p95 ms", "errors", "degraded",
-                  "RSS start→half→end (max) MB", "verdict",
-                  title="Summary (targets: 0 errors in load/refresh, Tier 0/1 p95 < 1 s)")
+    table = Table(
+        "phase",
+        "actions",
+        "actions/s",
+        "per CPU-s",
+        "t0 p95 ms",
+        "t1 p95 ms",
+        "explore p95 ms",
+        "API p95 ms",
+        "errors",
+        "degraded",
+        "RSS start→half→end (max) MB",
+        "verdict",
+        title="Summary (targets: 0 errors in load/refresh, Tier 0/1 p95 < 1 s)",
+    )
     for r in results:
+
         def p95(kind: str, r=r) -> str:
             value = _pct([o.seconds for o in r.outcomes if o.kind == kind and o.ok], 0.95)
             return "—" if value is None else f"{value * 1000:.0f}"
 
         starts = [v[0] for v in r.memory.values() if v]
-        halves = [v[len(v) // 2] for v in r.memory.values() if v]   # growth after half-time
-        ends = [v[-1] for v in r.memory.values() if v]              # is what "stable" rules out
+        halves = [v[len(v) // 2] for v in r.memory.values() if v]  # growth after half-time
+        ends = [v[-1] for v in r.memory.values() if v]  # is what "stable" rules out
         peak = max((max(v) for v in r.memory.values() if v), default=0)
-        rss = (f"{statistics.mean(starts):.0f}→{statistics.mean(halves):.0f}→"
-               f"{statistics.mean(ends):.0f} ({peak:.0f})" if starts else "—")
+        rss = (
+            f"{statistics.mean(starts):.0f}→{statistics.mean(halves):.0f}→"
+            f"{statistics.mean(ends):.0f} ({peak:.0f})"
+            if starts
+            else "—"
+        )
         errors = sum(1 for o in r.outcomes if not o.ok and not o.degraded)
         degraded = sum(1 for o in r.outcomes if o.degraded)
-        verdict = ("pass" if _passed(r) else "FAIL") if r.name in ("load", "refresh") \
-            else "see events"
+        verdict = (
+            ("pass" if _passed(r) else "FAIL") if r.name in ("load", "refresh") else "see events"
+        )
         per_cpu = r.per_cpu_second
-        table.add_row(r.name, f"{len(r.outcomes):,}", f"{len(r.outcomes) / r.seconds:.1f}",
-                      "—" if per_cpu is None else f"{per_cpu:.1f}", p95("t0_open"),
-                      p95("t1_filter"), p95("t2_explore"), p95("t2_query"), str(errors),
-                      str(degraded), rss,
-                      verdict)
+        table.add_row(
+            r.name,
+            f"{len(r.outcomes):,}",
+            f"{len(r.outcomes) / r.seconds:.1f}",
+            "—" if per_cpu is None else f"{per_cpu:.1f}",
+            p95("t0_open"),
+            p95("t1_filter"),
+            p95("t2_explore"),
+            p95("t2_query"),
+            str(errors),
+            str(degraded),
+            rss,
+            verdict,
+        )
     console.print(table)
 
 
@@ -772,17 +957,27 @@ def _jsonable(r: PhaseResult) -> dict[str, Any]:
     by_kind = {}
     for kind in KINDS:
         times = [o.seconds for o in r.outcomes if o.kind == kind and o.ok]
-        by_kind[kind] = {"n": sum(1 for o in r.outcomes if o.kind == kind),
-                         "p50": _pct(times, 0.5), "p95": _pct(times, 0.95),
-                         "p99": _pct(times, 0.99),
-                         "errors": sum(1 for o in r.outcomes
-                                       if o.kind == kind and not o.ok and not o.degraded),
-                         "degraded": sum(1 for o in r.outcomes if o.kind == kind and o.degraded)}
-    return {"phase": r.name, "seconds": r.seconds, "kinds": by_kind, "events": r.events,
-            "worker_cpu_seconds": r.cpu_seconds, "actions_per_cpu_second": r.per_cpu_second,
-            "rss_mb": {str(pid): {"start": v[0], "half": v[len(v) // 2], "end": v[-1],
-                                  "max": max(v)}
-                       for pid, v in r.memory.items() if v}}
+        by_kind[kind] = {
+            "n": sum(1 for o in r.outcomes if o.kind == kind),
+            "p50": _pct(times, 0.5),
+            "p95": _pct(times, 0.95),
+            "p99": _pct(times, 0.99),
+            "errors": sum(1 for o in r.outcomes if o.kind == kind and not o.ok and not o.degraded),
+            "degraded": sum(1 for o in r.outcomes if o.kind == kind and o.degraded),
+        }
+    return {
+        "phase": r.name,
+        "seconds": r.seconds,
+        "kinds": by_kind,
+        "events": r.events,
+        "worker_cpu_seconds": r.cpu_seconds,
+        "actions_per_cpu_second": r.per_cpu_second,
+        "rss_mb": {
+            str(pid): {"start": v[0], "half": v[len(v) // 2], "end": v[-1], "max": max(v)}
+            for pid, v in r.memory.items()
+            if v
+        },
+    }
 
 
 if __name__ == "__main__":

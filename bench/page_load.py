@@ -73,10 +73,10 @@ TARGET_WARM = 0.5
 TARGET_COLD = 1.0
 TARGET_MAX = 10.0
 TARGET_FLOOR_RATIO = 1.5
-SUPERSET = {"warm": 1.8, "cold": 2.3}   # Apache Superset 6.1, six widgets, 2.9M fact rows
+SUPERSET = {"warm": 1.8, "cold": 2.3}  # Apache Superset 6.1, six widgets, 2.9M fact rows
 REQUIRED_TABLE = "agg_daily_channel"
 SQL_REPS = 5
-SWAP_SETTLE = 0.3                        # the app checks the pointer at most every 200 ms
+SWAP_SETTLE = 0.3  # the app checks the pointer at most every 200 ms
 HEALTH_TIMEOUT = 90.0
 STOP_TIMEOUT = 40.0
 
@@ -101,8 +101,12 @@ def resolve_source(url: str) -> Source:
     paths = WarehousePaths(duckdb_path(url))
     pointer = read_pointer(paths)
     if pointer is not None:
-        return Source(url, paths.path.with_name(pointer["file"]), str(pointer["version"]),
-                      str(pointer.get("published_at") or datetime.now(UTC).isoformat()))
+        return Source(
+            url,
+            paths.path.with_name(pointer["file"]),
+            str(pointer["version"]),
+            str(pointer.get("published_at") or datetime.now(UTC).isoformat()),
+        )
     if not paths.path.exists():
         raise bc.BenchError(f"no warehouse at {paths.path}")
     return Source(url, paths.path, new_version(), datetime.now(UTC).isoformat())
@@ -136,11 +140,21 @@ class Served:
         self._write_pointer(source.version, base.name, None, source.published_at)
         self.extra: list[Path] = []
 
-    def _write_pointer(self, version: str, file: str, previous: str | None,
-                       published_at: str) -> None:
+    def _write_pointer(
+        self, version: str, file: str, previous: str | None, published_at: str
+    ) -> None:
         tmp = self.paths.pointer.with_name(self.paths.pointer.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": version, "file": file, "previous": previous,
-                                   "published_at": published_at}), encoding="utf-8")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "version": version,
+                    "file": file,
+                    "previous": previous,
+                    "published_at": published_at,
+                }
+            ),
+            encoding="utf-8",
+        )
         os.replace(tmp, self.paths.pointer)
 
     def publish_copy(self) -> str:
@@ -151,14 +165,18 @@ class Served:
         shutil.copyfile(self.source.file, target)
         fd = os.open(target, os.O_RDONLY)
         try:
-            os.fsync(fd)          # no write-back of this copy during the timed load
+            os.fsync(fd)  # no write-back of this copy during the timed load
         finally:
             os.close(fd)
         current = read_pointer(self.paths)
-        self._write_pointer(version, target.name, current["file"] if current else None,
-                            datetime.now(UTC).isoformat())
+        self._write_pointer(
+            version,
+            target.name,
+            current["file"] if current else None,
+            datetime.now(UTC).isoformat(),
+        )
         self.extra.append(target)
-        while len(self.extra) > 2:   # keep the live copy and the one before it
+        while len(self.extra) > 2:  # keep the live copy and the one before it
             self.extra.pop(0).unlink(missing_ok=True)
         return version
 
@@ -187,8 +205,9 @@ class BoardFacts:
     figures: int = 0
 
 
-def board_facts(url: str, home: Path, board_name: str, duck: bc.DuckSettings,
-                static_dir: Path) -> BoardFacts:
+def board_facts(
+    url: str, home: Path, board_name: str, duck: bc.DuckSettings, static_dir: Path
+) -> BoardFacts:
     """Baseline (a) and the static page, from one standalone runtime on the served copy."""
     with bc.uncached_runtime(url, home, duck) as runtime:
         model = current_model(runtime)
@@ -204,39 +223,67 @@ def board_facts(url: str, home: Path, board_name: str, duck: bc.DuckSettings,
         facts = _version_facts(runtime, snap, model)
         jobs = boards.board_jobs(model, board, window)
         rollups = frozenset(model.rollups) & facts.tables
-        compiled = [compile_query(model, job.query, dialect=snap.engine.dialect,
-                                  use_rollups=True, available_rollups=rollups,
-                                  column_types=facts.column_types) for job in jobs]
-        routed = [f"{job.key} → {c.rollup or ', '.join(c.facts)}"
-                  for job, c in zip(jobs, compiled, strict=True)]
+        compiled = [
+            compile_query(
+                model,
+                job.query,
+                dialect=snap.engine.dialect,
+                use_rollups=True,
+                available_rollups=rollups,
+                column_types=facts.column_types,
+            )
+            for job in jobs
+        ]
+        routed = [
+            f"{job.key} → {c.rollup or ', '.join(c.facts)}"
+            for job, c in zip(jobs, compiled, strict=True)
+        ]
         medians, firsts = sql_times([c.statement for c in compiled], url, duck)
         rows = {}
         with snap.engine.connect() as conn:
             for table in ("fct_interaction", "fct_marketing_spend", *sorted(rollups)):
                 if table in facts.tables:
-                    rows[table] = conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')
-                                               ).scalar_one()
+                    rows[table] = conn.execute(
+                        sa.text(f'SELECT count(*) FROM "{table}"')
+                    ).scalar_one()
         view = boards.tier0_view(board_name, window.key)
         page, figs = static_page(view)
-    result = BoardFacts(board_name, board.title, window.key, window.label, latest.isoformat(),
-                        sum(len(s.bans) for s in view.sections),
-                        sum(len(s.charts) for s in view.sections), len(jobs), routed,
-                        medians, firsts, rows, page, figs)
+    result = BoardFacts(
+        board_name,
+        board.title,
+        window.key,
+        window.label,
+        latest.isoformat(),
+        sum(len(s.bans) for s in view.sections),
+        sum(len(s.charts) for s in view.sections),
+        len(jobs),
+        routed,
+        medians,
+        firsts,
+        rows,
+        page,
+        figs,
+    )
     write_static_dir(static_dir, page)
     return result
 
 
-def sql_times(statements: list[Any], url: str, duck: bc.DuckSettings
-              ) -> tuple[list[float], list[float]]:
+def sql_times(
+    statements: list[Any], url: str, duck: bc.DuckSettings
+) -> tuple[list[float], list[float]]:
     """Each statement on a fresh read-only DuckDB engine with the app's settings: the first
     (cold) time and the median of ``SQL_REPS`` after it."""
     file = WarehousePaths(duckdb_path(url))
     pointer = read_pointer(file)
     target = file.path.with_name(pointer["file"]) if pointer else file.path
-    engine = sa.create_engine(f"duckdb:///{target}", poolclass=sa.pool.QueuePool,
-                              connect_args={"read_only": True,
-                                            "config": {"memory_limit": duck.memory_limit,
-                                                       "threads": duck.threads}})
+    engine = sa.create_engine(
+        f"duckdb:///{target}",
+        poolclass=sa.pool.QueuePool,
+        connect_args={
+            "read_only": True,
+            "config": {"memory_limit": duck.memory_limit, "threads": duck.threads},
+        },
+    )
     firsts: list[float] = []
     medians: list[float] = []
     try:
@@ -261,13 +308,23 @@ def sql_times(statements: list[Any], url: str, duck: bc.DuckSettings
 
 
 VOID = {"input", "br", "hr", "img", "meta", "link"}
-SKIP_PROPS = {"children", "n_clicks", "n_clicks_timestamp", "disable_n_clicks", "loading_state",
-              "key", "figure", "config", "setProps"}
+SKIP_PROPS = {
+    "children",
+    "n_clicks",
+    "n_clicks_timestamp",
+    "disable_n_clicks",
+    "loading_state",
+    "key",
+    "figure",
+    "config",
+    "setProps",
+}
 
 
 def _css(style: dict[str, Any]) -> str:
-    return ";".join(re.sub(r"[A-Z]", lambda m: "-" + m.group(0).lower(), k) + f":{v}"
-                    for k, v in style.items())
+    return ";".join(
+        re.sub(r"[A-Z]", lambda m: "-" + m.group(0).lower(), k) + f":{v}" for k, v in style.items()
+    )
 
 
 def _attrs(props: dict[str, Any]) -> str:
@@ -302,13 +359,19 @@ def render(node: Any, figs: list[dict[str, Any]]) -> str:
     if namespace == "dash_core_components":
         if kind == "Graph":
             index = len(figs)
-            figs.append({"id": f"sb-static-graph-{index}",
-                         "figure": json.loads(props["figure"].to_json()),
-                         "config": props.get("config") or {}})
+            figs.append(
+                {
+                    "id": f"sb-static-graph-{index}",
+                    "figure": json.loads(props["figure"].to_json()),
+                    "config": props.get("config") or {},
+                }
+            )
             klass = f"dash-graph {props.get('className', '')}".strip()
-            return (f'<div class="{klass}" style="{_css(props.get("style") or {})}">'
-                    f'<div id="sb-static-graph-{index}" style="height:100%;width:100%">'
-                    "</div></div>")
+            return (
+                f'<div class="{klass}" style="{_css(props.get("style") or {})}">'
+                f'<div id="sb-static-graph-{index}" style="height:100%;width:100%">'
+                "</div></div>"
+            )
         if kind == "Textarea":
             return f"<textarea{_attrs(props)}></textarea>"
         if kind == "Input":
@@ -328,27 +391,42 @@ def page_components(view: boards.Tier0View) -> Any:
     from components import ban, figures, shell
     from queries import status as status_q
 
-    def ban_data(f: boards.BanFigures) -> ban.BanData:     # as pages/t0.py::_ban_data
+    def ban_data(f: boards.BanFigures) -> ban.BanData:  # as pages/t0.py::_ban_data
         status = f.status
         flagged = None
         if f.anomaly is not None:
-            flagged = ban.anomaly_note(f.anomaly.direction, f.anomaly.low, f.anomaly.high,
-                                       f.metric.format, periods=boards.HISTORY - 1)
+            flagged = ban.anomaly_note(
+                f.anomaly.direction,
+                f.anomaly.low,
+                f.anomaly.high,
+                f.metric.format,
+                periods=boards.HISTORY - 1,
+            )
         return ban.BanData(
-            metric=f.metric.name, label=f.metric.label, description=f.metric.description,
-            fmt=f.metric.format, direction=f.metric.direction, value=f.value,
-            previous=f.previous, last_year=f.last_year,
+            metric=f.metric.name,
+            label=f.metric.label,
+            description=f.metric.description,
+            fmt=f.metric.format,
+            direction=f.metric.direction,
+            value=f.value,
+            previous=f.previous,
+            last_year=f.last_year,
             previous_label=f.previous_window.label if f.previous_window else "",
             last_year_label=f.last_year_window.label if f.last_year_window else "",
-            goal=f.goal, goal_status=status.status if status and status.status in (
-                "on_track", "at_risk", "off_track") else None,
+            goal=f.goal,
+            goal_status=status.status
+            if status and status.status in ("on_track", "at_risk", "off_track")
+            else None,
             attainment=status.attainment if status else None,
             projected=status.projected if status else None,
             sparkline=tuple(v for _, v in f.history),
             sparkline_labels=tuple(w.short_label for w, _ in f.history),
-            anomaly=flagged, href=None, no_data_reason=f.no_data_reason)
+            anomaly=flagged,
+            href=None,
+            no_data_reason=f.no_data_reason,
+        )
 
-    def chart(c: boards.ChartFigures) -> html.Div:             # as pages/t0.py::_chart
+    def chart(c: boards.ChartFigures) -> html.Div:  # as pages/t0.py::_chart
         fmt = c.metric.format if c.metric else "number"
         if c.error:
             body: Any = shell.error_tile(c.title, c.error)
@@ -357,16 +435,22 @@ def page_components(view: boards.Tier0View) -> Any:
         elif c.chart.type == "bar":
             body = figures.graph(figures.bar_chart(list(c.x), list(c.y), fmt=fmt), height=240)
         elif c.chart.type == "area":
-            body = figures.graph(figures.area_chart(list(c.x), list(c.y), name=c.title,
-                                                    fmt=fmt), height=240)
+            body = figures.graph(
+                figures.area_chart(list(c.x), list(c.y), name=c.title, fmt=fmt), height=240
+            )
         else:
-            compare = ((list(c.compare[0]), list(c.compare[1]), c.compare[2])
-                       if c.compare else None)
-            body = figures.graph(figures.line_chart(
-                list(c.x), list(c.y), name=c.metric.label if c.metric else "",
-                compare=compare, fmt=fmt), height=240)
-        return html.Div([html.H3(c.title, className="sb-chart-title"), body],
-                        className="sb-chart")
+            compare = (list(c.compare[0]), list(c.compare[1]), c.compare[2]) if c.compare else None
+            body = figures.graph(
+                figures.line_chart(
+                    list(c.x),
+                    list(c.y),
+                    name=c.metric.label if c.metric else "",
+                    compare=compare,
+                    fmt=fmt,
+                ),
+                height=240,
+            )
+        return html.Div([html.H3(c.title, className="sb-chart-title"), body], className="sb-chart")
 
     sections = []
     for section in view.sections:
@@ -374,30 +458,55 @@ def page_components(view: boards.Tier0View) -> Any:
         if section.bans:
             parts.append(ban.tiles([ban_data(b) for b in section.bans]))
         if section.charts:
-            parts.append(html.Div([chart(c) for c in section.charts],
-                                  className="sb-chart-grid"))
-        sections.append(shell.section(section.title, parts) if section.title
-                        else html.Section(parts, className="sb-section"))
-    bar = html.Div([
-        html.Div([html.A("‹", className="sb-period-step"),
-                  html.Span(view.window.label, className="sb-period-label"),
-                  html.A("›", className="sb-period-step disabled")],
-                 className="sb-period-nav sb-no-print-nav"),
-        html.Span(f"Data to {view.latest:%d %b %Y}", className="sb-period-note"),
-    ], className="sb-t0-bar")
-    report = html.Details([html.Summary("Report a data problem", className="sb-link-button"),
-                           html.Div([dcc.Textarea(className="sb-field-wide sb-textarea"),
-                                     html.Button("Send", className="sb-button")],
-                                    className="sb-report-form")],
-                          className="sb-report sb-no-print")
+            parts.append(html.Div([chart(c) for c in section.charts], className="sb-chart-grid"))
+        sections.append(
+            shell.section(section.title, parts)
+            if section.title
+            else html.Section(parts, className="sb-section")
+        )
+    bar = html.Div(
+        [
+            html.Div(
+                [
+                    html.A("‹", className="sb-period-step"),
+                    html.Span(view.window.label, className="sb-period-label"),
+                    html.A("›", className="sb-period-step disabled"),
+                ],
+                className="sb-period-nav sb-no-print-nav",
+            ),
+            html.Span(f"Data to {view.latest:%d %b %Y}", className="sb-period-note"),
+        ],
+        className="sb-t0-bar",
+    )
+    report = html.Details(
+        [
+            html.Summary("Report a data problem", className="sb-link-button"),
+            html.Div(
+                [
+                    dcc.Textarea(className="sb-field-wide sb-textarea"),
+                    html.Button("Send", className="sb-button"),
+                ],
+                className="sb-report-form",
+            ),
+        ],
+        className="sb-report sb-no-print",
+    )
     trust = shell.Trust(**status_q.trust_summary().__dict__)
     viewer = shell.Viewer(name="bench", role="executive", permissions=frozenset({"tier0"}))
-    return shell.page(view.board.title,
-                      html.Div([bar, *sections], className="sb-t0",
-                               **{"data-period": view.window.key, "data-errors": "0"}),
-                      path=f"/t0/{view.board.name}", trust=trust, viewer=viewer,
-                      subtitle=view.board.description or None, show_stale=True,
-                      actions=report)
+    return shell.page(
+        view.board.title,
+        html.Div(
+            [bar, *sections],
+            className="sb-t0",
+            **{"data-period": view.window.key, "data-errors": "0"},
+        ),
+        path=f"/t0/{view.board.name}",
+        trust=trust,
+        viewer=viewer,
+        subtitle=view.board.description or None,
+        show_stale=True,
+        actions=report,
+    )
 
 
 def static_page(view: boards.Tier0View) -> tuple[str, int]:
@@ -452,10 +561,12 @@ class _StaticHandler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def static_server(directory: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_StaticHandler,
-                                                           directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(_StaticHandler, directory=str(directory))
+    )
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
@@ -476,13 +587,19 @@ def free_port() -> int:
 
 def app_env(home: Path, url: str, port: int, workers: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")}
-    env.update(STARBOARD_HOME=str(home), STARBOARD_DB_URL=url, STARBOARD_PORT=str(port),
-               STARBOARD_HOST="127.0.0.1", STARBOARD_WORKERS=str(workers),
-               STARBOARD_CACHE="filesystem", PYTHONUNBUFFERED="1",
-               # gunicorn ≥ 25 puts its control socket at $XDG_RUNTIME_DIR/gunicorn.ctl, else
-               # $HOME/.gunicorn/gunicorn.ctl: shared by every gunicorn of this user, and
-               # deleted when one stops. Keep ours in the temporary home.
-               XDG_RUNTIME_DIR=str(home))
+    env.update(
+        STARBOARD_HOME=str(home),
+        STARBOARD_DB_URL=url,
+        STARBOARD_PORT=str(port),
+        STARBOARD_HOST="127.0.0.1",
+        STARBOARD_WORKERS=str(workers),
+        STARBOARD_CACHE="filesystem",
+        PYTHONUNBUFFERED="1",
+        # gunicorn ≥ 25 puts its control socket at $XDG_RUNTIME_DIR/gunicorn.ctl, else
+        # $HOME/.gunicorn/gunicorn.ctl: shared by every gunicorn of this user, and
+        # deleted when one stops. Keep ours in the temporary home.
+        XDG_RUNTIME_DIR=str(home),
+    )
     return env
 
 
@@ -495,9 +612,25 @@ def prepare_home(home: Path) -> None:
 
 
 def add_user(env: dict[str, str], name: str, password: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "app", "users", "add", name, "--role",
-                           "executive", "--password-stdin"], cwd=bc.REPO_ROOT, env=env,
-                          input=password + "\n", capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "users",
+            "add",
+            name,
+            "--role",
+            "executive",
+            "--password-stdin",
+        ],
+        cwd=bc.REPO_ROOT,
+        env=env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         raise bc.BenchError(f"starboard users add failed: {proc.stderr.strip()[-500:]}")
 
@@ -516,13 +649,16 @@ class Gunicorn:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:server"],
-            cwd=bc.REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            cwd=bc.REPO_ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise bc.BenchError(f"gunicorn exited ({self.proc.returncode}):\n"
-                                    + self.tail())
+                raise bc.BenchError(f"gunicorn exited ({self.proc.returncode}):\n" + self.tail())
             try:
                 with urllib.request.urlopen(self.base + "/healthz", timeout=2) as resp:
                     body = json.loads(resp.read())
@@ -531,8 +667,9 @@ class Gunicorn:
             except (urllib.error.URLError, OSError, ValueError):
                 pass
             time.sleep(0.25)
-        raise bc.BenchError(f"/healthz did not answer within {HEALTH_TIMEOUT:.0f} s:\n"
-                            + self.tail())
+        raise bc.BenchError(
+            f"/healthz did not answer within {HEALTH_TIMEOUT:.0f} s:\n" + self.tail()
+        )
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -555,12 +692,12 @@ class Gunicorn:
     def stop(self) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)          # graceful: the master stops its workers
+            proc.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
             try:
                 proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 try:
-                    os.killpg(proc.pid, signal.SIGKILL)   # our own session: master + workers
+                    os.killpg(proc.pid, signal.SIGKILL)  # our own session: master + workers
                 except ProcessLookupError:
                     pass
                 proc.wait(timeout=10)
@@ -569,16 +706,24 @@ class Gunicorn:
             self._log = None
 
 
-ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) \S+ '
-                    r'(?P<ms>\d+)ms')
+ACCESS = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) \S+ '
+    r"(?P<ms>\d+)ms"
+)
 
 
 def access_lines(text: str) -> list[tuple[str, str, int, int]]:
     """(method, path without query, status, ms) of each access-log line."""
     out = []
     for match in ACCESS.finditer(text):
-        out.append((match["method"], match["path"].split("?", 1)[0], int(match["status"]),
-                    int(match["ms"])))
+        out.append(
+            (
+                match["method"],
+                match["path"].split("?", 1)[0],
+                int(match["status"]),
+                int(match["ms"]),
+            )
+        )
     return out
 
 
@@ -621,7 +766,7 @@ return {
 
 @dataclass
 class Load:
-    seconds: float | None                 # None: no ready signal within the timeout
+    seconds: float | None  # None: no ready signal within the timeout
     probe: dict[str, Any] = field(default_factory=dict)
     access: list[tuple[str, str, int, int]] = field(default_factory=list)
     version: str = ""
@@ -637,8 +782,7 @@ class Browser:
         self.driver.set_page_load_timeout(max(30, timeout * 2))
         self.driver.set_script_timeout(10)
         # Main-thread tasks over 50 ms, recorded from the start of every document.
-        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                                    {"source": LONGTASKS})
+        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": LONGTASKS})
 
     def load(self, url: str, expect: BoardFacts | None) -> Load:
         from selenium.common.exceptions import TimeoutException
@@ -649,7 +793,9 @@ class Browser:
         try:
             WebDriverWait(self.driver, self.timeout, poll_frequency=0.02).until(
                 lambda d: d.execute_script(
-                    "return !!document.body && document.body.dataset.sbReady === '1'"))
+                    "return !!document.body && document.body.dataset.sbReady === '1'"
+                )
+            )
         except TimeoutException:
             return Load(None, self.driver.execute_script(PROBE))
         probe = self.driver.execute_script(PROBE)
@@ -692,7 +838,7 @@ def _busy_seconds() -> float:
     """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
     with open("/proc/stat", encoding="ascii") as handle:
         values = [int(v) for v in handle.readline().split()[1:9]]
-    idle = values[3] + values[4]                       # idle + iowait
+    idle = values[3] + values[4]  # idle + iowait
     return (sum(values) - idle) / CLOCK_TICKS
 
 
@@ -709,7 +855,7 @@ def _tree_seconds(root: int) -> float:
                 text = handle.read()
         except OSError:
             continue
-        fields = text[text.rfind(")") + 2:].split()
+        fields = text[text.rfind(")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
         used[int(entry)] = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
     total, stack = 0.0, [root]
@@ -736,9 +882,18 @@ class Neighbours:
 # --------------------------------------------------------------------------- runs
 
 
-def run_loads(browser: Browser, app: Gunicorn, served: Served, url: str, static_url: str,
-              facts: BoardFacts, home: Path, runs: int, warmup: int,
-              others: dict[str, float]) -> tuple[list[Load], list[Load], list[Load]]:
+def run_loads(
+    browser: Browser,
+    app: Gunicorn,
+    served: Served,
+    url: str,
+    static_url: str,
+    facts: BoardFacts,
+    home: Path,
+    runs: int,
+    warmup: int,
+    others: dict[str, float],
+) -> tuple[list[Load], list[Load], list[Load]]:
     """Warm app loads interleaved with static-page loads (A B, B A, …: a busy neighbour
     slows both alike), then the cold app loads. Returns (warm, cold, static)."""
     warm: list[Load] = []
@@ -748,7 +903,7 @@ def run_loads(browser: Browser, app: Gunicorn, served: Served, url: str, static_
     def app_load() -> Load:
         offset = app.log_size()
         load = browser.load(url, facts)
-        time.sleep(0.05)                       # the access-log line is written after
+        time.sleep(0.05)  # the access-log line is written after
         load.access = access_lines(app.log_since(offset))
         return load
 
@@ -757,7 +912,7 @@ def run_loads(browser: Browser, app: Gunicorn, served: Served, url: str, static_
         browser.load(static_url, facts)
     neighbours = Neighbours()
     for rep in range(runs):
-        for which in (("app", "static") if rep % 2 == 0 else ("static", "app")):
+        for which in ("app", "static") if rep % 2 == 0 else ("static", "app"):
             if which == "app":
                 warm.append(app_load())
             else:
@@ -782,8 +937,9 @@ def run_loads(browser: Browser, app: Gunicorn, served: Served, url: str, static_
 # --------------------------------------------------------------------------- server profile
 
 
-def server_profile(served: Served, board: str, period: str, duck: bc.DuckSettings,
-                   reps: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def server_profile(
+    served: Served, board: str, period: str, duck: bc.DuckSettings, reps: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """What the page router callback does on the server, phase by phase, in this process
     (a standalone runtime on the served warehouse, filesystem cache in a temporary home):
     ``reps`` cold rounds (fresh version + empty cache) and ``reps`` warm rounds, after one
@@ -800,7 +956,7 @@ def server_profile(served: Served, board: str, period: str, duck: bc.DuckSetting
         def emit(self, record: logging.LogRecord) -> None:
             text = record.getMessage()
             if text.startswith("query "):
-                lines.append(json.loads(text[len("query "):]))
+                lines.append(json.loads(text[len("query ") :]))
 
     log = logging.getLogger("starboard.query")
     handler, level, propagate = Capture(), log.level, log.propagate
@@ -809,10 +965,18 @@ def server_profile(served: Served, board: str, period: str, duck: bc.DuckSetting
     log.propagate = False
     try:
         with tempfile.TemporaryDirectory(prefix="starboard-profile-") as tmp:
-            settings = load_settings({"db_url": served.url, "cache": "filesystem",
-                                      "home": tmp, "duckdb_memory_limit": duck.memory_limit,
-                                      "duckdb_threads": duck.threads}, environ={})
+            settings = load_settings(
+                {
+                    "db_url": served.url,
+                    "cache": "filesystem",
+                    "home": tmp,
+                    "duckdb_memory_limit": duck.memory_limit,
+                    "duckdb_threads": duck.threads,
+                },
+                environ={},
+            )
             with standalone(settings) as runtime:
+
                 def one() -> dict[str, float]:
                     lines.clear()
                     t = [time.perf_counter()]
@@ -831,10 +995,10 @@ def server_profile(served: Served, board: str, period: str, duck: bc.DuckSetting
                         "open the data version (snapshot)": t[1] - t[0],
                         "trust_summary (header: tables, counts, gates)": t[2] - t[1],
                         "tier0_view (all queries, 8 threads)": t[3] - t[2],
-                        "  queries: slowest one (run(), incl. planning)":
-                            max((x["ms"] / 1e3 for x in lines), default=0.0),
-                        "  queries: sum (run(), incl. planning)":
-                            sum(x["ms"] / 1e3 for x in lines),
+                        "  queries: slowest one (run(), incl. planning)": max(
+                            (x["ms"] / 1e3 for x in lines), default=0.0
+                        ),
+                        "  queries: sum (run(), incl. planning)": sum(x["ms"] / 1e3 for x in lines),
                         "  queries: cache misses": float(len(misses)),
                         "components + Plotly figures": t[4] - t[3],
                         "JSON of the layout (as Dash sends it)": t[5] - t[4],
@@ -858,21 +1022,28 @@ def server_profile(served: Served, board: str, period: str, duck: bc.DuckSetting
     return ({k: [c[k] for c in cold] for k in keys}, {k: [w[k] for w in warm] for k in keys})
 
 
-def profile_table(cold: dict[str, list[float]], warm: dict[str, list[float]], reps: int
-                  ) -> Table:
-    table = Table(title=f"Server side of the page router callback, in-process (medians of "
-                        f"{reps})", title_justify="left")
+def profile_table(cold: dict[str, list[float]], warm: dict[str, list[float]], reps: int) -> Table:
+    table = Table(
+        title=f"Server side of the page router callback, in-process (medians of {reps})",
+        title_justify="left",
+    )
     for column in ("phase", "cold", "warm"):
         table.add_column(column, justify="left" if column == "phase" else "right")
     for key in cold:
         if key.endswith("cache misses"):
-            table.add_row(key, f"{statistics.median(cold[key]):.0f}",
-                          f"{statistics.median(warm[key]):.0f}")
+            table.add_row(
+                key, f"{statistics.median(cold[key]):.0f}", f"{statistics.median(warm[key]):.0f}"
+            )
         else:
-            table.add_row(key, bc.fmt_seconds(statistics.median(cold[key])),
-                          bc.fmt_seconds(statistics.median(warm[key])))
-    table.caption = ("Not in gunicorn: Dash's callback dispatch, the access gate and the "
-                     "HTTP round trip are missing here (compare with the access-log POST).")
+            table.add_row(
+                key,
+                bc.fmt_seconds(statistics.median(cold[key])),
+                bc.fmt_seconds(statistics.median(warm[key])),
+            )
+    table.caption = (
+        "Not in gunicorn: Dash's callback dispatch, the access gate and the "
+        "HTTP round trip are missing here (compare with the access-log POST)."
+    )
     table.caption_justify = "left"
     return table
 
@@ -893,21 +1064,25 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×" if a is not None and b else ""
 
 
-def results_table(warm: list[Load], cold: list[Load], static: list[Load],
-                  facts: BoardFacts) -> tuple[Table, list[str]]:
+def results_table(
+    warm: list[Load], cold: list[Load], static: list[Load], facts: BoardFacts
+) -> tuple[Table, list[str]]:
     wmed, wmin, wmax, wmiss = stats(warm)
     cmed, cmin, cmax, cmiss = stats(cold)
     smed, smin, smax, smiss = stats(static)
     everything = [x.seconds for x in warm + cold]
     worst = None if any(s is None for s in everything) else max(everything)  # type: ignore
     sql_sum, sql_max = sum(facts.sql_medians), max(facts.sql_medians)
-    table = Table(title=f"Tier 0 page load: /t0/{facts.board}?period={facts.period} "
-                        f"({facts.title}, {facts.bans} tiles + {facts.charts} charts, "
-                        f"{facts.figures} Plotly figures, {facts.queries} queries)",
-                  title_justify="left")
+    table = Table(
+        title=f"Tier 0 page load: /t0/{facts.board}?period={facts.period} "
+        f"({facts.title}, {facts.bans} tiles + {facts.charts} charts, "
+        f"{facts.figures} Plotly figures, {facts.queries} queries)",
+        title_justify="left",
+    )
     for column in ("figure", "median", "min", "max", "target", "ratio", "status", "note"):
-        table.add_column(column, justify="right" if column in ("median", "min", "max", "ratio")
-                         else "left")
+        table.add_column(
+            column, justify="right" if column in ("median", "min", "max", "ratio") else "left"
+        )
     misses: list[str] = []
 
     def verdict(name: str, ok: bool | None) -> str:
@@ -918,59 +1093,124 @@ def results_table(warm: list[Load], cold: list[Load], static: list[Load],
     f = bc.fmt_seconds
     n = len(warm)
     table.add_row("[bold]Starboard (gunicorn, 2 workers, Chromium)[/bold]")
-    table.add_row("  warm load", f(wmed), f(wmin), f(wmax), f"median < {TARGET_WARM} s",
-                  ratio(wmed, smed) + " floor" if smed else "",
-                  verdict("warm median", None if wmed is None else wmed < TARGET_WARM),
-                  f"{n} runs after warm-up" + (f"; {wmiss} timed out" if wmiss else ""))
-    table.add_row("  cold load", f(cmed), f(cmin), f(cmax), f"median < {TARGET_COLD} s",
-                  ratio(cmed, smed) + " floor" if smed else "",
-                  verdict("cold median", None if cmed is None else cmed < TARGET_COLD),
-                  f"{len(cold)} runs: cache emptied + fresh data version each"
-                  + (f"; {cmiss} timed out" if cmiss else ""))
-    table.add_row("  max over all runs", f(worst) if worst is not None else "> timeout", "",
-                  "", f"never > {TARGET_MAX:.0f} s", "",
-                  verdict("max over all", worst is not None and worst <= TARGET_MAX),
-                  f"{len(everything)} warm + cold runs")
-    table.add_row("  warm / static floor", "", "", "", f"≤ {TARGET_FLOOR_RATIO}×",
-                  ratio(wmed, smed),
-                  verdict("warm vs floor", None if wmed is None or not smed
-                          else wmed / smed <= TARGET_FLOOR_RATIO),
-                  "medians")
+    table.add_row(
+        "  warm load",
+        f(wmed),
+        f(wmin),
+        f(wmax),
+        f"median < {TARGET_WARM} s",
+        ratio(wmed, smed) + " floor" if smed else "",
+        verdict("warm median", None if wmed is None else wmed < TARGET_WARM),
+        f"{n} runs after warm-up" + (f"; {wmiss} timed out" if wmiss else ""),
+    )
+    table.add_row(
+        "  cold load",
+        f(cmed),
+        f(cmin),
+        f(cmax),
+        f"median < {TARGET_COLD} s",
+        ratio(cmed, smed) + " floor" if smed else "",
+        verdict("cold median", None if cmed is None else cmed < TARGET_COLD),
+        f"{len(cold)} runs: cache emptied + fresh data version each"
+        + (f"; {cmiss} timed out" if cmiss else ""),
+    )
+    table.add_row(
+        "  max over all runs",
+        f(worst) if worst is not None else "> timeout",
+        "",
+        "",
+        f"never > {TARGET_MAX:.0f} s",
+        "",
+        verdict("max over all", worst is not None and worst <= TARGET_MAX),
+        f"{len(everything)} warm + cold runs",
+    )
+    table.add_row(
+        "  warm / static floor",
+        "",
+        "",
+        "",
+        f"≤ {TARGET_FLOOR_RATIO}×",
+        ratio(wmed, smed),
+        verdict(
+            "warm vs floor", None if wmed is None or not smed else wmed / smed <= TARGET_FLOOR_RATIO
+        ),
+        "medians",
+    )
     table.add_section()
     table.add_row("[bold]Baselines, same run[/bold]")
-    table.add_row("  (a) board SQL, sum", f(sql_sum), "", "", "", ratio(cmed, sql_sum)
-                  + " cold" if cmed else "", bc.verdict(None),
-                  f"{facts.queries} queries, each median of {SQL_REPS}, one after the other; "
-                  f"first runs sum {f(sum(facts.sql_firsts))}")
-    table.add_row("  (a) board SQL, max", f(sql_max), "", "", "", ratio(cmed, sql_max)
-                  + " cold" if cmed else "", bc.verdict(None),
-                  "the slowest query: the floor if all ran in parallel")
-    table.add_row("  (b) static page (floor)", f(smed), f(smin), f(smax), "", "",
-                  bc.verdict(None), "same tiles as text, same figures drawn by Plotly, same "
-                  "CSS + ready signal" + (f"; {smiss} timed out" if smiss else ""))
+    table.add_row(
+        "  (a) board SQL, sum",
+        f(sql_sum),
+        "",
+        "",
+        "",
+        ratio(cmed, sql_sum) + " cold" if cmed else "",
+        bc.verdict(None),
+        f"{facts.queries} queries, each median of {SQL_REPS}, one after the other; "
+        f"first runs sum {f(sum(facts.sql_firsts))}",
+    )
+    table.add_row(
+        "  (a) board SQL, max",
+        f(sql_max),
+        "",
+        "",
+        "",
+        ratio(cmed, sql_max) + " cold" if cmed else "",
+        bc.verdict(None),
+        "the slowest query: the floor if all ran in parallel",
+    )
+    table.add_row(
+        "  (b) static page (floor)",
+        f(smed),
+        f(smin),
+        f(smax),
+        "",
+        "",
+        bc.verdict(None),
+        "same tiles as text, same figures drawn by Plotly, same "
+        "CSS + ready signal" + (f"; {smiss} timed out" if smiss else ""),
+    )
     table.add_section()
     table.add_row("[bold]For scale, not measured here[/bold]")
-    table.add_row("  Superset 6.1, warm", f(SUPERSET["warm"]), "", "", "",
-                  ratio(wmed, SUPERSET["warm"]), bc.verdict(None),
-                  "six-widget executive dashboard, 2.9M fact rows, comparable machine")
-    table.add_row("  Superset 6.1, cold", f(SUPERSET["cold"]), "", "", "",
-                  ratio(cmed, SUPERSET["cold"]), bc.verdict(None),
-                  "ratio = Starboard / Superset")
-    table.caption = ("Time = performance mark 'sb-ready' (navigation start → every tile and "
-                     "chart drawn), Chromium's clock. Browser HTTP cache kept in every run "
-                     "(cold = server side: query cache and data version); about:blank before "
-                     "each run. Cold versions are copies under new version ids, so their "
-                     "gate rows (keyed by the original id) do not match: the header shows "
-                     "DQ 'unknown' on cold runs.")
+    table.add_row(
+        "  Superset 6.1, warm",
+        f(SUPERSET["warm"]),
+        "",
+        "",
+        "",
+        ratio(wmed, SUPERSET["warm"]),
+        bc.verdict(None),
+        "six-widget executive dashboard, 2.9M fact rows, comparable machine",
+    )
+    table.add_row(
+        "  Superset 6.1, cold",
+        f(SUPERSET["cold"]),
+        "",
+        "",
+        "",
+        ratio(cmed, SUPERSET["cold"]),
+        bc.verdict(None),
+        "ratio = Starboard / Superset",
+    )
+    table.caption = (
+        "Time = performance mark 'sb-ready' (navigation start → every tile and "
+        "chart drawn), Chromium's clock. Browser HTTP cache kept in every run "
+        "(cold = server side: query cache and data version); about:blank before "
+        "each run. Cold versions are copies under new version ids, so their "
+        "gate rows (keyed by the original id) do not match: the header shows "
+        "DQ 'unknown' on cold runs."
+    )
     table.caption_justify = "left"
     return table, misses
 
 
 def runs_table(warm: list[Load], cold: list[Load], static: list[Load]) -> Table:
     """Every run in order, with the router callback's server time from the access log."""
-    table = Table(title="Every run: seconds to sb-ready [server ms of POST "
-                        "/_dash-update-component | longest main-thread task, ms]",
-                  title_justify="left")
+    table = Table(
+        title="Every run: seconds to sb-ready [server ms of POST "
+        "/_dash-update-component | longest main-thread task, ms]",
+        title_justify="left",
+    )
     for column in ("run", "warm", "cold", "static"):
         table.add_column(column, justify="right")
 
@@ -978,20 +1218,27 @@ def runs_table(warm: list[Load], cold: list[Load], static: list[Load]) -> Table:
         if load is None:
             return ""
         shown = "timeout" if load.seconds is None else f"{load.seconds:.3f}"
-        posts = [ms for method, path, _, ms in load.access
-                 if method == "POST" and path.endswith("/_dash-update-component")]
+        posts = [
+            ms
+            for method, path, _, ms in load.access
+            if method == "POST" and path.endswith("/_dash-update-component")
+        ]
         longest = max((d for _, d in load.probe.get("long", [])), default=0.0)
         post = "+".join(str(ms) for ms in posts) if posts else "–"
         marks = len(load.probe.get("marks", []))
         return f"{shown} [{post} | {longest:.0f}]" + (f" {marks} marks" if marks > 1 else "")
 
     for i in range(max(len(warm), len(cold), len(static))):
-        table.add_row(str(i + 1), *[cell(group[i] if i < len(group) else None)
-                                    for group in (warm, cold, static)])
-    table.caption = ("A longest task of ~0.7 s is Chromium compiling plotly.min.js (4.8 MB): "
-                     "V8 caches the compiled code from a script's third load only, so the "
-                     "first two loads of a browser profile pay it. 'N marks': the ready "
-                     "signal flapped; the last mark is used.")
+        table.add_row(
+            str(i + 1),
+            *[cell(group[i] if i < len(group) else None) for group in (warm, cold, static)],
+        )
+    table.caption = (
+        "A longest task of ~0.7 s is Chromium compiling plotly.min.js (4.8 MB): "
+        "V8 caches the compiled code from a script's third load only, so the "
+        "first two loads of a browser profile pay it. 'N marks': the ready "
+        "signal flapped; the last mark is used."
+    )
     table.caption_justify = "left"
     return table
 
@@ -1026,26 +1273,34 @@ def phases(load: Load) -> dict[str, float | None]:
         "_dash-dependencies end": deps[0]["end"] if deps else None,
         "update POST start": min((r["start"] for r in posts), default=None),
         "update POST end": max((r["end"] for r in posts), default=None),
-        "update POST duration": (max(r["end"] for r in posts) - min(r["start"] for r in posts)
-                                 if posts else None),
+        "update POST duration": (
+            max(r["end"] for r in posts) - min(r["start"] for r in posts) if posts else None
+        ),
         "async-graph.js end": graph_js[0]["end"] if graph_js else None,
         "plotly.min.js start": plotly_js[0]["start"] if plotly_js else None,
         "plotly.min.js end": plotly_js[0]["end"] if plotly_js else None,
         "sb-ready": ready,
         "main-thread long tasks before sb-ready (duration)": sum(
-            d for t, d in long if ready is None or t < ready),
+            d for t, d in long if ready is None or t < ready
+        ),
         "  of which after the update POST ended (duration)": sum(
-            d for t, d in long if t >= after and (ready is None or t < ready)) if posts
+            d for t, d in long if t >= after and (ready is None or t < ready)
+        )
+        if posts
         else None,
         "longest task (duration)": max((d for _, d in long), default=0.0),
-        "sb-ready − plotly.min.js end": (ready - plotly_js[0]["end"]
-                                         if ready is not None and plotly_js else None),
+        "sb-ready − plotly.min.js end": (
+            ready - plotly_js[0]["end"] if ready is not None and plotly_js else None
+        ),
     }
 
 
 def breakdown_table(groups: dict[str, list[Load]]) -> Table:
-    table = Table(title="Where the time goes (medians over the runs, ms since navigation "
-                        "start unless a duration)", title_justify="left")
+    table = Table(
+        title="Where the time goes (medians over the runs, ms since navigation "
+        "start unless a duration)",
+        title_justify="left",
+    )
     table.add_column("milestone")
     for name in groups:
         table.add_column(name, justify="right")
@@ -1065,9 +1320,13 @@ def breakdown_table(groups: dict[str, list[Load]]) -> Table:
         res = [r for x in loads for r in x.probe.get("res", [])]
         runs = max(1, len([x for x in loads if x.probe]))
         cached = sum(1 for r in res if r["size"] == 0)
-        table.add_row(f"requests per load ({name})", *[
-            f"{len(res) / runs:.1f} ({cached / runs:.1f} from cache)" if n == name else ""
-            for n in groups])
+        table.add_row(
+            f"requests per load ({name})",
+            *[
+                f"{len(res) / runs:.1f} ({cached / runs:.1f} from cache)" if n == name else ""
+                for n in groups
+            ],
+        )
     table.add_section()
     server: dict[str, dict[str, list[int]]] = {}
     for name, loads in groups.items():
@@ -1082,8 +1341,10 @@ def breakdown_table(groups: dict[str, list[Load]]) -> Table:
             med = _median([float(v) for v in values])
             cells.append("" if med is None else f"{med:,.0f} (n={len(values)})")
         table.add_row(f"server: {key}", *cells)
-    table.caption = ("server: gunicorn access-log request durations (%(M)s ms), median "
-                     "and number of requests over all runs of that kind.")
+    table.caption = (
+        "server: gunicorn access-log request durations (%(M)s ms), median "
+        "and number of requests over all runs of that kind."
+    )
     table.caption_justify = "left"
     return table
 
@@ -1093,13 +1354,19 @@ def slowest_requests(loads: list[Load], top: int = 6) -> list[str]:
     worst = max((x for x in loads if x.probe), key=lambda x: x.seconds or 1e9, default=None)
     if worst is None:
         return []
-    res = sorted(worst.probe.get("res", []), key=lambda r: r["end"] - r["start"],
-                 reverse=True)[:top]
-    lines = [f"{r['end'] - r['start']:7.0f} ms  {r['start']:7.0f} → {r['end']:7.0f}  "
-             f"{'cache' if r['size'] == 0 else bc.fmt_bytes(r['size'])}  "
-             f"{r['name'].split('?', 1)[0][-70:]}" for r in res]
-    lines += [f"{d:7.0f} ms  {t:7.0f} → {t + d:7.0f}  main-thread long task"
-              for t, d in worst.probe.get("long", [])]
+    res = sorted(worst.probe.get("res", []), key=lambda r: r["end"] - r["start"], reverse=True)[
+        :top
+    ]
+    lines = [
+        f"{r['end'] - r['start']:7.0f} ms  {r['start']:7.0f} → {r['end']:7.0f}  "
+        f"{'cache' if r['size'] == 0 else bc.fmt_bytes(r['size'])}  "
+        f"{r['name'].split('?', 1)[0][-70:]}"
+        for r in res
+    ]
+    lines += [
+        f"{d:7.0f} ms  {t:7.0f} → {t + d:7.0f}  main-thread long task"
+        for t, d in worst.probe.get("long", [])
+    ]
     return [f"(load of {bc.fmt_seconds(worst.seconds)})", *lines]
 
 
@@ -1107,24 +1374,36 @@ def slowest_requests(loads: list[Load], top: int = 6) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", help="reuse a warehouse: duckdb:///path/wh.duckdb (or a path)")
-    parser.add_argument("--interactions", type=bc.parse_count, default=10_000_000,
-                        help="size of the warehouse built when --db is not given")
+    parser.add_argument(
+        "--interactions",
+        type=bc.parse_count,
+        default=10_000_000,
+        help="size of the warehouse built when --db is not given",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--board", default="company", help="the Tier 0 board (company)")
     parser.add_argument("--runs", type=int, default=10, help="timed loads per kind (10)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed warm loads first (1)")
-    parser.add_argument("--timeout", type=float, default=15.0,
-                        help="seconds to wait for the ready signal per load (15)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=15.0,
+        help="seconds to wait for the ready signal per load (15)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit (2GB)")
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (2)")
     parser.add_argument("--workdir", type=Path, default=bc.OUT_DIR / "page_load")
     parser.add_argument("--keep", action="store_true", help="keep a warehouse it built")
-    parser.add_argument("--profile", action="store_true",
-                        help="profile the server side even when every target is met")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the server side even when every target is met",
+    )
     parser.add_argument("--profile-reps", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.db and "://" not in args.db:
@@ -1149,10 +1428,14 @@ def print_environment(duck: bc.DuckSettings, chromium: str) -> None:
         env.add_row(f"[bold]{key}[/bold]", value)
     env.add_row("[bold]Dash / Plotly[/bold]", f"{dash.__version__} / {plotly.__version__}")
     env.add_row("[bold]gunicorn[/bold]", f"{gunicorn.__version__}, gthread")
-    env.add_row("[bold]browser[/bold]", f"Chromium {chromium} headless, selenium "
-                f"{selenium.__version__}, 1440×900")
-    env.add_row("[bold]DuckDB settings[/bold]",
-                f"memory_limit={duck.memory_limit}, threads={duck.threads}, read-only")
+    env.add_row(
+        "[bold]browser[/bold]",
+        f"Chromium {chromium} headless, selenium {selenium.__version__}, 1440×900",
+    )
+    env.add_row(
+        "[bold]DuckDB settings[/bold]",
+        f"memory_limit={duck.memory_limit}, threads={duck.threads}, read-only",
+    )
     console.print(env)
 
 
@@ -1173,32 +1456,47 @@ def main(argv: list[str] | None = None) -> int:
         if args.db:
             source = resolve_source(args.db)
             if not has_table(source.file, REQUIRED_TABLE):
-                console.log(f"[yellow]{args.db} has no {REQUIRED_TABLE}: building a demo "
-                            "warehouse instead[/yellow]")
+                console.log(
+                    f"[yellow]{args.db} has no {REQUIRED_TABLE}: building a demo "
+                    "warehouse instead[/yellow]"
+                )
                 source = None
         if source is None:
-            with console.status(f"building a {bc.fmt_count(args.interactions)}-interaction "
-                                "warehouse (generate + load + rollups) …"):
-                url, seconds = bc.build_demo_warehouse(built_dir, args.interactions,
-                                                       args.seed, duck)
+            with console.status(
+                f"building a {bc.fmt_count(args.interactions)}-interaction "
+                "warehouse (generate + load + rollups) …"
+            ):
+                url, seconds = bc.build_demo_warehouse(
+                    built_dir, args.interactions, args.seed, duck
+                )
             built = True
-            console.log(f"built {url}: generate {bc.fmt_seconds(seconds['generate'])}, "
-                        f"load {bc.fmt_seconds(seconds['load'])}")
+            console.log(
+                f"built {url}: generate {bc.fmt_seconds(seconds['generate'])}, "
+                f"load {bc.fmt_seconds(seconds['load'])}"
+            )
             source = resolve_source(url)
         served = Served(source, workdir / "serve")
         with console.status("baseline (a): the board's SQL; the static page …"):
             facts = board_facts(served.url, home, args.board, duck, workdir / "static")
         info = Table.grid(padding=(0, 2))
-        info.add_row("[bold]warehouse[/bold]", f"{source.url} (version {source.version}), "
-                     f"served from a private pointer in {served.paths.path.parent}")
+        info.add_row(
+            "[bold]warehouse[/bold]",
+            f"{source.url} (version {source.version}), "
+            f"served from a private pointer in {served.paths.path.parent}",
+        )
         for table, count in facts.rows.items():
             info.add_row(f"[bold]{table}[/bold]", f"{count:,} rows")
-        info.add_row("[bold]board[/bold]", f"{facts.board} ({facts.title}), period "
-                     f"{facts.period} = {facts.period_label} (last complete month; data to "
-                     f"{facts.latest})")
+        info.add_row(
+            "[bold]board[/bold]",
+            f"{facts.board} ({facts.title}), period "
+            f"{facts.period} = {facts.period_label} (last complete month; data to "
+            f"{facts.latest})",
+        )
         info.add_row("[bold]queries[/bold]", "; ".join(facts.routed))
-        info.add_row("[bold]SQL medians[/bold]",
-                     ", ".join(f"{s * 1e3:.1f}" for s in facts.sql_medians) + " ms")
+        info.add_row(
+            "[bold]SQL medians[/bold]",
+            ", ".join(f"{s * 1e3:.1f}" for s in facts.sql_medians) + " ms",
+        )
 
         password = os.urandom(12).hex()
         env = app_env(home, served.url, free_port(), args.workers)
@@ -1216,28 +1514,41 @@ def main(argv: list[str] | None = None) -> int:
         others: dict[str, float] = {}
         page = f"{app.base}/t0/{facts.board}?period={facts.period}"
         began = time.perf_counter()
-        with static_server(workdir / "static") as static_url, \
-                console.status(f"{args.runs} warm loads of {page} interleaved with the static "
-                               f"page, then {args.runs} cold loads …"):
-            warm, cold, static = run_loads(browser, app, served, page, static_url, facts,
-                                           home, args.runs, args.warmup, others)
+        with (
+            static_server(workdir / "static") as static_url,
+            console.status(
+                f"{args.runs} warm loads of {page} interleaved with the static "
+                f"page, then {args.runs} cold loads …"
+            ),
+        ):
+            warm, cold, static = run_loads(
+                browser, app, served, page, static_url, facts, home, args.runs, args.warmup, others
+            )
         console.log(f"page loads: {time.perf_counter() - began:.1f} s")
-        shown = {name: next((x.probe["values"] for x in group if x.probe), None)
-                 for name, group in (("app", warm), ("static", static))}
+        shown = {
+            name: next((x.probe["values"] for x in group if x.probe), None)
+            for name, group in (("app", warm), ("static", static))
+        }
         if shown["app"] != shown["static"]:
-            console.print(f"[red]the static page shows other numbers than the app: "
-                          f"{shown['static']} vs {shown['app']}[/red]")
+            console.print(
+                f"[red]the static page shows other numbers than the app: "
+                f"{shown['static']} vs {shown['app']}[/red]"
+            )
         table, misses = results_table(warm, cold, static, facts)
         console.print(runs_table(warm, cold, static))
-        console.print("CPU used by other processes on this machine while the runs were "
-                      "timed: " + ", ".join(f"{k} {v:.2f}" for k, v in others.items())
-                      + f" cores (of {os.cpu_count()})")
+        console.print(
+            "CPU used by other processes on this machine while the runs were "
+            "timed: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in others.items())
+            + f" cores (of {os.cpu_count()})"
+        )
         console.print(table)
         console.print(breakdown_table({"warm": warm, "cold": cold, "static": static}))
         if misses or args.profile:
             with console.status("profiling the server side in-process …"):
-                cold_p, warm_p = server_profile(served, facts.board, facts.period, duck,
-                                                args.profile_reps)
+                cold_p, warm_p = server_profile(
+                    served, facts.board, facts.period, duck, args.profile_reps
+                )
             console.print(profile_table(cold_p, warm_p, args.profile_reps))
             console.print("[bold]Slowest requests of the slowest cold load:[/bold]")
             for line in slowest_requests(cold):
@@ -1259,8 +1570,10 @@ def main(argv: list[str] | None = None) -> int:
         if built and not args.keep:
             bc.remove_tree(built_dir)
         elif built:
-            console.print(f"kept; reuse with: python bench/page_load.py --db "
-                          f"duckdb:///{built_dir / 'wh.duckdb'}")
+            console.print(
+                f"kept; reuse with: python bench/page_load.py --db "
+                f"duckdb:///{built_dir / 'wh.duckdb'}"
+            )
     load1, load5, _ = os.getloadavg()
     console.print(f"load average at the end: {load1:.2f} (1 min), {load5:.2f} (5 min)")
     console.print(f"targets missed: {'; '.join(misses)}" if misses else "every target met")

@@ -33,8 +33,9 @@ from rich.table import Table
 console = Console()
 
 
-def _render_times(url: str, home: Path, board: str, runs: int, cache: str,
-                  **overrides: str) -> tuple[float, float, int]:
+def _render_times(
+    url: str, home: Path, board: str, runs: int, cache: str, **overrides: str
+) -> tuple[float, float, int]:
     """(first ms, median ms of ``runs``, number of texts) for /t0/<board>."""
     from app.factory import create_app
     from tests.conftest import add_users, render, signed_in, texts
@@ -80,35 +81,62 @@ def main() -> None:
             raw = root / "raw"
             started = time.perf_counter()
             generate(raw, interactions=args.interactions, seed=42)
-            console.print(f"generated {args.interactions:,} interactions in "
-                          f"{time.perf_counter() - started:.1f} s")
+            console.print(
+                f"generated {args.interactions:,} interactions in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
         duck_url = f"duckdb:///{root / 'duck' / 'warehouse.duckdb'}"
         started = time.perf_counter()
         duck = load(raw, duck_url, rollups=rollups, threads=args.threads)
         duck_s = time.perf_counter() - started
         started = time.perf_counter()
-        pg = load_postgres(raw, args.pg, schema_prefix=prefix, work_dir=root / "staging",
-                           rollups=rollups, threads=args.threads)
+        pg = load_postgres(
+            raw,
+            args.pg,
+            schema_prefix=prefix,
+            work_dir=root / "staging",
+            rollups=rollups,
+            threads=args.threads,
+        )
         pg_s = time.perf_counter() - started
         steps = dict(pg.steps)
 
-        loads = Table("warehouse", "load s", "copy s", "keys+analyze s", "swap s",
-                      title=f"Load of {duck.row_counts['fct_interaction']:,} interactions")
+        loads = Table(
+            "warehouse",
+            "load s",
+            "copy s",
+            "keys+analyze s",
+            "swap s",
+            title=f"Load of {duck.row_counts['fct_interaction']:,} interactions",
+        )
         loads.add_row("DuckDB", f"{duck_s:.1f}", "", "", "")
-        loads.add_row("PostgreSQL", f"{pg_s:.1f}", f"{steps['copy to PostgreSQL']:.1f}",
-                      f"{steps['keys and statistics']:.1f}",
-                      f"{steps['swap PostgreSQL schema']:.2f}")
+        loads.add_row(
+            "PostgreSQL",
+            f"{pg_s:.1f}",
+            f"{steps['copy to PostgreSQL']:.1f}",
+            f"{steps['keys and statistics']:.1f}",
+            f"{steps['swap PostgreSQL schema']:.2f}",
+        )
         console.print(loads)
 
-        pages = Table("warehouse", "first ms", f"median of {args.runs} ms",
-                      "cached median ms", "texts",
-                      title=f"/t0/{args.board} rendered through the page router")
-        for name, url, extra in (("DuckDB", duck_url, {}),
-                                 ("PostgreSQL", args.pg, {"pg_schema": prefix})):
-            first, median, shown = _render_times(url, root / f"home-{name}", args.board,
-                                                 args.runs, "null", **extra)
-            _, cached, _ = _render_times(url, root / f"home-{name}", args.board, args.runs,
-                                         "simple", **extra)
+        pages = Table(
+            "warehouse",
+            "first ms",
+            f"median of {args.runs} ms",
+            "cached median ms",
+            "texts",
+            title=f"/t0/{args.board} rendered through the page router",
+        )
+        for name, url, extra in (
+            ("DuckDB", duck_url, {}),
+            ("PostgreSQL", args.pg, {"pg_schema": prefix}),
+        ):
+            first, median, shown = _render_times(
+                url, root / f"home-{name}", args.board, args.runs, "null", **extra
+            )
+            _, cached, _ = _render_times(
+                url, root / f"home-{name}", args.board, args.runs, "simple", **extra
+            )
             pages.add_row(name, f"{first:.0f}", f"{median:.0f}", f"{cached:.0f}", str(shown))
         console.print(pages)
     finally:

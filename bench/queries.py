@@ -54,16 +54,16 @@ class Periods:
     """Date windows relative to the latest day in the fact."""
 
     last_day: date
-    month: tuple[date, date]          # the month of the latest day
-    quarter: tuple[date, date]        # the last complete quarter
-    year: tuple[date, date]           # the twelve months up to the latest day's month
+    month: tuple[date, date]  # the month of the latest day
+    quarter: tuple[date, date]  # the last complete quarter
+    year: tuple[date, date]  # the twelve months up to the latest day's month
 
     @classmethod
     def ending(cls, last_day: date) -> Periods:
         month_start = last_day.replace(day=1)
         next_month = (month_start + timedelta(days=32)).replace(day=1)
         month_end = next_month - timedelta(days=1)
-        if last_day != month_end:     # an incomplete month: use the one before
+        if last_day != month_end:  # an incomplete month: use the one before
             month_end = month_start - timedelta(days=1)
             month_start = month_end.replace(day=1)
         q_end = month_end
@@ -104,7 +104,8 @@ def hand_queries(p: Periods) -> list[HandQuery]:
             """SELECT c.channel_group, sum(f.revenue) AS revenue
                FROM fct_interaction f LEFT JOIN dim_channel c ON c.channel_key = f.channel_key
                WHERE f.interaction_type = 'purchase'
-               GROUP BY c.channel_group ORDER BY c.channel_group"""),
+               GROUP BY c.channel_group ORDER BY c.channel_group""",
+        ),
         HandQuery(
             f"revenue, orders, aov by month, {q_start:%Y}-Q{(q_start.month - 1) // 3 + 1}",
             MetricQuery(("revenue", "orders", "aov"), ("date:month",), (between(p.quarter),)),
@@ -115,7 +116,8 @@ def hand_queries(p: Periods) -> list[HandQuery]:
                WHERE interaction_type = 'purchase'
                  AND occurred_at >= :start AND occurred_at < :stop
                GROUP BY 1 ORDER BY 1""",
-            {"start": q_start, "stop": q_end + timedelta(days=1)}),
+            {"start": q_start, "stop": q_end + timedelta(days=1)},
+        ),
         HandQuery(
             "roas by channel_group (drill-across)",
             MetricQuery(("roas",), ("channel_group",)),
@@ -131,7 +133,8 @@ def hand_queries(p: Periods) -> list[HandQuery]:
                SELECT coalesce(rev.channel_group, cost.channel_group) AS channel_group,
                       rev.revenue / nullif(cost.spend, 0) AS roas
                FROM rev FULL JOIN cost ON cost.channel_group = rev.channel_group
-               ORDER BY 1"""),
+               ORDER BY 1""",
+        ),
         HandQuery(
             "conversion_rate by device",
             MetricQuery(("conversion_rate",), ("device",)),
@@ -141,14 +144,16 @@ def hand_queries(p: Periods) -> list[HandQuery]:
                                FILTER (WHERE interaction_type = 'visit'), 0) AS conversion_rate
                FROM fct_interaction
                WHERE interaction_type IN ('purchase', 'visit')
-               GROUP BY device ORDER BY device"""),
+               GROUP BY device ORDER BY device""",
+        ),
         HandQuery(
             "active_users by region",
             MetricQuery(("active_users",), ("region",)),
             """SELECT u.region, count(DISTINCT f.user_key) AS active_users
                FROM fct_interaction f LEFT JOIN dim_user u ON u.user_key = f.user_key
                WHERE f.interaction_type <> 'email_sent'
-               GROUP BY u.region ORDER BY u.region"""),
+               GROUP BY u.region ORDER BY u.region""",
+        ),
     ]
 
 
@@ -161,15 +166,24 @@ def rollup_queries(p: Periods) -> list[tuple[str, MetricQuery]]:
     per device) make the fact scan every row of the period.
     """
     return [
-        (f"revenue by week, 12 months to {p.year[1]:%Y-%m}",
-         MetricQuery(("revenue",), ("date:week",), (between(p.year),))),
-        (f"revenue by channel_group, {p.month[0]:%Y-%m}",
-         MetricQuery(("revenue",), ("channel_group",), (between(p.month),))),
-        (f"interactions by week, 12 months to {p.year[1]:%Y-%m}",
-         MetricQuery(("interactions",), ("date:week",), (between(p.year),))),
-        (f"interactions and units by device and channel_group, {p.month[0]:%Y-%m}",
-         MetricQuery(("interactions", "units"), ("device", "channel_group"),
-                     (between(p.month),))),
+        (
+            f"revenue by week, 12 months to {p.year[1]:%Y-%m}",
+            MetricQuery(("revenue",), ("date:week",), (between(p.year),)),
+        ),
+        (
+            f"revenue by channel_group, {p.month[0]:%Y-%m}",
+            MetricQuery(("revenue",), ("channel_group",), (between(p.month),)),
+        ),
+        (
+            f"interactions by week, 12 months to {p.year[1]:%Y-%m}",
+            MetricQuery(("interactions",), ("date:week",), (between(p.year),)),
+        ),
+        (
+            f"interactions and units by device and channel_group, {p.month[0]:%Y-%m}",
+            MetricQuery(
+                ("interactions", "units"), ("device", "channel_group"), (between(p.month),)
+            ),
+        ),
     ]
 
 
@@ -180,7 +194,7 @@ class Row:
     starboard: float
     baseline_name: str
     baseline: float | None
-    kind: str                       # "slowdown" | "speedup" | "absolute"
+    kind: str  # "slowdown" | "speedup" | "absolute"
     target: str
     ok: bool | None
     note: str = ""
@@ -206,12 +220,16 @@ class Bench:
 
     def compile(self, query: MetricQuery, use_rollups: bool = True) -> CompiledQuery:
         """As queries.run.run compiles: the version's rollups and column types."""
-        return compile_query(self.model, query, dialect=self.dialect, use_rollups=use_rollups,
-                             available_rollups=frozenset(self.model.rollups) & self.facts.tables,
-                             column_types=self.facts.column_types)
+        return compile_query(
+            self.model,
+            query,
+            dialect=self.dialect,
+            use_rollups=use_rollups,
+            available_rollups=frozenset(self.model.rollups) & self.facts.tables,
+            column_types=self.facts.column_types,
+        )
 
-    def timed(self, fns: Sequence[Callable[[], object]], reps: int | None = None
-              ) -> list[float]:
+    def timed(self, fns: Sequence[Callable[[], object]], reps: int | None = None) -> list[float]:
         samples = bc.timed_runs(fns, reps or self.args.reps, self.args.warmup)
         return [bc.median(s) for s in samples]
 
@@ -225,26 +243,44 @@ class Bench:
             def starboard(stmt: sa.Select = compiled.statement) -> list[Any]:
                 return conn.execute(stmt).all()
 
-            def hand(stmt: sa.TextClause = text, params: dict[str, Any] = hq.params
-                     ) -> list[Any]:
+            def hand(stmt: sa.TextClause = text, params: dict[str, Any] = hq.params) -> list[Any]:
                 return conn.execute(stmt, params).all()
 
             same = rows_match(starboard(), hand())
             sb, base = self.timed([starboard, hand])
             self.exec_medians[(hq.name, False)] = sb
-            self.rows.append(Row("compiled SQL vs hand-written SQL (both scan the fact)",
-                                 hq.name, sb, "hand SQL", base, "slowdown",
-                                 f"≤ {TARGET_HAND_RATIO}×", sb / base <= TARGET_HAND_RATIO,
-                                 "" if same else "results differ!"))
+            self.rows.append(
+                Row(
+                    "compiled SQL vs hand-written SQL (both scan the fact)",
+                    hq.name,
+                    sb,
+                    "hand SQL",
+                    base,
+                    "slowdown",
+                    f"≤ {TARGET_HAND_RATIO}×",
+                    sb / base <= TARGET_HAND_RATIO,
+                    "" if same else "results differ!",
+                )
+            )
 
     def rollups(self, conn: sa.Connection, periods: Periods) -> None:
         for name, query in rollup_queries(periods):
             routed = self.compile(query)
             forced = self.compile(query, use_rollups=False)
             if routed.rollup is None:
-                self.rows.append(Row("rollup-routed vs the same query on the fact", name,
-                                     math.nan, "fact", None, "speedup", "", False,
-                                     "no rollup fits: not routed"))
+                self.rows.append(
+                    Row(
+                        "rollup-routed vs the same query on the fact",
+                        name,
+                        math.nan,
+                        "fact",
+                        None,
+                        "speedup",
+                        "",
+                        False,
+                        "no rollup fits: not routed",
+                    )
+                )
                 continue
 
             def on_rollup(stmt: sa.Select = routed.statement) -> list[Any]:
@@ -257,17 +293,27 @@ class Bench:
             sb, base = self.timed([on_rollup, on_fact])
             self.exec_medians[(name, True)] = sb
             self.exec_medians[(name, False)] = base
-            self.rows.append(Row("rollup-routed vs the same query on the fact",
-                                 f"{name} (via {routed.rollup})", sb, "use_rollups=False",
-                                 base, "speedup", f"≥ {TARGET_ROLLUP_SPEEDUP:.0f}× faster",
-                                 base / sb >= TARGET_ROLLUP_SPEEDUP,
-                                 "" if same else "results differ!"))
+            self.rows.append(
+                Row(
+                    "rollup-routed vs the same query on the fact",
+                    f"{name} (via {routed.rollup})",
+                    sb,
+                    "use_rollups=False",
+                    base,
+                    "speedup",
+                    f"≥ {TARGET_ROLLUP_SPEEDUP:.0f}× faster",
+                    base / sb >= TARGET_ROLLUP_SPEEDUP,
+                    "" if same else "results differ!",
+                )
+            )
 
     def cache_hits(self, periods: Periods) -> None:
-        cases = [rollup_queries(periods)[1], ("roas by channel_group (drill-across)",
-                                              hand_queries(periods)[2].query)]
+        cases = [
+            rollup_queries(periods)[1],
+            ("roas by channel_group (drill-across)", hand_queries(periods)[2].query),
+        ]
         for name, query in cases:
-            first = run(query, runtime=self.runtime)           # fills the cache
+            first = run(query, runtime=self.runtime)  # fills the cache
             again = run(query, runtime=self.runtime)
             if not again.cache_hit:
                 raise bc.BenchError(f"cache: the second run of {name!r} was not a hit")
@@ -282,10 +328,19 @@ class Bench:
             # measure the hit right after DuckDB used every core, not a repeated query.
             (sb,) = self.timed([hit])
             (base,) = self.timed([miss])
-            self.rows.append(Row("cache hit: queries.run.run, simple cache", name, sb,
-                                 "use_cache=False", base, "speedup",
-                                 f"< {TARGET_CACHE_HIT * 1e3:.0f} ms", sb < TARGET_CACHE_HIT,
-                                 f"1st run {first.ms:.0f} ms, class {first.cost_class}"))
+            self.rows.append(
+                Row(
+                    "cache hit: queries.run.run, simple cache",
+                    name,
+                    sb,
+                    "use_cache=False",
+                    base,
+                    "speedup",
+                    f"< {TARGET_CACHE_HIT * 1e3:.0f} ms",
+                    sb < TARGET_CACHE_HIT,
+                    f"1st run {first.ms:.0f} ms, class {first.cost_class}",
+                )
+            )
 
     def compile_times(self, conn: sa.Connection, periods: Periods) -> None:
         cases = [(hq.name, hq.query) for hq in hand_queries(periods)]
@@ -299,15 +354,24 @@ class Bench:
             (sb,) = self.timed([compile_only], reps=self.args.compile_reps)
             key = (name, routed.rollup is not None)
             if key not in self.exec_medians:
+
                 def execute(stmt: sa.Select = routed.statement) -> list[Any]:
                     return conn.execute(stmt).all()
 
                 (self.exec_medians[key],) = self.timed([execute])
             where = "rollup" if routed.rollup else "fact"
-            self.rows.append(Row("compile_query + sql_text (no execution)", name, sb,
-                                 f"execute ({where})", self.exec_medians[key],
-                                 "slowdown", f"< {TARGET_COMPILE * 1e3:.0f} ms",
-                                 sb < TARGET_COMPILE))
+            self.rows.append(
+                Row(
+                    "compile_query + sql_text (no execution)",
+                    name,
+                    sb,
+                    f"execute ({where})",
+                    self.exec_medians[key],
+                    "slowdown",
+                    f"< {TARGET_COMPILE * 1e3:.0f} ms",
+                    sb < TARGET_COMPILE,
+                )
+            )
 
 
 def rows_match(a: list[Any], b: list[Any]) -> bool:
@@ -328,11 +392,22 @@ def rows_match(a: list[Any], b: list[Any]) -> bool:
 
 def results_table(rows: list[Row], reps: int, compile_reps: int) -> Table:
     table = Table(title="Semantic layer", title_justify="left")
-    for column in ("figure", "Starboard median", "baseline", "baseline median", "ratio",
-                   "target", "status", "note"):
+    for column in (
+        "figure",
+        "Starboard median",
+        "baseline",
+        "baseline median",
+        "ratio",
+        "target",
+        "status",
+        "note",
+    ):
         right = column in ("Starboard median", "baseline median", "ratio")
-        table.add_column(column, justify="right" if right else "left",
-                         min_width=40 if column == "figure" else None)
+        table.add_column(
+            column,
+            justify="right" if right else "left",
+            min_width=40 if column == "figure" else None,
+        )
     section = None
     for row in rows:
         if row.section != section:
@@ -340,19 +415,29 @@ def results_table(rows: list[Row], reps: int, compile_reps: int) -> Table:
                 table.add_section()
             table.add_row(f"[bold]{row.section}[/bold]")
             section = row.section
-        table.add_row(f"  {row.figure}", bc.fmt_seconds(row.starboard), row.baseline_name,
-                      bc.fmt_seconds(row.baseline), row.ratio(), row.target,
-                      bc.verdict(row.ok), row.note)
-    table.caption = (f"Medians of {reps} interleaved repetitions after warm-up "
-                     f"({compile_reps} for compile times); ratio = Starboard / baseline "
-                     "unless it says faster.")
+        table.add_row(
+            f"  {row.figure}",
+            bc.fmt_seconds(row.starboard),
+            row.baseline_name,
+            bc.fmt_seconds(row.baseline),
+            row.ratio(),
+            row.target,
+            bc.verdict(row.ok),
+            row.note,
+        )
+    table.caption = (
+        f"Medians of {reps} interleaved repetitions after warm-up "
+        f"({compile_reps} for compile times); ratio = Starboard / baseline "
+        "unless it says faster."
+    )
     table.caption_justify = "left"
     return table
 
 
 def warehouse_facts(conn: sa.Connection, bench: Bench) -> tuple[Periods, list[tuple[str, str]]]:
-    last = conn.execute(sa.text("SELECT CAST(max(occurred_at) AS DATE) FROM fct_interaction")
-                        ).scalar_one()
+    last = conn.execute(
+        sa.text("SELECT CAST(max(occurred_at) AS DATE) FROM fct_interaction")
+    ).scalar_one()
     facts: list[tuple[str, str]] = [("data version", bench.snap.version.id)]
     for table in ("fct_interaction", "fct_marketing_spend", *sorted(bench.model.rollups)):
         if table in bench.facts.tables:
@@ -362,10 +447,15 @@ def warehouse_facts(conn: sa.Connection, bench: Bench) -> tuple[Periods, list[tu
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--interactions", type=bc.parse_count, default=10_000_000,
-                        help="size of the warehouse built when --db is not given")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--interactions",
+        type=bc.parse_count,
+        default=10_000_000,
+        help="size of the warehouse built when --db is not given",
+    )
     parser.add_argument("--db", help="reuse a warehouse: duckdb:///path/wh.duckdb (or a path)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--reps", type=int, default=20, help="timed repetitions per figure")
@@ -387,22 +477,34 @@ def main(argv: list[str] | None = None) -> int:
     env = Table.grid(padding=(0, 2))
     for key, value in bc.environment():
         env.add_row(f"[bold]{key}[/bold]", value)
-    env.add_row("[bold]DuckDB settings[/bold]",
-                f"memory_limit={duck.memory_limit}, threads={duck.threads} (the app's defaults),"
-                " read-only engine of app.warehouse")
+    env.add_row(
+        "[bold]DuckDB settings[/bold]",
+        f"memory_limit={duck.memory_limit}, threads={duck.threads} (the app's defaults),"
+        " read-only engine of app.warehouse",
+    )
     console.print(env)
     built = args.db is None
     url = args.db
     if url is None:
-        with console.status(f"building a {bc.fmt_count(args.interactions)}-interaction "
-                            "warehouse (generate + load + rollups) …"):
-            url, seconds = bc.build_demo_warehouse(args.workdir, args.interactions, args.seed,
-                                                   duck)
-        console.log(f"built {url}: generate {bc.fmt_seconds(seconds['generate'])}, load "
-                    f"{bc.fmt_seconds(seconds['load'])}")
-    settings = load_settings({"db_url": url, "cache": "simple", "home": str(args.workdir),
-                              "duckdb_memory_limit": duck.memory_limit,
-                              "duckdb_threads": duck.threads}, environ={})
+        with console.status(
+            f"building a {bc.fmt_count(args.interactions)}-interaction "
+            "warehouse (generate + load + rollups) …"
+        ):
+            url, seconds = bc.build_demo_warehouse(args.workdir, args.interactions, args.seed, duck)
+        console.log(
+            f"built {url}: generate {bc.fmt_seconds(seconds['generate'])}, load "
+            f"{bc.fmt_seconds(seconds['load'])}"
+        )
+    settings = load_settings(
+        {
+            "db_url": url,
+            "cache": "simple",
+            "home": str(args.workdir),
+            "duckdb_memory_limit": duck.memory_limit,
+            "duckdb_threads": duck.threads,
+        },
+        environ={},
+    )
     logger_off()
     try:
         with standalone(settings) as runtime:
@@ -413,10 +515,12 @@ def main(argv: list[str] | None = None) -> int:
                 info.add_row("[bold]warehouse[/bold]", url)
                 for key, value in facts:
                     info.add_row(f"[bold]{key}[/bold]", value)
-                info.add_row("[bold]periods[/bold]",
-                             f"month {periods.month[0]}…{periods.month[1]}, quarter "
-                             f"{periods.quarter[0]}…{periods.quarter[1]}, 12 months "
-                             f"{periods.year[0]}…{periods.year[1]}")
+                info.add_row(
+                    "[bold]periods[/bold]",
+                    f"month {periods.month[0]}…{periods.month[1]}, quarter "
+                    f"{periods.quarter[0]}…{periods.quarter[1]}, 12 months "
+                    f"{periods.year[0]}…{periods.year[1]}",
+                )
                 console.print(info)
                 steps: list[tuple[str, Callable[[], None]]] = [
                     ("compiled vs hand SQL", lambda: bench.compiled_vs_hand(conn, periods)),

@@ -19,9 +19,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu",
-               "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--hide-scrollbars")
+CHROME_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 
 
@@ -41,12 +48,17 @@ def sign_in(browser: webdriver.Chrome, base: str, user: str, password: str) -> N
     browser.find_element(By.ID, "username").send_keys(user)
     browser.find_element(By.ID, "password").send_keys(password)
     browser.find_element(By.ID, "login-submit").click()
-    WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR,
-                                                                      ".sb-page")))
+    WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".sb-page")))
 
 
-def capture(base: str, paths: list[str], out: Path, full: bool = True,
-            user: str | None = None, password: str | None = None) -> list[Path]:
+def capture(
+    base: str,
+    paths: list[str],
+    out: Path,
+    full: bool = True,
+    user: str | None = None,
+    password: str | None = None,
+) -> list[Path]:
     """Screenshot every path at every size; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -59,10 +71,14 @@ def capture(base: str, paths: list[str], out: Path, full: bool = True,
             for path in paths:
                 browser.get(base.rstrip("/") + path)
                 WebDriverWait(browser, 20).until(
-                    ec.presence_of_element_located((By.CSS_SELECTOR, ".sb-page")))
-                WebDriverWait(browser, 20).until(lambda b: b.execute_script(
-                    "return [...document.querySelectorAll('.js-plotly-plot')].every("
-                    "g => g.querySelector('.main-svg'))"))
+                    ec.presence_of_element_located((By.CSS_SELECTOR, ".sb-page"))
+                )
+                WebDriverWait(browser, 20).until(
+                    lambda b: b.execute_script(
+                        "return [...document.querySelectorAll('.js-plotly-plot')].every("
+                        "g => g.querySelector('.main-svg'))"
+                    )
+                )
                 if full:
                     total = browser.execute_script("return document.body.scrollHeight")
                     browser.set_window_size(width, max(height, min(int(total) + 40, 4000)))
@@ -84,6 +100,5 @@ if __name__ == "__main__":
     parser.add_argument("--user", help="sign in as this user first")
     parser.add_argument("--password", help="their password")
     args = parser.parse_args()
-    for file in capture(args.base, args.paths, args.out, user=args.user,
-                        password=args.password):
+    for file in capture(args.base, args.paths, args.out, user=args.user, password=args.password):
         print(file)

@@ -71,8 +71,7 @@ def _raw_sql(runtime: Runtime, metric: str, period: str | None) -> tuple[float, 
     return sum(seconds), max(seconds), len(jobs)
 
 
-def _render(url: str, home: Path, metric: str, period: str | None, reps: int
-            ) -> tuple[float, int]:
+def _render(url: str, home: Path, metric: str, period: str | None, reps: int) -> tuple[float, int]:
     """Median seconds of the page's layout call (simple cache, warm) and its node count."""
     import dash
     from flask_login import login_user
@@ -83,8 +82,9 @@ def _render(url: str, home: Path, metric: str, period: str | None, reps: int
     users = app.server.extensions["starboard"].users
     if users.by_name("bench") is None:
         users.add("bench", "executive", "bench-password-123")
-    page = next(p for p in dash.page_registry.values()
-                if p.get("path_template") == "/tree/<metric>")
+    page = next(
+        p for p in dash.page_registry.values() if p.get("path_template") == "/tree/<metric>"
+    )
     layout = page["layout"]
     samples = []
     nodes = 0
@@ -124,13 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with standalone(_settings(url, "null", home / "cold")) as runtime:
             cold_first, view = _timed(lambda: tree.tree_view(args.metric, args.period))
-            cold = [_timed(lambda: tree.tree_view(args.metric, args.period))[0]
-                    for _ in range(args.reps)]
+            cold = [
+                _timed(lambda: tree.tree_view(args.metric, args.period))[0]
+                for _ in range(args.reps)
+            ]
             raw = [_raw_sql(runtime, args.metric, args.period) for _ in range(3)]
         with standalone(_settings(url, "simple", home / "warm")) as runtime:
             tree.tree_view(args.metric, args.period)
-            warm = [_timed(lambda: tree.tree_view(args.metric, args.period))[0]
-                    for _ in range(args.reps)]
+            warm = [
+                _timed(lambda: tree.tree_view(args.metric, args.period))[0]
+                for _ in range(args.reps)
+            ]
         render, nodes = _render(url, home / "app", args.metric, args.period, args.reps)
     finally:
         bc.remove_tree(home)
@@ -144,18 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in bc.environment():
         console.print(f"[dim]{name}:[/dim] {value}")
     console.print(f"[dim]warehouse:[/dim] {url}")
-    console.print(f"[dim]view:[/dim] /tree/{args.metric}?period={view.window.key} · "
-                  f"{nodes} nodes · {len(view.movers)} movers · {raw[0][2]} queries")
-    table = Table(title=f"Metric tree ({args.metric}, {view.window.label} vs "
-                        f"{view.base_window.label})")
+    console.print(
+        f"[dim]view:[/dim] /tree/{args.metric}?period={view.window.key} · "
+        f"{nodes} nodes · {len(view.movers)} movers · {raw[0][2]} queries"
+    )
+    table = Table(
+        title=f"Metric tree ({args.metric}, {view.window.label} vs {view.base_window.label})"
+    )
     for column in ("measure", "seconds", "target", "vs raw SQL sum", "verdict"):
         table.add_column(column, justify="left" if column == "measure" else "right")
 
     def row(name: str, seconds: float, target: float | None) -> None:
-        table.add_row(name, bc.fmt_seconds(seconds),
-                      f"< {target:g} s" if target is not None else "–",
-                      f"{seconds / raw_sum:.2f}×" if raw_sum else "–",
-                      bc.verdict(None if target is None else seconds < target))
+        table.add_row(
+            name,
+            bc.fmt_seconds(seconds),
+            f"< {target:g} s" if target is not None else "–",
+            f"{seconds / raw_sum:.2f}×" if raw_sum else "–",
+            bc.verdict(None if target is None else seconds < target),
+        )
 
     row("cold: first run, fresh runtime (null cache)", cold_first, TARGET_COLD)
     row(f"cold: median of {args.reps} null-cache runs", bc.median(cold), TARGET_COLD)
@@ -166,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     row("raw SQL: slowest query", raw_max, None)
     console.print(table)
     console.print("[dim]Narrative:[/dim] " + " ".join(view.narrative))
-    ok = cold_first < TARGET_COLD and bc.median(cold) < TARGET_COLD and \
-        warm_median < TARGET_WARM and render < TARGET_WARM
+    ok = (
+        cold_first < TARGET_COLD
+        and bc.median(cold) < TARGET_COLD
+        and warm_median < TARGET_WARM
+        and render < TARGET_WARM
+    )
     return 0 if ok else 1
 
 

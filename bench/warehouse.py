@@ -29,10 +29,10 @@ from typing import Any
 import _common as bc
 from rich.table import Table
 
-TARGET_TOTAL_SECONDS = 90.0          # generate + load + gate + publish, at 10M interactions
+TARGET_TOTAL_SECONDS = 90.0  # generate + load + gate + publish, at 10M interactions
 TARGET_TOTAL_AT = 10_000_000
 TARGET_PEAK_RSS = 4 * bc.GB
-TARGET_LOAD_RATIO = 3.0              # load ≤ 3× DuckDB's raw copy of the same files
+TARGET_LOAD_RATIO = 3.0  # load ≤ 3× DuckDB's raw copy of the same files
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 RAW_ENTITIES = ("channels", "users", "products", "campaigns", "interactions", "marketing_spend")
 
@@ -60,19 +60,32 @@ def phase_load(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> di
     from queries.rollups import build_rollups
 
     target = workdir / "wh"
-    bc.remove_tree(target)       # no previous publish: the row-count gate starts afresh
+    bc.remove_tree(target)  # no previous publish: the row-count gate starts afresh
     target.mkdir(parents=True)
     url = f"duckdb:///{target / 'wh.duckdb'}"
     began = time.perf_counter()
-    result = load(workdir / "raw", url, memory_limit=duck.memory_limit, threads=duck.threads,
-                  rollups=lambda path: build_rollups(DEMO_MODEL, path))
+    result = load(
+        workdir / "raw",
+        url,
+        memory_limit=duck.memory_limit,
+        threads=duck.threads,
+        rollups=lambda path: build_rollups(DEMO_MODEL, path),
+    )
     seconds = time.perf_counter() - began
     wal = result.file.with_name(result.file.name + ".wal")
-    return {"seconds": seconds, "steps": result.steps, "row_counts": result.row_counts,
-            "version": result.version, "file": str(result.file), "url": url,
-            "file_size": result.file.stat().st_size + (wal.stat().st_size if wal.exists() else 0),
-            "rollups": result.rollups, "dq_score": result.dq_score,
-            "gates": len(result.gates), "gates_failed": sum(not g.passed for g in result.gates)}
+    return {
+        "seconds": seconds,
+        "steps": result.steps,
+        "row_counts": result.row_counts,
+        "version": result.version,
+        "file": str(result.file),
+        "url": url,
+        "file_size": result.file.stat().st_size + (wal.stat().st_size if wal.exists() else 0),
+        "rollups": result.rollups,
+        "dq_score": result.dq_score,
+        "gates": len(result.gates),
+        "gates_failed": sum(not g.passed for g in result.gates),
+    }
 
 
 def phase_baseline(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
@@ -135,7 +148,8 @@ class SizeResult:
     def checks(self) -> dict[str, bool | None]:
         return {
             "total": self.total_seconds < TARGET_TOTAL_SECONDS
-            if self.size >= TARGET_TOTAL_AT else None,
+            if self.size >= TARGET_TOTAL_AT
+            else None,
             "rss": self.peak_rss < TARGET_PEAK_RSS,
             "ratio": self.ratio <= TARGET_LOAD_RATIO,
         }
@@ -143,13 +157,29 @@ class SizeResult:
 
 def run_phase(name: str, size: int, workdir: Path, args: argparse.Namespace) -> bc.ChildRun:
     result = workdir / f".{name}.json"
-    argv = [str(Path(__file__).resolve()), "--phase", name, "--size", str(size),
-            "--workdir", str(workdir), "--seed", str(args.seed), "--result", str(result),
-            "--memory-limit", args.memory_limit, "--threads", str(args.threads)]
+    argv = [
+        str(Path(__file__).resolve()),
+        "--phase",
+        name,
+        "--size",
+        str(size),
+        "--workdir",
+        str(workdir),
+        "--seed",
+        str(args.seed),
+        "--result",
+        str(result),
+        "--memory-limit",
+        args.memory_limit,
+        "--threads",
+        str(args.threads),
+    ]
     with console.status(f"{bc.fmt_count(size)} interactions: {name} …"):
         run = bc.run_child(argv, result, f"{name} {size}")
-    console.log(f"{bc.fmt_count(size)} interactions: {name} done in "
-                f"{bc.fmt_seconds(run.payload['seconds'])} (peak RSS {bc.fmt_bytes(run.max_rss)})")
+    console.log(
+        f"{bc.fmt_count(size)} interactions: {name} done in "
+        f"{bc.fmt_seconds(run.payload['seconds'])} (peak RSS {bc.fmt_bytes(run.max_rss)})"
+    )
     return run
 
 
@@ -157,41 +187,75 @@ def size_table(res: SizeResult, duck: bc.DuckSettings) -> Table:
     gen, load, base = res.generate.payload, res.load.payload, res.baseline.payload
     checks = res.checks()
     rows = res.interactions
-    table = Table(title=f"Warehouse build, {res.size:,} interactions requested "
-                        f"({rows:,} generated)", title_justify="left")
-    for column in ("figure", "Starboard", "baseline: DuckDB raw copy", "ratio", "target",
-                   "status"):
+    table = Table(
+        title=f"Warehouse build, {res.size:,} interactions requested ({rows:,} generated)",
+        title_justify="left",
+    )
+    for column in ("figure", "Starboard", "baseline: DuckDB raw copy", "ratio", "target", "status"):
         table.add_column(column, justify="left" if column in ("figure", "target") else "right")
     raw_bytes = sum(gen["files"].values())
     table.add_row("generate Parquet: time", bc.fmt_seconds(gen["seconds"]), "", "", "", "")
     table.add_row("generate: peak RSS", bc.fmt_bytes(res.generate.max_rss), "", "", "", "")
     table.add_row("raw Parquet files", bc.fmt_bytes(raw_bytes), "", "", "", "")
     table.add_section()
-    table.add_row("load+gates+rollups+publish: time", bc.fmt_seconds(load["seconds"]),
-                  bc.fmt_seconds(base["seconds"]), f"{res.ratio:.2f}×",
-                  f"≤ {TARGET_LOAD_RATIO:.0f}× baseline", bc.verdict(checks["ratio"]))
-    table.add_row("load: rows/s (interactions)", f"{bc.fmt_count(rows / load['seconds'])}/s",
-                  f"{bc.fmt_count(rows / base['seconds'])}/s",
-                  f"{base['seconds'] / load['seconds']:.2f}×", "", "")
-    table.add_row("load: peak RSS", bc.fmt_bytes(res.load.max_rss),
-                  bc.fmt_bytes(res.baseline.max_rss),
-                  f"{res.load.max_rss / res.baseline.max_rss:.2f}×", "", "")
-    table.add_row("warehouse file size", bc.fmt_bytes(load["file_size"]),
-                  bc.fmt_bytes(base["file_size"]),
-                  f"{load['file_size'] / base['file_size']:.2f}×", "", "")
+    table.add_row(
+        "load+gates+rollups+publish: time",
+        bc.fmt_seconds(load["seconds"]),
+        bc.fmt_seconds(base["seconds"]),
+        f"{res.ratio:.2f}×",
+        f"≤ {TARGET_LOAD_RATIO:.0f}× baseline",
+        bc.verdict(checks["ratio"]),
+    )
+    table.add_row(
+        "load: rows/s (interactions)",
+        f"{bc.fmt_count(rows / load['seconds'])}/s",
+        f"{bc.fmt_count(rows / base['seconds'])}/s",
+        f"{base['seconds'] / load['seconds']:.2f}×",
+        "",
+        "",
+    )
+    table.add_row(
+        "load: peak RSS",
+        bc.fmt_bytes(res.load.max_rss),
+        bc.fmt_bytes(res.baseline.max_rss),
+        f"{res.load.max_rss / res.baseline.max_rss:.2f}×",
+        "",
+        "",
+    )
+    table.add_row(
+        "warehouse file size",
+        bc.fmt_bytes(load["file_size"]),
+        bc.fmt_bytes(base["file_size"]),
+        f"{load['file_size'] / base['file_size']:.2f}×",
+        "",
+        "",
+    )
     table.add_section()
-    table.add_row("generate + load total", bc.fmt_seconds(res.total_seconds), "", "",
-                  f"< {TARGET_TOTAL_SECONDS:.0f} s at {TARGET_TOTAL_AT // 10**6}M",
-                  bc.verdict(checks["total"]))
-    table.add_row("peak RSS (max of generate, load)", bc.fmt_bytes(res.peak_rss), "", "",
-                  f"< {TARGET_PEAK_RSS / bc.GB:.0f} GB", bc.verdict(checks["rss"]))
-    table.caption = (f"Baseline and load both use DuckDB {duck.describe()} (load()'s defaults). "
-                     f"Times are measured inside each phase's process; with interpreter start "
-                     f"and imports: generate {bc.fmt_seconds(res.generate.wall_seconds)}, load "
-                     f"{bc.fmt_seconds(res.load.wall_seconds)}, baseline "
-                     f"{bc.fmt_seconds(res.baseline.wall_seconds)}. DQ score "
-                     f"{load['dq_score']:.1f}, {load['gates_failed']} of {load['gates']} gates "
-                     f"not passed (Risk 2 warnings).")
+    table.add_row(
+        "generate + load total",
+        bc.fmt_seconds(res.total_seconds),
+        "",
+        "",
+        f"< {TARGET_TOTAL_SECONDS:.0f} s at {TARGET_TOTAL_AT // 10**6}M",
+        bc.verdict(checks["total"]),
+    )
+    table.add_row(
+        "peak RSS (max of generate, load)",
+        bc.fmt_bytes(res.peak_rss),
+        "",
+        "",
+        f"< {TARGET_PEAK_RSS / bc.GB:.0f} GB",
+        bc.verdict(checks["rss"]),
+    )
+    table.caption = (
+        f"Baseline and load both use DuckDB {duck.describe()} (load()'s defaults). "
+        f"Times are measured inside each phase's process; with interpreter start "
+        f"and imports: generate {bc.fmt_seconds(res.generate.wall_seconds)}, load "
+        f"{bc.fmt_seconds(res.load.wall_seconds)}, baseline "
+        f"{bc.fmt_seconds(res.baseline.wall_seconds)}. DQ score "
+        f"{load['dq_score']:.1f}, {load['gates_failed']} of {load['gates']} gates "
+        f"not passed (Risk 2 warnings)."
+    )
     table.caption_justify = "left"
     return table
 
@@ -207,11 +271,19 @@ def steps_table(res: SizeResult) -> Table:
     copies = {f"stage {entity}.parquet": base["tables"][entity] for entity in RAW_ENTITIES}
     for name, seconds in load["steps"]:
         copy = copies.get(name)
-        table.add_row(name, f"{seconds:.2f}", f"{seconds / total:.0%}",
-                      f"{copy:.2f}" if copy is not None else "")
+        table.add_row(
+            name,
+            f"{seconds:.2f}",
+            f"{seconds / total:.0%}",
+            f"{copy:.2f}" if copy is not None else "",
+        )
     other = total - sum(s for _, s in load["steps"])
-    table.add_row("[dim]other (lock, discover, prune, connects)[/dim]", f"{other:.2f}",
-                  f"{other / total:.0%}", "")
+    table.add_row(
+        "[dim]other (lock, discover, prune, connects)[/dim]",
+        f"{other:.2f}",
+        f"{other / total:.0%}",
+        "",
+    )
     table.add_section()
     table.add_row("total", f"{total:.2f}", "100%", f"{base['seconds']:.2f}")
     return table
@@ -219,37 +291,74 @@ def steps_table(res: SizeResult) -> Table:
 
 def summary_table(results: list[SizeResult]) -> Table:
     table = Table(title="Summary", title_justify="left")
-    for column in ("interactions", "generate", "load", "baseline", "load/baseline", "rows/s",
-                   "peak RSS", "warehouse", "gen+load", "targets"):
+    for column in (
+        "interactions",
+        "generate",
+        "load",
+        "baseline",
+        "load/baseline",
+        "rows/s",
+        "peak RSS",
+        "warehouse",
+        "gen+load",
+        "targets",
+    ):
         table.add_column(column, justify="right")
     for res in results:
         checks = res.checks()
-        status = " ".join(f"{name}:{bc.verdict(ok)}" for name, ok in checks.items()
-                          if ok is not None)
-        table.add_row(f"{res.interactions:,}", bc.fmt_seconds(res.generate.payload["seconds"]),
-                      bc.fmt_seconds(res.load.payload["seconds"]),
-                      bc.fmt_seconds(res.baseline.payload["seconds"]), f"{res.ratio:.2f}×",
-                      f"{bc.fmt_count(res.interactions / res.load.payload['seconds'])}/s",
-                      bc.fmt_bytes(res.peak_rss), bc.fmt_bytes(res.load.payload["file_size"]),
-                      bc.fmt_seconds(res.total_seconds), status)
+        status = " ".join(
+            f"{name}:{bc.verdict(ok)}" for name, ok in checks.items() if ok is not None
+        )
+        table.add_row(
+            f"{res.interactions:,}",
+            bc.fmt_seconds(res.generate.payload["seconds"]),
+            bc.fmt_seconds(res.load.payload["seconds"]),
+            bc.fmt_seconds(res.baseline.payload["seconds"]),
+            f"{res.ratio:.2f}×",
+            f"{bc.fmt_count(res.interactions / res.load.payload['seconds'])}/s",
+            bc.fmt_bytes(res.peak_rss),
+            bc.fmt_bytes(res.load.payload["file_size"]),
+            bc.fmt_seconds(res.total_seconds),
+            status,
+        )
     return table
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     duck = bc.loader_defaults()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=bc.parse_count, default=list(DEFAULT_SIZES),
-                        help="interactions per run (10000000, 10M, 1e7)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=bc.parse_count,
+        default=list(DEFAULT_SIZES),
+        help="interactions per run (10000000, 10M, 1e7)",
+    )
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the raw files, warehouse and baseline under bench/out/")
-    parser.add_argument("--workdir", type=Path, default=bc.OUT_DIR / "warehouse",
-                        help="where the working files go (default bench/out/warehouse)")
-    parser.add_argument("--memory-limit", default=duck.memory_limit,
-                        help=f"DuckDB memory_limit for load and baseline ({duck.memory_limit})")
-    parser.add_argument("--threads", type=int, default=duck.threads,
-                        help=f"DuckDB threads for load and baseline ({duck.threads})")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the raw files, warehouse and baseline under bench/out/",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=bc.OUT_DIR / "warehouse",
+        help="where the working files go (default bench/out/warehouse)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        default=duck.memory_limit,
+        help=f"DuckDB memory_limit for load and baseline ({duck.memory_limit})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=duck.threads,
+        help=f"DuckDB threads for load and baseline ({duck.threads})",
+    )
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -265,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     env = Table.grid(padding=(0, 2))
     for key, value in bc.environment():
         env.add_row(f"[bold]{key}[/bold]", value)
-    env.add_row("[bold]DuckDB settings[/bold]",
-                f"{duck.describe()} for both the loader and the baseline")
+    env.add_row(
+        "[bold]DuckDB settings[/bold]", f"{duck.describe()} for both the loader and the baseline"
+    )
     console.print(env)
     results: list[SizeResult] = []
     for size in args.sizes:
@@ -287,14 +397,16 @@ def main(argv: list[str] | None = None) -> int:
         console.print(size_table(res, duck))
         console.print(steps_table(res))
         if args.keep:
-            console.print(f"kept in {workdir}; reuse with: python bench/queries.py --db "
-                          f"{load.payload['url']}")
+            console.print(
+                f"kept in {workdir}; reuse with: python bench/queries.py --db {load.payload['url']}"
+            )
     if len(results) > 1:
         console.print(summary_table(results))
     load1, load5, _ = os.getloadavg()
     console.print(f"load average at end: {load1:.2f} (1 min), {load5:.2f} (5 min)")
-    misses = [f"{r.size:,}: {name}" for r in results for name, ok in r.checks().items()
-              if ok is False]
+    misses = [
+        f"{r.size:,}: {name}" for r in results for name, ok in r.checks().items() if ok is False
+    ]
     console.print(f"targets missed: {', '.join(misses)}" if misses else "every target met")
     return 0
 

@@ -50,12 +50,24 @@ def _axis_format(fig: go.Figure, fmt: str, axis: str = "y") -> None:
         getattr(fig, f"update_{axis}axes")(tickformat=tick)
 
 
-def chart(kind: str, frame: pd.DataFrame, dims: Sequence[str], metrics: Sequence[str],
-          labels: dict[str, str], formats: dict[str, str]) -> tuple[go.Figure, str | None]:
+def chart(
+    kind: str,
+    frame: pd.DataFrame,
+    dims: Sequence[str],
+    metrics: Sequence[str],
+    labels: dict[str, str],
+    formats: dict[str, str],
+) -> tuple[go.Figure, str | None]:
     """A line, bar, stacked-bar or scatter figure of an exploration, and a note when it
     had to leave points out. ``dims`` and ``metrics`` are column names of ``frame``."""
-    fig = go.Figure(layout=dict(template="starboard", hovermode="closest", showlegend=True,
-                                margin=dict(l=4, r=8, t=28, b=4)))
+    fig = go.Figure(
+        layout=dict(
+            template="starboard",
+            hovermode="closest",
+            showlegend=True,
+            margin=dict(l=4, r=8, t=28, b=4),
+        )
+    )
     note = None
     data = frame
     if len(data) > MAX_CHART_POINTS:
@@ -65,12 +77,22 @@ def chart(kind: str, frame: pd.DataFrame, dims: Sequence[str], metrics: Sequence
         mx, my = metrics[0], metrics[1]
         custom = [[my, *[cell_text(r[d]) for d in dims]] for _, r in data.iterrows()]
         text = [" · ".join(str(cell_text(r[d])) for d in dims) for _, r in data.iterrows()]
-        fig.add_trace(go.Scatter(
-            x=[as_number(v) for v in data[mx]], y=[as_number(v) for v in data[my]],
-            mode="markers", text=text, customdata=custom, name=labels[my],
-            marker=dict(size=9, color=COLORWAY[0], opacity=0.8),
-            hovertemplate="%{text}<br>" + labels[mx] + ": %{x}<br>" + labels[my] +
-                          ": %{y}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[as_number(v) for v in data[mx]],
+                y=[as_number(v) for v in data[my]],
+                mode="markers",
+                text=text,
+                customdata=custom,
+                name=labels[my],
+                marker=dict(size=9, color=COLORWAY[0], opacity=0.8),
+                hovertemplate="%{text}<br>"
+                + labels[mx]
+                + ": %{x}<br>"
+                + labels[my]
+                + ": %{y}<extra></extra>",
+            )
+        )
         fig.update_xaxes(title=dict(text=labels[mx]))
         fig.update_yaxes(title=dict(text=labels[my]))
         _axis_format(fig, formats[mx], "x")
@@ -78,14 +100,16 @@ def chart(kind: str, frame: pd.DataFrame, dims: Sequence[str], metrics: Sequence
         fig.update_layout(showlegend=False)
         return fig, note
     x = dims[0]
-    series: list[tuple[str, pd.DataFrame, str]] = []      # (name, rows, metric)
+    series: list[tuple[str, pd.DataFrame, str]] = []  # (name, rows, metric)
     if len(dims) >= 2:
         split = dims[1]
         totals = data.groupby(split, dropna=False)[metrics[0]].sum(min_count=1)
         keep = list(totals.sort_values(ascending=False).index[:MAX_SERIES])
         if len(totals) > MAX_SERIES:
-            note = (f"The chart shows the {MAX_SERIES} largest {labels[split]} values; "
-                    "the table has all.")
+            note = (
+                f"The chart shows the {MAX_SERIES} largest {labels[split]} values; "
+                "the table has all."
+            )
         for value in keep:
             rows = data[data[split].isna()] if pd.isna(value) else data[data[split] == value]
             series.append((str(cell_text(value)), rows, metrics[0]))
@@ -102,55 +126,99 @@ def chart(kind: str, frame: pd.DataFrame, dims: Sequence[str], metrics: Sequence
         ys = [as_number(v) for v in rows[metric]]
         axis = "y2" if metric in second else "y"
         if kind == "line":
-            fig.add_trace(go.Scatter(x=xs, y=ys, name=name, customdata=custom, yaxis=axis,
-                                     mode="lines+markers", marker=dict(size=5),
-                                     line=dict(color=color, width=2)))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    name=name,
+                    customdata=custom,
+                    yaxis=axis,
+                    mode="lines+markers",
+                    marker=dict(size=5),
+                    line=dict(color=color, width=2),
+                )
+            )
         else:
-            fig.add_trace(go.Bar(x=xs, y=ys, name=name, customdata=custom, yaxis=axis,
-                                 marker=dict(color=color),
-                                 **({"offsetgroup": str(i)} if second else {})))
-    fig.update_layout(barmode="stack" if kind == "stacked" and not second else "group",
-                      showlegend=len(series) > 1)
+            fig.add_trace(
+                go.Bar(
+                    x=xs,
+                    y=ys,
+                    name=name,
+                    customdata=custom,
+                    yaxis=axis,
+                    marker=dict(color=color),
+                    **({"offsetgroup": str(i)} if second else {}),
+                )
+            )
+    fig.update_layout(
+        barmode="stack" if kind == "stacked" and not second else "group", showlegend=len(series) > 1
+    )
     if formats:
         _axis_format(fig, formats[metrics[0]])
     if second:
         units = {formats[m] for m in second}
-        fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False,
-                                      rangemode="tozero",
-                                      title=dict(text=", ".join(labels[m] for m in second),
-                                                 font=dict(size=11, color=INK_MUTED))))
+        fig.update_layout(
+            yaxis2=dict(
+                overlaying="y",
+                side="right",
+                showgrid=False,
+                rangemode="tozero",
+                title=dict(
+                    text=", ".join(labels[m] for m in second), font=dict(size=11, color=INK_MUTED)
+                ),
+            )
+        )
         if len(units) == 1:
             _axis_format(fig, units.pop(), "y2")
     fig.update_xaxes(type="category" if kind != "line" else "-", tickfont=dict(color=INK_MUTED))
     return fig, note
 
 
-def result_grid(frame: pd.DataFrame, columns: Sequence[tuple[str, str, str | None]],
-                grid_id: str, height: int = 420) -> Component:
+def result_grid(
+    frame: pd.DataFrame,
+    columns: Sequence[tuple[str, str, str | None]],
+    grid_id: str,
+    height: int = 420,
+) -> Component:
     """The result as a sortable grid; ``columns`` are (field, header, format or None for
     a dimension). A click on a row drills into it."""
     rows = [{f: cell_text(v) for f, v in rec.items()} for rec in frame.to_dict("records")]
     defs = []
     for field, header, fmt in columns:
-        col: dict[str, Any] = {"field": field, "headerName": header, "sortable": True,
-                               "resizable": True}
+        col: dict[str, Any] = {
+            "field": field,
+            "headerName": header,
+            "sortable": True,
+            "resizable": True,
+        }
         if fmt is not None:
             col["type"] = "rightAligned"
-            col["valueFormatter"] = {"function": "params.value == null ? '—' : "
-                                                 f"d3.format('{_d3(fmt)}')(params.value)"}
+            col["valueFormatter"] = {
+                "function": f"params.value == null ? '—' : d3.format('{_d3(fmt)}')(params.value)"
+            }
         defs.append(col)
-    return dag.AgGrid(id=grid_id, rowData=rows, columnDefs=defs,
-                      defaultColDef={"flex": 1, "minWidth": 110},
-                      className="sb-grid sb-t2-grid",
-                      dashGridOptions={"animateRows": False,
-                                       "rowSelection": {"mode": "singleRow", "checkboxes": False,
-                                                        "enableClickSelection": True},
-                                       "tooltipShowDelay": 300},
-                      style={"height": f"{height}px", "width": "100%"})
+    return dag.AgGrid(
+        id=grid_id,
+        rowData=rows,
+        columnDefs=defs,
+        defaultColDef={"flex": 1, "minWidth": 110},
+        className="sb-grid sb-t2-grid",
+        dashGridOptions={
+            "animateRows": False,
+            "rowSelection": {
+                "mode": "singleRow",
+                "checkboxes": False,
+                "enableClickSelection": True,
+            },
+            "tooltipShowDelay": 300,
+        },
+        style={"height": f"{height}px", "width": "100%"},
+    )
 
 
-def pivot_grid(pivot: pd.DataFrame, row_label: str, fmt: str, grid_id: str,
-               total_label: str = "Total") -> Component:
+def pivot_grid(
+    pivot: pd.DataFrame, row_label: str, fmt: str, grid_id: str, total_label: str = "Total"
+) -> Component:
     """Rows × columns of one metric with a Total column and a pinned Total row; sortable.
 
     Fields are positional (``c0``, ``c1``…) so any value can be a column; each column
@@ -159,13 +227,29 @@ def pivot_grid(pivot: pd.DataFrame, row_label: str, fmt: str, grid_id: str,
     body = pivot.drop(index=total_label, errors="ignore")
     pattern = _d3(fmt)
     formatter = {"function": f"params.value == null ? '—' : d3.format('{pattern}')(params.value)"}
-    defs: list[dict[str, Any]] = [{"field": "row", "headerName": row_label, "pinned": "left",
-                                   "minWidth": 150, "sortable": True}]
+    defs: list[dict[str, Any]] = [
+        {
+            "field": "row",
+            "headerName": row_label,
+            "pinned": "left",
+            "minWidth": 150,
+            "sortable": True,
+        }
+    ]
     for i, col in enumerate(pivot.columns):
-        defs.append({"field": f"c{i}", "headerName": str(col), "sortable": True,
-                     "type": "rightAligned", "valueFormatter": formatter, "minWidth": 110,
-                     "headerTooltip": str(col), "context": {"value": str(col)},
-                     "cellClass": "sb-pivot-total" if col == total_label else None})
+        defs.append(
+            {
+                "field": f"c{i}",
+                "headerName": str(col),
+                "sortable": True,
+                "type": "rightAligned",
+                "valueFormatter": formatter,
+                "minWidth": 110,
+                "headerTooltip": str(col),
+                "context": {"value": str(col)},
+                "cellClass": "sb-pivot-total" if col == total_label else None,
+            }
+        )
 
     def row_of(label: Any, values: Sequence[Any]) -> dict[str, Any]:
         row: dict[str, Any] = {"row": str(label)}
@@ -173,15 +257,24 @@ def pivot_grid(pivot: pd.DataFrame, row_label: str, fmt: str, grid_id: str,
         return row
 
     rows = [row_of(label, list(values)) for label, values in body.iterrows()]
-    pinned = [row_of(total_label, list(pivot.loc[total_label]))] \
-        if total_label in pivot.index else []
+    pinned = (
+        [row_of(total_label, list(pivot.loc[total_label]))] if total_label in pivot.index else []
+    )
     height = min(520, 52 + 42 * (len(rows) + len(pinned)))
-    return dag.AgGrid(id=grid_id, rowData=rows, columnDefs=defs,
-                      defaultColDef={"resizable": True, "flex": 1},
-                      className="sb-grid sb-t2-pivot", getRowId="params.data.row",
-                      dashGridOptions={"animateRows": False, "pinnedBottomRowData": pinned,
-                                       "suppressCellFocus": False},
-                      style={"height": f"{height}px", "width": "100%"})
+    return dag.AgGrid(
+        id=grid_id,
+        rowData=rows,
+        columnDefs=defs,
+        defaultColDef={"resizable": True, "flex": 1},
+        className="sb-grid sb-t2-pivot",
+        getRowId="params.data.row",
+        dashGridOptions={
+            "animateRows": False,
+            "pinnedBottomRowData": pinned,
+            "suppressCellFocus": False,
+        },
+        style={"height": f"{height}px", "width": "100%"},
+    )
 
 
 def pivot_columns(pivot: pd.DataFrame) -> list[str]:
@@ -189,23 +282,40 @@ def pivot_columns(pivot: pd.DataFrame) -> list[str]:
     return [str(c) for c in pivot.columns]
 
 
-def detail_grid(columns: Sequence[tuple[str, str, bool, bool]], grid_id: str,
-                page_size: int = 100) -> Component:
+def detail_grid(
+    columns: Sequence[tuple[str, str, bool, bool]], grid_id: str, page_size: int = 100
+) -> Component:
     """A server-side paged grid (AG Grid's infinite row model): only the rows in view are
     requested (``getRowsRequest``) and sent (``getRowsResponse``). ``columns`` are
     (field, header, is numeric, sortable)."""
-    defs = [{"field": key, "headerName": label, "sortable": sortable, "resizable": True,
-             "minWidth": 120, **({"type": "rightAligned"} if numeric else {}),
-             **({} if sortable else {"headerTooltip": "Personal data: masked, not sortable"})}
-            for key, label, numeric, sortable in columns]
-    return dag.AgGrid(id=grid_id, columnDefs=defs, rowModelType="infinite",
-                      defaultColDef={"resizable": True},
-                      className="sb-grid sb-t2-detail",
-                      dashGridOptions={"cacheBlockSize": page_size, "maxBlocksInCache": 20,
-                                       "infiniteInitialRowCount": page_size,
-                                       "rowBuffer": 0, "animateRows": False,
-                                       "maxConcurrentDatasourceRequests": 1},
-                      style={"height": "420px", "width": "100%"})
+    defs = [
+        {
+            "field": key,
+            "headerName": label,
+            "sortable": sortable,
+            "resizable": True,
+            "minWidth": 120,
+            **({"type": "rightAligned"} if numeric else {}),
+            **({} if sortable else {"headerTooltip": "Personal data: masked, not sortable"}),
+        }
+        for key, label, numeric, sortable in columns
+    ]
+    return dag.AgGrid(
+        id=grid_id,
+        columnDefs=defs,
+        rowModelType="infinite",
+        defaultColDef={"resizable": True},
+        className="sb-grid sb-t2-detail",
+        dashGridOptions={
+            "cacheBlockSize": page_size,
+            "maxBlocksInCache": 20,
+            "infiniteInitialRowCount": page_size,
+            "rowBuffer": 0,
+            "animateRows": False,
+            "maxConcurrentDatasourceRequests": 1,
+        },
+        style={"height": "420px", "width": "100%"},
+    )
 
 
 def chips(items: Sequence[tuple[str, str]], *, id_prefix: str) -> html.Div | None:
@@ -214,9 +324,19 @@ def chips(items: Sequence[tuple[str, str]], *, id_prefix: str) -> html.Div | Non
 
     if not items:
         return None
-    return html.Div([dcc.Link(f"{text} ✕", href=href, className="sb-t1-chip",
-                              id=f"{id_prefix}-{i}", title="Remove this filter")
-                     for i, (text, href) in enumerate(items)], className="sb-t1-chips")
+    return html.Div(
+        [
+            dcc.Link(
+                f"{text} ✕",
+                href=href,
+                className="sb-t1-chip",
+                id=f"{id_prefix}-{i}",
+                title="Remove this filter",
+            )
+            for i, (text, href) in enumerate(items)
+        ],
+        className="sb-t1-chips",
+    )
 
 
 def code_block(text: str, block_id: str) -> html.Pre:

@@ -16,12 +16,12 @@ from dash import dcc
 
 from components.formatting import as_number, format_value
 
-MAX_POINTS = 400                     # per series; a chart has at most two series
+MAX_POINTS = 400  # per series; a chart has at most two series
 
 # The palette mirrors assets/starboard.css (:root variables).
 ACCENT = "#2458c6"
 ACCENT_LIGHT = "#b9c9ec"
-MUTED = "#9aa5b1"                    # comparison series, de-emphasised bars
+MUTED = "#9aa5b1"  # comparison series, de-emphasised bars
 INK = "#1f2933"
 INK_MUTED = "#616e7c"
 LINE = "#e4e7eb"
@@ -32,8 +32,14 @@ COLORWAY = (ACCENT, "#168a8a", "#7b4fc9", "#c27c0e", "#52606d", "#b83280")
 TONE_COLORS = {"good": GOOD, "bad": BAD, "warn": WARN, "neutral": ACCENT}
 FONT = '-apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 
-_AXIS = dict(automargin=True, zeroline=False, fixedrange=True, ticks="",
-             tickfont=dict(color=INK_MUTED, size=11), title=dict(text=""))
+_AXIS = dict(
+    automargin=True,
+    zeroline=False,
+    fixedrange=True,
+    ticks="",
+    tickfont=dict(color=INK_MUTED, size=11),
+    title=dict(text=""),
+)
 
 TEMPLATE = go.layout.Template(
     layout=go.Layout(
@@ -43,13 +49,20 @@ TEMPLATE = go.layout.Template(
         colorway=list(COLORWAY),
         margin=dict(l=4, r=8, t=8, b=4, pad=2),
         xaxis=dict(_AXIS, showgrid=False, showline=True, linecolor=LINE),
-        yaxis=dict(_AXIS, showgrid=True, gridcolor=LINE, gridwidth=1, showline=False,
-                   nticks=5),
+        yaxis=dict(_AXIS, showgrid=True, gridcolor=LINE, gridwidth=1, showline=False, nticks=5),
         hovermode="x unified",
-        hoverlabel=dict(bgcolor="#ffffff", bordercolor=LINE,
-                        font=dict(family=FONT, size=12, color=INK)),
-        legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom",
-                    font=dict(size=11, color=INK_MUTED), bgcolor="rgba(0,0,0,0)"),
+        hoverlabel=dict(
+            bgcolor="#ffffff", bordercolor=LINE, font=dict(family=FONT, size=12, color=INK)
+        ),
+        legend=dict(
+            orientation="h",
+            x=0,
+            xanchor="left",
+            y=1.0,
+            yanchor="bottom",
+            font=dict(size=11, color=INK_MUTED),
+            bgcolor="rgba(0,0,0,0)",
+        ),
         showlegend=False,
         bargap=0.3,
         dragmode=False,
@@ -75,8 +88,10 @@ def _values(y: Sequence[Any], what: str) -> list[float | None]:
 
 def _cap(n: int, what: str) -> None:
     if n > MAX_POINTS:
-        raise ValueError(f"{what} has {n} points; charts take at most {MAX_POINTS}: "
-                         "aggregate in SQL (a coarser grain or a top-N)")
+        raise ValueError(
+            f"{what} has {n} points; charts take at most {MAX_POINTS}: "
+            "aggregate in SQL (a coarser grain or a top-N)"
+        )
 
 
 def _pair(x: Sequence[Any], y: Sequence[Any], what: str) -> tuple[list[Any], list[float | None]]:
@@ -101,8 +116,28 @@ def _duration_ticks(values: Sequence[float | None]) -> dict[str, Any]:
     if top == bottom:
         return {}
     span = top - bottom
-    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 4 * 3600,
-             6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
+    steps = (
+        1,
+        2,
+        5,
+        10,
+        15,
+        30,
+        60,
+        120,
+        300,
+        600,
+        900,
+        1800,
+        3600,
+        7200,
+        4 * 3600,
+        6 * 3600,
+        12 * 3600,
+        86400,
+        2 * 86400,
+        7 * 86400,
+    )
     step = next((s for s in steps if span / s <= 5), _nice_step(span))
     first = math.floor(bottom / step) * step
     ticks = [first + i * step for i in range(int((top - first) / step) + 2)]
@@ -133,15 +168,24 @@ def _figure(**layout: Any) -> go.Figure:
 def _goal_line(fig: go.Figure, goal: float | None, fmt: str) -> None:
     if as_number(goal) is None:
         return
-    fig.add_hline(y=goal, line=dict(color=INK_MUTED, width=1, dash="dot"),
-                  annotation_text=f"Goal {format_value(goal, fmt)}",
-                  annotation_position="top left",
-                  annotation_font=dict(size=11, color=INK_MUTED))
+    fig.add_hline(
+        y=goal,
+        line=dict(color=INK_MUTED, width=1, dash="dot"),
+        annotation_text=f"Goal {format_value(goal, fmt)}",
+        annotation_position="top left",
+        annotation_font=dict(size=11, color=INK_MUTED),
+    )
 
 
-def line_chart(x: Sequence[Any], y: Sequence[Any], *, name: str,
-               compare: tuple[Sequence[Any], Sequence[Any], str] | None = None,
-               goal: float | None = None, fmt: str = "number") -> go.Figure:
+def line_chart(
+    x: Sequence[Any],
+    y: Sequence[Any],
+    *,
+    name: str,
+    compare: tuple[Sequence[Any], Sequence[Any], str] | None = None,
+    goal: float | None = None,
+    fmt: str = "number",
+) -> go.Figure:
     """A line over time, optionally with a grey comparison series and a dotted goal line.
 
     ``compare`` is (x, y, label) on the same x axis as the main series (e.g. last year's
@@ -154,13 +198,27 @@ def line_chart(x: Sequence[Any], y: Sequence[Any], *, name: str,
         cx, cy, label = compare
         cxs, cys = _pair(cx, cy, label)
         everything += cys
-        fig.add_trace(go.Scatter(x=cxs, y=cys, name=label, customdata=_hover(cys, fmt),
-                                 line=dict(color=MUTED, width=1.5, dash="dash"),
-                                 hovertemplate=f"{label}: %{{customdata}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=cxs,
+                y=cys,
+                name=label,
+                customdata=_hover(cys, fmt),
+                line=dict(color=MUTED, width=1.5, dash="dash"),
+                hovertemplate=f"{label}: %{{customdata}}<extra></extra>",
+            )
+        )
         fig.update_layout(showlegend=True, margin=dict(t=24))
-    fig.add_trace(go.Scatter(x=xs, y=ys, name=name, customdata=_hover(ys, fmt),
-                             line=dict(color=ACCENT, width=2.25),
-                             hovertemplate=f"{name}: %{{customdata}}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            name=name,
+            customdata=_hover(ys, fmt),
+            line=dict(color=ACCENT, width=2.25),
+            hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
+        )
+    )
     if goal is not None:
         everything.append(as_number(goal))
     fig.update_yaxes(**value_axis(fmt, everything))
@@ -168,26 +226,41 @@ def line_chart(x: Sequence[Any], y: Sequence[Any], *, name: str,
     return fig
 
 
-def area_chart(x: Sequence[Any], y: Sequence[Any], *, name: str, fmt: str = "number",
-               goal: float | None = None) -> go.Figure:
+def area_chart(
+    x: Sequence[Any], y: Sequence[Any], *, name: str, fmt: str = "number", goal: float | None = None
+) -> go.Figure:
     """A single series over time, filled to zero: for totals whose size matters."""
     xs, ys = _pair(x, y, name)
     fig = _figure()
-    fig.add_trace(go.Scatter(x=xs, y=ys, name=name, customdata=_hover(ys, fmt),
-                             line=dict(color=ACCENT, width=2), fill="tozeroy",
-                             fillcolor="rgba(36, 88, 198, 0.12)",
-                             hovertemplate=f"{name}: %{{customdata}}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            name=name,
+            customdata=_hover(ys, fmt),
+            line=dict(color=ACCENT, width=2),
+            fill="tozeroy",
+            fillcolor="rgba(36, 88, 198, 0.12)",
+            hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
+        )
+    )
     fig.update_yaxes(**value_axis(fmt, [*ys, as_number(goal)]), rangemode="tozero")
     _goal_line(fig, goal, fmt)
     return fig
 
 
-LONG_LABEL = 10                      # category labels longer than this: horizontal bars
+LONG_LABEL = 10  # category labels longer than this: horizontal bars
 
 
-def bar_chart(categories: Sequence[Any], values: Sequence[Any], *, fmt: str = "number",
-              highlight: str | Sequence[str] | None = None,
-              horizontal: bool | None = None, name: str = "") -> go.Figure:
+def bar_chart(
+    categories: Sequence[Any],
+    values: Sequence[Any],
+    *,
+    fmt: str = "number",
+    highlight: str | Sequence[str] | None = None,
+    horizontal: bool | None = None,
+    name: str = "",
+) -> go.Figure:
     """Bars by category, labelled with their values; ``highlight`` stands out, the rest
     are muted. Horizontal by default when a label is long (first category on top)."""
     labels = [str(c) for c in categories]
@@ -200,45 +273,80 @@ def bar_chart(categories: Sequence[Any], values: Sequence[Any], *, fmt: str = "n
     colors = [ACCENT if not wanted or label in wanted else ACCENT_LIGHT for label in labels]
     text = [format_value(v, fmt) for v in vals]
     bar = go.Bar(
-        x=vals if horizontal else labels, y=labels if horizontal else vals,
-        orientation="h" if horizontal else "v", marker=dict(color=colors), name=name,
-        text=text, textposition="outside", cliponaxis=False, customdata=text,
+        x=vals if horizontal else labels,
+        y=labels if horizontal else vals,
+        orientation="h" if horizontal else "v",
+        marker=dict(color=colors),
+        name=name,
+        text=text,
+        textposition="outside",
+        cliponaxis=False,
+        customdata=text,
         textfont=dict(size=11, color=INK_MUTED),
-        hovertemplate=("%{y}" if horizontal else "%{x}") + ": %{customdata}<extra></extra>")
+        hovertemplate=("%{y}" if horizontal else "%{x}") + ": %{customdata}<extra></extra>",
+    )
     fig = _figure(hovermode="closest")
     fig.add_trace(bar)
     value_settings = value_axis(fmt, vals)
     known = [v for v in vals if v is not None]
     if known and min(known) >= 0 and max(known) > 0:
-        value_settings["range"] = [0, max(known) * 1.15]     # room for the outside labels
+        value_settings["range"] = [0, max(known) * 1.15]  # room for the outside labels
     if horizontal:
-        fig.update_xaxes(showgrid=True, gridcolor=LINE, showline=False, nticks=5,
-                         **value_settings)
-        fig.update_yaxes(showgrid=False, showline=True, linecolor=LINE, type="category",
-                         autorange="reversed", nticks=0)   # every category labelled
+        fig.update_xaxes(showgrid=True, gridcolor=LINE, showline=False, nticks=5, **value_settings)
+        fig.update_yaxes(
+            showgrid=False,
+            showline=True,
+            linecolor=LINE,
+            type="category",
+            autorange="reversed",
+            nticks=0,
+        )  # every category labelled
     else:
         fig.update_xaxes(type="category", nticks=0)
         fig.update_yaxes(**value_settings)
     return fig
 
 
-def sparkline(values: Sequence[Any], *, tone: str = "neutral",
-              labels: Sequence[str] | None = None, fmt: str = "number") -> go.Figure:
+def sparkline(
+    values: Sequence[Any],
+    *,
+    tone: str = "neutral",
+    labels: Sequence[str] | None = None,
+    fmt: str = "number",
+) -> go.Figure:
     """A tiny line for a BAN tile: no axes, no grid, the last point marked in ``tone``."""
     ys = _values(values, "sparkline")
     xs: list[Any] = list(labels) if labels is not None else list(range(len(ys)))
     if len(xs) != len(ys):
         raise ValueError(f"sparkline: {len(xs)} labels but {len(ys)} values")
     color = tone_color(tone)
-    fig = _figure(margin=dict(l=2, r=4, t=3, b=3, pad=0), hovermode=False,
-                  xaxis=dict(visible=False, type="category"),
-                  yaxis=dict(visible=False))
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1.75),
-                             hoverinfo="skip", connectgaps=False))
+    fig = _figure(
+        margin=dict(l=2, r=4, t=3, b=3, pad=0),
+        hovermode=False,
+        xaxis=dict(visible=False, type="category"),
+        yaxis=dict(visible=False),
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line=dict(color=color, width=1.75),
+            hoverinfo="skip",
+            connectgaps=False,
+        )
+    )
     last = next((i for i in range(len(ys) - 1, -1, -1) if ys[i] is not None), None)
     if last is not None:
-        fig.add_trace(go.Scatter(x=[xs[last]], y=[ys[last]], mode="markers",
-                                 marker=dict(color=color, size=5), hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=[xs[last]],
+                y=[ys[last]],
+                mode="markers",
+                marker=dict(color=color, size=5),
+                hoverinfo="skip",
+            )
+        )
     return fig
 
 
@@ -246,11 +354,20 @@ GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
 STATIC_CONFIG = {"displayModeBar": False, "responsive": True, "staticPlot": True}
 
 
-def graph(figure: go.Figure, *, id_: str | dict[str, str] | None = None,
-          height: int | str = 260, static: bool = False,
-          class_name: str = "sb-graph") -> dcc.Graph:
+def graph(
+    figure: go.Figure,
+    *,
+    id_: str | dict[str, str] | None = None,
+    height: int | str = 260,
+    static: bool = False,
+    class_name: str = "sb-graph",
+) -> dcc.Graph:
     """A ``dcc.Graph`` without the mode bar that fills its container's width."""
     kwargs: dict[str, Any] = {} if id_ is None else {"id": id_}
-    return dcc.Graph(figure=figure, config=STATIC_CONFIG if static else GRAPH_CONFIG,
-                     style={"height": f"{height}px" if isinstance(height, int) else height},
-                     className=class_name, **kwargs)
+    return dcc.Graph(
+        figure=figure,
+        config=STATIC_CONFIG if static else GRAPH_CONFIG,
+        style={"height": f"{height}px" if isinstance(height, int) else height},
+        className=class_name,
+        **kwargs,
+    )

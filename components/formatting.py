@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
-MINUS = "\u2212"                     # a true minus sign: "−3.1%", not a hyphen
-DASH = "—"                           # what a missing value shows
-NEUTRAL_BAND = 0.005                 # |change| below 0.5 %: neither good nor bad
+MINUS = "\u2212"  # a true minus sign: "−3.1%", not a hyphen
+DASH = "—"  # what a missing value shows
+NEUTRAL_BAND = 0.005  # |change| below 0.5 %: neither good nor bad
 
-_UNITS = ((12, "T"), (9, "B"), (6, "M"), (3, "K"))   # powers of ten
-_COMPACT_FROM = 10_000               # below this, numbers are written out in full
+_UNITS = ((12, "T"), (9, "B"), (6, "M"), (3, "K"))  # powers of ten
+_COMPACT_FROM = 10_000  # below this, numbers are written out in full
 
 
 def as_number(value: object) -> float | None:
@@ -27,8 +27,11 @@ def as_number(value: object) -> float | None:
 def _fixed(number: float, digits: int, *, shift: int = 0, grouped: bool = True) -> str:
     """``number × 10**shift`` with ``digits`` decimals, halves rounded away from zero as
     people (and spreadsheets) do, not to even: 1234.5 → "1,235", 2.675 → "2.68"."""
-    exact = Decimal(repr(float(number))).scaleb(shift).quantize(
-        Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    exact = (
+        Decimal(repr(float(number)))
+        .scaleb(shift)
+        .quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    )
     return f"{exact:,.{digits}f}" if grouped else f"{exact:.{digits}f}"
 
 
@@ -43,7 +46,7 @@ def _compact(magnitude: float) -> str:
             scaled = magnitude / 10**power
             digits = 2 if scaled < 10 else 1 if scaled < 100 else 0
             text = _fixed(magnitude, digits, shift=-power, grouped=False)
-            if float(text) >= 1000 and index > 0:      # 999.96K rounds up: say 1M
+            if float(text) >= 1000 and index > 0:  # 999.96K rounds up: say 1M
                 power, suffix = _UNITS[index - 1]
                 text = _fixed(magnitude, 2, shift=-power, grouped=False)
             return _strip_zeros(text) + suffix
@@ -100,7 +103,7 @@ def format_value(value: object, fmt: str, *, compact: bool = True) -> str:
         body = _plain(magnitude, decimals=0 if magnitude >= 1000 else 2)
     else:
         body = _plain(magnitude)
-    if not any(ch in body for ch in "123456789"):   # rounded to zero: no sign
+    if not any(ch in body for ch in "123456789"):  # rounded to zero: no sign
         sign = ""
     return f"{sign}{prefix}{body}"
 

@@ -14,22 +14,26 @@ from app import problems
 from app.auth import require, signed_in_user
 from app.runtime import current_runtime
 
-STATUS_LABELS = {"ok": "All quality checks pass", "warn": "Some quality checks warn",
-                 "fail": "A blocking quality check failed", "unknown": "Data quality unknown"}
+STATUS_LABELS = {
+    "ok": "All quality checks pass",
+    "warn": "Some quality checks warn",
+    "fail": "A blocking quality check failed",
+    "unknown": "Data quality unknown",
+}
 
 
 @dataclass(frozen=True)
 class Trust:
     """How fresh and how trustworthy the data behind a page is."""
 
-    status: str = "unknown"                  # ok | warn | fail | unknown
-    as_of: datetime | None = None            # latest fact time in the data
+    status: str = "unknown"  # ok | warn | fail | unknown
+    as_of: datetime | None = None  # latest fact time in the data
     published_at: datetime | None = None
     version: str | None = None
     dq_score: float | None = None
-    failing: tuple[str, ...] = ()            # one line per failing check
-    error: str | None = None                 # the warehouse could not be read
-    stale: str | None = None                 # the freshness check failed: why
+    failing: tuple[str, ...] = ()  # one line per failing check
+    error: str | None = None  # the warehouse could not be read
+    stale: str | None = None  # the freshness check failed: why
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,11 @@ class Viewer:
 
 def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
     """(label, href, active) for every ``nav=True`` page the viewer may open, in ``order``."""
-    pages = [p for p in dash.page_registry.values()
-             if p.get("nav") and p.get("access") in viewer.permissions]
+    pages = [
+        p
+        for p in dash.page_registry.values()
+        if p.get("nav") and p.get("access") in viewer.permissions
+    ]
     pages.sort(key=lambda p: (p.get("order", 50), p["name"]))
     items = []
     for page in pages:
@@ -64,11 +71,18 @@ def dq_dot(trust: Trust) -> html.Span:
     if len(trust.failing) > 8:
         lines.append(f"… and {len(trust.failing) - 8} more")
     return html.A(
-        [html.Span(className=f"sb-dot sb-dot-{trust.status}"),
-         html.Span(f"DQ {trust.dq_score:.0f}%" if trust.dq_score is not None else "DQ —",
-                   className="sb-dq-label")],
-        href="/quality", title="\n".join(lines), className="sb-dq",
-        **{"data-status": trust.status})
+        [
+            html.Span(className=f"sb-dot sb-dot-{trust.status}"),
+            html.Span(
+                f"DQ {trust.dq_score:.0f}%" if trust.dq_score is not None else "DQ —",
+                className="sb-dq-label",
+            ),
+        ],
+        href="/quality",
+        title="\n".join(lines),
+        className="sb-dq",
+        **{"data-status": trust.status},
+    )
 
 
 def as_of_text(trust: Trust) -> str:
@@ -83,100 +97,185 @@ def user_menu(viewer: Viewer) -> html.Form | None:
     """Name, role and a sign-out button (a POST form with the session's CSRF token)."""
     if not viewer.name:
         return None
-    return html.Form([
-        html.Span(viewer.name, className="sb-user-name", title=f"Role: {viewer.role}"),
-        html.Span(viewer.role, className="sb-badge sb-badge-muted"),
-        dcc.Input(type="hidden", name="csrf_token", value=viewer.csrf),
-        html.Button("Sign out", type="submit", className="sb-link-button", id="sb-logout"),
-    ], action="/logout", method="POST", className="sb-user")
+    return html.Form(
+        [
+            html.Span(viewer.name, className="sb-user-name", title=f"Role: {viewer.role}"),
+            html.Span(viewer.role, className="sb-badge sb-badge-muted"),
+            dcc.Input(type="hidden", name="csrf_token", value=viewer.csrf),
+            html.Button("Sign out", type="submit", className="sb-link-button", id="sb-logout"),
+        ],
+        action="/logout",
+        method="POST",
+        className="sb-user",
+    )
 
 
 def header(current_path: str, trust: Trust, viewer: Viewer) -> html.Header:
-    links = [html.A(label, href=href, className="sb-nav-link" + (" active" if active else ""))
-             for label, href, active in nav_items(current_path, viewer)]
-    return html.Header([
-        html.A([html.Span("★", className="sb-logo"), "Starboard"], href="/",
-               className="sb-brand"),
-        html.Nav(links, className="sb-nav"),
-        html.Div([html.Span(as_of_text(trust), className="sb-asof",
-                            title=f"Data version {trust.version}" if trust.version else None),
-                  dq_dot(trust), user_menu(viewer)], className="sb-trust"),
-    ], className="sb-header")
+    links = [
+        html.A(label, href=href, className="sb-nav-link" + (" active" if active else ""))
+        for label, href, active in nav_items(current_path, viewer)
+    ]
+    return html.Header(
+        [
+            html.A(
+                [html.Span("★", className="sb-logo"), "Starboard"], href="/", className="sb-brand"
+            ),
+            html.Nav(links, className="sb-nav"),
+            html.Div(
+                [
+                    html.Span(
+                        as_of_text(trust),
+                        className="sb-asof",
+                        title=f"Data version {trust.version}" if trust.version else None,
+                    ),
+                    dq_dot(trust),
+                    user_menu(viewer),
+                ],
+                className="sb-trust",
+            ),
+        ],
+        className="sb-header",
+    )
 
 
-def page(title: str, children: Sequence[Component] | Component, *, path: str, trust: Trust,
-         viewer: Viewer, subtitle: str | None = None, show_stale: bool = False,
-         actions: Component | None = None) -> html.Div:
+def page(
+    title: str,
+    children: Sequence[Component] | Component,
+    *,
+    path: str,
+    trust: Trust,
+    viewer: Viewer,
+    subtitle: str | None = None,
+    show_stale: bool = False,
+    actions: Component | None = None,
+) -> html.Div:
     """A whole page: header, title block, a banner when data is unavailable or blocked."""
     banner = None
     if trust.error:
         banner = html.Div(trust.error, className="sb-banner sb-banner-fail", role="alert")
     elif trust.status == "fail":
-        banner = html.Div("The last load failed a blocking quality check: the numbers below "
-                          "may be incomplete.", className="sb-banner sb-banner-fail",
-                          role="alert")
+        banner = html.Div(
+            "The last load failed a blocking quality check: the numbers below may be incomplete.",
+            className="sb-banner sb-banner-fail",
+            role="alert",
+        )
     elif show_stale and trust.stale:
         banner = html.Div(trust.stale, className="sb-banner sb-banner-warn", role="status")
     body = list(children) if isinstance(children, Sequence) else [children]
-    return html.Div([
-        header(path, trust, viewer),
-        html.Main([
-            html.Div([html.Div([html.H1(title, className="sb-title"),
-                                html.P(subtitle, className="sb-subtitle") if subtitle
-                                else None]),
-                      actions], className="sb-title-block"),
-            banner,
-            *body,
-        ], className="sb-main"),
-    ], className="sb-page")
+    return html.Div(
+        [
+            header(path, trust, viewer),
+            html.Main(
+                [
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.H1(title, className="sb-title"),
+                                    html.P(subtitle, className="sb-subtitle") if subtitle else None,
+                                ]
+                            ),
+                            actions,
+                        ],
+                        className="sb-title-block",
+                    ),
+                    banner,
+                    *body,
+                ],
+                className="sb-main",
+            ),
+        ],
+        className="sb-page",
+    )
 
 
 def error_tile(title: str, message: str) -> html.Div:
     """What a widget shows instead of data when its query cannot run."""
-    return html.Div([html.Div(title, className="sb-error-title"),
-                     html.Div(message, className="sb-error-message")],
-                    className="sb-tile sb-error", role="alert")
+    return html.Div(
+        [
+            html.Div(title, className="sb-error-title"),
+            html.Div(message, className="sb-error-message"),
+        ],
+        className="sb-tile sb-error",
+        role="alert",
+    )
 
 
-def stat(label: str, value: str, note: str | None = None, *, status: str | None = None,
-         test_id: str | None = None) -> html.Div:
+def stat(
+    label: str,
+    value: str,
+    note: str | None = None,
+    *,
+    status: str | None = None,
+    test_id: str | None = None,
+) -> html.Div:
     """A small labelled figure (not a BAN tile: those come with the Tier 0 board)."""
-    value_div = (html.Div(value, className="sb-stat-value", id=test_id) if test_id
-                 else html.Div(value, className="sb-stat-value"))
-    return html.Div([html.Div(label, className="sb-stat-label"), value_div,
-                     html.Div(note, className="sb-stat-note") if note else None],
-                    className="sb-stat" + (f" sb-stat-{status}" if status else ""))
+    value_div = (
+        html.Div(value, className="sb-stat-value", id=test_id)
+        if test_id
+        else html.Div(value, className="sb-stat-value")
+    )
+    return html.Div(
+        [
+            html.Div(label, className="sb-stat-label"),
+            value_div,
+            html.Div(note, className="sb-stat-note") if note else None,
+        ],
+        className="sb-stat" + (f" sb-stat-{status}" if status else ""),
+    )
 
 
-def section(title: str, children: Sequence[Component] | Component,
-            note: str | None = None) -> html.Section:
+def section(
+    title: str, children: Sequence[Component] | Component, note: str | None = None
+) -> html.Section:
     body = list(children) if isinstance(children, Sequence) else [children]
-    return html.Section([html.H2(title, className="sb-section-title"),
-                         html.P(note, className="sb-section-note") if note else None, *body],
-                        className="sb-section")
+    return html.Section(
+        [
+            html.H2(title, className="sb-section-title"),
+            html.P(note, className="sb-section-note") if note else None,
+            *body,
+        ],
+        className="sb-section",
+    )
 
 
 def denied(message: str) -> html.Div:
     """What a page shows a user whose role may not open it: no data, a way back."""
-    return html.Div(html.Main([
-        html.H1("No access", className="sb-title"),
-        html.P(message, id="sb-denied"),
-        html.A("Back to the boards you can open", href="/"),
-    ], className="sb-main"), className="sb-page")
+    return html.Div(
+        html.Main(
+            [
+                html.H1("No access", className="sb-title"),
+                html.P(message, id="sb-denied"),
+                html.A("Back to the boards you can open", href="/"),
+            ],
+            className="sb-main",
+        ),
+        className="sb-page",
+    )
 
 
-def report_problem(prefix: str, placeholder: str = "What looks wrong on this page?"
-                   ) -> html.Details:
-    """"Report a data problem": a folded form; the page's own callback stores it."""
-    return html.Details([
-        html.Summary("Report a data problem", className="sb-link-button"),
-        html.Div([
-            dcc.Textarea(id=f"{prefix}-report-text", placeholder=placeholder,
-                         className="sb-field-wide sb-textarea"),
-            html.Button("Send", id=f"{prefix}-report-send", className="sb-button"),
-            html.Div(id=f"{prefix}-report-done", className="sb-form-message"),
-        ], className="sb-report-form"),
-    ], className="sb-report sb-no-print")
+def report_problem(
+    prefix: str, placeholder: str = "What looks wrong on this page?"
+) -> html.Details:
+    """ "Report a data problem": a folded form; the page's own callback stores it."""
+    return html.Details(
+        [
+            html.Summary("Report a data problem", className="sb-link-button"),
+            html.Div(
+                [
+                    dcc.Textarea(
+                        id=f"{prefix}-report-text",
+                        placeholder=placeholder,
+                        className="sb-field-wide sb-textarea",
+                    ),
+                    html.Button("Send", id=f"{prefix}-report-send", className="sb-button"),
+                    html.Div(id=f"{prefix}-report-done", className="sb-form-message"),
+                ],
+                className="sb-report-form",
+            ),
+        ],
+        className="sb-report sb-no-print",
+    )
 
 
 def report_problem_callback(prefix: str, module: str, permission: str) -> None:
@@ -188,15 +287,22 @@ def report_problem_callback(prefix: str, module: str, permission: str) -> None:
     def report_problem(_clicks, text, pathname, search):
         user = signed_in_user()
         require(user, permission)
-        stored, message = problems.submit(current_runtime().users.db, user.name, text,
-                                          pathname, search)
-        return (html.Span(message, className="sb-good" if stored else "sb-bad"),
-                "" if stored else text)
+        stored, message = problems.submit(
+            current_runtime().users.db, user.name, text, pathname, search
+        )
+        return (
+            html.Span(message, className="sb-good" if stored else "sb-bad"),
+            "" if stored else text,
+        )
 
     report_problem.__module__ = module
     report_problem.__qualname__ = f"report_problem[{prefix}]"
-    callback(Output(f"{prefix}-report-done", "children"),
-             Output(f"{prefix}-report-text", "value"),
-             Input(f"{prefix}-report-send", "n_clicks"), State(f"{prefix}-report-text", "value"),
-             State("sb-url", "pathname"), State("sb-url", "search"),
-             prevent_initial_call=True)(report_problem)
+    callback(
+        Output(f"{prefix}-report-done", "children"),
+        Output(f"{prefix}-report-text", "value"),
+        Input(f"{prefix}-report-send", "n_clicks"),
+        State(f"{prefix}-report-text", "value"),
+        State("sb-url", "pathname"),
+        State("sb-url", "search"),
+        prevent_initial_call=True,
+    )(report_problem)

@@ -38,8 +38,8 @@ class LineSeries:
     name: str
     x: Sequence[Any]
     y: Sequence[float | None]
-    value: str | None = None                   # the dimension value, for click-to-filter
-    flagged: Sequence[tuple[date, float, float]] = ()   # (day, value, expected)
+    value: str | None = None  # the dimension value, for click-to-filter
+    flagged: Sequence[tuple[date, float, float]] = ()  # (day, value, expected)
 
 
 def anomaly_lines(series: Sequence[LineSeries], *, fmt: str = "number") -> go.Figure:
@@ -51,28 +51,46 @@ def anomaly_lines(series: Sequence[LineSeries], *, fmt: str = "number") -> go.Fi
         _cap(len(ys), line.name)
         everything += ys
         color = COLORWAY[i % len(COLORWAY)]
-        fig.add_trace(go.Scatter(
-            x=list(line.x), y=ys, name=line.name, line=dict(color=color, width=2),
-            customdata=[[line.value or "", format_value(v, fmt)] for v in ys],
-            hovertemplate=f"{line.name}: %{{customdata[1]}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=list(line.x),
+                y=ys,
+                name=line.name,
+                line=dict(color=color, width=2),
+                customdata=[[line.value or "", format_value(v, fmt)] for v in ys],
+                hovertemplate=f"{line.name}: %{{customdata[1]}}<extra></extra>",
+            )
+        )
     for line in series:
         if not line.flagged:
             continue
-        fig.add_trace(go.Scatter(
-            x=[d for d, _, _ in line.flagged], y=[v for _, v, _ in line.flagged],
-            mode="markers", name=f"{line.name}: stands out", showlegend=False,
-            marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color=BAD, width=2.5)),
-            customdata=[[line.value or "", format_value(e, fmt)] for _, _, e in line.flagged],
-            hovertemplate=f"{line.name} stands out (expected %{{customdata[1]}})"
-                          "<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[d for d, _, _ in line.flagged],
+                y=[v for _, v, _ in line.flagged],
+                mode="markers",
+                name=f"{line.name}: stands out",
+                showlegend=False,
+                marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color=BAD, width=2.5)),
+                customdata=[[line.value or "", format_value(e, fmt)] for _, _, e in line.flagged],
+                hovertemplate=f"{line.name} stands out (expected %{{customdata[1]}})"
+                "<extra></extra>",
+            )
+        )
     fig.update_yaxes(**value_axis(fmt, everything), rangemode="tozero")
     if len(series) > 1:
         fig.update_layout(showlegend=True, margin=dict(t=28))
     return fig
 
 
-def click_bars(categories: Sequence[Any], values: Sequence[Any], *, fmt: str = "number",
-               selected: Sequence[str] = (), name: str = "") -> go.Figure:
+def click_bars(
+    categories: Sequence[Any],
+    values: Sequence[Any],
+    *,
+    fmt: str = "number",
+    selected: Sequence[str] = (),
+    name: str = "",
+) -> go.Figure:
     """Horizontal bars, first category on top, each clickable (customdata = category)."""
     labels = [str(c) for c in categories]
     vals = [as_number(v) for v in values]
@@ -81,43 +99,68 @@ def click_bars(categories: Sequence[Any], values: Sequence[Any], *, fmt: str = "
     colors = [ACCENT if not wanted or label in wanted else "#b9c9ec" for label in labels]
     text = [format_value(v, fmt) for v in vals]
     fig = _figure(hovermode="closest")
-    fig.add_trace(go.Bar(
-        x=vals, y=labels, orientation="h", marker=dict(color=colors), name=name, text=text,
-        textposition="outside", cliponaxis=False, textfont=dict(size=11, color=INK_MUTED),
-        customdata=[[label, t] for label, t in zip(labels, text, strict=True)],
-        hovertemplate="%{y}: %{customdata[1]} · click to filter<extra></extra>"))
+    fig.add_trace(
+        go.Bar(
+            x=vals,
+            y=labels,
+            orientation="h",
+            marker=dict(color=colors),
+            name=name,
+            text=text,
+            textposition="outside",
+            cliponaxis=False,
+            textfont=dict(size=11, color=INK_MUTED),
+            customdata=[[label, t] for label, t in zip(labels, text, strict=True)],
+            hovertemplate="%{y}: %{customdata[1]} · click to filter<extra></extra>",
+        )
+    )
     settings = value_axis(fmt, vals)
     known = [v for v in vals if v is not None]
     if known and min(known) >= 0 and max(known) > 0:
         settings["range"] = [0, max(known) * 1.2]
     fig.update_xaxes(showgrid=True, gridcolor=LINE, showline=False, nticks=5, **settings)
-    fig.update_yaxes(showgrid=False, showline=True, linecolor=LINE, type="category",
-                     autorange="reversed", nticks=0)
+    fig.update_yaxes(
+        showgrid=False,
+        showline=True,
+        linecolor=LINE,
+        type="category",
+        autorange="reversed",
+        nticks=0,
+    )
     return fig
 
 
 def stacked_bars(series: Sequence[LineSeries], *, fmt: str = "number") -> go.Figure:
     """Bars over time stacked by a dimension's values (each stack clickable)."""
-    fig = _figure(barmode="stack", hovermode="x unified", showlegend=True,
-                  margin=dict(t=28))
+    fig = _figure(barmode="stack", hovermode="x unified", showlegend=True, margin=dict(t=28))
     total: dict[Any, float] = {}
     for i, part in enumerate(series):
         ys = [as_number(v) for v in part.y]
         _cap(len(ys), part.name)
         for x, y in zip(part.x, ys, strict=True):
             total[x] = total.get(x, 0.0) + (y or 0.0)
-        fig.add_trace(go.Bar(
-            x=list(part.x), y=ys, name=part.name,
-            marker=dict(color=COLORWAY[i % len(COLORWAY)]),
-            customdata=[[part.value or part.name, format_value(v, fmt)] for v in ys],
-            hovertemplate=f"{part.name}: %{{customdata[1]}}<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=list(part.x),
+                y=ys,
+                name=part.name,
+                marker=dict(color=COLORWAY[i % len(COLORWAY)]),
+                customdata=[[part.value or part.name, format_value(v, fmt)] for v in ys],
+                hovertemplate=f"{part.name}: %{{customdata[1]}}<extra></extra>",
+            )
+        )
     fig.update_yaxes(**value_axis(fmt, list(total.values())))
     return fig
 
 
-def funnel(steps: Sequence[str], values: Sequence[float | None],
-           from_previous: Sequence[float | None], from_first: Sequence[float | None],
-           *, fmt: str = "number") -> go.Figure:
+def funnel(
+    steps: Sequence[str],
+    values: Sequence[float | None],
+    from_previous: Sequence[float | None],
+    from_first: Sequence[float | None],
+    *,
+    fmt: str = "number",
+) -> go.Figure:
     """A funnel: each step's value, its conversion from the step before and from the top."""
     vals = [as_number(v) for v in values]
     _cap(len(vals), "funnel")
@@ -126,78 +169,133 @@ def funnel(steps: Sequence[str], values: Sequence[float | None],
         value = format_value(v, fmt)
         step = f"{format_value(from_previous[i], 'percent')} of previous" if i else ""
         text.append(f"{value} · {step}" if i else value)
-        hover.append(f"{value} · {step} · {format_value(from_first[i], 'percent')} of first"
-                     if i else value)
+        hover.append(
+            f"{value} · {step} · {format_value(from_first[i], 'percent')} of first" if i else value
+        )
     fig = _figure(hovermode="closest", margin=dict(l=4, r=24, t=4, b=4))
-    fig.add_trace(go.Funnel(
-        y=list(steps), x=vals, text=text, textinfo="text", textposition="auto",
-        outsidetextfont=dict(color=INK_MUTED, size=12),
-        marker=dict(color=[COLORWAY[0]] * len(vals)), connector=dict(line=dict(color=LINE)),
-        insidetextfont=dict(color="#ffffff", size=12), customdata=hover,
-        hovertemplate="%{y}: %{customdata}<extra></extra>"))
+    fig.add_trace(
+        go.Funnel(
+            y=list(steps),
+            x=vals,
+            text=text,
+            textinfo="text",
+            textposition="auto",
+            outsidetextfont=dict(color=INK_MUTED, size=12),
+            marker=dict(color=[COLORWAY[0]] * len(vals)),
+            connector=dict(line=dict(color=LINE)),
+            insidetextfont=dict(color="#ffffff", size=12),
+            customdata=hover,
+            hovertemplate="%{y}: %{customdata}<extra></extra>",
+        )
+    )
     fig.update_yaxes(showline=False)
     fig.update_xaxes(showline=False, showgrid=False)
     return fig
 
 
-def cohort_heatmap(cohorts: Sequence[str], ages: Sequence[int],
-                   shares: Sequence[Sequence[float | None]],
-                   sizes: Sequence[float | None]) -> go.Figure:
+def cohort_heatmap(
+    cohorts: Sequence[str],
+    ages: Sequence[int],
+    shares: Sequence[Sequence[float | None]],
+    sizes: Sequence[float | None],
+) -> go.Figure:
     """Signup cohorts (rows) × months since signup (columns), coloured by share active."""
     _cap(len(cohorts) * max(1, len(ages)), "cohort heatmap")
     labels = [f"{c} ({format_value(s, 'number')})" for c, s in zip(cohorts, sizes, strict=True)]
     text = [[format_value(v, "percent") if v is not None else "" for v in row] for row in shares]
     fig = _figure(hovermode="closest", margin=dict(l=4, r=8, t=4, b=28))
-    fig.add_trace(go.Heatmap(
-        z=[[as_number(v) for v in row] for row in shares], x=[str(a) for a in ages], y=labels,
-        text=text, texttemplate="%{text}", textfont=dict(size=10),
-        colorscale=[[0, "#f4f7fc"], [0.25, "#b9c9ec"], [1, ACCENT]], zmin=0, showscale=False,
-        xgap=1, ygap=1, hovertemplate="%{y}, month %{x}: %{text} active<extra></extra>"))
-    fig.update_xaxes(type="category", title=dict(text="Months since signup"), showline=False,
-                     side="bottom")
+    fig.add_trace(
+        go.Heatmap(
+            z=[[as_number(v) for v in row] for row in shares],
+            x=[str(a) for a in ages],
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            textfont=dict(size=10),
+            colorscale=[[0, "#f4f7fc"], [0.25, "#b9c9ec"], [1, ACCENT]],
+            zmin=0,
+            showscale=False,
+            xgap=1,
+            ygap=1,
+            hovertemplate="%{y}, month %{x}: %{text} active<extra></extra>",
+        )
+    )
+    fig.update_xaxes(
+        type="category", title=dict(text="Months since signup"), showline=False, side="bottom"
+    )
     fig.update_yaxes(type="category", autorange="reversed", showgrid=False, nticks=0)
     return fig
 
 
-D3_FORMATS = {"number": ",.2~f", "currency": "$,.2f", "percent": ".1%", "duration": ",.0f",
-              "change": "+.1%", "ratio": ",.2f"}
+D3_FORMATS = {
+    "number": ",.2~f",
+    "currency": "$,.2f",
+    "percent": ".1%",
+    "duration": ",.0f",
+    "change": "+.1%",
+    "ratio": ",.2f",
+}
 
 
 def _col(field: str, header: str, fmt: str | None) -> dict[str, Any]:
-    col: dict[str, Any] = {"field": field, "headerName": header, "sortable": True,
-                           "resizable": True}
+    col: dict[str, Any] = {
+        "field": field,
+        "headerName": header,
+        "sortable": True,
+        "resizable": True,
+    }
     if fmt is not None:
         col["type"] = "rightAligned"
         pattern = D3_FORMATS.get(fmt, D3_FORMATS["number"])
-        col["valueFormatter"] = {"function": "params.value == null ? '—' : "
-                                             f"d3.format('{pattern}')(params.value)"}
+        col["valueFormatter"] = {
+            "function": f"params.value == null ? '—' : d3.format('{pattern}')(params.value)"
+        }
     else:
         col["pinned"] = "left"
         col["minWidth"] = 140
     return col
 
 
-def grid(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str | None]], *,
-         id_: str | dict[str, Any] | None = None, height: int = 320) -> Component:
+def grid(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str, str | None]],
+    *,
+    id_: str | dict[str, Any] | None = None,
+    height: int = 320,
+) -> Component:
     """A sortable dash-ag-grid table; ``columns`` are (field, header, format or None)."""
     kwargs: dict[str, Any] = {} if id_ is None else {"id": id_}
     return dag.AgGrid(
-        rowData=list(rows), columnDefs=[_col(f, h, fmt) for f, h, fmt in columns],
+        rowData=list(rows),
+        columnDefs=[_col(f, h, fmt) for f, h, fmt in columns],
         defaultColDef={"flex": 1, "minWidth": 90, "sortable": True},
-        columnSize="responsiveSizeToFit", className="sb-grid",
-        dashGridOptions={"animateRows": False, "suppressCellFocus": True,
-                         "domLayout": "normal"},
-        style={"height": f"{height}px", "width": "100%"}, **kwargs)
+        columnSize="responsiveSizeToFit",
+        className="sb-grid",
+        dashGridOptions={"animateRows": False, "suppressCellFocus": True, "domLayout": "normal"},
+        style={"height": f"{height}px", "width": "100%"},
+        **kwargs,
+    )
 
 
 def stand_out_list(items: Sequence[tuple[str, str, date, str, str, str]]) -> Component:
     """The "what stands out" panel: (chart, series, day, value, expected, change) lines."""
     if not items:
-        return html.P("Nothing stands out in this range.", className="sb-empty",
-                      id="t1-standout-empty")
-    return html.Ul([
-        html.Li([html.Span(f"{day:%a %d %b %Y}", className="sb-t1-so-day"),
-                 html.Span(f"{series} · {chart}", className="sb-t1-so-what"),
-                 html.Span(f"{value} vs {expected} expected ({change})",
-                           className="sb-t1-so-value")], className="sb-t1-so-item")
-        for chart, series, day, value, expected, change in items], className="sb-t1-so")
+        return html.P(
+            "Nothing stands out in this range.", className="sb-empty", id="t1-standout-empty"
+        )
+    return html.Ul(
+        [
+            html.Li(
+                [
+                    html.Span(f"{day:%a %d %b %Y}", className="sb-t1-so-day"),
+                    html.Span(f"{series} · {chart}", className="sb-t1-so-what"),
+                    html.Span(
+                        f"{value} vs {expected} expected ({change})", className="sb-t1-so-value"
+                    ),
+                ],
+                className="sb-t1-so-item",
+            )
+            for chart, series, day, value, expected, change in items
+        ],
+        className="sb-t1-so",
+    )

@@ -17,9 +17,16 @@ from components import shell
 from components.tables import Column, table
 from queries import status as status_q
 
-dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Starboard",
-                   description="Users, roles and scopes, audit log, reported problems, cache.",
-                   nav=True, access="admin", order=95)
+dash.register_page(
+    __name__,
+    path="/admin",
+    name="Admin",
+    title="Admin · Starboard",
+    description="Users, roles and scopes, audit log, reported problems, cache.",
+    nav=True,
+    access="admin",
+    order=95,
+)
 
 P = "admin"
 USERS = f"{P}-users"
@@ -42,9 +49,14 @@ def _scope_text(scopes) -> str:
 
 def users_table() -> html.Div:
     users = current_runtime().users.all()
-    return table([Column("User"), Column("Role"), Column("Row scope"), Column("Status")],
-                 [(u.name, u.role, _scope_text(u.scopes) or "—",
-                   "disabled" if u.disabled else "active") for u in users], table_id=USERS)
+    return table(
+        [Column("User"), Column("Role"), Column("Row scope"), Column("Status")],
+        [
+            (u.name, u.role, _scope_text(u.scopes) or "—", "disabled" if u.disabled else "active")
+            for u in users
+        ],
+        table_id=USERS,
+    )
 
 
 def _when(stamp) -> str:
@@ -54,27 +66,59 @@ def _when(stamp) -> str:
 def tokens_table() -> html.Div:
     """Every API token with its owner, use and state; never the secret."""
     tokens = current_runtime().users.tokens()
-    return table([Column("Id", "right"), Column("User"), Column("Label"),
-                  Column("Created (UTC)"), Column("Last used"), Column("Expires"),
-                  Column("Status")],
-                 [(t.id, t.user, t.label or "—", _when(t.created_at), _when(t.last_used_at),
-                   _when(t.expires_at) if t.expires_at else "never", t.status())
-                  for t in tokens], table_id=TOKENS, empty="No API tokens.")
+    return table(
+        [
+            Column("Id", "right"),
+            Column("User"),
+            Column("Label"),
+            Column("Created (UTC)"),
+            Column("Last used"),
+            Column("Expires"),
+            Column("Status"),
+        ],
+        [
+            (
+                t.id,
+                t.user,
+                t.label or "—",
+                _when(t.created_at),
+                _when(t.last_used_at),
+                _when(t.expires_at) if t.expires_at else "never",
+                t.status(),
+            )
+            for t in tokens
+        ],
+        table_id=TOKENS,
+        empty="No API tokens.",
+    )
 
 
 def token_options() -> list[dict]:
     """The tokens that can still be revoked, for the revoke form."""
-    return [{"label": f"#{t.id} · {t.user} · {t.label or 'no label'}", "value": t.id}
-            for t in current_runtime().users.tokens() if t.status() == "active"]
+    return [
+        {"label": f"#{t.id} · {t.user} · {t.label or 'no label'}", "value": t.id}
+        for t in current_runtime().users.tokens()
+        if t.status() == "active"
+    ]
 
 
 def audit_table() -> html.Div:
     rows = current_runtime().users.audit_log(200)
-    return table([Column("When (UTC)"), Column("Who"), Column("Event"), Column("Detail"),
-                  Column("IP")],
-                 [(f"{r['at']:%Y-%m-%d %H:%M:%S}", r["actor"], r["event"].replace("_", " "),
-                   _detail(r["detail"]), r["ip"]) for r in rows], table_id=AUDIT,
-                 empty="Nothing recorded yet.")
+    return table(
+        [Column("When (UTC)"), Column("Who"), Column("Event"), Column("Detail"), Column("IP")],
+        [
+            (
+                f"{r['at']:%Y-%m-%d %H:%M:%S}",
+                r["actor"],
+                r["event"].replace("_", " "),
+                _detail(r["detail"]),
+                r["ip"],
+            )
+            for r in rows
+        ],
+        table_id=AUDIT,
+        empty="Nothing recorded yet.",
+    )
 
 
 def _detail(text: str) -> str:
@@ -87,32 +131,65 @@ def _detail(text: str) -> str:
 
 def problems_table() -> html.Div:
     rows = problems.recent(current_runtime().users.db)
-    return table([Column("When (UTC)"), Column("Reporter"), Column("Page"), Column("Period"),
-                  Column("Problem"), Column("Status")],
-                 [(f"{r['at']:%Y-%m-%d %H:%M}", r["reporter"], r["url"], r["period"] or "—",
-                   r["text"], r["status"]) for r in rows], table_id=f"{P}-problems",
-                 empty="No data problems reported.")
+    return table(
+        [
+            Column("When (UTC)"),
+            Column("Reporter"),
+            Column("Page"),
+            Column("Period"),
+            Column("Problem"),
+            Column("Status"),
+        ],
+        [
+            (
+                f"{r['at']:%Y-%m-%d %H:%M}",
+                r["reporter"],
+                r["url"],
+                r["period"] or "—",
+                r["text"],
+                r["status"],
+            )
+            for r in rows
+        ],
+        table_id=f"{P}-problems",
+        empty="No data problems reported.",
+    )
 
 
 def cache_stats() -> html.Div:
     cache = current_runtime().cache
     stats = cache.stats
     lookups = stats.hits + stats.misses
-    return html.Div([
-        shell.stat("Backend", cache.backend_name),
-        shell.stat("Hit rate", f"{stats.hits / lookups:.0%}" if lookups else "—",
-                   f"{stats.hits:,} hits, {stats.misses:,} misses (this worker)"),
-        shell.stat("Shared in flight", f"{stats.shared:,}", "identical queries run once"),
-        shell.stat("Other workers' results", f"{stats.lock_waits:,}",
-                   f"waited on the shared lock; {stats.lock_timeouts:,} waits gave up"),
-        shell.stat("Backend errors", f"{stats.errors:,}",
-                   f"{stats.bypassed:,} queries ran uncached during backoff"
-                   + (f"; last: {cache.last_error}" if cache.last_error else ""),
-                   status="warn" if stats.errors else None),
-        shell.stat("Backend state", "answering" if cache.available else "down",
-                   None if cache.available else "queries run uncached until it answers",
-                   status=None if cache.available else "warn"),
-    ], className="sb-stats")
+    return html.Div(
+        [
+            shell.stat("Backend", cache.backend_name),
+            shell.stat(
+                "Hit rate",
+                f"{stats.hits / lookups:.0%}" if lookups else "—",
+                f"{stats.hits:,} hits, {stats.misses:,} misses (this worker)",
+            ),
+            shell.stat("Shared in flight", f"{stats.shared:,}", "identical queries run once"),
+            shell.stat(
+                "Other workers' results",
+                f"{stats.lock_waits:,}",
+                f"waited on the shared lock; {stats.lock_timeouts:,} waits gave up",
+            ),
+            shell.stat(
+                "Backend errors",
+                f"{stats.errors:,}",
+                f"{stats.bypassed:,} queries ran uncached during backoff"
+                + (f"; last: {cache.last_error}" if cache.last_error else ""),
+                status="warn" if stats.errors else None,
+            ),
+            shell.stat(
+                "Backend state",
+                "answering" if cache.available else "down",
+                None if cache.available else "queries run uncached until it answers",
+                status=None if cache.available else "warn",
+            ),
+        ],
+        className="sb-stats",
+    )
 
 
 def layout(**_query: object):
@@ -120,41 +197,82 @@ def layout(**_query: object):
     trust = shell.Trust(**status_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     names = [u.name for u in current_runtime().users.all()]
-    form = html.Div([
-        dcc.Dropdown(names, id=USER, placeholder="User", clearable=False,
-                     className="sb-field"),
-        dcc.Dropdown(list(ROLES), id=ROLE, placeholder="Role (unchanged)",
-                     className="sb-field"),
-        dcc.Input(id=SCOPE, placeholder="Row scope, e.g. region=EMEA (blank: unchanged; "
-                  "'none': clear)", className="sb-field sb-field-wide", debounce=True),
-        dcc.Dropdown(["active", "disabled"], id=STATUS, placeholder="Status (unchanged)",
-                     className="sb-field"),
-        html.Button("Apply", id=APPLY, className="sb-button"),
-    ], className="sb-form-row")
-    return shell.page("Admin", [
-        shell.section("Users", [html.Div(users_table(), id=f"{P}-users-wrap"), form,
-                                html.Div(id=MESSAGE, className="sb-form-message")],
-                      "Change a role, a row scope or the status of a user. Every change "
-                      "goes to the audit log."),
-        shell.section("API tokens", [
-            html.Div(tokens_table(), id=f"{P}-tokens-wrap"),
-            html.Div([
-                dcc.Dropdown(token_options(), id=TOKEN, placeholder="Token to revoke",
-                             className="sb-field sb-field-wide"),
-                html.Button("Revoke", id=REVOKE, className="sb-button"),
-            ], className="sb-form-row"),
-            html.Div(id=TOKEN_MESSAGE, className="sb-form-message"),
-        ], "Tokens are created with 'starboard users token NAME [--expires-days N]'. A "
-           "revoked or expired token gets 401 at once; revoking is audited."),
-        shell.section("Cache", cache_stats()),
-        shell.section("Reported data problems", problems_table()),
-        shell.section("Audit log", audit_table(), "Latest 200 events."),
-    ], path="/admin", trust=trust, viewer=viewer)
+    form = html.Div(
+        [
+            dcc.Dropdown(names, id=USER, placeholder="User", clearable=False, className="sb-field"),
+            dcc.Dropdown(
+                list(ROLES), id=ROLE, placeholder="Role (unchanged)", className="sb-field"
+            ),
+            dcc.Input(
+                id=SCOPE,
+                placeholder="Row scope, e.g. region=EMEA (blank: unchanged; 'none': clear)",
+                className="sb-field sb-field-wide",
+                debounce=True,
+            ),
+            dcc.Dropdown(
+                ["active", "disabled"],
+                id=STATUS,
+                placeholder="Status (unchanged)",
+                className="sb-field",
+            ),
+            html.Button("Apply", id=APPLY, className="sb-button"),
+        ],
+        className="sb-form-row",
+    )
+    return shell.page(
+        "Admin",
+        [
+            shell.section(
+                "Users",
+                [
+                    html.Div(users_table(), id=f"{P}-users-wrap"),
+                    form,
+                    html.Div(id=MESSAGE, className="sb-form-message"),
+                ],
+                "Change a role, a row scope or the status of a user. Every change "
+                "goes to the audit log.",
+            ),
+            shell.section(
+                "API tokens",
+                [
+                    html.Div(tokens_table(), id=f"{P}-tokens-wrap"),
+                    html.Div(
+                        [
+                            dcc.Dropdown(
+                                token_options(),
+                                id=TOKEN,
+                                placeholder="Token to revoke",
+                                className="sb-field sb-field-wide",
+                            ),
+                            html.Button("Revoke", id=REVOKE, className="sb-button"),
+                        ],
+                        className="sb-form-row",
+                    ),
+                    html.Div(id=TOKEN_MESSAGE, className="sb-form-message"),
+                ],
+                "Tokens are created with 'starboard users token NAME [--expires-days N]'. A "
+                "revoked or expired token gets 401 at once; revoking is audited.",
+            ),
+            shell.section("Cache", cache_stats()),
+            shell.section("Reported data problems", problems_table()),
+            shell.section("Audit log", audit_table(), "Latest 200 events."),
+        ],
+        path="/admin",
+        trust=trust,
+        viewer=viewer,
+    )
 
 
-@callback(Output(MESSAGE, "children"), Output(f"{P}-users-wrap", "children"),
-          Input(APPLY, "n_clicks"), State(USER, "value"), State(ROLE, "value"),
-          State(SCOPE, "value"), State(STATUS, "value"), prevent_initial_call=True)
+@callback(
+    Output(MESSAGE, "children"),
+    Output(f"{P}-users-wrap", "children"),
+    Input(APPLY, "n_clicks"),
+    State(USER, "value"),
+    State(ROLE, "value"),
+    State(SCOPE, "value"),
+    State(STATUS, "value"),
+    prevent_initial_call=True,
+)
 def update_user(_clicks, name, role, scope, status):
     """Apply the form to one user; every change is audited under the admin's name."""
     admin = signed_in_user()
@@ -168,8 +286,11 @@ def update_user(_clicks, name, role, scope, status):
             users.set_role(name, role, actor=admin.name)
             done.append(f"role {role}")
         if scope:
-            scopes = () if scope.strip().lower() == "none" else parse_scopes(
-                [s for s in scope.split(";") if s.strip()])
+            scopes = (
+                ()
+                if scope.strip().lower() == "none"
+                else parse_scopes([s for s in scope.split(";") if s.strip()])
+            )
             users.set_scopes(name, scopes, actor=admin.name)
             done.append(f"scope {_scope_text(scopes) or 'cleared'}")
         if status:
@@ -181,17 +302,24 @@ def update_user(_clicks, name, role, scope, status):
     return html.Span(text, className="sb-good"), users_table()
 
 
-@callback(Output(TOKEN_MESSAGE, "children"), Output(f"{P}-tokens-wrap", "children"),
-          Output(TOKEN, "options"), Output(TOKEN, "value"),
-          Input(REVOKE, "n_clicks"), State(TOKEN, "value"), prevent_initial_call=True)
+@callback(
+    Output(TOKEN_MESSAGE, "children"),
+    Output(f"{P}-tokens-wrap", "children"),
+    Output(TOKEN, "options"),
+    Output(TOKEN, "value"),
+    Input(REVOKE, "n_clicks"),
+    State(TOKEN, "value"),
+    prevent_initial_call=True,
+)
 def revoke_token(_clicks, token_id):
     """Revoke one API token; audited under the admin's name."""
     admin = signed_in_user()
     require(admin, "admin")  # the gate already checked; this is the second lock
     users = current_runtime().users
     # the value comes from the browser: accept only a token id (an int, or its digits)
-    text = str(token_id) if isinstance(token_id, int | str) and not isinstance(
-        token_id, bool) else ""
+    text = (
+        str(token_id) if isinstance(token_id, int | str) and not isinstance(token_id, bool) else ""
+    )
     if not re.fullmatch(r"[0-9]{1,18}", text):
         message = "Choose a token first." if token_id is None else "Choose a token from the list."
         return html.Span(message, className="sb-bad"), tokens_table(), token_options(), None
@@ -199,6 +327,8 @@ def revoke_token(_clicks, token_id):
         info = users.revoke_token(int(text), actor=admin.name)
     except StarboardError as exc:
         return html.Span(exc.message, className="sb-bad"), tokens_table(), token_options(), None
-    message = (f"Token #{info.id} of {info.user} ({info.label or 'no label'}) is revoked: "
-               "it gets 401 from now on.")
+    message = (
+        f"Token #{info.id} of {info.user} ({info.label or 'no label'}) is revoked: "
+        "it gets 401 from now on."
+    )
     return html.Span(message, className="sb-good"), tokens_table(), token_options(), None

@@ -11,12 +11,16 @@ from components import shell
 from queries import status as status_q
 from queries.run import current_model
 
-dash.register_page(__name__, path="/", name="Home", title="Starboard", nav=True,
-                   access="signed_in", order=0)
+dash.register_page(
+    __name__, path="/", name="Home", title="Starboard", nav=True, access="signed_in", order=0
+)
 
 
-TIER_NAMES = {0: "Tier 0 · executive one-pagers", 1: "Tier 1 · operational boards",
-              2: "Tier 2 · exploration"}
+TIER_NAMES = {
+    0: "Tier 0 · executive one-pagers",
+    1: "Tier 1 · operational boards",
+    2: "Tier 2 · exploration",
+}
 TIER_PATHS = {0: "/t0/<board>", 1: "/t1/<board>"}
 
 
@@ -32,11 +36,19 @@ def _board_cards(viewer: shell.Viewer) -> list:
         template = TIER_PATHS.get(tier)
         if f"tier{tier}" not in viewer.permissions or template not in templates:
             continue
-        cards = [html.A([html.Div(b.title, className="sb-card-title"),
-                         html.Div(b.description or f"Tier {tier} board", className="sb-card-note")],
-                        href=template.replace("<board>", b.name), className="sb-card",
-                        id=f"home-board-{b.name}")
-                 for b in boards if b.tier == tier]
+        cards = [
+            html.A(
+                [
+                    html.Div(b.title, className="sb-card-title"),
+                    html.Div(b.description or f"Tier {tier} board", className="sb-card-note"),
+                ],
+                href=template.replace("<board>", b.name),
+                className="sb-card",
+                id=f"home-board-{b.name}",
+            )
+            for b in boards
+            if b.tier == tier
+        ]
         if cards:
             sections.append(shell.section(title, html.Div(cards, className="sb-cards")))
     return sections
@@ -52,11 +64,21 @@ def layout(**_query: object):
             continue
         if page.get("access") not in viewer.permissions:
             continue
-        cards.append(html.A([html.Div(page["name"], className="sb-card-title"),
-                             html.Div(page.get("description") or page["title"],
-                                      className="sb-card-note")],
-                            href=page["path"], className="sb-card"))
-    return shell.page("Starboard", [*_board_cards(viewer),
-                                    shell.section("Pages", html.Div(cards, className="sb-cards"))],
-                      path="/", trust=trust, viewer=viewer,
-                      subtitle="Boards by tier, exploration and data quality.")
+        cards.append(
+            html.A(
+                [
+                    html.Div(page["name"], className="sb-card-title"),
+                    html.Div(page.get("description") or page["title"], className="sb-card-note"),
+                ],
+                href=page["path"],
+                className="sb-card",
+            )
+        )
+    return shell.page(
+        "Starboard",
+        [*_board_cards(viewer), shell.section("Pages", html.Div(cards, className="sb-cards"))],
+        path="/",
+        trust=trust,
+        viewer=viewer,
+        subtitle="Boards by tier, exploration and data quality.",
+    )

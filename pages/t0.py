@@ -18,8 +18,14 @@ from queries import boards
 from queries import status as status_q
 from queries import trust as trust_q
 
-dash.register_page(__name__, path_template="/t0/<board>", name="Executive",
-                   title="Executive · Starboard", access="tier0", order=10)
+dash.register_page(
+    __name__,
+    path_template="/t0/<board>",
+    name="Executive",
+    title="Executive · Starboard",
+    access="tier0",
+    order=10,
+)
 
 P = "t0"
 READY = f"{P}-ready"
@@ -43,27 +49,40 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
     metric = figures_.metric
     flagged = None
     if figures_.anomaly is not None:
-        flagged = ban.anomaly_note(figures_.anomaly.direction, figures_.anomaly.low,
-                                   figures_.anomaly.high, metric.format,
-                                   periods=boards.HISTORY - 1)
+        flagged = ban.anomaly_note(
+            figures_.anomaly.direction,
+            figures_.anomaly.low,
+            figures_.anomaly.high,
+            metric.format,
+            periods=boards.HISTORY - 1,
+        )
     status = figures_.status
     checked = trust_q.trust_for(metric.name)
     return ban.BanData(
-        metric=metric.name, label=metric.label, description=metric.description,
-        fmt=metric.format, direction=metric.direction, value=figures_.value,
-        previous=figures_.previous, last_year=figures_.last_year,
+        metric=metric.name,
+        label=metric.label,
+        description=metric.description,
+        fmt=metric.format,
+        direction=metric.direction,
+        value=figures_.value,
+        previous=figures_.previous,
+        last_year=figures_.last_year,
         previous_label=figures_.previous_window.label if figures_.previous_window else "",
         last_year_label=figures_.last_year_window.label if figures_.last_year_window else "",
         goal=figures_.goal,
-        goal_status=status.status if status and status.status in (
-            "on_track", "at_risk", "off_track") else None,
+        goal_status=status.status
+        if status and status.status in ("on_track", "at_risk", "off_track")
+        else None,
         attainment=status.attainment if status else None,
         projected=status.projected if status else None,
         sparkline=tuple(v for _, v in figures_.history),
         sparkline_labels=tuple(w.short_label for w, _ in figures_.history),
-        anomaly=flagged, href=_tile_link(metric.name, figures_.has_tree),
-        no_data_reason=figures_.no_data_reason, trust=checked.status,
-        trust_lines=checked.lines)
+        anomaly=flagged,
+        href=_tile_link(metric.name, figures_.has_tree),
+        no_data_reason=figures_.no_data_reason,
+        trust=checked.status,
+        trust_lines=checked.lines,
+    )
 
 
 def _chart(chart: boards.ChartFigures) -> html.Div:
@@ -78,18 +97,29 @@ def _chart(chart: boards.ChartFigures) -> html.Div:
         elif chart.chart.type == "area":
             fig = figures.area_chart(list(chart.x), list(chart.y), name=chart.title, fmt=fmt)
         else:
-            compare = ((list(chart.compare[0]), list(chart.compare[1]), chart.compare[2])
-                       if chart.compare else None)
-            fig = figures.line_chart(list(chart.x), list(chart.y),
-                                     name=chart.metric.label if chart.metric else "",
-                                     compare=compare, fmt=fmt)
+            compare = (
+                (list(chart.compare[0]), list(chart.compare[1]), chart.compare[2])
+                if chart.compare
+                else None
+            )
+            fig = figures.line_chart(
+                list(chart.x),
+                list(chart.y),
+                name=chart.metric.label if chart.metric else "",
+                compare=compare,
+                fmt=fmt,
+            )
         body = figures.graph(fig, height=240)
     note = html.P(chart.note, className="sb-chart-note") if chart.note else None
     names = [chart.chart.metric] if chart.chart.metric else list(chart.chart.metrics)
     checked = trust_q.trust_for(names, [chart.chart.by] if chart.chart.by else [])
-    title = html.Div([html.H3(chart.title, className="sb-chart-title"),
-                      trustbadge.badge(checked.status, checked.lines)],
-                     className="sb-chart-head")
+    title = html.Div(
+        [
+            html.H3(chart.title, className="sb-chart-title"),
+            trustbadge.badge(checked.status, checked.lines),
+        ],
+        className="sb-chart-head",
+    )
     return html.Div([title, body, note], className="sb-chart")
 
 
@@ -97,15 +127,25 @@ def _period_bar(view: boards.Tier0View, path: str) -> html.Div:
     def step(label: str, key: str | None, rel: str) -> html.A:
         if key is None:
             return html.A(label, className="sb-period-step disabled", **{"aria-disabled": "true"})
-        return html.A(label, href=f"{path}?period={key}", className="sb-period-step", rel=rel,
-                      id=f"{P}-{rel}")
+        return html.A(
+            label, href=f"{path}?period={key}", className="sb-period-step", rel=rel, id=f"{P}-{rel}"
+        )
+
     running = "" if view.complete else f" · running: {view.elapsed:.0%} of the period in"
-    return html.Div([
-        html.Div([step("‹", view.previous_key, "prev"),
-                  html.Span(view.window.label, className="sb-period-label", id=f"{P}-period"),
-                  step("›", view.next_key, "next")], className="sb-period-nav sb-no-print-nav"),
-        html.Span(f"Data to {view.latest:%d %b %Y}{running}", className="sb-period-note"),
-    ], className="sb-t0-bar")
+    return html.Div(
+        [
+            html.Div(
+                [
+                    step("‹", view.previous_key, "prev"),
+                    html.Span(view.window.label, className="sb-period-label", id=f"{P}-period"),
+                    step("›", view.next_key, "next"),
+                ],
+                className="sb-period-nav sb-no-print-nav",
+            ),
+            html.Span(f"Data to {view.latest:%d %b %Y}{running}", className="sb-period-note"),
+        ],
+        className="sb-t0-bar",
+    )
 
 
 def layout(board: str | None = None, period: str | list[str] | None = None, **_query: object):
@@ -116,38 +156,71 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
     try:
         view = boards.tier0_view(board or "", period)
     except WarehouseUnavailable as exc:
-        return shell.page("Executive board", shell.error_tile(exc.title, exc.message),
-                          path=path, trust=trust, viewer=viewer)
+        return shell.page(
+            "Executive board",
+            shell.error_tile(exc.title, exc.message),
+            path=path,
+            trust=trust,
+            viewer=viewer,
+        )
     except StarboardError as exc:
-        return shell.page("Executive board", shell.error_tile("Board unavailable", exc.message),
-                          path=path, trust=trust, viewer=viewer)
+        return shell.page(
+            "Executive board",
+            shell.error_tile("Board unavailable", exc.message),
+            path=path,
+            trust=trust,
+            viewer=viewer,
+        )
     sections = []
     for section in view.sections:
         parts = []
         if section.bans:
             parts.append(ban.tiles([_ban_data(b, view.window.grain) for b in section.bans]))
         if section.charts:
-            parts.append(html.Div([_chart(c) for c in section.charts],
-                                  className="sb-chart-grid"))
-        sections.append(shell.section(section.title, parts) if section.title
-                        else html.Section(parts, className="sb-section"))
-    notice = (html.Div(view.notice, className="sb-banner sb-banner-warn", role="status",
-                       id=f"{P}-notice") if view.notice else None)
+            parts.append(html.Div([_chart(c) for c in section.charts], className="sb-chart-grid"))
+        sections.append(
+            shell.section(section.title, parts)
+            if section.title
+            else html.Section(parts, className="sb-section")
+        )
+    notice = (
+        html.Div(view.notice, className="sb-banner sb-banner-warn", role="status", id=f"{P}-notice")
+        if view.notice
+        else None
+    )
     errors = sum(1 for s in view.sections for b in s.bans if b.error)
     shown = [b.metric.name for s in view.sections for b in s.bans]
-    shown += [m for s in view.sections for c in s.charts
-              for m in ([c.chart.metric] if c.chart.metric else c.chart.metrics)]
+    shown += [
+        m
+        for s in view.sections
+        for c in s.charts
+        for m in ([c.chart.metric] if c.chart.metric else c.chart.metrics)
+    ]
     trust = shell.Trust(**trust_q.page_summary(shown).__dict__)  # worst of this page's data
-    body = [_period_bar(view, path), notice, *sections,
-            html.P(f"Printed {view.window.label} · data to {view.latest:%d %b %Y}",
-                   className="sb-print-only")]
+    body = [
+        _period_bar(view, path),
+        notice,
+        *sections,
+        html.P(
+            f"Printed {view.window.label} · data to {view.latest:%d %b %Y}",
+            className="sb-print-only",
+        ),
+    ]
     return shell.page(
-        view.board.title, html.Div(body, className="sb-t0", id=READY,
-                                   **{"data-period": view.window.key,
-                                      "data-errors": str(errors)}),
-        path=path, trust=trust, viewer=viewer, subtitle=view.board.description or None,
-        show_stale=True, actions=shell.report_problem(
-            P, f"What looks wrong on this page for {view.window.label}?"))
+        view.board.title,
+        html.Div(
+            body,
+            className="sb-t0",
+            id=READY,
+            **{"data-period": view.window.key, "data-errors": str(errors)},
+        ),
+        path=path,
+        trust=trust,
+        viewer=viewer,
+        subtitle=view.board.description or None,
+        show_stale=True,
+        actions=shell.report_problem(P, f"What looks wrong on this page for {view.window.label}?"),
+    )
 
 
 shell.report_problem_callback(P, __name__, "tier0")

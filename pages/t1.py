@@ -26,8 +26,14 @@ from queries import status as status_q
 from queries import trust as trust_q
 from queries.run import current_model, latest_day
 
-dash.register_page(__name__, path_template="/t1/<board>", name="Operational",
-                   title="Operational · Starboard", access="tier1", order=20)
+dash.register_page(
+    __name__,
+    path_template="/t1/<board>",
+    name="Operational",
+    title="Operational · Starboard",
+    access="tier1",
+    order=20,
+)
 
 P = "t1"
 READY = f"{P}-ready"
@@ -39,8 +45,8 @@ COPY = f"{P}-copy"
 RESET = f"{P}-reset"
 CRUMBS = f"{P}-crumbs"
 NOTICE = f"{P}-notice"
-ACTION_NOTICE = f"{P}-action-notice"       # what a filter change or click could not do
-OPTIONS_NOTICE = f"{P}-options-notice"     # why filter options could not be listed
+ACTION_NOTICE = f"{P}-action-notice"  # what a filter change or click could not do
+OPTIONS_NOTICE = f"{P}-options-notice"  # why filter options could not be listed
 
 
 def _href(path: str, state: tier1.State) -> str:
@@ -53,18 +59,32 @@ def _date_bar(view: tier1.Tier1View, path: str) -> html.Div:
     for key, label in tier1.PRESETS:
         first, last = tier1.preset_range(key, latest)
         active = (first, last) == (state.start, state.end)
-        presets.append(dcc.Link(label, href=_href(path, tier1.State(
-            first, last, state.filters, state.drill)), id=f"{P}-preset-{key}",
-            className="sb-t1-preset" + (" active" if active else "")))
-    return html.Div([
-        html.Label("Dates", className="sb-t1-label", htmlFor=DATES),
-        dcc.DatePickerRange(id=DATES, start_date=state.start.isoformat(),
-                            end_date=state.end.isoformat(), display_format="D MMM YYYY",
-                            max_date_allowed=latest.isoformat(), minimum_nights=0,
-                            updatemode="bothdates", first_day_of_week=1,
-                            className="sb-t1-dates"),
-        html.Div(presets, className="sb-t1-presets"),
-    ], className="sb-t1-field sb-t1-field-dates")
+        presets.append(
+            dcc.Link(
+                label,
+                href=_href(path, tier1.State(first, last, state.filters, state.drill)),
+                id=f"{P}-preset-{key}",
+                className="sb-t1-preset" + (" active" if active else ""),
+            )
+        )
+    return html.Div(
+        [
+            html.Label("Dates", className="sb-t1-label", htmlFor=DATES),
+            dcc.DatePickerRange(
+                id=DATES,
+                start_date=state.start.isoformat(),
+                end_date=state.end.isoformat(),
+                display_format="D MMM YYYY",
+                max_date_allowed=latest.isoformat(),
+                minimum_nights=0,
+                updatemode="bothdates",
+                first_day_of_week=1,
+                className="sb-t1-dates",
+            ),
+            html.Div(presets, className="sb-t1-presets"),
+        ],
+        className="sb-t1-field sb-t1-field-dates",
+    )
 
 
 def _filter_bar(view: tier1.Tier1View, path: str) -> html.Div:
@@ -74,21 +94,43 @@ def _filter_bar(view: tier1.Tier1View, path: str) -> html.Div:
     for dim in view.filter_dims:
         label = model.dimensions[dim].label
         values = list(chosen.get(dim, ()))
-        fields.append(html.Div([
-            html.Label(label, className="sb-t1-label"),
-            dcc.Dropdown(id={"type": FILTER, "dim": dim}, value=values, multi=True,
-                         searchable=True, clearable=True, placeholder=f"All ({label.lower()})",
-                         options=[{"label": v, "value": v} for v in values],
-                         className="sb-t1-dropdown")], className="sb-t1-field",
-            id=f"{P}-field-{dim}"))
-    actions = html.Div([
-        dcc.Link("Reset", href=path, id=RESET, className="sb-button sb-button-quiet"),
-        html.Span([dcc.Clipboard(id=COPY, title="Copy a link to this view",
-                                 className="sb-t1-copy-icon"), "Copy link"],
-                  className="sb-button sb-button-quiet sb-t1-copy"),
-    ], className="sb-t1-actions")
-    return html.Div([_date_bar(view, path), *fields, actions], className="sb-t1-filters",
-                    role="search")
+        fields.append(
+            html.Div(
+                [
+                    html.Label(label, className="sb-t1-label"),
+                    dcc.Dropdown(
+                        id={"type": FILTER, "dim": dim},
+                        value=values,
+                        multi=True,
+                        searchable=True,
+                        clearable=True,
+                        placeholder=f"All ({label.lower()})",
+                        options=[{"label": v, "value": v} for v in values],
+                        className="sb-t1-dropdown",
+                    ),
+                ],
+                className="sb-t1-field",
+                id=f"{P}-field-{dim}",
+            )
+        )
+    actions = html.Div(
+        [
+            dcc.Link("Reset", href=path, id=RESET, className="sb-button sb-button-quiet"),
+            html.Span(
+                [
+                    dcc.Clipboard(
+                        id=COPY, title="Copy a link to this view", className="sb-t1-copy-icon"
+                    ),
+                    "Copy link",
+                ],
+                className="sb-button sb-button-quiet sb-t1-copy",
+            ),
+        ],
+        className="sb-t1-actions",
+    )
+    return html.Div(
+        [_date_bar(view, path), *fields, actions], className="sb-t1-filters", role="search"
+    )
 
 
 def _chips(view: tier1.Tier1View, path: str) -> html.Div | None:
@@ -99,25 +141,41 @@ def _chips(view: tier1.Tier1View, path: str) -> html.Div | None:
     for dim, values in state.filters:
         if dim in view.filter_dims:
             continue
-        parts.append(dcc.Link(f"{model.dimensions[dim].label}: {', '.join(values)} ✕",
-                              href=_href(path, state.with_filter(dim, ())),
-                              className="sb-t1-chip", title="Remove this filter"))
+        parts.append(
+            dcc.Link(
+                f"{model.dimensions[dim].label}: {', '.join(values)} ✕",
+                href=_href(path, state.with_filter(dim, ())),
+                className="sb-t1-chip",
+                title="Remove this filter",
+            )
+        )
     if state.drill:
         root = model.dimensions[state.drill[0][0]]
-        crumbs: list[Any] = [dcc.Link(f"All {root.label.lower()} values",
-                                      href=_href(path, state.with_drill(())),
-                                      id=f"{P}-crumb-0", className="sb-t1-crumb")]
+        crumbs: list[Any] = [
+            dcc.Link(
+                f"All {root.label.lower()} values",
+                href=_href(path, state.with_drill(())),
+                id=f"{P}-crumb-0",
+                className="sb-t1-crumb",
+            )
+        ]
         for i, (dim, value) in enumerate(state.drill, start=1):
             crumbs.append(html.Span("›", className="sb-t1-crumb-sep"))
             text = f"{model.dimensions[dim].label}: {value}"
             if i == len(state.drill):
-                crumbs.append(html.Span(text, className="sb-t1-crumb current",
-                                        id=f"{P}-crumb-{i}"))
+                crumbs.append(html.Span(text, className="sb-t1-crumb current", id=f"{P}-crumb-{i}"))
             else:
-                crumbs.append(dcc.Link(text, href=_href(path, state.with_drill(
-                    state.drill[:i])), id=f"{P}-crumb-{i}", className="sb-t1-crumb"))
-        parts.append(html.Nav(crumbs, className="sb-t1-crumbs", id=CRUMBS,
-                              **{"aria-label": "Drill-down"}))
+                crumbs.append(
+                    dcc.Link(
+                        text,
+                        href=_href(path, state.with_drill(state.drill[:i])),
+                        id=f"{P}-crumb-{i}",
+                        className="sb-t1-crumb",
+                    )
+                )
+        parts.append(
+            html.Nav(crumbs, className="sb-t1-crumbs", id=CRUMBS, **{"aria-label": "Drill-down"})
+        )
     return html.Div(parts, className="sb-t1-chips") if parts else None
 
 
@@ -128,8 +186,10 @@ def _clickable_id(view: tier1.ChartView) -> dict[str, Any]:
 def _grid_rows(frame, by: str, metrics) -> list[dict[str, Any]]:
     rows = []
     for record in frame.to_dict("records"):
-        row = {k: (None if v is None or (isinstance(v, float) and v != v) else v)
-               for k, v in record.items()}
+        row = {
+            k: (None if v is None or (isinstance(v, float) and v != v) else v)
+            for k, v in record.items()
+        }
         row[by] = str(row.get(by)) if row.get(by) is not None else "(none)"
         rows.append(row)
     return rows
@@ -149,58 +209,87 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
     if chart.type in ("line", "area"):
         if not any(s.x for s in view.series):
             return html.P("No data in this range.", className="sb-empty")
-        lines = [t1c.LineSeries(s.name, s.x, s.y, s.value,
-                                [(a.day, a.value, a.expected) for a in s.anomalies])
-                 for s in view.series]
+        lines = [
+            t1c.LineSeries(
+                s.name, s.x, s.y, s.value, [(a.day, a.value, a.expected) for a in s.anomalies]
+            )
+            for s in view.series
+        ]
         graph_id = _clickable_id(view) if view.by and view.by != "date" else None
         return figures.graph(t1c.anomaly_lines(lines, fmt=fmt), id_=graph_id, height=260)
     if chart.type == "stacked_bar":
         if not view.series:
             return html.P("No data in this range.", className="sb-empty")
         parts = [t1c.LineSeries(s.name, s.x, s.y, s.value) for s in view.series]
-        return figures.graph(t1c.stacked_bars(parts, fmt=fmt), id_=_clickable_id(view),
-                             height=260)
+        return figures.graph(t1c.stacked_bars(parts, fmt=fmt), id_=_clickable_id(view), height=260)
     frame = view.frame
     if frame is None or frame.empty:
         return html.P("No data in this range.", className="sb-empty")
     if chart.type == "bar":
         metric = view.metrics[0].name
-        fig = t1c.click_bars(frame[view.by], frame[metric], fmt=fmt,
-                             selected=selected.get(view.by or "", ()), name=metric)
+        fig = t1c.click_bars(
+            frame[view.by],
+            frame[metric],
+            fmt=fmt,
+            selected=selected.get(view.by or "", ()),
+            name=metric,
+        )
         return figures.graph(fig, id_=_clickable_id(view), height=_bar_height(len(frame)))
     if chart.type == "table":
         columns = [(view.by, current_model().dimensions[view.by].label, None)]
         columns += [(m.name, m.label, m.format) for m in view.metrics]
         frame = frame.dropna(how="all", subset=[m.name for m in view.metrics])
-        return t1c.grid(_grid_rows(frame, view.by, view.metrics), columns,
-                        id_={"type": f"{P}-grid", "index": view.index},
-                        height=_grid_height(len(frame)))
+        return t1c.grid(
+            _grid_rows(frame, view.by, view.metrics),
+            columns,
+            id_={"type": f"{P}-grid", "index": view.index},
+            height=_grid_height(len(frame)),
+        )
     if chart.type == "breakdown":
         first = view.metrics[0]
         top = frame.head(tier1.BAR_LIMIT)
         top = top[top[first.name].notna()]
-        fig = t1c.click_bars(top[view.by], top[first.name], fmt=first.format,
-                             selected=selected.get(view.by or "", ()), name=first.name)
-        return html.Div([
-            figures.graph(fig, id_=_clickable_id(view), height=_bar_height(len(top))),
-            _breakdown_table(view, frame)])
+        fig = t1c.click_bars(
+            top[view.by],
+            top[first.name],
+            fmt=first.format,
+            selected=selected.get(view.by or "", ()),
+            name=first.name,
+        )
+        return html.Div(
+            [
+                figures.graph(fig, id_=_clickable_id(view), height=_bar_height(len(top))),
+                _breakdown_table(view, frame),
+            ]
+        )
     if chart.type == "funnel":
-        fig = t1c.funnel(list(frame["step"]), list(frame["value"]),
-                         list(frame["from_previous"]), list(frame["from_first"]))
+        fig = t1c.funnel(
+            list(frame["step"]),
+            list(frame["value"]),
+            list(frame["from_previous"]),
+            list(frame["from_first"]),
+        )
         overall = frame["from_first"].iloc[-1]
-        return html.Div([
-            figures.graph(fig, height=60 + 44 * len(frame)),
-            html.P(f"Overall conversion {frame['step'].iloc[0].lower()} → "
-                   f"{frame['step'].iloc[-1].lower()}: {format_value(overall, 'percent')}",
-                   className="sb-chart-note", id=f"{P}-funnel-overall",
-                   **{"data-raw": "" if overall is None else str(overall)})])
+        return html.Div(
+            [
+                figures.graph(fig, height=60 + 44 * len(frame)),
+                html.P(
+                    f"Overall conversion {frame['step'].iloc[0].lower()} → "
+                    f"{frame['step'].iloc[-1].lower()}: {format_value(overall, 'percent')}",
+                    className="sb-chart-note",
+                    id=f"{P}-funnel-overall",
+                    **{"data-raw": "" if overall is None else str(overall)},
+                ),
+            ]
+        )
     if chart.type == "cohort":
         table = frame.pivot(index="cohort", columns="age", values="share")
         sizes = frame.groupby("cohort")["size"].first()
         cohorts = [f"{c:%b %Y}" for c in table.index]
         ages = [int(a) for a in table.columns]
-        shares = [[None if v is None or v != v else float(v) for v in row]
-                  for row in table.to_numpy()]
+        shares = [
+            [None if v is None or v != v else float(v) for v in row] for row in table.to_numpy()
+        ]
         fig = t1c.cohort_heatmap(cohorts, ages, shares, [sizes.get(c) for c in table.index])
         return figures.graph(fig, height=60 + 24 * len(cohorts))
     return html.P(f"Unknown chart type {chart.type}.", className="sb-empty")
@@ -231,16 +320,21 @@ def _breakdown_table(view: tier1.ChartView, frame) -> html.Div:
                 row.append(format_value(record[f"{m.name}__share"], "percent"))
             change = record[f"{m.name}__change"]
             change = None if change is None or change != change else change
-            text = "—" if change is None else (
-                ("+" if change > 0 else "") + format_value(change, "percent"))
+            text = (
+                "—"
+                if change is None
+                else (("+" if change > 0 else "") + format_value(change, "percent"))
+            )
             row.append(html.Span(text, className=_tone(change, m.direction)))
         rows.append(row)
-    return html.Div(tables.table(columns, rows, table_id=f"{P}-breakdown-{view.index}"),
-                    className="sb-t1-breakdown")
+    return html.Div(
+        tables.table(columns, rows, table_id=f"{P}-breakdown-{view.index}"),
+        className="sb-t1-breakdown",
+    )
 
 
 def _explore_link(view: tier1.ChartView, state: tier1.State) -> dcc.Link | None:
-    """"Explore ›": the chart's question opened in the Tier 2 explorer with the board's
+    """ "Explore ›": the chart's question opened in the Tier 2 explorer with the board's
     dates, filters and drill steps, for those who may explore."""
     if not view.metrics or view.chart.type in ("funnel", "cohort"):
         return None
@@ -248,45 +342,76 @@ def _explore_link(view: tier1.ChartView, state: tier1.State) -> dcc.Link | None:
     if view.chart.type == "line":
         by = ["date", *by]
     filters = list(state.filters) + [(dim, (value,)) for dim, value in state.drill]
-    href = explore_q.link_for([m.name for m in view.metrics], by, state.start, state.end,
-                              filters, chart="line" if "date" in by else "bar")
-    return dcc.Link("Explore ›", href=href, className="sb-t1-explore",
-                    title="Open this chart in the explorer, down to the detail rows")
+    href = explore_q.link_for(
+        [m.name for m in view.metrics],
+        by,
+        state.start,
+        state.end,
+        filters,
+        chart="line" if "date" in by else "bar",
+    )
+    return dcc.Link(
+        "Explore ›",
+        href=href,
+        className="sb-t1-explore",
+        title="Open this chart in the explorer, down to the detail rows",
+    )
 
 
-def _card(view: tier1.ChartView, selected: dict[str, tuple[str, ...]],
-          explore_state: tier1.State | None = None) -> html.Div:
+def _card(
+    view: tier1.ChartView,
+    selected: dict[str, tuple[str, ...]],
+    explore_state: tier1.State | None = None,
+) -> html.Div:
     if view.error:
         body: Any = shell.error_tile(view.title, view.error)
     else:
         body = _body(view, selected)
     hint = None
     if view.chart.type in ("bar", "breakdown", "stacked_bar") or (
-            view.chart.type == "line" and view.by and view.by != "date"):
-        hint = html.Span("click to drill down" if view.drillable else "click to filter",
-                         className="sb-t1-hint")
+        view.chart.type == "line" and view.by and view.by != "date"
+    ):
+        hint = html.Span(
+            "click to drill down" if view.drillable else "click to filter", className="sb-t1-hint"
+        )
     note = html.P(view.note, className="sb-chart-note") if view.note else None
     wide = " sb-t1-wide" if view.chart.type in ("table", "cohort", "breakdown") else ""
     checked = trust_q.trust_for([m.name for m in view.metrics], [view.by] if view.by else [])
     flag = trustbadge.badge(checked.status, checked.lines)
     explore = _explore_link(view, explore_state) if explore_state and not view.error else None
-    return html.Div([html.Div([html.H3(view.title, className="sb-chart-title"), flag, hint,
-                               explore],
-                              className="sb-t1-card-head"), body, note],
-                    className="sb-chart sb-t1-card" + wide,
-                    **{"data-chart": str(view.index), "data-type": view.chart.type})
+    return html.Div(
+        [
+            html.Div(
+                [html.H3(view.title, className="sb-chart-title"), flag, hint, explore],
+                className="sb-t1-card-head",
+            ),
+            body,
+            note,
+        ],
+        className="sb-chart sb-t1-card" + wide,
+        **{"data-chart": str(view.index), "data-type": view.chart.type},
+    )
 
 
 def _stand_out(view: tier1.Tier1View) -> html.Section:
     items = []
     for item in view.stand_out[:8]:
         a = item.anomaly
-        items.append((item.chart, item.series, a.day, format_value(a.value, item.fmt),
-                      format_value(a.expected, item.fmt),
-                      format_value(a.change, "percent") if a.change is not None else "—"))
-    return html.Section([html.H2("What stands out", className="sb-section-title"),
-                         t1c.stand_out_list(items)], className="sb-section sb-t1-standout",
-                        id=f"{P}-standout")
+        items.append(
+            (
+                item.chart,
+                item.series,
+                a.day,
+                format_value(a.value, item.fmt),
+                format_value(a.expected, item.fmt),
+                format_value(a.change, "percent") if a.change is not None else "—",
+            )
+        )
+    return html.Section(
+        [html.H2("What stands out", className="sb-section-title"), t1c.stand_out_list(items)],
+        className="sb-section sb-t1-standout",
+        id=f"{P}-standout",
+    )
 
 
 def _text(value: object) -> str:
@@ -304,37 +429,73 @@ def layout(board: str | None = None, **query: object):
     try:
         view = tier1.tier1_view(board or "", params)
     except WarehouseUnavailable as exc:
-        return shell.page("Operational board", shell.error_tile(exc.title, exc.message),
-                          path=path, trust=trust, viewer=viewer)
+        return shell.page(
+            "Operational board",
+            shell.error_tile(exc.title, exc.message),
+            path=path,
+            trust=trust,
+            viewer=viewer,
+        )
     except StarboardError as exc:
-        return shell.page("Operational board", shell.error_tile("Board unavailable",
-                                                                exc.message),
-                          path=path, trust=trust, viewer=viewer)
+        return shell.page(
+            "Operational board",
+            shell.error_tile("Board unavailable", exc.message),
+            path=path,
+            trust=trust,
+            viewer=viewer,
+        )
     selected = dict(view.state.filters)
     can_explore = "tier2" in viewer.permissions
     sections = []
     for title, charts in view.sections:
         cards = [_card(c, selected, view.state if can_explore else None) for c in charts]
-        sections.append(shell.section(title, html.Div(cards, className="sb-t1-grid"))
-                        if title else html.Section(cards, className="sb-section"))
-    notices = [html.Div(n, className="sb-banner sb-banner-warn", role="status",
-                        **({"id": NOTICE} if i == 0 else {}))
-               for i, n in enumerate(view.notices)]
+        sections.append(
+            shell.section(title, html.Div(cards, className="sb-t1-grid"))
+            if title
+            else html.Section(cards, className="sb-section")
+        )
+    notices = [
+        html.Div(
+            n,
+            className="sb-banner sb-banner-warn",
+            role="status",
+            **({"id": NOTICE} if i == 0 else {}),
+        )
+        for i, n in enumerate(view.notices)
+    ]
     search = tier1.encode_state(view.state)
-    trust = shell.Trust(**trust_q.page_summary(  # worst of this page's data
-        [m.name for _, charts in view.sections for c in charts for m in c.metrics],
-        [c.by for _, charts in view.sections for c in charts if c.by]).__dict__)
-    body = [dcc.Store(id=BOARD, data=view.board.name), _filter_bar(view, path),
-            html.Div(id=ACTION_NOTICE, className="sb-form-message sb-bad", role="alert"),
-            html.Div(id=OPTIONS_NOTICE, className="sb-form-message sb-bad", role="alert"),
-            _chips(view, path), *notices, _stand_out(view), *sections]
+    trust = shell.Trust(
+        **trust_q.page_summary(  # worst of this page's data
+            [m.name for _, charts in view.sections for c in charts for m in c.metrics],
+            [c.by for _, charts in view.sections for c in charts if c.by],
+        ).__dict__
+    )
+    body = [
+        dcc.Store(id=BOARD, data=view.board.name),
+        _filter_bar(view, path),
+        html.Div(id=ACTION_NOTICE, className="sb-form-message sb-bad", role="alert"),
+        html.Div(id=OPTIONS_NOTICE, className="sb-form-message sb-bad", role="alert"),
+        _chips(view, path),
+        *notices,
+        _stand_out(view),
+        *sections,
+    ]
     return shell.page(
-        view.board.title, html.Div([b for b in body if b is not None], className="sb-t1",
-                                   id=READY, **{"data-state": search}),
-        path=path, trust=trust, viewer=viewer,
+        view.board.title,
+        html.Div(
+            [b for b in body if b is not None],
+            className="sb-t1",
+            id=READY,
+            **{"data-state": search},
+        ),
+        path=path,
+        trust=trust,
+        viewer=viewer,
         subtitle=f"{view.board.description or ''} {view.state.start:%d %b %Y} – "
-                 f"{view.state.end:%d %b %Y} · data to {view.latest:%d %b %Y}".strip(),
-        show_stale=True, actions=shell.report_problem(P))
+        f"{view.state.end:%d %b %Y} · data to {view.latest:%d %b %Y}".strip(),
+        show_stale=True,
+        actions=shell.report_problem(P),
+    )
 
 
 def _state(board: str, search: str) -> tier1.State | None:
@@ -355,8 +516,12 @@ def _clicked_value(click: object) -> str | None:
         return None
     point = points[0]
     custom = point.get("customdata")
-    if isinstance(custom, list) and custom and isinstance(custom[0], str | int | float) \
-            and custom[0] != "":
+    if (
+        isinstance(custom, list)
+        and custom
+        and isinstance(custom[0], str | int | float)
+        and custom[0] != ""
+    ):
         return str(custom[0])
     for key in ("y", "label", "x"):
         if isinstance(point.get(key), str):
@@ -377,11 +542,17 @@ def _pattern_keys(entries: object, *keys: str) -> list[tuple[object, ...]]:
     return out
 
 
-@callback(Output("sb-url", "search"), Output(ACTION_NOTICE, "children"),
-          Input({"type": FILTER, "dim": ALL}, "value"),
-          Input(DATES, "start_date"), Input(DATES, "end_date"),
-          Input({"type": CHART, "dim": ALL, "index": ALL}, "clickData"),
-          State("sb-url", "search"), State(BOARD, "data"), prevent_initial_call=True)
+@callback(
+    Output("sb-url", "search"),
+    Output(ACTION_NOTICE, "children"),
+    Input({"type": FILTER, "dim": ALL}, "value"),
+    Input(DATES, "start_date"),
+    Input(DATES, "end_date"),
+    Input({"type": CHART, "dim": ALL, "index": ALL}, "clickData"),
+    State("sb-url", "search"),
+    State(BOARD, "data"),
+    prevent_initial_call=True,
+)
 def apply_filters(values, start, end, clicks, search, board):
     """A filter change, a date pick or a click on a chart → the URL of the new state; a
     payload the page could not have sent → a notice saying what was wrong."""
@@ -409,8 +580,12 @@ def _applied(values, start, end, clicks, search, board) -> Any:
     elif isinstance(trigger, dict) and trigger.get("type") == FILTER:
         dim = trigger.get("dim")
         ids = [k[0] for k in _pattern_keys(ctx.inputs_list[0], "dim")]
-        if not isinstance(dim, str) or dim not in ids or not isinstance(values, list) \
-                or len(values) != len(ids):
+        if (
+            not isinstance(dim, str)
+            or dim not in ids
+            or not isinstance(values, list)
+            or len(values) != len(ids)
+        ):
             raise QueryError("This filter is not on the page.")
         chosen = inputs.texts(values[ids.index(dim)], f"{dim} values")
         state = state.with_filter(dim, chosen)
@@ -434,9 +609,13 @@ def _applied(values, start, end, clicks, search, board) -> Any:
     return no_update if new == search else new
 
 
-@callback(Output({"type": FILTER, "dim": ALL}, "options"), Output(OPTIONS_NOTICE, "children"),
-          Input(BOARD, "data"),
-          State({"type": FILTER, "dim": ALL}, "id"), State({"type": FILTER, "dim": ALL}, "value"))
+@callback(
+    Output({"type": FILTER, "dim": ALL}, "options"),
+    Output(OPTIONS_NOTICE, "children"),
+    Input(BOARD, "data"),
+    State({"type": FILTER, "dim": ALL}, "id"),
+    State({"type": FILTER, "dim": ALL}, "value"),
+)
 def load_filter_options(board, ids, values):
     """Each filter's values within the user's row scope (cached), after the charts. Only
     the board's own filters are listed; anything else in the payload is refused."""
@@ -444,11 +623,15 @@ def load_filter_options(board, ids, values):
     count = len(ctx.outputs_list[0]) if isinstance(ctx.outputs_list[0], list) else 0
     try:
         board = inputs.text(board, "board", max_length=200)
-        if not isinstance(ids, list) or not isinstance(values, list) \
-                or not len(ids) == len(values) == count:
+        if (
+            not isinstance(ids, list)
+            or not isinstance(values, list)
+            or not len(ids) == len(values) == count
+        ):
             raise QueryError("The filter options were asked for without their filters.")
-        dims = [inputs.text((inputs.mapping(i, "filter id") or {}).get("dim"), "filter")
-                for i in ids]
+        dims = [
+            inputs.text((inputs.mapping(i, "filter id") or {}).get("dim"), "filter") for i in ids
+        ]
         chosen = [inputs.texts(v, f"{d} values") for d, v in zip(dims, values, strict=True)]
         known = tier1.filter_options(board, dims)
     except StarboardError as exc:
@@ -460,8 +643,12 @@ def load_filter_options(board, ids, values):
     return out, ""
 
 
-@callback(Output(COPY, "content"), Input(COPY, "n_clicks"), State("sb-url", "href"),
-          prevent_initial_call=True)
+@callback(
+    Output(COPY, "content"),
+    Input(COPY, "n_clicks"),
+    State("sb-url", "href"),
+    prevent_initial_call=True,
+)
 def copy_link(_clicks, href):
     """The current URL, for the clipboard."""
     require(signed_in_user(), "tier1")

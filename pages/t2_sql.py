@@ -19,9 +19,16 @@ from queries import export
 from queries import sql as sql_q
 from queries import status as status_q
 
-dash.register_page(__name__, path="/t2/sql", name="SQL", title="SQL · Starboard",
-                   description="Read-only SQL over the warehouse for analysts.",
-                   nav=True, access="sql", order=45)
+dash.register_page(
+    __name__,
+    path="/t2/sql",
+    name="SQL",
+    title="SQL · Starboard",
+    description="Read-only SQL over the warehouse for analysts.",
+    nav=True,
+    access="sql",
+    order=45,
+)
 
 P = "t2sql"
 EDITOR = f"{P}-editor"
@@ -60,58 +67,112 @@ def layout(q: object = None, **_query: object):
     try:
         tables = sql_q.schema_listing()
     except StarboardError as exc:
-        return shell.page("SQL", shell.error_tile(exc.title, exc.message), path="/t2/sql",
-                          trust=trust, viewer=viewer)
+        return shell.page(
+            "SQL",
+            shell.error_tile(exc.title, exc.message),
+            path="/t2/sql",
+            trust=trust,
+            viewer=viewer,
+        )
     settings = current_runtime().settings
     cap = export.row_cap(signed_in_user())
     csv_rows = min(settings.sql_export_max_rows, cap) if cap > 0 else settings.sql_export_max_rows
-    limits = (f"One SELECT or WITH statement · stops after {settings.sql_timeout_seconds:g} s"
-              f" · first {settings.sql_max_rows:,} rows or "
-              f"{export.human_bytes(settings.sql_max_bytes)} shown · CSV up to "
-              f"{csv_rows:,} rows or {export.human_bytes(settings.export_max_bytes)} · no "
-              "files, no writes")
+    limits = (
+        f"One SELECT or WITH statement · stops after {settings.sql_timeout_seconds:g} s"
+        f" · first {settings.sql_max_rows:,} rows or "
+        f"{export.human_bytes(settings.sql_max_bytes)} shown · CSV up to "
+        f"{csv_rows:,} rows or {export.human_bytes(settings.export_max_bytes)} · no "
+        "files, no writes"
+    )
     hidden = "pii" not in viewer.permissions
     if hidden:
-        limits += (" · columns marked PII are hidden from your role: * leaves them out and "
-                   "naming one is refused")
+        limits += (
+            " · columns marked PII are hidden from your role: * leaves them out and "
+            "naming one is refused"
+        )
     text = _first(q) or _example(tables)
     return shell.page(
         "SQL",
-        html.Div([
-            html.Aside(shell.section("Warehouse tables", sqlpage.schema_panel(
-                tables, panel_id=SCHEMA, pii_hidden=hidden)), className="sb-sql-side"),
-            html.Div([
-                sqlpage.editor(EDITOR, text),
-                html.Div([
-                    html.Button("Run", id=RUN, className="sb-button",
-                                title="Run the statement (Ctrl+Enter)"),
-                    html.Button("Cancel", id=CANCEL, className="sb-button sb-button-quiet",
-                                disabled=True),
-                    html.Form([
-                        dcc.Input(type="hidden", name="csrf_token", value=viewer.csrf),
-                        dcc.Input(type="hidden", name="q", id=DOWNLOAD_Q, value=""),
-                        html.Button("Download CSV", id=DOWNLOAD, type="submit", disabled=True,
+        html.Div(
+            [
+                html.Aside(
+                    shell.section(
+                        "Warehouse tables",
+                        sqlpage.schema_panel(tables, panel_id=SCHEMA, pii_hidden=hidden),
+                    ),
+                    className="sb-sql-side",
+                ),
+                html.Div(
+                    [
+                        sqlpage.editor(EDITOR, text),
+                        html.Div(
+                            [
+                                html.Button(
+                                    "Run",
+                                    id=RUN,
+                                    className="sb-button",
+                                    title="Run the statement (Ctrl+Enter)",
+                                ),
+                                html.Button(
+                                    "Cancel",
+                                    id=CANCEL,
                                     className="sb-button sb-button-quiet",
-                                    title="The last statement run, as CSV"),
-                    ], action=EXPORT_URL, method="POST", className="sb-sql-download"),
-                    html.Span(id=STATUS, className="sb-sql-status", role="status"),
-                ], className="sb-form-row"),
-                html.P(limits, id=LIMITS, className="sb-section-note"),
-                html.Div(id=RESULT, className="sb-sql-result"),
-            ], className="sb-sql-main"),
-        ], className="sb-sql-layout"),
-        path="/t2/sql", trust=trust, viewer=viewer,
+                                    disabled=True,
+                                ),
+                                html.Form(
+                                    [
+                                        dcc.Input(
+                                            type="hidden", name="csrf_token", value=viewer.csrf
+                                        ),
+                                        dcc.Input(type="hidden", name="q", id=DOWNLOAD_Q, value=""),
+                                        html.Button(
+                                            "Download CSV",
+                                            id=DOWNLOAD,
+                                            type="submit",
+                                            disabled=True,
+                                            className="sb-button sb-button-quiet",
+                                            title="The last statement run, as CSV",
+                                        ),
+                                    ],
+                                    action=EXPORT_URL,
+                                    method="POST",
+                                    className="sb-sql-download",
+                                ),
+                                html.Span(id=STATUS, className="sb-sql-status", role="status"),
+                            ],
+                            className="sb-form-row",
+                        ),
+                        html.P(limits, id=LIMITS, className="sb-section-note"),
+                        html.Div(id=RESULT, className="sb-sql-result"),
+                    ],
+                    className="sb-sql-main",
+                ),
+            ],
+            className="sb-sql-layout",
+        ),
+        path="/t2/sql",
+        trust=trust,
+        viewer=viewer,
         subtitle="Read-only SQL over the served data version. Every run is audited.",
-        actions=shell.report_problem(P))
+        actions=shell.report_problem(P),
+    )
 
 
-@callback(Output(RESULT, "children"), Output(DOWNLOAD_Q, "value"), Output(DOWNLOAD, "disabled"),
-          Input(RUN, "n_clicks"), State(EDITOR, "value"),
-          background=True, cancel=[Input(CANCEL, "n_clicks")],
-          running=[(Output(RUN, "disabled"), True, False),
-                   (Output(CANCEL, "disabled"), False, True),
-                   (Output(STATUS, "children"), "Running…", "")],
-          prevent_initial_call=True)
+@callback(
+    Output(RESULT, "children"),
+    Output(DOWNLOAD_Q, "value"),
+    Output(DOWNLOAD, "disabled"),
+    Input(RUN, "n_clicks"),
+    State(EDITOR, "value"),
+    background=True,
+    cancel=[Input(CANCEL, "n_clicks")],
+    running=[
+        (Output(RUN, "disabled"), True, False),
+        (Output(CANCEL, "disabled"), False, True),
+        (Output(STATUS, "children"), "Running…", ""),
+    ],
+    prevent_initial_call=True,
+)
 @background.in_request(permission="sql")
 def run_statement(_clicks, text):
     """Check and run the statement (queries.sql.run_sql); a refusal says exactly why."""
@@ -121,10 +182,22 @@ def run_statement(_clicks, text):
     except StarboardError as exc:
         return sqlpage.refusal(exc.message, NOTE), "", True
     # the download re-runs (and re-checks) exactly the statement shown
-    return ([sqlpage.result_note(len(result.rows), result.truncated, result.row_cap,
-                                 result.ms, NOTE, truncated_by=result.truncated_by,
-                                 byte_cap=export.human_bytes(result.byte_cap)),
-             sqlpage.result_grid(GRID, result.columns, result.rows)], text, False)
+    return (
+        [
+            sqlpage.result_note(
+                len(result.rows),
+                result.truncated,
+                result.row_cap,
+                result.ms,
+                NOTE,
+                truncated_by=result.truncated_by,
+                byte_cap=export.human_bytes(result.byte_cap),
+            ),
+            sqlpage.result_grid(GRID, result.columns, result.rows),
+        ],
+        text,
+        False,
+    )
 
 
 shell.report_problem_callback(P, __name__, "sql")

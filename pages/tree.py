@@ -22,12 +22,18 @@ from queries import tree as tree_q
 from queries import trust as trust_q
 from queries.run import current_model
 
-dash.register_page(__name__, path_template="/tree/<metric>", name="Metric tree",
-                   title="Metric tree · Starboard", access="tier0", order=15)
+dash.register_page(
+    __name__,
+    path_template="/tree/<metric>",
+    name="Metric tree",
+    title="Metric tree · Starboard",
+    access="tier0",
+    order=15,
+)
 
 P = "tree"
 READY = f"{P}-ready"
-OPEN_DEPTH = 2                      # nodes deeper than this start folded
+OPEN_DEPTH = 2  # nodes deeper than this start folded
 COMPARE_LABELS = {"previous": "vs previous period", "last_year": "vs last year"}
 
 
@@ -42,10 +48,12 @@ def _query(period: str, compare: str, grain: str) -> str:
     return urlencode(params)
 
 
-def _tree_href(metric: str, view: tree_q.TreeView, *, period: str | None = None,
-               compare: str | None = None) -> str:
-    return f"/tree/{metric}?" + _query(period or view.window.key, compare or view.compare,
-                                       view.grain)
+def _tree_href(
+    metric: str, view: tree_q.TreeView, *, period: str | None = None, compare: str | None = None
+) -> str:
+    return f"/tree/{metric}?" + _query(
+        period or view.window.key, compare or view.compare, view.grain
+    )
 
 
 def _tier1_board(dimension: str | None, metric: str | None = None) -> str | None:
@@ -81,8 +89,13 @@ def _view_href(metric: str, view: tree_q.TreeView) -> str | None:
         return f"/t1/{board}?" + urlencode({"from": first, "to": last})
     if "/t2/explore" in _templates():
         time_name = _time_name()
-        return "/t2/explore?" + urlencode({"metrics": metric, "by": f"{time_name}:day",
-                                           "where": f"{time_name} between {first} and {last}"})
+        return "/t2/explore?" + urlencode(
+            {
+                "metrics": metric,
+                "by": f"{time_name}:day",
+                "where": f"{time_name} between {first} and {last}",
+            }
+        )
     return None
 
 
@@ -93,61 +106,102 @@ def _mover_href(mover: tree_q.Mover, metric: str, view: tree_q.TreeView) -> str 
     first, last = view.window.start.isoformat(), _last_day(view)
     board = _tier1_board(mover.dimension)
     if board:
-        return f"/t1/{board}?" + urlencode({"from": first, "to": last,
-                                            mover.dimension: mover.value})
+        return f"/t1/{board}?" + urlencode(
+            {"from": first, "to": last, mover.dimension: mover.value}
+        )
     if "/t2/explore" in _templates():
         return "/t2/explore?" + urlencode(
-            [("metrics", metric), ("by", mover.dimension),
-             ("where", f"{mover.dimension} = {mover.value}"),
-             ("where", f"{_time_name()} between {first} and {last}")])
+            [
+                ("metrics", metric),
+                ("by", mover.dimension),
+                ("where", f"{mover.dimension} = {mover.value}"),
+                ("where", f"{_time_name()} between {first} and {last}"),
+            ]
+        )
     return None
 
 
-def _node_data(node: tree_q.NodeView, view: tree_q.TreeView,
-               parent: tree_q.NodeView | None = None) -> tree_c.NodeData:
+def _node_data(
+    node: tree_q.NodeView, view: tree_q.TreeView, parent: tree_q.NodeView | None = None
+) -> tree_c.NodeData:
     metric = node.metric
     split = node.split
     parent_split = parent.split if parent else None
     return tree_c.NodeData(
-        metric=metric.name, label=metric.label, fmt=metric.format, direction=metric.direction,
-        description=metric.description, value=node.value, base=node.base,
+        metric=metric.name,
+        label=metric.label,
+        fmt=metric.format,
+        direction=metric.direction,
+        description=metric.description,
+        value=node.value,
+        base=node.base,
         base_label=view.base_window.label,
         base_short="prev" if view.compare == "previous" else "last year",
         sparkline=tuple(v for _, v in node.history),
         sparkline_labels=tuple(w.short_label for w, _ in node.history),
-        href=_tree_href(metric.name, view), view_href=_view_href(metric.name, view),
+        href=_tree_href(metric.name, view),
+        view_href=_view_href(metric.name, view),
         relation=node.relation,
         method_note=(tree_q.METHODS.get(split.method, "") + ". " + split.note).strip()
-        if split else "",
+        if split
+        else "",
         parent_label=parent.metric.label if parent else "",
         parent_fmt=parent.metric.format if parent else "number",
         parent_direction=parent.metric.direction if parent else "up",
         parent_relation=parent_split.relation if parent_split else None,
-        contribution=node.contribution, points=node.points, score=node.score, rank=node.rank,
-        dq=node.dq, dq_detail=node.dq_detail,
+        contribution=node.contribution,
+        points=node.points,
+        score=node.score,
+        rank=node.rank,
+        dq=node.dq,
+        dq_detail=node.dq_detail,
         residual=split.residual if split and split.method != "ranking" else None,
         children=tuple(_node_data(c, view, node) for c in node.children),
-        open=node.depth < OPEN_DEPTH, root=node.depth == 0)
+        open=node.depth < OPEN_DEPTH,
+        root=node.depth == 0,
+    )
 
 
 def _period_bar(view: tree_q.TreeView, metric: str) -> html.Div:
     def step(label: str, key: str | None, rel: str) -> html.A:
         if key is None:
             return html.A(label, className="sb-period-step disabled", **{"aria-disabled": "true"})
-        return html.A(label, href=_tree_href(metric, view, period=key),
-                      className="sb-period-step", rel=rel, id=f"{P}-{rel}")
+        return html.A(
+            label,
+            href=_tree_href(metric, view, period=key),
+            className="sb-period-step",
+            rel=rel,
+            id=f"{P}-{rel}",
+        )
 
-    compares = [html.A(text, href=_tree_href(metric, view, compare=key), id=f"{P}-cmp-{key}",
-                       className="sb-tree-cmp" + (" active" if key == view.compare else ""))
-                for key, text in COMPARE_LABELS.items()]
-    return html.Div([
-        html.Div([step("‹", view.previous_key, "prev"),
-                  html.Span(view.window.label, className="sb-period-label", id=f"{P}-period"),
-                  step("›", view.next_key, "next")], className="sb-period-nav"),
-        html.Div(compares, className="sb-tree-cmps", role="group"),
-        html.Span(f"Compared with {view.base_window.label} · data to {view.latest:%d %b %Y}",
-                  className="sb-period-note", id=f"{P}-base"),
-    ], className="sb-t0-bar")
+    compares = [
+        html.A(
+            text,
+            href=_tree_href(metric, view, compare=key),
+            id=f"{P}-cmp-{key}",
+            className="sb-tree-cmp" + (" active" if key == view.compare else ""),
+        )
+        for key, text in COMPARE_LABELS.items()
+    ]
+    return html.Div(
+        [
+            html.Div(
+                [
+                    step("‹", view.previous_key, "prev"),
+                    html.Span(view.window.label, className="sb-period-label", id=f"{P}-period"),
+                    step("›", view.next_key, "next"),
+                ],
+                className="sb-period-nav",
+            ),
+            html.Div(compares, className="sb-tree-cmps", role="group"),
+            html.Span(
+                f"Compared with {view.base_window.label} · data to {view.latest:%d %b %Y}",
+                className="sb-period-note",
+                id=f"{P}-base",
+            ),
+        ],
+        className="sb-t0-bar",
+    )
 
 
 def _roots_links() -> html.P | None:
@@ -163,9 +217,13 @@ def _roots_links() -> html.P | None:
     return html.P(links, className="sb-tree-roots") if len(links) > 1 else None
 
 
-def layout(metric: str | None = None, period: str | list[str] | None = None,
-           compare: str | list[str] | None = None, grain: str | list[str] | None = None,
-           **_query: object) -> html.Div:
+def layout(
+    metric: str | None = None,
+    period: str | list[str] | None = None,
+    compare: str | list[str] | None = None,
+    grain: str | list[str] | None = None,
+    **_query: object,
+) -> html.Div:
     """The tree of ``metric`` for the period and comparison in the URL."""
     trust = shell.Trust(**status_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
@@ -174,13 +232,21 @@ def layout(metric: str | None = None, period: str | list[str] | None = None,
     try:
         view = tree_q.tree_view(name, period, compare, grain)
     except WarehouseUnavailable as exc:
-        return shell.page("Metric tree", shell.error_tile(exc.title, exc.message),
-                          path=path, trust=trust, viewer=viewer)
+        return shell.page(
+            "Metric tree",
+            shell.error_tile(exc.title, exc.message),
+            path=path,
+            trust=trust,
+            viewer=viewer,
+        )
     except StarboardError as exc:
-        return shell.page("Metric tree", [shell.error_tile("No tree for this metric",
-                                                           exc.message),
-                                          _roots_links()],
-                          path=path, trust=trust, viewer=viewer)
+        return shell.page(
+            "Metric tree",
+            [shell.error_tile("No tree for this metric", exc.message), _roots_links()],
+            path=path,
+            trust=trust,
+            viewer=viewer,
+        )
     root = _node_data(view.root, view)
     shown, stack = [], [view.root]
     while stack:  # every metric drawn: the DQ dot sums up this page's data
@@ -188,41 +254,71 @@ def layout(metric: str | None = None, period: str | list[str] | None = None,
         shown.append(node.metric.name)
         stack.extend(node.children)
     trust = shell.Trust(**trust_q.page_summary(shown).__dict__)
-    notices = [html.Div(n, className="sb-banner sb-banner-warn", role="status",
-                        id=f"{P}-notice") for n in view.notices[:1]]
-    notices += [html.Div(n, className="sb-banner sb-banner-warn", role="status")
-                for n in view.notices[1:]]
+    notices = [
+        html.Div(n, className="sb-banner sb-banner-warn", role="status", id=f"{P}-notice")
+        for n in view.notices[:1]
+    ]
+    notices += [
+        html.Div(n, className="sb-banner sb-banner-warn", role="status") for n in view.notices[1:]
+    ]
     errors = [shell.error_tile("Some figures could not be computed", e) for e in view.errors]
-    movers = [tree_c.MoverData(dimension=m.dimension_label, value=m.value or "(none)",
-                               before=m.before, after=m.after, change=m.change,
-                               contribution=m.contribution, mix=m.mix, rate=m.rate,
-                               href=_mover_href(m, name, view)) for m in view.movers]
+    movers = [
+        tree_c.MoverData(
+            dimension=m.dimension_label,
+            value=m.value or "(none)",
+            before=m.before,
+            after=m.after,
+            change=m.change,
+            contribution=m.contribution,
+            mix=m.mix,
+            rate=m.rate,
+            href=_mover_href(m, name, view),
+        )
+        for m in view.movers
+    ]
     ratio = any(m.mix is not None for m in view.movers)
     body = [
         _period_bar(view, name),
         *notices,
         tree_c.narrative_block(view.narrative),
         *errors,
-        shell.section(f"How {view.metric.label.lower()} breaks down", [
-            tree_c.tree_diagram(root)],
+        shell.section(
+            f"How {view.metric.label.lower()} breaks down",
+            [tree_c.tree_diagram(root)],
             note="Each node: value for the period, change, contribution to its parent's "
-                 "change (points of the parent's change). Click a name to re-root the tree; "
-                 "click a card to fold or unfold what makes it."),
-        shell.section(f"Top movers of {view.metric.label.lower()}", [
-            tree_c.movers_table(movers, fmt=view.metric.format, ratio=ratio,
-                                direction=view.metric.direction, note=view.movers_note)],
+            "change (points of the parent's change). Click a name to re-root the tree; "
+            "click a card to fold or unfold what makes it.",
+        ),
+        shell.section(
+            f"Top movers of {view.metric.label.lower()}",
+            [
+                tree_c.movers_table(
+                    movers,
+                    fmt=view.metric.format,
+                    ratio=ratio,
+                    direction=view.metric.direction,
+                    note=view.movers_note,
+                )
+            ],
             note=f"Dimension values that explain most of the change, {view.window.label} "
-                 f"vs {view.base_window.label}."),
+            f"vs {view.base_window.label}.",
+        ),
     ]
     return shell.page(
-        f"{view.metric.label}: metric tree", html.Div(
-            [b for b in body if b is not None], className="sb-tree-page", id=READY,
-            **{"data-period": view.window.key, "data-compare": view.compare,
-               "data-metric": name}),
-        path=path, trust=trust, viewer=viewer,
-        subtitle=f"{view.window.label} {COMPARES_TEXT[view.compare]} "
-                 f"{view.base_window.label}", show_stale=True,
-        actions=shell.report_problem(P))
+        f"{view.metric.label}: metric tree",
+        html.Div(
+            [b for b in body if b is not None],
+            className="sb-tree-page",
+            id=READY,
+            **{"data-period": view.window.key, "data-compare": view.compare, "data-metric": name},
+        ),
+        path=path,
+        trust=trust,
+        viewer=viewer,
+        subtitle=f"{view.window.label} {COMPARES_TEXT[view.compare]} {view.base_window.label}",
+        show_stale=True,
+        actions=shell.report_problem(P),
+    )
 
 
 COMPARES_TEXT = {"previous": "against", "last_year": "against last year's"}

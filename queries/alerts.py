@@ -35,7 +35,7 @@ from queries.run import as_date, latest_day, metric_days, run
 KINDS = ("threshold", "anomaly", "risk1", "stale")
 SEVERITIES = ("info", "warning", "critical")
 DIRECTIONS = ("high", "low", "both")
-DEFAULT_LOOKBACK_DAYS = 14           # `alerts run` without --since/--period: the last 2 weeks
+DEFAULT_LOOKBACK_DAYS = 14  # `alerts run` without --since/--period: the last 2 weeks
 _COMMON_KEYS = ("kind", "severity", "description", "notify")
 _KIND_KEYS = {
     "threshold": ("metric", "grain", "where", "by", "above", "below"),
@@ -56,7 +56,7 @@ class AlertRule:
     kind: str
     severity: str = "warning"
     description: str = ""
-    notify: tuple[str, ...] = ()      # webhook names of ``webhooks:`` or literal URLs
+    notify: tuple[str, ...] = ()  # webhook names of ``webhooks:`` or literal URLs
     metric: str | None = None
     grain: str = "day"
     where: tuple[str, ...] = ()
@@ -66,14 +66,15 @@ class AlertRule:
     direction: str = "both"
     z: float = anomalies.Z_THRESHOLD
     min_change: float = anomalies.MIN_CHANGE
-    hours: float | None = None        # stale: None = STARBOARD_FRESHNESS_SLO_HOURS
+    hours: float | None = None  # stale: None = STARBOARD_FRESHNESS_SLO_HOURS
 
 
 # --------------------------------------------------------------------------- parsing
 
 
-def _number(loader: Any, spec: Mapping, key: str, field_: str, *, positive: bool = False
-            ) -> float | None:
+def _number(
+    loader: Any, spec: Mapping, key: str, field_: str, *, positive: bool = False
+) -> float | None:
     value = spec.get(field_)
     if value is None:
         return None
@@ -123,19 +124,20 @@ def _webhooks(loader: Any, node: Any) -> dict[str, Webhook]:
             hspec = loader.mapping(raw, f"{key}.headers", allow_none=False)
             for hname, hvalue in (hspec or {}).items():
                 if not isinstance(hvalue, str | int | float) or isinstance(hvalue, bool):
-                    loader.add(f"{key}.headers.{hname}",
-                               f"expected a string, got {type(hvalue).__name__}")
+                    loader.add(
+                        f"{key}.headers.{hname}", f"expected a string, got {type(hvalue).__name__}"
+                    )
                     continue
                 if problem := _env_problem(str(hvalue)):
                     loader.add(f"{key}.headers.{hname}", problem)
                 headers.append((str(hname), str(hvalue)))
-        out[name] = Webhook(name, url, loader.boolean(spec, key, "optional", False),
-                            tuple(headers))
+        out[name] = Webhook(name, url, loader.boolean(spec, key, "optional", False), tuple(headers))
     return out
 
 
-def load_rules(loader: Any, alerts_node: Any, webhooks_node: Any
-               ) -> tuple[dict[str, AlertRule], dict[str, Webhook]]:
+def load_rules(
+    loader: Any, alerts_node: Any, webhooks_node: Any
+) -> tuple[dict[str, AlertRule], dict[str, Webhook]]:
     """Parse ``alerts:`` and ``webhooks:`` with the model loader (problems go to it)."""
     webhooks = _webhooks(loader, webhooks_node)
     rules: dict[str, AlertRule] = {}
@@ -150,45 +152,67 @@ def load_rules(loader: Any, alerts_node: Any, webhooks_node: Any
         if kind is None:
             continue
         extra = _KIND_KEYS[kind]
-        loader.keys(spec, key, _COMMON_KEYS + extra,
-                    required=("metric",) if kind in ("threshold", "anomaly") else ())
+        loader.keys(
+            spec,
+            key,
+            _COMMON_KEYS + extra,
+            required=("metric",) if kind in ("threshold", "anomaly") else (),
+        )
         where = loader.names(spec, key, "where", allow_str=True)
         for i, text in enumerate(where):
             try:
                 parse_where(text)
             except QueryError as exc:
-                loader.add(f"{key}.where.{i}" if isinstance(spec.get("where"), list)
-                           else f"{key}.where", exc.message)
+                loader.add(
+                    f"{key}.where.{i}" if isinstance(spec.get("where"), list) else f"{key}.where",
+                    exc.message,
+                )
         rule = AlertRule(
-            name=name, kind=kind,
+            name=name,
+            kind=kind,
             severity=loader.choice(spec, key, "severity", SEVERITIES, "warning"),
             description=loader.string(spec, key, "description", ""),
             notify=loader.names(spec, key, "notify", allow_str=True),
             metric=loader.string(spec, key, "metric", None),
             grain=loader.choice(spec, key, "grain", GRAINS, "day"),
-            where=where, by=loader.string(spec, key, "by", None),
+            where=where,
+            by=loader.string(spec, key, "by", None),
             above=_number(loader, spec, key, "above"),
             below=_number(loader, spec, key, "below"),
             direction=loader.choice(spec, key, "direction", DIRECTIONS, "both"),
             z=_number(loader, spec, key, "z", positive=True) or anomalies.Z_THRESHOLD,
-            min_change=(_number(loader, spec, key, "min_change")
-                        if spec.get("min_change") is not None else anomalies.MIN_CHANGE),
-            hours=_number(loader, spec, key, "hours", positive=True))
+            min_change=(
+                _number(loader, spec, key, "min_change")
+                if spec.get("min_change") is not None
+                else anomalies.MIN_CHANGE
+            ),
+            hours=_number(loader, spec, key, "hours", positive=True),
+        )
         if kind == "threshold" and rule.above is None and rule.below is None:
             loader.add(key, "a threshold rule needs 'above', 'below' or both")
-        if (rule.above is not None and rule.below is not None and rule.below > rule.above):
-            loader.add(f"{key}.below", f"below ({rule.below:g}) is greater than above "
-                       f"({rule.above:g}): no value could ever be normal")
+        if rule.above is not None and rule.below is not None and rule.below > rule.above:
+            loader.add(
+                f"{key}.below",
+                f"below ({rule.below:g}) is greater than above "
+                f"({rule.above:g}): no value could ever be normal",
+            )
         for i, target in enumerate(rule.notify):
             if target.startswith(("http://", "https://")):
                 if problem := _url_problem(target):
                     loader.add(f"{key}.notify.{i}", problem)
             elif target not in webhooks:
                 close = [w for w in webhooks if w.startswith(target[:3])]
-                hint = f"; did you mean '{close[0]}'?" if close else (
-                    "; declare it under webhooks: or give an http(s):// URL")
-                loader.add(f"{key}.notify.{i}" if isinstance(spec.get("notify"), list)
-                           else f"{key}.notify", f"unknown webhook '{target}'{hint}")
+                hint = (
+                    f"; did you mean '{close[0]}'?"
+                    if close
+                    else ("; declare it under webhooks: or give an http(s):// URL")
+                )
+                loader.add(
+                    f"{key}.notify.{i}"
+                    if isinstance(spec.get("notify"), list)
+                    else f"{key}.notify",
+                    f"unknown webhook '{target}'{hint}",
+                )
         rules[name] = rule
     return rules, webhooks
 
@@ -201,8 +225,7 @@ def check_rules(validator: Any, model: SemanticModel) -> None:
             continue
         if not validator.known("metric", rule.metric, validator.metrics, f"{key}.metric"):
             continue
-        dims = [parse_where(w).dimension.partition(":")[0] for w in rule.where
-                if _parses(w)]
+        dims = [parse_where(w).dimension.partition(":")[0] for w in rule.where if _parses(w)]
         if rule.by:
             dims.append(rule.by)
         facts = _facts_of(model, rule.metric)
@@ -212,14 +235,20 @@ def check_rules(validator: Any, model: SemanticModel) -> None:
                 continue
             unreachable = sorted(f for f in facts if dim not in reachable_dimensions(model, f))
             if unreachable and dim in model.dimensions:
-                validator.add(f"{key}.{field_}", f"dimension '{dim}' cannot be reached from "
-                              f"{', '.join(unreachable)} (the table behind '{rule.metric}')")
+                validator.add(
+                    f"{key}.{field_}",
+                    f"dimension '{dim}' cannot be reached from "
+                    f"{', '.join(unreachable)} (the table behind '{rule.metric}')",
+                )
         time_dim = model.time_dimension()
         if time_dim is None:
             validator.add(key, "alert rules on metrics need a `time: true` dimension")
         elif rule.by == time_dim.name:
-            validator.add(f"{key}.by", f"'{rule.by}' is the time dimension: alerts are "
-                          "already judged per period; use grain")
+            validator.add(
+                f"{key}.by",
+                f"'{rule.by}' is the time dimension: alerts are "
+                "already judged per period; use grain",
+            )
 
 
 def _facts_of(model: SemanticModel, metric: str) -> set[str]:
@@ -277,27 +306,33 @@ def _first_day(runtime: Runtime, model: SemanticModel, metric: str) -> date | No
     return days[0] if days else None
 
 
-def _series(runtime: Runtime, model: SemanticModel, rule: AlertRule, grain: str,
-            first: date, last: date) -> dict[tuple[str, ...], dict[date, float | None]]:
+def _series(
+    runtime: Runtime, model: SemanticModel, rule: AlertRule, grain: str, first: date, last: date
+) -> dict[tuple[str, ...], dict[date, float | None]]:
     """member (values of ``by``, or ()) → period start → value, for [first, last]."""
     time_name = _time_name(model)
     filters: list[Filter] = [parse_where(w, model) for w in rule.where]
     filters.append(Filter(time_name, "between", (first.isoformat(), last.isoformat())))
     dims = (f"{time_name}:{grain}",) + ((rule.by,) if rule.by else ())
-    result = run(MetricQuery((rule.metric or "",), dims, tuple(filters)), runtime=runtime,
-                 use_cache=False)
+    result = run(
+        MetricQuery((rule.metric or "",), dims, tuple(filters)), runtime=runtime, use_cache=False
+    )
     out: dict[tuple[str, ...], dict[date, float | None]] = {}
     for row in result.frame.itertuples(index=False):
         member = (str(row[1]),) if rule.by else ()
         value = row[-1]
-        number = None if value is None or (isinstance(value, float) and math.isnan(value)) \
+        number = (
+            None
+            if value is None or (isinstance(value, float) and math.isnan(value))
             else float(value)
+        )
         out.setdefault(member, {})[as_date(row[0])] = number
     return out
 
 
-def _link(model: SemanticModel, rule: AlertRule, window: periods.PeriodWindow,
-          member: tuple[str, ...]) -> str:
+def _link(
+    model: SemanticModel, rule: AlertRule, window: periods.PeriodWindow, member: tuple[str, ...]
+) -> str:
     """The view a person opens to see it: a Tier 1 board showing the metric for the period
     with the rule's equality filters (when the board filters by them), else the tree."""
     first, last = window.start.isoformat(), (window.end - timedelta(days=1)).isoformat()
@@ -354,21 +389,25 @@ def _scope_bounds(window: Window, latest: date) -> tuple[date, date]:
     return since, latest
 
 
-def evaluate_threshold(runtime: Runtime, model: SemanticModel, rule: AlertRule,
-                       window: Window) -> list[AlertEvent]:
+def evaluate_threshold(
+    runtime: Runtime, model: SemanticModel, rule: AlertRule, window: Window
+) -> list[AlertEvent]:
     """Complete periods (starting within the window) whose value crosses a bound."""
     latest = latest_day(runtime)
     if latest is None or rule.metric is None:
         return []
     start, stop = _scope_bounds(window, latest)
     data_first = _first_day(runtime, model, rule.metric) or start
-    wins = [w for w in _complete_windows(rule.grain, max(start, data_first), min(stop, latest))
-            if w.start >= start and w.start >= periods.window_containing(
-                rule.grain, data_first).start]
+    wins = [
+        w
+        for w in _complete_windows(rule.grain, max(start, data_first), min(stop, latest))
+        if w.start >= start and w.start >= periods.window_containing(rule.grain, data_first).start
+    ]
     if not wins:
         return []
-    series = _series(runtime, model, rule, rule.grain, wins[0].start, wins[-1].end
-                     - timedelta(days=1))
+    series = _series(
+        runtime, model, rule, rule.grain, wins[0].start, wins[-1].end - timedelta(days=1)
+    )
     metric = model.metrics[rule.metric]
     zero = _zero_when_empty(model, rule.metric)
     if not rule.by and not series:
@@ -378,23 +417,41 @@ def evaluate_threshold(runtime: Runtime, model: SemanticModel, rule: AlertRule,
         for win in wins:
             value = values.get(win.start)
             if value is None and not rule.by and zero:
-                value = 0.0                      # no rows in a period: a count of nothing
+                value = 0.0  # no rows in a period: a count of nothing
             if value is None:
                 continue
-            crossed = ((rule.above is not None and value > rule.above)
-                       or (rule.below is not None and value < rule.below))
+            crossed = (rule.above is not None and value > rule.above) or (
+                rule.below is not None and value < rule.below
+            )
             if not crossed:
                 continue
-            bound = (f"above {rule.above:g}" if rule.above is not None and value > rule.above
-                     else f"below {rule.below:g}")
-            events.append(AlertEvent(
-                rule=rule.name, kind=rule.kind, severity=rule.severity, metric=rule.metric,
-                metric_label=metric.label, period=win.key, period_label=win.label,
-                member=_member(rule, member), value=value, low=rule.below, high=rule.above,
-                message=(f"{metric.label}{_where_text(rule)}{_member_text(rule, member)} was "
-                         f"{value:,.4g} in {win.label}: {bound}."),
-                link=_link(model, rule, win, member), description=rule.description,
-                notify=rule.notify))
+            bound = (
+                f"above {rule.above:g}"
+                if rule.above is not None and value > rule.above
+                else f"below {rule.below:g}"
+            )
+            events.append(
+                AlertEvent(
+                    rule=rule.name,
+                    kind=rule.kind,
+                    severity=rule.severity,
+                    metric=rule.metric,
+                    metric_label=metric.label,
+                    period=win.key,
+                    period_label=win.label,
+                    member=_member(rule, member),
+                    value=value,
+                    low=rule.below,
+                    high=rule.above,
+                    message=(
+                        f"{metric.label}{_where_text(rule)}{_member_text(rule, member)} was "
+                        f"{value:,.4g} in {win.label}: {bound}."
+                    ),
+                    link=_link(model, rule, win, member),
+                    description=rule.description,
+                    notify=rule.notify,
+                )
+            )
     return events
 
 
@@ -409,8 +466,9 @@ def _member(rule: AlertRule, member: tuple[str, ...]) -> tuple[tuple[str, str], 
     return ((rule.by, member[0]),) if rule.by and member else ()
 
 
-def evaluate_anomaly(runtime: Runtime, model: SemanticModel, rule: AlertRule,
-                     window: Window) -> list[AlertEvent]:
+def evaluate_anomaly(
+    runtime: Runtime, model: SemanticModel, rule: AlertRule, window: Window
+) -> list[AlertEvent]:
     """Days within the window that the Tier 1 detector flags, in the rule's direction."""
     latest = latest_day(runtime)
     if latest is None or rule.metric is None:
@@ -424,8 +482,9 @@ def evaluate_anomaly(runtime: Runtime, model: SemanticModel, rule: AlertRule,
     first = max(data_first, start - reach)
     last = min(latest, stop + reach)
     metric = model.metrics[rule.metric]
-    counts = bool(metric.kind == "aggregate" and metric.sql
-                  and metric.sql.strip().lower().startswith("count"))
+    counts = bool(
+        metric.kind == "aggregate" and metric.sql and metric.sql.strip().lower().startswith("count")
+    )
     series = _series(runtime, model, rule, "day", first, last)
     if not rule.by and not series:
         series = {(): {}}
@@ -440,8 +499,9 @@ def evaluate_anomaly(runtime: Runtime, model: SemanticModel, rule: AlertRule,
         fill = 0.0 if _zero_when_empty(model, rule.metric) else None
         seq = [values[d] if d in values else fill for d in days]
         floor = 0.0 if all(v is None or v >= 0 for v in seq) else None
-        for found in anomalies.daily_anomalies(days, seq, z_threshold=rule.z,
-                                               min_change=rule.min_change, counts=counts):
+        for found in anomalies.daily_anomalies(
+            days, seq, z_threshold=rule.z, min_change=rule.min_change, counts=counts
+        ):
             if not (start <= found.day <= stop):
                 continue
             if rule.direction != "both" and found.direction != rule.direction:
@@ -450,19 +510,36 @@ def evaluate_anomaly(runtime: Runtime, model: SemanticModel, rule: AlertRule,
             # the normal band the detector allowed: expected ± z_threshold × this day's scale
             half = abs(found.value - found.expected) / abs(found.z) * rule.z if found.z else 0
             change = found.change
-            events.append(AlertEvent(
-                rule=rule.name, kind=rule.kind, severity=rule.severity, metric=rule.metric,
-                metric_label=metric.label, period=win.key, period_label=win.label,
-                member=_member(rule, member), value=found.value,
-                low=(found.expected - half if floor is None
-                     else max(floor, found.expected - half)),
-                high=found.expected + half, expected=found.expected,
-                message=(f"{metric.label}{_where_text(rule)}{_member_text(rule, member)} was "
-                         f"{found.value:,.4g} on {win.label}, expected about "
-                         f"{found.expected:,.4g}"
-                         + (f" ({change:+.0%})" if change is not None else "") + "."),
-                link=_link(model, rule, win, member), description=rule.description,
-                notify=rule.notify))
+            events.append(
+                AlertEvent(
+                    rule=rule.name,
+                    kind=rule.kind,
+                    severity=rule.severity,
+                    metric=rule.metric,
+                    metric_label=metric.label,
+                    period=win.key,
+                    period_label=win.label,
+                    member=_member(rule, member),
+                    value=found.value,
+                    low=(
+                        found.expected - half
+                        if floor is None
+                        else max(floor, found.expected - half)
+                    ),
+                    high=found.expected + half,
+                    expected=found.expected,
+                    message=(
+                        f"{metric.label}{_where_text(rule)}{_member_text(rule, member)} was "
+                        f"{found.value:,.4g} on {win.label}, expected about "
+                        f"{found.expected:,.4g}"
+                        + (f" ({change:+.0%})" if change is not None else "")
+                        + "."
+                    ),
+                    link=_link(model, rule, win, member),
+                    description=rule.description,
+                    notify=rule.notify,
+                )
+            )
     return events
 
 
@@ -475,23 +552,38 @@ def evaluate_stale(runtime: Runtime, rule: AlertRule, *, now: datetime) -> list[
         data_to = datetime.combine(day + timedelta(days=1), datetime.min.time()) if day else None
     if data_to is None:
         return []
-    limit = rule.hours if rule.hours is not None else float(
-        runtime.settings.freshness_slo_hours)
+    limit = rule.hours if rule.hours is not None else float(runtime.settings.freshness_slo_hours)
     data_to = data_to.replace(tzinfo=None)
     age = (now - data_to).total_seconds() / 3600
     if age <= limit:
         return []
-    return [AlertEvent(
-        rule=rule.name, kind=rule.kind, severity=rule.severity, metric=None, metric_label="",
-        period=f"{data_to:%Y-%m-%d %H:%M}", period_label=f"data to {data_to:%d %b %Y %H:%M}",
-        member=(), value=round(age, 1), low=None, high=limit,
-        message=(f"The data is {age:,.0f} hours old (latest {data_to:%Y-%m-%d %H:%M}); "
-                 f"its freshness target is {limit:g} hours."),
-        link="/quality", description=rule.description, notify=rule.notify)]
+    return [
+        AlertEvent(
+            rule=rule.name,
+            kind=rule.kind,
+            severity=rule.severity,
+            metric=None,
+            metric_label="",
+            period=f"{data_to:%Y-%m-%d %H:%M}",
+            period_label=f"data to {data_to:%d %b %Y %H:%M}",
+            member=(),
+            value=round(age, 1),
+            low=None,
+            high=limit,
+            message=(
+                f"The data is {age:,.0f} hours old (latest {data_to:%Y-%m-%d %H:%M}); "
+                f"its freshness target is {limit:g} hours."
+            ),
+            link="/quality",
+            description=rule.description,
+            notify=rule.notify,
+        )
+    ]
 
 
-def evaluate_risk1(rule: AlertRule, failures: Sequence[CheckFailure], *, period: str,
-                   published: bool) -> list[AlertEvent]:
+def evaluate_risk1(
+    rule: AlertRule, failures: Sequence[CheckFailure], *, period: str, published: bool
+) -> list[AlertEvent]:
     """One alert per period when Risk 1 checks failed (``period``: the day, or version)."""
     failed = [f for f in failures if f.risk == 1]
     if not failed:
@@ -499,12 +591,26 @@ def evaluate_risk1(rule: AlertRule, failures: Sequence[CheckFailure], *, period:
     names = ", ".join(f"{f.check} on {f.target}" for f in failed[:5])
     more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
     what = "The live data fails" if published else "A load was stopped: it failed"
-    return [AlertEvent(
-        rule=rule.name, kind=rule.kind, severity=rule.severity, metric=None, metric_label="",
-        period=period, period_label=period, member=(), value=float(len(failed)), low=None,
-        high=0.0, message=f"{what} {len(failed)} Risk 1 check(s): {names}{more}.",
-        link="/quality", description=rule.description, notify=rule.notify,
-        detail=tuple(f"{f.check} · {f.target}: {f.detail}" for f in failed))]
+    return [
+        AlertEvent(
+            rule=rule.name,
+            kind=rule.kind,
+            severity=rule.severity,
+            metric=None,
+            metric_label="",
+            period=period,
+            period_label=period,
+            member=(),
+            value=float(len(failed)),
+            low=None,
+            high=0.0,
+            message=f"{what} {len(failed)} Risk 1 check(s): {names}{more}.",
+            link="/quality",
+            description=rule.description,
+            notify=rule.notify,
+            detail=tuple(f"{f.check} · {f.target}: {f.detail}" for f in failed),
+        )
+    ]
 
 
 def live_risk1_failures(runtime: Runtime) -> list[CheckFailure]:
@@ -515,27 +621,39 @@ def live_risk1_failures(runtime: Runtime) -> list[CheckFailure]:
     from queries import status as status_q
 
     snap = runtime.warehouse.snapshot()
-    run_ = checkstore.latest_run(runtime.users.db,
-                                 checkstore.warehouse_key(runtime.settings.db_url,
-                                                          runtime.settings.pg_schema),
-                                 version=snap.version.id)
+    run_ = checkstore.latest_run(
+        runtime.users.db,
+        checkstore.warehouse_key(runtime.settings.db_url, runtime.settings.pg_schema),
+        version=snap.version.id,
+    )
     if run_ is not None:
-        return [CheckFailure(r.risk, r.name, r.target, r.message)
-                for r in checkstore.results(runtime.users.db, run_.id)
-                if not r.passed and r.risk == 1]
+        return [
+            CheckFailure(r.risk, r.name, r.target, r.message)
+            for r in checkstore.results(runtime.users.db, run_.id)
+            if not r.passed and r.risk == 1
+        ]
     try:
         status = status_q.warehouse_status()
     except StarboardError:
         return []
-    return [CheckFailure(g.risk, g.check, g.target, g.detail) for g in status.gates
-            if not g.passed and g.risk == 1]
+    return [
+        CheckFailure(g.risk, g.check, g.target, g.detail)
+        for g in status.gates
+        if not g.passed and g.risk == 1
+    ]
 
 
-def evaluate(runtime: Runtime, model: SemanticModel, window: Window | None = None, *,
-             now: datetime, kinds: Iterable[str] = KINDS,
-             load_failures: Sequence[CheckFailure] | None = None,
-             rules: Iterable[str] | None = None,
-             errors: list[tuple[str, str]] | None = None) -> list[AlertEvent]:
+def evaluate(
+    runtime: Runtime,
+    model: SemanticModel,
+    window: Window | None = None,
+    *,
+    now: datetime,
+    kinds: Iterable[str] = KINDS,
+    load_failures: Sequence[CheckFailure] | None = None,
+    rules: Iterable[str] | None = None,
+    errors: list[tuple[str, str]] | None = None,
+) -> list[AlertEvent]:
     """Every rule of ``model`` (of ``kinds``, or named in ``rules``) over ``window``.
 
     ``load_failures``: the results of a load that was stopped (risk1 rules then judge those
@@ -548,8 +666,10 @@ def evaluate(runtime: Runtime, model: SemanticModel, window: Window | None = Non
     names = set(rules) if rules is not None else None
     unknown = sorted((names or set()) - set(model.alerts))
     if unknown:
-        raise QueryError(f"Unknown alert rule(s): {', '.join(unknown)}. The model has: "
-                         f"{', '.join(model.alerts) or 'none'}.")
+        raise QueryError(
+            f"Unknown alert rule(s): {', '.join(unknown)}. The model has: "
+            f"{', '.join(model.alerts) or 'none'}."
+        )
     events: list[AlertEvent] = []
     for rule in model.alerts.values():
         if rule.kind not in wanted or (names is not None and rule.name not in names):
@@ -563,9 +683,14 @@ def evaluate(runtime: Runtime, model: SemanticModel, window: Window | None = Non
     return events
 
 
-def _evaluate_rule(runtime: Runtime, model: SemanticModel, rule: AlertRule, window: Window,
-                   now: datetime, load_failures: Sequence[CheckFailure] | None
-                   ) -> list[AlertEvent]:
+def _evaluate_rule(
+    runtime: Runtime,
+    model: SemanticModel,
+    rule: AlertRule,
+    window: Window,
+    now: datetime,
+    load_failures: Sequence[CheckFailure] | None,
+) -> list[AlertEvent]:
     if rule.kind == "threshold":
         return evaluate_threshold(runtime, model, rule, window)
     if rule.kind == "anomaly":
@@ -575,5 +700,6 @@ def _evaluate_rule(runtime: Runtime, model: SemanticModel, rule: AlertRule, wind
     if load_failures is not None:
         return evaluate_risk1(rule, load_failures, period=f"{now:%Y-%m-%d}", published=False)
     version = runtime.warehouse.snapshot().version.id
-    return evaluate_risk1(rule, live_risk1_failures(runtime), period=f"version {version}",
-                          published=True)
+    return evaluate_risk1(
+        rule, live_risk1_failures(runtime), period=f"version {version}", published=True
+    )

@@ -14,19 +14,24 @@ from dataclasses import dataclass
 DIRECTIONS = ("up", "down", "none")
 
 # Goal status thresholds (see goal_status).
-AT_RISK_BAND = 0.10                  # within 10 % of the goal on the wrong side: at risk
-TARGET_ON_TRACK_BAND = 0.05          # direction none: within ±5 % of the goal: on track
+AT_RISK_BAND = 0.10  # within 10 % of the goal on the wrong side: at risk
+TARGET_ON_TRACK_BAND = 0.05  # direction none: within ±5 % of the goal: on track
 
 # Anomaly rule constants (see anomaly).
 MIN_HISTORY = 6
-MAD_SCALE = 1.4826                   # makes the MAD a consistent estimator of σ for normal data
-MAD_THRESHOLD = 3.5                  # Iglewicz & Hoaglin's cut-off for the modified z-score
-FLAT_TOLERANCE = 0.10                # MAD = 0: flag only beyond ±10 % of the median
+MAD_SCALE = 1.4826  # makes the MAD a consistent estimator of σ for normal data
+MAD_THRESHOLD = 3.5  # Iglewicz & Hoaglin's cut-off for the modified z-score
+FLAT_TOLERANCE = 0.10  # MAD = 0: flag only beyond ±10 % of the median
 
 _EPS = 1e-9
 
-STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track",
-                 "no_goal": "no goal", "no_data": "no data"}
+STATUS_LABELS = {
+    "on_track": "on track",
+    "at_risk": "at risk",
+    "off_track": "off track",
+    "no_goal": "no goal",
+    "no_data": "no data",
+}
 
 
 def finite(value: object) -> float | None:
@@ -52,12 +57,12 @@ def change(current: float | None, base: float | None) -> float | None:
 class GoalStatus:
     """Where a metric stands against its goal for one period."""
 
-    status: str                      # on_track | at_risk | off_track | no_goal | no_data
+    status: str  # on_track | at_risk | off_track | no_goal | no_data
     actual: float | None
     goal: float | None
-    attainment: float | None         # actual / goal (None when goal is missing or 0)
-    projected: float | None          # projected end-of-period value
-    projected_attainment: float | None   # projected / goal
+    attainment: float | None  # actual / goal (None when goal is missing or 0)
+    projected: float | None  # projected end-of-period value
+    projected_attainment: float | None  # projected / goal
 
     @property
     def label(self) -> str:
@@ -69,8 +74,14 @@ def _ratio(value: float, goal: float) -> float | None:
     return value / goal if goal != 0 else None
 
 
-def goal_status(actual: float | None, goal: float | None, *, elapsed_fraction: float,
-                direction: str, accumulates: bool = True) -> GoalStatus:
+def goal_status(
+    actual: float | None,
+    goal: float | None,
+    *,
+    elapsed_fraction: float,
+    direction: str,
+    accumulates: bool = True,
+) -> GoalStatus:
     """Goal status of a period from its value so far and the share of it that has elapsed.
 
     Rule: the projected end-of-period value is the value so far divided by the elapsed
@@ -95,19 +106,35 @@ def goal_status(actual: float | None, goal: float | None, *, elapsed_fraction: f
         return GoalStatus("no_data", None, goal, None, None, None)
     projected = actual / elapsed_fraction if accumulates else actual
     band = AT_RISK_BAND * abs(goal)
-    tol = _EPS * max(1.0, abs(goal))     # exact boundaries must not fall to float noise
+    tol = _EPS * max(1.0, abs(goal))  # exact boundaries must not fall to float noise
     if direction == "up":
-        status = ("on_track" if projected >= goal - tol
-                  else "at_risk" if projected >= goal - band - tol else "off_track")
+        status = (
+            "on_track"
+            if projected >= goal - tol
+            else "at_risk"
+            if projected >= goal - band - tol
+            else "off_track"
+        )
     elif direction == "down":
-        status = ("on_track" if projected <= goal + tol
-                  else "at_risk" if projected <= goal + band + tol else "off_track")
+        status = (
+            "on_track"
+            if projected <= goal + tol
+            else "at_risk"
+            if projected <= goal + band + tol
+            else "off_track"
+        )
     else:
         off = abs(projected - goal)
-        status = ("on_track" if off <= TARGET_ON_TRACK_BAND * abs(goal) + tol
-                  else "at_risk" if off <= band + tol else "off_track")
-    return GoalStatus(status, actual, goal, _ratio(actual, goal), projected,
-                      _ratio(projected, goal))
+        status = (
+            "on_track"
+            if off <= TARGET_ON_TRACK_BAND * abs(goal) + tol
+            else "at_risk"
+            if off <= band + tol
+            else "off_track"
+        )
+    return GoalStatus(
+        status, actual, goal, _ratio(actual, goal), projected, _ratio(projected, goal)
+    )
 
 
 @dataclass(frozen=True)
@@ -116,10 +143,10 @@ class Anomaly:
 
     value: float
     median: float
-    low: float                       # expected range, inclusive
+    low: float  # expected range, inclusive
     high: float
-    direction: str                   # above | below
-    score: float | None              # robust z-score (None when the MAD is 0)
+    direction: str  # above | below
+    score: float | None  # robust z-score (None when the MAD is 0)
 
 
 def anomaly(value: float | None, history: Sequence[float | None]) -> Anomaly | None:

@@ -27,12 +27,12 @@ from datetime import date, timedelta
 
 from queries.analysis import MAD_SCALE
 
-NEIGHBOUR_WEEKS = 4                  # same weekday, up to 4 weeks either side
+NEIGHBOUR_WEEKS = 4  # same weekday, up to 4 weeks either side
 MIN_NEIGHBOURS = 3
-Z_THRESHOLD = 4.0                    # robust z-score cut-off
-MIN_CHANGE = 0.25                    # and at least 25 % off the expected value
-MIN_SCALE = 0.02                     # relative spread floor (2 %)
-MIN_EXPECTED = 10                    # counts: fewer expected than this are too noisy to judge
+Z_THRESHOLD = 4.0  # robust z-score cut-off
+MIN_CHANGE = 0.25  # and at least 25 % off the expected value
+MIN_SCALE = 0.02  # relative spread floor (2 %)
+MIN_EXPECTED = 10  # counts: fewer expected than this are too noisy to judge
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class DayAnomaly:
 
     @property
     def direction(self) -> str:
-        """"high" or "low"."""
+        """ "high" or "low"."""
         return "high" if self.value > self.expected else "low"
 
 
@@ -60,16 +60,24 @@ def expected_values(days: Sequence[date], values: Sequence[float | None]) -> lis
     by_day = {d: v for d, v in zip(days, values, strict=True) if v is not None}
     out: list[float | None] = []
     for day in days:
-        around = [by_day[other] for k in range(1, NEIGHBOUR_WEEKS + 1)
-                  for other in (day - timedelta(weeks=k), day + timedelta(weeks=k))
-                  if other in by_day]
+        around = [
+            by_day[other]
+            for k in range(1, NEIGHBOUR_WEEKS + 1)
+            for other in (day - timedelta(weeks=k), day + timedelta(weeks=k))
+            if other in by_day
+        ]
         out.append(statistics.median(around) if len(around) >= MIN_NEIGHBOURS else None)
     return out
 
 
-def daily_anomalies(days: Sequence[date], values: Sequence[float | None], *,
-                    z_threshold: float = Z_THRESHOLD,
-                    min_change: float = MIN_CHANGE, counts: bool = True) -> list[DayAnomaly]:
+def daily_anomalies(
+    days: Sequence[date],
+    values: Sequence[float | None],
+    *,
+    z_threshold: float = Z_THRESHOLD,
+    min_change: float = MIN_CHANGE,
+    counts: bool = True,
+) -> list[DayAnomaly]:
     """The days of a daily series that stand out (see the module docstring for the rule)."""
     expected = expected_values(days, values)
     residuals: list[tuple[date, float, float, float]] = []

@@ -60,17 +60,18 @@ def records(frame: pd.DataFrame) -> list[list[Any]]:
     return [[json_value(v) for v in row] for row in frame.itertuples(index=False, name=None)]
 
 
-def capped_records(frame: pd.DataFrame, max_rows: int,
-                   max_bytes: int) -> tuple[list[list[Any]], str | None]:
+def capped_records(
+    frame: pd.DataFrame, max_rows: int, max_bytes: int
+) -> tuple[list[list[Any]], str | None]:
     """Rows of ``frame`` as JSON-ready lists, at most ``max_rows`` of them and at most
     ``max_bytes`` bytes of their JSON; and what cut them (``"rows"``, ``"bytes"``, None)."""
     out: list[list[Any]] = []
-    size = 2                                     # the brackets of the list
+    size = 2  # the brackets of the list
     for row in frame.itertuples(index=False, name=None):
         if len(out) == max_rows:
             return out, "rows"
         values = [json_value(v) for v in row]
-        size += len(json.dumps(values, default=str).encode("utf-8")) + 2    # ", "
+        size += len(json.dumps(values, default=str).encode("utf-8")) + 2  # ", "
         if size > max_bytes:
             return out, "bytes"
         out.append(values)
@@ -87,8 +88,9 @@ def with_row_cap(query: MetricQuery, max_rows: int) -> MetricQuery:
 
 
 def _error(exc: StarboardError, status: int) -> tuple[Response, int]:
-    return jsonify(error={"type": type(exc).__name__, "title": exc.title,
-                          "message": exc.message}), status
+    return jsonify(
+        error={"type": type(exc).__name__, "title": exc.title, "message": exc.message}
+    ), status
 
 
 def blueprint(scope_of_user: ScopeLookup = lambda: ()) -> Blueprint:
@@ -99,19 +101,30 @@ def blueprint(scope_of_user: ScopeLookup = lambda: ()) -> Blueprint:
     def query() -> tuple[Response, int]:
         payload = request.get_json(silent=True)
         if payload is None:
-            return _error(QueryError("The request body must be a JSON object (Content-Type: "
-                                     "application/json)."), 400)
+            return _error(
+                QueryError(
+                    "The request body must be a JSON object (Content-Type: application/json)."
+                ),
+                400,
+            )
         settings = current_runtime().settings
         max_rows, max_bytes = settings.api_max_rows, settings.api_max_bytes
         try:
             parsed = query_from_json(payload, current_model())
-            result = run(with_row_cap(parsed, max_rows), scope_of_user(),
-                         timeout_seconds=settings.api_timeout_seconds)
+            result = run(
+                with_row_cap(parsed, max_rows),
+                scope_of_user(),
+                timeout_seconds=settings.api_timeout_seconds,
+            )
         except QueryStopped:
-            return _error(QueryStopped(
-                f"Stopped: the query ran longer than the API's time limit of "
-                f"{settings.api_timeout_seconds:g} s (STARBOARD_API_TIMEOUT_SECONDS). Ask for "
-                "less: fewer dimensions, a shorter date range, filters, or a limit."), 400)
+            return _error(
+                QueryStopped(
+                    f"Stopped: the query ran longer than the API's time limit of "
+                    f"{settings.api_timeout_seconds:g} s (STARBOARD_API_TIMEOUT_SECONDS). Ask for "
+                    "less: fewer dimensions, a shorter date range, filters, or a limit."
+                ),
+                400,
+            )
         except WarehouseUnavailable as exc:
             return _error(exc, 503)
         except AccessDenied as exc:
@@ -121,14 +134,25 @@ def blueprint(scope_of_user: ScopeLookup = lambda: ()) -> Blueprint:
         rows, cut = capped_records(result.frame, max_rows, max_bytes)
         notices = list(result.notices)
         if cut:
-            notices.append(f"Only the first {len(rows):,} rows are returned: the answer is "
-                           f"capped at {max_rows:,} rows and {max_bytes:,} bytes. Add filters "
-                           "or a limit, or group by fewer dimensions.")
-        return jsonify(columns=list(result.columns), rows=rows,
-                       truncated=cut is not None, truncated_by=cut, row_cap=max_rows,
-                       byte_cap=max_bytes, data_version=result.version,
-                       cost_class=result.cost_class, cache_hit=result.cache_hit,
-                       ms=round(result.ms, 1), rollup=result.rollup, notices=notices,
-                       sql=result.sql), 200
+            notices.append(
+                f"Only the first {len(rows):,} rows are returned: the answer is "
+                f"capped at {max_rows:,} rows and {max_bytes:,} bytes. Add filters "
+                "or a limit, or group by fewer dimensions."
+            )
+        return jsonify(
+            columns=list(result.columns),
+            rows=rows,
+            truncated=cut is not None,
+            truncated_by=cut,
+            row_cap=max_rows,
+            byte_cap=max_bytes,
+            data_version=result.version,
+            cost_class=result.cost_class,
+            cache_hit=result.cache_hit,
+            ms=round(result.ms, 1),
+            rollup=result.rollup,
+            notices=notices,
+            sql=result.sql,
+        ), 200
 
     return api

@@ -26,9 +26,9 @@ from queries.periods import PeriodWindow
 from queries.query import Filter, MetricQuery
 from queries.run import current_model, explain, latest_day, run
 
-HISTORY = 12          # periods in a BAN's sparkline
-BAR_LIMIT = 12        # categories in a bar chart
-MAX_POINTS = 400      # per chart series: aggregation belongs in SQL, not in the browser
+HISTORY = 12  # periods in a BAN's sparkline
+BAR_LIMIT = 12  # categories in a bar chart
+MAX_POINTS = 400  # per chart series: aggregation belongs in SQL, not in the browser
 WORKERS = 8
 TIER0_CHARTS = ("line", "bar", "area")
 
@@ -101,7 +101,8 @@ def tier1_board_for(metric: str) -> str | None:
             continue
         for section in candidate.sections:
             if metric in section.bans or any(
-                    metric == c.metric or metric in c.metrics for c in section.charts):
+                metric == c.metric or metric in c.metrics for c in section.charts
+            ):
                 return candidate.name
     return None
 
@@ -112,14 +113,14 @@ def board(name: str, tier: int) -> Board:
     found = model.boards.get(name)
     if found is None or found.tier != tier:
         names = ", ".join(b.name for b in model.boards.values() if b.tier == tier) or "none"
-        raise QueryError(f"There is no Tier {tier} board {name!r}. Tier {tier} boards: "
-                         f"{names}.")
+        raise QueryError(f"There is no Tier {tier} board {name!r}. Tier {tier} boards: {names}.")
     return found
 
 
 def _between(window_start: date, window_end: date) -> Filter:
-    return Filter("date", "between", (window_start.isoformat(),
-                                      (window_end - timedelta(days=1)).isoformat()))
+    return Filter(
+        "date", "between", (window_start.isoformat(), (window_end - timedelta(days=1)).isoformat())
+    )
 
 
 def _shift_year(value: Any, grain: str) -> Any:
@@ -156,8 +157,12 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
     first = min(span[0].start, periods.same_period_last_year(window).start)
     grain = window.grain
     for metric in dict.fromkeys(m for s in board_.sections for m in s.bans):
-        jobs.append(_Job(f"ban:{metric}", MetricQuery(
-            (metric,), (f"date:{grain}",), (_between(first, window.end),))))
+        jobs.append(
+            _Job(
+                f"ban:{metric}",
+                MetricQuery((metric,), (f"date:{grain}",), (_between(first, window.end),)),
+            )
+        )
     for i, chart in enumerate(c for s in board_.sections for c in s.charts):
         metric = chart.metric or (chart.metrics[0] if chart.metrics else None)
         if metric is None or chart.type not in TIER0_CHARTS:
@@ -165,18 +170,38 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
         if chart.type in ("line", "area") and (chart.by in (None, "date")):
             chart_grain = chart.grain or grain
             start, end = _whole(chart_grain, span[0].start, window.end)
-            jobs.append(_Job(f"chart:{i}", MetricQuery(
-                (metric,), (f"date:{chart_grain}",), (_between(start, end),))))
+            jobs.append(
+                _Job(
+                    f"chart:{i}",
+                    MetricQuery((metric,), (f"date:{chart_grain}",), (_between(start, end),)),
+                )
+            )
             if chart.compare == "previous_year":
                 last = periods.same_period_last_year(window)
-                last_start, last_end = _whole(chart_grain, periods.history(last, HISTORY)[0].start,
-                                              last.end)
-                jobs.append(_Job(f"chart:{i}:compare", MetricQuery(
-                    (metric,), (f"date:{chart_grain}",), (_between(last_start, last_end),))))
+                last_start, last_end = _whole(
+                    chart_grain, periods.history(last, HISTORY)[0].start, last.end
+                )
+                jobs.append(
+                    _Job(
+                        f"chart:{i}:compare",
+                        MetricQuery(
+                            (metric,), (f"date:{chart_grain}",), (_between(last_start, last_end),)
+                        ),
+                    )
+                )
         elif chart.by:
-            jobs.append(_Job(f"chart:{i}", MetricQuery(
-                (metric,), (chart.by,), (_between(window.start, window.end),),
-                order_by=(f"-{metric}",), limit=BAR_LIMIT)))
+            jobs.append(
+                _Job(
+                    f"chart:{i}",
+                    MetricQuery(
+                        (metric,),
+                        (chart.by,),
+                        (_between(window.start, window.end),),
+                        order_by=(f"-{metric}",),
+                        limit=BAR_LIMIT,
+                    ),
+                )
+            )
     return jobs
 
 
@@ -193,8 +218,9 @@ def _in_context(fn: Callable[[], Any]) -> Callable[[], Any]:
     return wrapped
 
 
-def run_jobs(jobs: list[_Job], runtime: Runtime, *, tier: int = 0
-             ) -> dict[str, pd.DataFrame | StarboardError]:
+def run_jobs(
+    jobs: list[_Job], runtime: Runtime, *, tier: int = 0
+) -> dict[str, pd.DataFrame | StarboardError]:
     """Run the jobs concurrently as ``tier`` queries; each result is a frame or its error."""
     if not jobs:
         return {}
@@ -227,8 +253,7 @@ def tier0_view(name: str, period_text: str | list[str] | None = None) -> Tier0Vi
     sections = []
     chart_index = 0
     for section in board_.sections:
-        bans = tuple(_ban(model, m, window, latest, results.get(f"ban:{m}"))
-                     for m in section.bans)
+        bans = tuple(_ban(model, m, window, latest, results.get(f"ban:{m}")) for m in section.bans)
         charts = []
         for chart in section.charts:
             charts.append(_chart(model, chart, chart_index, window, results))
@@ -236,19 +261,31 @@ def tier0_view(name: str, period_text: str | list[str] | None = None) -> Tier0Vi
         sections.append(SectionView(section.title, bans, tuple(charts)))
     following = periods.next(window)
     return Tier0View(
-        board=board_, window=window, latest=latest, complete=complete, elapsed=elapsed,
-        notice=notice, previous_key=periods.previous(window).key,
+        board=board_,
+        window=window,
+        latest=latest,
+        complete=complete,
+        elapsed=elapsed,
+        notice=notice,
+        previous_key=periods.previous(window).key,
         next_key=following.key if following.start <= latest else None,
-        sections=tuple(sections))
+        sections=tuple(sections),
+    )
 
 
 def _value_by_period(frame: pd.DataFrame, metric: str) -> dict[date, float | None]:
-    return {pd.Timestamp(d).date(): finite(v) for d, v in zip(frame["date"], frame[metric],
-                                                                strict=True)}
+    return {
+        pd.Timestamp(d).date(): finite(v) for d, v in zip(frame["date"], frame[metric], strict=True)
+    }
 
 
-def _ban(model: SemanticModel, name: str, window: PeriodWindow, latest: date,
-         result: pd.DataFrame | StarboardError | None) -> BanFigures:
+def _ban(
+    model: SemanticModel,
+    name: str,
+    window: PeriodWindow,
+    latest: date,
+    result: pd.DataFrame | StarboardError | None,
+) -> BanFigures:
     metric = model.metrics[name]
     figures = BanFigures(metric=metric, has_tree=name in model.tree)
     if isinstance(result, StarboardError):
@@ -261,31 +298,57 @@ def _ban(model: SemanticModel, name: str, window: PeriodWindow, latest: date,
     history = tuple((w, values.get(w.start)) for w in periods.history(window, HISTORY))
     value = values.get(window.start)
     goal = periods.goal_for(model.goals.get(name, {}), window)
-    status = goal_status(value, goal, elapsed_fraction=periods.elapsed_fraction(window, latest),
-                         direction=metric.direction,
-                         accumulates=metric.kind == "aggregate") if goal is not None else None
+    status = (
+        goal_status(
+            value,
+            goal,
+            elapsed_fraction=periods.elapsed_fraction(window, latest),
+            direction=metric.direction,
+            accumulates=metric.kind == "aggregate",
+        )
+        if goal is not None
+        else None
+    )
     flagged = None
     if periods.is_complete(window, latest):  # a running period is not yet comparable
         flagged = anomaly(value, [v for _, v in history[:-1]])
     reason = None
     if value is None:
-        reason = (f"No {metric.label.lower()} recorded for {window.label}"
-                  + ("" if window.start <= latest else ": the period has not started"))
-    return replace(figures, value=value, previous=values.get(previous.start),
-                   last_year=values.get(last_year.start), previous_window=previous,
-                   last_year_window=last_year, goal=goal, status=status, history=history,
-                   anomaly=flagged, no_data_reason=reason)
+        reason = f"No {metric.label.lower()} recorded for {window.label}" + (
+            "" if window.start <= latest else ": the period has not started"
+        )
+    return replace(
+        figures,
+        value=value,
+        previous=values.get(previous.start),
+        last_year=values.get(last_year.start),
+        previous_window=previous,
+        last_year_window=last_year,
+        goal=goal,
+        status=status,
+        history=history,
+        anomaly=flagged,
+        no_data_reason=reason,
+    )
 
 
-def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
-           results: dict[str, pd.DataFrame | StarboardError]) -> ChartFigures:
+def _chart(
+    model: SemanticModel,
+    chart: Chart,
+    index: int,
+    window: PeriodWindow,
+    results: dict[str, pd.DataFrame | StarboardError],
+) -> ChartFigures:
     name = chart.metric or (chart.metrics[0] if chart.metrics else None)
     metric = model.metrics.get(name) if name else None
     title = dict(chart.options).get("title") or _title(chart, metric, model, window)
     figures = ChartFigures(chart=chart, metric=metric, title=title)
     if chart.type not in TIER0_CHARTS:
-        return replace(figures, error=f"A {chart.type} chart belongs on a Tier 1 board; "
-                                      "Tier 0 shows line, bar and area charts.")
+        return replace(
+            figures,
+            error=f"A {chart.type} chart belongs on a Tier 1 board; "
+            "Tier 0 shows line, bar and area charts.",
+        )
     result = results.get(f"chart:{index}")
     if isinstance(result, StarboardError):
         return replace(figures, error=result.message)
@@ -300,13 +363,17 @@ def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
         if len(kept) < len(x):
             dim = model.dimensions.get(column)
             noun = dim.label.lower() if dim else column
-            note = (f"{len(x) - len(kept)} {noun} value(s) without a "
-                    f"{metric.label.lower()} not shown.")
+            note = (
+                f"{len(x) - len(kept)} {noun} value(s) without a {metric.label.lower()} not shown."
+            )
         x, y = tuple(a for a, _ in kept), tuple(b for _, b in kept)
     if len(x) > MAX_POINTS:
-        return replace(figures, error=f"This chart would draw {len(x):,} points; Tier 0 charts "
-                                      f"draw at most {MAX_POINTS}: give it a coarser grain in "
-                                      "the model.")
+        return replace(
+            figures,
+            error=f"This chart would draw {len(x):,} points; Tier 0 charts "
+            f"draw at most {MAX_POINTS}: give it a coarser grain in "
+            "the model.",
+        )
     compare = None
     if chart.compare == "goal" and column == "date":
         goals = model.goals.get(metric.name, {})
@@ -317,13 +384,15 @@ def _chart(model: SemanticModel, chart: Chart, index: int, window: PeriodWindow,
     last = results.get(f"chart:{index}:compare")
     if isinstance(last, pd.DataFrame) and not last.empty:
         grain = chart.grain or window.grain
-        compare = (tuple(_shift_year(v, grain) for v in last["date"]),
-                   tuple(finite(v) for v in last[metric.name]), "Previous year")
+        compare = (
+            tuple(_shift_year(v, grain) for v in last["date"]),
+            tuple(finite(v) for v in last[metric.name]),
+            "Previous year",
+        )
     return replace(figures, x=x, y=y, compare=compare, note=note)
 
 
-def _title(chart: Chart, metric: Metric | None, model: SemanticModel,
-           window: PeriodWindow) -> str:
+def _title(chart: Chart, metric: Metric | None, model: SemanticModel, window: PeriodWindow) -> str:
     label = metric.label if metric else "?"
     if chart.type in ("line", "area") and chart.by in (None, "date"):
         grain = chart.grain or window.grain
@@ -367,8 +436,12 @@ def tier0_cost_problems(runtime: Runtime) -> list[Problem]:
             if klass in ("D", "error"):
                 key = f"boards.{board_.name}"
                 what = job.key.replace("ban:", "tile ").replace("chart:", "chart #")
-                message = (f"{what} would scan more than 10,000,000 rows (cost class D); "
-                           "Tier 0 boards may only run class A-C queries: add a rollup that "
-                           "fits it" if klass == "D" else f"{what} cannot run: {detail}")
+                message = (
+                    f"{what} would scan more than 10,000,000 rows (cost class D); "
+                    "Tier 0 boards may only run class A-C queries: add a rollup that "
+                    "fits it"
+                    if klass == "D"
+                    else f"{what} cannot run: {detail}"
+                )
                 found.append(Problem(str(model.path), model.line_of(key), key, message))
     return found

@@ -37,9 +37,13 @@ from queries.model import (
 )
 
 # a model check of this kind on the same table and column replaces these built-in gates
-OVERRIDES = {"not_null": ("not_null", "null_rate"), "unique": ("primary_key",),
-             "relationship": ("orphan_rate",), "freshness": ("freshness",),
-             "row_count_change": ("row_count_change",)}
+OVERRIDES = {
+    "not_null": ("not_null", "null_rate"),
+    "unique": ("primary_key",),
+    "relationship": ("orphan_rate",),
+    "freshness": ("freshness",),
+    "row_count_change": ("row_count_change",),
+}
 
 
 def importance(model: SemanticModel) -> dict[str, float]:
@@ -67,32 +71,57 @@ def gate_result(gate: GateResult, multiplier: float = 1.0) -> CheckResult:
     column = gate.column or ""
     return CheckResult(
         check_id=f"gate:{gate.check}:{gate.table}" + (f".{column}" if column else ""),
-        name=gate.check, table=gate.table, column=column, kind=gate.check, origin="gate",
-        risk=gate.risk, weight=gate.weight * multiplier, passed=gate.passed,
-        message=gate.detail, observed=gate.observed, threshold=gate.threshold)
+        name=gate.check,
+        table=gate.table,
+        column=column,
+        kind=gate.check,
+        origin="gate",
+        risk=gate.risk,
+        weight=gate.weight * multiplier,
+        passed=gate.passed,
+        message=gate.detail,
+        observed=gate.observed,
+        threshold=gate.threshold,
+    )
 
 
 def as_gate(result: CheckResult) -> GateResult:
     """A check result in the loader's gate table format."""
-    return GateResult(result.kind if result.origin == "gate" else result.name, result.table,
-                      result.column or None, result.risk, result.passed, result.observed,
-                      result.threshold, result.message, result.weight)
+    return GateResult(
+        result.kind if result.origin == "gate" else result.name,
+        result.table,
+        result.column or None,
+        result.risk,
+        result.passed,
+        result.observed,
+        result.threshold,
+        result.message,
+        result.weight,
+    )
 
 
 def overridden(gate: GateResult, checks: Sequence[Check]) -> bool:
     """True when a model check of the same kind on the same table and column replaces it."""
-    return any(gate.check in OVERRIDES.get(c.kind, ()) and gate.table == c.table
-               and (gate.column or "") in (c.column, "") for c in checks)
+    return any(
+        gate.check in OVERRIDES.get(c.kind, ())
+        and gate.table == c.table
+        and (gate.column or "") in (c.column, "")
+        for c in checks
+    )
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def run_checks(model: SemanticModel, engine: sa.Engine, *,
-               previous_counts: Callable[[Check], int | None] = lambda _c: None,
-               now: datetime | None = None,
-               checks: Sequence[Check] | None = None) -> list[CheckResult]:
+def run_checks(
+    model: SemanticModel,
+    engine: sa.Engine,
+    *,
+    previous_counts: Callable[[Check], int | None] = lambda _c: None,
+    now: datetime | None = None,
+    checks: Sequence[Check] | None = None,
+) -> list[CheckResult]:
     """Run the model's checks (or ``checks``) on ``engine``; never raises for one check."""
     now = (now or _now()).replace(tzinfo=None)
     weights = importance(model)
@@ -103,8 +132,8 @@ def run_checks(model: SemanticModel, engine: sa.Engine, *,
     for key, message in check_columns(model, columns):
         missing.setdefault(key.rsplit(".", 1)[0], message)
     out = []
-    totals: dict[str, int] = {}      # row count per table, counted once per run
-    for check in (model.checks if checks is None else checks):
+    totals: dict[str, int] = {}  # row count per table, counted once per run
+    for check in model.checks if checks is None else checks:
         multiplier = weights.get(check.table, 1.0)
         problem = missing.get(check.key)
         if check.table not in columns:
@@ -122,8 +151,9 @@ def run_checks(model: SemanticModel, engine: sa.Engine, *,
             with engine.connect() as conn:
                 if engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-                result = _run_one(model, check, conn, columns[check.table], now,
-                                  previous_counts, totals)
+                result = _run_one(
+                    model, check, conn, columns[check.table], now, previous_counts, totals
+                )
                 conn.rollback()
         except sa.exc.DBAPIError as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
@@ -134,31 +164,66 @@ def run_checks(model: SemanticModel, engine: sa.Engine, *,
 
 
 def _error(check: Check, multiplier: float, message: str) -> CheckResult:
-    return CheckResult(check.id, check.name, check.table, check.column, check.kind, "model",
-                       check.risk, check.weight * multiplier, False,
-                       f"check {check.table}.{check.name} ({check.key}): {message}",
-                       error=True)
+    return CheckResult(
+        check.id,
+        check.name,
+        check.table,
+        check.column,
+        check.kind,
+        "model",
+        check.risk,
+        check.weight * multiplier,
+        False,
+        f"check {check.table}.{check.name} ({check.key}): {message}",
+        error=True,
+    )
 
 
-def _result(check: Check, passed: bool, message: str, *, failing: int | None = None,
-            total: int | None = None, observed: float | None = None,
-            threshold: float | None = None, sample: Sample | None = None) -> CheckResult:
-    return CheckResult(check.id, check.name, check.table, check.column, check.kind, "model",
-                       check.risk, check.weight, bool(passed), message, failing, total,
-                       observed, threshold, sample=sample or Sample())
+def _result(
+    check: Check,
+    passed: bool,
+    message: str,
+    *,
+    failing: int | None = None,
+    total: int | None = None,
+    observed: float | None = None,
+    threshold: float | None = None,
+    sample: Sample | None = None,
+) -> CheckResult:
+    return CheckResult(
+        check.id,
+        check.name,
+        check.table,
+        check.column,
+        check.kind,
+        "model",
+        check.risk,
+        check.weight,
+        bool(passed),
+        message,
+        failing,
+        total,
+        observed,
+        threshold,
+        sample=sample or Sample(),
+    )
 
 
-def _run_one(model: SemanticModel, check: Check, conn: sa.Connection,
-             table_columns: Mapping[str, str], now: datetime,
-             previous_counts: Callable[[Check], int | None],
-             totals: dict[str, int]) -> CheckResult:
+def _run_one(
+    model: SemanticModel,
+    check: Check,
+    conn: sa.Connection,
+    table_columns: Mapping[str, str],
+    now: datetime,
+    previous_counts: Callable[[Check], int | None],
+    totals: dict[str, int],
+) -> CheckResult:
     spec = model.tables[check.table]
     names = list(dict.fromkeys([*spec.primary_key, *check.columns]))
     names = [n for n in names if n in table_columns]
     t = sa.table(check.table, *(sa.column(c) for c in table_columns))
     if check.table not in totals:
-        totals[check.table] = conn.execute(sa.select(sa.func.count()).select_from(t)
-                                           ).scalar_one()
+        totals[check.table] = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
     total = totals[check.table]
     cols = [t.c[c] for c in check.columns]
     where: sa.ColumnElement[bool] | None = None
@@ -175,8 +240,13 @@ def _run_one(model: SemanticModel, check: Check, conn: sa.Connection,
             parts.append(cols[0] > check.max)
         where = sa.or_(*parts)
     elif check.kind == "unique":
-        dupes = (sa.select(*cols).where(*(c.is_not(None) for c in cols)).group_by(*cols)
-                 .having(sa.func.count() > 1).subquery("dupes"))
+        dupes = (
+            sa.select(*cols)
+            .where(*(c.is_not(None) for c in cols))
+            .group_by(*cols)
+            .having(sa.func.count() > 1)
+            .subquery("dupes")
+        )
         source = t.join(dupes, sa.and_(*(c == dupes.c[c.name] for c in cols)))
         where = sa.true()
     elif check.kind == "relationship":
@@ -192,30 +262,56 @@ def _run_one(model: SemanticModel, check: Check, conn: sa.Connection,
     elif check.kind == "sql":
         return _sql(model, check, conn, total)
     assert where is not None
-    failing = conn.execute(sa.select(sa.func.count()).select_from(source).where(where)
-                           ).scalar_one()
+    failing = conn.execute(sa.select(sa.func.count()).select_from(source).where(where)).scalar_one()
     sample = None
     if failing:
         order = [t.c[c] for c in names]
-        rows = conn.execute(sa.select(*order).select_from(source).where(where)
-                            .order_by(*order).limit(SAMPLE_ROWS)).all()
+        rows = conn.execute(
+            sa.select(*order).select_from(source).where(where).order_by(*order).limit(SAMPLE_ROWS)
+        ).all()
         sample = _sample(names, rows, spec.pii, spec.primary_key)
     if check.kind == "relationship":
         assert check.to is not None
         considered = conn.execute(sa.select(sa.func.count(cols[0])).select_from(t)).scalar_one()
         rate = failing / considered if considered else 0.0
         ok = rate <= check.max_orphan_rate
-        message = (f"{failing:,} of {considered:,} {check.column} value(s) ({rate:.2%}) have "
-                   f"no row in {check.to[0]}" if failing else
-                   f"every {check.column} found in {check.to[0]}")
-        return _result(check, ok, message, failing=failing, total=total, observed=rate,
-                       threshold=check.max_orphan_rate, sample=sample)
-    what = {"not_null": "empty", "unique": "duplicated",
-            "accepted_values": "unexpected", "range": "out-of-range"}[check.kind]
-    message = (f"{failing:,} of {total:,} row(s) with {what} {check.column}" if failing else
-               _passed_message(check))
-    return _result(check, failing == 0, message, failing=failing, total=total,
-                   observed=failing, threshold=0, sample=sample)
+        message = (
+            f"{failing:,} of {considered:,} {check.column} value(s) ({rate:.2%}) have "
+            f"no row in {check.to[0]}"
+            if failing
+            else f"every {check.column} found in {check.to[0]}"
+        )
+        return _result(
+            check,
+            ok,
+            message,
+            failing=failing,
+            total=total,
+            observed=rate,
+            threshold=check.max_orphan_rate,
+            sample=sample,
+        )
+    what = {
+        "not_null": "empty",
+        "unique": "duplicated",
+        "accepted_values": "unexpected",
+        "range": "out-of-range",
+    }[check.kind]
+    message = (
+        f"{failing:,} of {total:,} row(s) with {what} {check.column}"
+        if failing
+        else _passed_message(check)
+    )
+    return _result(
+        check,
+        failing == 0,
+        message,
+        failing=failing,
+        total=total,
+        observed=failing,
+        threshold=0,
+        sample=sample,
+    )
 
 
 def _passed_message(check: Check) -> str:
@@ -225,38 +321,61 @@ def _passed_message(check: Check) -> str:
         return f"{check.column} unique"
     if check.kind == "accepted_values":
         return f"{check.column} within {len(check.values)} accepted value(s)"
-    bounds = " and ".join(p for p in (f"≥ {check.min:g}" if check.min is not None else "",
-                                      f"≤ {check.max:g}" if check.max is not None else "") if p)
+    bounds = " and ".join(
+        p
+        for p in (
+            f"≥ {check.min:g}" if check.min is not None else "",
+            f"≤ {check.max:g}" if check.max is not None else "",
+        )
+        if p
+    )
     return f"{check.column} {bounds}"
 
 
-def _freshness(check: Check, conn: sa.Connection, column: sa.ColumnClause, t: sa.TableClause,
-               total: int, now: datetime) -> CheckResult:
+def _freshness(
+    check: Check,
+    conn: sa.Connection,
+    column: sa.ColumnClause,
+    t: sa.TableClause,
+    total: int,
+    now: datetime,
+) -> CheckResult:
     latest = conn.execute(sa.select(sa.func.max(column)).select_from(t)).scalar_one()
     limit = check.max_age_hours
     if latest is None:
-        return _result(check, False, f"{check.table} has no {check.column} value",
-                       total=total, threshold=limit)
-    if not isinstance(latest, datetime):          # a DATE: the day counts from its start
+        return _result(
+            check, False, f"{check.table} has no {check.column} value", total=total, threshold=limit
+        )
+    if not isinstance(latest, datetime):  # a DATE: the day counts from its start
         latest = datetime(latest.year, latest.month, latest.day)
     if latest.tzinfo is not None:
         latest = latest.astimezone(UTC).replace(tzinfo=None)
     age = (now - latest).total_seconds() / 3600
     assert limit is not None
-    return _result(check, age <= limit, f"latest {check.column} {latest:%Y-%m-%d %H:%M}, "
-                   f"{age:,.1f} h old (SLO {limit:g} h)", total=total, observed=round(age, 2),
-                   threshold=limit)
+    return _result(
+        check,
+        age <= limit,
+        f"latest {check.column} {latest:%Y-%m-%d %H:%M}, {age:,.1f} h old (SLO {limit:g} h)",
+        total=total,
+        observed=round(age, 2),
+        threshold=limit,
+    )
 
 
 def _row_count_change(check: Check, total: int, before: int | None) -> CheckResult:
     if not before:
-        return _result(check, True, f"{total:,} rows; no earlier count to compare",
-                       total=total)
+        return _result(check, True, f"{total:,} rows; no earlier count to compare", total=total)
     change = (total - before) / before
     ok = (check.min is None or change >= check.min) and (check.max is None or change <= check.max)
     limit = check.min if change < 0 and check.min is not None else check.max
-    return _result(check, ok, f"{before:,} → {total:,} rows ({change:+.1%})", total=total,
-                   observed=round(change, 4), threshold=limit)
+    return _result(
+        check,
+        ok,
+        f"{before:,} → {total:,} rows ({change:+.1%})",
+        total=total,
+        observed=round(change, 4),
+        threshold=limit,
+    )
 
 
 def _sql(model: SemanticModel, check: Check, conn: sa.Connection, total: int) -> CheckResult:
@@ -267,11 +386,23 @@ def _sql(model: SemanticModel, check: Check, conn: sa.Connection, total: int) ->
     if failing:
         result = conn.execute(sa.select(sa.text("*")).select_from(query).limit(SAMPLE_ROWS))
         names = list(result.keys())
-        sample = _sample(names, result.all(), sql_pii_outputs(model, check.sql, names),
-                         model.tables[check.table].primary_key)
-    message = (f"{failing:,} failing row(s) returned" if failing else "no failing row")
-    return _result(check, failing == 0, message, failing=failing, total=total,
-                   observed=failing, threshold=0, sample=sample)
+        sample = _sample(
+            names,
+            result.all(),
+            sql_pii_outputs(model, check.sql, names),
+            model.tables[check.table].primary_key,
+        )
+    message = f"{failing:,} failing row(s) returned" if failing else "no failing row"
+    return _result(
+        check,
+        failing == 0,
+        message,
+        failing=failing,
+        total=total,
+        observed=failing,
+        threshold=0,
+        sample=sample,
+    )
 
 
 def sql_pii_outputs(model: SemanticModel, sql: str, names: Sequence[str]) -> frozenset[str]:
@@ -280,8 +411,7 @@ def sql_pii_outputs(model: SemanticModel, sql: str, names: Sequence[str]) -> fro
     any alias, in any CTE or subquery) from such a column. An alias with a column list
     (``FROM t AS x(a, b)``) or an unnamed expression over a PII column (``max(email)``,
     named by the database) hides the link: then every output is treated as PII."""
-    pii = frozenset().union(*(model.tables[t].pii for t in select_tables(sql)
-                              if t in model.tables))
+    pii = frozenset().union(*(model.tables[t].pii for t in select_tables(sql) if t in model.tables))
     if not pii:
         return frozenset()
     tree = sqlglot.parse_one(sql)
@@ -294,14 +424,16 @@ def sql_pii_outputs(model: SemanticModel, sql: str, names: Sequence[str]) -> fro
         grew = False
         for alias in aliases:
             name = alias.alias.lower()
-            if name not in tainted and any(c.name.lower() in tainted
-                                           for c in alias.this.find_all(exp.Column)):
+            if name not in tainted and any(
+                c.name.lower() in tainted for c in alias.this.find_all(exp.Column)
+            ):
                 tainted.add(name)
                 grew = True
     for select in tree.find_all(exp.Select):
         for projection in select.expressions:
             if not isinstance(projection, exp.Alias | exp.Column | exp.Star) and any(
-                    c.name.lower() in tainted for c in projection.find_all(exp.Column)):
+                c.name.lower() in tainted for c in projection.find_all(exp.Column)
+            ):
                 return frozenset(names)  # named by the database (max(email)): mask all
     return frozenset(n for n in names if n.lower() in tainted)
 
@@ -312,37 +444,50 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-def _sample(names: Sequence[str], rows: Sequence[Sequence], pii: frozenset[str],
-            keys: Sequence[str]) -> Sample:
+def _sample(
+    names: Sequence[str], rows: Sequence[Sequence], pii: frozenset[str], keys: Sequence[str]
+) -> Sample:
     """Failing rows with PII columns masked before anything is stored."""
     masked = tuple(n for n in names if n in pii)
-    shown = [tuple(MASK if n in pii and v is not None else _plain(v)
-                   for n, v in zip(names, row, strict=True)) for row in rows]
-    return Sample(tuple(names), tuple(shown), masked,
-                  tuple(k for k in keys if k in names and k not in pii))
+    shown = [
+        tuple(
+            MASK if n in pii and v is not None else _plain(v)
+            for n, v in zip(names, row, strict=True)
+        )
+        for row in rows
+    ]
+    return Sample(
+        tuple(names), tuple(shown), masked, tuple(k for k in keys if k in names and k not in pii)
+    )
 
 
-def unmasked_rows(model: SemanticModel, engine: sa.Engine, table: str, sample: Sample
-                  ) -> list[tuple]:
+def unmasked_rows(
+    model: SemanticModel, engine: sa.Engine, table: str, sample: Sample
+) -> list[tuple]:
     """The sample's rows with PII columns read again from the warehouse by primary key (for
     viewers allowed to see PII); rows no longer found keep their mask, and so do masked
     columns that are not the table's own PII columns (a ``sql`` check's renamed or computed
     ones: there is nothing to read them back from)."""
     spec = model.tables.get(table)
     readable = tuple(m for m in sample.masked if spec is not None and m in spec.pii)
-    if spec is None or not readable or not sample.keys or \
-            tuple(spec.primary_key) != sample.keys:
+    if spec is None or not readable or not sample.keys or tuple(spec.primary_key) != sample.keys:
         return [tuple(r) for r in sample.rows]
     t = sa.table(table, *(sa.column(c) for c in (*sample.keys, *readable)))
     index = [sample.columns.index(k) for k in sample.keys]
     wanted = [tuple(row[i] for i in index) for row in sample.rows]
     key_cols = [t.c[k] for k in sample.keys]
-    condition = (key_cols[0].in_([w[0] for w in wanted]) if len(key_cols) == 1 else
-                 sa.tuple_(*key_cols).in_(wanted))
+    condition = (
+        key_cols[0].in_([w[0] for w in wanted])
+        if len(key_cols) == 1
+        else sa.tuple_(*key_cols).in_(wanted)
+    )
     with engine.connect() as conn:
-        found = {tuple(_plain(v) for v in r[:len(key_cols)]): r[len(key_cols):]
-                 for r in conn.execute(sa.select(*key_cols, *(t.c[m] for m in readable))
-                                       .where(condition))}
+        found = {
+            tuple(_plain(v) for v in r[: len(key_cols)]): r[len(key_cols) :]
+            for r in conn.execute(
+                sa.select(*key_cols, *(t.c[m] for m in readable)).where(condition)
+            )
+        }
     out = []
     for row, key in zip(sample.rows, wanted, strict=True):
         values = dict(zip(sample.columns, row, strict=True))
@@ -364,21 +509,27 @@ class PublishChecks:
         self.results: list[CheckResult] = []
         self.version: str | None = None
 
-    def __call__(self, path: Path, gates: Sequence[GateResult],
-                 previous_counts: Mapping[str, int]) -> list[GateResult]:
-        self.version = path.stem.rsplit("-", 1)[-1]   # files are <name>-<version>.duckdb
+    def __call__(
+        self, path: Path, gates: Sequence[GateResult], previous_counts: Mapping[str, int]
+    ) -> list[GateResult]:
+        self.version = path.stem.rsplit("-", 1)[-1]  # files are <name>-<version>.duckdb
         model = load_model(self.model_path)
         # one pooled connection for every check: reopening the file each time costs ~10×
-        engine = sa.create_engine(f"duckdb:///{path}", pool_size=1, max_overflow=0,
-                                  connect_args={"read_only": True})
+        engine = sa.create_engine(
+            f"duckdb:///{path}", pool_size=1, max_overflow=0, connect_args={"read_only": True}
+        )
         try:
-            found = run_checks(model, engine,
-                               previous_counts=lambda c: previous_counts.get(c.table))
+            found = run_checks(
+                model, engine, previous_counts=lambda c: previous_counts.get(c.table)
+            )
         finally:
             engine.dispose()
         weights = importance(model)
-        kept = [gate_result(g, weights.get(g.table, 1.0)) for g in gates
-                if not overridden(g, model.checks)]
+        kept = [
+            gate_result(g, weights.get(g.table, 1.0))
+            for g in gates
+            if not overridden(g, model.checks)
+        ]
         self.results = kept + found
         return [as_gate(r) for r in self.results]
 
@@ -394,8 +545,9 @@ def quality_run(model: SemanticModel) -> tuple[str, list[CheckResult], int]:
     snap = runtime.warehouse.snapshot()
     key = warehouse_key(runtime.settings.db_url, runtime.settings.pg_schema)
     db = runtime.users.db
-    found = run_checks(model, snap.engine, previous_counts=lambda c: previous_total(
-        db, key, c.id, snap.version.id))
+    found = run_checks(
+        model, snap.engine, previous_counts=lambda c: previous_total(db, key, c.id, snap.version.id)
+    )
     # a version Starboard published keeps its load gates: count them in, so the DQ score
     # compares with the publish's (model checks stored among them are run again above)
     from queries import status as status_q
@@ -405,8 +557,17 @@ def quality_run(model: SemanticModel) -> tuple[str, list[CheckResult], int]:
     except StarboardError:
         gates = []
     ours = {(c.table, c.name) for c in model.checks}
-    kept = [gate_result(g) for g in gates
-            if (g.table, g.check) not in ours and not overridden(g, model.checks)]
-    run_id = record_run(db, warehouse=key, version=snap.version.id, source="quality",
-                        published=True, results=kept + found)
+    kept = [
+        gate_result(g)
+        for g in gates
+        if (g.table, g.check) not in ours and not overridden(g, model.checks)
+    ]
+    run_id = record_run(
+        db,
+        warehouse=key,
+        version=snap.version.id,
+        source="quality",
+        published=True,
+        results=kept + found,
+    )
     return snap.version.id, kept + found, run_id

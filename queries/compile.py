@@ -77,11 +77,11 @@ class CompiledQuery:
     """A query ready to run, with what the runner needs for access, cost and display."""
 
     statement: sa.Select
-    columns: tuple[str, ...]          # dimensions (grain stripped), then metrics
-    facts: tuple[str, ...]            # tables aggregated, in first-use order
-    rollup: str | None                # rollup table read instead of the fact, if any
-    date_range: tuple[date | None, date | None]   # bounds from time filters (inclusive)
-    denied_facts: tuple[str, ...] = ()   # facts the row scope cannot reach: they yield nothing
+    columns: tuple[str, ...]  # dimensions (grain stripped), then metrics
+    facts: tuple[str, ...]  # tables aggregated, in first-use order
+    rollup: str | None  # rollup table read instead of the fact, if any
+    date_range: tuple[date | None, date | None]  # bounds from time filters (inclusive)
+    denied_facts: tuple[str, ...] = ()  # facts the row scope cannot reach: they yield nothing
 
 
 # --------------------------------------------------------------------------- validation
@@ -112,9 +112,9 @@ class _Plan:
 
     dims: list[_DimRef]
     metrics: list[str]
-    leaves: dict[str, list[str]]      # fact → aggregate metrics it computes
+    leaves: dict[str, list[str]]  # fact → aggregate metrics it computes
     conds: list[_Cond]
-    order: list[tuple[str, bool]]     # (output column, descending)
+    order: list[tuple[str, bool]]  # (output column, descending)
     limit: int | None
     kinds: Mapping[str, str] = field(default_factory=dict)
 
@@ -152,16 +152,16 @@ def _resolve_dim(
                 "to dimensions only"
             )
         else:
-            problems.append(f"{what}: unknown dimension {name!r}"
-                            f"{_suggest(name, model.dimensions)}")
+            problems.append(f"{what}: unknown dimension {name!r}{_suggest(name, model.dimensions)}")
         return None
     if grain is not None:
         if not dim.is_time:
             problems.append(f"{what}: {name!r} is not the time dimension and takes no grain")
             return None
         if grain not in GRAINS:
-            problems.append(f"{what}: unknown grain {grain!r} for {name!r}; "
-                            f"use one of {', '.join(GRAINS)}")
+            problems.append(
+                f"{what}: unknown grain {grain!r} for {name!r}; use one of {', '.join(GRAINS)}"
+            )
             return None
     return _DimRef(ref=ref, name=name, grain=grain, dim=dim)
 
@@ -300,8 +300,9 @@ def coerce_value(value: object, kind: str | None) -> object:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def _check_filter(flt: object, model: SemanticModel, kinds: Mapping[str, str],
-                  problems: list[str]) -> _Cond | None:
+def _check_filter(
+    flt: object, model: SemanticModel, kinds: Mapping[str, str], problems: list[str]
+) -> _Cond | None:
     """Validate one filter and coerce its value, or record the problems."""
     if not isinstance(flt, Filter):
         problems.append(f"filter {flt!r}: expected a Filter(dimension, op, value)")
@@ -409,8 +410,11 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         for ref in dims + [c.ref for c in conds]:
             if not _reaches(model, fact, ref.dim):
                 users = [m for m in good_metrics if fact in _facts_of(model, m)]
-                why = ("has no time column" if ref.dim.is_time
-                       else f"has no join path to {ref.dim.table}")
+                why = (
+                    "has no time column"
+                    if ref.dim.is_time
+                    else f"has no join path to {ref.dim.table}"
+                )
                 problems.append(
                     f"dimension {ref.name!r} is not reachable from {fact} "
                     f"(metric {', '.join(users) or '?'}): {fact} {why}"
@@ -432,8 +436,10 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         by_ref = {d.ref: d.name for d in dims}
         name = by_ref.get(name, name)
         if name not in outputs:
-            problems.append(f"order_by: {name!r} is not a metric or dimension of the query"
-                            f"{_suggest(name, outputs)}")
+            problems.append(
+                f"order_by: {name!r} is not a metric or dimension of the query"
+                f"{_suggest(name, outputs)}"
+            )
         elif any(n == name for n, _ in order):
             problems.append(f"order_by: {name!r} appears twice")
         else:
@@ -446,8 +452,15 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
     if problems:
         head = "Invalid query: " if len(problems) == 1 else "Invalid query:\n- "
         raise QueryError(head + "\n- ".join(problems))
-    return _Plan(dims=dims, metrics=good_metrics, leaves=leaves, conds=conds, order=order,
-                 limit=limit, kinds=kinds)
+    return _Plan(
+        dims=dims,
+        metrics=good_metrics,
+        leaves=leaves,
+        conds=conds,
+        order=order,
+        limit=limit,
+        kinds=kinds,
+    )
 
 
 def _facts_of(model: SemanticModel, metric: str) -> set[str]:
@@ -504,8 +517,9 @@ def _expr_to_sa(node: exp.Expression, resolve: Callable[[str], ColumnElement]) -
     raise QueryError(f"unsupported expression {node.sql()!r}")
 
 
-def _metric_sa(model: SemanticModel, name: str, leaf: Callable[[str], ColumnElement]
-               ) -> ColumnElement:
+def _metric_sa(
+    model: SemanticModel, name: str, leaf: Callable[[str], ColumnElement]
+) -> ColumnElement:
     """A metric as SQLAlchemy over its aggregate leaves (``leaf(name)``)."""
     metric = model.metrics[name]
     if metric.kind == "aggregate":
@@ -538,12 +552,17 @@ def _model_columns(model: SemanticModel) -> dict[str, set[str]]:
 class _FactSource:
     """Reads one fact from its own table, joined to the dimension tables it needs."""
 
-    def __init__(self, model: SemanticModel, fact: str, dialect: sa.engine.Dialect,
-                 needs: Iterable[Dimension]) -> None:
+    def __init__(
+        self,
+        model: SemanticModel,
+        fact: str,
+        dialect: sa.engine.Dialect,
+        needs: Iterable[Dimension],
+    ) -> None:
         self.model, self.fact, self.dialect = model, fact, dialect
         columns = _model_columns(model)
         self.time = _time_column(model, fact)
-        steps: dict[str, tuple[str, Join]] = {}   # joined table → (parent, join), parents first
+        steps: dict[str, tuple[str, Join]] = {}  # joined table → (parent, join), parents first
         for dim in needs:
             table = (self.time[0] if self.time else None) if dim.is_time else dim.table
             for owner, join in (join_path(model, fact, table) or []) if table else []:
@@ -558,7 +577,7 @@ class _FactSource:
             from_clause = from_clause.outerjoin(self.tables[table], on)
         self.from_clause = from_clause
         self.joined = tuple(steps)
-        self.shared_filter: str | None = None   # set by prefilter(): applied in WHERE
+        self.shared_filter: str | None = None  # set by prefilter(): applied in WHERE
 
     def time_raw(self) -> ColumnElement:
         """The fact's time column, untruncated."""
@@ -598,8 +617,9 @@ class _FactSource:
         metric = self.model.metrics[name]
         assert metric.sql is not None
         folded = None if metric.filter == self.shared_filter else metric.filter
-        text = sqlexpr.render_aggregate(metric.sql, folded, self.fact, self.dialect,
-                                        where=f"metric {name!r}")
+        text = sqlexpr.render_aggregate(
+            metric.sql, folded, self.fact, self.dialect, where=f"metric {name!r}"
+        )
         return sa.literal_column(text)
 
 
@@ -610,8 +630,10 @@ class _RollupSource:
         self.rollup = rollup
         self.model = model
         self.counts = frozenset(
-            name for name in rollup.metrics
-            if (model.metrics[name].sql or "").strip().lower().startswith("count("))
+            name
+            for name in rollup.metrics
+            if (model.metrics[name].sql or "").strip().lower().startswith("count(")
+        )
         time_dim = model.time_dimension()
         self.time_name = time_dim.name if time_dim else None
         names = [*rollup.dimensions, *rollup.metrics]
@@ -705,8 +727,9 @@ def _condition(source: _Source, cond: _Cond) -> ColumnElement:
     return _compare(source.dim(cond.ref), cond.op, cond.value)
 
 
-def _scope_predicates(model: SemanticModel, source: _Source, fact: str, scope: RowScope,
-                      kinds: Mapping[str, str]) -> tuple[list[ColumnElement], bool]:
+def _scope_predicates(
+    model: SemanticModel, source: _Source, fact: str, scope: RowScope, kinds: Mapping[str, str]
+) -> tuple[list[ColumnElement], bool]:
     """Row-scope predicates for one fact, and whether the scope denies the fact entirely."""
     predicates: list[ColumnElement] = []
     for name, values in scope:
@@ -742,8 +765,12 @@ def _check_scope(scope: object) -> RowScope:
         raise QueryError("row scope must be a tuple of (dimension, values) pairs")
     checked = []
     for item in scope:
-        if (not isinstance(item, tuple | list) or len(item) != 2 or not isinstance(item[0], str)
-                or not isinstance(item[1], tuple | list)):
+        if (
+            not isinstance(item, tuple | list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not isinstance(item[1], tuple | list)
+        ):
             raise QueryError(f"row scope entry {item!r} must be (dimension, (value, ...))")
         checked.append((item[0], tuple(item[1])))
     return tuple(checked)
@@ -757,8 +784,9 @@ def _grain_fits(rollup_grain: str, grain: str | None) -> bool:
     return (grain or "day") in _COARSER.get(rollup_grain, frozenset())
 
 
-def _choose_rollup(model: SemanticModel, plan: _Plan, scope: RowScope,
-                   available: frozenset[str] | None) -> Rollup | None:
+def _choose_rollup(
+    model: SemanticModel, plan: _Plan, scope: RowScope, available: frozenset[str] | None
+) -> Rollup | None:
     """The coarsest, narrowest rollup that answers the query exactly, if any."""
     if len(plan.leaves) != 1:
         return None
@@ -788,12 +816,19 @@ def _choose_rollup(model: SemanticModel, plan: _Plan, scope: RowScope,
             candidates.append(rollup)
     if not candidates:
         return None
-    return min(candidates, key=lambda r: (-GRAINS.index(r.grain) if r.grain in GRAINS else 0,
-                                          len(r.dimensions), r.name))
+    return min(
+        candidates,
+        key=lambda r: (
+            -GRAINS.index(r.grain) if r.grain in GRAINS else 0,
+            len(r.dimensions),
+            r.name,
+        ),
+    )
 
 
-def rollup_statements(model: SemanticModel, dialect: sa.engine.Dialect
-                      ) -> list[tuple[str, sa.Select]]:
+def rollup_statements(
+    model: SemanticModel, dialect: sa.engine.Dialect
+) -> list[tuple[str, sa.Select]]:
     """Each rollup's SELECT, for ``CREATE TABLE <name> AS <select>`` at publish."""
     statements = []
     time_dim = model.time_dimension()
@@ -809,21 +844,22 @@ def rollup_statements(model: SemanticModel, dialect: sa.engine.Dialect
                 raise QueryError(f"{where}: {name!r} is not additive (sum or count only)")
         refs = []
         if time_dim and _time_column(model, rollup.fact):
-            refs.append(_DimRef(ref=time_dim.name, name=time_dim.name, grain=rollup.grain,
-                                dim=time_dim))
+            refs.append(
+                _DimRef(ref=time_dim.name, name=time_dim.name, grain=rollup.grain, dim=time_dim)
+            )
         for name in rollup.dimensions:
             dim = model.dimensions.get(name)
             if dim is None or dim.is_time or not _reaches(model, rollup.fact, dim):
-                raise QueryError(f"{where}: dimension {name!r} is not reachable from "
-                                 f"{rollup.fact}")
+                raise QueryError(f"{where}: dimension {name!r} is not reachable from {rollup.fact}")
             refs.append(_DimRef(ref=name, name=name, grain=None, dim=dim))
         source = _FactSource(model, rollup.fact, dialect, [r.dim for r in refs])
         dims = [source.dim(r) for r in refs]
         columns = [d.label(r.name) for d, r in zip(dims, refs, strict=True)]
         columns += [source.leaf(name).label(name) for name in rollup.metrics]
         # Stored in time order (time is the first column) so date filters skip row groups.
-        statement = (sa.select(*columns).select_from(source.from_clause).group_by(*dims)
-                     .order_by(*dims))
+        statement = (
+            sa.select(*columns).select_from(source.from_clause).group_by(*dims).order_by(*dims)
+        )
         statements.append((rollup.name, statement))
     return statements
 
@@ -898,8 +934,9 @@ def compile_query(
             source = _RollupSource(model, rollup)
         else:
             needs = [d.dim for d in plan.dims] + [c.ref.dim for c in plan.conds]
-            needs += [d for d in _scope_dims(model, scope)
-                      if d is not None and _reaches(model, fact, d)]
+            needs += [
+                d for d in _scope_dims(model, scope) if d is not None and _reaches(model, fact, d)
+            ]
             source = _FactSource(model, fact, dialect, needs)
         predicates = [_condition(source, c) for c in plan.conds]
         if isinstance(source, _FactSource) and plan.dims:
@@ -936,9 +973,7 @@ def compile_query(
     order += [(d.name, False) for d in plan.dims if all(d.name != n for n, _ in order)]
     for name, descending in order:
         column = labels[name]
-        statement = statement.order_by(
-            (column.desc() if descending else column.asc()).nulls_last()
-        )
+        statement = statement.order_by((column.desc() if descending else column.asc()).nulls_last())
     if plan.limit is not None:
         statement = statement.limit(plan.limit)
     return CompiledQuery(
@@ -951,17 +986,23 @@ def compile_query(
     )
 
 
-def _drill_across(model: SemanticModel, plan: _Plan,
-                  branches: list[tuple[str, _Source, list[ColumnElement]]],
-                  labels: dict[str, ColumnElement],
-                  dialect: sa.engine.Dialect | None = None) -> sa.Select:
+def _drill_across(
+    model: SemanticModel,
+    plan: _Plan,
+    branches: list[tuple[str, _Source, list[ColumnElement]]],
+    labels: dict[str, ColumnElement],
+    dialect: sa.engine.Dialect | None = None,
+) -> sa.Select:
     """Several facts: aggregate each, stack with UNION ALL, group again on the dimensions."""
     slots = [(fact, leaf) for fact in plan.facts for leaf in plan.leaves[fact]]
     # PostgreSQL types a UNION pairwise, left to right: two untyped NULLs make a text column
     # that the third branch's number cannot join. A BIGINT NULL joins any number without
     # changing its type (bigint ∪ double = double, bigint ∪ bigint = bigint).
-    empty = (sa.cast(sa.null(), sa.BigInteger) if dialect is not None
-             and dialect.name == "postgresql" else sa.null())
+    empty = (
+        sa.cast(sa.null(), sa.BigInteger)
+        if dialect is not None and dialect.name == "postgresql"
+        else sa.null()
+    )
     selects = []
     for fact, source, predicates in branches:
         dims = [source.dim(r) for r in plan.dims]
@@ -970,8 +1011,7 @@ def _drill_across(model: SemanticModel, plan: _Plan,
             value = source.leaf(name) if owner == fact else empty
             columns.append(value.label(f"m{j}"))
         selects.append(
-            sa.select(*columns).select_from(source.from_clause).where(*predicates)
-            .group_by(*dims)
+            sa.select(*columns).select_from(source.from_clause).where(*predicates).group_by(*dims)
         )
     stacked = sa.union_all(*selects).subquery("drill")
     position = {leaf: j for j, (_, leaf) in enumerate(slots)}
@@ -989,14 +1029,18 @@ def _drill_across(model: SemanticModel, plan: _Plan,
 
 def sql_text(compiled: CompiledQuery, dialect: sa.engine.Dialect) -> str:
     """The statement's SQL for ``dialect`` with bound-parameter placeholders (IN expanded)."""
-    return str(compiled.statement.compile(dialect=dialect,
-                                          compile_kwargs={"render_postcompile": True}))
+    return str(
+        compiled.statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    )
 
 
 def sql_params(compiled: CompiledQuery, dialect: sa.engine.Dialect) -> dict[str, object]:
     """The bound parameter values of :func:`sql_text`, by placeholder name."""
-    return dict(compiled.statement.compile(dialect=dialect,
-                                           compile_kwargs={"render_postcompile": True}).params)
+    return dict(
+        compiled.statement.compile(
+            dialect=dialect, compile_kwargs={"render_postcompile": True}
+        ).params
+    )
 
 
 def type_kind(type_name: str) -> str:
@@ -1017,9 +1061,14 @@ def type_kind(type_name: str) -> str:
 
 def warehouse_column_types(connection: sa.Connection, model: SemanticModel) -> dict[str, str]:
     """``"table.column" → kind`` for the model's tables, from information_schema."""
-    columns = sa.table("columns", sa.column("table_name"), sa.column("column_name"),
-                       sa.column("data_type"), sa.column("table_schema"),
-                       schema="information_schema")
+    columns = sa.table(
+        "columns",
+        sa.column("table_name"),
+        sa.column("column_name"),
+        sa.column("data_type"),
+        sa.column("table_schema"),
+        schema="information_schema",
+    )
     query = (
         sa.select(columns.c.table_name, columns.c.column_name, columns.c.data_type)
         .where(columns.c.table_name.in_(sorted(model.tables)))

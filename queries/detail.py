@@ -48,8 +48,8 @@ from queries.query import Filter, RowScope
 
 log = logging.getLogger("starboard.query")
 MASK = "•••"
-PAGE_MAX = 500                 # rows one grid request may ask for
-BROWSE_MAX = 100_000           # rows the grid lets anyone page through (export for more)
+PAGE_MAX = 500  # rows one grid request may ask for
+BROWSE_MAX = 100_000  # rows the grid lets anyone page through (export for more)
 SORT_MAX = 3
 
 
@@ -57,11 +57,11 @@ SORT_MAX = 3
 class DetailColumn:
     """One column of the detail grid."""
 
-    key: str                   # output name (grid field, CSV column): letters, digits, _
+    key: str  # output name (grid field, CSV column): letters, digits, _
     label: str
     table: str
     column: str
-    kind: str                  # integer | number | text | date | timestamp | boolean
+    kind: str  # integer | number | text | date | timestamp | boolean
     pii: bool = False
 
 
@@ -71,7 +71,7 @@ class Drill:
 
     metric: str
     filters: tuple[Filter, ...] = ()
-    sort: tuple[tuple[str, bool], ...] = ()        # (column key, descending)
+    sort: tuple[tuple[str, bool], ...] = ()  # (column key, descending)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class DetailPage:
     columns: tuple[DetailColumn, ...]
     rows: list[dict[str, Any]]
     offset: int
-    last_row: int | None       # total rows when this page reached the end, else None
+    last_row: int | None  # total rows when this page reached the end, else None
     ms: float
 
 
@@ -91,8 +91,12 @@ def filter_text(flt: Filter) -> str:
 
     def q(value: object) -> str:
         text = str(value)
-        if text and all(c.isalnum() or c in "-_.:@/ " for c in text) and \
-                text == text.strip() and " and " not in f" {text.lower()} ":
+        if (
+            text
+            and all(c.isalnum() or c in "-_.:@/ " for c in text)
+            and text == text.strip()
+            and " and " not in f" {text.lower()} "
+        ):
             return text
         return "'" + text.replace("'", "''") + "'"
 
@@ -136,8 +140,7 @@ def drill_from_args(args: Mapping[str, Any], model: SemanticModel | None = None)
         raise QueryError("metric: required (the metric whose rows to show)")
     getlist = getattr(args, "getlist", None)
     wheres = getlist("where") if getlist else list(args.get("where") or [])
-    return Drill(metric, tuple(parse_where(w, model) for w in wheres),
-                 parse_sort(args.get("sort")))
+    return Drill(metric, tuple(parse_where(w, model) for w in wheres), parse_sort(args.get("sort")))
 
 
 def drill_from_json(data: object, model: SemanticModel) -> Drill:
@@ -175,32 +178,61 @@ def _is_pii(model: SemanticModel, table: str, column: str) -> bool:
     return bool(spec and column in spec.pii)
 
 
-def detail_columns(model: SemanticModel, fact: str,
-                   kinds: Mapping[str, str]) -> tuple[DetailColumn, ...]:
+def detail_columns(
+    model: SemanticModel, fact: str, kinds: Mapping[str, str]
+) -> tuple[DetailColumn, ...]:
     """The fact's own columns, every dimension it reaches (by the model's names), and the
     PII columns of the tables it joins (so they show, masked or not)."""
     prefix = f"{fact}."
-    columns = [DetailColumn(name[len(prefix):], name[len(prefix):], fact, name[len(prefix):],
-                            kind, _is_pii(model, fact, name[len(prefix):]))
-               for name, kind in kinds.items() if name.startswith(prefix)]
+    columns = [
+        DetailColumn(
+            name[len(prefix) :],
+            name[len(prefix) :],
+            fact,
+            name[len(prefix) :],
+            kind,
+            _is_pii(model, fact, name[len(prefix) :]),
+        )
+        for name, kind in kinds.items()
+        if name.startswith(prefix)
+    ]
     taken = {c.key for c in columns}
     tables = reachable_tables(model, fact)
     for dim in model.dimensions.values():
-        if dim.is_time or not dim.table or not dim.column or dim.table == fact or \
-                dim.table not in tables:
+        if (
+            dim.is_time
+            or not dim.table
+            or not dim.column
+            or dim.table == fact
+            or dim.table not in tables
+        ):
             continue
         key = dim.name if dim.name not in taken else f"{dim.name}_dim"
         taken.add(key)
-        columns.append(DetailColumn(key, dim.label, dim.table, dim.column,
-                                    kinds.get(f"{dim.table}.{dim.column}", "text"),
-                                    _is_pii(model, dim.table, dim.column)))
+        columns.append(
+            DetailColumn(
+                key,
+                dim.label,
+                dim.table,
+                dim.column,
+                kinds.get(f"{dim.table}.{dim.column}", "text"),
+                _is_pii(model, dim.table, dim.column),
+            )
+        )
     shown = {(c.table, c.column) for c in columns}
     for table in sorted(tables - {fact}):
         for column in sorted(model.tables[table].pii):
             if (table, column) not in shown:
-                columns.append(DetailColumn(f"{table}__{column}", f"{column} ({table})",
-                                            table, column,
-                                            kinds.get(f"{table}.{column}", "text"), True))
+                columns.append(
+                    DetailColumn(
+                        f"{table}__{column}",
+                        f"{column} ({table})",
+                        table,
+                        column,
+                        kinds.get(f"{table}.{column}", "text"),
+                        True,
+                    )
+                )
     return tuple(columns)
 
 
@@ -210,15 +242,24 @@ def _check_pii_filters(model: SemanticModel, drill: Drill, pii_ok: bool, role: s
     for flt in drill.filters:
         dim = model.dimensions.get(flt.dimension.partition(":")[0])
         if dim and dim.table and dim.column and _is_pii(model, dim.table, dim.column):
-            raise AccessDenied(f"{dim.label} is personal data: your role ({role}) may not "
-                               "filter by it.")
+            raise AccessDenied(
+                f"{dim.label} is personal data: your role ({role}) may not filter by it."
+            )
 
 
-def detail_statement(model: SemanticModel, drill: Drill, *, dialect: sa.engine.Dialect,
-                     kinds: Mapping[str, str], scope: RowScope = (), pii_ok: bool = False,
-                     role: str = "analyst", offset: int | None = None,
-                     limit: int | None = None, ordered: bool = True
-                     ) -> tuple[sa.Select, tuple[DetailColumn, ...]]:
+def detail_statement(
+    model: SemanticModel,
+    drill: Drill,
+    *,
+    dialect: sa.engine.Dialect,
+    kinds: Mapping[str, str],
+    scope: RowScope = (),
+    pii_ok: bool = False,
+    role: str = "analyst",
+    offset: int | None = None,
+    limit: int | None = None,
+    ordered: bool = True,
+) -> tuple[sa.Select, tuple[DetailColumn, ...]]:
     """The SELECT of a drill's rows (QueryError/AccessDenied when it asks for too much).
 
     ``ordered=False`` (an export without a sort) leaves out the ORDER BY: rows then come in
@@ -229,23 +270,28 @@ def detail_statement(model: SemanticModel, drill: Drill, *, dialect: sa.engine.D
     by_key = {c.key: c for c in columns}
     _check_pii_filters(model, drill, pii_ok, role)
     problems: list[str] = []
-    conds = [c for f in drill.filters
-             if (c := _check_filter(f, model, kinds, problems)) is not None]
+    conds = [
+        c for f in drill.filters if (c := _check_filter(f, model, kinds, problems)) is not None
+    ]
     for cond in conds:
         if not _reaches(model, fact, cond.ref.dim):
-            problems.append(f"filter on {cond.ref.name!r}: {cond.ref.dim.label} is not "
-                            f"reachable from {fact}, the table behind {drill.metric}")
+            problems.append(
+                f"filter on {cond.ref.name!r}: {cond.ref.dim.label} is not "
+                f"reachable from {fact}, the table behind {drill.metric}"
+            )
     for key, _desc in drill.sort:
         column = by_key.get(key)
         if column is None:
-            problems.append(f"sort: unknown column {key!r}; sort by one of "
-                            f"{', '.join(sorted(by_key))}")
+            problems.append(
+                f"sort: unknown column {key!r}; sort by one of {', '.join(sorted(by_key))}"
+            )
         elif column.pii and not pii_ok:
             problems.append(f"sort: {column.label} is personal data and cannot be sorted by")
     if problems:
         raise QueryError("; ".join(problems))
-    needs: list[Dimension] = [Dimension(c.key, c.label, c.table, c.column) for c in columns
-                              if c.table != fact]
+    needs: list[Dimension] = [
+        Dimension(c.key, c.label, c.table, c.column) for c in columns if c.table != fact
+    ]
     needs += [c.ref.dim for c in conds]
     needs += [d for d in _scope_dims(model, scope) if d is not None and _reaches(model, fact, d)]
     source = _FactSource(model, fact, dialect, needs)
@@ -302,14 +348,21 @@ def fetch_page(drill: Drill, offset: int, limit: int) -> DetailPage:
     if not isinstance(offset, int) or not isinstance(limit, int) or offset < 0 or limit < 1:
         raise QueryError(f"rows {offset!r}–{limit!r}: expected a start ≥ 0 and a count ≥ 1")
     if offset >= BROWSE_MAX:
-        raise QueryError(f"The grid shows the first {BROWSE_MAX:,} rows; export the CSV "
-                         "for more.")
+        raise QueryError(f"The grid shows the first {BROWSE_MAX:,} rows; export the CSV for more.")
     limit = min(limit, PAGE_MAX, BROWSE_MAX - offset)
     model, snap, kinds, scope, pii_ok, role = _context()
     started = time.perf_counter()
-    statement, columns = detail_statement(model, drill, dialect=snap.engine.dialect,
-                                          kinds=kinds, scope=scope, pii_ok=pii_ok, role=role,
-                                          offset=offset, limit=limit + 1)
+    statement, columns = detail_statement(
+        model,
+        drill,
+        dialect=snap.engine.dialect,
+        kinds=kinds,
+        scope=scope,
+        pii_ok=pii_ok,
+        role=role,
+        offset=offset,
+        limit=limit + 1,
+    )
     try:
         with snap.engine.connect() as conn:
             result = conn.execute(statement)
@@ -322,9 +375,18 @@ def fetch_page(drill: Drill, offset: int, limit: int) -> DetailPage:
     rows = [dict(zip(keys, (_json(v) for v in r), strict=True)) for r in raw[:limit]]
     last = None if more and offset + limit < BROWSE_MAX else offset + len(rows)
     ms = (time.perf_counter() - started) * 1000
-    log.info("detail %s", json.dumps({"metric": drill.metric, "offset": offset,
-                                      "rows": len(rows), "ms": round(ms, 1),
-                                      "version": snap.version.id}))
+    log.info(
+        "detail %s",
+        json.dumps(
+            {
+                "metric": drill.metric,
+                "offset": offset,
+                "rows": len(rows),
+                "ms": round(ms, 1),
+                "version": snap.version.id,
+            }
+        ),
+    )
     return DetailPage(columns, rows, offset, last, ms)
 
 
@@ -339,12 +401,22 @@ def export_source(drill: Drill) -> Any:
     from queries.export import RowSource
 
     model, snap, kinds, scope, pii_ok, role = _context()
-    statement, columns = detail_statement(model, drill, dialect=snap.engine.dialect,
-                                          kinds=kinds, scope=scope, pii_ok=pii_ok, role=role,
-                                          ordered=bool(drill.sort))
-    return RowSource(columns=[c.key for c in columns], statement=statement, what="detail",
-                     detail={"metric": drill.metric,
-                             "where": [filter_text(f) for f in drill.filters]})
+    statement, columns = detail_statement(
+        model,
+        drill,
+        dialect=snap.engine.dialect,
+        kinds=kinds,
+        scope=scope,
+        pii_ok=pii_ok,
+        role=role,
+        ordered=bool(drill.sort),
+    )
+    return RowSource(
+        columns=[c.key for c in columns],
+        statement=statement,
+        what="detail",
+        detail={"metric": drill.metric, "where": [filter_text(f) for f in drill.filters]},
+    )
 
 
 def sort_from_grid(model: Sequence[Mapping[str, Any]] | None) -> tuple[tuple[str, bool], ...]:

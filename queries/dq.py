@@ -18,16 +18,18 @@ from queries.run import current_model
 from queries.trust import SEVERITY, LiveQuality, live_quality
 
 HISTORY_RUNS = 30
-FORMULA = ("DQ score = 100 × Σ wᵢ·passedᵢ / Σ wᵢ,  wᵢ = weight × (1 + critical + tier0); "
-           "weight defaults to 3 for Risk 1 and 1 for Risk 2; critical = 1 when the check's "
-           "table is the fact of a `critical: true` metric, tier0 = 1 when it is the fact of a "
-           "metric on a Tier 0 board.")
+FORMULA = (
+    "DQ score = 100 × Σ wᵢ·passedᵢ / Σ wᵢ,  wᵢ = weight × (1 + critical + tier0); "
+    "weight defaults to 3 for Risk 1 and 1 for Risk 2; critical = 1 when the check's "
+    "table is the fact of a `critical: true` metric, tier0 = 1 when it is the fact of a "
+    "metric on a Tier 0 board."
+)
 
 
 @dataclass(frozen=True)
 class TableChecks:
     table: str
-    status: str                        # ok | warn | fail
+    status: str  # ok | warn | fail
     results: tuple[CheckResult, ...]
 
 
@@ -38,8 +40,8 @@ class Freshness:
     latest: datetime | None
     age_hours: float | None
     slo_hours: float
-    status: str                        # ok | warn | fail | unknown
-    source: str                        # "model check <name>" or "default SLO"
+    status: str  # ok | warn | fail | unknown
+    source: str  # "model check <name>" or "default SLO"
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,9 @@ class QualityView:
     live: LiveQuality
     tables: tuple[TableChecks, ...]
     history: tuple[tuple[CheckRun, dict[str, bool]], ...]
-    names: dict[str, str]              # check_id → "table · name" for the history chart
+    names: dict[str, str]  # check_id → "table · name" for the history chart
     freshness: tuple[Freshness, ...]
-    samples: tuple[tuple[CheckResult, tuple[tuple, ...]], ...]   # failing, rows as shown
+    samples: tuple[tuple[CheckResult, tuple[tuple, ...]], ...]  # failing, rows as shown
 
 
 def _worst(results: Sequence[CheckResult]) -> str:
@@ -64,10 +66,17 @@ def quality_view(*, show_pii: bool) -> QualityView:
     grouped: dict[str, list[CheckResult]] = {}
     for result in live.results:
         grouped.setdefault(result.table, []).append(result)
-    tables = tuple(sorted(
-        (TableChecks(t, _worst(rs), tuple(sorted(rs, key=lambda r: (r.passed, r.risk, r.name))))
-         for t, rs in grouped.items()),
-        key=lambda tc: (-SEVERITY[tc.status], tc.table)))
+    tables = tuple(
+        sorted(
+            (
+                TableChecks(
+                    t, _worst(rs), tuple(sorted(rs, key=lambda r: (r.passed, r.risk, r.name)))
+                )
+                for t, rs in grouped.items()
+            ),
+            key=lambda tc: (-SEVERITY[tc.status], tc.table),
+        )
+    )
     history = tuple(checkstore.check_history(runtime.users.db, live.warehouse, HISTORY_RUNS))
     names = {r.check_id: f"{r.table} · {r.name}" for r in live.results}
     snap = runtime.warehouse.snapshot()
@@ -80,15 +89,21 @@ def quality_view(*, show_pii: bool) -> QualityView:
             try:
                 rows = tuple(unmasked_rows(model, snap.engine, result.table, result.sample))
             except sa.exc.DBAPIError:
-                pass                    # keep the masked rows: never fail the page on it
+                pass  # keep the masked rows: never fail the page on it
         samples.append((result, rows))
-    return QualityView(live, tables, history, names,
-                       freshness_rows(model, snap.engine, runtime.settings.freshness_slo_hours),
-                       tuple(samples))
+    return QualityView(
+        live,
+        tables,
+        history,
+        names,
+        freshness_rows(model, snap.engine, runtime.settings.freshness_slo_hours),
+        tuple(samples),
+    )
 
 
-def freshness_rows(model: SemanticModel, engine: sa.Engine, default_slo: float,
-                   now: datetime | None = None) -> tuple[Freshness, ...]:
+def freshness_rows(
+    model: SemanticModel, engine: sa.Engine, default_slo: float, now: datetime | None = None
+) -> tuple[Freshness, ...]:
     """Per fact with a time column: latest time, age, SLO (its freshness check's, else the
     default), status."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
@@ -97,8 +112,9 @@ def freshness_rows(model: SemanticModel, engine: sa.Engine, default_slo: float,
         if table.kind != "fact" or not table.time:
             continue
         owner, _, column = table.time.rpartition(".")
-        check = next((c for c in model.checks if c.kind == "freshness" and c.table == table.name),
-                     None)
+        check = next(
+            (c for c in model.checks if c.kind == "freshness" and c.table == table.name), None
+        )
         slo = check.max_age_hours if check and check.max_age_hours is not None else default_slo
         latest = _latest(model, engine, table.name, owner or table.name, column)
         if isinstance(latest, datetime) and latest.tzinfo is not None:
@@ -108,9 +124,17 @@ def freshness_rows(model: SemanticModel, engine: sa.Engine, default_slo: float,
         age = (now - latest).total_seconds() / 3600 if latest is not None else None
         late = "fail" if check is not None and check.risk == 1 else "warn"
         status = "unknown" if age is None else ("ok" if age <= slo else late)
-        out.append(Freshness(table.name, f"{owner or table.name}.{column}", latest,
-                             None if age is None else round(age, 1), float(slo), status,
-                             f"model check {check.name}" if check else "default SLO"))
+        out.append(
+            Freshness(
+                table.name,
+                f"{owner or table.name}.{column}",
+                latest,
+                None if age is None else round(age, 1),
+                float(slo),
+                status,
+                f"model check {check.name}" if check else "default SLO",
+            )
+        )
     return tuple(out)
 
 
@@ -128,14 +152,19 @@ def _latest(model: SemanticModel, engine: sa.Engine, fact: str, owner: str, colu
                 needed.setdefault(table.name, set()).add(join.from_column)
                 needed.setdefault(join.target, set()).add(join.to_column)
             needed[owner].add(column)
-            aliases = {name: sa.table(name, *(sa.column(c) for c in sorted(cols))).alias(f"t{i}")
-                       for i, (name, cols) in enumerate(needed.items())}
+            aliases = {
+                name: sa.table(name, *(sa.column(c) for c in sorted(cols))).alias(f"t{i}")
+                for i, (name, cols) in enumerate(needed.items())
+            }
             source: sa.FromClause = aliases[fact]
             for table, join in path:
-                source = source.join(aliases[join.target],
-                                     aliases[table.name].c[join.from_column]
-                                     == aliases[join.target].c[join.to_column])
-            return conn.execute(sa.select(sa.func.max(aliases[owner].c[column]))
-                                .select_from(source)).scalar()
+                source = source.join(
+                    aliases[join.target],
+                    aliases[table.name].c[join.from_column]
+                    == aliases[join.target].c[join.to_column],
+                )
+            return conn.execute(
+                sa.select(sa.func.max(aliases[owner].c[column])).select_from(source)
+            ).scalar()
     except (sa.exc.DBAPIError, StarboardError):
         return None

@@ -32,11 +32,26 @@ from queries.query import OPS, Filter, MetricQuery
 from queries.run import QueryResult, current_model, run
 
 CHARTS = ("table", "line", "bar", "stacked", "scatter", "pivot")
-CHART_LABELS = {"table": "Table", "line": "Line", "bar": "Bar", "stacked": "Stacked bars",
-                "scatter": "Scatter (2 metrics)", "pivot": "Pivot"}
-OP_LABELS = {"=": "=", "!=": "≠", "<": "<", "<=": "≤", ">": ">", ">=": "≥", "in": "in",
-             "not_in": "not in", "between": "between"}
-DISPLAY_MAX = 5000             # rows the page draws; the CSV export holds more
+CHART_LABELS = {
+    "table": "Table",
+    "line": "Line",
+    "bar": "Bar",
+    "stacked": "Stacked bars",
+    "scatter": "Scatter (2 metrics)",
+    "pivot": "Pivot",
+}
+OP_LABELS = {
+    "=": "=",
+    "!=": "≠",
+    "<": "<",
+    "<=": "≤",
+    ">": ">",
+    ">=": "≥",
+    "in": "in",
+    "not_in": "not in",
+    "between": "between",
+}
+DISPLAY_MAX = 5000  # rows the page draws; the CSV export holds more
 MAX_METRICS = 8
 MAX_DIMENSIONS = 4
 MAX_FILTERS = 12
@@ -100,13 +115,17 @@ def state_from_args(args: Mapping[str, Any]) -> ExploreState:
         raise QueryError("where: expected filter texts such as country = DE")
     chart = (one("chart") or "table").strip()
     if chart not in CHARTS:
-        raise QueryError(f"chart: {chart!r} is not a chart type; use one of "
-                         f"{', '.join(CHARTS)}")
+        raise QueryError(f"chart: {chart!r} is not a chart type; use one of {', '.join(CHARTS)}")
     limit_text = (one("limit") or "").strip()
     limit = whole_number(limit_text, "limit") if limit_text else None
-    state = ExploreState(metrics=_names(one("metrics")), by=_names(one("by")),
-                         where=tuple(w.strip() for w in where if w.strip()), chart=chart,
-                         order=_names(one("order")), limit=limit)
+    state = ExploreState(
+        metrics=_names(one("metrics")),
+        by=_names(one("by")),
+        where=tuple(w.strip() for w in where if w.strip()),
+        chart=chart,
+        order=_names(one("order")),
+        limit=limit,
+    )
     if len(state.metrics) > MAX_METRICS:
         raise QueryError(f"metrics: at most {MAX_METRICS} at once")
     if len(state.by) > MAX_DIMENSIONS:
@@ -133,16 +152,21 @@ def state_to_search(state: ExploreState) -> str:
     return "?" + urlencode(args) if args else ""
 
 
-def link_for(metrics: Sequence[str], by: Sequence[str], start: date, end: date,
-             filters: Sequence[tuple[str, Sequence[str]]] = (), chart: str = "table") -> str:
+def link_for(
+    metrics: Sequence[str],
+    by: Sequence[str],
+    start: date,
+    end: date,
+    filters: Sequence[tuple[str, Sequence[str]]] = (),
+    chart: str = "table",
+) -> str:
     """The explorer's URL for a figure shown elsewhere (a Tier 1 chart): its metrics by its
     dimensions over ``start``…``end`` with the board's filters, values quoted."""
     where = [f"date between {start.isoformat()} and {end.isoformat()}"]
     for dim, values in filters:
         if values:
             where.append(f"{dim} in ({','.join(_quote(str(v)) for v in values)})")
-    state = ExploreState(metrics=tuple(metrics), by=tuple(by), where=tuple(where),
-                         chart=chart)
+    state = ExploreState(metrics=tuple(metrics), by=tuple(by), where=tuple(where), chart=chart)
     return "/t2/explore" + state_to_search(state)
 
 
@@ -189,10 +213,10 @@ def unreachable(model: SemanticModel, metrics: Sequence[str], ref: str) -> str |
         for fact in sorted(metric_facts(model, metric)):
             if name not in reachable_dimensions(model, fact):
                 label = model.metrics[metric].label
-                where = "has no time column" if dim.is_time else \
-                    f"has no join path to {dim.table}"
-                return (f"{dim.label} cannot split {label}: {fact}, the table behind "
-                        f"{label}, {where}.")
+                where = "has no time column" if dim.is_time else f"has no join path to {dim.table}"
+                return (
+                    f"{dim.label} cannot split {label}: {fact}, the table behind {label}, {where}."
+                )
     return None
 
 
@@ -206,8 +230,9 @@ def _check_names(model: SemanticModel, state: ExploreState) -> None:
         if dim is None:
             raise QueryError(f"by: unknown dimension {name!r}")
         if grain and (not dim.is_time or grain not in GRAINS):
-            raise QueryError(f"by: {ref!r}: only the time dimension takes a grain "
-                             f"({', '.join(GRAINS)})")
+            raise QueryError(
+                f"by: {ref!r}: only the time dimension takes a grain ({', '.join(GRAINS)})"
+            )
 
 
 def plan(model: SemanticModel, state: ExploreState) -> Plan:
@@ -241,13 +266,17 @@ def plan(model: SemanticModel, state: ExploreState) -> Plan:
     if state.chart == "pivot" and len(dims) < 2:
         explanations.append("A pivot needs two dimensions (rows and columns): pick another.")
     if state.chart == "pivot" and len(dims) > 2:
-        explanations.append("A pivot has rows and columns: only the first two dimensions "
-                            "are used.")
+        explanations.append("A pivot has rows and columns: only the first two dimensions are used.")
         dims = dims[:2]
     if state.chart in ("line", "bar", "stacked") and not dims:
         explanations.append("Pick a dimension to chart the metric by.")
-    query = MetricQuery(metrics=state.metrics, dimensions=tuple(dims),
-                        filters=tuple(filters), order_by=order, limit=state.limit)
+    query = MetricQuery(
+        metrics=state.metrics,
+        dimensions=tuple(dims),
+        filters=tuple(filters),
+        order_by=order,
+        limit=state.limit,
+    )
     return Plan(state, query, tuple(explanations))
 
 
@@ -295,13 +324,16 @@ def pivot_table(query: MetricQuery, frame: pd.DataFrame) -> pd.DataFrame:
     metric = query.metrics[0]
     base = replace(query, metrics=(metric,), order_by=(), limit=None)
     data = frame.assign(_r=frame[rows_dim].map(_label), _c=frame[cols_dim].map(_label))
-    table = data.pivot_table(index="_r", columns="_c", values=metric, aggfunc="first",
-                             sort=False, dropna=False)
+    table = data.pivot_table(
+        index="_r", columns="_c", values=metric, aggfunc="first", sort=False, dropna=False
+    )
     row_tot = run(replace(base, dimensions=(rows_ref,)), tier=2).frame
     col_tot = run(replace(base, dimensions=(cols_ref,)), tier=2).frame
     grand = run(replace(base, dimensions=()), tier=2).frame
-    table[TOTAL] = [dict(zip(row_tot[rows_dim].map(_label), row_tot[metric],
-                             strict=True)).get(r) for r in table.index]
+    table[TOTAL] = [
+        dict(zip(row_tot[rows_dim].map(_label), row_tot[metric], strict=True)).get(r)
+        for r in table.index
+    ]
     totals = dict(zip(col_tot[cols_dim].map(_label), col_tot[metric], strict=True))
     totals[TOTAL] = grand[metric].iloc[0] if not grand.empty else None
     table.loc[TOTAL] = [totals.get(c) for c in table.columns]
@@ -322,9 +354,12 @@ def export_source(state: ExploreState, cap: int) -> Any:
     query = the_plan.query
     limit = min(query.limit, cap + 1) if query.limit else cap + 1
     result = run(replace(query, limit=limit), tier=2)
-    return RowSource(columns=list(result.columns), batches=frame_batches(result.frame),
-                     what="explore", detail={"search": state_to_search(state),
-                                             "query_id": result.query_id})
+    return RowSource(
+        columns=list(result.columns),
+        batches=frame_batches(result.frame),
+        what="explore",
+        detail={"search": state_to_search(state), "query_id": result.query_id},
+    )
 
 
 def filter_text_of(dimension: str, op: str, value: str) -> str:
@@ -358,8 +393,9 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def point_filters(model: SemanticModel, query: MetricQuery,
-                  values: Sequence[Any]) -> tuple[list[str], list[str]]:
+def point_filters(
+    model: SemanticModel, query: MetricQuery, values: Sequence[Any]
+) -> tuple[list[str], list[str]]:
     """Filter texts selecting the rows behind one result row (``values`` = its dimension
     values, in ``query.dimensions`` order), and notes on what could not be filtered."""
     if len(values) != len(query.dimensions):
@@ -372,16 +408,18 @@ def point_filters(model: SemanticModel, query: MetricQuery,
             notes.append(f"{dim.label} is empty for this point: rows are not filtered by it.")
             continue
         if not isinstance(value, str | int | float | bool):
-            raise QueryError(f"drill: {dim.label}: expected a value, got "
-                             f"{type(value).__name__}")
+            raise QueryError(f"drill: {dim.label}: expected a value, got {type(value).__name__}")
         if dim.is_time:
             try:
                 start = date.fromisoformat(str(value)[:10])
             except ValueError:
                 raise QueryError(f"drill: {dim.label}: {value!r} is not a date") from None
             end = _period_end(start, grain or "day")
-            texts.append(f"{name} between {start.isoformat()} and {end.isoformat()}"
-                         if end != start else f"{name} = {start.isoformat()}")
+            texts.append(
+                f"{name} between {start.isoformat()} and {end.isoformat()}"
+                if end != start
+                else f"{name} = {start.isoformat()}"
+            )
         else:
             texts.append(f"{name} = {_quote(str(value))}")
     return texts, notes

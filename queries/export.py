@@ -64,19 +64,19 @@ class StreamEnd:
     rows: int
     truncated: bool
     aborted: bool
-    truncated_by: str = ""       # "rows", "bytes" or ""
-    bytes: int = 0               # UTF-8 bytes written, header included
+    truncated_by: str = ""  # "rows", "bytes" or ""
+    bytes: int = 0  # UTF-8 bytes written, header included
 
 
 @dataclass(frozen=True)
 class RowSource:
     """What to export: a statement to run on the pinned snapshot, or ready batches."""
 
-    columns: Sequence[str]                       # header labels, in row order
-    statement: sa.Executable | None = None       # bound parameters only
-    batches: Batches | None = None               # alternative: yields lists of rows
-    what: str = "rows"                           # for the audit log: explore|detail|sql|…
-    detail: dict[str, Any] = field(default_factory=dict)   # audit detail (the query)
+    columns: Sequence[str]  # header labels, in row order
+    statement: sa.Executable | None = None  # bound parameters only
+    batches: Batches | None = None  # alternative: yields lists of rows
+    what: str = "rows"  # for the audit log: explore|detail|sql|…
+    detail: dict[str, Any] = field(default_factory=dict)  # audit detail (the query)
 
 
 def row_cap(user: object) -> int:
@@ -107,8 +107,7 @@ def cap_note(user: object) -> str:
     role = getattr(user, "role", "anonymous")
     if cap <= 0:
         return f"Your role ({role}) may not export data."
-    return (f"CSV, at most {cap:,} rows and {human_bytes(byte_cap())} for your role "
-            f"({role}).")
+    return f"CSV, at most {cap:,} rows and {human_bytes(byte_cap())} for your role ({role})."
 
 
 def cell(value: Any) -> Any:
@@ -139,33 +138,37 @@ def frame_batches(frame: pd.DataFrame, batch_rows: int = BATCH_ROWS) -> Batches:
 
     def gen() -> Iterator[Sequence[Sequence[Any]]]:
         for start in range(0, len(frame), batch_rows):
-            yield list(frame.iloc[start:start + batch_rows].itertuples(index=False, name=None))
+            yield list(frame.iloc[start : start + batch_rows].itertuples(index=False, name=None))
 
     return gen
 
 
-def _duckdb_batches(engine: sa.Engine, statement: sa.Executable, batch_rows: int
-                    ) -> Iterator[Any]:
+def _duckdb_batches(engine: sa.Engine, statement: sa.Executable, batch_rows: int) -> Iterator[Any]:
     """Arrow record batches of ``statement`` on DuckDB: the query runs as they are read,
     so memory stays flat (no ORDER BY: a sort holds its rows in DuckDB until done)."""
-    compiled = statement.compile(dialect=engine.dialect,
-                                 compile_kwargs={"render_postcompile": True})
-    params: Any = ([compiled.params[k] for k in compiled.positiontup or ()]
-                   if engine.dialect.positional else dict(compiled.params))
+    compiled = statement.compile(
+        dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params: Any = (
+        [compiled.params[k] for k in compiled.positiontup or ()]
+        if engine.dialect.positional
+        else dict(compiled.params)
+    )
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         yield from raw.sql(str(compiled), params=params or None).to_arrow_reader(batch_rows)
 
 
 def _statement_batches(statement: sa.Executable, cap: int, batch_rows: int) -> Batches:
-    snap = current_runtime().warehouse.snapshot()       # pinned for the request
+    snap = current_runtime().warehouse.snapshot()  # pinned for the request
     if isinstance(statement, sa.Select) and statement._limit_clause is None:
         statement = statement.limit(cap + 1)
 
     def gen() -> Iterator[Sequence[Sequence[Any]]]:
         with snap.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True,
-                                            max_row_buffer=batch_rows).execute(statement)
+            result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(
+                statement
+            )
             try:
                 while True:
                     rows = result.fetchmany(batch_rows)
@@ -184,24 +187,31 @@ def _fits(text: str, ends: Sequence[int], room: int) -> int:
     low, high = 0, len(ends)
     while low < high:
         mid = (low + high + 1) // 2
-        if len(text[:ends[mid - 1]].encode("utf-8")) <= room:
+        if len(text[: ends[mid - 1]].encode("utf-8")) <= room:
             low = mid
         else:
             high = mid - 1
     return low
 
 
-def stream_csv(source: RowSource, cap: int, batch_rows: int = BATCH_ROWS,
-               on_end: Callable[[StreamEnd], None] | None = None,
-               max_bytes: int = 0) -> Iterator[str]:
+def stream_csv(
+    source: RowSource,
+    cap: int,
+    batch_rows: int = BATCH_ROWS,
+    on_end: Callable[[StreamEnd], None] | None = None,
+    max_bytes: int = 0,
+) -> Iterator[str]:
     """CSV text of ``source`` in chunks: the header, then at most ``cap`` rows and (when
     ``max_bytes`` > 0) at most ``max_bytes`` UTF-8 bytes, cut after a whole row.
 
     ``on_end(StreamEnd)`` runs once when the stream stops (also when the client goes away,
     or the warehouse fails mid-way).
     """
-    if source.batches is None and source.statement is not None and \
-            current_runtime().warehouse.is_duckdb:
+    if (
+        source.batches is None
+        and source.statement is not None
+        and current_runtime().warehouse.is_duckdb
+    ):
         yield from _stream_duckdb(source, cap, batch_rows, on_end, max_bytes)
         return
     batches = source.batches or _statement_batches(source.statement, cap, batch_rows)
@@ -230,7 +240,7 @@ def stream_csv(source: RowSource, cap: int, batch_rows: int = BATCH_ROWS,
             size = len(chunk.encode("utf-8"))
             if budget is not None and sent + size > budget:
                 keep = _fits(chunk, ends, budget - sent)
-                chunk = chunk[:ends[keep - 1]] if keep else ""
+                chunk = chunk[: ends[keep - 1]] if keep else ""
                 size = len(chunk.encode("utf-8"))
                 ends, cut = ends[:keep], "bytes"
             written += len(ends)
@@ -245,9 +255,13 @@ def stream_csv(source: RowSource, cap: int, batch_rows: int = BATCH_ROWS,
             on_end(StreamEnd(written, bool(cut), aborted, cut, sent))
 
 
-def _stream_duckdb(source: RowSource, cap: int, batch_rows: int,
-                   on_end: Callable[[StreamEnd], None] | None,
-                   max_bytes: int = 0) -> Iterator[str]:
+def _stream_duckdb(
+    source: RowSource,
+    cap: int,
+    batch_rows: int,
+    on_end: Callable[[StreamEnd], None] | None,
+    max_bytes: int = 0,
+) -> Iterator[str]:
     """:func:`stream_csv` on DuckDB: Arrow batches written by Arrow's CSV writer (fast),
     cut at ``cap`` rows and ``max_bytes`` bytes."""
     import pyarrow.csv as pa_csv
@@ -256,7 +270,7 @@ def _stream_duckdb(source: RowSource, cap: int, batch_rows: int,
     statement = source.statement
     if isinstance(statement, sa.Select) and statement._limit_clause is None:
         statement = statement.limit(cap + 1)
-    engine = current_runtime().warehouse.snapshot().engine      # pinned for the request
+    engine = current_runtime().warehouse.snapshot().engine  # pinned for the request
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
     budget = max_bytes if max_bytes > 0 else None
     written, sent, cut, aborted = 0, 0, "", True
@@ -277,7 +291,7 @@ def _stream_duckdb(source: RowSource, cap: int, batch_rows: int,
                 batch, cut = batch.slice(0, cap - written), "rows"
             data = encoded(batch)
             if budget is not None and sent + len(data) > budget:
-                low, high = 0, batch.num_rows          # most rows that fit
+                low, high = 0, batch.num_rows  # most rows that fit
                 while low < high:
                     mid = (low + high + 1) // 2
                     if sent + len(encoded(batch.slice(0, mid))) <= budget:
@@ -298,8 +312,9 @@ def _stream_duckdb(source: RowSource, cap: int, batch_rows: int,
             on_end(StreamEnd(written, bool(cut), aborted, cut, sent))
 
 
-def csv_response(source: RowSource, filename: str, *, cap: int | None = None,
-                 batch_rows: int = BATCH_ROWS) -> Response:
+def csv_response(
+    source: RowSource, filename: str, *, cap: int | None = None, batch_rows: int = BATCH_ROWS
+) -> Response:
     """Stream ``source`` as a CSV download for the signed-in user (see module docstring).
 
     ``cap`` lowers the user's role cap (never raises it). AccessDenied for a user who may
@@ -319,40 +334,70 @@ def csv_response(source: RowSource, filename: str, *, cap: int | None = None,
     version = runtime.warehouse.snapshot().version.id
     max_bytes = byte_cap()
     started = time.perf_counter()
-    base = {"what": source.what, "cap": limit, "byte_cap": max_bytes,
-            "data_version": version, "file": filename, **source.detail}
+    base = {
+        "what": source.what,
+        "cap": limit,
+        "byte_cap": max_bytes,
+        "data_version": version,
+        "file": filename,
+        **source.detail,
+    }
     try:
         runtime.users.audit(user.name, "export_start", base)
     except Exception as exc:  # noqa: BLE001 - whatever the cause, no audit: no export
-        log.error("export %s not delivered: could not audit its start (%s)", source.what,
-                  str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else
-                  type(exc).__name__)
+        log.error(
+            "export %s not delivered: could not audit its start (%s)",
+            source.what,
+            str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            if str(exc)
+            else type(exc).__name__,
+        )
         raise AuditUnavailable(
             "Not delivered: the export could not be recorded in the audit log (the metadata "
             "database is busy or unavailable), and no export leaves unaudited. Try again in "
-            "a moment.") from exc
+            "a moment."
+        ) from exc
 
     def on_end(end: StreamEnd) -> None:
-        detail = {**base, "rows": end.rows, "bytes": end.bytes, "truncated": end.truncated,
-                  "truncated_by": end.truncated_by, "aborted": end.aborted,
-                  "ms": round((time.perf_counter() - started) * 1000, 1)}
+        detail = {
+            **base,
+            "rows": end.rows,
+            "bytes": end.bytes,
+            "truncated": end.truncated,
+            "truncated_by": end.truncated_by,
+            "aborted": end.aborted,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
         try:
             runtime.users.audit(user.name, "export", detail)
         except Exception:  # noqa: BLE001 - the start is audited; log the end loudly
             log.exception("could not audit the end of export %s", detail)
-        log.info("export %s rows=%s bytes=%s truncated=%s aborted=%s", source.what, end.rows,
-                 end.bytes, end.truncated_by or False, end.aborted)
+        log.info(
+            "export %s rows=%s bytes=%s truncated=%s aborted=%s",
+            source.what,
+            end.rows,
+            end.bytes,
+            end.truncated_by or False,
+            end.aborted,
+        )
 
     body = stream_with_context(stream_csv(source, limit, batch_rows, on_end, max_bytes))
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Starboard-Row-Cap": str(limit), "X-Starboard-Byte-Cap": str(max_bytes),
-        "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Starboard-Row-Cap": str(limit),
+            "X-Starboard-Byte-Cap": str(max_bytes),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _error(exc: StarboardError, status: int) -> tuple[Response, int]:
-    return jsonify(error={"type": type(exc).__name__, "title": exc.title,
-                          "message": exc.message}), status
+    return jsonify(
+        error={"type": type(exc).__name__, "title": exc.title, "message": exc.message}
+    ), status
 
 
 def blueprint() -> Blueprint:
@@ -379,6 +424,7 @@ def blueprint() -> Blueprint:
             user = signed_in_user()
             source = explore.export_source(state, row_cap(user))
             return csv_response(source, safe_filename("explore-" + "-".join(state.metrics)))
+
         return guarded(make)
 
     @api.get("/detail")
@@ -387,6 +433,7 @@ def blueprint() -> Blueprint:
             drill = detail.drill_from_args(request.args)
             source = detail.export_source(drill)
             return csv_response(source, safe_filename(f"detail-{drill.metric}"))
+
         return guarded(make)
 
     return api

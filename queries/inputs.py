@@ -29,11 +29,10 @@ _DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 def shown(value: object, width: int = 40) -> str:
     """``value`` as it may appear in a message: its repr, cut to ``width`` characters."""
     text = repr(value)
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def whole_number(value: object, name: str, *, minimum: int = 1,
-                 maximum: int = MAX_WHOLE) -> int:
+def whole_number(value: object, name: str, *, minimum: int = 1, maximum: int = MAX_WHOLE) -> int:
     """``value`` as a whole number from ``minimum`` to ``maximum``: an int (not a bool), an
     integral float, or text of ASCII digits; QueryError naming ``name`` otherwise."""
     number: int | None = None
@@ -46,8 +45,9 @@ def whole_number(value: object, name: str, *, minimum: int = 1,
     elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
         number = int(value.strip())
     if number is None or not minimum <= number <= maximum:
-        raise QueryError(f"{name}: expected a whole number from {minimum:,} to {maximum:,}, "
-                         f"got {shown(value)}")
+        raise QueryError(
+            f"{name}: expected a whole number from {minimum:,} to {maximum:,}, got {shown(value)}"
+        )
     return number
 
 
@@ -98,6 +98,8 @@ def day(value: object, name: str) -> date:
     except ValueError:
         raise QueryError(f"{name}: {shown(value)} is not a calendar day") from None
     if not EARLIEST_DAY <= found <= LATEST_DAY:
-        raise QueryError(f"{name}: {found.isoformat()} is out of range: dates run from "
-                         f"{EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}")
+        raise QueryError(
+            f"{name}: {found.isoformat()} is out of range: dates run from "
+            f"{EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"
+        )
     return found

@@ -32,7 +32,7 @@ CHART_TYPES = ("line", "bar", "stacked_bar", "area", "table", "funnel", "cohort"
 COMPARES = ("previous_year", "previous_period", "goal")
 TIERS = (0, 1, 2)
 TIER0_MAX_SECTIONS = 5
-TIER0_MAX_WIDGETS = 79               # BANs + charts; 80 or more is refused
+TIER0_MAX_WIDGETS = 79  # BANs + charts; 80 or more is refused
 
 TableKind = Literal["fact", "dimension"]
 MetricKind = Literal["aggregate", "ratio", "expr"]
@@ -52,7 +52,7 @@ class Table:
     name: str
     kind: TableKind
     primary_key: tuple[str, ...]
-    time: str | None = None          # own column ("occurred_at") or "table.column" via joins
+    time: str | None = None  # own column ("occurred_at") or "table.column" via joins
     joins: tuple[Join, ...] = ()
     pii: frozenset[str] = frozenset()
     description: str = ""
@@ -62,9 +62,9 @@ class Table:
 class Dimension:
     name: str
     label: str
-    table: str | None = None         # None only for the time dimension
+    table: str | None = None  # None only for the time dimension
     column: str | None = None
-    drill: str | None = None         # next dimension down the hierarchy
+    drill: str | None = None  # next dimension down the hierarchy
     is_time: bool = False
     description: str = ""
 
@@ -74,11 +74,11 @@ class Metric:
     name: str
     label: str
     kind: MetricKind
-    fact: str | None = None          # aggregate metrics: the table they aggregate
-    sql: str | None = None           # aggregate: one aggregate over the fact's columns
-    filter: str | None = None        # aggregate: a predicate over the fact's columns
-    ratio: tuple[str, str] | None = None   # ratio: (numerator, denominator) metric names
-    expr: str | None = None          # expr: arithmetic over other metrics' names
+    fact: str | None = None  # aggregate metrics: the table they aggregate
+    sql: str | None = None  # aggregate: one aggregate over the fact's columns
+    filter: str | None = None  # aggregate: a predicate over the fact's columns
+    ratio: tuple[str, str] | None = None  # ratio: (numerator, denominator) metric names
+    expr: str | None = None  # expr: arithmetic over other metrics' names
     format: str = "number"
     direction: str = "up"
     description: str = ""
@@ -97,7 +97,7 @@ class Metric:
 class TreeNode:
     metric: str
     children: tuple[str, ...]
-    relation: str                    # one of RELATIONS
+    relation: str  # one of RELATIONS
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,8 @@ class Chart:
     metrics: tuple[str, ...] = ()
     by: str | None = None
     grain: str | None = None
-    compare: str | None = None       # previous_year | previous_period | goal
-    options: tuple[tuple[str, str], ...] = ()   # other keys (cohort, title, …), sorted
+    compare: str | None = None  # previous_year | previous_period | goal
+    options: tuple[tuple[str, str], ...] = ()  # other keys (cohort, title, …), sorted
 
 
 @dataclass(frozen=True)
@@ -132,15 +132,23 @@ class Board:
     name: str
     tier: int
     title: str
-    period: str = "month"            # tier 0: the period selector's grain
-    filters: tuple[str, ...] = ()    # tier 1: dimensions of the filter bar
+    period: str = "month"  # tier 0: the period selector's grain
+    filters: tuple[str, ...] = ()  # tier 1: dimensions of the filter bar
     sections: tuple[Section, ...] = ()
     description: str = ""
 
 
-CHECK_KINDS = ("not_null", "unique", "accepted_values", "range", "relationship", "freshness",
-               "row_count_change", "sql")
-CHECK_WEIGHTS = {1: 3.0, 2: 1.0}     # default weight by risk, as the built-in load gates
+CHECK_KINDS = (
+    "not_null",
+    "unique",
+    "accepted_values",
+    "range",
+    "relationship",
+    "freshness",
+    "row_count_change",
+    "sql",
+)
+CHECK_WEIGHTS = {1: 3.0, 2: 1.0}  # default weight by risk, as the built-in load gates
 
 
 @dataclass(frozen=True)
@@ -149,18 +157,18 @@ class Check:
 
     table: str
     name: str
-    kind: str                        # one of CHECK_KINDS
-    key: str                         # where it is declared: "checks.<table>.<index>"
+    kind: str  # one of CHECK_KINDS
+    key: str  # where it is declared: "checks.<table>.<index>"
     columns: tuple[str, ...] = ()
-    risk: int = 2                    # 1 stops a publish, 2 warns
+    risk: int = 2  # 1 stops a publish, 2 warns
     weight: float = 1.0
-    values: tuple[Any, ...] = ()     # accepted_values
-    min: float | None = None         # range: column bounds; row_count_change: change bounds
+    values: tuple[Any, ...] = ()  # accepted_values
+    min: float | None = None  # range: column bounds; row_count_change: change bounds
     max: float | None = None
-    to: tuple[str, str] | None = None    # relationship: (table, column)
-    max_orphan_rate: float = 0.0     # relationship
-    max_age_hours: float | None = None   # freshness SLO
-    sql: str | None = None           # sql: a SELECT returning the failing rows
+    to: tuple[str, str] | None = None  # relationship: (table, column)
+    max_orphan_rate: float = 0.0  # relationship
+    max_age_hours: float | None = None  # freshness SLO
+    sql: str | None = None  # sql: a SELECT returning the failing rows
     description: str = ""
 
     @property
@@ -185,8 +193,8 @@ class SemanticModel:
     rollups: dict[str, Rollup] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()
-    alerts: dict[str, Any] = field(default_factory=dict)     # name → queries.alerts.AlertRule
-    webhooks: dict[str, Any] = field(default_factory=dict)   # name → queries.alerts.Webhook
+    alerts: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.AlertRule
+    webhooks: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.Webhook
     lines: dict[str, int] = field(default_factory=dict)  # "metrics.revenue.sql" → line
 
     def time_dimension(self) -> Dimension | None:
@@ -214,9 +222,9 @@ class Period:
     """A calendar period: ``2026``, ``2026-Q4``, ``2026-10`` or ISO week ``2026-W43``."""
 
     key: str
-    grain: str                       # year | quarter | month | week
+    grain: str  # year | quarter | month | week
     start: date
-    end: date                        # exclusive
+    end: date  # exclusive
 
 
 def parse_period(text: str | int) -> Period:
@@ -224,9 +232,7 @@ def parse_period(text: str | int) -> Period:
     key = str(text).strip()
     match = _PERIOD.match(key)
     if not match:
-        raise ValueError(
-            f"'{key}' is not a period: use 2026, 2026-Q4, 2026-10 or 2026-W43"
-        )
+        raise ValueError(f"'{key}' is not a period: use 2026, 2026-Q4, 2026-10 or 2026-W43")
     year = int(match["year"])
     if year < 1:
         raise ValueError(f"'{key}' has no valid year")
@@ -355,7 +361,7 @@ def metric_facts(model: SemanticModel, name: str) -> set[str]:
 def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
     """Every elementary cycle found by depth-first search, each rotated to start at its min."""
     cycles: dict[tuple[str, ...], list[str]] = {}
-    state: dict[str, int] = {}          # 1 on the stack, 2 done
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
     stack: list[str] = []
 
     def visit(node: str) -> None:
@@ -365,7 +371,7 @@ def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
             if nxt not in graph:
                 continue
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):]
+                cycle = stack[stack.index(nxt) :]
                 low = cycle.index(min(cycle))
                 rotated = cycle[low:] + cycle[:low]
                 cycles.setdefault(tuple(rotated), rotated)
@@ -383,14 +389,37 @@ def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
 # --------------------------------------------------------------------------- loading
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOP_KEYS = ("version", "name", "title", "tables", "dimensions", "metrics", "tree", "goals",
-             "rollups", "boards", "checks", "alerts", "webhooks",
-             "segments")  # segments: read and checked by queries/segments.py
+_TOP_KEYS = (
+    "version",
+    "name",
+    "title",
+    "tables",
+    "dimensions",
+    "metrics",
+    "tree",
+    "goals",
+    "rollups",
+    "boards",
+    "checks",
+    "alerts",
+    "webhooks",
+    "segments",
+)  # segments: read and checked by queries/segments.py
 _TABLE_KEYS = ("kind", "primary_key", "time", "joins", "pii", "description")
 _JOIN_KEYS = ("from", "to")
 _DIMENSION_KEYS = ("column", "label", "drill", "time", "description")
-_METRIC_KEYS = ("label", "fact", "sql", "filter", "ratio", "expr", "format", "direction",
-                "description", "critical")
+_METRIC_KEYS = (
+    "label",
+    "fact",
+    "sql",
+    "filter",
+    "ratio",
+    "expr",
+    "format",
+    "direction",
+    "description",
+    "critical",
+)
 _TREE_KEYS = ("children", "relation")
 _ROLLUP_KEYS = ("fact", "grain", "dimensions", "metrics")
 _BOARD_KEYS = ("tier", "title", "period", "filters", "sections", "description")
@@ -398,15 +427,37 @@ _SECTION_KEYS = ("title", "bans", "charts")
 _CHART_FIELDS = ("type", "metric", "metrics", "by", "grain", "compare")
 _CHECK_COMMON = ("kind", "name", "column", "columns", "risk", "weight", "description")
 _CHECK_EXTRA = {
-    "not_null": (), "unique": (), "accepted_values": ("values",), "range": ("min", "max"),
-    "relationship": ("to", "max_orphan_rate"), "freshness": ("max_age_hours",),
-    "row_count_change": ("min", "max"), "sql": ("sql",),
+    "not_null": (),
+    "unique": (),
+    "accepted_values": ("values",),
+    "range": ("min", "max"),
+    "relationship": ("to", "max_orphan_rate"),
+    "freshness": ("max_age_hours",),
+    "row_count_change": ("min", "max"),
+    "sql": ("sql",),
 }
-_CHECK_NEEDS_COLUMN = ("not_null", "unique", "accepted_values", "range", "relationship",
-                       "freshness")
+_CHECK_NEEDS_COLUMN = (
+    "not_null",
+    "unique",
+    "accepted_values",
+    "range",
+    "relationship",
+    "freshness",
+)
 # statements a `sql` check may never contain: it reads, it does not write
-_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Merge,
-           exp.Command, exp.Copy, exp.TruncateTable, exp.Set)
+_WRITES = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.Merge,
+    exp.Command,
+    exp.Copy,
+    exp.TruncateTable,
+    exp.Set,
+)
 
 _MISSING = object()
 
@@ -507,7 +558,9 @@ class _Loader:
         self.problems: list[Problem] = []
         self.lines: dict[str, int] = {}
         self.declared: dict[str, set[str]] = {
-            "tables": set(), "dimensions": set(), "metrics": set(),
+            "tables": set(),
+            "dimensions": set(),
+            "metrics": set(),
         }
         # where each board BAN and chart sits in the file (skipped entries shift indices)
         self.bans: list[tuple[str, str]] = []
@@ -551,8 +604,9 @@ class _Loader:
             return None
         return value
 
-    def keys(self, spec: Mapping, key: str, allowed: tuple[str, ...],
-             required: tuple[str, ...] = ()) -> None:
+    def keys(
+        self, spec: Mapping, key: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> None:
         suggested: set[str] = set()
         for k in spec:
             if k in allowed:
@@ -560,7 +614,7 @@ class _Loader:
             word = str(k)
             close = _closest(word, allowed)
             if close:
-                suggested.add(close)     # a typo of a required key: don't also say "missing"
+                suggested.add(close)  # a typo of a required key: don't also say "missing"
                 hint = f"; did you mean '{close}'?"
             else:
                 hint = "; expected one of " + ", ".join(allowed)
@@ -575,8 +629,10 @@ class _Loader:
             return
         for name, body in spec.items():
             if not isinstance(name, str) or not _NAME.match(name):
-                self.add(f"{section}.{name}",
-                         f"'{name}' is not a valid name: use letters, digits and underscores")
+                self.add(
+                    f"{section}.{name}",
+                    f"'{name}' is not a valid name: use letters, digits and underscores",
+                )
                 continue
             if kind:
                 self.declared[kind].add(name)
@@ -598,20 +654,23 @@ class _Loader:
             return default
         return bool(value)
 
-    def choice(self, spec: Mapping, key: str, field_: str, choices: tuple[Any, ...],
-               default: Any) -> Any:
+    def choice(
+        self, spec: Mapping, key: str, field_: str, choices: tuple[Any, ...], default: Any
+    ) -> Any:
         value = spec.get(field_, _MISSING)
         if value is _MISSING or value is None:
             return default
         if isinstance(value, bool) or value not in choices:
             hint = _suggest(str(value), map(str, choices)) if isinstance(value, str) else ""
-            self.add(_dot(key, field_),
-                     f"'{value}' is not one of {', '.join(map(str, choices))}{hint}")
+            self.add(
+                _dot(key, field_), f"'{value}' is not one of {', '.join(map(str, choices))}{hint}"
+            )
             return default
         return value
 
-    def names(self, spec: Mapping, key: str, field_: str, *, allow_str: bool = False
-              ) -> tuple[str, ...]:
+    def names(
+        self, spec: Mapping, key: str, field_: str, *, allow_str: bool = False
+    ) -> tuple[str, ...]:
         value = spec.get(field_)
         if value is None:
             return ()
@@ -654,9 +713,20 @@ class _Loader:
 
         alerts, webhooks = alert_rules.load_rules(self, top.get("alerts"), top.get("webhooks"))
         return SemanticModel(
-            name=name, title=title, path=path, tables=tables, dimensions=dimensions,
-            metrics=metrics, tree=tree, goals=goals, rollups=rollups, boards=boards,
-            checks=checks, alerts=alerts, webhooks=webhooks, lines=dict(self.lines),
+            name=name,
+            title=title,
+            path=path,
+            tables=tables,
+            dimensions=dimensions,
+            metrics=metrics,
+            tree=tree,
+            goals=goals,
+            rollups=rollups,
+            boards=boards,
+            checks=checks,
+            alerts=alerts,
+            webhooks=webhooks,
+            lines=dict(self.lines),
         )
 
     def tables(self, node: Any) -> dict[str, Table]:
@@ -673,7 +743,8 @@ class _Loader:
                 self.add(key, "missing required key 'primary_key' (dimension tables need one)")
             time = self.string(spec, key, "time")
             if time is not None and not re.match(
-                    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", time):
+                r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", time
+            ):
                 self.add(f"{key}.time", f"'{time}' is not a column or table.column")
                 time = None
             joins = self.joins(spec.get("joins"), f"{key}.joins")
@@ -697,8 +768,11 @@ class _Loader:
                 out.append(Join(target, body, body))
                 continue
             if not isinstance(body, Mapping):
-                self.add(jkey, f"expected a column name or {{from: column, to: column}}, "
-                               f"got {_type_name(body)}")
+                self.add(
+                    jkey,
+                    f"expected a column name or {{from: column, to: column}}, "
+                    f"got {_type_name(body)}",
+                )
                 continue
             self.keys(body, jkey, _JOIN_KEYS, required=_JOIN_KEYS)
             src = self.string(body, jkey, "from")
@@ -722,14 +796,19 @@ class _Loader:
             description = self.string(spec, key, "description", "")
             if is_time:
                 if column is not None:
-                    self.add(f"{key}.column", "the time dimension takes no column: it uses "
-                                              "each table's `time`")
+                    self.add(
+                        f"{key}.column",
+                        "the time dimension takes no column: it uses each table's `time`",
+                    )
                 out[name] = Dimension(name, label, None, None, drill, True, description)
                 continue
             if column is None:
                 if "column" not in spec and "time" not in spec:
-                    self.add(key, "missing required key 'column' (table.column), "
-                                  "or `time: true` for the time dimension")
+                    self.add(
+                        key,
+                        "missing required key 'column' (table.column), "
+                        "or `time: true` for the time dimension",
+                    )
                 continue
             table, dot, col = column.partition(".")
             if not dot or not _NAME.match(table) or not _NAME.match(col):
@@ -759,8 +838,10 @@ class _Loader:
                 self.add(key, "a metric needs `sql` (with `fact`), `ratio` or `expr`")
                 continue
             if len(kinds) > 1:
-                self.add(f"{key}.{kinds[1]}",
-                         f"a metric has one of sql, ratio or expr, not {' and '.join(kinds)}")
+                self.add(
+                    f"{key}.{kinds[1]}",
+                    f"a metric has one of sql, ratio or expr, not {' and '.join(kinds)}",
+                )
                 continue
             if kinds[0] != "sql":
                 for extra in ("fact", "filter"):
@@ -771,13 +852,17 @@ class _Loader:
                 metric = self.aggregate(name, key, spec, common)
             elif kinds[0] == "ratio":
                 raw = spec["ratio"]
-                if not isinstance(raw, list) or len(raw) != 2 or \
-                        not all(isinstance(side, str) and side for side in raw):
-                    self.add(f"{key}.ratio", "expected [numerator, denominator] metric names, "
-                                             f"got {_plain(raw)!r}")
+                if (
+                    not isinstance(raw, list)
+                    or len(raw) != 2
+                    or not all(isinstance(side, str) and side for side in raw)
+                ):
+                    self.add(
+                        f"{key}.ratio",
+                        f"expected [numerator, denominator] metric names, got {_plain(raw)!r}",
+                    )
                 else:
-                    metric = Metric(name, kind="ratio", ratio=(str(raw[0]), str(raw[1])),
-                                    **common)
+                    metric = Metric(name, kind="ratio", ratio=(str(raw[0]), str(raw[1])), **common)
             else:
                 expr = self.string(spec, key, "expr")
                 if expr is not None:
@@ -820,8 +905,10 @@ class _Loader:
             if "children" in spec and not children:
                 self.add(f"{key}.children", "a tree node needs at least one child")
             if relation == "ratio" and len(children) != 2:
-                self.add(f"{key}.children", "a ratio relation needs exactly two children "
-                                            "[numerator, denominator]")
+                self.add(
+                    f"{key}.children",
+                    "a ratio relation needs exactly two children [numerator, denominator]",
+                )
             elif relation in ("sum", "product") and len(children) < 2:
                 self.add(f"{key}.children", f"a {relation} relation needs two or more children")
             if children:
@@ -840,12 +927,16 @@ class _Loader:
             for period, value in spec.items():
                 pkey = f"{key}.{period}"
                 if isinstance(period, date):
-                    self.add(pkey, f"'{period}' is a day: goals are set per year, quarter, "
-                                   "month or ISO week (2026, 2026-Q4, 2026-10, 2026-W43)")
+                    self.add(
+                        pkey,
+                        f"'{period}' is a day: goals are set per year, quarter, "
+                        "month or ISO week (2026, 2026-Q4, 2026-10, 2026-W43)",
+                    )
                     continue
                 if isinstance(period, bool) or not isinstance(period, int | str):
-                    self.add(pkey, f"'{period}' is not a period: use 2026, 2026-Q4, 2026-10 "
-                                   "or 2026-W43")
+                    self.add(
+                        pkey, f"'{period}' is not a period: use 2026, 2026-Q4, 2026-10 or 2026-W43"
+                    )
                     continue
                 try:
                     parsed = parse_period(period)
@@ -920,13 +1011,23 @@ class _Loader:
                     self.charts.append((f"{skey}.charts.{j}", parsed))
             bans = self.names(spec, skey, "bans")
             if isinstance(spec.get("bans"), list):
-                self.bans += [(f"{skey}.bans.{j}", str(b)) for j, b in enumerate(spec["bans"])
-                              if isinstance(b, str) and b]
+                self.bans += [
+                    (f"{skey}.bans.{j}", str(b))
+                    for j, b in enumerate(spec["bans"])
+                    if isinstance(b, str) and b
+                ]
             out.append(Section(self.string(spec, skey, "title", ""), bans, tuple(charts)))
         return tuple(out)
 
-    def number(self, spec: Mapping, key: str, field_: str, *, low: float | None = None,
-               high: float | None = None) -> float | None:
+    def number(
+        self,
+        spec: Mapping,
+        key: str,
+        field_: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> float | None:
         value = spec.get(field_)
         if value is None:
             return None
@@ -952,8 +1053,10 @@ class _Loader:
                 if check is None:
                     continue
                 if check.name in names:
-                    self.add(f"{tkey}.{i}.name", f"two checks on '{table}' are named "
-                                                 f"'{check.name}': give one a `name`")
+                    self.add(
+                        f"{tkey}.{i}.name",
+                        f"two checks on '{table}' are named '{check.name}': give one a `name`",
+                    )
                     continue
                 names.add(check.name)
                 out.append(check)
@@ -984,18 +1087,20 @@ class _Loader:
         if kind in _CHECK_NEEDS_COLUMN and not columns:
             self.add(key, f"a {kind} check needs `column`")
             return None
-        if kind in ("accepted_values", "range", "relationship", "freshness") and \
-                len(columns) > 1:
+        if kind in ("accepted_values", "range", "relationship", "freshness") and len(columns) > 1:
             self.add(f"{key}.columns", f"a {kind} check takes one column")
             return None
         if kind == "row_count_change" and columns:
-            self.add(f"{key}.column", "a row_count_change check counts the whole table: "
-                                      "it takes no column")
+            self.add(
+                f"{key}.column",
+                "a row_count_change check counts the whole table: it takes no column",
+            )
             return None
         name = self.string(spec, key, "name") if "name" in spec else "_".join((kind, *columns))
         if not name or not _NAME.match(name):
-            self.add(f"{key}.name", f"'{name}' is not a valid name: use letters, digits and "
-                                    "underscores")
+            self.add(
+                f"{key}.name", f"'{name}' is not a valid name: use letters, digits and underscores"
+            )
             return None
         risk = self.choice(spec, key, "risk", (1, 2), 2)
         weight = self.number(spec, key, "weight", low=0.0)
@@ -1009,10 +1114,15 @@ class _Loader:
             return None
         if kind == "accepted_values":
             values = spec.get("values")
-            if not isinstance(values, list) or not values or not all(
-                    isinstance(v, str | int | float) for v in values):
-                self.add(f"{key}.values", "expected a non-empty list of values, got "
-                                          f"{_type_name(values)}")
+            if (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, str | int | float) for v in values)
+            ):
+                self.add(
+                    f"{key}.values",
+                    f"expected a non-empty list of values, got {_type_name(values)}",
+                )
                 return None
             fields["values"] = tuple(_plain(values))
         elif kind in ("range", "row_count_change"):
@@ -1043,9 +1153,17 @@ class _Loader:
                 self.add(f"{key}.sql", error)
                 return None
             fields["sql"] = text
-        return Check(table, str(name), kind, key, columns, risk,
-                     CHECK_WEIGHTS[risk] if weight is None else weight,
-                     description=self.string(spec, key, "description", ""), **fields)
+        return Check(
+            table,
+            str(name),
+            kind,
+            key,
+            columns,
+            risk,
+            CHECK_WEIGHTS[risk] if weight is None else weight,
+            description=self.string(spec, key, "description", ""),
+            **fields,
+        )
 
     def chart(self, body: Any, key: str) -> Chart | None:
         spec = self.mapping(body, key, allow_none=False)
@@ -1066,8 +1184,9 @@ class _Loader:
             self.add(key, "a chart needs `metric` or `metrics`")
         if kind == "funnel" and len(metrics) < 2:
             self.add(key, "a funnel needs `metrics` with two or more steps")
-        options = tuple(sorted((str(k), str(_plain(v))) for k, v in spec.items()
-                               if k not in _CHART_FIELDS))
+        options = tuple(
+            sorted((str(k), str(_plain(v))) for k, v in spec.items() if k not in _CHART_FIELDS)
+        )
         if kind is None:
             return None
         return Chart(kind, metric, metrics, by, grain, compare, options)
@@ -1130,18 +1249,23 @@ class _Validator:
                     self.known("table", join.target, self.tables, jkey)
             if table.time and "." in table.time:
                 target = table.time.split(".")[0]
-                if self.known("table", target, self.tables, f"{key}.time") and \
-                        target in self.model.tables and \
-                        join_path(self.model, table.name, target) is None:
-                    self.add(f"{key}.time",
-                             f"table '{target}' is not reachable from '{table.name}' through "
-                             "its joins")
+                if (
+                    self.known("table", target, self.tables, f"{key}.time")
+                    and target in self.model.tables
+                    and join_path(self.model, table.name, target) is None
+                ):
+                    self.add(
+                        f"{key}.time",
+                        f"table '{target}' is not reachable from '{table.name}' through its joins",
+                    )
 
     def check_dimensions(self) -> None:
         times = [d.name for d in self.model.dimensions.values() if d.is_time]
         for extra in times[1:]:
-            self.add(f"dimensions.{extra}.time",
-                     f"only one time dimension is allowed ('{times[0]}' is already one)")
+            self.add(
+                f"dimensions.{extra}.time",
+                f"only one time dimension is allowed ('{times[0]}' is already one)",
+            )
         for dim in self.model.dimensions.values():
             key = f"dimensions.{dim.name}"
             if dim.table is not None:
@@ -1152,13 +1276,16 @@ class _Validator:
                 else:
                     self.known("dimension", dim.drill, self.dims, f"{key}.drill")
             if dim.name in self.metrics:
-                self.add(key, f"'{dim.name}' is both a dimension and a metric: names must be "
-                              "unique")
+                self.add(
+                    key, f"'{dim.name}' is both a dimension and a metric: names must be unique"
+                )
         graph = {d.name: [d.drill] for d in self.model.dimensions.values() if d.drill}
         for cycle in _find_cycles(graph):
             if len(cycle) > 1:
-                self.add(f"dimensions.{cycle[0]}.drill",
-                         "drill-down loops: " + " → ".join([*cycle, cycle[0]]))
+                self.add(
+                    f"dimensions.{cycle[0]}.drill",
+                    "drill-down loops: " + " → ".join([*cycle, cycle[0]]),
+                )
 
     def check_metrics(self) -> None:
         graph: dict[str, tuple[str, ...]] = {}
@@ -1175,35 +1302,50 @@ class _Validator:
             graph[metric.name] = metric_references(metric)
         for cycle in _find_cycles(graph):
             first = self.model.metrics[cycle[0]]
-            self.add(f"metrics.{cycle[0]}.{first.kind}",
-                     "circular metric definition: " + " → ".join([*cycle, cycle[0]]))
+            self.add(
+                f"metrics.{cycle[0]}.{first.kind}",
+                "circular metric definition: " + " → ".join([*cycle, cycle[0]]),
+            )
 
     def check_tree(self) -> None:
         for node in self.model.tree.values():
             key = f"tree.{node.metric}"
             self.known("metric", node.metric, self.metrics, key)
             for i, child in enumerate(node.children):
-                if self.known("metric", child, self.metrics, f"{key}.children.{i}") and \
-                        child == node.metric:
+                if (
+                    self.known("metric", child, self.metrics, f"{key}.children.{i}")
+                    and child == node.metric
+                ):
                     self.add(f"{key}.children.{i}", "a metric cannot be its own child")
         graph = {n.metric: n.children for n in self.model.tree.values()}
         for cycle in _find_cycles(graph):
             if len(cycle) > 1:
-                self.add(f"tree.{cycle[0]}.children",
-                         "the metric tree loops: " + " → ".join([*cycle, cycle[0]]))
+                self.add(
+                    f"tree.{cycle[0]}.children",
+                    "the metric tree loops: " + " → ".join([*cycle, cycle[0]]),
+                )
 
     def check_rollups(self) -> None:
         for rollup in self.model.rollups.values():
             key = f"rollups.{rollup.name}"
-            fact_ok = self.known("table", rollup.fact, self.tables, f"{key}.fact") and \
-                rollup.fact in self.model.tables
+            fact_ok = (
+                self.known("table", rollup.fact, self.tables, f"{key}.fact")
+                and rollup.fact in self.model.tables
+            )
             reachable = reachable_dimensions(self.model, rollup.fact) if fact_ok else set()
             for i, name in enumerate(rollup.dimensions):
                 dkey = f"{key}.dimensions.{i}"
-                if self.known("dimension", name, self.dims, dkey) and fact_ok and \
-                        name in self.model.dimensions and name not in reachable:
-                    self.add(dkey, f"dimension '{name}' is not reachable from "
-                                   f"'{rollup.fact}' through its joins")
+                if (
+                    self.known("dimension", name, self.dims, dkey)
+                    and fact_ok
+                    and name in self.model.dimensions
+                    and name not in reachable
+                ):
+                    self.add(
+                        dkey,
+                        f"dimension '{name}' is not reachable from "
+                        f"'{rollup.fact}' through its joins",
+                    )
             for i, name in enumerate(rollup.metrics):
                 mkey = f"{key}.metrics.{i}"
                 if not self.known("metric", name, self.metrics, mkey):
@@ -1212,14 +1354,21 @@ class _Validator:
                 if metric is None:
                     continue
                 if metric.kind != "aggregate":
-                    self.add(mkey, f"metric '{name}' is a {metric.kind}: a rollup stores "
-                                   "aggregate metrics (ratios are computed from their sides)")
+                    self.add(
+                        mkey,
+                        f"metric '{name}' is a {metric.kind}: a rollup stores "
+                        "aggregate metrics (ratios are computed from their sides)",
+                    )
                 elif metric.fact != rollup.fact:
-                    self.add(mkey, f"metric '{name}' aggregates '{metric.fact}', not "
-                                   f"'{rollup.fact}'")
+                    self.add(
+                        mkey, f"metric '{name}' aggregates '{metric.fact}', not '{rollup.fact}'"
+                    )
                 elif not metric.additive:
-                    self.add(mkey, f"metric '{name}' ({metric.sql}) is not additive: a rollup "
-                                   "can only store sums and counts that add up across rows")
+                    self.add(
+                        mkey,
+                        f"metric '{name}' ({metric.sql}) is not additive: a rollup "
+                        "can only store sums and counts that add up across rows",
+                    )
 
     def check_boards(self) -> None:
         for board in self.model.boards.values():
@@ -1230,14 +1379,18 @@ class _Validator:
                 if board.filters:
                     self.add(f"{key}.filters", "a tier 0 board has no filters but the period")
                 if len(board.sections) > TIER0_MAX_SECTIONS:
-                    self.add(f"{key}.sections",
-                             f"a tier 0 board has at most {TIER0_MAX_SECTIONS} sections, "
-                             f"this one has {len(board.sections)}")
+                    self.add(
+                        f"{key}.sections",
+                        f"a tier 0 board has at most {TIER0_MAX_SECTIONS} sections, "
+                        f"this one has {len(board.sections)}",
+                    )
                 widgets = sum(len(s.bans) + len(s.charts) for s in board.sections)
                 if widgets > TIER0_MAX_WIDGETS:
-                    self.add(f"{key}.sections",
-                             f"a tier 0 board has fewer than {TIER0_MAX_WIDGETS + 1} widgets "
-                             f"(BANs + charts), this one has {widgets}")
+                    self.add(
+                        f"{key}.sections",
+                        f"a tier 0 board has fewer than {TIER0_MAX_WIDGETS + 1} widgets "
+                        f"(BANs + charts), this one has {widgets}",
+                    )
         for key, name in self.loader.bans:
             self.known("metric", name, self.metrics, key)
         for key, chart in self.loader.charts:
@@ -1254,16 +1407,22 @@ class _Validator:
             return
         dim = self.model.dimensions.get(dim_name)
         if grain and (grain not in GRAINS or (dim is not None and not dim.is_time)):
-            self.add(f"{key}.by", f"'{chart.by}': only the time dimension takes a grain, "
-                                  f"one of {', '.join(GRAINS)}")
+            self.add(
+                f"{key}.by",
+                f"'{chart.by}': only the time dimension takes a grain, one of {', '.join(GRAINS)}",
+            )
         if dim is None:
             return
         for name in known:
             for fact in sorted(metric_facts(self.model, name)):
-                if fact in self.model.tables and \
-                        dim_name not in reachable_dimensions(self.model, fact):
-                    self.add(f"{key}.by", f"dimension '{dim_name}' is not reachable from "
-                                          f"'{fact}', which metric '{name}' aggregates")
+                if fact in self.model.tables and dim_name not in reachable_dimensions(
+                    self.model, fact
+                ):
+                    self.add(
+                        f"{key}.by",
+                        f"dimension '{dim_name}' is not reachable from "
+                        f"'{fact}', which metric '{name}' aggregates",
+                    )
 
 
 def parse_model(text: str, path: str | Path = "<model>") -> SemanticModel:
@@ -1276,8 +1435,14 @@ def parse_model(text: str, path: str | Path = "<model>") -> SemanticModel:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise ModelError(Problem(str(path), mark.line + 1 if mark else None, "syntax",
-                                 f"YAML syntax error: {message}")) from exc
+        raise ModelError(
+            Problem(
+                str(path),
+                mark.line + 1 if mark else None,
+                "syntax",
+                f"YAML syntax error: {message}",
+            )
+        ) from exc
     except YAMLError as exc:
         raise ModelError(Problem(str(path), None, "syntax", f"YAML error: {exc}")) from exc
     if data is None:
@@ -1297,17 +1462,24 @@ def load_model(path: str | Path) -> SemanticModel:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ModelError(Problem(str(path), None, "",
-                                 f"cannot read the model file: {exc.strerror}")) from exc
+        raise ModelError(
+            Problem(str(path), None, "", f"cannot read the model file: {exc.strerror}")
+        ) from exc
     return parse_model(text, path)
 
 
 # --------------------------------------------------------------------------- warehouse checks
 
 _SQLGLOT_DIALECTS = {
-    "duckdb": "duckdb", "postgresql": "postgres", "redshift": "redshift", "trino": "trino",
-    "clickhouse": "clickhouse", "bigquery": "bigquery", "snowflake": "snowflake",
-    "sqlite": "sqlite", "mysql": "mysql",
+    "duckdb": "duckdb",
+    "postgresql": "postgres",
+    "redshift": "redshift",
+    "trino": "trino",
+    "clickhouse": "clickhouse",
+    "bigquery": "bigquery",
+    "snowflake": "snowflake",
+    "sqlite": "sqlite",
+    "mysql": "mysql",
 }
 
 
@@ -1325,8 +1497,7 @@ def _warehouse_columns(conn: sa.Connection) -> dict[str, dict[str, str]]:
         # warehouses without information_schema: fall back to SQLAlchemy's reflection
         inspector = sa.inspect(conn)
         for table in inspector.get_table_names() + inspector.get_view_names():
-            out[table] = {c["name"]: str(c["type"]).upper()
-                          for c in inspector.get_columns(table)}
+            out[table] = {c["name"]: str(c["type"]).upper() for c in inspector.get_columns(table)}
         return out
     for table, column, type_ in rows:
         out.setdefault(str(table), {})[str(column)] = str(type_).upper()
@@ -1356,7 +1527,7 @@ def check_model_against_warehouse(model: SemanticModel, engine: sa.Engine) -> li
         for problem in check_columns(model, columns):
             add(*problem)
         _check_join_keys(model, columns, conn, add)
-        conn.rollback()                    # read-only: nothing to keep
+        conn.rollback()  # read-only: nothing to keep
     return problems
 
 
@@ -1368,16 +1539,18 @@ def _check_structure(model: SemanticModel, columns: dict[str, dict[str, str]], a
         if cols is None:
             return False
         if column not in cols:
-            add(key, f"column '{column}' does not exist in table '{table}'"
-                     f"{_suggest(column, cols)}")
+            add(key, f"column '{column}' does not exist in table '{table}'{_suggest(column, cols)}")
             return False
         return True
 
     for table in model.tables.values():
         key = f"tables.{table.name}"
         if table.name not in columns:
-            add(key, f"table '{table.name}' does not exist in the warehouse"
-                     f"{_suggest(table.name, columns)}")
+            add(
+                key,
+                f"table '{table.name}' does not exist in the warehouse"
+                f"{_suggest(table.name, columns)}",
+            )
             continue
         for col in table.primary_key:
             has(table.name, col, f"{key}.primary_key")
@@ -1394,35 +1567,51 @@ def _check_structure(model: SemanticModel, columns: dict[str, dict[str, str]], a
             if owner in columns and has(owner, col, f"{key}.time"):
                 type_name = columns[owner][col]
                 if not _is_temporal(type_name):
-                    add(f"{key}.time", f"time column '{owner}.{col}' is {type_name}, not a "
-                                       "DATE or TIMESTAMP")
+                    add(
+                        f"{key}.time",
+                        f"time column '{owner}.{col}' is {type_name}, not a DATE or TIMESTAMP",
+                    )
     for dim in model.dimensions.values():
         if dim.table and dim.column and dim.table in columns:
             has(dim.table, dim.column, f"dimensions.{dim.name}.column")
 
 
-def check_columns(model: SemanticModel, columns: Mapping[str, Mapping[str, str]]
-                  ) -> list[tuple[str, str]]:
+def check_columns(
+    model: SemanticModel, columns: Mapping[str, Mapping[str, str]]
+) -> list[tuple[str, str]]:
     """(key, message) for every column a data quality check names that the warehouse lacks."""
     out: list[tuple[str, str]] = []
     for check in model.checks:
         cols = columns.get(check.table)
         if cols is None:
-            continue                       # the table itself is reported already
+            continue  # the table itself is reported already
         for column in check.columns:
             if column not in cols:
-                out.append((f"{check.key}.column", f"column '{column}' does not exist in "
-                                                   f"table '{check.table}'"
-                                                   f"{_suggest(column, cols)}"))
-        if check.to is not None and check.to[0] in columns and \
-                check.to[1] not in columns[check.to[0]]:
-            out.append((f"{check.key}.to", f"column '{check.to[1]}' does not exist in table "
-                                           f"'{check.to[0]}'"))
+                out.append(
+                    (
+                        f"{check.key}.column",
+                        f"column '{column}' does not exist in "
+                        f"table '{check.table}'"
+                        f"{_suggest(column, cols)}",
+                    )
+                )
+        if (
+            check.to is not None
+            and check.to[0] in columns
+            and check.to[1] not in columns[check.to[0]]
+        ):
+            out.append(
+                (
+                    f"{check.key}.to",
+                    f"column '{check.to[1]}' does not exist in table '{check.to[0]}'",
+                )
+            )
     return out
 
 
-def _check_metric_sql(model: SemanticModel, columns: dict[str, dict[str, str]],
-                      dialect: str, add: Any) -> None:
+def _check_metric_sql(
+    model: SemanticModel, columns: dict[str, dict[str, str]], dialect: str, add: Any
+) -> None:
     """Every identifier in an aggregate metric's sql and filter is a column of its fact."""
     read = _SQLGLOT_DIALECTS.get(dialect)
     for metric in model.metrics.values():
@@ -1443,15 +1632,22 @@ def _check_metric_sql(model: SemanticModel, columns: dict[str, dict[str, str]],
                 continue
             for column in tree.find_all(exp.Column):
                 if column.table and column.table != metric.fact:
-                    add(key, f"'{column.sql()}' is not a column of '{metric.fact}': a metric's "
-                             "sql and filter use its fact's own columns")
+                    add(
+                        key,
+                        f"'{column.sql()}' is not a column of '{metric.fact}': a metric's "
+                        "sql and filter use its fact's own columns",
+                    )
                 elif column.name not in fact_cols:
-                    add(key, f"column '{column.name}' does not exist in table '{metric.fact}'"
-                             f"{_suggest(column.name, fact_cols)}")
+                    add(
+                        key,
+                        f"column '{column.name}' does not exist in table '{metric.fact}'"
+                        f"{_suggest(column.name, fact_cols)}",
+                    )
 
 
-def _check_join_keys(model: SemanticModel, columns: dict[str, dict[str, str]],
-                     conn: sa.Connection, add: Any) -> None:
+def _check_join_keys(
+    model: SemanticModel, columns: dict[str, dict[str, str]], conn: sa.Connection, add: Any
+) -> None:
     """The key each join lands on is unique in its target, or the join multiplies fact rows."""
     keys: dict[tuple[str, tuple[str, ...]], str] = {}
     for owner in model.tables.values():
@@ -1460,15 +1656,19 @@ def _check_join_keys(model: SemanticModel, columns: dict[str, dict[str, str]],
             if target is None:
                 continue
             to_cols: tuple[str, ...] = (join.to_column,)
-            key = (f"tables.{target.name}.primary_key" if target.primary_key == to_cols
-                   else f"tables.{owner.name}.joins.{target.name}")
+            key = (
+                f"tables.{target.name}.primary_key"
+                if target.primary_key == to_cols
+                else f"tables.{owner.name}.joins.{target.name}"
+            )
             keys.setdefault((target.name, to_cols), key)
             if target.primary_key:
-                keys.setdefault((target.name, target.primary_key),
-                                f"tables.{target.name}.primary_key")
+                keys.setdefault(
+                    (target.name, target.primary_key), f"tables.{target.name}.primary_key"
+                )
     for (name, cols), key in sorted(keys.items(), key=lambda kv: kv[1]):
         if any(c not in columns.get(name, {}) for c in cols):
-            continue                       # missing table or column: reported already
+            continue  # missing table or column: reported already
         source = sa.table(name, *(sa.column(c) for c in cols))
         grouped = (
             sa.select(*(source.c[c] for c in cols), sa.func.count().label("n"))
@@ -1483,15 +1683,20 @@ def _check_join_keys(model: SemanticModel, columns: dict[str, dict[str, str]],
             examples = conn.execute(sample).all() if duplicated else []
         except sa.exc.DBAPIError as exc:
             conn.rollback()
-            add(key, f"cannot check that {', '.join(cols)} is unique in '{name}': "
-                     f"{str(exc.orig).splitlines()[0]}")
+            add(
+                key,
+                f"cannot check that {', '.join(cols)} is unique in '{name}': "
+                f"{str(exc.orig).splitlines()[0]}",
+            )
             continue
         if duplicated:
-            shown = ", ".join(
-                f"{'/'.join(map(str, row[:-1]))} ×{row[-1]}" for row in examples)
-            add(key, f"{', '.join(cols)} is not unique in '{name}': {duplicated} value(s) "
-                     f"occur more than once (e.g. {shown}); joining on it would multiply "
-                     "fact rows")
+            shown = ", ".join(f"{'/'.join(map(str, row[:-1]))} ×{row[-1]}" for row in examples)
+            add(
+                key,
+                f"{', '.join(cols)} is not unique in '{name}': {duplicated} value(s) "
+                f"occur more than once (e.g. {shown}); joining on it would multiply "
+                "fact rows",
+            )
 
 
 def check(model_path: str | Path, engine: sa.Engine) -> list[Problem]:

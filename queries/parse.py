@@ -42,13 +42,13 @@ def _split(text: str, separator: re.Pattern[str]) -> list[str]:
         char = text[pos]
         if quote:
             if char == quote:
-                if text[pos + 1:pos + 2] == quote:   # doubled quote: a literal quote
+                if text[pos + 1 : pos + 2] == quote:  # doubled quote: a literal quote
                     pos += 2
                     continue
                 quote = None
             pos += 1
             continue
-        if char in _QUOTES and not text[start:pos].strip():   # quotes open a value only
+        if char in _QUOTES and not text[start:pos].strip():  # quotes open a value only
             quote = char
             pos += 1
             continue
@@ -94,7 +94,7 @@ def parse_where(text: str, model: SemanticModel | None = None) -> Filter:
     dimension = ref.group(1)
     word = (op.group(1) or op.group(2)).lower()
     name = "!=" if word == "<>" else "not_in" if word.startswith("not") else word
-    rest = text[op.end():]
+    rest = text[op.end() :]
     try:
         if name in ("in", "not_in"):
             body = rest.strip()
@@ -122,8 +122,10 @@ def _check_dimension(model: SemanticModel, ref: str, where: str) -> None:
     """Reject a filter on a metric or on an unknown dimension early, with the model at hand."""
     name = ref.partition(":")[0]
     if name in model.metrics and name not in model.dimensions:
-        raise QueryError(f"{where}: {name!r} is a metric; filters apply to dimensions only "
-                         "(conditions on metrics are not supported)")
+        raise QueryError(
+            f"{where}: {name!r} is a metric; filters apply to dimensions only "
+            "(conditions on metrics are not supported)"
+        )
     if name not in model.dimensions:
         raise QueryError(f"{where}: unknown dimension {name!r}")
 
@@ -187,8 +189,7 @@ def _string_list(obj: Mapping[str, object], key: str) -> tuple[str, ...]:
         raise QueryError(f"{key}: expected an array of strings, got {_type_name(value)}")
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
-            raise QueryError(f"{key}[{i}]: expected a non-empty string, got "
-                             f"{_type_name(item)}")
+            raise QueryError(f"{key}[{i}]: expected a non-empty string, got {_type_name(item)}")
     return tuple(v.strip() for v in value)
 
 
@@ -270,8 +271,11 @@ def query_to_json(query: MetricQuery) -> dict[str, object]:
         "metrics": list(query.metrics),
         "dimensions": list(query.dimensions),
         "filters": [
-            {"dimension": f.dimension, "op": f.op,
-             "value": list(f.value) if isinstance(f.value, tuple | list) else f.value}
+            {
+                "dimension": f.dimension,
+                "op": f.op,
+                "value": list(f.value) if isinstance(f.value, tuple | list) else f.value,
+            }
             for f in query.filters
         ],
         "order_by": list(query.order_by),

@@ -21,21 +21,25 @@ from queries.model import GRAINS, parse_period
 EARLIEST = EARLIEST_DAY
 
 _DAY = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
-_EXAMPLES = {"day": "2026-10-31", "week": "2026-W43", "month": "2026-10",
-             "quarter": "2026-Q3", "year": "2026"}
-_NOUNS = {"day": "day", "week": "ISO week", "month": "month", "quarter": "quarter",
-          "year": "year"}
+_EXAMPLES = {
+    "day": "2026-10-31",
+    "week": "2026-W43",
+    "month": "2026-10",
+    "quarter": "2026-Q3",
+    "year": "2026",
+}
+_NOUNS = {"day": "day", "week": "ISO week", "month": "month", "quarter": "quarter", "year": "year"}
 
 
 @dataclass(frozen=True)
 class PeriodWindow:
     """One calendar period of a grain: ``[start, end)`` with its URL key and a label."""
 
-    key: str                         # 2026-10-31 | 2026-W43 | 2026-10 | 2026-Q3 | 2026
-    grain: str                       # day | week | month | quarter | year
+    key: str  # 2026-10-31 | 2026-W43 | 2026-10 | 2026-Q3 | 2026
+    grain: str  # day | week | month | quarter | year
     start: date
-    end: date                        # exclusive
-    label: str                       # "October 2026", "Q3 2026", "Week 43, 2026", "2026"
+    end: date  # exclusive
+    label: str  # "October 2026", "Q3 2026", "Week 43, 2026", "2026"
 
     @property
     def days(self) -> int:
@@ -72,13 +76,15 @@ def window_containing(grain: str, day: date) -> PeriodWindow:
     """The window of ``grain`` that contains ``day``."""
     _check_grain(grain)
     if grain == "day":
-        return PeriodWindow(day.isoformat(), "day", day, day + timedelta(days=1),
-                            f"{day.day} {day:%B %Y}")
+        return PeriodWindow(
+            day.isoformat(), "day", day, day + timedelta(days=1), f"{day.day} {day:%B %Y}"
+        )
     if grain == "week":
         year, week, weekday = day.isocalendar()
         start = day - timedelta(days=weekday - 1)
-        return PeriodWindow(f"{year}-W{week:02d}", "week", start, start + timedelta(days=7),
-                            f"Week {week}, {year}")
+        return PeriodWindow(
+            f"{year}-W{week:02d}", "week", start, start + timedelta(days=7), f"Week {week}, {year}"
+        )
     if grain == "month":
         start = day.replace(day=1)
         end = date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
@@ -87,10 +93,12 @@ def window_containing(grain: str, day: date) -> PeriodWindow:
         quarter = (day.month - 1) // 3 + 1
         start = date(day.year, 3 * quarter - 2, 1)
         end = date(day.year + 1, 1, 1) if quarter == 4 else date(day.year, 3 * quarter + 1, 1)
-        return PeriodWindow(f"{day.year}-Q{quarter}", "quarter", start, end,
-                            f"Q{quarter} {day.year}")
-    return PeriodWindow(str(day.year), "year", date(day.year, 1, 1), date(day.year + 1, 1, 1),
-                        str(day.year))
+        return PeriodWindow(
+            f"{day.year}-Q{quarter}", "quarter", start, end, f"Q{quarter} {day.year}"
+        )
+    return PeriodWindow(
+        str(day.year), "year", date(day.year, 1, 1), date(day.year + 1, 1, 1), str(day.year)
+    )
 
 
 def window_from_key(key: str) -> PeriodWindow:
@@ -103,7 +111,7 @@ def window_from_key(key: str) -> PeriodWindow:
         except ValueError:
             raise ValueError(f"'{text}' is not a calendar day") from None
         return window_containing("day", day)
-    period = parse_period(text)      # raises ValueError with a readable message
+    period = parse_period(text)  # raises ValueError with a readable message
     return window_containing(period.grain, period.start)
 
 
@@ -123,9 +131,10 @@ def same_period_last_year(window: PeriodWindow) -> PeriodWindow:
     start = window.start
     if window.grain == "week":
         year, week, _ = start.isocalendar()
-        weeks_last_year = date(year - 1, 12, 28).isocalendar()[1]   # 28 Dec is in the last week
-        return window_containing("week",
-                                 date.fromisocalendar(year - 1, min(week, weeks_last_year), 1))
+        weeks_last_year = date(year - 1, 12, 28).isocalendar()[1]  # 28 Dec is in the last week
+        return window_containing(
+            "week", date.fromisocalendar(year - 1, min(week, weeks_last_year), 1)
+        )
     day = start.day
     if start.month == 2 and day == 29 and not calendar.isleap(start.year - 1):
         day = 28
@@ -166,8 +175,9 @@ def goal_for(goals: Mapping[str, float], window: PeriodWindow) -> float | None:
     return None if value is None else float(value)
 
 
-def parse_board_period(text: str | Sequence[str] | None, grain: str,
-                       latest: date) -> tuple[PeriodWindow, str | None]:
+def parse_board_period(
+    text: str | Sequence[str] | None, grain: str, latest: date
+) -> tuple[PeriodWindow, str | None]:
     """The window a board shows for ``?period=text``, and a notice when ``text`` was refused.
 
     No text: the default (last complete) period, no notice. An unparsable key, a key of
@@ -187,15 +197,19 @@ def parse_board_period(text: str | Sequence[str] | None, grain: str,
     try:
         window = window_from_key(raw)
     except ValueError:
-        return fallback, (f"'{shown}' is not a valid period: this board expects "
-                          f"{expected}. {showing}")
+        return fallback, (
+            f"'{shown}' is not a valid period: this board expects {expected}. {showing}"
+        )
     if window.grain != grain:
-        return fallback, (f"'{shown}' is {_article(_NOUNS[window.grain])}: this board shows one "
-                          f"{_NOUNS[grain]} at a time, e.g. {_EXAMPLES[grain]}. {showing}")
+        return fallback, (
+            f"'{shown}' is {_article(_NOUNS[window.grain])}: this board shows one "
+            f"{_NOUNS[grain]} at a time, e.g. {_EXAMPLES[grain]}. {showing}"
+        )
     if window.start > latest:
-        return fallback, (f"There is no data for {window.label} yet: the data ends on "
-                          f"{latest:%d %B %Y}. {showing}")
+        return fallback, (
+            f"There is no data for {window.label} yet: the data ends on "
+            f"{latest:%d %B %Y}. {showing}"
+        )
     if window.start < EARLIEST:
-        return fallback, (f"'{shown}' is out of range: periods start in "
-                          f"{EARLIEST.year}. {showing}")
+        return fallback, (f"'{shown}' is out of range: periods start in {EARLIEST.year}. {showing}")
     return window, None

@@ -16,7 +16,7 @@ OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not_in", "between")
 class Filter:
     """``dimension op value``; value is a scalar, or a tuple for in/not_in/between."""
 
-    dimension: str                 # may carry a grain: "date:month"
+    dimension: str  # may carry a grain: "date:month"
     op: str
     value: object
 
@@ -24,9 +24,9 @@ class Filter:
 @dataclass(frozen=True)
 class MetricQuery:
     metrics: tuple[str, ...]
-    dimensions: tuple[str, ...] = ()     # "channel_group", "date:month"
+    dimensions: tuple[str, ...] = ()  # "channel_group", "date:month"
     filters: tuple[Filter, ...] = ()
-    order_by: tuple[str, ...] = ()       # "-revenue" descending, "date" ascending
+    order_by: tuple[str, ...] = ()  # "-revenue" descending, "date" ascending
     limit: int | None = None
 
 

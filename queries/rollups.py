@@ -12,8 +12,9 @@ from queries.model import SemanticModel, load_model
 from queries.query import MetricQuery
 
 
-def _derived(model: SemanticModel, name: str, built: set[str],
-             dialect: sa.engine.Dialect) -> sa.Select | None:
+def _derived(
+    model: SemanticModel, name: str, built: set[str], dialect: sa.engine.Dialect
+) -> sa.Select | None:
     """The rollup ``name`` answered from an already built (wider) rollup, if one fits: the
     compiler's own aggregate awareness, so the fact is scanned once, not once per rollup."""
     rollup = model.rollups[name]
@@ -21,8 +22,12 @@ def _derived(model: SemanticModel, name: str, built: set[str],
     dims = tuple(rollup.dimensions)
     if time_dim is not None and model.tables[rollup.fact].time:
         dims = (f"{time_dim.name}:{rollup.grain}", *dims)
-    compiled = compile_query(model, MetricQuery(tuple(rollup.metrics), dims), dialect=dialect,
-                             available_rollups=frozenset(built))
+    compiled = compile_query(
+        model,
+        MetricQuery(tuple(rollup.metrics), dims),
+        dialect=dialect,
+        available_rollups=frozenset(built),
+    )
     return compiled.statement if compiled.rollup else None
 
 
@@ -46,15 +51,17 @@ def build_rollups(model_path: str | Path, db_file: Path) -> list[str]:
                 select = _derived(model, name, built, engine.dialect)
                 if select is None:
                     select = statements[name]
-                compiled = select.compile(dialect=engine.dialect,
-                                          compile_kwargs={"literal_binds": True})
+                compiled = select.compile(
+                    dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+                )
                 try:
                     conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
                     conn.exec_driver_sql(f'CREATE TABLE "{name}" AS {compiled}')
                 except sa.exc.DBAPIError as exc:
                     first = str(exc.orig).strip().splitlines()[0]
-                    raise DataError(f"Building rollup {name!r} of {model.path} failed: "
-                                    f"{first}") from exc
+                    raise DataError(
+                        f"Building rollup {name!r} of {model.path} failed: {first}"
+                    ) from exc
                 built.add(name)
         with engine.connect() as conn:
             conn.exec_driver_sql("CHECKPOINT")

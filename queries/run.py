@@ -119,8 +119,9 @@ def _row_count(snap: Snapshot, facts: VersionFacts, table: str) -> int:
     return facts.row_counts[table]
 
 
-def _time_span(snap: Snapshot, facts: VersionFacts, model: SemanticModel,
-               table: str) -> tuple[date, date] | None:
+def _time_span(
+    snap: Snapshot, facts: VersionFacts, model: SemanticModel, table: str
+) -> tuple[date, date] | None:
     """First and last day of a fact's time column (through its join if need be)."""
     if table in facts.spans:
         return facts.spans[table]
@@ -133,16 +134,19 @@ def _time_span(snap: Snapshot, facts: VersionFacts, model: SemanticModel,
         source: sa.FromClause = aliases[table]
         for i, (_step, join) in enumerate(join_path(model, table, owner) or [], start=1):
             aliases[join.target] = sa.table(join.target).alias(f"t{i}")
-            source = source.join(aliases[join.target],
-                                 sa.literal_column(f"t{i - 1}.{join.from_column}")
-                                 == sa.literal_column(f"t{i}.{join.to_column}"))
+            source = source.join(
+                aliases[join.target],
+                sa.literal_column(f"t{i - 1}.{join.from_column}")
+                == sa.literal_column(f"t{i}.{join.to_column}"),
+            )
         if owner not in aliases:
             facts.spans[table] = None
             return None
         time_col = sa.literal_column(f"{aliases[owner].name}.{column}")
         with snap.engine.connect() as conn:
-            low, high = conn.execute(sa.select(sa.func.min(time_col), sa.func.max(time_col))
-                                     .select_from(source)).one()
+            low, high = conn.execute(
+                sa.select(sa.func.min(time_col), sa.func.max(time_col)).select_from(source)
+            ).one()
         if low is not None and high is not None:
             span = (_as_date(low), _as_date(high))
     facts.spans[table] = span
@@ -168,8 +172,11 @@ def metric_days(metric: str, runtime: Runtime | None = None) -> tuple[date, date
     model = current_model(runtime)
     snap = runtime.warehouse.snapshot()
     facts = _version_facts(runtime, snap, model)
-    spans = [s for f in sorted(metric_facts(model, metric))
-             if (s := _time_span(snap, facts, model, f)) is not None]
+    spans = [
+        s
+        for f in sorted(metric_facts(model, metric))
+        if (s := _time_span(snap, facts, model, f)) is not None
+    ]
     return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
 
@@ -182,14 +189,19 @@ def latest_day(runtime: Runtime | None = None) -> date | None:
         return _as_date(snap.version.data_to)
     model = current_model(runtime)
     facts = _version_facts(runtime, snap, model)
-    days = [span[1] for name, table in model.tables.items()
-            if table.kind == "fact" and table.time
-            and (span := _time_span(snap, facts, model, name)) is not None]
+    days = [
+        span[1]
+        for name, table in model.tables.items()
+        if table.kind == "fact"
+        and table.time
+        and (span := _time_span(snap, facts, model, name)) is not None
+    ]
     return max(days) if days else None
 
 
-def estimate_rows(compiled: CompiledQuery, snap: Snapshot, facts: VersionFacts,
-                  model: SemanticModel) -> int:
+def estimate_rows(
+    compiled: CompiledQuery, snap: Snapshot, facts: VersionFacts, model: SemanticModel
+) -> int:
     """Rows the query would scan: table sizes × the share of their time span it reads."""
     tables = [compiled.rollup] if compiled.rollup else list(compiled.facts)
     low, high = compiled.date_range
@@ -212,8 +224,14 @@ PLAN_STATE = "queries.plans"
 PLAN_CACHE_SIZE = 2048
 
 
-def _plan(runtime: Runtime, model: SemanticModel, snap: Snapshot, query: MetricQuery,
-          scope: RowScope, use_rollups: bool) -> tuple[CompiledQuery, str, dict, int]:
+def _plan(
+    runtime: Runtime,
+    model: SemanticModel,
+    snap: Snapshot,
+    query: MetricQuery,
+    scope: RowScope,
+    use_rollups: bool,
+) -> tuple[CompiledQuery, str, dict, int]:
     """Compiled statement, SQL text, parameters and row estimate, remembered per model,
     data version, query, scope and routing (a cache hit then costs no compilation)."""
     key = None
@@ -231,12 +249,16 @@ def _plan(runtime: Runtime, model: SemanticModel, snap: Snapshot, query: MetricQ
                 return hit[1]
     facts = _version_facts(runtime, snap, model)
     dialect = snap.engine.dialect
-    compiled = compile_query(model, query, dialect=dialect, scope=tuple(scope),
-                             use_rollups=use_rollups,
-                             available_rollups=frozenset(model.rollups) & facts.tables,
-                             column_types=facts.column_types)
-    text = compiled.statement.compile(dialect=dialect,
-                                      compile_kwargs={"render_postcompile": True})
+    compiled = compile_query(
+        model,
+        query,
+        dialect=dialect,
+        scope=tuple(scope),
+        use_rollups=use_rollups,
+        available_rollups=frozenset(model.rollups) & facts.tables,
+        column_types=facts.column_types,
+    )
+    text = compiled.statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     plan = (compiled, str(text), dict(text.params), estimate_rows(compiled, snap, facts, model))
     if key is not None:
         with _state_lock:
@@ -249,8 +271,11 @@ def _plan(runtime: Runtime, model: SemanticModel, snap: Snapshot, query: MetricQ
 def cache_key(sql: str, params: dict[str, object], scope: RowScope, version: str) -> str:
     """hash(compiled SQL, bound parameters, access scope, data version), stable across
     processes."""
-    payload = json.dumps([sql, sorted(params.items()), [list(s) for s in scope], version],
-                         default=str, separators=(",", ":"))
+    payload = json.dumps(
+        [sql, sorted(params.items()), [list(s) for s in scope], version],
+        default=str,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -275,8 +300,10 @@ def check_pii(model: SemanticModel, query: MetricQuery) -> None:
         dim = model.dimensions.get(name)
         table = model.tables.get(dim.table) if dim and dim.table else None
         if dim and table and dim.column in table.pii:
-            raise AccessDenied(f"{dim.label} is personal data: your role ({user.role}) may "
-                               "not group or filter by it.")
+            raise AccessDenied(
+                f"{dim.label} is personal data: your role ({user.role}) may "
+                "not group or filter by it."
+            )
 
 
 class QueryStopped(QueryError):
@@ -285,8 +312,9 @@ class QueryStopped(QueryError):
     title = "Query stopped"
 
 
-def fetch_all(snap: Snapshot, statement: sa.Executable,
-              timeout_seconds: float | None = None) -> list[sa.Row]:
+def fetch_all(
+    snap: Snapshot, statement: sa.Executable, timeout_seconds: float | None = None
+) -> list[sa.Row]:
     """Every row of ``statement`` on ``snap``. With ``timeout_seconds`` the warehouse stops
     it at that limit (QueryStopped): PostgreSQL by a transaction-local ``statement_timeout``,
     DuckDB by interrupting the connection from a timer (that connection is then discarded,
@@ -295,11 +323,14 @@ def fetch_all(snap: Snapshot, statement: sa.Executable,
         dialect = snap.engine.dialect.name
         if not timeout_seconds or dialect not in ("postgresql", "duckdb"):
             return list(conn.execute(statement).all())
-        stopped = QueryStopped(f"Stopped: the query ran longer than its time limit of "
-                               f"{timeout_seconds:g} s.")
+        stopped = QueryStopped(
+            f"Stopped: the query ran longer than its time limit of {timeout_seconds:g} s."
+        )
         if dialect == "postgresql":
-            conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"),
-                         {"ms": str(max(1, int(timeout_seconds * 1000)))})
+            conn.execute(
+                sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+                {"ms": str(max(1, int(timeout_seconds * 1000)))},
+            )
             try:
                 return list(conn.execute(statement).all())
             except sa.exc.DBAPIError as exc:
@@ -335,9 +366,16 @@ def fetch_all(snap: Snapshot, statement: sa.Executable,
                 conn.invalidate()
 
 
-def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
-        use_rollups: bool = True, use_cache: bool = True, timeout_seconds: float | None = None,
-        runtime: Runtime | None = None) -> QueryResult:
+def run(
+    query: MetricQuery,
+    scope: RowScope = (),
+    *,
+    tier: int | None = None,
+    use_rollups: bool = True,
+    use_cache: bool = True,
+    timeout_seconds: float | None = None,
+    runtime: Runtime | None = None,
+) -> QueryResult:
     """Compile, classify, cache and execute ``query`` for the current user (and ``scope``);
     ``timeout_seconds``: the warehouse stops the query at that limit (QueryStopped)."""
     runtime = runtime or current_runtime()
@@ -347,15 +385,18 @@ def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
     model = current_model(runtime)
     check_pii(model, query)
     snap = runtime.warehouse.snapshot()
-    compiled, sql, params, rows_scanned = _plan(runtime, model, snap, query, scope,
-                                                use_rollups)
+    compiled, sql, params, rows_scanned = _plan(runtime, model, snap, query, scope, use_rollups)
     klass = cost_class(rows_scanned)
     if tier == 0 and klass == "D":
-        raise QueryError(f"This query would scan about {rows_scanned:,} rows (cost class D); "
-                         "Tier 0 boards may only run class A–C queries. Add a rollup that "
-                         "fits it to the model.")
-    notices = tuple(f"Your access scope does not reach {fact}: its figures are empty."
-                    for fact in compiled.denied_facts)
+        raise QueryError(
+            f"This query would scan about {rows_scanned:,} rows (cost class D); "
+            "Tier 0 boards may only run class A–C queries. Add a rollup that "
+            "fits it to the model."
+        )
+    notices = tuple(
+        f"Your access scope does not reach {fact}: its figures are empty."
+        for fact in compiled.denied_facts
+    )
 
     def execute() -> pd.DataFrame:
         try:
@@ -373,18 +414,39 @@ def run(query: MetricQuery, scope: RowScope = (), *, tier: int | None = None,
         frame, hit = execute(), False
     ms = (time.perf_counter() - started) * 1000
     note_query(query_id, hit)
-    line = {"query_id": query_id, "request_id": request_id(), "cost": klass,
-            "rows_scanned": rows_scanned, "cache": "hit" if hit else "miss",
-            "rows": len(frame), "ms": round(ms, 1), "version": snap.version.id,
-            "rollup": compiled.rollup, "metrics": list(query.metrics),
-            "dimensions": list(query.dimensions)}
+    line = {
+        "query_id": query_id,
+        "request_id": request_id(),
+        "cost": klass,
+        "rows_scanned": rows_scanned,
+        "cache": "hit" if hit else "miss",
+        "rows": len(frame),
+        "ms": round(ms, 1),
+        "version": snap.version.id,
+        "rollup": compiled.rollup,
+        "metrics": list(query.metrics),
+        "dimensions": list(query.dimensions),
+    }
     log.info("query %s", json.dumps(line), extra={"fields": line})
-    return QueryResult(frame, compiled.columns, sql, params, klass, rows_scanned, hit, ms,
-                       snap.version.id, compiled.rollup, query_id, notices)
+    return QueryResult(
+        frame,
+        compiled.columns,
+        sql,
+        params,
+        klass,
+        rows_scanned,
+        hit,
+        ms,
+        snap.version.id,
+        compiled.rollup,
+        query_id,
+        notices,
+    )
 
 
-def explain(query: MetricQuery, scope: RowScope = (), *,
-            runtime: Runtime | None = None) -> tuple[str, str]:
+def explain(
+    query: MetricQuery, scope: RowScope = (), *, runtime: Runtime | None = None
+) -> tuple[str, str]:
     """The compiled SQL and the cost class of ``query``, without running it."""
     runtime = runtime or current_runtime()
     scope = effective_scope(scope)
@@ -392,12 +454,26 @@ def explain(query: MetricQuery, scope: RowScope = (), *,
     check_pii(model, query)
     snap = runtime.warehouse.snapshot()
     facts = _version_facts(runtime, snap, model)
-    compiled = compile_query(model, query, dialect=snap.engine.dialect, scope=tuple(scope),
-                             available_rollups=frozenset(model.rollups) & facts.tables,
-                             column_types=facts.column_types)
+    compiled = compile_query(
+        model,
+        query,
+        dialect=snap.engine.dialect,
+        scope=tuple(scope),
+        available_rollups=frozenset(model.rollups) & facts.tables,
+        column_types=facts.column_types,
+    )
     return sql_text(compiled, snap.engine.dialect), cost_class(
-        estimate_rows(compiled, snap, facts, model))
+        estimate_rows(compiled, snap, facts, model)
+    )
 
 
-__all__ = ["QueryResult", "QueryStopped", "StarboardError", "cost_class", "current_model",
-           "explain", "fetch_all", "run"]
+__all__ = [
+    "QueryResult",
+    "QueryStopped",
+    "StarboardError",
+    "cost_class",
+    "current_model",
+    "explain",
+    "fetch_all",
+    "run",
+]

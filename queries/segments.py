@@ -58,18 +58,18 @@ from queries.query import MetricQuery
 from queries.run import current_model, effective_scope, latest_day, run
 
 K_RANGE = range(2, 9)
-SAMPLE = 3000                    # members the silhouette is measured on
+SAMPLE = 3000  # members the silhouette is measured on
 RANDOM_STATE = 0
-N_INIT = 4                       # k-means restarts per k (best inertia kept)
+N_INIT = 4  # k-means restarts per k (best inertia kept)
 MIN_MEMBERS = 20
-MIX_MIN_SHARE = 0.03             # mix values below this share of all activity are dropped
-MIX_MAX_VALUES = 6               # per mix dimension: the most common values only
-NAME_FEATURES = 3                # words in a segment's name
+MIX_MIN_SHARE = 0.03  # mix values below this share of all activity are dropped
+MIX_MAX_VALUES = 6  # per mix dimension: the most common values only
+NAME_FEATURES = 3  # words in a segment's name
 MASK = "•••"
 SEGMENT_COLUMN = "Behaviour segment"
 SPEC_STATE = "queries.segments.spec"
 MEMO_STATE = "queries.segments.memo"
-MEMO_SIZE = 16                   # clusterings kept per process (data version × scope)
+MEMO_SIZE = 16  # clusterings kept per process (data version × scope)
 _spec_lock = threading.Lock()
 _KEYS = ("title", "member", "value", "frequency", "activity", "mix", "attributes", "recency")
 RECENCY_DAYS = {"day": 1, "week": 7}
@@ -91,15 +91,15 @@ class SegmentSpec:
 
 @dataclass(frozen=True)
 class Segment:
-    number: int                  # 1 = the most total value
+    number: int  # 1 = the most total value
     name: str
     members: int
-    share: float                 # of all members clustered
-    value: float                 # total
+    share: float  # of all members clustered
+    value: float  # total
     value_per_member: float
-    frequency: float             # mean per member
-    recency_days: float          # mean days since last active
-    traits: tuple[tuple[str, float], ...]   # (feature label, centroid z-score), strongest first
+    frequency: float  # mean per member
+    recency_days: float  # mean days since last active
+    traits: tuple[tuple[str, float], ...]  # (feature label, centroid z-score), strongest first
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,10 @@ class Clustering:
     """The outcome of one clustering run: what was chosen, why, and each member's segment."""
 
     k: int
-    silhouettes: tuple[tuple[int, float], ...]      # (k, score) for every k tried
-    sample: int                                      # members the silhouette was measured on
+    silhouettes: tuple[tuple[int, float], ...]  # (k, score) for every k tried
+    sample: int  # members the silhouette was measured on
     segments: tuple[Segment, ...]
-    assignment: pd.DataFrame                         # member, segment number, features
+    assignment: pd.DataFrame  # member, segment number, features
     feature_labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -133,13 +133,21 @@ def parse_spec(section: Any, model: SemanticModel) -> SegmentSpec | None:
     if section is None:
         return None
     if not isinstance(section, dict):
-        raise ModelError(_problem(model, "segments", "expected a mapping with member, value, "
-                                                     "frequency and activity"))
+        raise ModelError(
+            _problem(
+                model, "segments", "expected a mapping with member, value, frequency and activity"
+            )
+        )
     problems: list[Problem] = []
     for key in section:
         if key not in _KEYS:
-            problems.append(_problem(model, f"segments.{key}",
-                                     f"unknown key '{key}': expected one of {', '.join(_KEYS)}"))
+            problems.append(
+                _problem(
+                    model,
+                    f"segments.{key}",
+                    f"unknown key '{key}': expected one of {', '.join(_KEYS)}",
+                )
+            )
     for key in ("member", "value", "frequency", "activity"):
         if key not in section:
             problems.append(_problem(model, "segments", f"missing required key '{key}'"))
@@ -150,8 +158,9 @@ def parse_spec(section: Any, model: SemanticModel) -> SegmentSpec | None:
             return ""
         pool = model.metrics if kind == "metric" else model.dimensions
         if not isinstance(value, str) or value not in pool:
-            problems.append(_problem(model, f"segments.{key}",
-                                     f"{value!r} is not a {kind} of the model"))
+            problems.append(
+                _problem(model, f"segments.{key}", f"{value!r} is not a {kind} of the model")
+            )
             return ""
         return value
 
@@ -163,33 +172,48 @@ def parse_spec(section: Any, model: SemanticModel) -> SegmentSpec | None:
         out = []
         for i, item in enumerate(value):
             if not isinstance(item, str) or item not in model.dimensions:
-                problems.append(_problem(model, f"segments.{key}.{i}",
-                                         f"{item!r} is not a dimension of the model"))
+                problems.append(
+                    _problem(
+                        model, f"segments.{key}.{i}", f"{item!r} is not a dimension of the model"
+                    )
+                )
             elif model.dimensions[item].is_time:
-                problems.append(_problem(model, f"segments.{key}.{i}",
-                                         f"{item!r} is the time dimension"))
+                problems.append(
+                    _problem(model, f"segments.{key}.{i}", f"{item!r} is the time dimension")
+                )
             else:
                 out.append(item)
         return tuple(out)
 
     member = name("member", "dimension")
     if member and model.dimensions[member].is_time:
-        problems.append(_problem(model, "segments.member", "the member cannot be the time "
-                                                           "dimension"))
+        problems.append(
+            _problem(model, "segments.member", "the member cannot be the time dimension")
+        )
     spec_values = {k: name(k, "metric") for k in ("value", "frequency", "activity")}
     recency = section.get("recency", "week")
     if recency not in RECENCY_DAYS:
-        problems.append(_problem(model, "segments.recency",
-                                 f"{recency!r} is not one of {', '.join(RECENCY_DAYS)}"))
+        problems.append(
+            _problem(
+                model, "segments.recency", f"{recency!r} is not one of {', '.join(RECENCY_DAYS)}"
+            )
+        )
     if model.time_dimension() is None:
-        problems.append(_problem(model, "segments", "segments need the model's time "
-                                                    "dimension (recency)"))
+        problems.append(
+            _problem(model, "segments", "segments need the model's time dimension (recency)")
+        )
     mix, attributes = names("mix"), names("attributes")
     title = section.get("title", "Members")
     if problems:
         raise ModelError(problems)
-    return SegmentSpec(member=member, mix=mix, attributes=attributes, title=str(title),
-                       recency=str(recency), **spec_values)
+    return SegmentSpec(
+        member=member,
+        mix=mix,
+        attributes=attributes,
+        title=str(title),
+        recency=str(recency),
+        **spec_values,
+    )
 
 
 def segment_spec(runtime: Runtime | None = None) -> SegmentSpec | None:
@@ -210,14 +234,18 @@ def segment_spec(runtime: Runtime | None = None) -> SegmentSpec | None:
 # --------------------------------------------------------------------------- features
 
 
-def _frame(metrics: Sequence[str], dims: Sequence[str],
-           runner: Callable[[MetricQuery], pd.DataFrame]) -> pd.DataFrame:
+def _frame(
+    metrics: Sequence[str], dims: Sequence[str], runner: Callable[[MetricQuery], pd.DataFrame]
+) -> pd.DataFrame:
     return runner(MetricQuery(tuple(metrics), tuple(dims)))
 
 
-def extract(spec: SegmentSpec, model: SemanticModel, as_of: date,
-            runner: Callable[[MetricQuery], pd.DataFrame]) -> tuple[pd.DataFrame,
-                                                                    dict[str, str]]:
+def extract(
+    spec: SegmentSpec,
+    model: SemanticModel,
+    as_of: date,
+    runner: Callable[[MetricQuery], pd.DataFrame],
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per member: recency_days, frequency, value, then mix shares; and a label
     per feature. ``runner`` runs a MetricQuery (``run`` in the app; a stub in tests)."""
     member = spec.member
@@ -232,24 +260,35 @@ def extract(spec: SegmentSpec, model: SemanticModel, as_of: date,
     active = _frame((spec.activity,), (member, grain), runner)
     active = active[pd.to_numeric(active[spec.activity], errors="coerce").fillna(0) > 0]
     time_column = grain if grain in active.columns else time_dim.name
-    last = pd.Series(pd.to_datetime(active[time_column]).to_numpy(),
-                     index=active[member].to_numpy()).groupby(level=0).max()
+    last = (
+        pd.Series(pd.to_datetime(active[time_column]).to_numpy(), index=active[member].to_numpy())
+        .groupby(level=0)
+        .max()
+    )
     period = RECENCY_DAYS[spec.recency] - 1
     days = (pd.Timestamp(as_of) - last).dt.days - period
     features["recency_days"] = days.clip(lower=0).reindex(features.index)
     features["frequency"] = pd.to_numeric(base[spec.frequency], errors="coerce").fillna(0)
     features["value"] = pd.to_numeric(base[spec.value], errors="coerce").fillna(0)
-    labels = {"recency_days": "days since last active",
-              "frequency": model.metrics[spec.frequency].label,
-              "value": model.metrics[spec.value].label}
+    labels = {
+        "recency_days": "days since last active",
+        "frequency": model.metrics[spec.frequency].label,
+        "value": model.metrics[spec.value].label,
+    }
     for dim in spec.mix:
         rows = _frame((spec.activity,), (member, dim), runner)
         rows = rows[rows[dim].notna() & rows[member].isin(features.index)]
-        counts = (pd.to_numeric(rows[spec.activity], errors="coerce").fillna(0)
-                  .groupby([rows[member], rows[dim]]).sum().unstack(fill_value=0))
+        counts = (
+            pd.to_numeric(rows[spec.activity], errors="coerce")
+            .fillna(0)
+            .groupby([rows[member], rows[dim]])
+            .sum()
+            .unstack(fill_value=0)
+        )
         totals = counts.sum().sort_values(ascending=False)
-        keep = [v for v in totals.index[:MIX_MAX_VALUES]
-                if totals[v] >= MIX_MIN_SHARE * totals.sum()]
+        keep = [
+            v for v in totals.index[:MIX_MAX_VALUES] if totals[v] >= MIX_MIN_SHARE * totals.sum()
+        ]
         shares = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
         for value in keep:
             column = f"{dim}={value}"
@@ -271,12 +310,16 @@ def _matrix(features: pd.DataFrame) -> np.ndarray:
     return StandardScaler().fit_transform(data.to_numpy())
 
 
-def choose_k(matrix: np.ndarray, ks: Sequence[int] = K_RANGE, sample: int = SAMPLE
-             ) -> tuple[int, tuple[tuple[int, float], ...], int]:
+def choose_k(
+    matrix: np.ndarray, ks: Sequence[int] = K_RANGE, sample: int = SAMPLE
+) -> tuple[int, tuple[tuple[int, float], ...], int]:
     """The k with the highest silhouette score (ties: the smaller k), on a fixed sample."""
     rng = np.random.default_rng(RANDOM_STATE)
-    rows = matrix if len(matrix) <= sample else matrix[
-        np.sort(rng.choice(len(matrix), sample, replace=False))]
+    rows = (
+        matrix
+        if len(matrix) <= sample
+        else matrix[np.sort(rng.choice(len(matrix), sample, replace=False))]
+    )
     scores = []
     for k in ks:
         if k >= len(rows):
@@ -301,24 +344,28 @@ def _word(feature: str, z: float, label: str) -> str:
     return feature.partition("=")[2]
 
 
-def name_of(centroid: pd.Series, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, float],
-                                                                             ...]]:
+def name_of(
+    centroid: pd.Series, labels: dict[str, str]
+) -> tuple[str, tuple[tuple[str, float], ...]]:
     """A name from the centroid's strongest z-scores (standard deviations from the mean of
     all members): recency, frequency and value either way, a mix value only when it stands
     out above the mean. At most three words; "typical" when nothing stands out."""
     core = ("recency_days", "frequency", "value")
-    candidates = [f for f in centroid.index
-                  if (f in core and abs(centroid[f]) >= 0.25)
-                  or (f not in core and centroid[f] >= 0.5)]
+    candidates = [
+        f
+        for f in centroid.index
+        if (f in core and abs(centroid[f]) >= 0.25) or (f not in core and centroid[f] >= 0.5)
+    ]
     ranked = sorted(candidates, key=lambda f: (-abs(float(centroid[f])), f))
     words = [_word(f, float(centroid[f]), labels.get(f, f)) for f in ranked[:NAME_FEATURES]]
-    traits = tuple((labels.get(f, f), round(float(centroid[f]), 2))
-                   for f in sorted(centroid.index, key=lambda f: (-abs(float(centroid[f])), f)))
+    traits = tuple(
+        (labels.get(f, f), round(float(centroid[f]), 2))
+        for f in sorted(centroid.index, key=lambda f: (-abs(float(centroid[f])), f))
+    )
     return ", ".join(words) or "typical", traits
 
 
-def cluster(features: pd.DataFrame, labels: dict[str, str], *, k: int | None = None
-            ) -> Clustering:
+def cluster(features: pd.DataFrame, labels: dict[str, str], *, k: int | None = None) -> Clustering:
     """k-means over standardised ``features`` (k chosen by silhouette unless given)."""
     # One native thread: web workers already run one request per thread, and OpenMP
     # spinning on a busy machine made clustering many times slower.
@@ -328,8 +375,10 @@ def cluster(features: pd.DataFrame, labels: dict[str, str], *, k: int | None = N
 
 def _cluster(features: pd.DataFrame, labels: dict[str, str], k: int | None) -> Clustering:
     if len(features) < MIN_MEMBERS:
-        raise QueryError(f"Only {len(features)} members have any activity in your scope: "
-                         f"segments need at least {MIN_MEMBERS}.")
+        raise QueryError(
+            f"Only {len(features)} members have any activity in your scope: "
+            f"segments need at least {MIN_MEMBERS}."
+        )
     matrix = _matrix(features)
     if k is None:
         k, scores, sample = choose_k(matrix)
@@ -350,15 +399,28 @@ def _cluster(features: pd.DataFrame, labels: dict[str, str], k: int | None) -> C
         if seen[name] > 1:
             name = f"{name} ({seen[name]})"
         size = len(part)
-        segments.append(Segment(
-            number=number[c], name=name, members=size, share=size / len(raw),
-            value=float(part["value"].sum()),
-            value_per_member=float(part["value"].sum()) / size if size else math.nan,
-            frequency=float(part["frequency"].mean()),
-            recency_days=float(part["recency_days"].mean()), traits=traits))
+        segments.append(
+            Segment(
+                number=number[c],
+                name=name,
+                members=size,
+                share=size / len(raw),
+                value=float(part["value"].sum()),
+                value_per_member=float(part["value"].sum()) / size if size else math.nan,
+                frequency=float(part["frequency"].mean()),
+                recency_days=float(part["recency_days"].mean()),
+                traits=traits,
+            )
+        )
     assignment = features.assign(segment=[number[c] for c in model.labels_])
-    return Clustering(k=k, silhouettes=scores, sample=sample, segments=tuple(segments),
-                      assignment=assignment, feature_labels=dict(labels))
+    return Clustering(
+        k=k,
+        silhouettes=scores,
+        sample=sample,
+        segments=tuple(segments),
+        assignment=assignment,
+        feature_labels=dict(labels),
+    )
 
 
 # --------------------------------------------------------------------------- the page's door
@@ -374,14 +436,23 @@ def segments(runtime: Runtime | None = None) -> tuple[SegmentSpec, Clustering]:
     runtime = runtime or current_runtime()
     spec = segment_spec(runtime)
     if spec is None:
-        raise QueryError("The semantic model declares no segments: add a `segments:` section "
-                         "(see the README's Segments section).")
+        raise QueryError(
+            "The semantic model declares no segments: add a `segments:` section "
+            "(see the README's Segments section)."
+        )
     model = current_model(runtime)
     snap = runtime.warehouse.snapshot()
     scope = effective_scope()
-    key = "segments:" + hashlib.sha256(json.dumps(
-        [snap.version.id, [list(s) for s in scope], spec.__dict__, str(model.path)],
-        default=str, sort_keys=True).encode()).hexdigest()
+    key = (
+        "segments:"
+        + hashlib.sha256(
+            json.dumps(
+                [snap.version.id, [list(s) for s in scope], spec.__dict__, str(model.path)],
+                default=str,
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+    )
 
     def compute() -> Clustering:
         as_of = latest_day(runtime) or date.today()
@@ -423,8 +494,10 @@ def export_frame(number: int, runtime: Runtime | None = None) -> pd.DataFrame:
         out = out.merge(attrs, on=spec.member, how="left")
     for dim in masked:
         out[dim] = MASK
-    labels = {spec.member: model.dimensions[spec.member].label,
-              **{d: model.dimensions[d].label for d in spec.attributes}}
+    labels = {
+        spec.member: model.dimensions[spec.member].label,
+        **{d: model.dimensions[d].label for d in spec.attributes},
+    }
     out = out[[spec.member, *spec.attributes]].rename(columns=labels)
     name = {s.number: s.name for s in result.segments}[number]
     out[SEGMENT_COLUMN] = f"{number}: {name}"
@@ -444,8 +517,12 @@ def blueprint() -> Blueprint:
             number = whole_number(request.args.get("segment"), "segment")
             frame = export_frame(number)
             name = str(frame[SEGMENT_COLUMN].iloc[0]) if len(frame) else str(number)
-            source = export.RowSource(list(frame.columns), batches=export.frame_batches(frame),
-                                      what="segment", detail={"segment": name})
+            source = export.RowSource(
+                list(frame.columns),
+                batches=export.frame_batches(frame),
+                what="segment",
+                detail={"segment": name},
+            )
             return export.csv_response(source, export.safe_filename(f"segment-{name}"))
         except AccessDenied as exc:
             return jsonify(error={"type": "AccessDenied", "message": exc.message}), 403

@@ -68,24 +68,57 @@ from queries.run import current_model
 log = logging.getLogger("starboard.sql")
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" warnings
 
-SQLGLOT_DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres", "sqlite": "sqlite",
-                    "mysql": "mysql", "redshift": "redshift", "trino": "trino",
-                    "clickhouse": "clickhouse", "bigquery": "bigquery",
-                    "snowflake": "snowflake"}
+SQLGLOT_DIALECTS = {
+    "duckdb": "duckdb",
+    "postgresql": "postgres",
+    "sqlite": "sqlite",
+    "mysql": "mysql",
+    "redshift": "redshift",
+    "trino": "trino",
+    "clickhouse": "clickhouse",
+    "bigquery": "bigquery",
+    "snowflake": "snowflake",
+}
 # Statement kinds refused wherever they appear (a data-modifying CTE, SELECT … INTO, …).
 REFUSED_NODES: tuple[tuple[type[exp.Expression], str], ...] = tuple(
-    (getattr(exp, name), label) for name, label in (
-        ("Insert", "INSERT"), ("Update", "UPDATE"), ("Delete", "DELETE"), ("Merge", "MERGE"),
-        ("Create", "CREATE"), ("Drop", "DROP"), ("Alter", "ALTER"),
-        ("TruncateTable", "TRUNCATE"), ("Copy", "COPY"), ("Attach", "ATTACH"),
-        ("Detach", "DETACH"), ("Pragma", "PRAGMA"), ("Set", "SET"), ("Use", "USE"),
-        ("Install", "INSTALL"), ("Export", "EXPORT"), ("LoadData", "LOAD"),
-        ("Transaction", "BEGIN"), ("Commit", "COMMIT"), ("Rollback", "ROLLBACK"),
-        ("Grant", "GRANT"), ("Revoke", "REVOKE"), ("Kill", "KILL"), ("Analyze", "ANALYZE"),
-        ("Refresh", "REFRESH"), ("Cache", "CACHE"), ("Uncache", "UNCACHE"),
-        ("Describe", "DESCRIBE"), ("Summarize", "SUMMARIZE"), ("Show", "SHOW"),
-        ("Into", "SELECT … INTO"), ("Lock", "FOR UPDATE/SHARE"), ("Command", "a command"))
-    if hasattr(exp, name))
+    (getattr(exp, name), label)
+    for name, label in (
+        ("Insert", "INSERT"),
+        ("Update", "UPDATE"),
+        ("Delete", "DELETE"),
+        ("Merge", "MERGE"),
+        ("Create", "CREATE"),
+        ("Drop", "DROP"),
+        ("Alter", "ALTER"),
+        ("TruncateTable", "TRUNCATE"),
+        ("Copy", "COPY"),
+        ("Attach", "ATTACH"),
+        ("Detach", "DETACH"),
+        ("Pragma", "PRAGMA"),
+        ("Set", "SET"),
+        ("Use", "USE"),
+        ("Install", "INSTALL"),
+        ("Export", "EXPORT"),
+        ("LoadData", "LOAD"),
+        ("Transaction", "BEGIN"),
+        ("Commit", "COMMIT"),
+        ("Rollback", "ROLLBACK"),
+        ("Grant", "GRANT"),
+        ("Revoke", "REVOKE"),
+        ("Kill", "KILL"),
+        ("Analyze", "ANALYZE"),
+        ("Refresh", "REFRESH"),
+        ("Cache", "CACHE"),
+        ("Uncache", "UNCACHE"),
+        ("Describe", "DESCRIBE"),
+        ("Summarize", "SUMMARIZE"),
+        ("Show", "SHOW"),
+        ("Into", "SELECT … INTO"),
+        ("Lock", "FOR UPDATE/SHARE"),
+        ("Command", "a command"),
+    )
+    if hasattr(exp, name)
+)
 QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 # Functions that read files, URLs, other databases or the environment, or run SQL text.
 REFUSED_FUNCTION = re.compile(
@@ -94,7 +127,9 @@ REFUSED_FUNCTION = re.compile(
     r"pg_read_\w+|pg_ls_\w+|pg_stat_file|pg_file\w*|pg_logdir_ls|lo_\w+|dblink\w*|"
     r"set_config|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|"
     r"pg_promote|pg_switch_wal|current_setting|duckdb_secrets|which_secret|"
-    r"read_blob|read_text)$", re.IGNORECASE)
+    r"read_blob|read_text)$",
+    re.IGNORECASE,
+)
 SYSTEM_SCHEMAS = frozenset({"information_schema"})
 # Brackets nested deeper than this are refused before parsing: sqlglot's parser recurses
 # about 23 Python frames per level and hits the interpreter's recursion limit near 43.
@@ -113,10 +148,10 @@ class SqlPolicy:
     column, so any reference into it is refused while PII is hidden.
     """
 
-    dialect: str                                   # sqlglot dialect name
-    tables: frozenset[str]                         # lower-case table names
+    dialect: str  # sqlglot dialect name
+    tables: frozenset[str]  # lower-case table names
     schemas: frozenset[str] = frozenset({"", "main", "public"})
-    pii: tuple[tuple[str, frozenset[str]], ...] = ()   # (table, columns) hidden from the user
+    pii: tuple[tuple[str, frozenset[str]], ...] = ()  # (table, columns) hidden from the user
     columns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (table, real columns in order)
 
     @property
@@ -150,13 +185,13 @@ class SqlResult:
 
     columns: tuple[str, ...]
     rows: list[tuple]
-    truncated: bool          # more rows existed than the caps let through
+    truncated: bool  # more rows existed than the caps let through
     row_cap: int
     ms: float
     version: str
-    byte_cap: int = 0        # the byte cap that applied (0: none)
-    truncated_by: str = ""   # "rows", "bytes" or "" (not truncated)
-    size: int = 0            # estimated bytes of the rows kept
+    byte_cap: int = 0  # the byte cap that applied (0: none)
+    truncated_by: str = ""  # "rows", "bytes" or "" (not truncated)
+    size: int = 0  # estimated bytes of the rows kept
 
 
 @dataclass(frozen=True)
@@ -165,12 +200,14 @@ class SqlLimits:
     max_rows: int
     memory_limit: str = "1GB"
     threads: int = 1
-    max_bytes: int = 20_000_000      # of the rows kept (the page's result); 0: no byte cap
+    max_bytes: int = 20_000_000  # of the rows kept (the page's result); 0: no byte cap
 
 
 def _refuse(message: str) -> QueryError:
-    return QueryError(f"Refused: {message} Only one read-only SELECT (or WITH … SELECT) "
-                      "over the warehouse's tables may run here.")
+    return QueryError(
+        f"Refused: {message} Only one read-only SELECT (or WITH … SELECT) "
+        "over the warehouse's tables may run here."
+    )
 
 
 def _function_name(node: exp.Func) -> str:
@@ -200,8 +237,9 @@ def check_sql(text: str, policy: SqlPolicy) -> exp.Expression:
     try:
         depth = _nesting(text, policy.dialect)
         if depth > MAX_NESTING:
-            raise _refuse(f"brackets are nested {depth} levels deep; at most {MAX_NESTING} "
-                          "are allowed.")
+            raise _refuse(
+                f"brackets are nested {depth} levels deep; at most {MAX_NESTING} are allowed."
+            )
         return _check(text, policy)
     except (ParseError, TokenError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -231,8 +269,11 @@ def _check(text: str, policy: SqlPolicy) -> exp.Expression:
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
-            what = (_function_name(table.this) if isinstance(table.this, exp.Func)
-                    else table.this.sql(policy.dialect))
+            what = (
+                _function_name(table.this)
+                if isinstance(table.this, exp.Func)
+                else table.this.sql(policy.dialect)
+            )
             raise _refuse(f"the table function {what.lower()}() is not allowed in FROM.")
         name = table.name
         schema = table.db.lower()
@@ -241,8 +282,10 @@ def _check(text: str, policy: SqlPolicy) -> exp.Expression:
         if schema in SYSTEM_SCHEMAS:
             if policy.hides:
                 # it would describe the sandbox itself (the real tables behind the views)
-                raise _refuse(f"{table.sql(policy.dialect)} is not available to your role; "
-                              "the schema panel lists the tables and their columns.")
+                raise _refuse(
+                    f"{table.sql(policy.dialect)} is not available to your role; "
+                    "the schema panel lists the tables and their columns."
+                )
             continue
         if not schema and name.lower() in ctes:
             continue
@@ -261,15 +304,23 @@ def _check(text: str, policy: SqlPolicy) -> exp.Expression:
 def _qualified(tree: exp.Expression, policy: SqlPolicy, *, visible: bool) -> exp.Expression:
     """A copy of ``tree`` with every column qualified and ``*`` expanded against the
     user's schema (``visible``) or the real one; OptimizeError on an unresolved column."""
-    return qualify(tree.copy(), dialect=policy.dialect, schema=policy.schema(visible=visible),
-                   validate_qualify_columns=True, expand_stars=True, quote_identifiers=False,
-                   identify=False)
+    return qualify(
+        tree.copy(),
+        dialect=policy.dialect,
+        schema=policy.schema(visible=visible),
+        validate_qualify_columns=True,
+        expand_stars=True,
+        quote_identifiers=False,
+        identify=False,
+    )
 
 
 def _personal(column: str, table: str) -> AccessDenied:
-    return AccessDenied(f"Refused: {table}.{column} is personal data; your role may not read "
-                        "it (PII columns are hidden from your role). Leave it out of the "
-                        "statement.")
+    return AccessDenied(
+        f"Refused: {table}.{column} is personal data; your role may not read "
+        "it (PII columns are hidden from your role). Leave it out of the "
+        "statement."
+    )
 
 
 def _check_lineage(tree: exp.Expression, policy: SqlPolicy) -> None:
@@ -289,8 +340,10 @@ def _check_lineage(tree: exp.Expression, policy: SqlPolicy) -> None:
         if full is not None:
             _walk(full, policy)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown column"
-        raise _refuse(f"{reason.rstrip('.')}. Use the columns listed in the schema panel "
-                      "(columns marked PII are hidden from your role).") from exc
+        raise _refuse(
+            f"{reason.rstrip('.')}. Use the columns listed in the schema panel "
+            "(columns marked PII are hidden from your role)."
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - sqlglot could not follow it: fail closed
         raise _unchecked(exc) from exc
     _walk(qualified, policy)
@@ -298,8 +351,10 @@ def _check_lineage(tree: exp.Expression, policy: SqlPolicy) -> None:
 
 def _unchecked(exc: BaseException) -> QueryError:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return _refuse(f"the statement could not be checked for personal data "
-                   f"({type(exc).__name__}{': ' + detail if detail else ''}).")
+    return _refuse(
+        f"the statement could not be checked for personal data "
+        f"({type(exc).__name__}{': ' + detail if detail else ''})."
+    )
 
 
 def _walk(qualified: exp.Expression, policy: SqlPolicy) -> None:
@@ -347,22 +402,24 @@ def _walk_lineage(qualified: exp.Expression, policy: SqlPolicy) -> None:
                 source = _source_of(scope, column.table)
                 table = _base_table(source, policy)
                 if table in hiding:
-                    raise AccessDenied(f"Refused: {column.sql(policy.dialect)} inside an "
-                                       f"expression is a whole row of {table}, which holds "
-                                       "personal data; name the columns you need.")
+                    raise AccessDenied(
+                        f"Refused: {column.sql(policy.dialect)} inside an "
+                        f"expression is a whole row of {table}, which holds "
+                        "personal data; name the columns you need."
+                    )
                 continue
             if not column.table:
                 if column.name in getattr(scope.expression, "named_selects", ()):
-                    continue                          # an output alias (ORDER BY n)
-                raise _refuse(f"the column {column.sql(policy.dialect)} could not be "
-                              "resolved to a table.")
+                    continue  # an output alias (ORDER BY n)
+                raise _refuse(
+                    f"the column {column.sql(policy.dialect)} could not be resolved to a table."
+                )
             source = _source_of(scope, column.table)
             if source is None:
-                raise _refuse(f"{column.sql(policy.dialect)} names no table of the "
-                              "statement.")
+                raise _refuse(f"{column.sql(policy.dialect)} names no table of the statement.")
             table = _base_table(source, policy)
             if table is None:
-                continue                              # a derived table / CTE: checked inside
+                continue  # a derived table / CTE: checked inside
             real = _real_column(source, column.name, policy)
             if real is None:
                 raise _refuse(f"{column.sql(policy.dialect)} is not a column of {table}.")
@@ -373,20 +430,26 @@ def _walk_lineage(qualified: exp.Expression, policy: SqlPolicy) -> None:
     names = ", ".join(sorted(hiding))
     for node in qualified.find_all(exp.TableColumn):
         if node.name in aliases_of_hiding:
-            raise AccessDenied(f"Refused: {node.name} is a whole row of a table with personal "
-                               f"data ({names}); name the columns you need.")
+            raise AccessDenied(
+                f"Refused: {node.name} is a whole row of a table with personal "
+                f"data ({names}); name the columns you need."
+            )
     for klass, label in ((exp.Columns, "COLUMNS(…)"), (exp.PositionalColumn, "a #n column")):
         node = qualified.find(klass)
         if node is not None:
-            raise AccessDenied(f"Refused: {label} ({node.sql(policy.dialect)}) could read "
-                               f"personal data ({names}); name the columns you need instead.")
+            raise AccessDenied(
+                f"Refused: {label} ({node.sql(policy.dialect)}) could read "
+                f"personal data ({names}); name the columns you need instead."
+            )
     for star in qualified.find_all(exp.Star):
         owner = star.parent.table if isinstance(star.parent, exp.Column) else None
         if owner is not None and owner not in aliases_of_hiding:
-            continue                                  # t.* of a derived table / CTE
+            continue  # t.* of a derived table / CTE
         if owner is not None or not isinstance(star.parent, exp.Count):
-            raise AccessDenied(f"Refused: * inside an expression could read personal data "
-                               f"({names}); name the columns you need instead.")
+            raise AccessDenied(
+                f"Refused: * inside an expression could read personal data "
+                f"({names}); name the columns you need instead."
+            )
 
 
 def _alias_columns(source: exp.Table) -> list[str]:
@@ -403,7 +466,7 @@ def _real_column(source: exp.Table, name: str, policy: SqlPolicy) -> str | None:
         if name.lower() in renamed:
             at = renamed.index(name.lower())
             return real[at] if at < len(real) else None
-        at = len(renamed)                       # columns past the list keep their names
+        at = len(renamed)  # columns past the list keep their names
         return name.lower() if name.lower() in real[at:] else None
     return name.lower() if name.lower() in real else None
 
@@ -422,7 +485,8 @@ def _check_column_list(alias: str, source: exp.Table, table: str, policy: SqlPol
         f"Refused: the column list of {alias} renames {table}'s columns by position, and its "
         f"name {renamed[first]} falls on {table}.{real[first]}, which is personal data your "
         "role may not read. Rename only the columns before it, or use AS (SELECT country AS "
-        "c …).")
+        "c …)."
+    )
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -477,8 +541,11 @@ def _view_sql(table: str, columns: tuple[str, ...], source: str, *, temp: bool) 
 def _views(policy: SqlPolicy) -> list[tuple[str, tuple[str, ...]]]:
     """The sandbox's tables for a user with hidden columns: each warehouse table with its
     visible columns (a table left with none is not exposed)."""
-    return [(table, policy.visible_columns(table)) for table, _cols in policy.columns
-            if policy.visible_columns(table)]
+    return [
+        (table, policy.visible_columns(table))
+        for table, _cols in policy.columns
+        if policy.visible_columns(table)
+    ]
 
 
 @contextmanager
@@ -492,10 +559,17 @@ def open_sandbox(snap: Snapshot, limits: SqlLimits, policy: SqlPolicy) -> Iterat
         file = Path(str(engine.url.database))
         # A separate instance: the app's pooled instance has other settings, and DuckDB
         # refuses a second configuration for an open file. Attach first, then lock down.
-        con = duckdb.connect(":memory:", config={
-            "memory_limit": limits.memory_limit, "threads": max(1, limits.threads),
-            "autoload_known_extensions": False, "autoinstall_known_extensions": False,
-            "allow_community_extensions": False, "allow_unsigned_extensions": False})
+        con = duckdb.connect(
+            ":memory:",
+            config={
+                "memory_limit": limits.memory_limit,
+                "threads": max(1, limits.threads),
+                "autoload_known_extensions": False,
+                "autoinstall_known_extensions": False,
+                "allow_community_extensions": False,
+                "allow_unsigned_extensions": False,
+            },
+        )
         runner = _Runner(con, con.interrupt, limits.timeout_seconds)
         try:
             if policy.hides:
@@ -536,8 +610,10 @@ def open_sandbox(snap: Snapshot, limits: SqlLimits, policy: SqlPolicy) -> Iterat
                     for table, columns in _views(policy):
                         setup.execute(_view_sql(table, columns, _ident(schema), temp=True))
                 setup.execute("SET TRANSACTION READ ONLY")
-                setup.execute("SELECT set_config('statement_timeout', %s, true)",
-                              (str(int(limits.timeout_seconds * 1000)),))
+                setup.execute(
+                    "SELECT set_config('statement_timeout', %s, true)",
+                    (str(int(limits.timeout_seconds * 1000)),),
+                )
                 setup.close()
                 runner = _Runner(raw.cursor(), None, limits.timeout_seconds)
                 yield runner
@@ -550,8 +626,10 @@ def open_sandbox(snap: Snapshot, limits: SqlLimits, policy: SqlPolicy) -> Iterat
             finally:
                 raw.rollback()
         return
-    raise QueryError(f"Free SQL is not available on a {engine.dialect.name} warehouse: "
-                     "Starboard can enforce read-only SQL on DuckDB and PostgreSQL only.")
+    raise QueryError(
+        f"Free SQL is not available on a {engine.dialect.name} warehouse: "
+        "Starboard can enforce read-only SQL on DuckDB and PostgreSQL only."
+    )
 
 
 def _quote_literal(text: str) -> str:
@@ -560,8 +638,10 @@ def _quote_literal(text: str) -> str:
 
 
 def _timeout_message(limits: SqlLimits) -> str:
-    return (f"Stopped: the statement ran longer than the time limit of "
-            f"{limits.timeout_seconds:g} s (STARBOARD_SQL_TIMEOUT_SECONDS).")
+    return (
+        f"Stopped: the statement ran longer than the time limit of "
+        f"{limits.timeout_seconds:g} s (STARBOARD_SQL_TIMEOUT_SECONDS)."
+    )
 
 
 def _pg_error(exc: BaseException, limits: SqlLimits) -> QueryError:
@@ -577,7 +657,7 @@ def value_bytes(value: Any) -> int:
     if isinstance(value, str):
         return len(value.encode("utf-8", "replace")) + 2
     if isinstance(value, bytes | bytearray | memoryview):
-        return 2 * len(value) + 2                     # shown as hex
+        return 2 * len(value) + 2  # shown as hex
     if isinstance(value, bool | int | float):
         return 8
     return len(str(value)) + 2
@@ -588,8 +668,9 @@ def row_bytes(row: tuple) -> int:
     return sum(value_bytes(v) + 6 for v in row) + 2
 
 
-def _sized_batches(runner: _Runner, max_rows: int, target_bytes: int,
-                   first: int = 100) -> Iterator[list[tuple]]:
+def _sized_batches(
+    runner: _Runner, max_rows: int, target_bytes: int, first: int = 100
+) -> Iterator[list[tuple]]:
     """Row batches of at most ``max_rows`` + 1 rows in all, each about ``target_bytes``
     large: a result of wide rows is fetched a few rows at a time, so the process never
     holds much more than one batch beyond what the caller keeps."""
@@ -628,14 +709,22 @@ def execute_sql(snap: Snapshot, text: str, limits: SqlLimits, policy: SqlPolicy)
                 size += n
             if cut:
                 break
-    return SqlResult(columns, rows, bool(cut), limits.max_rows,
-                     (time.perf_counter() - started) * 1000, snap.version.id,
-                     byte_cap=limits.max_bytes, truncated_by=cut, size=size)
+    return SqlResult(
+        columns,
+        rows,
+        bool(cut),
+        limits.max_rows,
+        (time.perf_counter() - started) * 1000,
+        snap.version.id,
+        byte_cap=limits.max_bytes,
+        truncated_by=cut,
+        size=size,
+    )
 
 
-def sandbox_batches(snap: Snapshot, text: str, limits: SqlLimits, policy: SqlPolicy,
-                    batch_bytes: int = 8_000_000
-                    ) -> tuple[tuple[str, ...], Iterator[list[tuple]]]:
+def sandbox_batches(
+    snap: Snapshot, text: str, limits: SqlLimits, policy: SqlPolicy, batch_bytes: int = 8_000_000
+) -> tuple[tuple[str, ...], Iterator[list[tuple]]]:
     """Start an already checked statement now (so its errors come before any byte of a
     download) and return its column names and an iterator of row batches of about
     ``batch_bytes`` each (at most ``limits.max_rows`` + 1 rows: the exporter cuts at its
@@ -657,7 +746,7 @@ def sandbox_batches(snap: Snapshot, text: str, limits: SqlLimits, policy: SqlPol
 @dataclass(frozen=True)
 class SchemaTable:
     name: str
-    columns: tuple[tuple[str, str, bool], ...]     # (column, type, pii)
+    columns: tuple[tuple[str, str, bool], ...]  # (column, type, pii)
     in_model: bool
 
 
@@ -672,10 +761,13 @@ def limits_of(runtime: Runtime, *, export: bool = False) -> SqlLimits:
     """The SQL limits of the page (rows and bytes kept) or of its CSV download (rows; the
     export module caps its bytes)."""
     settings = runtime.settings
-    return SqlLimits(timeout_seconds=settings.sql_timeout_seconds,
-                     max_rows=settings.sql_export_max_rows if export else settings.sql_max_rows,
-                     memory_limit=settings.sql_memory_limit, threads=settings.duckdb_threads,
-                     max_bytes=0 if export else settings.sql_max_bytes)
+    return SqlLimits(
+        timeout_seconds=settings.sql_timeout_seconds,
+        max_rows=settings.sql_export_max_rows if export else settings.sql_max_rows,
+        memory_limit=settings.sql_memory_limit,
+        threads=settings.duckdb_threads,
+        max_bytes=0 if export else settings.sql_max_bytes,
+    )
 
 
 def _warehouse_tables(runtime: Runtime, snap: Snapshot) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -683,9 +775,11 @@ def _warehouse_tables(runtime: Runtime, snap: Snapshot) -> dict[str, tuple[tuple
     cached = runtime.state.get(key)
     if cached is not None:
         return cached
-    query = sa.text("SELECT table_name, column_name, data_type FROM information_schema.columns "
-                    "WHERE table_schema = current_schema() ORDER BY table_name, "
-                    "ordinal_position")
+    query = sa.text(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = current_schema() ORDER BY table_name, "
+        "ordinal_position"
+    )
     with snap.engine.connect() as conn:
         rows = conn.execute(query).all()
     out: dict[str, list[tuple[str, str]]] = {}
@@ -700,8 +794,11 @@ def _warehouse_tables(runtime: Runtime, snap: Snapshot) -> dict[str, tuple[tuple
 
 def _pii_columns(runtime: Runtime) -> dict[str, frozenset[str]]:
     model = current_model(runtime)
-    return {name.lower(): frozenset(c.lower() for c in table.pii)
-            for name, table in model.tables.items() if table.pii}
+    return {
+        name.lower(): frozenset(c.lower() for c in table.pii)
+        for name, table in model.tables.items()
+        if table.pii
+    }
 
 
 def schema_listing(runtime: Runtime | None = None) -> list[SchemaTable]:
@@ -711,9 +808,14 @@ def schema_listing(runtime: Runtime | None = None) -> list[SchemaTable]:
     snap = runtime.warehouse.snapshot()
     model = current_model(runtime)
     pii = _pii_columns(runtime)
-    tables = [SchemaTable(name, tuple((c, kind, c.lower() in pii.get(name.lower(), ()))
-                                      for c, kind in cols), name in model.tables)
-              for name, cols in _warehouse_tables(runtime, snap).items()]
+    tables = [
+        SchemaTable(
+            name,
+            tuple((c, kind, c.lower() in pii.get(name.lower(), ())) for c, kind in cols),
+            name in model.tables,
+        )
+        for name, cols in _warehouse_tables(runtime, snap).items()
+    ]
     return sorted(tables, key=lambda t: (not t.in_model, t.name))
 
 
@@ -722,14 +824,15 @@ def policy_for(runtime: Runtime, snap: Snapshot, user: object) -> SqlPolicy:
     columns unless the user has the ``pii`` permission (the check and the sandbox)."""
     dialect = SQLGLOT_DIALECTS.get(snap.engine.dialect.name)
     if dialect is None:
-        raise QueryError(f"Free SQL is not available on a {snap.engine.dialect.name} "
-                         "warehouse.")
+        raise QueryError(f"Free SQL is not available on a {snap.engine.dialect.name} warehouse.")
     found = _warehouse_tables(runtime, snap)
     tables = frozenset(t.lower() for t in found)
-    columns = tuple(sorted((t.lower(), tuple(c for c, _kind in cols))
-                           for t, cols in found.items()))
-    pii = () if can(user, "pii") else tuple(sorted(
-        (t, cols) for t, cols in _pii_columns(runtime).items() if t in tables))
+    columns = tuple(sorted((t.lower(), tuple(c for c, _kind in cols)) for t, cols in found.items()))
+    pii = (
+        ()
+        if can(user, "pii")
+        else tuple(sorted((t, cols) for t, cols in _pii_columns(runtime).items() if t in tables))
+    )
     schemas = frozenset({"", "main"} if dialect == "duckdb" else {""})
     return SqlPolicy(dialect, tables, schemas, pii, columns)
 
@@ -737,15 +840,16 @@ def policy_for(runtime: Runtime, snap: Snapshot, user: object) -> SqlPolicy:
 def _audit(runtime: Runtime, user: Any, event: str, text: str, detail: dict) -> None:
     """Write one audit event; AuditUnavailable when the metadata database refuses it."""
     try:
-        runtime.users.audit(getattr(user, "name", "?"), event,
-                            {"statement": text[:4000], **detail})
+        runtime.users.audit(getattr(user, "name", "?"), event, {"statement": text[:4000], **detail})
     except (sa.exc.SQLAlchemyError, MetaUnavailable) as exc:
-        log.error("could not audit %s for %s: %s", event, getattr(user, "name", "?"),
-                  _first_line(exc))
+        log.error(
+            "could not audit %s for %s: %s", event, getattr(user, "name", "?"), _first_line(exc)
+        )
         raise AuditUnavailable(
             "Not run: the audit log cannot be written right now (the metadata database is "
             "busy or unavailable), and no statement runs unaudited. Try again in a "
-            "moment.") from exc
+            "moment."
+        ) from exc
 
 
 def _outcome(exc: StarboardError) -> str:
@@ -779,16 +883,41 @@ def run_sql(text: str, *, runtime: Runtime | None = None) -> SqlResult:
     except AuditUnavailable:
         raise
     except (QueryError, AccessDenied) as exc:
-        _audit_outcome(runtime, user, "sql_run", text, {
-            "outcome": _outcome(exc), "message": exc.message, "rows": 0,
-            "ms": round((time.perf_counter() - started) * 1000, 1)})
+        _audit_outcome(
+            runtime,
+            user,
+            "sql_run",
+            text,
+            {
+                "outcome": _outcome(exc),
+                "message": exc.message,
+                "rows": 0,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
         raise
-    _audit_outcome(runtime, user, "sql_run", text, {
-        "outcome": "ok", "rows": len(result.rows), "truncated": result.truncated,
-        "truncated_by": result.truncated_by, "bytes": result.size, "ms": round(result.ms, 1),
-        "version": result.version})
-    log.info("sql user=%s rows=%d bytes=%d ms=%.1f", getattr(user, "name", "?"),
-             len(result.rows), result.size, result.ms)
+    _audit_outcome(
+        runtime,
+        user,
+        "sql_run",
+        text,
+        {
+            "outcome": "ok",
+            "rows": len(result.rows),
+            "truncated": result.truncated,
+            "truncated_by": result.truncated_by,
+            "bytes": result.size,
+            "ms": round(result.ms, 1),
+            "version": result.version,
+        },
+    )
+    log.info(
+        "sql user=%s rows=%d bytes=%d ms=%.1f",
+        getattr(user, "name", "?"),
+        len(result.rows),
+        result.size,
+        result.ms,
+    )
     return result
 
 
@@ -807,16 +936,25 @@ def csv_export(text: str, *, runtime: Runtime | None = None) -> Response:
         limits = limits_of(runtime, export=True)
         columns, batches = sandbox_batches(snap, text, limits, policy)
     except (QueryError, AccessDenied) as exc:
-        _audit_outcome(runtime, user, "sql_export", text, {
-            "outcome": _outcome(exc), "message": exc.message,
-            "ms": round((time.perf_counter() - started) * 1000, 1)})
+        _audit_outcome(
+            runtime,
+            user,
+            "sql_export",
+            text,
+            {
+                "outcome": _outcome(exc),
+                "message": exc.message,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
         raise
-    source = export.RowSource(columns, batches=lambda: batches, what="sql",
-                              detail={"statement": text[:4000]})
+    source = export.RowSource(
+        columns, batches=lambda: batches, what="sql", detail={"statement": text[:4000]}
+    )
     try:
         return export.csv_response(source, "starboard-sql.csv", cap=limits.max_rows)
     except BaseException:
-        batches.close()                  # not delivered: close the sandbox now
+        batches.close()  # not delivered: close the sandbox now
         raise
 
 

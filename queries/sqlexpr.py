@@ -80,8 +80,19 @@ LEAVES: tuple[type[exp.Expression], ...] = (
     exp.DataType,
 )
 _SNIPPET_NODES = AGGREGATES + SCALAR_FUNCTIONS + OPERATORS + LEAVES + (exp.Star, exp.Distinct)
-_EXPR_NODES = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg, exp.Paren, exp.Column,
-               exp.Identifier, exp.Literal, exp.Coalesce, exp.Abs)
+_EXPR_NODES = (
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Neg,
+    exp.Paren,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Coalesce,
+    exp.Abs,
+)
 
 # SQLAlchemy dialect name → sqlglot dialect name, where they differ.
 _SQLGLOT_DIALECTS = {"postgresql": "postgres", "mssql": "tsql", "awsathena": "athena"}
@@ -192,8 +203,9 @@ def _safe_division(tree: exp.Expression) -> exp.Expression:
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Div) and not node.args.get("safe_done"):
             new = exp.Div(
-                this=exp.Cast(this=exp.paren(node.this, copy=False),
-                              to=exp.DataType.build("double")),
+                this=exp.Cast(
+                    this=exp.paren(node.this, copy=False), to=exp.DataType.build("double")
+                ),
                 expression=exp.Nullif(this=node.expression, expression=exp.Literal.number(0)),
             )
             new.set("safe_done", True)
@@ -262,8 +274,9 @@ class _DialectKey:
         return isinstance(other, _DialectKey) and other.key == self.key
 
 
-def render_predicate(filter_sql: str, table: str, dialect: sa.engine.Dialect,
-                     where: str = "metric.filter") -> str:
+def render_predicate(
+    filter_sql: str, table: str, dialect: sa.engine.Dialect, where: str = "metric.filter"
+) -> str:
     """A metric's ``filter`` as a WHERE-clause predicate on ``table`` for ``dialect``."""
     return _render_predicate(filter_sql, table, _DialectKey(dialect), where)
 
@@ -278,8 +291,9 @@ def _render_predicate(filter_sql: str, table: str, dialect: _DialectKey, where: 
 
 
 @functools.lru_cache(maxsize=4096)
-def _render_aggregate(sql: str, filter_sql: str | None, table: str, key: _DialectKey,
-                      where: str) -> str:
+def _render_aggregate(
+    sql: str, filter_sql: str | None, table: str, key: _DialectKey, where: str
+) -> str:
     dialect = key.dialect
     tree = check_aggregate(sql, where)
     if filter_sql:

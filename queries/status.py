@@ -82,27 +82,78 @@ def _read_status(snap) -> WarehouseStatus:
         publishes: list[PublishRow] = []
         data_from = data_to = None
         if PUBLISH_TABLE in names and GATE_TABLE in names:
-            gate = sa.table(GATE_TABLE, *(sa.column(c) for c in (
-                "version", "check", "table_name", "column_name", "risk", "passed", "observed",
-                "threshold", "detail", "weight")))
+            gate = sa.table(
+                GATE_TABLE,
+                *(
+                    sa.column(c)
+                    for c in (
+                        "version",
+                        "check",
+                        "table_name",
+                        "column_name",
+                        "risk",
+                        "passed",
+                        "observed",
+                        "threshold",
+                        "detail",
+                        "weight",
+                    )
+                ),
+            )
             rows = conn.execute(
-                sa.select(gate.c.check, gate.c.table_name, gate.c.column_name, gate.c.risk,
-                          gate.c.passed, gate.c.observed, gate.c.threshold, gate.c.detail,
-                          gate.c.weight)
+                sa.select(
+                    gate.c.check,
+                    gate.c.table_name,
+                    gate.c.column_name,
+                    gate.c.risk,
+                    gate.c.passed,
+                    gate.c.observed,
+                    gate.c.threshold,
+                    gate.c.detail,
+                    gate.c.weight,
+                )
                 .where(gate.c.version == snap.version.id)
-                .order_by(gate.c.passed, gate.c.risk, gate.c.table_name, gate.c.check,
-                          gate.c.column_name)).all()
+                .order_by(
+                    gate.c.passed, gate.c.risk, gate.c.table_name, gate.c.check, gate.c.column_name
+                )
+            ).all()
             gates = [GateResult(*r) for r in rows]
-            pub = sa.table(PUBLISH_TABLE, *(sa.column(c) for c in (
-                "version", "published_at", "dq_score", "gates_total", "gates_failed",
-                "risk1_failed", "seconds", "row_counts", "data_from", "data_to")))
-            history = conn.execute(sa.select(pub).order_by(pub.c.published_at.desc())
-                                   .limit(20)).mappings().all()
+            pub = sa.table(
+                PUBLISH_TABLE,
+                *(
+                    sa.column(c)
+                    for c in (
+                        "version",
+                        "published_at",
+                        "dq_score",
+                        "gates_total",
+                        "gates_failed",
+                        "risk1_failed",
+                        "seconds",
+                        "row_counts",
+                        "data_from",
+                        "data_to",
+                    )
+                ),
+            )
+            history = (
+                conn.execute(sa.select(pub).order_by(pub.c.published_at.desc()).limit(20))
+                .mappings()
+                .all()
+            )
             for row in history:
-                publishes.append(PublishRow(
-                    row["version"], row["published_at"], row["dq_score"], row["gates_total"],
-                    row["gates_failed"], row["risk1_failed"], row["seconds"],
-                    _fact_rows(row["row_counts"])))
+                publishes.append(
+                    PublishRow(
+                        row["version"],
+                        row["published_at"],
+                        row["dq_score"],
+                        row["gates_total"],
+                        row["gates_failed"],
+                        row["risk1_failed"],
+                        row["seconds"],
+                        _fact_rows(row["row_counts"]),
+                    )
+                )
                 if row["version"] == snap.version.id:
                     data_from, data_to = row["data_from"], row["data_to"]
     return WarehouseStatus(snap.version, tables, gates, publishes, data_from, data_to)
@@ -134,11 +185,24 @@ def trust_summary() -> TrustSummary:
         status = warehouse_status()
     except StarboardError as exc:
         return TrustSummary("unknown", None, None, None, None, (), error=exc.message)
-    failing = tuple(f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: {g.detail}"
-                    for g in status.gates if not g.passed)
+    failing = tuple(
+        f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: {g.detail}"
+        for g in status.gates
+        if not g.passed
+    )
     fresh = next((g for g in status.gates if g.check == "freshness" and not g.passed), None)
-    stale = (f"The data is older than its freshness target: {fresh.detail} (target "
-             f"{fresh.threshold:g} h)." if fresh and fresh.threshold is not None else None)
-    return TrustSummary(status.status, status.data_to or status.version.data_to,
-                        status.version.published_at, status.version.id,
-                        status.version.dq_score, failing, stale=stale)
+    stale = (
+        f"The data is older than its freshness target: {fresh.detail} (target "
+        f"{fresh.threshold:g} h)."
+        if fresh and fresh.threshold is not None
+        else None
+    )
+    return TrustSummary(
+        status.status,
+        status.data_to or status.version.data_to,
+        status.version.published_at,
+        status.version.id,
+        status.version.dq_score,
+        failing,
+        stale=stale,
+    )

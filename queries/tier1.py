@@ -30,15 +30,21 @@ from queries.run import current_model, latest_day, run
 
 DEFAULT_DAYS = 28
 BAR_LIMIT = 12
-SERIES_LIMIT = 6                     # lines or stacks per chart
+SERIES_LIMIT = 6  # lines or stacks per chart
 TABLE_LIMIT = 200
 OPTION_LIMIT = 1000
 COHORT_MONTHS = 12
-ANOMALY_PAD = 28                     # days read either side of the range for the baseline
-MAX_RANGE_DAYS = 400                 # longer ranges: line charts by week, no anomaly markers
+ANOMALY_PAD = 28  # days read either side of the range for the baseline
+MAX_RANGE_DAYS = 400  # longer ranges: line charts by week, no anomaly markers
 WORKERS = 8
-PRESETS = (("7d", "Last 7 days"), ("28d", "Last 28 days"), ("90d", "Last 90 days"),
-           ("mtd", "This month"), ("last_month", "Last month"), ("qtd", "Quarter to date"))
+PRESETS = (
+    ("7d", "Last 7 days"),
+    ("28d", "Last 28 days"),
+    ("90d", "Last 90 days"),
+    ("mtd", "This month"),
+    ("last_month", "Last month"),
+    ("qtd", "Quarter to date"),
+)
 RESERVED = ("from", "to", "drill")
 
 
@@ -47,7 +53,7 @@ class State:
     """One view of a board: a date range, filters and drill steps."""
 
     start: date
-    end: date                                        # inclusive
+    end: date  # inclusive
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     drill: tuple[tuple[str, str], ...] = ()
 
@@ -92,8 +98,7 @@ def _day(text: str) -> date | None:
 def drill_chain(model: SemanticModel, dim: str) -> list[str]:
     """``dim`` and every dimension below it in its drill hierarchy."""
     chain = [dim]
-    while (d := model.dimensions.get(chain[-1])) is not None and d.drill and \
-            d.drill not in chain:
+    while (d := model.dimensions.get(chain[-1])) is not None and d.drill and d.drill not in chain:
         chain.append(d.drill)
     return chain
 
@@ -116,9 +121,13 @@ def parse_query(search: str) -> dict[str, str]:
     return {k: ",".join(v) for k, v in parsed.items()}
 
 
-def parse_state(model: SemanticModel, board_: Board, params: Mapping[str, object],
-                latest: date, known: Mapping[str, set[str]] | None = None
-                ) -> tuple[State, list[str]]:
+def parse_state(
+    model: SemanticModel,
+    board_: Board,
+    params: Mapping[str, object],
+    latest: date,
+    known: Mapping[str, set[str]] | None = None,
+) -> tuple[State, list[str]]:
     """The board state a query string asks for, and a notice for everything ignored.
 
     ``known`` maps a dimension to the values the user may pick (see ``dimension_values``);
@@ -130,11 +139,13 @@ def parse_state(model: SemanticModel, board_: Board, params: Mapping[str, object
     start, end = _day(start_text) if start_text else None, _day(end_text) if end_text else None
     days = f"(YYYY-MM-DD, {inputs.EARLIEST_DAY:%Y-%m-%d} to {inputs.LATEST_DAY:%Y-%m-%d})"
     if start_text and start is None:
-        notices.append(f"“{start_text[:40]}” is not a date {days}: the range starts on "
-                       "the default day.")
+        notices.append(
+            f"“{start_text[:40]}” is not a date {days}: the range starts on the default day."
+        )
     if end_text and end is None:
-        notices.append(f"“{end_text[:40]}” is not a date {days}: the range ends on "
-                       "the default day.")
+        notices.append(
+            f"“{end_text[:40]}” is not a date {days}: the range ends on the default day."
+        )
     if start is None and end is None:
         start, end = default_start, default_end
     elif start is None:
@@ -163,8 +174,13 @@ def parse_state(model: SemanticModel, board_: Board, params: Mapping[str, object
         dim, value = dim.strip(), value.strip()
         parent_ok = dim in chart_dims or any(model.dimensions[d].drill == dim for d, _ in drill)
         spec = model.dimensions.get(dim)
-        if not sep or spec is None or not spec.drill or not parent_ok or \
-                any(d == dim for d, _ in drill):
+        if (
+            not sep
+            or spec is None
+            or not spec.drill
+            or not parent_ok
+            or any(d == dim for d, _ in drill)
+        ):
             notices.append(f"“{step[:60]}” is not a drill step of this board: ignored.")
             continue
         if _known(model, dim, (value,), known, notices):
@@ -172,8 +188,13 @@ def parse_state(model: SemanticModel, board_: Board, params: Mapping[str, object
     return State(start, end, tuple(sorted(filters)), tuple(drill)), notices  # type: ignore[arg-type]
 
 
-def _known(model: SemanticModel, dim: str, values: tuple[str, ...],
-           known: Mapping[str, set[str]] | None, notices: list[str]) -> tuple[str, ...]:
+def _known(
+    model: SemanticModel,
+    dim: str,
+    values: tuple[str, ...],
+    known: Mapping[str, set[str]] | None,
+    notices: list[str],
+) -> tuple[str, ...]:
     if known is None or dim not in known:
         return values
     label = model.dimensions[dim].label.lower()
@@ -185,6 +206,7 @@ def _known(model: SemanticModel, dim: str, values: tuple[str, ...],
 
 def encode_state(state: State) -> str:
     """The query string (with its ``?``) that restores ``state``."""
+
     def q(text: str) -> str:
         return quote(text, safe="")
 
@@ -197,9 +219,15 @@ def encode_state(state: State) -> str:
 
 def count_metric(model: SemanticModel, dim: str) -> str | None:
     """An additive metric whose fact reaches ``dim``; one a rollup holds with it first."""
-    candidates = [m for m in model.metrics.values() if m.kind == "aggregate" and m.additive
-                  and m.fact and model.tables[m.fact].kind == "fact"
-                  and dim in reachable_dimensions(model, m.fact)]
+    candidates = [
+        m
+        for m in model.metrics.values()
+        if m.kind == "aggregate"
+        and m.additive
+        and m.fact
+        and model.tables[m.fact].kind == "fact"
+        and dim in reachable_dimensions(model, m.fact)
+    ]
     for metric in candidates:
         if any(metric.name in r.metrics and dim in r.dimensions for r in model.rollups.values()):
             return metric.name
@@ -209,12 +237,14 @@ def count_metric(model: SemanticModel, dim: str) -> str | None:
 def filter_dimensions(model: SemanticModel, board_: Board) -> tuple[str, ...]:
     """The board's filter bar: its ``filters:`` that are dimensions, the time one aside."""
     time_dim = model.time_dimension()
-    return tuple(f for f in board_.filters if f in model.dimensions
-                 and not (time_dim and f == time_dim.name))
+    return tuple(
+        f for f in board_.filters if f in model.dimensions and not (time_dim and f == time_dim.name)
+    )
 
 
-def filter_options(name: str, dims: Sequence[str],
-                   runtime: Runtime | None = None) -> list[list[str]]:
+def filter_options(
+    name: str, dims: Sequence[str], runtime: Runtime | None = None
+) -> list[list[str]]:
     """The values the signed-in user may pick in each of Tier 1 board ``name``'s filters
     ``dims``; QueryError when one is not in the board's ``filters:`` (the options callback
     must not list an arbitrary dimension, such as every user id)."""
@@ -223,8 +253,9 @@ def filter_options(name: str, dims: Sequence[str],
     allowed = filter_dimensions(model, board(name, 1))
     for dim in dims:
         if dim not in allowed:
-            raise QueryError(f"“{dim[:40]}” is not a filter of this board: its values are "
-                             "not listed.")
+            raise QueryError(
+                f"“{dim[:40]}” is not a filter of this board: its values are not listed."
+            )
     options = []
     for dim in dims:
         try:
@@ -241,8 +272,9 @@ def dimension_values(dim: str, runtime: Runtime | None = None) -> list[str]:
     metric = count_metric(model, dim)
     if metric is None:
         return []
-    frame = run(MetricQuery((metric,), (dim,), order_by=(dim,), limit=OPTION_LIMIT),
-                tier=1, runtime=runtime).frame
+    frame = run(
+        MetricQuery((metric,), (dim,), order_by=(dim,), limit=OPTION_LIMIT), tier=1, runtime=runtime
+    ).frame
     return [str(v) for v in frame[dim] if v is not None and not _missing(v)]
 
 
@@ -260,7 +292,7 @@ class Series:
     name: str
     x: tuple[Any, ...]
     y: tuple[float | None, ...]
-    value: str | None = None                         # the dimension value, when split
+    value: str | None = None  # the dimension value, when split
     anomalies: tuple[DayAnomaly, ...] = ()
 
 
@@ -271,10 +303,10 @@ class ChartView:
     index: int
     chart: Chart
     title: str
-    by: str | None = None                            # the dimension after drill steps
+    by: str | None = None  # the dimension after drill steps
     metrics: tuple[Metric, ...] = ()
     series: tuple[Series, ...] = ()
-    frame: pd.DataFrame | None = None                # table, breakdown, funnel, cohort
+    frame: pd.DataFrame | None = None  # table, breakdown, funnel, cohort
     drillable: bool = False
     note: str = ""
     error: str | None = None
@@ -330,8 +362,9 @@ def effective_by(model: SemanticModel, by: str | None, state: State) -> str | No
     return by
 
 
-def _filters(model: SemanticModel, metrics: tuple[str, ...], state: State
-             ) -> tuple[list[Filter], list[str]]:
+def _filters(
+    model: SemanticModel, metrics: tuple[str, ...], state: State
+) -> tuple[list[Filter], list[str]]:
     """The state's filters that reach every fact of ``metrics``, and the ones that do not."""
     wanted = [(d, "in", tuple(v)) for d, v in state.filters]
     wanted += [(d, "=", v) for d, v in state.drill]
@@ -371,19 +404,44 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
             dims = (f"date:{grain}",) + ((by,) if by and by != "date" else ())
             jobs.append(_Job(f"{i}", MetricQuery(metrics, dims, (*filters, _between(first, last)))))
         elif chart.type == "bar" and by:
-            jobs.append(_Job(f"{i}", MetricQuery(metrics[:1], (by,), (*filters, window),
-                                                 order_by=(f"-{metrics[0]}",), limit=BAR_LIMIT)))
+            jobs.append(
+                _Job(
+                    f"{i}",
+                    MetricQuery(
+                        metrics[:1],
+                        (by,),
+                        (*filters, window),
+                        order_by=(f"-{metrics[0]}",),
+                        limit=BAR_LIMIT,
+                    ),
+                )
+            )
         elif chart.type == "stacked_bar" and by:
             grain = "week" if length > 31 else "day"
-            jobs.append(_Job(f"{i}", MetricQuery(metrics[:1], (f"date:{grain}", by),
-                                                 (*filters, window))))
+            jobs.append(
+                _Job(f"{i}", MetricQuery(metrics[:1], (f"date:{grain}", by), (*filters, window)))
+            )
         elif chart.type == "table" and by:
-            jobs.append(_Job(f"{i}", MetricQuery(metrics, (by,), (*filters, window),
-                                                 order_by=(f"-{metrics[0]}",), limit=TABLE_LIMIT)))
+            jobs.append(
+                _Job(
+                    f"{i}",
+                    MetricQuery(
+                        metrics,
+                        (by,),
+                        (*filters, window),
+                        order_by=(f"-{metrics[0]}",),
+                        limit=TABLE_LIMIT,
+                    ),
+                )
+            )
         elif chart.type == "breakdown" and by:
             jobs.append(_Job(f"{i}", MetricQuery(metrics, (by,), (*filters, window))))
-            jobs.append(_Job(f"{i}:prev", MetricQuery(metrics, (by,), (
-                *filters, _between(prev_start, prev_end)))))
+            jobs.append(
+                _Job(
+                    f"{i}:prev",
+                    MetricQuery(metrics, (by,), (*filters, _between(prev_start, prev_end))),
+                )
+            )
             jobs.append(_Job(f"{i}:total", MetricQuery(metrics, (), (*filters, window))))
         elif chart.type == "funnel":
             jobs.append(_Job(f"{i}", MetricQuery(metrics, (), (*filters, window))))
@@ -393,13 +451,23 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
             first = _month_start(state.end, COHORT_MONTHS - 1)
             cohort_window = _between(first, state.end)
             if cohort_dim in model.dimensions:
-                jobs.append(_Job(f"{i}", MetricQuery(metrics[:1], (cohort_dim, "date:month"),
-                                                     (*filters, cohort_window))))
+                jobs.append(
+                    _Job(
+                        f"{i}",
+                        MetricQuery(
+                            metrics[:1], (cohort_dim, "date:month"), (*filters, cohort_window)
+                        ),
+                    )
+                )
             size = cohort_size_metric(model, chart)
             if size is not None:
                 size_filters, _ = _filters(model, (size,), state)
-                jobs.append(_Job(f"{i}:size", MetricQuery((size,), ("date:month",),
-                                                          (*size_filters, cohort_window))))
+                jobs.append(
+                    _Job(
+                        f"{i}:size",
+                        MetricQuery((size,), ("date:month",), (*size_filters, cohort_window)),
+                    )
+                )
     return jobs
 
 
@@ -412,8 +480,14 @@ def cohort_size_metric(model: SemanticModel, chart: Chart) -> str | None:
     dim = model.dimensions.get(options.get("cohort", ""))
     if dim is None or dim.table is None:
         return None
-    return next((m.name for m in model.metrics.values() if m.kind == "aggregate"
-                 and m.fact == dim.table and m.additive), None)
+    return next(
+        (
+            m.name
+            for m in model.metrics.values()
+            if m.kind == "aggregate" and m.fact == dim.table and m.additive
+        ),
+        None,
+    )
 
 
 def _month_start(day: date, back: int) -> date:
@@ -436,8 +510,11 @@ def tier1_view(name: str, params: Mapping[str, object]) -> Tier1View:
         raise QueryError("The warehouse holds no dated facts yet: nothing to report.")
     allowed = board_dimensions(model, board_)
     asked = [k for k in params if k not in RESERVED and k in allowed]
-    asked += [s.partition(":")[0].strip() for s in _text(params.get("drill")).split(",")
-              if s.partition(":")[0].strip() in allowed]
+    asked += [
+        s.partition(":")[0].strip()
+        for s in _text(params.get("drill")).split(",")
+        if s.partition(":")[0].strip() in allowed
+    ]
     known = {d: set(dimension_values(d, runtime)) for d in dict.fromkeys(asked)}
     state, notices = parse_state(model, board_, params, latest, known)
     results = run_all(chart_jobs(model, board_, state, latest), runtime)
@@ -451,13 +528,20 @@ def tier1_view(name: str, params: Mapping[str, object]) -> Tier1View:
             views.append(view)
             fmt = view.metrics[0].format if view.metrics else "number"
             for series in view.series:
-                stand_out += [StandOut(view.title, series.name, a, fmt)
-                              for a in series.anomalies]
+                stand_out += [StandOut(view.title, series.name, a, fmt) for a in series.anomalies]
             index += 1
         sections.append((section.title, tuple(views)))
     stand_out.sort(key=lambda s: -abs(s.anomaly.z))
-    return Tier1View(board_, state, latest, tuple(notices), tuple(sections),
-                     tuple(stand_out), filter_dimensions(model, board_), _grain(state))
+    return Tier1View(
+        board_,
+        state,
+        latest,
+        tuple(notices),
+        tuple(sections),
+        tuple(stand_out),
+        filter_dimensions(model, board_),
+        _grain(state),
+    )
 
 
 def _number(value: object) -> float | None:
@@ -470,8 +554,9 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _title(model: SemanticModel, chart: Chart, metrics: tuple[Metric, ...],
-           by: str | None, state: State) -> str:
+def _title(
+    model: SemanticModel, chart: Chart, metrics: tuple[Metric, ...], by: str | None, state: State
+) -> str:
     given = dict(chart.options).get("title")
     if given:
         return given
@@ -489,8 +574,14 @@ def _title(model: SemanticModel, chart: Chart, metrics: tuple[Metric, ...],
     return f"{label} by {dim.label.lower() if dim else by}"
 
 
-def _chart(model: SemanticModel, chart: Chart, index: int, state: State, latest: date,
-           results: Mapping[str, pd.DataFrame | StarboardError]) -> ChartView:
+def _chart(
+    model: SemanticModel,
+    chart: Chart,
+    index: int,
+    state: State,
+    latest: date,
+    results: Mapping[str, pd.DataFrame | StarboardError],
+) -> ChartView:
     names = _chart_metrics(chart)
     metrics = tuple(model.metrics[m] for m in names if m in model.metrics)
     by = effective_by(model, chart.by, state)
@@ -498,8 +589,9 @@ def _chart(model: SemanticModel, chart: Chart, index: int, state: State, latest:
     if len(metrics) != len(names):
         return replace(view, error="This chart names a metric the model does not have.")
     _, skipped = _filters(model, names, state)
-    note = (f"Not filtered by {', '.join(skipped)}: its data has no such dimension."
-            if skipped else "")
+    note = (
+        f"Not filtered by {', '.join(skipped)}: its data has no such dimension." if skipped else ""
+    )
     view = replace(view, note=note)
     result = results.get(str(index))
     if isinstance(result, StarboardError):
@@ -519,9 +611,16 @@ def _chart(model: SemanticModel, chart: Chart, index: int, state: State, latest:
     if chart.type == "table":
         return replace(view, frame=result)
     if chart.type == "breakdown":
-        return replace(view, frame=breakdown_frame(result, results.get(f"{index}:prev"),
-                                                   results.get(f"{index}:total"), metrics,
-                                                   by or ""))
+        return replace(
+            view,
+            frame=breakdown_frame(
+                result,
+                results.get(f"{index}:prev"),
+                results.get(f"{index}:total"),
+                metrics,
+                by or "",
+            ),
+        )
     if chart.type == "funnel":
         return replace(view, frame=funnel_frame(result, metrics))
     if chart.type == "cohort":
@@ -530,23 +629,32 @@ def _chart(model: SemanticModel, chart: Chart, index: int, state: State, latest:
             return replace(view, error=size.message)
         options = dict(chart.options)
         size_name = cohort_size_metric(model, chart) or ""
-        frame = cohort_frame(result, size if isinstance(size, pd.DataFrame) else None,
-                             metrics[0].name, options.get("cohort", ""), size_name,
-                             _month_start(state.end, COHORT_MONTHS - 1))
+        frame = cohort_frame(
+            result,
+            size if isinstance(size, pd.DataFrame) else None,
+            metrics[0].name,
+            options.get("cohort", ""),
+            size_name,
+            _month_start(state.end, COHORT_MONTHS - 1),
+        )
         size_skipped = []
         if size_name:
             _, size_skipped = _filters(model, (size_name,), state)
         if size_skipped:
             note = (note + " " if note else "") + (
-                f"Cohort sizes are not filtered by {', '.join(size_skipped)}.")
+                f"Cohort sizes are not filtered by {', '.join(size_skipped)}."
+            )
         return replace(view, frame=frame, note=note)
     return view
 
 
-def _daily(frame: pd.DataFrame, metric: Metric, first: date, last: date,
-           grain: str) -> tuple[list[date], list[float | None]]:
-    values = {pd.Timestamp(d).date(): _number(v) for d, v in zip(frame["date"], frame[metric.name],
-                                                                   strict=True)}
+def _daily(
+    frame: pd.DataFrame, metric: Metric, first: date, last: date, grain: str
+) -> tuple[list[date], list[float | None]]:
+    values = {
+        pd.Timestamp(d).date(): _number(v)
+        for d, v in zip(frame["date"], frame[metric.name], strict=True)
+    }
     if grain != "day":
         days = sorted(values)
         return days, [values[d] for d in days]
@@ -555,8 +663,14 @@ def _daily(frame: pd.DataFrame, metric: Metric, first: date, last: date,
     return days, [values.get(d, fill) for d in days]
 
 
-def _lines(model: SemanticModel, frame: pd.DataFrame, metrics: tuple[Metric, ...],
-           by: str | None, state: State, latest: date) -> tuple[Series, ...]:
+def _lines(
+    model: SemanticModel,
+    frame: pd.DataFrame,
+    metrics: tuple[Metric, ...],
+    by: str | None,
+    state: State,
+    latest: date,
+) -> tuple[Series, ...]:
     grain = _grain(state)
     first = state.start - timedelta(days=ANOMALY_PAD)
     last = min(state.end + timedelta(days=ANOMALY_PAD), latest)
@@ -571,11 +685,19 @@ def _lines(model: SemanticModel, frame: pd.DataFrame, metrics: tuple[Metric, ...
     out = []
     for name, value, part, metric in groups:
         days, ys = _daily(part, metric, first, last, grain)
-        found = (daily_anomalies(days, ys, counts=metric.kind == "aggregate")
-                 if grain == "day" else [])
+        found = (
+            daily_anomalies(days, ys, counts=metric.kind == "aggregate") if grain == "day" else []
+        )
         shown = [(d, y) for d, y in zip(days, ys, strict=True) if state.start <= d <= state.end]
-        out.append(Series(name, tuple(d for d, _ in shown), tuple(y for _, y in shown), value,
-                          tuple(a for a in found if state.start <= a.day <= state.end)))
+        out.append(
+            Series(
+                name,
+                tuple(d for d, _ in shown),
+                tuple(y for _, y in shown),
+                value,
+                tuple(a for a in found if state.start <= a.day <= state.end),
+            )
+        )
     return tuple(out)
 
 
@@ -585,10 +707,13 @@ def _stacks(frame: pd.DataFrame, metric: str, by: str) -> tuple[Series, ...]:
     out = []
     for value in list(totals.index)[:SERIES_LIMIT]:
         part = frame[frame[by] == value]
-        got = {pd.Timestamp(d).date(): _number(v) for d, v in zip(part["date"], part[metric],
-                                                                   strict=True)}
-        out.append(Series(str(value), tuple(periods), tuple(got.get(p, 0.0) for p in periods),
-                          str(value)))
+        got = {
+            pd.Timestamp(d).date(): _number(v)
+            for d, v in zip(part["date"], part[metric], strict=True)
+        }
+        out.append(
+            Series(str(value), tuple(periods), tuple(got.get(p, 0.0) for p in periods), str(value))
+        )
     return tuple(out)
 
 
@@ -598,14 +723,26 @@ def funnel_frame(frame: pd.DataFrame, metrics: tuple[Metric, ...]) -> pd.DataFra
     rows = []
     for i, (metric, value) in enumerate(zip(metrics, values, strict=True)):
         prev, top = (values[i - 1] if i else None), values[0]
-        rows.append({"step": metric.label, "metric": metric.name, "value": value,
-                     "from_previous": value / prev if value is not None and prev else None,
-                     "from_first": value / top if value is not None and top else None})
+        rows.append(
+            {
+                "step": metric.label,
+                "metric": metric.name,
+                "value": value,
+                "from_previous": value / prev if value is not None and prev else None,
+                "from_first": value / top if value is not None and top else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def cohort_frame(frame: pd.DataFrame, size: pd.DataFrame | None, metric: str, cohort: str,
-                 size_metric: str, first: date) -> pd.DataFrame:
+def cohort_frame(
+    frame: pd.DataFrame,
+    size: pd.DataFrame | None,
+    metric: str,
+    cohort: str,
+    size_metric: str,
+    first: date,
+) -> pd.DataFrame:
     """Rows: signup month, months since signup, active users, cohort size, share active.
 
     Each user has one signup date, so distinct users per (signup day, activity month) add
@@ -615,26 +752,34 @@ def cohort_frame(frame: pd.DataFrame, size: pd.DataFrame | None, metric: str, co
         return pd.DataFrame(columns=columns)
     signup = pd.to_datetime(frame[cohort])
     month = pd.to_datetime(frame["date"])
-    data = pd.DataFrame({
-        "key": signup.dt.year * 12 + signup.dt.month - 1,
-        "age": (month.dt.year * 12 + month.dt.month) - (signup.dt.year * 12 + signup.dt.month),
-        "active": frame[metric].astype("float64")})
+    data = pd.DataFrame(
+        {
+            "key": signup.dt.year * 12 + signup.dt.month - 1,
+            "age": (month.dt.year * 12 + month.dt.month) - (signup.dt.year * 12 + signup.dt.month),
+            "active": frame[metric].astype("float64"),
+        }
+    )
     data = data[data["key"] >= first.year * 12 + first.month - 1]
     data = data[data["age"] >= 0].groupby(["key", "age"], as_index=False)["active"].sum()
     data["cohort"] = [date(int(k) // 12, int(k) % 12 + 1, 1) for k in data["key"]]
     sizes: dict[date, float | None] = {}
     if size is not None and not size.empty:
-        sizes = {pd.Timestamp(d).date(): _number(v) for d, v in zip(size["date"],
-                                                                     size[size_metric],
-                                                                     strict=True)}
+        sizes = {
+            pd.Timestamp(d).date(): _number(v)
+            for d, v in zip(size["date"], size[size_metric], strict=True)
+        }
     data["size"] = [sizes.get(c) for c in data["cohort"]]
-    data["share"] = pd.Series([a / s if s else math.nan for a, s in zip(
-        data["active"], data["size"], strict=True)], index=data.index, dtype="float64")
+    data["share"] = pd.Series(
+        [a / s if s else math.nan for a, s in zip(data["active"], data["size"], strict=True)],
+        index=data.index,
+        dtype="float64",
+    )
     return data[columns].sort_values(["cohort", "age"]).reset_index(drop=True)
 
 
-def breakdown_frame(current: pd.DataFrame, previous: object, total: object,
-                    metrics: tuple[Metric, ...], by: str) -> pd.DataFrame:
+def breakdown_frame(
+    current: pd.DataFrame, previous: object, total: object, metrics: tuple[Metric, ...], by: str
+) -> pd.DataFrame:
     """Per value of ``by``: each metric, its share of the total (additive metrics) and its
     change against the previous period of equal length."""
     out = current[[by]].copy()
@@ -650,7 +795,9 @@ def breakdown_frame(current: pd.DataFrame, previous: object, total: object,
         if prev is not None:
             before = {k: _number(v) for k, v in zip(prev[by], prev[name], strict=True)}
         out[f"{name}__prev"] = [before.get(k) for k in current[by]]
-        out[f"{name}__change"] = [(v - b) / abs(b) if v is not None and b else None
-                                  for v, b in zip(out[name], out[f"{name}__prev"], strict=True)]
+        out[f"{name}__change"] = [
+            (v - b) / abs(b) if v is not None and b else None
+            for v, b in zip(out[name], out[f"{name}__prev"], strict=True)
+        ]
     first = metrics[0].name
     return out.sort_values(first, ascending=False, na_position="last").reset_index(drop=True)

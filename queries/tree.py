@@ -34,21 +34,21 @@ from queries.periods import PeriodWindow
 from queries.query import Filter, MetricQuery
 from queries.run import current_model, latest_day
 
-HISTORY = 12                  # periods in a node's sparkline and in the influence correlation
+HISTORY = 12  # periods in a node's sparkline and in the influence correlation
 COMPARES = ("previous", "last_year")
 DEFAULT_GRAIN = "month"
-TOP_MOVERS = 10               # movers shown for the selected node
-VALUES_PER_DIMENSION = 50     # values of one dimension considered (largest first)
-FETCH_LIMIT = 1000            # rows one mover query may return (a safety cap)
-MIN_CORRELATION_PAIRS = 4     # period-over-period changes needed for a correlation
-UNSPLIT_SHARE = 0.05          # a ratio's numerator outside every denominator segment: skip
+TOP_MOVERS = 10  # movers shown for the selected node
+VALUES_PER_DIMENSION = 50  # values of one dimension considered (largest first)
+FETCH_LIMIT = 1000  # rows one mover query may return (a safety cap)
+MIN_CORRELATION_PAIRS = 4  # period-over-period changes needed for a correlation
+UNSPLIT_SHARE = 0.05  # a ratio's numerator outside every denominator segment: skip
 _EPS = 1e-12
 
 METHODS = {
     "difference": "sum: each child's own change",
     "log-share": "product: each child's share of the change in log terms",
     "shapley": "product with a zero or negative value: Shapley split (the average effect "
-               "of changing one child at a time, over every order)",
+    "of changing one child at a time, over every order)",
     "ranking": "influence: a ranking by correlation-weighted change, not an attribution",
     "unavailable": "not computable: a value is missing",
 }
@@ -62,18 +62,19 @@ class Split:
     """How a parent's change divides among its children (in children order)."""
 
     relation: str
-    method: str                                  # a key of METHODS
-    contributions: tuple[float | None, ...]      # parent's unit; None for influence
-    points: tuple[float | None, ...]             # contribution / |parent before| (ratio)
-    residual: float | None = None                # parent change − Σ contributions
-    scores: tuple[float | None, ...] = ()        # influence: correlation × relative change
+    method: str  # a key of METHODS
+    contributions: tuple[float | None, ...]  # parent's unit; None for influence
+    points: tuple[float | None, ...]  # contribution / |parent before| (ratio)
+    residual: float | None = None  # parent change − Σ contributions
+    scores: tuple[float | None, ...] = ()  # influence: correlation × relative change
     correlations: tuple[float | None, ...] = ()  # influence: Pearson r of the changes
-    ranks: tuple[int | None, ...] = ()           # 1 = explains most
+    ranks: tuple[int | None, ...] = ()  # 1 = explains most
     note: str = ""
 
 
-def _points(contributions: Sequence[float | None], before: float | None
-            ) -> tuple[float | None, ...]:
+def _points(
+    contributions: Sequence[float | None], before: float | None
+) -> tuple[float | None, ...]:
     if before is None or before == 0:
         return tuple(None for _ in contributions)
     return tuple(None if c is None else c / abs(before) for c in contributions)
@@ -81,8 +82,9 @@ def _points(contributions: Sequence[float | None], before: float | None
 
 def _ranks(keys: Sequence[float | None]) -> tuple[int | None, ...]:
     """1 for the largest key, 2 for the next …; None for a missing key."""
-    order = sorted((i for i, k in enumerate(keys) if k is not None),
-                   key=lambda i: -(keys[i] or 0.0))
+    order = sorted(
+        (i for i, k in enumerate(keys) if k is not None), key=lambda i: -(keys[i] or 0.0)
+    )
     ranks: list[int | None] = [None] * len(keys)
     for rank, i in enumerate(order, start=1):
         ranks[i] = rank
@@ -94,9 +96,11 @@ def _unavailable(relation: str, n: int, note: str) -> Split:
     return Split(relation, "unavailable", empty, empty, None, ranks=empty, note=note)
 
 
-def _missing(parent: tuple[float | None, float | None],
-             children: Sequence[tuple[float | None, float | None]],
-             labels: Sequence[str] | None) -> str | None:
+def _missing(
+    parent: tuple[float | None, float | None],
+    children: Sequence[tuple[float | None, float | None]],
+    labels: Sequence[str] | None,
+) -> str | None:
     """The note for the first missing value, or None when every value is there."""
     if finite(parent[0]) is None or finite(parent[1]) is None:
         return "Not computable: the metric has no value for one of the two periods."
@@ -107,9 +111,11 @@ def _missing(parent: tuple[float | None, float | None],
     return None
 
 
-def sum_split(parent: tuple[float | None, float | None],
-              children: Sequence[tuple[float | None, float | None]],
-              labels: Sequence[str] | None = None) -> Split:
+def sum_split(
+    parent: tuple[float | None, float | None],
+    children: Sequence[tuple[float | None, float | None]],
+    labels: Sequence[str] | None = None,
+) -> Split:
     """parent = Σ children: each child's contribution is its own change (after − before)."""
     n = len(children)
     missing = _missing(parent, children, labels)
@@ -120,10 +126,19 @@ def sum_split(parent: tuple[float | None, float | None],
     residual = (p1 - p0) - sum(contributions)
     note = ""
     if abs(residual) > 1e-9 * max(1.0, abs(p1), abs(p0)):
-        note = ("The children do not add up to the metric exactly (overlap or other parts): "
-                "the rest is shown as not explained.")
-    return Split("sum", "difference", contributions, _points(contributions, p0), residual,
-                 ranks=_ranks([abs(c) for c in contributions]), note=note)
+        note = (
+            "The children do not add up to the metric exactly (overlap or other parts): "
+            "the rest is shown as not explained."
+        )
+    return Split(
+        "sum",
+        "difference",
+        contributions,
+        _points(contributions, p0),
+        residual,
+        ranks=_ranks([abs(c) for c in contributions]),
+        note=note,
+    )
 
 
 def _log_mean(a: float, b: float) -> float:
@@ -133,8 +148,9 @@ def _log_mean(a: float, b: float) -> float:
     return (a - b) / math.log(a / b)
 
 
-def shapley(before: Sequence[float], after: Sequence[float],
-            exponents: Sequence[int]) -> tuple[float, ...]:
+def shapley(
+    before: Sequence[float], after: Sequence[float], exponents: Sequence[int]
+) -> tuple[float, ...]:
     """Shapley split of Π xᵢ^eᵢ's change: each child's average effect over every order of
     switching the children from before to after (exact: they add up to the change)."""
     n = len(before)
@@ -146,8 +162,7 @@ def shapley(before: Sequence[float], after: Sequence[float],
             out *= x if exponents[i] >= 0 else 1.0 / x
         return out
 
-    weights = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n)
-               for k in range(n)]
+    weights = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)]
     phis = []
     for i in range(n):
         others = [j for j in range(n) if j != i]
@@ -160,10 +175,12 @@ def shapley(before: Sequence[float], after: Sequence[float],
     return tuple(phis)
 
 
-def product_split(parent: tuple[float | None, float | None],
-                  children: Sequence[tuple[float | None, float | None]],
-                  exponents: Sequence[int] | None = None,
-                  labels: Sequence[str] | None = None) -> Split:
+def product_split(
+    parent: tuple[float | None, float | None],
+    children: Sequence[tuple[float | None, float | None]],
+    exponents: Sequence[int] | None = None,
+    labels: Sequence[str] | None = None,
+) -> Split:
     """parent = Π childᵢ^eᵢ (product: every e = 1; ratio a / b: e = (1, −1)).
 
     Log-share: wᵢ = eᵢ·ln(afterᵢ / beforeᵢ); contributionᵢ = Δparent · wᵢ / Σw, so the
@@ -193,19 +210,28 @@ def product_split(parent: tuple[float | None, float | None],
             contributions = tuple(level * w for w in weights)
         method = "log-share"
     else:
-        if any(x == 0 for e, b, a in zip(exps, before, after, strict=True) if e < 0
-               for x in (b, a)):
+        if any(
+            x == 0 for e, b, a in zip(exps, before, after, strict=True) if e < 0 for x in (b, a)
+        ):
             return _unavailable(relation, n, "Not computable: a denominator is zero.")
         raw = shapley(before, after, exps)
         moved = sum(raw)
-        contributions = (tuple(delta * r / moved for r in raw) if abs(moved) > 1e-12
-                         else raw)
+        contributions = tuple(delta * r / moved for r in raw) if abs(moved) > 1e-12 else raw
         method = "shapley"
-        note = ("A value is zero or negative, so there is no log share: split with the "
-                "Shapley method (each child's average effect), scaled to the change.")
+        note = (
+            "A value is zero or negative, so there is no log share: split with the "
+            "Shapley method (each child's average effect), scaled to the change."
+        )
     residual = delta - sum(contributions)
-    return Split(relation, method, contributions, _points(contributions, p0), residual,
-                 ranks=_ranks([abs(c) for c in contributions]), note=note)
+    return Split(
+        relation,
+        method,
+        contributions,
+        _points(contributions, p0),
+        residual,
+        ranks=_ranks([abs(c) for c in contributions]),
+        note=note,
+    )
 
 
 def correlation(xs: Sequence[float | None], ys: Sequence[float | None]) -> float | None:
@@ -233,10 +259,12 @@ def period_changes(series: Sequence[float | None]) -> list[float | None]:
     return [change(b, a) for a, b in zip(series, series[1:], strict=False)]
 
 
-def influence_ranking(parent: tuple[float | None, float | None],
-                      children: Sequence[tuple[float | None, float | None]],
-                      parent_history: Sequence[float | None],
-                      children_history: Sequence[Sequence[float | None]]) -> Split:
+def influence_ranking(
+    parent: tuple[float | None, float | None],
+    children: Sequence[tuple[float | None, float | None]],
+    parent_history: Sequence[float | None],
+    children_history: Sequence[Sequence[float | None]],
+) -> Split:
     """parent is influenced by the children, with no identity: a ranking, not an attribution.
 
     For each child, r = the Pearson correlation of the parent's and the child's
@@ -257,12 +285,19 @@ def influence_ranking(parent: tuple[float | None, float | None],
     sign = 0.0 if not p_change else math.copysign(1.0, p_change)
     keys = [None if s is None else (s * sign if sign else abs(s)) for s in scores]
     n = len(children)
-    return Split("influence", "ranking", tuple(None for _ in range(n)),
-                 tuple(None for _ in range(n)), None, scores=tuple(scores),
-                 correlations=tuple(correlations), ranks=_ranks(keys),
-                 note="A ranking by how much each child's change, weighted by its correlation "
-                      f"with the metric over the last {HISTORY} periods, points the metric's "
-                      "way: not an attribution, the scores do not add up.")
+    return Split(
+        "influence",
+        "ranking",
+        tuple(None for _ in range(n)),
+        tuple(None for _ in range(n)),
+        None,
+        scores=tuple(scores),
+        correlations=tuple(correlations),
+        ranks=_ranks(keys),
+        note="A ranking by how much each child's change, weighted by its correlation "
+        f"with the metric over the last {HISTORY} periods, points the metric's "
+        "way: not an attribution, the scores do not add up.",
+    )
 
 
 # --------------------------------------------------------------------------- top movers
@@ -274,13 +309,13 @@ class Mover:
 
     dimension: str
     dimension_label: str
-    value: str | None                # None: rows with no value for the dimension
-    before: float | None             # the segment's metric (rate for ratio metrics)
+    value: str | None  # None: rows with no value for the dimension
+    before: float | None  # the segment's metric (rate for ratio metrics)
     after: float | None
-    contribution: float              # metric's unit; adds up over one dimension's values
-    mix: float | None = None         # ratio metrics: from the segment's share changing
-    rate: float | None = None        # ratio metrics: from the segment's rate changing
-    share_before: float | None = None   # ratio: the segment's share of the denominator
+    contribution: float  # metric's unit; adds up over one dimension's values
+    mix: float | None = None  # ratio metrics: from the segment's share changing
+    rate: float | None = None  # ratio metrics: from the segment's rate changing
+    share_before: float | None = None  # ratio: the segment's share of the denominator
     share_after: float | None = None
 
     @property
@@ -289,8 +324,12 @@ class Mover:
         return change(self.after, self.before)
 
 
-def additive_movers(before: Mapping[Any, float | None], after: Mapping[Any, float | None],
-                    dimension: str = "", label: str = "") -> list[Mover]:
+def additive_movers(
+    before: Mapping[Any, float | None],
+    after: Mapping[Any, float | None],
+    dimension: str = "",
+    label: str = "",
+) -> list[Mover]:
     """Per value: contribution = after − before (a value missing in a period counts 0);
     over all values of a dimension they add up to the metric's change."""
     out = []
@@ -300,9 +339,12 @@ def additive_movers(before: Mapping[Any, float | None], after: Mapping[Any, floa
     return out
 
 
-def mix_rate_movers(before: Mapping[Any, tuple[float | None, float | None]],
-                    after: Mapping[Any, tuple[float | None, float | None]],
-                    dimension: str = "", label: str = "") -> list[Mover]:
+def mix_rate_movers(
+    before: Mapping[Any, tuple[float | None, float | None]],
+    after: Mapping[Any, tuple[float | None, float | None]],
+    dimension: str = "",
+    label: str = "",
+) -> list[Mover]:
     """A ratio R = Σ numerator / Σ denominator split over segments v into mix and rate.
 
     With sᵥ = bᵥ / Σb (the segment's share of the denominator), rᵥ = aᵥ / bᵥ (its rate),
@@ -311,6 +353,7 @@ def mix_rate_movers(before: Mapping[Any, tuple[float | None, float | None]],
     Over all segments they add up to R¹ − R⁰ exactly. A segment absent in one period
     takes the other period's rate (its change is all mix).
     """
+
     def totals(side: Mapping[Any, tuple[float | None, float | None]]) -> tuple[float, float]:
         num = sum(finite(a) or 0.0 for a, _ in side.values())
         den = sum(finite(b) or 0.0 for _, b in side.values())
@@ -364,14 +407,14 @@ class NodeView:
     value: float | None
     base: float | None
     history: tuple[tuple[PeriodWindow, float | None], ...]
-    relation: str | None = None          # how its children make it (None: a leaf)
-    split: Split | None = None           # how its change divides among its children
+    relation: str | None = None  # how its children make it (None: a leaf)
+    split: Split | None = None  # how its change divides among its children
     children: tuple[NodeView, ...] = ()
-    contribution: float | None = None    # to its parent's change (parent's unit)
-    points: float | None = None          # contribution / |parent's comparison value|
-    score: float | None = None           # parent relation influence: its score
-    rank: int | None = None              # among its siblings, 1 = explains most
-    dq: str = "unknown"                  # ok | warn | fail | unknown
+    contribution: float | None = None  # to its parent's change (parent's unit)
+    points: float | None = None  # contribution / |parent's comparison value|
+    score: float | None = None  # parent relation influence: its score
+    rank: int | None = None  # among its siblings, 1 = explains most
+    dq: str = "unknown"  # ok | warn | fail | unknown
     dq_detail: tuple[str, ...] = ()
     depth: int = 0
 
@@ -388,7 +431,7 @@ class TreeView:
     metric: Metric
     window: PeriodWindow
     base_window: PeriodWindow
-    compare: str                         # previous | last_year
+    compare: str  # previous | last_year
     grain: str
     latest: date
     root: NodeView
@@ -437,8 +480,10 @@ def parse_compare(text: str | Sequence[str] | None) -> tuple[str, str | None]:
     if raw in COMPARES:
         return raw, None
     shown = raw if len(raw) <= 40 else raw[:40] + "…"
-    return "previous", (f"'{shown}' is not a comparison: use compare=previous or "
-                        "compare=last_year. Comparing with the previous period.")
+    return "previous", (
+        f"'{shown}' is not a comparison: use compare=previous or "
+        "compare=last_year. Comparing with the previous period."
+    )
 
 
 def parse_grain(text: str | Sequence[str] | None) -> tuple[str, str | None]:
@@ -451,21 +496,23 @@ def parse_grain(text: str | Sequence[str] | None) -> tuple[str, str | None]:
     if raw in GRAINS:
         return raw, None
     shown = raw if len(raw) <= 40 else raw[:40] + "…"
-    return DEFAULT_GRAIN, (f"'{shown}' is not a grain: use one of {', '.join(GRAINS)}. "
-                           "Showing months.")
+    return DEFAULT_GRAIN, (
+        f"'{shown}' is not a grain: use one of {', '.join(GRAINS)}. Showing months."
+    )
 
 
 def _time_name(model: SemanticModel) -> str:
     dim = model.time_dimension()
     if dim is None:
-        raise QueryError("The model has no time dimension (`time: true`): a metric tree "
-                         "compares periods and needs one.")
+        raise QueryError(
+            "The model has no time dimension (`time: true`): a metric tree "
+            "compares periods and needs one."
+        )
     return dim.name
 
 
 def _between(time_name: str, start: date, end: date) -> Filter:
-    return Filter(time_name, "between", (start.isoformat(),
-                                         (end - timedelta(days=1)).isoformat()))
+    return Filter(time_name, "between", (start.isoformat(), (end - timedelta(days=1)).isoformat()))
 
 
 def mover_dimensions(model: SemanticModel, metric: str) -> list[str]:
@@ -495,8 +542,14 @@ def _mover_metrics(model: SemanticModel, metric: Metric) -> tuple[str, ...]:
     return (metric.name,)
 
 
-def tree_jobs(model: SemanticModel, metric: str, window: PeriodWindow,
-              base: PeriodWindow, *, movers: bool = True) -> list[_Job]:
+def tree_jobs(
+    model: SemanticModel,
+    metric: str,
+    window: PeriodWindow,
+    base: PeriodWindow,
+    *,
+    movers: bool = True,
+) -> list[_Job]:
     """Every query a tree page runs: one series per group of metrics sharing their facts
     (history and comparison period), and per mover dimension one query per period."""
     time_name = _time_name(model)
@@ -506,36 +559,57 @@ def tree_jobs(model: SemanticModel, metric: str, window: PeriodWindow,
     groups: dict[tuple[str, ...], list[str]] = {}
     for name in names:
         groups.setdefault(tuple(sorted(metric_facts(model, name))), []).append(name)
-    jobs = [_Job(f"series:{i}", MetricQuery(tuple(group), (f"{time_name}:{window.grain}",),
-                                            (_between(time_name, first, window.end),)))
-            for i, group in enumerate(groups.values())]
+    jobs = [
+        _Job(
+            f"series:{i}",
+            MetricQuery(
+                tuple(group),
+                (f"{time_name}:{window.grain}",),
+                (_between(time_name, first, window.end),),
+            ),
+        )
+        for i, group in enumerate(groups.values())
+    ]
     if movers:
         asked = _mover_metrics(model, model.metrics[metric])
         order = (f"-{asked[-1]}",)
         for dim in mover_dimensions(model, metric):
             for side, w in (("after", window), ("before", base)):
-                jobs.append(_Job(f"mover:{dim}:{side}", MetricQuery(
-                    asked, (dim,), (_between(time_name, w.start, w.end),),
-                    order_by=order, limit=FETCH_LIMIT)))
+                jobs.append(
+                    _Job(
+                        f"mover:{dim}:{side}",
+                        MetricQuery(
+                            asked,
+                            (dim,),
+                            (_between(time_name, w.start, w.end),),
+                            order_by=order,
+                            limit=FETCH_LIMIT,
+                        ),
+                    )
+                )
     return jobs
 
 
-def _node_dq(model: SemanticModel, metric: str,
-             gates: Sequence[status_q.GateRow] | None) -> tuple[str, tuple[str, ...]]:
+def _node_dq(
+    model: SemanticModel, metric: str, gates: Sequence[status_q.GateRow] | None
+) -> tuple[str, tuple[str, ...]]:
     if gates is None:
         return "unknown", ()
     tables = metric_facts(model, metric)
     failing = [g for g in gates if g.table in tables and not g.passed]
-    detail = tuple(f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: "
-                   f"{getattr(g, 'message', None) or getattr(g, 'detail', '')}"
-                   for g in failing)
+    detail = tuple(
+        f"{'Risk 1' if g.risk == 1 else 'Risk 2'} · {g.target}: "
+        f"{getattr(g, 'message', None) or getattr(g, 'detail', '')}"
+        for g in failing
+    )
     if any(g.risk == 1 for g in failing):
         return "fail", detail
     return ("warn" if failing else "ok"), detail
 
 
-def _series(results: Mapping[str, pd.DataFrame | StarboardError], time_name: str
-            ) -> tuple[dict[str, dict[date, float | None]], list[str]]:
+def _series(
+    results: Mapping[str, pd.DataFrame | StarboardError], time_name: str
+) -> tuple[dict[str, dict[date, float | None]], list[str]]:
     values: dict[str, dict[date, float | None]] = {}
     errors = []
     for key, result in results.items():
@@ -552,20 +626,37 @@ def _series(results: Mapping[str, pd.DataFrame | StarboardError], time_name: str
     return values, errors
 
 
-def _build_node(model: SemanticModel, name: str, values: Mapping[str, Mapping[date, Any]],
-                window: PeriodWindow, base: PeriodWindow, gates: Sequence[Any] | None,
-                depth: int = 0, path: frozenset[str] = frozenset()) -> NodeView:
+def _build_node(
+    model: SemanticModel,
+    name: str,
+    values: Mapping[str, Mapping[date, Any]],
+    window: PeriodWindow,
+    base: PeriodWindow,
+    gates: Sequence[Any] | None,
+    depth: int = 0,
+    path: frozenset[str] = frozenset(),
+) -> NodeView:
     metric = model.metrics[name]
     series = values.get(name, {})
     history = tuple((w, series.get(w.start)) for w in periods.history(window, HISTORY))
     dq, detail = _node_dq(model, name, gates)
-    node = NodeView(metric, series.get(window.start), series.get(base.start), history,
-                    dq=dq, dq_detail=detail, depth=depth)
+    node = NodeView(
+        metric,
+        series.get(window.start),
+        series.get(base.start),
+        history,
+        dq=dq,
+        dq_detail=detail,
+        depth=depth,
+    )
     spec = model.tree.get(name)
     if spec is None or name in path:
         return node
-    kids = [_build_node(model, c, values, window, base, gates, depth + 1, path | {name})
-            for c in spec.children if c in model.metrics]
+    kids = [
+        _build_node(model, c, values, window, base, gates, depth + 1, path | {name})
+        for c in spec.children
+        if c in model.metrics
+    ]
     pairs = [(k.base, k.value) for k in kids]
     labels = [k.metric.label for k in kids]
     parent = (node.base, node.value)
@@ -576,16 +667,25 @@ def _build_node(model: SemanticModel, name: str, values: Mapping[str, Mapping[da
     elif spec.relation == "ratio":
         split = product_split(parent, pairs, (1, -1), labels=labels)
     else:
-        split = influence_ranking(parent, pairs, [v for _, v in history],
-                                  [[v for _, v in k.history] for k in kids])
-    kids = [replace(k, contribution=split.contributions[i], points=split.points[i],
-                    score=split.scores[i] if split.scores else None, rank=split.ranks[i])
-            for i, k in enumerate(kids)]
+        split = influence_ranking(
+            parent, pairs, [v for _, v in history], [[v for _, v in k.history] for k in kids]
+        )
+    kids = [
+        replace(
+            k,
+            contribution=split.contributions[i],
+            points=split.points[i],
+            score=split.scores[i] if split.scores else None,
+            rank=split.ranks[i],
+        )
+        for i, k in enumerate(kids)
+    ]
     return replace(node, relation=spec.relation, split=split, children=tuple(kids))
 
 
-def _movers(model: SemanticModel, metric: Metric,
-            results: Mapping[str, pd.DataFrame | StarboardError]) -> tuple[list[Mover], str]:
+def _movers(
+    model: SemanticModel, metric: Metric, results: Mapping[str, pd.DataFrame | StarboardError]
+) -> tuple[list[Mover], str]:
     asked = _mover_metrics(model, metric)
     ratio = len(asked) == 2
     found: list[Mover] = []
@@ -598,31 +698,43 @@ def _movers(model: SemanticModel, metric: Metric,
         label = model.dimensions[dim].label
         keys = dict.fromkeys([*before[dim], *after[dim]])
         if len(keys) < 2:
-            continue                  # one value says nothing the total does not
+            continue  # one value says nothing the total does not
         if ratio:
             num, den = asked
-            b = {k: (finite(a), finite(d)) for k, a, d in zip(before[dim], before[num],
-                                                               before[den], strict=True)}
-            a = {k: (finite(x), finite(d)) for k, x, d in zip(after[dim], after[num],
-                                                               after[den], strict=True)}
+            b = {
+                k: (finite(a), finite(d))
+                for k, a, d in zip(before[dim], before[num], before[den], strict=True)
+            }
+            a = {
+                k: (finite(x), finite(d))
+                for k, x, d in zip(after[dim], after[num], after[den], strict=True)
+            }
             if _unsplit(b) > UNSPLIT_SHARE or _unsplit(a) > UNSPLIT_SHARE:
-                continue              # the dimension does not split the ratio's rows
+                continue  # the dimension does not split the ratio's rows
             movers = mix_rate_movers(b, a, dim, label)
         else:
             col = metric.name
-            movers = additive_movers(dict(zip(before[dim], before[col], strict=True)),
-                                     dict(zip(after[dim], after[col], strict=True)), dim, label)
+            movers = additive_movers(
+                dict(zip(before[dim], before[col], strict=True)),
+                dict(zip(after[dim], after[col], strict=True)),
+                dim,
+                label,
+            )
         movers.sort(key=lambda m: -abs(m.contribution))
         found.extend(movers[:VALUES_PER_DIMENSION])
     if ratio:
-        note = ("Mix vs rate: how much of the change came from each segment's share of "
-                f"{model.metrics[asked[1]].label.lower()} changing (mix) and from its rate "
-                "changing (rate). Over one dimension's values they add up to the change.")
+        note = (
+            "Mix vs rate: how much of the change came from each segment's share of "
+            f"{model.metrics[asked[1]].label.lower()} changing (mix) and from its rate "
+            "changing (rate). Over one dimension's values they add up to the change."
+        )
     elif metric.additive:
         note = "Each value's own change; over one dimension's values they add up to the change."
     else:
-        note = (f"Each value's own change. {metric.label} is not additive (a distinct count "
-                "or a formula): values may overlap, so they need not add up to the change.")
+        note = (
+            f"Each value's own change. {metric.label} is not additive (a distinct count "
+            "or a formula): values may overlap, so they need not add up to the change."
+        )
     if failed:
         note += f" {failed} dimension(s) could not be searched."
     return top_movers(found), note
@@ -636,9 +748,12 @@ def _unsplit(side: Mapping[Any, tuple[float | None, float | None]]) -> float:
     return sum(a or 0.0 for a, d in side.values() if not d) / total
 
 
-def tree_view(metric: str, period_text: str | Sequence[str] | None = None,
-              compare_text: str | Sequence[str] | None = None,
-              grain_text: str | Sequence[str] | None = None) -> TreeView:
+def tree_view(
+    metric: str,
+    period_text: str | Sequence[str] | None = None,
+    compare_text: str | Sequence[str] | None = None,
+    grain_text: str | Sequence[str] | None = None,
+) -> TreeView:
     """The tree of ``metric`` for the period and comparison in the URL (QueryError: no such
     metric, or a metric in no tree)."""
     runtime = current_runtime()
@@ -648,8 +763,10 @@ def tree_view(metric: str, period_text: str | Sequence[str] | None = None,
         raise QueryError(f"There is no metric {metric!r}. Metrics with a tree: {roots}.")
     if not in_tree(model, metric):
         roots = ", ".join(tree_metrics(model)) or "none"
-        raise QueryError(f"{model.metrics[metric].label} is not part of the metric tree "
-                         f"(`tree:` in the model). Metrics with a tree: {roots}.")
+        raise QueryError(
+            f"{model.metrics[metric].label} is not part of the metric tree "
+            f"(`tree:` in the model). Metrics with a tree: {roots}."
+        )
     time_name = _time_name(model)
     latest = latest_day(runtime)
     if latest is None:
@@ -657,8 +774,9 @@ def tree_view(metric: str, period_text: str | Sequence[str] | None = None,
     grain, grain_notice = parse_grain(grain_text)
     compare, compare_notice = parse_compare(compare_text)
     window, period_notice = periods.parse_board_period(period_text, grain, latest)
-    base = (periods.previous(window) if compare == "previous"
-            else periods.same_period_last_year(window))
+    base = (
+        periods.previous(window) if compare == "previous" else periods.same_period_last_year(window)
+    )
     results = run_jobs(tree_jobs(model, metric, window, base), runtime)
     values, errors = _series(results, time_name)
     try:  # every check on the live version: load gates and the model's checks
@@ -671,12 +789,20 @@ def tree_view(metric: str, period_text: str | Sequence[str] | None = None,
     movers, note = _movers(model, model.metrics[metric], results)
     following = periods.next(window)
     view = TreeView(
-        metric=model.metrics[metric], window=window, base_window=base, compare=compare,
-        grain=grain, latest=latest, root=root, movers=tuple(movers), movers_note=note,
+        metric=model.metrics[metric],
+        window=window,
+        base_window=base,
+        compare=compare,
+        grain=grain,
+        latest=latest,
+        root=root,
+        movers=tuple(movers),
+        movers_note=note,
         notices=tuple(n for n in (period_notice, compare_notice, grain_notice) if n),
         previous_key=periods.previous(window).key,
         next_key=following.key if following.start <= latest else None,
-        errors=tuple(dict.fromkeys(errors)))
+        errors=tuple(dict.fromkeys(errors)),
+    )
     return replace(view, narrative=narrative(view))
 
 
@@ -712,8 +838,9 @@ def _explainers(node: NodeView) -> str | None:
     if not kids or node.split is None or node.split.method == "unavailable":
         return None
     kids.sort(key=lambda k: -abs(k.points or 0.0))
-    return ", ".join(f"{_lower(k.metric.label)} {_signed_points(k.points or 0.0)} points"
-                     for k in kids[:3])
+    return ", ".join(
+        f"{_lower(k.metric.label)} {_signed_points(k.points or 0.0)} points" for k in kids[:3]
+    )
 
 
 def _driver(node: NodeView) -> NodeView | None:
@@ -731,17 +858,23 @@ def narrative(view: TreeView) -> tuple[str, ...]:
     rel = root.change
     fmt = root.metric.format
     if root.value is None or root.base is None:
-        return (f"{label} cannot be compared: there is no value for "
-                f"{view.window.label if root.value is None else base_label}.",)
+        return (
+            f"{label} cannot be compared: there is no value for "
+            f"{view.window.label if root.value is None else base_label}.",
+        )
     if rel is None:
-        first = (f"{label} was {_num(root.value, fmt)} in {view.window.label} and "
-                 f"{_num(root.base, fmt)} in {base_label}.")
+        first = (
+            f"{label} was {_num(root.value, fmt)} in {view.window.label} and "
+            f"{_num(root.base, fmt)} in {base_label}."
+        )
     elif abs(rel) < 0.0005:
         first = f"{label} was flat vs {base_label}."
     else:
         verb = "rose" if rel > 0 else "fell"
-        first = (f"{label} {verb} {_pct(rel)} vs {base_label} "
-                 f"({_num(root.base, fmt)} → {_num(root.value, fmt)}).")
+        first = (
+            f"{label} {verb} {_pct(rel)} vs {base_label} "
+            f"({_num(root.base, fmt)} → {_num(root.value, fmt)})."
+        )
     sentences = [first]
     explain = _explainers(root)
     driver = _driver(root)
@@ -750,23 +883,28 @@ def narrative(view: TreeView) -> tuple[str, ...]:
         below = _driver(driver) if driver is not None else None
         if driver is not None and below is not None and driver.split is not None:
             if driver.split.method != "ranking":
-                second += (f"; within {_lower(driver.metric.label)}, "
-                           f"{_explainers(driver)}")
+                second += f"; within {_lower(driver.metric.label)}, {_explainers(driver)}"
             else:
-                second += (f"; {_lower(driver.metric.label)} moved most with "
-                           f"{_lower(below.metric.label)} ({_signed_pct(below.change)})")
+                second += (
+                    f"; {_lower(driver.metric.label)} moved most with "
+                    f"{_lower(below.metric.label)} ({_signed_pct(below.change)})"
+                )
         sentences.append(second + ".")
     elif root.split is not None and root.split.method == "ranking" and driver is not None:
-        sentences.append(f"Of its influences, {_lower(driver.metric.label)} moved most in "
-                         f"its direction ({_signed_pct(driver.change)}); this is a ranking by "
-                         "correlation-weighted change, not an attribution.")
+        sentences.append(
+            f"Of its influences, {_lower(driver.metric.label)} moved most in "
+            f"its direction ({_signed_pct(driver.change)}); this is a ranking by "
+            "correlation-weighted change, not an attribution."
+        )
     if view.movers:
         top = view.movers[0]
         where = f"{_lower(top.dimension_label)} = {top.value or '(none)'}"
         seg = top.change
         seg_text = f", {_signed_pct(seg)} on its own" if seg is not None else ""
-        sentences.append(f"The largest mover is {where}: {_delta(top.contribution, view)} of "
-                         f"the change{seg_text}.")
+        sentences.append(
+            f"The largest mover is {where}: {_delta(top.contribution, view)} of "
+            f"the change{seg_text}."
+        )
     return tuple(sentences[:3])
 
 

@@ -23,7 +23,7 @@ from queries.model import SemanticModel, metric_facts
 from queries.run import current_model
 
 STATE = "queries.trust"
-RECHECK_SECONDS = 2.0                 # how often a worker looks for a newer quality run
+RECHECK_SECONDS = 2.0  # how often a worker looks for a newer quality run
 SEVERITY = {"unknown": 0, "ok": 1, "warn": 2, "fail": 3}
 COLOURS = {"ok": "green", "warn": "amber", "fail": "red", "unknown": "grey"}
 
@@ -35,7 +35,7 @@ class LiveQuality:
     version: str
     warehouse: str
     results: tuple[CheckResult, ...]
-    run: CheckRun | None               # the newest recorded run on this version, if any
+    run: CheckRun | None  # the newest recorded run on this version, if any
 
     @property
     def dq_score(self) -> float | None:
@@ -69,11 +69,13 @@ def live_quality() -> LiveQuality:
     """The check results on the live data version (cached per version and newest run)."""
     runtime = current_runtime()
     snap = runtime.warehouse.snapshot()
-    warehouse = checkstore.warehouse_key(runtime.settings.db_url,
-                                          runtime.settings.pg_schema)
+    warehouse = checkstore.warehouse_key(runtime.settings.db_url, runtime.settings.pg_schema)
     cached = runtime.state.get(STATE)
-    if cached is not None and cached[0] == snap.version.id and \
-            time.monotonic() - cached[1] < RECHECK_SECONDS:
+    if (
+        cached is not None
+        and cached[0] == snap.version.id
+        and time.monotonic() - cached[1] < RECHECK_SECONDS
+    ):
         return cached[2]
     db = runtime.users.db
     newest = checkstore.latest_run(db, warehouse, snap.version.id)
@@ -98,8 +100,9 @@ def live_quality() -> LiveQuality:
     return live
 
 
-def input_tables(model: SemanticModel, metrics: Iterable[str],
-                 dimensions: Iterable[str] = ()) -> set[str]:
+def input_tables(
+    model: SemanticModel, metrics: Iterable[str], dimensions: Iterable[str] = ()
+) -> set[str]:
     """The facts the metrics aggregate and the tables of the dimensions used."""
     tables: set[str] = set()
     for name in metrics:
@@ -116,23 +119,27 @@ def input_tables(model: SemanticModel, metrics: Iterable[str],
 PAGE_LEVEL_KINDS = frozenset({"freshness"})
 
 
-def judge(results: Iterable[CheckResult], tables: set[str], *,
-          page_level: bool = True) -> TileTrust:
+def judge(
+    results: Iterable[CheckResult], tables: set[str], *, page_level: bool = True
+) -> TileTrust:
     """The worst status of the checks on ``tables``; unknown when none applies. Without
     ``page_level`` the checks every tile shares (freshness) are left to the page."""
-    relevant = [r for r in results if r.table in tables
-                and (page_level or r.kind not in PAGE_LEVEL_KINDS)]
+    relevant = [
+        r for r in results if r.table in tables and (page_level or r.kind not in PAGE_LEVEL_KINDS)
+    ]
     if not relevant:
         return TileTrust("unknown")
-    failing = tuple(sorted((r for r in relevant if not r.passed),
-                           key=lambda r: (r.risk, r.table, r.name)))
+    failing = tuple(
+        sorted((r for r in relevant if not r.passed), key=lambda r: (r.risk, r.table, r.name))
+    )
     if not failing:
         return TileTrust("ok")
     return TileTrust("fail" if any(r.risk == 1 for r in failing) else "warn", failing)
 
 
-def trust_for(metrics: str | Iterable[str], dimensions: Iterable[str] = (), *,
-              page_level: bool = False) -> TileTrust:
+def trust_for(
+    metrics: str | Iterable[str], dimensions: Iterable[str] = (), *, page_level: bool = False
+) -> TileTrust:
     """Green/amber/red for a tile showing ``metrics`` by ``dimensions``; never raises.
     ``page_level`` also counts the checks the page states once (freshness)."""
     names = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -144,8 +151,7 @@ def trust_for(metrics: str | Iterable[str], dimensions: Iterable[str] = (), *,
     return judge(live.results, input_tables(model, names, dimensions), page_level=page_level)
 
 
-def page_summary(metrics: Iterable[str], dimensions: Iterable[str] = ()
-                 ) -> status_q.TrustSummary:
+def page_summary(metrics: Iterable[str], dimensions: Iterable[str] = ()) -> status_q.TrustSummary:
     """The shell's trust summary for a page: its DQ dot shows the worst of the page's
     inputs (the global status when the page's tables have no check), its tooltip the
     page's failing checks."""

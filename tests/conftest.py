@@ -65,8 +65,7 @@ def fresh_database(server: str, stem: str = "sbtest") -> Iterator[str]:
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     try:
-        yield sa.engine.make_url(server).set(database=name).render_as_string(
-            hide_password=False)
+        yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -106,8 +105,9 @@ def pg_empty_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_demo_app(tiny_demo: str, pg_url: str,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dash.Dash]:
+def pg_demo_app(
+    tiny_demo: str, pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dash.Dash]:
     """The tiny demo's raw files published to PostgreSQL (prefix ``sbt_demo``), and an app
     on them with one user per role: the PostgreSQL twin of ``demo_app``."""
     from app.build.postgres import drop_all, load_postgres
@@ -116,8 +116,13 @@ def pg_demo_app(tiny_demo: str, pg_url: str,
 
     work = tmp_path_factory.mktemp("pg_demo")
     raw = Path(tiny_demo.removeprefix("duckdb:///")).parent / "raw"
-    load_postgres(raw, pg_url, schema_prefix="sbt_demo", work_dir=work,
-                  rollups=lambda path: build_rollups(DEMO_MODEL, path))
+    load_postgres(
+        raw,
+        pg_url,
+        schema_prefix="sbt_demo",
+        work_dir=work,
+        rollups=lambda path: build_rollups(DEMO_MODEL, path),
+    )
     app = make_app(pg_url, work / "home", pg_schema="sbt_demo")
     add_users(app)
     yield app
@@ -131,9 +136,18 @@ def pytest_setup_options():
 
     options = Options()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1440,900",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-extensions", "--mute-audio"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1440,900",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--mute-audio",
+    ):
         options.add_argument(arg)
     return options
 
@@ -196,14 +210,14 @@ def add_users(app: dash.Dash) -> None:
         users.add("emea", "analyst", PASSWORD, (("region", ("EMEA",)),))
 
 
-def sign_in(client, name: str, password: str = PASSWORD, *, next_url: str = "/",
-            remember: bool = False):
+def sign_in(
+    client, name: str, password: str = PASSWORD, *, next_url: str = "/", remember: bool = False
+):
     """Sign in through the form, as a browser would; returns the POST's response."""
     page = client.get("/login?next=" + next_url).get_data(as_text=True)
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert match, page[:500]
-    form = {"csrf_token": match.group(1), "username": name, "password": password,
-            "next": next_url}
+    form = {"csrf_token": match.group(1), "username": name, "password": password, "next": next_url}
     if remember:
         form["remember"] = "1"
     return client.post("/login", data=form)
@@ -238,13 +252,22 @@ def client(client_as):
 
 def render(client, path: str, search: str = "") -> dict:
     """The page content Dash's router returns for ``path``: what the browser would draw."""
-    response = client.post("/_dash-update-component", json={
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [{"id": "_pages_content", "property": "children"},
-                    {"id": "_pages_store", "property": "data"}],
-        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                   {"id": "_pages_location", "property": "search", "value": search}],
-        "changedPropIds": ["_pages_location.pathname"], "state": []})
+    response = client.post(
+        "/_dash-update-component",
+        json={
+            "output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [
+                {"id": "_pages_content", "property": "children"},
+                {"id": "_pages_store", "property": "data"},
+            ],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": path},
+                {"id": "_pages_location", "property": "search", "value": search},
+            ],
+            "changedPropIds": ["_pages_location.pathname"],
+            "state": [],
+        },
+    )
     assert response.status_code == 200, response.data[:500]
     return response.get_json()["response"]["_pages_content"]["children"]
 

@@ -110,13 +110,28 @@ _EMAIL = _CH["Email"]
 _PAID_SLOT_BASE = 0.1  # share of a paid channel's traffic that carries no campaign
 
 _COUNTRIES = (  # ISO code, region, share of users
-    ("US", "AMER", 0.27), ("CA", "AMER", 0.05), ("BR", "AMER", 0.05), ("MX", "AMER", 0.03),
-    ("GB", "EMEA", 0.10), ("DE", "EMEA", 0.10), ("FR", "EMEA", 0.08), ("ES", "EMEA", 0.04),
-    ("NL", "EMEA", 0.03), ("JP", "APAC", 0.08), ("AU", "APAC", 0.06), ("IN", "APAC", 0.11),
+    ("US", "AMER", 0.27),
+    ("CA", "AMER", 0.05),
+    ("BR", "AMER", 0.05),
+    ("MX", "AMER", 0.03),
+    ("GB", "EMEA", 0.10),
+    ("DE", "EMEA", 0.10),
+    ("FR", "EMEA", 0.08),
+    ("ES", "EMEA", 0.04),
+    ("NL", "EMEA", 0.03),
+    ("JP", "APAC", 0.08),
+    ("AU", "APAC", 0.06),
+    ("IN", "APAC", 0.11),
 )
 _SEGMENTS = (("consumer", 0.80), ("small_business", 0.15), ("enterprise", 0.05))
-_AGE_BANDS = (("18-24", 0.16), ("25-34", 0.29), ("35-44", 0.23), ("45-54", 0.16),
-              ("55-64", 0.10), ("65+", 0.06))
+_AGE_BANDS = (
+    ("18-24", 0.16),
+    ("25-34", 0.29),
+    ("35-44", 0.23),
+    ("45-54", 0.16),
+    ("55-64", 0.10),
+    ("65+", 0.06),
+)
 
 DEVICES = rawspec.DEVICES
 _DESKTOP, _MOBILE, _TABLET = (DEVICES.index(d) for d in ("desktop", "mobile", "tablet"))
@@ -125,17 +140,22 @@ _SWITCH_MIX = np.array([0.40, 0.45, 0.15])  # device of a session off the user's
 _STAY_ON_DEVICE = 0.85
 # Affinity of a device's users to visit on each weekday (Mon..Sun): desktop dips at the
 # weekend, mobile and tablet lift.
-_DEVICE_WEEKDAY = np.array([
-    [1.08, 1.10, 1.10, 1.06, 1.00, 0.72, 0.70],
-    [0.94, 0.94, 0.95, 0.96, 1.02, 1.22, 1.26],
-    [0.92, 0.92, 0.92, 0.94, 1.00, 1.25, 1.30],
-])
+_DEVICE_WEEKDAY = np.array(
+    [
+        [1.08, 1.10, 1.10, 1.06, 1.00, 0.72, 0.70],
+        [0.94, 0.94, 0.95, 0.96, 1.02, 1.22, 1.26],
+        [0.92, 0.92, 0.92, 0.94, 1.00, 1.25, 1.30],
+    ]
+)
 _WEEKDAY_VOLUME = np.array([1.00, 1.02, 1.01, 0.99, 0.95, 0.87, 0.91])
-_HOURS = np.array([  # sessions by hour of day
-    [1, 1, 1, 1, 1, 2, 4, 7, 10, 12, 13, 13, 12, 12, 13, 13, 12, 10, 8, 7, 6, 5, 3, 2],
-    [2, 1, 1, 1, 1, 2, 4, 7, 8, 7, 7, 8, 10, 9, 7, 7, 8, 9, 11, 13, 14, 13, 9, 5],
-    [1, 1, 0.5, 0.5, 0.5, 1, 2, 4, 5, 5, 5, 6, 7, 6, 5, 5, 6, 8, 11, 14, 15, 13, 8, 4],
-], dtype=float)
+_HOURS = np.array(
+    [  # sessions by hour of day
+        [1, 1, 1, 1, 1, 2, 4, 7, 10, 12, 13, 13, 12, 12, 13, 13, 12, 10, 8, 7, 6, 5, 3, 2],
+        [2, 1, 1, 1, 1, 2, 4, 7, 8, 7, 7, 8, 10, 9, 7, 7, 8, 9, 11, 13, 14, 13, 9, 5],
+        [1, 1, 0.5, 0.5, 0.5, 1, 2, 4, 5, 5, 5, 6, 7, 6, 5, 5, 6, 8, 11, 14, 15, 13, 8, 4],
+    ],
+    dtype=float,
+)
 _HOURS /= _HOURS.sum(axis=1, keepdims=True)
 
 _GROWTH_PER_YEAR = 1.35
@@ -168,27 +188,81 @@ _CATALOG = (  # category, subcategories, median list price
     ("Books", ("Fiction", "Cookbooks", "Business", "Children"), 18.0),
     ("Garden", ("Tools", "Planters", "Seeds", "Outdoor furniture"), 59.0),
 )
-_BRANDS = ("Northwind", "Aurora", "Kestrel", "Lumen", "Bramble", "Cobalt", "Fjord", "Halcyon",
-           "Juniper", "Marlow", "Nimbus", "Orchard", "Pioneer", "Quill", "Redwood", "Sable",
-           "Tidewater", "Umbra", "Vesper", "Willow", "Yarrow", "Zephyr", "Atlas", "Beacon",
-           "Cedar", "Drift", "Ember", "Foxglove", "Granite", "Harbor")
+_BRANDS = (
+    "Northwind",
+    "Aurora",
+    "Kestrel",
+    "Lumen",
+    "Bramble",
+    "Cobalt",
+    "Fjord",
+    "Halcyon",
+    "Juniper",
+    "Marlow",
+    "Nimbus",
+    "Orchard",
+    "Pioneer",
+    "Quill",
+    "Redwood",
+    "Sable",
+    "Tidewater",
+    "Umbra",
+    "Vesper",
+    "Willow",
+    "Yarrow",
+    "Zephyr",
+    "Atlas",
+    "Beacon",
+    "Cedar",
+    "Drift",
+    "Ember",
+    "Foxglove",
+    "Granite",
+    "Harbor",
+)
 _BRANDS_PER_CATEGORY = 6
 _ZIPF_EXPONENT = 0.9
 
 _THEMES = {  # channel → (campaign themes, objective, duration range in days)
-    "Paid Search": (("Category search", "Competitor search", "Shopping ads",
-                     "Long-tail search"), "conversion", (21, 60)),
-    "Social Paid": (("Lookalike prospecting", "Retargeting", "Video awareness",
-                     "Influencer boost", "New collection launch"), "acquisition", (14, 45)),
-    "Display": (("Programmatic prospecting", "Display retargeting", "Homepage takeover"),
-                "awareness", (14, 40)),
-    "Affiliate": (("Coupon partners", "Cashback partners", "Review sites"), "acquisition",
-                  (30, 60)),
-    "Email": (("Newsletter", "Win-back", "New arrivals", "VIP preview", "Back in stock"),
-              "retention", (14, 42)),
+    "Paid Search": (
+        ("Category search", "Competitor search", "Shopping ads", "Long-tail search"),
+        "conversion",
+        (21, 60),
+    ),
+    "Social Paid": (
+        (
+            "Lookalike prospecting",
+            "Retargeting",
+            "Video awareness",
+            "Influencer boost",
+            "New collection launch",
+        ),
+        "acquisition",
+        (14, 45),
+    ),
+    "Display": (
+        ("Programmatic prospecting", "Display retargeting", "Homepage takeover"),
+        "awareness",
+        (14, 40),
+    ),
+    "Affiliate": (
+        ("Coupon partners", "Cashback partners", "Review sites"),
+        "acquisition",
+        (30, 60),
+    ),
+    "Email": (
+        ("Newsletter", "Win-back", "New arrivals", "VIP preview", "Back in stock"),
+        "retention",
+        (14, 42),
+    ),
 }
-_RANDOM_CAMPAIGN_CHANNELS = (("Paid Search", 0.20), ("Social Paid", 0.30), ("Display", 0.15),
-                             ("Affiliate", 0.10), ("Email", 0.25))
+_RANDOM_CAMPAIGN_CHANNELS = (
+    ("Paid Search", 0.20),
+    ("Social Paid", 0.30),
+    ("Display", 0.15),
+    ("Affiliate", 0.10),
+    ("Email", 0.25),
+)
 _RANDOM_CAMPAIGNS_PER_YEAR = 23
 
 _EMAIL_OPEN = (0.20, 0.35)
@@ -213,15 +287,31 @@ def planted_stories(end_date: date = DEFAULT_END_DATE) -> tuple[Story, ...]:
     spike_end = spike_start + timedelta(days=6)
     spike_name = _spike_campaign_name(spike_start)
     return (
-        Story("tablet_tracking_outage",
-              "Tracking outage: no interactions at all were recorded from tablets that day.",
-              outage, outage, "tablet", None),
-        Story("mobile_checkout_dip",
-              "Mobile checkout → purchase conversion about 40% below normal for the month; "
-              "desktop and tablet unaffected.", dip_start, dip_end, "mobile", None),
-        Story("campaign_spike",
-              f"'{spike_name}' flash-sale week: about 5x its usual daily spend and 3x its "
-              "visits.", spike_start, spike_end, None, _spike_campaign_id(spike_start)),
+        Story(
+            "tablet_tracking_outage",
+            "Tracking outage: no interactions at all were recorded from tablets that day.",
+            outage,
+            outage,
+            "tablet",
+            None,
+        ),
+        Story(
+            "mobile_checkout_dip",
+            "Mobile checkout → purchase conversion about 40% below normal for the month; "
+            "desktop and tablet unaffected.",
+            dip_start,
+            dip_end,
+            "mobile",
+            None,
+        ),
+        Story(
+            "campaign_spike",
+            f"'{spike_name}' flash-sale week: about 5x its usual daily spend and 3x its visits.",
+            spike_start,
+            spike_end,
+            None,
+            _spike_campaign_id(spike_start),
+        ),
     )
 
 
@@ -254,8 +344,9 @@ def _window(end_date: date, years: int) -> tuple[date, int]:
     return start, (end_date - start).days + 1
 
 
-def _check_arguments(out_dir: Path, interactions: int, seed: int, fmt: str,
-                     end_date: date, years: int) -> None:
+def _check_arguments(
+    out_dir: Path, interactions: int, seed: int, fmt: str, end_date: date, years: int
+) -> None:
     problems = []
     if isinstance(interactions, bool) or not isinstance(interactions, int | np.integer):
         problems.append(f"interactions must be a whole number, got {interactions!r}")
@@ -268,38 +359,51 @@ def _check_arguments(out_dir: Path, interactions: int, seed: int, fmt: str,
     if type(end_date) is not date:  # a datetime would not subtract from a date
         problems.append(f"end_date must be a date, got {end_date!r}")
     if isinstance(years, bool) or not isinstance(years, int) or not 2 <= years <= 10:
-        problems.append(f"years must be a whole number from 2 to 10 (the planted stories need "
-                        f"two), got {years!r}")
+        problems.append(
+            f"years must be a whole number from 2 to 10 (the planted stories need "
+            f"two), got {years!r}"
+        )
     if problems:
         raise DataError("Cannot generate demo data: " + "; ".join(problems) + ".")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"Cannot generate demo data: cannot create output directory "
-                        f"{out_dir} ({exc.strerror or exc}).") from exc
+        raise DataError(
+            f"Cannot generate demo data: cannot create output directory "
+            f"{out_dir} ({exc.strerror or exc})."
+        ) from exc
     if not out_dir.is_dir() or not os.access(out_dir, os.W_OK | os.X_OK):
-        raise DataError(f"Cannot generate demo data: output directory {out_dir} is not a "
-                        f"writable directory.")
+        raise DataError(
+            f"Cannot generate demo data: output directory {out_dir} is not a writable directory."
+        )
 
 
 # --------------------------------------------------------------------------- writing
 
 
 def _arrow_type(duck_type: str) -> pa.DataType:
-    return {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(),
-            "DOUBLE": pa.float64(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
-            "BOOLEAN": pa.bool_()}[duck_type]
+    return {
+        "VARCHAR": pa.string(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "DOUBLE": pa.float64(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us"),
+        "BOOLEAN": pa.bool_(),
+    }[duck_type]
 
 
 def _schema(spec: rawspec.RawFile) -> pa.Schema:
-    return pa.schema([pa.field(c.name, _arrow_type(c.type), nullable=c.nullable)
-                      for c in spec.columns])
+    return pa.schema(
+        [pa.field(c.name, _arrow_type(c.type), nullable=c.nullable) for c in spec.columns]
+    )
 
 
 def _csv_schema(schema: pa.Schema) -> pa.Schema:
     # Whole seconds, so the CSV reads "2026-03-01 09:15:02" rather than with microseconds.
-    return pa.schema([f.with_type(pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f
-                      for f in schema])
+    return pa.schema(
+        [f.with_type(pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f for f in schema]
+    )
 
 
 class _Sink:
@@ -317,14 +421,16 @@ class _Sink:
         os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         os.chmod(self.tmp, 0o600)
         if fmt == "parquet":
-            self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd",
-                                            compression_level=1, write_statistics=True)
+            self._writer = pq.ParquetWriter(
+                self.tmp, schema, compression="zstd", compression_level=1, write_statistics=True
+            )
         else:
             self._writer = pacsv.CSVWriter(self.tmp, _csv_schema(schema))
 
     def write(self, columns: dict[str, pa.Array | np.ndarray]) -> None:
-        table = pa.Table.from_arrays([pa.array(columns[f.name], type=f.type)
-                                      for f in self.schema], schema=self.schema)
+        table = pa.Table.from_arrays(
+            [pa.array(columns[f.name], type=f.type) for f in self.schema], schema=self.schema
+        )
         if self.fmt == "csv":
             table = table.cast(_csv_schema(self.schema))
         self._writer.write_table(table)
@@ -385,8 +491,11 @@ class _Calendar:
         growth = _GROWTH_PER_YEAR ** (days / 365.25)
         gap = np.abs(doy - 338)
         gap = np.minimum(gap, 365 - gap)
-        yearly = (1.0 + 0.45 * np.exp(-0.5 * (gap / 18.0) ** 2)
-                  + 0.06 * np.cos(2 * np.pi * (doy - 20) / 365.25))
+        yearly = (
+            1.0
+            + 0.45 * np.exp(-0.5 * (gap / 18.0) ** 2)
+            + 0.06 * np.cos(2 * np.pi * (doy - 20) / 365.25)
+        )
         volume = growth * yearly * _WEEKDAY_VOLUME[weekday]
         return cls(start, n_days, epoch_day, weekday, months - months[0], volume)
 
@@ -414,17 +523,25 @@ def _black_friday(year: int) -> date:
     return first + timedelta(days=(4 - first.weekday()) % 7 + 21)
 
 
-def _campaigns(cal: _Calendar, stories: tuple[Story, ...],
-               rng: np.random.Generator) -> tuple[list[_Campaign], list[str]]:
+def _campaigns(
+    cal: _Calendar, stories: tuple[Story, ...], rng: np.random.Generator
+) -> tuple[list[_Campaign], list[str]]:
     last = cal.n_days - 1
     out: list[_Campaign] = []
 
-    def add(name: str, channel: str, objective: str, first: date, final: date, budget: float,
-            send_every: int = 0, rank: int = 1) -> None:
+    def add(
+        name: str,
+        channel: str,
+        objective: str,
+        first: date,
+        final: date,
+        budget: float,
+        send_every: int = 0,
+        rank: int = 1,
+    ) -> None:
         lo, hi = max(cal.index(first), 0), min(cal.index(final), last)
         if lo <= hi:
-            out.append(_Campaign(name, _CH[channel], objective, lo, hi, budget,
-                                 send_every, rank))
+            out.append(_Campaign(name, _CH[channel], objective, lo, hi, budget, send_every, rank))
 
     window_end = cal.start + timedelta(days=last)
     add("Brand search (always on)", "Paid Search", "conversion", cal.start, window_end, 1.6)
@@ -436,14 +553,25 @@ def _campaigns(cal: _Calendar, stories: tuple[Story, ...],
         add(f"Black Friday {year} (search)", "Paid Search", "conversion", first, final, 3.0)
         add(f"Black Friday {year} (social)", "Social Paid", "conversion", first, final, 3.0)
         add(f"Black Friday {year} (email)", "Email", "conversion", first, final, 1.0, send_every=3)
-        add(f"Holiday gifts {year} (social)", "Social Paid", "conversion", date(year, 12, 1),
-            date(year, 12, 22), 2.0)
-        add(f"Holiday gifts {year} (display)", "Display", "awareness", date(year, 12, 1),
-            date(year, 12, 22), 1.5)
+        add(
+            f"Holiday gifts {year} (social)",
+            "Social Paid",
+            "conversion",
+            date(year, 12, 1),
+            date(year, 12, 22),
+            2.0,
+        )
+        add(
+            f"Holiday gifts {year} (display)",
+            "Display",
+            "awareness",
+            date(year, 12, 1),
+            date(year, 12, 22),
+            1.5,
+        )
     spike = stories[2]
     first, final = _spike_campaign_window(spike.start)
-    add(_spike_campaign_name(spike.start), "Social Paid", "conversion", first, final, 1.5,
-        rank=0)
+    add(_spike_campaign_name(spike.start), "Social Paid", "conversion", first, final, 1.5, rank=0)
 
     n_random = _RANDOM_CAMPAIGNS_PER_YEAR * round(cal.n_days / 365.25)
     names, shares = zip(*_RANDOM_CAMPAIGN_CHANNELS, strict=True)
@@ -457,16 +585,23 @@ def _campaigns(cal: _Calendar, stories: tuple[Story, ...],
         options, objective, (shortest, longest) = _THEMES[channel]
         first = cal.start + timedelta(days=int(starts[k]))
         length = shortest + int(durations[k] * (longest - shortest))
-        add(f"{options[themes[k] % len(options)]} {first:%b %Y}", channel, objective, first,
-            first + timedelta(days=length - 1), float(budgets[k]),
-            send_every=7 if channel == "Email" else 0, rank=2)
+        add(
+            f"{options[themes[k] % len(options)]} {first:%b %Y}",
+            channel,
+            objective,
+            first,
+            first + timedelta(days=length - 1),
+            float(budgets[k]),
+            send_every=7 if channel == "Email" else 0,
+            rank=2,
+        )
 
     # IDs: channel code, start month, then a number within those; random campaigns last so
     # that the named campaigns keep their ID whatever the seed.
-    stems = [f"{_CHANNELS[c.channel].code}-{cal.start + timedelta(days=c.start):%y%m}"
-             for c in out]
-    order = sorted(range(len(out)),
-                   key=lambda i: (stems[i], out[i].rank, out[i].start, out[i].name))
+    stems = [f"{_CHANNELS[c.channel].code}-{cal.start + timedelta(days=c.start):%y%m}" for c in out]
+    order = sorted(
+        range(len(out)), key=lambda i: (stems[i], out[i].rank, out[i].start, out[i].name)
+    )
     ids = [""] * len(out)
     seen: dict[str, int] = {}
     for i in order:
@@ -511,9 +646,13 @@ class _World:
     clicked: np.ndarray
 
 
-def _slots(campaigns: list[_Campaign], cal: _Calendar, spike_id: int,
-           spike_days: np.ndarray, rng: np.random.Generator
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _slots(
+    campaigns: list[_Campaign],
+    cal: _Calendar,
+    spike_id: int,
+    spike_days: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Slot channels and campaigns, and daily intensities of returning and new users."""
     n_ch, n_camp = len(_CHANNELS), len(campaigns)
     slot_channel = np.concatenate([np.arange(n_ch), [c.channel for c in campaigns]])
@@ -531,8 +670,7 @@ def _slots(campaigns: list[_Campaign], cal: _Calendar, spike_id: int,
         if channel.is_paid:
             total = weight[:, mine].sum(axis=1)
             scale = (1 - _PAID_SLOT_BASE) / max(total.mean(), 1e-9)
-            for shares, out in ((channel.returning, returning), (channel.acquisition,
-                                                                  acquisition)):
+            for shares, out in ((channel.returning, returning), (channel.acquisition, acquisition)):
                 out[:, ch] = _PAID_SLOT_BASE * shares * cal.volume
                 out[:, n_ch + mine] = shares * scale * cal.volume[:, None] * weight[:, mine]
         else:
@@ -554,14 +692,17 @@ def _rows_per_session() -> float:
     share = share / share.sum()
     views = 1 + _MEAN_EXTRA_VIEWS
     p_cart = np.minimum(np.outer(_P_CART, cart_mult), 0.9)
-    rows = (1 + _P_VIEW[:, None] * views
-            + _P_VIEW[:, None] * p_cart * (1 + _P_CHECKOUT[:, None]
-                                           * (1 + _P_PURCHASE[:, None])))
+    rows = (
+        1
+        + _P_VIEW[:, None] * views
+        + _P_VIEW[:, None] * p_cart * (1 + _P_CHECKOUT[:, None] * (1 + _P_PURCHASE[:, None]))
+    )
     return float(device @ rows @ share)
 
 
-def _products(n: int, cal: _Calendar, rng: np.random.Generator
-              ) -> tuple[dict[str, pa.Array], np.ndarray, np.ndarray, np.ndarray]:
+def _products(
+    n: int, cal: _Calendar, rng: np.random.Generator
+) -> tuple[dict[str, pa.Array], np.ndarray, np.ndarray, np.ndarray]:
     """Product rows, list prices, launch day and Zipf popularity (by product index)."""
     sub_names = [s for _, subs, _ in _CATALOG for s in subs]
     sub_category = np.array([i for i, (_, subs, _) in enumerate(_CATALOG) for _ in subs])
@@ -571,26 +712,44 @@ def _products(n: int, cal: _Calendar, rng: np.random.Generator
     median = np.array([m for _, _, m in _CATALOG])[category]
     price = np.round(median * rng.lognormal(0.0, 0.55, size=n), 0) - 0.01
     price = np.maximum(price, 2.99)
-    launched = np.where(rng.random(n) < 0.8, rng.integers(-3 * 365, 0, size=n),
-                        rng.integers(0, cal.n_days - 30, size=n))
+    launched = np.where(
+        rng.random(n) < 0.8,
+        rng.integers(-3 * 365, 0, size=n),
+        rng.integers(0, cal.n_days - 30, size=n),
+    )
     rank = rng.permutation(n) + 1
     popularity = rank.astype(float) ** -_ZIPF_EXPONENT
     order = np.arange(n)
     model = rng.integers(100, 1000, size=n)
     initial = pc.utf8_slice_codeunits(_strings(_BRANDS, brand), 0, 1)
     name = pc.binary_join_element_wise(
-        _strings(_BRANDS, brand), _strings(sub_names, sub),
-        pc.binary_join_element_wise(initial, pa.array(model).cast(pa.string()), "-"), " ")
+        _strings(_BRANDS, brand),
+        _strings(sub_names, sub),
+        pc.binary_join_element_wise(initial, pa.array(model).cast(pa.string()), "-"),
+        " ",
+    )
     sku = pc.binary_join_element_wise(
-        "SKU", pc.utf8_lpad(pa.array(order + 1).cast(pa.string()), 5, "0"), "-")
-    rows = {"sku": sku, "name": name, "category": _strings([c for c, _, _ in _CATALOG], category),
-            "subcategory": _strings(sub_names, sub), "brand": _strings(_BRANDS, brand),
-            "list_price": price, "launched_on": _dates(cal.start, launched)}
+        "SKU", pc.utf8_lpad(pa.array(order + 1).cast(pa.string()), 5, "0"), "-"
+    )
+    rows = {
+        "sku": sku,
+        "name": name,
+        "category": _strings([c for c, _, _ in _CATALOG], category),
+        "subcategory": _strings(sub_names, sub),
+        "brand": _strings(_BRANDS, brand),
+        "list_price": price,
+        "launched_on": _dates(cal.start, launched),
+    }
     return rows, price, launched, popularity
 
 
-def _users(n_users: int, acquisition: np.ndarray, slot_channel: np.ndarray, cal: _Calendar,
-           rng: np.random.Generator) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+def _users(
+    n_users: int,
+    acquisition: np.ndarray,
+    slot_channel: np.ndarray,
+    cal: _Calendar,
+    rng: np.random.Generator,
+) -> tuple[dict[str, object], dict[str, np.ndarray]]:
     """User rows and per-user arrays, sorted by signup day."""
     n_old = max(round(_OLD_USER_SHARE * n_users), 30)
     n_new = n_users - n_old
@@ -599,8 +758,7 @@ def _users(n_users: int, acquisition: np.ndarray, slot_channel: np.ndarray, cal:
     reps = counts[day_new, slot_new]
     acq_share = np.array([c.acquisition for c in _CHANNELS])
     old_channel = rng.choice(len(_CHANNELS), size=n_old, p=acq_share / acq_share.sum())
-    signup_day = np.concatenate([rng.integers(-3 * 365, 0, size=n_old),
-                                 np.repeat(day_new, reps)])
+    signup_day = np.concatenate([rng.integers(-3 * 365, 0, size=n_old), np.repeat(day_new, reps)])
     signup_slot = np.concatenate([np.full(n_old, -1), np.repeat(slot_new, reps)])
     channel = np.concatenate([old_channel, slot_channel[np.repeat(slot_new, reps)]])
     order = np.argsort(signup_day, kind="stable")
@@ -620,24 +778,36 @@ def _users(n_users: int, acquisition: np.ndarray, slot_channel: np.ndarray, cal:
     signup_dates = np.datetime64(cal.start, "D") + signup_day
     months = signup_dates.astype("datetime64[M]").astype(np.int64)
     cohort = months - np.datetime64(cal.start, "M").astype(np.int64)
-    email = pc.binary_join_element_wise("user", pa.array(user_ids).cast(pa.string()),
-                                        "@example.com", "")
-    rows = {"user_id": user_ids, "signup_date": _dates(cal.start, signup_day),
-            "country": _strings([c for c, _, _ in _COUNTRIES], country),
-            "region": _strings(list(region), region_of[country]),
-            "device": _strings(DEVICES, device),
-            "acquisition_channel": _strings([c.name for c in _CHANNELS], channel),
-            "segment": _strings([s for s, _ in _SEGMENTS], segment),
-            "age_band": _strings([a for a, _ in _AGE_BANDS], age),
-            "email": email, "is_internal": internal}
-    arrays = {"user_ids": user_ids, "signup_day": signup_day, "signup_slot": signup_slot,
-              "cohort": cohort, "device": device, "activity": activity,
-              "propensity": propensity}
+    email = pc.binary_join_element_wise(
+        "user", pa.array(user_ids).cast(pa.string()), "@example.com", ""
+    )
+    rows = {
+        "user_id": user_ids,
+        "signup_date": _dates(cal.start, signup_day),
+        "country": _strings([c for c, _, _ in _COUNTRIES], country),
+        "region": _strings(list(region), region_of[country]),
+        "device": _strings(DEVICES, device),
+        "acquisition_channel": _strings([c.name for c in _CHANNELS], channel),
+        "segment": _strings([s for s, _ in _SEGMENTS], segment),
+        "age_band": _strings([a for a, _ in _AGE_BANDS], age),
+        "email": email,
+        "is_internal": internal,
+    }
+    arrays = {
+        "user_ids": user_ids,
+        "signup_day": signup_day,
+        "signup_slot": signup_slot,
+        "cohort": cohort,
+        "device": device,
+        "activity": activity,
+        "propensity": propensity,
+    }
     return rows, arrays
 
 
-def _email_sends(campaigns: list[_Campaign], signup_day: np.ndarray, n_messages: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def _email_sends(
+    campaigns: list[_Campaign], signup_day: np.ndarray, n_messages: int, rng: np.random.Generator
+) -> tuple[np.ndarray, ...]:
     """(campaign, day, sent, opened, clicked) per send of each email campaign."""
     camp, day, reach, p_open, p_click = [], [], [], [], []
     for k, c in enumerate(campaigns):  # one iteration per campaign
@@ -662,8 +832,7 @@ def _email_sends(campaigns: list[_Campaign], signup_day: np.ndarray, n_messages:
     return send_campaign, send_day, sent, opened, clicked
 
 
-def _pick_users(world: _World, month: int, day: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def _pick_users(world: _World, month: int, day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Returning users for sessions of one month: activity x weekday affinity x retention."""
     cal = world.cal
     user = np.empty(day.size, dtype=np.int64)
@@ -717,13 +886,19 @@ class _Counters:
     order: int = 100_001
 
 
-def _month_rows(world: _World, month: int, days: np.ndarray, dip: np.ndarray,
-                spike_campaign: int, counters: _Counters,
-                rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _month_rows(
+    world: _World,
+    month: int,
+    days: np.ndarray,
+    dip: np.ndarray,
+    spike_campaign: int,
+    counters: _Counters,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """All interaction rows of one calendar month, as index arrays."""
     first, last = int(days[0]), int(days[-1])
     # Returning sessions from the slot counts of this month.
-    counts = world.returning[first:last + 1]
+    counts = world.returning[first : last + 1]
     d_idx, slot = np.nonzero(counts)
     reps = counts[d_idx, slot]
     r_day = np.repeat(d_idx + first, reps)
@@ -754,8 +929,11 @@ def _month_rows(world: _World, month: int, days: np.ndarray, dip: np.ndarray,
     m_sent_t = 9 * 3600.0 + rng.random(n_mail) * 7200.0
     m_open_t = np.minimum(m_sent_t + rng.exponential(3 * 3600.0, n_mail), 86_399.0)
     m_click_t = np.minimum(m_open_t + rng.exponential(120.0, n_mail), 86_399.0)
-    m_open_dev = np.where(rng.random(n_mail) < 0.5, world.device[m_user],
-                          rng.choice(3, size=n_mail, p=[0.28, 0.65, 0.07]))
+    m_open_dev = np.where(
+        rng.random(n_mail) < 0.5,
+        world.device[m_user],
+        rng.choice(3, size=n_mail, p=[0.28, 0.65, 0.07]),
+    )
     m_session = counters.session + np.arange(n_mail)
     counters.session += n_mail
 
@@ -764,15 +942,22 @@ def _month_rows(world: _World, month: int, days: np.ndarray, dip: np.ndarray,
     clicks = np.flatnonzero(m_click)
     user = np.concatenate([r_user, s_user, m_user[clicks]])
     day = np.concatenate([r_day, s_day, m_day[clicks]])
-    channel = np.concatenate([world.slot_channel[r_slot], world.slot_channel[s_slot],
-                              np.full(n_click_s, _EMAIL)])
-    campaign = np.concatenate([world.slot_campaign[r_slot], world.slot_campaign[s_slot],
-                               m_camp[clicks]])
+    channel = np.concatenate(
+        [world.slot_channel[r_slot], world.slot_channel[s_slot], np.full(n_click_s, _EMAIL)]
+    )
+    campaign = np.concatenate(
+        [world.slot_campaign[r_slot], world.slot_campaign[s_slot], m_camp[clicks]]
+    )
     n_web = user.size
-    device = np.concatenate([_session_devices(world, user[:n_web - n_click_s], rng),
-                             m_open_dev[clicks]])
-    t0 = np.concatenate([_start_seconds(device[:n_web - n_click_s], rng),
-                         np.minimum(m_click_t[clicks] + 5.0, 86_399.0)])
+    device = np.concatenate(
+        [_session_devices(world, user[: n_web - n_click_s], rng), m_open_dev[clicks]]
+    )
+    t0 = np.concatenate(
+        [
+            _start_seconds(device[: n_web - n_click_s], rng),
+            np.minimum(m_click_t[clicks] + 5.0, 86_399.0),
+        ]
+    )
     session = counters.session + np.arange(n_web)
     counters.session += n_web
 
@@ -804,8 +989,9 @@ def _month_rows(world: _World, month: int, days: np.ndarray, dip: np.ndarray,
     at = np.minimum(t0[owner] + elapsed - elapsed[head[owner]], 86_399.0)
     qty = np.where(in_cart, quantity[owner], 0)
     bought = np.flatnonzero(kind == _PURCHASE)
-    discount = np.where(rng.random(bought.size) < 0.25,
-                        rng.choice([0.05, 0.10, 0.15, 0.20], size=bought.size), 0.0)
+    discount = np.where(
+        rng.random(bought.size) < 0.25, rng.choice([0.05, 0.10, 0.15, 0.20], size=bought.size), 0.0
+    )
     discount[campaign[owner[bought]] == spike_campaign] = 0.30
     revenue = np.zeros(total)
     revenue[bought] = np.round(world.price[product[bought]] * qty[bought] * (1 - discount), 2)
@@ -839,8 +1025,9 @@ def _month_rows(world: _World, month: int, days: np.ndarray, dip: np.ndarray,
     return rows
 
 
-def _interaction_columns(world: _World, rows: dict[str, np.ndarray], skus: pa.Array,
-                         counters: _Counters) -> dict[str, pa.Array | np.ndarray]:
+def _interaction_columns(
+    world: _World, rows: dict[str, np.ndarray], skus: pa.Array, counters: _Counters
+) -> dict[str, pa.Array | np.ndarray]:
     n = rows["day"].size
     event = counters.event + np.arange(n, dtype=np.int64)
     counters.event += n
@@ -863,8 +1050,13 @@ def _interaction_columns(world: _World, rows: dict[str, np.ndarray], skus: pa.Ar
     }
 
 
-def _spend_rows(world: _World, expected_visits: np.ndarray, spike_id: int,
-                spike_days: np.ndarray, rng: np.random.Generator) -> dict[str, object]:
+def _spend_rows(
+    world: _World,
+    expected_visits: np.ndarray,
+    spike_id: int,
+    spike_days: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, object]:
     """One row per campaign per running day."""
     cal = world.cal
     day_col, camp_col, spend_col, impr_col, click_col = [], [], [], [], []
@@ -895,18 +1087,27 @@ def _spend_rows(world: _World, expected_visits: np.ndarray, spike_id: int,
         impr_col.append(np.maximum(impressions, clicks))
         click_col.append(clicks)
     camp = np.concatenate(camp_col)
-    return {"date": _dates(cal.start, np.concatenate(day_col)),
-            "campaign_id": _strings(world.campaign_ids, camp),
-            "channel": _strings([c.name for c in _CHANNELS],
-                                np.array([c.channel for c in world.campaigns])[camp]),
-            "spend": np.concatenate(spend_col),
-            "impressions": np.concatenate(impr_col).astype(np.int64),
-            "clicks": np.concatenate(click_col).astype(np.int64)}
+    return {
+        "date": _dates(cal.start, np.concatenate(day_col)),
+        "campaign_id": _strings(world.campaign_ids, camp),
+        "channel": _strings(
+            [c.name for c in _CHANNELS], np.array([c.channel for c in world.campaigns])[camp]
+        ),
+        "spend": np.concatenate(spend_col),
+        "impressions": np.concatenate(impr_col).astype(np.int64),
+        "clicks": np.concatenate(click_col).astype(np.int64),
+    }
 
 
-def generate(out_dir: Path, interactions: int = 2_000_000, seed: int = 42,
-             fmt: str = "parquet", end_date: date = DEFAULT_END_DATE, years: int = 2,
-             progress: Progress | None = None) -> GenerateSummary:
+def generate(
+    out_dir: Path,
+    interactions: int = 2_000_000,
+    seed: int = 42,
+    fmt: str = "parquet",
+    end_date: date = DEFAULT_END_DATE,
+    years: int = 2,
+    progress: Progress | None = None,
+) -> GenerateSummary:
     """Write the six demo raw files to ``out_dir``; same arguments, same bytes."""
     began = time.perf_counter()
     out_dir = Path(out_dir)
@@ -922,7 +1123,8 @@ def generate(out_dir: Path, interactions: int = 2_000_000, seed: int = 42,
     spike_id = campaign_ids.index(spike.campaign_id or "")
     spike_days = np.arange(cal.index(spike.start), cal.index(spike.end) + 1)
     slot_channel, slot_campaign, ret_intensity, acq_intensity = _slots(
-        campaigns, cal, spike_id, spike_days, rng)
+        campaigns, cal, spike_id, spike_days, rng
+    )
 
     n_users = max(100, round(interactions / _INTERACTIONS_PER_USER))
     user_rows, users = _users(n_users, acq_intensity, slot_channel, cal, rng)
@@ -940,18 +1142,35 @@ def generate(out_dir: Path, interactions: int = 2_000_000, seed: int = 42,
 
     send_campaign, send_day, sent, opened, clicked = sends
     world = _World(
-        cal=cal, campaigns=campaigns, campaign_ids=campaign_ids, slot_channel=slot_channel,
-        slot_campaign=slot_campaign, returning=returning, price=price, launched_day=launched,
-        popularity=np.cumsum(popularity), established=established,
-        established_cum=np.cumsum(popularity[established]), send_campaign=send_campaign,
-        send_day=send_day, sent=sent, opened=opened, clicked=clicked, **users)
+        cal=cal,
+        campaigns=campaigns,
+        campaign_ids=campaign_ids,
+        slot_channel=slot_channel,
+        slot_campaign=slot_campaign,
+        returning=returning,
+        price=price,
+        launched_day=launched,
+        popularity=np.cumsum(popularity),
+        established=established,
+        established_cum=np.cumsum(popularity[established]),
+        send_campaign=send_campaign,
+        send_day=send_day,
+        sent=sent,
+        opened=opened,
+        clicked=clicked,
+        **users,
+    )
 
     counts: dict[str, int] = {}
     try:
         with _sink(out_dir, rawspec.CHANNELS, fmt) as sink:
-            sink.write({"channel": _strings([c.name for c in _CHANNELS], np.arange(8)),
-                        "channel_group": _strings([c.group for c in _CHANNELS], np.arange(8)),
-                        "is_paid": np.array([c.is_paid for c in _CHANNELS])})
+            sink.write(
+                {
+                    "channel": _strings([c.name for c in _CHANNELS], np.arange(8)),
+                    "channel_group": _strings([c.group for c in _CHANNELS], np.arange(8)),
+                    "is_paid": np.array([c.is_paid for c in _CHANNELS]),
+                }
+            )
         counts["channels"] = len(_CHANNELS)
         with _sink(out_dir, rawspec.USERS, fmt) as sink:
             sink.write(user_rows)
@@ -961,17 +1180,21 @@ def generate(out_dir: Path, interactions: int = 2_000_000, seed: int = 42,
         counts["products"] = sink.rows
         idx = np.arange(len(campaigns))
         with _sink(out_dir, rawspec.CAMPAIGNS, fmt) as sink:
-            sink.write({"campaign_id": _strings(campaign_ids, idx),
-                        "name": _strings([c.name for c in campaigns], idx),
-                        "channel": _strings([_CHANNELS[c.channel].name for c in campaigns], idx),
-                        "objective": _strings([c.objective for c in campaigns], idx),
-                        "start_date": _dates(start, np.array([c.start for c in campaigns])),
-                        "end_date": _dates(start, np.array([c.end for c in campaigns]))})
+            sink.write(
+                {
+                    "campaign_id": _strings(campaign_ids, idx),
+                    "name": _strings([c.name for c in campaigns], idx),
+                    "channel": _strings([_CHANNELS[c.channel].name for c in campaigns], idx),
+                    "objective": _strings([c.objective for c in campaigns], idx),
+                    "start_date": _dates(start, np.array([c.start for c in campaigns])),
+                    "end_date": _dates(start, np.array([c.end for c in campaigns])),
+                }
+            )
         counts["campaigns"] = sink.rows
         report("dimensions", 1.0)
 
         dip = np.zeros(n_days, dtype=bool)
-        dip[cal.index(dip_story.start):cal.index(dip_story.end) + 1] = True
+        dip[cal.index(dip_story.start) : cal.index(dip_story.end) + 1] = True
         outage_day = cal.index(outage.start)
         skus = product_rows["sku"]
         counters = _Counters()
@@ -1001,5 +1224,6 @@ def generate(out_dir: Path, interactions: int = 2_000_000, seed: int = 42,
         for other in FORMATS:
             if other != fmt:
                 (out_dir / f"{spec.entity}.{other}").unlink(missing_ok=True)
-    return GenerateSummary(out_dir, counts, round(time.perf_counter() - began, 3), start,
-                           end_date, stories)
+    return GenerateSummary(
+        out_dir, counts, round(time.perf_counter() - began, 3), start, end_date, stories
+    )

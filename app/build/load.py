@@ -75,10 +75,14 @@ class GateFailure(DataError):
     def __init__(self, failed: list[GateResult], results: list[GateResult]) -> None:
         self.failed = failed
         self.results = results
-        lines = [f"  {g.table}{'.' + g.column if g.column else ''} [{g.check}]: {g.detail}"
-                 for g in failed]
-        super().__init__("The load stopped on a Risk 1 quality gate; nothing was published and "
-                         "the previous data is still served:\n" + "\n".join(lines))
+        lines = [
+            f"  {g.table}{'.' + g.column if g.column else ''} [{g.check}]: {g.detail}"
+            for g in failed
+        ]
+        super().__init__(
+            "The load stopped on a Risk 1 quality gate; nothing was published and "
+            "the previous data is still served:\n" + "\n".join(lines)
+        )
 
 
 @contextmanager
@@ -87,9 +91,14 @@ def _quiet(_name: str) -> Iterator[None]:
 
 
 def _connect(path: Path, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(path), config={"memory_limit": memory_limit,
-                                             "threads": threads,
-                                             "preserve_insertion_order": False})
+    return duckdb.connect(
+        str(path),
+        config={
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "preserve_insertion_order": False,
+        },
+    )
 
 
 def previous_publish(paths: WarehousePaths) -> Path | None:
@@ -101,12 +110,20 @@ def previous_publish(paths: WarehousePaths) -> Path | None:
     return file if file.exists() else None
 
 
-def load(raw_dir: Path, db_url: str, *, thresholds: GateThresholds | None = None,
-         memory_limit: str = "2GB", threads: int = 2, rollups: RollupBuilder | None = None,
-         step: Reporter = _quiet, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-         fail_after: str | None = None,
-         previous_counts: dict[str, int] | None = None,
-         checks: ModelChecks | None = None) -> LoadResult:
+def load(
+    raw_dir: Path,
+    db_url: str,
+    *,
+    thresholds: GateThresholds | None = None,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+    rollups: RollupBuilder | None = None,
+    step: Reporter = _quiet,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    fail_after: str | None = None,
+    previous_counts: dict[str, int] | None = None,
+    checks: ModelChecks | None = None,
+) -> LoadResult:
     """Load ``raw_dir`` and publish a new version of the warehouse at ``db_url``.
 
     ``fail_after`` names a step after which the load raises, for tests of atomicity.
@@ -133,8 +150,21 @@ def load(raw_dir: Path, db_url: str, *, thresholds: GateThresholds | None = None
                 raise DataError(f"Load stopped on purpose after step {name!r}.")
 
         try:
-            return _build(paths, sources, target, version, thresholds, memory_limit, threads,
-                          rollups, timed, now, steps, previous_counts, checks)
+            return _build(
+                paths,
+                sources,
+                target,
+                version,
+                thresholds,
+                memory_limit,
+                threads,
+                rollups,
+                timed,
+                now,
+                steps,
+                previous_counts,
+                checks,
+            )
         except BaseException:
             pointer = read_pointer(paths, strict=False)
             if pointer is None or pointer["file"] != target.name:  # never delete the live file
@@ -143,11 +173,21 @@ def load(raw_dir: Path, db_url: str, *, thresholds: GateThresholds | None = None
             raise
 
 
-def _build(paths: WarehousePaths, sources, target: Path, version: str,
-           thresholds: GateThresholds, memory_limit: str, threads: int,
-           rollups: RollupBuilder | None, timed, now, steps,
-           previous_counts: dict[str, int] | None = None,
-           checks: ModelChecks | None = None) -> LoadResult:
+def _build(
+    paths: WarehousePaths,
+    sources,
+    target: Path,
+    version: str,
+    thresholds: GateThresholds,
+    memory_limit: str,
+    threads: int,
+    rollups: RollupBuilder | None,
+    timed,
+    now,
+    steps,
+    previous_counts: dict[str, int] | None = None,
+    checks: ModelChecks | None = None,
+) -> LoadResult:
     started = time.perf_counter()
     previous = previous_publish(paths)
     con = _connect(target, memory_limit, threads)
@@ -164,14 +204,15 @@ def _build(paths: WarehousePaths, sources, target: Path, version: str,
         if previous_counts is None:
             previous_counts = _previous_counts(con, previous)
         with timed("quality gates"):
-            results += gates_mod.star_gates(con, loaded_at=now(),
-                                            previous_counts=previous_counts,
-                                            thresholds=thresholds)
+            results += gates_mod.star_gates(
+                con, loaded_at=now(), previous_counts=previous_counts, thresholds=thresholds
+            )
         if gates_mod.blocking(results):
             raise GateFailure(gates_mod.blocking(results), results)
         drop_staging(con)
-        row_counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
-                      for t in STAR_TABLES}
+        row_counts = {
+            t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in STAR_TABLES
+        }
         score = gates_mod.dq_score(results)
         con.execute("CHECKPOINT")
     finally:
@@ -193,15 +234,25 @@ def _build(paths: WarehousePaths, sources, target: Path, version: str,
     with timed("publish"):
         con = _connect(target, memory_limit, threads)
         try:
-            _write_metadata(con, previous, version, published_at, sources, row_counts, results,
-                            score, time.perf_counter() - started)
+            _write_metadata(
+                con,
+                previous,
+                version,
+                published_at,
+                sources,
+                row_counts,
+                results,
+                score,
+                time.perf_counter() - started,
+            )
             con.execute("CHECKPOINT")
         finally:
             con.close()
         swap_pointer(paths, version, published_at)
     pruned = prune(paths)
-    return LoadResult(version, target, published_at, row_counts, results, score, steps, built,
-                      pruned)
+    return LoadResult(
+        version, target, published_at, row_counts, results, score, steps, built, pruned
+    )
 
 
 def _previous_counts(con: duckdb.DuckDBPyConnection, previous: Path | None) -> dict[str, int]:
@@ -210,8 +261,9 @@ def _previous_counts(con: duckdb.DuckDBPyConnection, previous: Path | None) -> d
     try:
         con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
         try:
-            row = con.execute(f"SELECT row_counts FROM prev.{PUBLISH_TABLE} "
-                              "ORDER BY published_at DESC LIMIT 1").fetchone()
+            row = con.execute(
+                f"SELECT row_counts FROM prev.{PUBLISH_TABLE} ORDER BY published_at DESC LIMIT 1"
+            ).fetchone()
         finally:
             con.execute("DETACH prev")
     except duckdb.Error:
@@ -219,28 +271,66 @@ def _previous_counts(con: duckdb.DuckDBPyConnection, previous: Path | None) -> d
     return json.loads(row[0]) if row else {}
 
 
-def _write_metadata(con: duckdb.DuckDBPyConnection, previous: Path | None, version: str,
-                    published_at: datetime, sources, row_counts: dict[str, int],
-                    results: list[GateResult], score: float, seconds: float) -> None:
+def _write_metadata(
+    con: duckdb.DuckDBPyConnection,
+    previous: Path | None,
+    version: str,
+    published_at: datetime,
+    sources,
+    row_counts: dict[str, int],
+    results: list[GateResult],
+    score: float,
+    seconds: float,
+) -> None:
     con.execute(PUBLISH_DDL)
     con.execute(GATE_DDL)
     if previous is not None:
         try:  # keep the history of earlier publishes for /quality
             con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
-            con.execute(f"INSERT INTO {PUBLISH_TABLE} SELECT * FROM prev.{PUBLISH_TABLE} "
-                        "ORDER BY published_at DESC LIMIT 199")
-            con.execute(f"INSERT INTO {GATE_TABLE} SELECT g.* FROM prev.{GATE_TABLE} g "
-                        f"JOIN {PUBLISH_TABLE} p USING (version)")
+            con.execute(
+                f"INSERT INTO {PUBLISH_TABLE} SELECT * FROM prev.{PUBLISH_TABLE} "
+                "ORDER BY published_at DESC LIMIT 199"
+            )
+            con.execute(
+                f"INSERT INTO {GATE_TABLE} SELECT g.* FROM prev.{GATE_TABLE} g "
+                f"JOIN {PUBLISH_TABLE} p USING (version)"
+            )
             con.execute("DETACH prev")
         except duckdb.Error:
             pass  # an older or foreign file: start the history afresh
     span = con.execute("SELECT min(occurred_at), max(occurred_at) FROM fct_interaction").fetchone()
     failed = [r for r in results if not r.passed]
-    con.execute(f"INSERT INTO {PUBLISH_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [version, published_at.replace(tzinfo=None),
-                 str(sources[0].path.parent), json.dumps(row_counts), score, len(results),
-                 len(failed), sum(1 for r in failed if r.risk == 1), round(seconds, 3),
-                 span[0], span[1]])
-    con.executemany(f"INSERT INTO {GATE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [[version, r.check, r.table, r.column, r.risk, r.passed, r.observed,
-                      r.threshold, r.detail, r.weight] for r in results])
+    con.execute(
+        f"INSERT INTO {PUBLISH_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            version,
+            published_at.replace(tzinfo=None),
+            str(sources[0].path.parent),
+            json.dumps(row_counts),
+            score,
+            len(results),
+            len(failed),
+            sum(1 for r in failed if r.risk == 1),
+            round(seconds, 3),
+            span[0],
+            span[1],
+        ],
+    )
+    con.executemany(
+        f"INSERT INTO {GATE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                version,
+                r.check,
+                r.table,
+                r.column,
+                r.risk,
+                r.passed,
+                r.observed,
+                r.threshold,
+                r.detail,
+                r.weight,
+            ]
+            for r in results
+        ],
+    )

@@ -51,13 +51,29 @@ HISTORY_KEPT = 199
 # Indexes beyond the primary keys: the date range every board filters on.
 INDEXES = {"fct_interaction": ("date_key",), "fct_marketing_spend": ("date_key",)}
 
-_INT_TYPES = {"TINYINT": "SMALLINT", "SMALLINT": "SMALLINT", "INTEGER": "INTEGER",
-              "BIGINT": "BIGINT", "UTINYINT": "SMALLINT", "USMALLINT": "INTEGER",
-              "UINTEGER": "BIGINT", "UBIGINT": "NUMERIC(20,0)", "HUGEINT": "NUMERIC(38,0)"}
-_OTHER_TYPES = {"FLOAT": "REAL", "DOUBLE": "DOUBLE PRECISION", "VARCHAR": "TEXT",
-                "BOOLEAN": "BOOLEAN", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP",
-                "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ", "TIME": "TIME",
-                "INTERVAL": "INTERVAL", "UUID": "UUID"}
+_INT_TYPES = {
+    "TINYINT": "SMALLINT",
+    "SMALLINT": "SMALLINT",
+    "INTEGER": "INTEGER",
+    "BIGINT": "BIGINT",
+    "UTINYINT": "SMALLINT",
+    "USMALLINT": "INTEGER",
+    "UINTEGER": "BIGINT",
+    "UBIGINT": "NUMERIC(20,0)",
+    "HUGEINT": "NUMERIC(38,0)",
+}
+_OTHER_TYPES = {
+    "FLOAT": "REAL",
+    "DOUBLE": "DOUBLE PRECISION",
+    "VARCHAR": "TEXT",
+    "BOOLEAN": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+    "TIME": "TIME",
+    "INTERVAL": "INTERVAL",
+    "UUID": "UUID",
+}
 
 
 def is_postgres(url: str) -> bool:
@@ -67,8 +83,10 @@ def is_postgres(url: str) -> bool:
 def check_prefix(prefix: str) -> str:
     """The schema prefix, or a ConfigError naming what is wrong with it."""
     if not SCHEMA_PREFIX.match(prefix):
-        raise ConfigError(f"STARBOARD_PG_SCHEMA={prefix!r} is not usable as a schema prefix: "
-                          "use 1–39 lower-case letters, digits or _, not starting with a digit.")
+        raise ConfigError(
+            f"STARBOARD_PG_SCHEMA={prefix!r} is not usable as a schema prefix: "
+            "use 1–39 lower-case letters, digits or _, not starting with a digit."
+        )
     return prefix
 
 
@@ -86,8 +104,10 @@ def pg_type(duck_type: str, where: str) -> str:
     match = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", upper)
     if match:
         return f"NUMERIC({match.group(1)},{match.group(2)})"
-    raise DataError(f"{where} has DuckDB type {duck_type}, which the PostgreSQL publish does "
-                    "not copy; cast it to a standard type in the model's tables.")
+    raise DataError(
+        f"{where} has DuckDB type {duck_type}, which the PostgreSQL publish does "
+        "not copy; cast it to a standard type in the model's tables."
+    )
 
 
 def _q(name: str) -> str:
@@ -96,13 +116,21 @@ def _q(name: str) -> str:
 
 def read_pointer(conn: sa.Connection, prefix: str) -> dict | None:
     """The live version's pointer row, or None when nothing was published under ``prefix``."""
-    exists = conn.execute(sa.text("SELECT to_regclass(:name)"),
-                          {"name": f"{_q(prefix)}.{_q(POINTER_TABLE)}"}).scalar()
+    exists = conn.execute(
+        sa.text("SELECT to_regclass(:name)"), {"name": f"{_q(prefix)}.{_q(POINTER_TABLE)}"}
+    ).scalar()
     if exists is None:
         return None
-    row = conn.execute(sa.text(
-        f"SELECT version, schema_name, previous, published_at "
-        f"FROM {_q(prefix)}.{_q(POINTER_TABLE)} WHERE id = 1")).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(
+                f"SELECT version, schema_name, previous, published_at "
+                f"FROM {_q(prefix)}.{_q(POINTER_TABLE)} WHERE id = 1"
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -117,17 +145,22 @@ def _advisory_lock(engine: sa.Engine, prefix: str) -> Iterator[None]:
     """One loader per prefix and database; a second fails fast (session lock, so a killed
     loader releases it with its connection)."""
     with engine.connect() as conn:
-        got = conn.execute(sa.text("SELECT pg_try_advisory_lock(hashtext(:k))"),
-                           {"k": f"starboard-load:{prefix}"}).scalar()
+        got = conn.execute(
+            sa.text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": f"starboard-load:{prefix}"}
+        ).scalar()
         conn.commit()
         if not got:
-            raise DataError(f"Another load into PostgreSQL schema prefix {prefix!r} is "
-                            "running; wait for it to finish.")
+            raise DataError(
+                f"Another load into PostgreSQL schema prefix {prefix!r} is "
+                "running; wait for it to finish."
+            )
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:k))"),
-                         {"k": f"starboard-load:{prefix}"})
+            conn.execute(
+                sa.text("SELECT pg_advisory_unlock(hashtext(:k))"),
+                {"k": f"starboard-load:{prefix}"},
+            )
             conn.commit()
 
 
@@ -135,22 +168,33 @@ def _previous_counts(conn: sa.Connection, schema: str | None) -> dict[str, int] 
     if schema is None:
         return None
     try:
-        counts = conn.execute(sa.text(
-            f"SELECT row_counts FROM {_q(schema)}.{PUBLISH_TABLE} "
-            "ORDER BY published_at DESC LIMIT 1")).scalar()
+        counts = conn.execute(
+            sa.text(
+                f"SELECT row_counts FROM {_q(schema)}.{PUBLISH_TABLE} "
+                "ORDER BY published_at DESC LIMIT 1"
+            )
+        ).scalar()
     except sa.exc.ProgrammingError:
         conn.rollback()
         return None
     return json.loads(counts) if counts else None
 
 
-def load_postgres(raw_dir: Path, db_url: str, *, schema_prefix: str = "starboard",
-                  work_dir: Path | None = None, thresholds: GateThresholds | None = None,
-                  memory_limit: str = "2GB", threads: int = 2,
-                  rollups: RollupBuilder | None = None, step: Reporter = _quiet,
-                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                  fail_after: str | None = None,
-                  checks: ModelChecks | None = None) -> LoadResult:
+def load_postgres(
+    raw_dir: Path,
+    db_url: str,
+    *,
+    schema_prefix: str = "starboard",
+    work_dir: Path | None = None,
+    thresholds: GateThresholds | None = None,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+    rollups: RollupBuilder | None = None,
+    step: Reporter = _quiet,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    fail_after: str | None = None,
+    checks: ModelChecks | None = None,
+) -> LoadResult:
     """Load ``raw_dir`` and publish it as a new version of the PostgreSQL warehouse.
 
     ``work_dir`` holds the temporary DuckDB build (deleted afterwards); ``checks`` run on it
@@ -159,32 +203,58 @@ def load_postgres(raw_dir: Path, db_url: str, *, schema_prefix: str = "starboard
     """
     prefix = check_prefix(schema_prefix)
     if not is_postgres(db_url):
-        raise ConfigError(f"Expected a PostgreSQL URL like postgresql+psycopg://user@host/db, "
-                          f"got {db_url!r}.")
+        raise ConfigError(
+            f"Expected a PostgreSQL URL like postgresql+psycopg://user@host/db, got {db_url!r}."
+        )
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(db_url, pool_pre_ping=True)
     try:
         try:
             with engine.connect() as conn:
-                can_create = conn.execute(sa.text(
-                    "SELECT has_database_privilege(current_database(), 'CREATE')")).scalar()
+                can_create = conn.execute(
+                    sa.text("SELECT has_database_privilege(current_database(), 'CREATE')")
+                ).scalar()
         except sa.exc.DBAPIError as exc:
             raise _connect_error(db_url, exc) from exc
         if not can_create:
-            raise DataError("The PostgreSQL user of STARBOARD_DB_URL may not create schemas "
-                            "in this database: GRANT CREATE ON DATABASE … TO that user.")
+            raise DataError(
+                "The PostgreSQL user of STARBOARD_DB_URL may not create schemas "
+                "in this database: GRANT CREATE ON DATABASE … TO that user."
+            )
         with _advisory_lock(engine, prefix):
-            return _publish(raw_dir, engine, prefix, work_dir, thresholds, memory_limit,
-                            threads, rollups, step, now, fail_after, checks)
+            return _publish(
+                raw_dir,
+                engine,
+                prefix,
+                work_dir,
+                thresholds,
+                memory_limit,
+                threads,
+                rollups,
+                step,
+                now,
+                fail_after,
+                checks,
+            )
     finally:
         engine.dispose()
 
 
-def _publish(raw_dir: Path, engine: sa.Engine, prefix: str, work_dir: Path | None,
-             thresholds: GateThresholds | None, memory_limit: str, threads: int,
-             rollups: RollupBuilder | None, step: Reporter, now: Callable[[], datetime],
-             fail_after: str | None, checks: ModelChecks | None) -> LoadResult:
+def _publish(
+    raw_dir: Path,
+    engine: sa.Engine,
+    prefix: str,
+    work_dir: Path | None,
+    thresholds: GateThresholds | None,
+    memory_limit: str,
+    threads: int,
+    rollups: RollupBuilder | None,
+    step: Reporter,
+    now: Callable[[], datetime],
+    fail_after: str | None,
+    checks: ModelChecks | None,
+) -> LoadResult:
     with engine.connect() as conn:
         live = read_pointer(conn, prefix)
         previous_schema = live["schema_name"] if live else None
@@ -201,11 +271,19 @@ def _publish(raw_dir: Path, engine: sa.Engine, prefix: str, work_dir: Path | Non
             raise DataError(f"Load stopped on purpose after step {name!r}.")
 
     with tempfile.TemporaryDirectory(prefix="starboard-pg-", dir=work_dir) as tmp:
-        staged = load_duckdb(raw_dir, f"duckdb:///{Path(tmp) / 'staged.duckdb'}",
-                             thresholds=thresholds, memory_limit=memory_limit, threads=threads,
-                             rollups=rollups, step=step, now=now,
-                             previous_counts=previous_counts or {}, checks=checks,
-                             fail_after=None if fail_after in PG_STEPS else fail_after)
+        staged = load_duckdb(
+            raw_dir,
+            f"duckdb:///{Path(tmp) / 'staged.duckdb'}",
+            thresholds=thresholds,
+            memory_limit=memory_limit,
+            threads=threads,
+            rollups=rollups,
+            step=step,
+            now=now,
+            previous_counts=previous_counts or {},
+            checks=checks,
+            fail_after=None if fail_after in PG_STEPS else fail_after,
+        )
         schema = version_schema(prefix, staged.version)
         try:
             with timed("copy to PostgreSQL"):
@@ -213,32 +291,43 @@ def _publish(raw_dir: Path, engine: sa.Engine, prefix: str, work_dir: Path | Non
             with timed("keys and statistics"):
                 _keys_and_statistics(engine, schema, tables, previous_schema)
             with timed("swap PostgreSQL schema"):
-                _swap(engine, prefix, staged.version, schema, previous_schema,
-                      staged.published_at)
+                _swap(engine, prefix, staged.version, schema, previous_schema, staged.published_at)
         except BaseException:
             _drop_unpublished(engine, prefix, schema)
             raise
     pruned = _prune(engine, prefix)
     steps = [(name, seconds) for name, seconds in staged.steps if name != "publish"]
     # ``file`` names the new schema, ``pruned`` the dropped ones (the staged file is gone).
-    return LoadResult(staged.version, Path(schema), staged.published_at, staged.row_counts,
-                      staged.gates, staged.dq_score, steps + extra_steps, staged.rollups,
-                      [Path(p) for p in pruned])
+    return LoadResult(
+        staged.version,
+        Path(schema),
+        staged.published_at,
+        staged.row_counts,
+        staged.gates,
+        staged.dq_score,
+        steps + extra_steps,
+        staged.rollups,
+        [Path(p) for p in pruned],
+    )
 
 
-def _copy(staged: Path, engine: sa.Engine, schema: str, memory_limit: str, threads: int,
-          tmp: Path) -> list[str]:
+def _copy(
+    staged: Path, engine: sa.Engine, schema: str, memory_limit: str, threads: int, tmp: Path
+) -> list[str]:
     """Every table of the staged file into ``schema``, streamed as CSV through COPY."""
-    duck = duckdb.connect(str(staged), read_only=True,
-                          config={"memory_limit": memory_limit, "threads": threads})
+    duck = duckdb.connect(
+        str(staged), read_only=True, config={"memory_limit": memory_limit, "threads": threads}
+    )
     try:
         columns = duck.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall()
+            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+        ).fetchall()
         layout: dict[str, list[tuple[str, str]]] = {}
         for table, column, duck_type in columns:
             layout.setdefault(table, []).append(
-                (column, pg_type(duck_type, f"Column {table}.{column}")))
+                (column, pg_type(duck_type, f"Column {table}.{column}"))
+            )
         with engine.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {_q(schema)}")
             for table, cols in layout.items():
@@ -250,8 +339,10 @@ def _copy(staged: Path, engine: sa.Engine, schema: str, memory_limit: str, threa
             duck.execute(f"COPY {_q(table)} TO '{target}' (FORMAT csv, HEADER false)")
             with engine.begin() as conn:
                 cursor = conn.connection.driver_connection.cursor()
-                with cursor.copy(f"COPY {_q(schema)}.{_q(table)} FROM STDIN "
-                                 "(FORMAT csv)") as copy, csv.open("rb") as handle:
+                with (
+                    cursor.copy(f"COPY {_q(schema)}.{_q(table)} FROM STDIN (FORMAT csv)") as copy,
+                    csv.open("rb") as handle,
+                ):
                     while chunk := handle.read(COPY_CHUNK):
                         copy.write(chunk)
             csv.unlink()
@@ -260,18 +351,22 @@ def _copy(staged: Path, engine: sa.Engine, schema: str, memory_limit: str, threa
         duck.close()
 
 
-def _keys_and_statistics(engine: sa.Engine, schema: str, tables: list[str],
-                         previous_schema: str | None) -> None:
+def _keys_and_statistics(
+    engine: sa.Engine, schema: str, tables: list[str], previous_schema: str | None
+) -> None:
     """Primary keys and date indexes, the publish history of earlier versions, ANALYZE."""
     with engine.begin() as conn:
         for table, keys in PRIMARY_KEYS.items():
             if table in tables:
-                conn.exec_driver_sql(f"ALTER TABLE {_q(schema)}.{_q(table)} ADD PRIMARY KEY "
-                                     f"({', '.join(_q(k) for k in keys)})")
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {_q(schema)}.{_q(table)} ADD PRIMARY KEY "
+                    f"({', '.join(_q(k) for k in keys)})"
+                )
         for table, cols in INDEXES.items():
             if table in tables:
-                conn.exec_driver_sql(f"CREATE INDEX ON {_q(schema)}.{_q(table)} "
-                                     f"({', '.join(_q(c) for c in cols)})")
+                conn.exec_driver_sql(
+                    f"CREATE INDEX ON {_q(schema)}.{_q(table)} ({', '.join(_q(c) for c in cols)})"
+                )
         if previous_schema is not None:
             _copy_history(conn, schema, previous_schema)
     with engine.connect() as conn:
@@ -287,19 +382,29 @@ def _copy_history(conn: sa.Connection, schema: str, previous: str) -> None:
     new_g, old_g = f"{_q(schema)}.{GATE_TABLE}", f"{_q(previous)}.{GATE_TABLE}"
     savepoint = conn.begin_nested()
     try:
-        conn.exec_driver_sql(f"INSERT INTO {new_p} SELECT * FROM {old_p} "
-                             f"ORDER BY published_at DESC LIMIT {HISTORY_KEPT}")
-        conn.exec_driver_sql(f"INSERT INTO {new_g} SELECT g.* FROM {old_g} g "
-                             f"WHERE g.version IN (SELECT version FROM {old_p} "
-                             f"ORDER BY published_at DESC LIMIT {HISTORY_KEPT})")
+        conn.exec_driver_sql(
+            f"INSERT INTO {new_p} SELECT * FROM {old_p} "
+            f"ORDER BY published_at DESC LIMIT {HISTORY_KEPT}"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {new_g} SELECT g.* FROM {old_g} g "
+            f"WHERE g.version IN (SELECT version FROM {old_p} "
+            f"ORDER BY published_at DESC LIMIT {HISTORY_KEPT})"
+        )
     except sa.exc.DBAPIError:
         savepoint.rollback()
     else:
         savepoint.commit()
 
 
-def _swap(engine: sa.Engine, prefix: str, version: str, schema: str,
-          previous_schema: str | None, published_at: datetime) -> None:
+def _swap(
+    engine: sa.Engine,
+    prefix: str,
+    version: str,
+    schema: str,
+    previous_schema: str | None,
+    published_at: datetime,
+) -> None:
     """Name ``schema`` as the live version in one transaction."""
     pointer = f"{_q(prefix)}.{_q(POINTER_TABLE)}"
     with engine.begin() as conn:
@@ -307,21 +412,32 @@ def _swap(engine: sa.Engine, prefix: str, version: str, schema: str,
         conn.exec_driver_sql(
             f"CREATE TABLE IF NOT EXISTS {pointer} (id INTEGER PRIMARY KEY CHECK (id = 1), "
             "version TEXT NOT NULL, schema_name TEXT NOT NULL, previous TEXT, "
-            "published_at TIMESTAMP NOT NULL)")
-        conn.execute(sa.text(
-            f"INSERT INTO {pointer} (id, version, schema_name, previous, published_at) "
-            "VALUES (1, :version, :schema, :previous, :at) ON CONFLICT (id) DO UPDATE SET "
-            "version = EXCLUDED.version, schema_name = EXCLUDED.schema_name, "
-            "previous = EXCLUDED.previous, published_at = EXCLUDED.published_at"),
-            {"version": version, "schema": schema, "previous": previous_schema,
-             "at": published_at.replace(tzinfo=None)})
+            "published_at TIMESTAMP NOT NULL)"
+        )
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {pointer} (id, version, schema_name, previous, published_at) "
+                "VALUES (1, :version, :schema, :previous, :at) ON CONFLICT (id) DO UPDATE SET "
+                "version = EXCLUDED.version, schema_name = EXCLUDED.schema_name, "
+                "previous = EXCLUDED.previous, published_at = EXCLUDED.published_at"
+            ),
+            {
+                "version": version,
+                "schema": schema,
+                "previous": previous_schema,
+                "at": published_at.replace(tzinfo=None),
+            },
+        )
 
 
 def _version_schemas(conn: sa.Connection, prefix: str) -> list[str]:
     pattern = prefix.replace("_", r"\_") + r"\_v%"
-    return list(conn.execute(sa.text(
-        "SELECT nspname FROM pg_namespace WHERE nspname LIKE :p ORDER BY nspname"),
-        {"p": pattern}).scalars())
+    return list(
+        conn.execute(
+            sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p ORDER BY nspname"),
+            {"p": pattern},
+        ).scalars()
+    )
 
 
 def _drop(engine: sa.Engine, schema: str) -> bool:

@@ -38,7 +38,7 @@ DIR_MODE = 0o700
 class WarehousePaths:
     """Where the files of one DuckDB warehouse live."""
 
-    path: Path   # the logical path named in the URL
+    path: Path  # the logical path named in the URL
 
     @property
     def pointer(self) -> Path:
@@ -59,9 +59,11 @@ def duckdb_path(url: str) -> Path:
     """The file path of a ``duckdb:///…`` URL; other URLs are a clear error."""
     prefix = "duckdb:///"
     if not url.startswith(prefix):
-        raise ConfigError(f"Expected a DuckDB URL like duckdb:///path/warehouse.duckdb (or, "
-                          f"for starboard load, postgresql+psycopg://…), got {url!r}.")
-    raw = url[len(prefix):].split("?", 1)[0]
+        raise ConfigError(
+            f"Expected a DuckDB URL like duckdb:///path/warehouse.duckdb (or, "
+            f"for starboard load, postgresql+psycopg://…), got {url!r}."
+        )
+    raw = url[len(prefix) :].split("?", 1)[0]
     if not raw or raw == ":memory:":
         raise ConfigError(f"{url!r} names no file: the loader publishes to a DuckDB file.")
     return Path(raw).expanduser()
@@ -91,8 +93,10 @@ def read_pointer(paths: WarehousePaths, *, strict: bool = True) -> dict | None:
         if not strict:
             return None
         # The name only: readers show this on /readyz and on error tiles.
-        raise DataError(f"The warehouse pointer {paths.pointer.name} is damaged ({exc}); "
-                        "publish again with `starboard load` to replace it.") from exc
+        raise DataError(
+            f"The warehouse pointer {paths.pointer.name} is damaged ({exc}); "
+            "publish again with `starboard load` to replace it."
+        ) from exc
     return data
 
 
@@ -117,14 +121,14 @@ def swap_pointer(paths: WarehousePaths, version: str, published_at: datetime) ->
     target = paths.version_file(version)
     fd = os.open(target, os.O_RDONLY)  # the data itself must be on disk before it is named
     try:
-        os.fchmod(fd, FILE_MODE)          # DuckDB created it with the process umask
+        os.fchmod(fd, FILE_MODE)  # DuckDB created it with the process umask
         os.fsync(fd)
     finally:
         os.close(fd)
     tmp = paths.pointer.with_name(paths.pointer.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), FILE_MODE)   # a leftover tmp of a crashed loader
+        os.fchmod(handle.fileno(), FILE_MODE)  # a leftover tmp of a crashed loader
         json.dump(data, handle)
         handle.flush()
         os.fsync(handle.fileno())
@@ -150,14 +154,15 @@ def prune(paths: WarehousePaths) -> list[Path]:
 @contextmanager
 def loader_lock(paths: WarehousePaths) -> Iterator[None]:
     """One loader at a time per warehouse; a second one fails fast with a clear message."""
-    handle = os.fdopen(os.open(paths.lock, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE),
-                       "a+")
+    handle = os.fdopen(os.open(paths.lock, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE), "a+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DataError(f"Another load into {paths.path} is running (lock {paths.lock}); "
-                            "wait for it to finish.") from None
+            raise DataError(
+                f"Another load into {paths.path} is running (lock {paths.lock}); "
+                "wait for it to finish."
+            ) from None
         yield
     finally:
         handle.close()
@@ -174,5 +179,7 @@ def check_writable(directory: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise DataError(f"{directory} is not writable ({exc.strerror}): choose another "
-                        "directory with STARBOARD_HOME or --db.") from exc
+        raise DataError(
+            f"{directory} is not writable ({exc.strerror}): choose another "
+            "directory with STARBOARD_HOME or --db."
+        ) from exc

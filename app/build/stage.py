@@ -36,13 +36,17 @@ def discover(raw_dir: Path) -> list[RawSource]:
         if not found:
             missing.append(f"{spec.entity}.parquet or {spec.entity}.csv")
         elif len(found) > 1:
-            raise DataError(f"Both {found[0].name} and {found[1].name} are in {raw_dir}: "
-                            "keep one of them so it is clear which to load.")
+            raise DataError(
+                f"Both {found[0].name} and {found[1].name} are in {raw_dir}: "
+                "keep one of them so it is clear which to load."
+            )
         else:
             sources.append(RawSource(spec, found[0]))
     if missing:
-        raise DataError(f"Missing raw file(s) in {raw_dir}: {', '.join(missing)}. "
-                        "See the README, section “Loading your own data”, for the file layout.")
+        raise DataError(
+            f"Missing raw file(s) in {raw_dir}: {', '.join(missing)}. "
+            "See the README, section “Loading your own data”, for the file layout."
+        )
     return sources
 
 
@@ -52,17 +56,23 @@ def _header(source: RawSource, con: duckdb.DuckDBPyConnection) -> list[str]:
             try:
                 return next(csv.reader(handle))
             except StopIteration:
-                raise DataError(f"{source.path.name} is empty: it needs a header row with "
-                                f"the columns {', '.join(source.spec.names)}.") from None
+                raise DataError(
+                    f"{source.path.name} is empty: it needs a header row with "
+                    f"the columns {', '.join(source.spec.names)}."
+                ) from None
             except UnicodeDecodeError as exc:
-                raise DataError(f"{source.path.name} is not UTF-8 text ({exc.reason} at "
-                                f"byte {exc.start}).") from exc
+                raise DataError(
+                    f"{source.path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})."
+                ) from exc
     try:
-        rows = con.execute("SELECT name FROM parquet_schema(?) WHERE num_children IS NULL "
-                           "OR num_children = 0", [str(source.path)]).fetchall()
+        rows = con.execute(
+            "SELECT name FROM parquet_schema(?) WHERE num_children IS NULL OR num_children = 0",
+            [str(source.path)],
+        ).fetchall()
     except duckdb.Error as exc:
-        raise DataError(f"{source.path.name} is not a readable Parquet file: "
-                        f"{str(exc).splitlines()[0]}") from exc
+        raise DataError(
+            f"{source.path.name} is not a readable Parquet file: {str(exc).splitlines()[0]}"
+        ) from exc
     return [r[0] for r in rows]
 
 
@@ -81,8 +91,9 @@ def check_columns(source: RawSource, con: duckdb.DuckDBPyConnection) -> None:
     if dupes:
         problems.append(f"repeated column(s) {', '.join(dupes)}")
     if problems:
-        raise DataError(f"{source.path.name}: {'; '.join(problems)}. Expected exactly: "
-                        f"{', '.join(expected)}.")
+        raise DataError(
+            f"{source.path.name}: {'; '.join(problems)}. Expected exactly: {', '.join(expected)}."
+        )
 
 
 def _quote(name: str) -> str:
@@ -117,13 +128,17 @@ def _stage_csv(source: RawSource, con: duckdb.DuckDBPyConnection, table: str, pa
             f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, header = true, "
             f"columns = {columns}, auto_detect = false, delim = ',', quote = '\"', "
             "escape = '\"', nullstr = '', store_rejects = true, rejects_table = 'rej_errors', "
-            "rejects_scan = 'rej_scans', dateformat = '%Y-%m-%d')", [path])
+            "rejects_scan = 'rej_scans', dateformat = '%Y-%m-%d')",
+            [path],
+        )
     except duckdb.Error as exc:
-        raise DataError(f"{source.path.name} could not be read as CSV: "
-                        f"{str(exc).splitlines()[0]}") from exc
+        raise DataError(
+            f"{source.path.name} could not be read as CSV: {str(exc).splitlines()[0]}"
+        ) from exc
     rejects = con.execute(
-        "SELECT line, column_name, error_type, error_message FROM rej_errors "
-        "ORDER BY line LIMIT ?", [MAX_REPORTED + 1]).fetchall()
+        "SELECT line, column_name, error_type, error_message FROM rej_errors ORDER BY line LIMIT ?",
+        [MAX_REPORTED + 1],
+    ).fetchall()
     total = con.execute("SELECT count(*) FROM rej_errors").fetchone()[0]
     if total:
         lines = []
@@ -132,27 +147,39 @@ def _stage_csv(source: RawSource, con: duckdb.DuckDBPyConnection, table: str, pa
             where = f"line {line}" + (f", column {column}" if column else "")
             lines.append(f"  {source.path.name} {where}: {detail}")
         more = f"\n  … and {total - MAX_REPORTED} more" if total > MAX_REPORTED else ""
-        raise DataError(f"{source.path.name} has {total} value(s) that do not parse:\n"
-                        + "\n".join(lines) + more)
+        raise DataError(
+            f"{source.path.name} has {total} value(s) that do not parse:\n"
+            + "\n".join(lines)
+            + more
+        )
 
 
-def _stage_parquet(source: RawSource, con: duckdb.DuckDBPyConnection, table: str,
-                   path: str) -> None:
-    casts = ", ".join(f"TRY_CAST({_quote(c.name)} AS {c.type}) AS {_quote(c.name)}"
-                      for c in source.spec.columns)
+def _stage_parquet(
+    source: RawSource, con: duckdb.DuckDBPyConnection, table: str, path: str
+) -> None:
+    casts = ", ".join(
+        f"TRY_CAST({_quote(c.name)} AS {c.type}) AS {_quote(c.name)}" for c in source.spec.columns
+    )
     try:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table} AS SELECT * FROM "
-                    f"read_parquet({_literal(path)}, file_row_number = true)")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW raw_{table} AS SELECT * FROM "
+            f"read_parquet({_literal(path)}, file_row_number = true)"
+        )
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {casts} FROM raw_{table}")
     except duckdb.Error as exc:
-        raise DataError(f"{source.path.name} could not be read as Parquet: "
-                        f"{str(exc).splitlines()[0]}") from exc
+        raise DataError(
+            f"{source.path.name} could not be read as Parquet: {str(exc).splitlines()[0]}"
+        ) from exc
     # A value present in the file but NULL after the cast did not fit its type.
     checks = " OR ".join(
         f"({_quote(c.name)} IS NOT NULL AND TRY_CAST({_quote(c.name)} AS {c.type}) IS NULL)"
-        for c in source.spec.columns)
-    bad = con.execute(f"SELECT file_row_number, * EXCLUDE (file_row_number) FROM raw_{table} "
-                      f"WHERE {checks} LIMIT ?", [MAX_REPORTED]).fetchall()
+        for c in source.spec.columns
+    )
+    bad = con.execute(
+        f"SELECT file_row_number, * EXCLUDE (file_row_number) FROM raw_{table} "
+        f"WHERE {checks} LIMIT ?",
+        [MAX_REPORTED],
+    ).fetchall()
     if bad:
         names = [d[0] for d in con.description][1:]
         lines = []
@@ -162,12 +189,17 @@ def _stage_parquet(source: RawSource, con: duckdb.DuckDBPyConnection, table: str
                 value = values.get(col.name)
                 if value is None:
                     continue
-                ok = con.execute(f"SELECT TRY_CAST(? AS {col.type}) IS NOT NULL",
-                                 [str(value)]).fetchone()[0]
+                ok = con.execute(
+                    f"SELECT TRY_CAST(? AS {col.type}) IS NOT NULL", [str(value)]
+                ).fetchone()[0]
                 if not ok:
-                    lines.append(f"  {source.path.name} row {row[0] + 1}, column {col.name}: "
-                                 f"{value!r} is not a {col.type}")
+                    lines.append(
+                        f"  {source.path.name} row {row[0] + 1}, column {col.name}: "
+                        f"{value!r} is not a {col.type}"
+                    )
                     break
-        raise DataError(f"{source.path.name} has values that do not fit their column types:\n"
-                        + "\n".join(lines))
+        raise DataError(
+            f"{source.path.name} has values that do not fit their column types:\n"
+            + "\n".join(lines)
+        )
     con.execute(f"DROP VIEW raw_{table}")

@@ -13,8 +13,15 @@ HOLIDAYS = ("01-01", "05-01", "12-24", "12-25", "12-26", "12-31")
 # July 2026 … June 2027).
 FISCAL_START_MONTH = 7
 
-STAR_TABLES = ("dim_date", "dim_channel", "dim_user", "dim_product", "dim_campaign",
-               "fct_interaction", "fct_marketing_spend")
+STAR_TABLES = (
+    "dim_date",
+    "dim_channel",
+    "dim_user",
+    "dim_product",
+    "dim_campaign",
+    "fct_interaction",
+    "fct_marketing_spend",
+)
 
 DIM_DATE = f"""
 CREATE TABLE dim_date AS
@@ -109,8 +116,7 @@ ORPHAN_CHECKS: tuple[tuple[str, str, str, str, str], ...] = (
     ("fct_interaction", "channel_key", "stg_interactions", "channel", "stg_channels"),
     ("fct_interaction", "campaign_key", "stg_interactions", "campaign_id", "stg_campaigns"),
     ("fct_marketing_spend", "channel_key", "stg_marketing_spend", "channel", "stg_channels"),
-    ("fct_marketing_spend", "campaign_key", "stg_marketing_spend", "campaign_id",
-     "stg_campaigns"),
+    ("fct_marketing_spend", "campaign_key", "stg_marketing_spend", "campaign_id", "stg_campaigns"),
     ("dim_user", "acquisition_channel_key", "stg_users", "acquisition_channel", "stg_channels"),
     ("dim_campaign", "channel_key", "stg_campaigns", "channel", "stg_channels"),
 )
@@ -150,6 +156,8 @@ def build_star(con: duckdb.DuckDBPyConnection) -> None:
 
 def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
     """Staging tables are not published."""
-    for (name,) in con.execute("SELECT table_name FROM information_schema.tables "
-                               "WHERE table_name LIKE 'stg\\_%' ESCAPE '\\'").fetchall():
+    for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_name LIKE 'stg\\_%' ESCAPE '\\'"
+    ).fetchall():
         con.execute(f'DROP TABLE "{name}"')

@@ -13,21 +13,34 @@ from app.runtime import standalone
 from queries.alerts import AlertRule, Window, evaluate, evaluate_risk1
 from queries.run import current_model, latest_day
 
-NOW = datetime(2026, 11, 1, 6, 0)        # the demo's data ends 2026-10-31
+NOW = datetime(2026, 11, 1, 6, 0)  # the demo's data ends 2026-10-31
 
 
 @pytest.fixture(scope="module")
 def runtime(alerts_demo: str, tmp_path_factory: pytest.TempPathFactory):
-    settings = load_settings({"db_url": alerts_demo, "cache": "null",
-                              "home": str(tmp_path_factory.mktemp("alerts_home"))})
+    settings = load_settings(
+        {
+            "db_url": alerts_demo,
+            "cache": "null",
+            "home": str(tmp_path_factory.mktemp("alerts_home")),
+        }
+    )
     with standalone(settings) as rt:
         yield rt
 
 
-def _run(runtime, *, since: str | None = None, period: str | None = None,
-         rules: list[str] | None = None, now: datetime = NOW, model=None):
-    return evaluate(runtime, model or current_model(runtime), Window.parse(since, period),
-                    now=now, rules=rules)
+def _run(
+    runtime,
+    *,
+    since: str | None = None,
+    period: str | None = None,
+    rules: list[str] | None = None,
+    now: datetime = NOW,
+    model=None,
+):
+    return evaluate(
+        runtime, model or current_model(runtime), Window.parse(since, period), now=now, rules=rules
+    )
 
 
 def _with_rules(runtime, **rules: AlertRule):
@@ -43,8 +56,7 @@ def test_tablet_outage_fires_on_its_day_only(runtime) -> None:
     [event] = events
     assert event.severity == "critical" and event.metric == "visitors"
     assert event.link == "/t1/growth?from=2025-09-17&to=2025-09-17&device=tablet"
-    assert event.message == ("Visitors (device = tablet) was 0 in 17 September 2025: "
-                             "below 1.")
+    assert event.message == ("Visitors (device = tablet) was 0 in 17 September 2025: below 1.")
 
 
 def test_campaign_spike_fires_on_its_week_for_its_campaign_only(runtime) -> None:
@@ -53,33 +65,44 @@ def test_campaign_spike_fires_on_its_week_for_its_campaign_only(runtime) -> None
     assert [e.period for e in events] == [d.isoformat() for d in spike]
     assert {e.member for e in events} == {(("campaign", "Summer flash sale 2026"),)}
     for e in events:
-        assert e.value > e.high > e.expected > e.low >= 0   # above the normal band
+        assert e.value > e.high > e.expected > e.low >= 0  # above the normal band
     assert events[0].link == "/t1/channels?from=2026-06-10&to=2026-06-10"
 
 
 def test_ordinary_months_fire_nothing(runtime) -> None:
     for period in ("2025-03", "2026-02", "2026-09"):
-        assert _run(runtime, period=period, rules=["tablet_tracking_gap",
-                                                   "campaign_spend_spike"]) == []
+        assert (
+            _run(runtime, period=period, rules=["tablet_tracking_gap", "campaign_spend_spike"])
+            == []
+        )
 
 
 def test_period_option_judges_exactly_that_period(runtime) -> None:
     assert [e.period for e in _run(runtime, period="2025-09-17")] == ["2025-09-17"]
-    assert [e.period for e in _run(runtime, period="2025-09-16",
-                                   rules=["tablet_tracking_gap"])] == []
+    assert [
+        e.period for e in _run(runtime, period="2025-09-16", rules=["tablet_tracking_gap"])
+    ] == []
 
 
 def test_default_window_is_the_last_two_weeks(runtime) -> None:
     rule = AlertRule("busy_days", "threshold", metric="visitors", grain="day", above=0)
     events = _run(runtime, model=_with_rules(runtime, busy_days=rule))
     last = latest_day(runtime)
-    assert [e.period for e in events] == [(last - timedelta(days=n)).isoformat()
-                                          for n in range(13, -1, -1)]
+    assert [e.period for e in events] == [
+        (last - timedelta(days=n)).isoformat() for n in range(13, -1, -1)
+    ]
 
 
 def test_threshold_per_month_and_per_member_with_filters(runtime) -> None:
-    rule = AlertRule("big_tablet_months", "threshold", metric="visitors", grain="month",
-                     where=("device = tablet",), above=0, by="region")
+    rule = AlertRule(
+        "big_tablet_months",
+        "threshold",
+        metric="visitors",
+        grain="month",
+        where=("device = tablet",),
+        above=0,
+        by="region",
+    )
     events = _run(runtime, period="2026-05", model=_with_rules(runtime, r=rule))
     assert {e.period for e in events} == {"2026-05"}
     regions = sorted(v for e in events for _, v in e.member)
@@ -88,12 +111,11 @@ def test_threshold_per_month_and_per_member_with_filters(runtime) -> None:
 
 
 def test_incomplete_periods_are_not_judged(runtime) -> None:
-    rule = AlertRule("low_month", "threshold", metric="visitors", grain="month",
-                     below=10**12)
+    rule = AlertRule("low_month", "threshold", metric="visitors", grain="month", below=10**12)
     events = _run(runtime, since="2026-10-01", model=_with_rules(runtime, r=rule))
-    assert [e.period for e in events] == ["2026-10"]            # ends on the last day
+    assert [e.period for e in events] == ["2026-10"]  # ends on the last day
     short = _run(runtime, period="2026-11", model=_with_rules(runtime, r=rule))
-    assert short == []                                            # no data yet
+    assert short == []  # no data yet
 
 
 def test_stale_fires_after_the_slo_and_not_before(runtime) -> None:
@@ -105,24 +127,30 @@ def test_stale_fires_after_the_slo_and_not_before(runtime) -> None:
     assert stale.value == 40.0 and stale.high == 36.0
     assert "40 hours old" in stale.message
     strict = AlertRule("strict", "stale", hours=2)
-    [event] = _run(runtime, now=data_to + timedelta(hours=3),
-                   model=_with_rules(runtime, strict=strict))
+    [event] = _run(
+        runtime, now=data_to + timedelta(hours=3), model=_with_rules(runtime, strict=strict)
+    )
     assert event.high == 2.0
 
 
 def test_risk1_fires_for_a_stopped_load_and_not_for_healthy_live_data(runtime) -> None:
     rule = current_model(runtime).alerts["risk1_check_failed"]
-    failures = [CheckFailure(1, "unique", "fct_interaction.interaction_key", "12 duplicates"),
-                CheckFailure(2, "range", "fct_interaction.quantity", "3 out of range")]
+    failures = [
+        CheckFailure(1, "unique", "fct_interaction.interaction_key", "12 duplicates"),
+        CheckFailure(2, "range", "fct_interaction.quantity", "3 out of range"),
+    ]
     [event] = evaluate_risk1(rule, failures, period="2026-11-01", published=False)
     assert event.value == 1.0 and event.severity == "critical"
-    assert event.message == ("A load was stopped: it failed 1 Risk 1 check(s): unique on "
-                             "fct_interaction.interaction_key.")
+    assert event.message == (
+        "A load was stopped: it failed 1 Risk 1 check(s): unique on "
+        "fct_interaction.interaction_key."
+    )
     assert event.detail == ("unique · fct_interaction.interaction_key: 12 duplicates",)
     assert evaluate_risk1(rule, failures[1:], period="2026-11-01", published=False) == []
-    assert _run(runtime, rules=["risk1_check_failed"]) == []      # the live data passes
-    stopped = evaluate(runtime, current_model(runtime), now=NOW, kinds=("risk1",),
-                       load_failures=failures)
+    assert _run(runtime, rules=["risk1_check_failed"]) == []  # the live data passes
+    stopped = evaluate(
+        runtime, current_model(runtime), now=NOW, kinds=("risk1",), load_failures=failures
+    )
     assert [e.period for e in stopped] == ["2026-11-01"]
 
 
@@ -142,17 +170,40 @@ def test_risk1_fires_once_per_live_version_when_a_recorded_check_run_failed(runt
 
     version = runtime.warehouse.snapshot().version.id
     failed = checkstore.CheckResult(
-        "model:fct_interaction.revenue_range", "revenue_range", "fct_interaction", "revenue",
-        "range", "model", 1, 3.0, False, "7 rows below 0")
+        "model:fct_interaction.revenue_range",
+        "revenue_range",
+        "fct_interaction",
+        "revenue",
+        "range",
+        "model",
+        1,
+        3.0,
+        False,
+        "7 rows below 0",
+    )
     passed = checkstore.CheckResult(
-        "model:dim_user.user_key_unique", "user_key_unique", "dim_user", "user_key", "unique",
-        "model", 1, 3.0, True, "")
-    checkstore.record_run(runtime.users.db,
-                          warehouse=checkstore.warehouse_key(runtime.settings.db_url),
-                          version=version, source="quality", published=True,
-                          results=[failed, passed])
+        "model:dim_user.user_key_unique",
+        "user_key_unique",
+        "dim_user",
+        "user_key",
+        "unique",
+        "model",
+        1,
+        3.0,
+        True,
+        "",
+    )
+    checkstore.record_run(
+        runtime.users.db,
+        warehouse=checkstore.warehouse_key(runtime.settings.db_url),
+        version=version,
+        source="quality",
+        published=True,
+        results=[failed, passed],
+    )
     [event] = _run(runtime, rules=["risk1_check_failed"])
     assert event.period == f"version {version}"
-    assert event.message == ("The live data fails 1 Risk 1 check(s): revenue_range on "
-                             "fct_interaction.revenue.")
+    assert event.message == (
+        "The live data fails 1 Risk 1 check(s): revenue_range on fct_interaction.revenue."
+    )
     assert event.detail == ("revenue_range · fct_interaction.revenue: 7 rows below 0",)

@@ -21,28 +21,49 @@ def alerts_app(alerts_demo: str, tmp_path_factory: pytest.TempPathFactory):
     add_users(app)
     runtime = app.server.extensions["starboard"]
     with app.server.app_context():
-        events = evaluate(runtime, current_model(runtime), Window.parse("2024-01-01", None),
-                          now=datetime(2026, 11, 1, 6, 0))
-    alerts.fire(runtime.users.db, events, {"ops": Webhook("ops", "http://127.0.0.1:9/x")},
-                public_url="https://bi.example.com", data_version="v1",
-                now=datetime(2026, 11, 1, 6, 0), attempts=1, timeout=0.5)
+        events = evaluate(
+            runtime,
+            current_model(runtime),
+            Window.parse("2024-01-01", None),
+            now=datetime(2026, 11, 1, 6, 0),
+        )
+    alerts.fire(
+        runtime.users.db,
+        events,
+        {"ops": Webhook("ops", "http://127.0.0.1:9/x")},
+        public_url="https://bi.example.com",
+        data_version="v1",
+        now=datetime(2026, 11, 1, 6, 0),
+        attempts=1,
+        timeout=0.5,
+    )
     yield app
     runtime.warehouse.dispose()
 
 
 def _rows(page) -> list[list[str]]:
     table = find(page, "alerts-table")
-    return [[" ".join(texts(td)) for td in find_all(tr, lambda n: n.get("type") == "Td")]
-            for tr in find_all(table, lambda n: n.get("type") == "Tr")][1:]
+    return [
+        [" ".join(texts(td)) for td in find_all(tr, lambda n: n.get("type") == "Td")]
+        for tr in find_all(table, lambda n: n.get("type") == "Tr")
+    ][1:]
 
 
-def test_history_shows_the_planted_stories_with_values_and_delivery(alerts_app,
-                                                                    alerts_demo) -> None:
+def test_history_shows_the_planted_stories_with_values_and_delivery(
+    alerts_app, alerts_demo
+) -> None:
     page = render(signed_in(alerts_app, "ana"), "/quality/alerts")
     rows = _rows(page)
     tablet = next(r for r in rows if r[1] == "tablet_tracking_gap")
-    assert tablet[:7] == ["critical", "tablet_tracking_gap", "2025-09-17", "—", "0", "≥ 1",
-                          "failed"]
+    assert tablet[:7] == [
+        "critical",
+        "tablet_tracking_gap",
+        "2025-09-17",
+        "—",
+        "0",
+        "≥ 1",
+        "failed",
+    ]
     assert "cannot connect" in tablet[8]
     spikes = [r for r in rows if r[1] == "campaign_spend_spike"]
     assert sorted(r[2] for r in spikes) == [f"2026-06-{d}" for d in range(10, 17)]
@@ -58,7 +79,8 @@ def test_history_shows_the_planted_stories_with_values_and_delivery(alerts_app,
     assert texts(find(page, "alerts-failed")) == [str(len(rows))]
     links = find_all(find(page, "alerts-table"), lambda n: n.get("props", {}).get("href"))
     assert "/t1/growth?from=2025-09-17&to=2025-09-17&device=tablet" in {
-        n["props"]["href"] for n in links}
+        n["props"]["href"] for n in links
+    }
 
 
 def test_rules_are_listed_and_a_rule_filter_narrows_the_history(alerts_app) -> None:

@@ -91,13 +91,16 @@ def _callback_pages(app) -> dict[str, str]:
         if module == "dash.dash" and fn.__name__ == "cancel_call":
             # a background callback's Cancel: the access of the page it cancels for
             target = output.rpartition(".")[0]
-            module = next(e["callback"].__module__ for e in app.callback_map.values()
-                          if e.get("callback") is not None and any(
-                              c.get("id") == target
-                              for c in (e.get("background") or {}).get("cancel") or []))
+            module = next(
+                e["callback"].__module__
+                for e in app.callback_map.values()
+                if e.get("callback") is not None
+                and any(
+                    c.get("id") == target for c in (e.get("background") or {}).get("cancel") or []
+                )
+            )
         page = next((p for p in dash.page_registry.values() if p["module"] == module), None)
-        rules[output] = page["access"] if page else ("signed_in" if module == "dash.dash"
-                                                     else None)
+        rules[output] = page["access"] if page else ("signed_in" if module == "dash.dash" else None)
     return rules
 
 
@@ -114,8 +117,7 @@ def test_direct_callback_posts_by_role(app, client_as, role: str | None) -> None
     rules = _callback_pages(app)
     client = client_as(role)
     for output, access in rules.items():
-        body = {"output": output, "outputs": [], "inputs": [], "state": [],
-                "changedPropIds": []}
+        body = {"output": output, "outputs": [], "inputs": [], "state": [], "changedPropIds": []}
         status = client.post("/_dash-update-component", json=body).status_code
         if role is None:
             assert status == 401, output
@@ -128,15 +130,21 @@ def test_direct_callback_posts_by_role(app, client_as, role: str | None) -> None
 def test_executive_cannot_drive_the_admin_form(app, client_as) -> None:
     client = client_as("executive")
     output = next(k for k in _callback_pages(app) if "admin-message.children" in k)
-    body = {"output": output,
-            "outputs": [{"id": "admin-message", "property": "children"},
-                        {"id": "admin-users-wrap", "property": "children"}],
-            "inputs": [{"id": "admin-apply", "property": "n_clicks", "value": 1}],
-            "state": [{"id": "admin-user", "property": "value", "value": "erin"},
-                      {"id": "admin-role", "property": "value", "value": "admin"},
-                      {"id": "admin-scope", "property": "value", "value": None},
-                      {"id": "admin-status", "property": "value", "value": None}],
-            "changedPropIds": ["admin-apply.n_clicks"]}
+    body = {
+        "output": output,
+        "outputs": [
+            {"id": "admin-message", "property": "children"},
+            {"id": "admin-users-wrap", "property": "children"},
+        ],
+        "inputs": [{"id": "admin-apply", "property": "n_clicks", "value": 1}],
+        "state": [
+            {"id": "admin-user", "property": "value", "value": "erin"},
+            {"id": "admin-role", "property": "value", "value": "admin"},
+            {"id": "admin-scope", "property": "value", "value": None},
+            {"id": "admin-status", "property": "value", "value": None},
+        ],
+        "changedPropIds": ["admin-apply.n_clicks"],
+    }
     assert client.post("/_dash-update-component", json=body).status_code == 403
     users = app.server.extensions["starboard"].users
     assert users.by_name("erin").role == "executive"
@@ -155,8 +163,16 @@ def test_malformed_callback_payloads_are_400(client_as, body) -> None:
     assert response.get_json()["error"]["message"]
 
 
-@pytest.mark.parametrize("target", ["//evil.example", "https://evil.example/x",
-                                    "/\\evil.example", "javascript:alert(1)", "evil.example"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "https://evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+    ],
+)
 def test_next_never_leaves_the_site(client_as, target: str) -> None:
     add_users_client = client_as(None)
     response = sign_in(add_users_client, "ada", next_url=target)
@@ -169,12 +185,16 @@ def test_next_keeps_a_local_bookmark_with_its_query(client_as) -> None:
     assert response.headers["Location"] == "/quality?period=2026-10&x=1"
 
 
-@pytest.mark.parametrize(("name", "password", "message"), [
-    ("erin", "wrong-password", "Wrong user name or password."),
-    ("nobody", PASSWORD, "Wrong user name or password."),
-])
-def test_wrong_credentials_say_so_without_revealing_users(client_as, name, password,
-                                                         message) -> None:
+@pytest.mark.parametrize(
+    ("name", "password", "message"),
+    [
+        ("erin", "wrong-password", "Wrong user name or password."),
+        ("nobody", PASSWORD, "Wrong user name or password."),
+    ],
+)
+def test_wrong_credentials_say_so_without_revealing_users(
+    client_as, name, password, message
+) -> None:
     client = client_as(None)
     response = sign_in(client, name, password)
     assert response.status_code == 401 and message in response.get_data(as_text=True)
@@ -184,7 +204,7 @@ def test_wrong_credentials_say_so_without_revealing_users(client_as, name, passw
 def test_disabled_user_cannot_sign_in_or_keep_a_session(app, client_as) -> None:
     client = client_as("operator")
     app.server.extensions["starboard"].users.set_disabled("oscar")
-    assert client.get("/quality").status_code == 302       # the live session stops working
+    assert client.get("/quality").status_code == 302  # the live session stops working
     response = sign_in(client_as(None), "oscar")
     assert response.status_code == 401 and "disabled" in response.get_data(as_text=True)
 
@@ -193,7 +213,7 @@ def test_throttling_after_five_failures(client_as) -> None:
     client = client_as(None)
     for _ in range(5):
         assert sign_in(client, "ana", "nope-nope-nope").status_code == 401
-    response = sign_in(client, "ana", PASSWORD)             # even the right password waits
+    response = sign_in(client, "ana", PASSWORD)  # even the right password waits
     assert response.status_code == 429 and "wait 15 minutes" in response.get_data(as_text=True)
 
 
@@ -232,14 +252,17 @@ def test_cookie_flags_and_remember_me(client_as, app) -> None:
     response = sign_in(client, "ana")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert "Secure" not in cookie and "Expires" not in cookie   # a browser-session cookie
+    assert "Secure" not in cookie and "Expires" not in cookie  # a browser-session cookie
     remembered = sign_in(app.server.test_client(), "ana", remember=True)
     assert "Expires" in remembered.headers["Set-Cookie"]
     secure = app.server.test_client()
     page = secure.get("/login", base_url="https://sb.example").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    over_https = secure.post("/login", base_url="https://sb.example", data={
-        "csrf_token": token, "username": "ana", "password": PASSWORD, "next": "/"})
+    over_https = secure.post(
+        "/login",
+        base_url="https://sb.example",
+        data={"csrf_token": token, "username": "ana", "password": PASSWORD, "next": "/"},
+    )
     assert "Secure" in over_https.headers["Set-Cookie"]
 
 
@@ -265,19 +288,32 @@ def test_api_tokens(app) -> None:
     users = app.server.extensions["starboard"].users
     token = users.create_token("ana", "ci")
     client = app.server.test_client()
-    ok = client.post("/api/v1/query", json={"metrics": ["revenue"]},
-                     headers={"Authorization": f"Bearer {token}"})
+    ok = client.post(
+        "/api/v1/query", json={"metrics": ["revenue"]}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert ok.status_code == 200, ok.get_data(as_text=True)
-    bad = client.post("/api/v1/query", json={"metrics": ["revenue"]},
-                      headers={"Authorization": "Bearer sb_forged"})
+    bad = client.post(
+        "/api/v1/query",
+        json={"metrics": ["revenue"]},
+        headers={"Authorization": "Bearer sb_forged"},
+    )
     assert bad.status_code == 401
     exec_token = users.create_token("erin")
-    denied = client.post("/api/v1/query", json={"metrics": ["revenue"]},
-                         headers={"Authorization": f"Bearer {exec_token}"})
+    denied = client.post(
+        "/api/v1/query",
+        json={"metrics": ["revenue"]},
+        headers={"Authorization": f"Bearer {exec_token}"},
+    )
     assert denied.status_code == 403
     users.set_disabled("ana")
-    assert client.post("/api/v1/query", json={"metrics": ["revenue"]},
-                       headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/query",
+            json={"metrics": ["revenue"]},
+            headers={"Authorization": f"Bearer {token}"},
+        ).status_code
+        == 401
+    )
 
 
 def test_navigation_lists_only_what_the_role_may_open(client_as) -> None:

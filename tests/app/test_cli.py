@@ -36,25 +36,32 @@ def home(tmp_path: Path, monkeypatch) -> Path:
 
 def test_load_prints_rows_steps_and_gates(monkeypatch, capsys, tmp_path: Path) -> None:
     raw = rawdata.write_csv(tmp_path / "raw")
-    code, out, err = starboard(monkeypatch, capsys, "load", str(raw), "--db",
-                               f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    code, out, err = starboard(
+        monkeypatch, capsys, "load", str(raw), "--db", f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    )
     assert code == 0, err
     assert "Published version" in out and "fct_interaction" in out and "31,046" in out
     assert "Time per step" in out and "build star schema" in out
     assert "Quality gates:" in out and "DQ score" in out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["load", "/no/such/dir"], "Raw data directory /no/such/dir does not exist"),
-    (["load", "{raw}", "--db", "sqlite:///x.db"], "Expected a DuckDB URL"),
-    (["load", "{raw}", "--db", "duckdb:///{file}/wh.duckdb"], "Cannot create"),
-    (["query", "--metrics", "revnue", "--db", "duckdb:///{tmp}/none.duckdb"],
-     "No warehouse at"),
-    (["generate", "{tmp}/g", "--interactions", "10"], "interactions"),
-    (["generate", "{tmp}/g", "--end-date", "yesterday"], "--end-date 'yesterday'"),
-])
-def test_bad_input_gives_one_clear_message_and_exit_1(monkeypatch, capsys, tmp_path: Path,
-                                                      args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["load", "/no/such/dir"], "Raw data directory /no/such/dir does not exist"),
+        (["load", "{raw}", "--db", "sqlite:///x.db"], "Expected a DuckDB URL"),
+        (["load", "{raw}", "--db", "duckdb:///{file}/wh.duckdb"], "Cannot create"),
+        (
+            ["query", "--metrics", "revnue", "--db", "duckdb:///{tmp}/none.duckdb"],
+            "No warehouse at",
+        ),
+        (["generate", "{tmp}/g", "--interactions", "10"], "interactions"),
+        (["generate", "{tmp}/g", "--end-date", "yesterday"], "--end-date 'yesterday'"),
+    ],
+)
+def test_bad_input_gives_one_clear_message_and_exit_1(
+    monkeypatch, capsys, tmp_path: Path, args: list[str], message: str
+) -> None:
     raw = rawdata.write_csv(tmp_path / "raw")
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -65,23 +72,38 @@ def test_bad_input_gives_one_clear_message_and_exit_1(monkeypatch, capsys, tmp_p
     assert "Traceback" not in err + out
 
 
-def test_failed_gate_lists_the_gate_and_publishes_nothing(monkeypatch, capsys,
-                                                          tmp_path: Path) -> None:
+def test_failed_gate_lists_the_gate_and_publishes_nothing(
+    monkeypatch, capsys, tmp_path: Path
+) -> None:
     data = rawdata.tables()
     data["products"] = data["products"] + [dict(data["products"][0])]
     raw = rawdata.write_csv(tmp_path / "raw", data)
-    code, out, err = starboard(monkeypatch, capsys, "load", str(raw), "--db",
-                               f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    code, out, err = starboard(
+        monkeypatch, capsys, "load", str(raw), "--db", f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    )
     assert code == 1
     assert "natural_key_unique" in out and "nothing was published" in " ".join(err.split())
     assert not (tmp_path / "wh.current.json").exists()
 
 
 def test_query_csv_matches_hand_written_sql(monkeypatch, capsys, tiny_demo: str) -> None:
-    code, out, err = starboard(monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics",
-                               "revenue,orders", "--by", "region", "--where",
-                               "date between 2026-01-01 and 2026-06-30", "--order", "-revenue",
-                               "--format", "csv")
+    code, out, err = starboard(
+        monkeypatch,
+        capsys,
+        "query",
+        "--db",
+        tiny_demo,
+        "--metrics",
+        "revenue,orders",
+        "--by",
+        "region",
+        "--where",
+        "date between 2026-01-01 and 2026-06-30",
+        "--order",
+        "-revenue",
+        "--format",
+        "csv",
+    )
     assert code == 0, err
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["region", "revenue", "orders"]
@@ -92,49 +114,66 @@ def test_query_csv_matches_hand_written_sql(monkeypatch, capsys, tiny_demo: str)
             "SELECT u.region, sum(f.revenue), count(DISTINCT f.order_id) FROM fct_interaction f "
             "LEFT JOIN dim_user u USING (user_key) WHERE f.interaction_type = 'purchase' AND "
             "f.occurred_at >= '2026-01-01' AND f.occurred_at < '2026-07-01' GROUP BY 1 "
-            "ORDER BY 2 DESC").all()
+            "ORDER BY 2 DESC"
+        ).all()
     assert [(r, pytest.approx(float(v)), int(o)) for r, v, o in rows[1:]] == expected
 
 
-def test_query_refuses_unknown_names_with_a_suggestion(monkeypatch, capsys,
-                                                       tiny_demo: str) -> None:
-    code, _out, err = starboard(monkeypatch, capsys, "query", "--db", tiny_demo,
-                                "--metrics", "revnue")
+def test_query_refuses_unknown_names_with_a_suggestion(monkeypatch, capsys, tiny_demo: str) -> None:
+    code, _out, err = starboard(
+        monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics", "revnue"
+    )
     assert code == 1 and "did you mean 'revenue'" in err
 
 
 def test_query_explain_prints_sql_and_cost_class(monkeypatch, capsys, tiny_demo: str) -> None:
-    code, out, _err = starboard(monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics",
-                                "revenue", "--by", "date:month", "--explain")
+    code, out, _err = starboard(
+        monkeypatch,
+        capsys,
+        "query",
+        "--db",
+        tiny_demo,
+        "--metrics",
+        "revenue",
+        "--by",
+        "date:month",
+        "--explain",
+    )
     assert code == 0 and "-- cost class" in out and "agg_daily_channel" in out
 
 
 def test_check_passes_on_the_demo_and_lists_every_problem_of_a_broken_model(
-        monkeypatch, capsys, tiny_demo: str, tmp_path: Path) -> None:
+    monkeypatch, capsys, tiny_demo: str, tmp_path: Path
+) -> None:
     code, out, _ = starboard(monkeypatch, capsys, "check", "--db", tiny_demo)
     assert code == 0 and "no problems" in out
-    head = ("version: 1\nname: shop\ntables:\n  fct_interaction:\n    kind: fact\n"
-            "    primary_key: interaction_key\n    time: occurred_at\n")
+    head = (
+        "version: 1\nname: shop\ntables:\n  fct_interaction:\n    kind: fact\n"
+        "    primary_key: interaction_key\n    time: occurred_at\n"
+    )
     broken = tmp_path / "broken.yaml"
     broken.write_text(head + "metircs:\n  orders: {fact: fct_nope, sql: count(*)}\n")
-    code, out, err = starboard(monkeypatch, capsys, "check", "--db", tiny_demo, "--model",
-                               str(broken))
+    code, out, err = starboard(
+        monkeypatch, capsys, "check", "--db", tiny_demo, "--model", str(broken)
+    )
     text = " ".join(out.split())
     assert code == 1 and "problem(s)" in err
     assert f"{broken}:8: metircs" in text and "did you mean 'metrics'" in text
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text(head + "  fct_gone: {kind: fact, primary_key: id}\nmetrics:\n"
-                     "  revenue: {fact: fct_interaction, sql: sum(revnue)}\n")
-    code, out, err = starboard(monkeypatch, capsys, "check", "--db", tiny_demo, "--model",
-                               str(wrong))
+    wrong.write_text(
+        head + "  fct_gone: {kind: fact, primary_key: id}\nmetrics:\n"
+        "  revenue: {fact: fct_interaction, sql: sum(revnue)}\n"
+    )
+    code, out, err = starboard(
+        monkeypatch, capsys, "check", "--db", tiny_demo, "--model", str(wrong)
+    )
     text = " ".join(out.split())
     assert code == 1 and "2 problem(s)" in err, text
     assert "fct_gone" in text and "revnue" in text
 
 
 def test_demo_builds_once_then_reuses(monkeypatch, capsys, home: Path) -> None:
-    code, out, err = starboard(monkeypatch, capsys, "demo", "--interactions", "20000",
-                               "--no-serve")
+    code, out, err = starboard(monkeypatch, capsys, "demo", "--interactions", "20000", "--no-serve")
     assert code == 0, err
     assert "Demo ready" in out and (home / "demo" / "warehouse.current.json").exists()
     assert "agg_daily_interaction (rollup)" in out
@@ -159,11 +198,13 @@ def _app_on(home: Path, warehouse: str):
     return app
 
 
-def test_token_list_revoke_and_expiry(monkeypatch, capsys, home: Path,
-                                      small_warehouse: str) -> None:
+def test_token_list_revoke_and_expiry(
+    monkeypatch, capsys, home: Path, small_warehouse: str
+) -> None:
     app = _app_on(home, small_warehouse)
-    code, token, err = starboard(monkeypatch, capsys, "users", "token", "ana", "--label",
-                                 "nightly", "--expires-days", "7")
+    code, token, err = starboard(
+        monkeypatch, capsys, "users", "token", "ana", "--label", "nightly", "--expires-days", "7"
+    )
     token = token.strip()
     assert code == 0 and token.startswith("sb_") and "expires" in err and "revoke 1" in err
     code, forever, _ = starboard(monkeypatch, capsys, "users", "token", "ana")
@@ -177,12 +218,14 @@ def test_token_list_revoke_and_expiry(monkeypatch, capsys, home: Path,
     assert rows["2"][1] == "—" and rows["2"][-2:] == ["never", "active"]
     client = app.server.test_client()
     auth = {"Authorization": f"Bearer {token}"}
-    assert client.post("/api/v1/query", json={"metrics": ["revenue"]},
-                       headers=auth).status_code == 200
+    assert (
+        client.post("/api/v1/query", json={"metrics": ["revenue"]}, headers=auth).status_code == 200
+    )
     code, out, _ = starboard(monkeypatch, capsys, "users", "revoke", "1")
     assert code == 0 and "Token #1 of ana (nightly) revoked." in out
-    assert client.post("/api/v1/query", json={"metrics": ["revenue"]},
-                       headers=auth).status_code == 401
+    assert (
+        client.post("/api/v1/query", json={"metrics": ["revenue"]}, headers=auth).status_code == 401
+    )
     code, out, _ = starboard(monkeypatch, capsys, "users", "tokens", "ana")
     assert "revoked" in out
     code, out, _ = starboard(monkeypatch, capsys, "users", "revoke", "1")
@@ -190,14 +233,18 @@ def test_token_list_revoke_and_expiry(monkeypatch, capsys, home: Path,
     app.server.extensions["starboard"].warehouse.dispose()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["users", "token", "ana", "--expires-days", "0"], "A token expires after 1 to 3650 days"),
-    (["users", "revoke", "42"], "No API token with id 42"),
-    (["users", "revoke", "two"], "Invalid value for 'token_id'"),
-    (["users", "tokens", "nobody"], "No user named 'nobody'"),
-])
-def test_token_commands_refuse_bad_input_clearly(monkeypatch, capsys, home: Path,
-                                                 small_warehouse: str, args, message) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["users", "token", "ana", "--expires-days", "0"], "A token expires after 1 to 3650 days"),
+        (["users", "revoke", "42"], "No API token with id 42"),
+        (["users", "revoke", "two"], "Invalid value for 'token_id'"),
+        (["users", "tokens", "nobody"], "No user named 'nobody'"),
+    ],
+)
+def test_token_commands_refuse_bad_input_clearly(
+    monkeypatch, capsys, home: Path, small_warehouse: str, args, message
+) -> None:
     app = _app_on(home, small_warehouse)
     code, out, err = starboard(monkeypatch, capsys, *args)
     assert code != 0 and message in " ".join((out + err).split())
@@ -205,8 +252,9 @@ def test_token_commands_refuse_bad_input_clearly(monkeypatch, capsys, home: Path
     app.server.extensions["starboard"].warehouse.dispose()
 
 
-def test_reset_password_ends_sessions_signed_in_before(monkeypatch, capsys, home: Path,
-                                                      small_warehouse: str) -> None:
+def test_reset_password_ends_sessions_signed_in_before(
+    monkeypatch, capsys, home: Path, small_warehouse: str
+) -> None:
     """A cookie copied before `starboard users reset-password` is refused afterwards."""
     import io as _io
 
@@ -218,8 +266,9 @@ def test_reset_password_ends_sessions_signed_in_before(monkeypatch, capsys, home
     thief.set_cookie("starboard_session", client.get_cookie("starboard_session").value)
     assert thief.get("/quality").status_code == 200
     monkeypatch.setattr(sys, "stdin", _io.StringIO("brand-new-password\n"))
-    code, out, err = starboard(monkeypatch, capsys, "users", "reset-password", "ana",
-                               "--password-stdin")
+    code, out, err = starboard(
+        monkeypatch, capsys, "users", "reset-password", "ana", "--password-stdin"
+    )
     assert code == 0 and "every session of theirs is ended" in out, err
     assert thief.get("/quality").status_code == 302
     assert client.post("/api/v1/query", json={"metrics": ["revenue"]}).status_code == 401

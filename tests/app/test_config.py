@@ -27,13 +27,16 @@ def test_environment_overrides_defaults_and_overrides_win(tmp_path: Path) -> Non
     assert settings.meta_db_url == f"sqlite:///{tmp_path / 'meta.sqlite'}"
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"STARBOARD_PORT": "eighty"}, "STARBOARD_PORT='eighty' is not valid"),
-    ({"STARBOARD_CACHE": "memcached"}, "expected one of null, simple, filesystem, redis"),
-    ({"STARBOARD_CACHE": "redis"}, "STARBOARD_CACHE=redis needs STARBOARD_REDIS_URL"),
-    ({"STARBOARD_WORKERS": "0"}, "STARBOARD_WORKERS must be a positive number"),
-    ({"STARBOARD_DEBUG": "maybe"}, "expected true or false"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STARBOARD_PORT": "eighty"}, "STARBOARD_PORT='eighty' is not valid"),
+        ({"STARBOARD_CACHE": "memcached"}, "expected one of null, simple, filesystem, redis"),
+        ({"STARBOARD_CACHE": "redis"}, "STARBOARD_CACHE=redis needs STARBOARD_REDIS_URL"),
+        ({"STARBOARD_WORKERS": "0"}, "STARBOARD_WORKERS must be a positive number"),
+        ({"STARBOARD_DEBUG": "maybe"}, "expected true or false"),
+    ],
+)
 def test_malformed_settings_name_the_variable(env: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=env)
@@ -48,7 +51,7 @@ def test_secret_key_is_generated_once_private_and_unique(tmp_path: Path) -> None
     first = load_settings(environ={"STARBOARD_HOME": str(tmp_path / "a")})
     second = load_settings(environ={"STARBOARD_HOME": str(tmp_path / "b")})
     key = ensure_secret_key(first)
-    assert key == ensure_secret_key(first)                      # kept, not regenerated
+    assert key == ensure_secret_key(first)  # kept, not regenerated
     assert len(key) >= 48 and key != ensure_secret_key(second)  # never shared by two installs
     mode = stat.S_IMODE(os.stat(first.secret_key_file).st_mode)
     assert mode == 0o600
@@ -69,8 +72,12 @@ def test_workers_starting_together_agree_on_one_complete_key(tmp_path: Path) -> 
     root = Path(__file__).resolve().parents[2]
     for trial in range(3):
         home = tmp_path / f"home{trial}"
-        procs = [subprocess.Popen([sys.executable, "-c", RACE, str(home)], cwd=root,
-                                  stdout=subprocess.PIPE, text=True) for _ in range(6)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACE, str(home)], cwd=root, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(6)
+        ]
         keys = {p.communicate(timeout=60)[0].strip() for p in procs}
         assert len(keys) == 1 and len(keys.pop()) >= 48
         assert not list(home.glob(".secret_key.*"))  # no temporary file left behind

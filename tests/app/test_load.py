@@ -37,8 +37,11 @@ def url(tmp_path: Path) -> str:
 
 def _digest(paths: WarehousePaths) -> dict[str, str]:
     """Every file of the warehouse, by content hash: 'byte-for-byte untouched'."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(paths.path.parent.iterdir()) if not p.name.endswith(".lock")}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(paths.path.parent.iterdir())
+        if not p.name.endswith(".lock")
+    }
 
 
 def _query(url: str, sql: str):
@@ -53,22 +56,48 @@ def test_load_builds_the_star_schema_contract(raw: Path, url: str) -> None:
     assert result.row_counts["dim_user"] == 4
     assert result.row_counts["fct_interaction"] == len(rawdata.interactions())
     assert result.row_counts["fct_marketing_spend"] == 10
-    cols = _query(url, "SELECT column_name FROM information_schema.columns "
-                       "WHERE table_name = 'dim_date' ORDER BY ordinal_position")
+    cols = _query(
+        url,
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'dim_date' ORDER BY ordinal_position",
+    )
     assert [c[0] for c in cols] == [
-        "date_key", "date", "year", "quarter", "month", "month_name", "day_of_week",
-        "day_name", "iso_week", "iso_year", "is_weekend", "is_holiday", "month_start",
-        "quarter_start", "week_start", "fiscal_year", "fiscal_quarter"]
-    revenue = _query(url, "SELECT sum(revenue), count(DISTINCT order_id) FROM fct_interaction f "
-                          "JOIN dim_user u USING (user_key) WHERE u.country = 'DE'")
+        "date_key",
+        "date",
+        "year",
+        "quarter",
+        "month",
+        "month_name",
+        "day_of_week",
+        "day_name",
+        "iso_week",
+        "iso_year",
+        "is_weekend",
+        "is_holiday",
+        "month_start",
+        "quarter_start",
+        "week_start",
+        "fiscal_year",
+        "fiscal_quarter",
+    ]
+    revenue = _query(
+        url,
+        "SELECT sum(revenue), count(DISTINCT order_id) FROM fct_interaction f "
+        "JOIN dim_user u USING (user_key) WHERE u.country = 'DE'",
+    )
     assert revenue == [(600.0, 5)]
     # surrogate keys resolve: every interaction has a user, channel; visits have no product
-    assert _query(url, "SELECT count(*) FROM fct_interaction WHERE user_key IS NULL "
-                       "OR channel_key IS NULL") == [(0,)]
-    assert _query(url, "SELECT count(*) FROM fct_interaction WHERE interaction_type = 'visit' "
-                       "AND product_key IS NOT NULL") == [(0,)]
-    assert _query(url, "SELECT date_key FROM fct_interaction ORDER BY interaction_key "
-                       "LIMIT 1") == [(20260311,)]
+    assert _query(
+        url, "SELECT count(*) FROM fct_interaction WHERE user_key IS NULL OR channel_key IS NULL"
+    ) == [(0,)]
+    assert _query(
+        url,
+        "SELECT count(*) FROM fct_interaction WHERE interaction_type = 'visit' "
+        "AND product_key IS NOT NULL",
+    ) == [(0,)]
+    assert _query(url, "SELECT date_key FROM fct_interaction ORDER BY interaction_key LIMIT 1") == [
+        (20260311,)
+    ]
 
 
 def test_publish_records_version_gates_and_score(raw: Path, url: str) -> None:
@@ -90,8 +119,9 @@ def test_second_load_keeps_history_and_prunes_old_versions(raw: Path, url: str) 
     third = _load(raw, url)
     paths = WarehousePaths(Path(url.removeprefix("duckdb:///")))
     files = sorted(p.name for p in paths.version_files())
-    assert files == sorted([paths.version_file(second.version).name,
-                            paths.version_file(third.version).name])
+    assert files == sorted(
+        [paths.version_file(second.version).name, paths.version_file(third.version).name]
+    )
     assert first.version not in "".join(files)
     history = _query(url, "SELECT version FROM starboard_publish ORDER BY published_at")
     assert [h[0] for h in history][-1] == third.version and len(history) == 3
@@ -113,10 +143,10 @@ def test_reader_notices_a_new_version_without_restart(raw: Path, url: str) -> No
         assert conn.exec_driver_sql("SELECT count(*) FROM dim_user").scalar() == 5
 
 
-@pytest.mark.parametrize("step", ["stage interactions.csv", "build star schema",
-                                  "quality gates"])
+@pytest.mark.parametrize("step", ["stage interactions.csv", "build star schema", "quality gates"])
 def test_a_load_that_dies_midway_leaves_the_live_warehouse_untouched(
-        raw: Path, url: str, step: str) -> None:
+    raw: Path, url: str, step: str
+) -> None:
     _load(raw, url)
     paths = WarehousePaths(Path(url.removeprefix("duckdb:///")))
     before = _digest(paths)
@@ -131,17 +161,21 @@ def test_parquet_and_csv_load_the_same(tmp_path: Path, raw: Path) -> None:
     con = duckdb.connect()
     for name in os.listdir(raw):
         entity = name.removesuffix(".csv")
-        con.execute(f"COPY (SELECT * FROM read_csv('{raw / name}', nullstr = '')) "
-                    f"TO '{pq_dir / entity}.parquet' (FORMAT parquet)")
+        con.execute(
+            f"COPY (SELECT * FROM read_csv('{raw / name}', nullstr = '')) "
+            f"TO '{pq_dir / entity}.parquet' (FORMAT parquet)"
+        )
     a = _load(raw, f"duckdb:///{tmp_path / 'a.duckdb'}")
     b = _load(pq_dir, f"duckdb:///{tmp_path / 'b.duckdb'}")
     assert a.row_counts == b.row_counts
     sql = "SELECT sum(revenue), count(order_id), count(product_key) FROM fct_interaction"
-    assert _query(f"duckdb:///{tmp_path / 'a.duckdb'}", sql) == \
-        _query(f"duckdb:///{tmp_path / 'b.duckdb'}", sql)
+    assert _query(f"duckdb:///{tmp_path / 'a.duckdb'}", sql) == _query(
+        f"duckdb:///{tmp_path / 'b.duckdb'}", sql
+    )
 
 
 # ---- bad input: a clear message, nothing published, the previous data still served ----
+
 
 def _assert_refused(raw: Path, url: str, match: str) -> None:
     paths = WarehousePaths(Path(url.removeprefix("duckdb:///")))
@@ -170,11 +204,16 @@ def test_missing_file_is_named(raw: Path, live: str) -> None:
 
 def test_missing_and_extra_columns_are_named(raw: Path, live: str) -> None:
     data = rawdata.tables()
-    data["products"] = [{**{k: v for k, v in p.items() if k != "brand"}, "colour": "red"}
-                        for p in data["products"]]
+    data["products"] = [
+        {**{k: v for k, v in p.items() if k != "brand"}, "colour": "red"} for p in data["products"]
+    ]
     rawdata.write_csv(raw, data)
-    _assert_refused(raw, live, r"products\.csv: missing column\(s\) brand; unexpected "
-                               r"column\(s\) colour")
+    _assert_refused(
+        raw,
+        live,
+        r"products\.csv: missing column\(s\) brand; unexpected "
+        r"column\(s\) colour",
+    )
 
 
 def test_unparsable_value_names_file_line_and_column(raw: Path, live: str) -> None:
@@ -190,21 +229,33 @@ def test_unparsable_parquet_value_names_row_and_column(tmp_path: Path, raw: Path
     con = duckdb.connect()
     for name in os.listdir(raw):
         entity = name.removesuffix(".csv")
-        select = ("SELECT * REPLACE (CASE WHEN sku = 'SKU-2' THEN 'cheap' ELSE "
-                  "CAST(list_price AS VARCHAR) END AS list_price)"
-                  if entity == "products" else "SELECT *")
-        con.execute(f"COPY ({select} FROM read_csv('{raw / name}', nullstr = '', "
-                    f"all_varchar = true)) TO '{pq_dir / entity}.parquet' (FORMAT parquet)")
-    _assert_refused(pq_dir, f"duckdb:///{tmp_path / 'x.duckdb'}",
-                    r"products\.parquet row 2, column list_price: 'cheap' is not a DOUBLE")
+        select = (
+            "SELECT * REPLACE (CASE WHEN sku = 'SKU-2' THEN 'cheap' ELSE "
+            "CAST(list_price AS VARCHAR) END AS list_price)"
+            if entity == "products"
+            else "SELECT *"
+        )
+        con.execute(
+            f"COPY ({select} FROM read_csv('{raw / name}', nullstr = '', "
+            f"all_varchar = true)) TO '{pq_dir / entity}.parquet' (FORMAT parquet)"
+        )
+    _assert_refused(
+        pq_dir,
+        f"duckdb:///{tmp_path / 'x.duckdb'}",
+        r"products\.parquet row 2, column list_price: 'cheap' is not a DOUBLE",
+    )
 
 
 def test_duplicate_primary_keys_stop_the_load(raw: Path, live: str) -> None:
     data = rawdata.tables()
     data["users"] = data["users"] + [dict(data["users"][1], country="IT")]
     rawdata.write_csv(raw, data)
-    _assert_refused(raw, live, r"(?s)Risk 1.*users.user_id \[natural_key_unique\]: 1 duplicate "
-                               r"user_id value\(s\) in users \(e\.g\. user_id=2\)")
+    _assert_refused(
+        raw,
+        live,
+        r"(?s)Risk 1.*users.user_id \[natural_key_unique\]: 1 duplicate "
+        r"user_id value\(s\) in users \(e\.g\. user_id=2\)",
+    )
 
 
 def test_duplicate_fact_rows_stop_the_load(raw: Path, live: str) -> None:
@@ -219,8 +270,12 @@ def test_orphan_keys_above_the_limit_stop_the_load(raw: Path, live: str) -> None
     for row in data["interactions"][:10]:
         row["user_id"] = 777
     rawdata.write_csv(raw, data)
-    _assert_refused(raw, live, r"fct_interaction.user_key \[orphan_rate\]: 10 of "
-                               r"\d+ user_id value\(s\) \(\d+\.\d+%\) have no row in users")
+    _assert_refused(
+        raw,
+        live,
+        r"fct_interaction.user_key \[orphan_rate\]: 10 of "
+        r"\d+ user_id value\(s\) \(\d+\.\d+%\) have no row in users",
+    )
 
 
 def test_few_orphans_warn_and_publish(raw: Path, url: str) -> None:
@@ -244,8 +299,12 @@ def test_required_value_missing_is_refused(raw: Path, live: str) -> None:
     data = rawdata.tables()
     data["interactions"][2]["interaction_type"] = ""
     rawdata.write_csv(raw, data)
-    _assert_refused(raw, live, r"1 empty value\(s\) in required column "
-                               r"interactions\.interaction_type")
+    _assert_refused(
+        raw,
+        live,
+        r"1 empty value\(s\) in required column "
+        r"interactions\.interaction_type",
+    )
 
 
 def test_url_that_is_not_duckdb_is_refused(raw: Path) -> None:
@@ -298,29 +357,34 @@ load(Path(sys.argv[1]), sys.argv[2], step=step)
 
 @pytest.mark.parametrize("step", ["build star schema", "publish"])
 def test_a_killed_load_leaves_the_live_warehouse_untouched(
-        raw: Path, live: str, tmp_path: Path, step: str) -> None:
+    raw: Path, live: str, tmp_path: Path, step: str
+) -> None:
     import subprocess
     import sys
 
     paths = WarehousePaths(Path(live.removeprefix("duckdb:///")))
     before = _digest(paths)
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(raw), live, step],
-                          cwd=Path(__file__).resolve().parents[2], capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(raw), live, step],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+    )
     assert proc.returncode == -9, proc.stderr.decode()
     after = _digest(paths)
     leftovers = set(after) - set(before)
-    assert {k: after[k] for k in before} == before          # live files byte-for-byte equal
+    assert {k: after[k] for k in before} == before  # live files byte-for-byte equal
     assert all(name.startswith("warehouse-") for name in leftovers)  # a dead half-built file
     assert Warehouse(live).snapshot().version.id in paths.pointer.read_text()
-    result = _load(raw, live)                                # the next load cleans up
+    result = _load(raw, live)  # the next load cleans up
     assert not (leftovers & {p.name for p in paths.version_files()})
     assert Warehouse(live).snapshot().version.id == result.version
 
 
 def test_interaction_keys_number_the_facts_in_time_order(raw: Path, url: str) -> None:
     _load(raw, url)
-    keys = _query(url, "SELECT interaction_key FROM fct_interaction ORDER BY occurred_at, "
-                       "interaction_key")
+    keys = _query(
+        url, "SELECT interaction_key FROM fct_interaction ORDER BY occurred_at, interaction_key"
+    )
     assert [k for (k,) in keys] == list(range(1, len(keys) + 1))
     stored = _query(url, "SELECT interaction_key FROM fct_interaction")  # physical order
     assert [k for (k,) in stored] == sorted(k for (k,) in stored)
@@ -334,8 +398,8 @@ def test_one_request_reads_one_data_version_even_across_a_publish(raw: Path, url
     server = Flask("pin-test")
     with server.test_request_context("/t0/company"):
         first = warehouse.snapshot()
-        newer = _load(raw, url)                        # a publish lands mid-request
-        assert warehouse.snapshot() is first           # this request keeps its version
+        newer = _load(raw, url)  # a publish lands mid-request
+        assert warehouse.snapshot() is first  # this request keeps its version
     with server.test_request_context("/t0/company"):
         assert warehouse.snapshot().version.id == newer.version  # the next one gets the new
     assert warehouse.snapshot().version.id == newer.version

@@ -59,12 +59,20 @@ def _use_the_app(url: str, home: Path) -> None:
 
 def test_a_fresh_demo_and_app_leave_nothing_open_to_group_or_others(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")},
-           "STARBOARD_HOME": str(home), "PYTHONPATH": str(ROOT_DIR)}
-    done = subprocess.run([sys.executable, "-m", "app", "demo", "--no-serve",
-                           "--interactions", "20000"], cwd=ROOT_DIR, env=env,
-                          capture_output=True, text=True, timeout=300,
-                          preexec_fn=lambda: os.umask(0o022))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")},
+        "STARBOARD_HOME": str(home),
+        "PYTHONPATH": str(ROOT_DIR),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "demo", "--no-serve", "--interactions", "20000"],
+        cwd=ROOT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o022),
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     raw = home / "demo" / "raw"
     assert (raw / "interactions.parquet").exists() and list((home / "demo").glob("*.duckdb"))
@@ -80,16 +88,24 @@ def test_a_fresh_demo_and_app_leave_nothing_open_to_group_or_others(tmp_path: Pa
 def test_an_older_install_is_made_private_on_start(tiny_demo: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     source = WarehousePaths(duckdb_path(tiny_demo))
-    with _umask(0o022):                      # what an install made before looked like
+    with _umask(0o022):  # what an install made before looked like
         demo = home / "demo"
         (demo / "raw").mkdir(parents=True)
         for file in [source.pointer, *source.version_files()]:
             shutil.copy2(file, demo / file.name.replace(source.path.stem, "warehouse"))
-        for name in ("meta.sqlite", "meta.sqlite-wal", "meta.sqlite-shm", "secret_key",
-                     "demo/raw/users.csv", "cache/0123abcd", "background/cache.db",
-                     "background/00/aa/result.val", "demo/warehouse.lock"):
+        for name in (
+            "meta.sqlite",
+            "meta.sqlite-wal",
+            "meta.sqlite-shm",
+            "secret_key",
+            "demo/raw/users.csv",
+            "cache/0123abcd",
+            "background/cache.db",
+            "background/00/aa/result.val",
+            "demo/warehouse.lock",
+        ):
             (home / name).parent.mkdir(parents=True, exist_ok=True)
-            (home / name).write_bytes(b"")   # SQLite takes empty files as empty databases
+            (home / name).write_bytes(b"")  # SQLite takes empty files as empty databases
         (home / "secret_key").write_text("k" * 64)
         outside = tmp_path / "shared.txt"
         outside.write_text("someone else's")
@@ -103,11 +119,12 @@ def test_an_older_install_is_made_private_on_start(tiny_demo: str, tmp_path: Pat
     assert len(_open_to_others(home)) > 10
     _use_the_app(f"duckdb:///{demo / 'warehouse.duckdb'}", home)
     assert _open_to_others(home) == []
-    assert stat.S_IMODE(outside.stat().st_mode) == 0o644      # a link is not followed
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o644  # a link is not followed
 
 
 def test_a_warehouse_outside_the_home_has_its_published_files_made_private(
-        tiny_demo: str, tmp_path: Path) -> None:
+    tiny_demo: str, tmp_path: Path
+) -> None:
     source = WarehousePaths(duckdb_path(tiny_demo))
     target = WarehousePaths(tmp_path / "srv" / "wh.duckdb")
     target.path.parent.mkdir()
@@ -115,8 +132,7 @@ def test_a_warehouse_outside_the_home_has_its_published_files_made_private(
         copied = target.path.with_name(file.name.replace(source.path.stem, "wh"))
         shutil.copy2(file, copied)
         copied.chmod(0o644)
-    target.pointer.write_text(
-        target.pointer.read_text().replace(source.path.stem + "-", "wh-"))
+    target.pointer.write_text(target.pointer.read_text().replace(source.path.stem + "-", "wh-"))
     target.pointer.chmod(0o644)
     unrelated = target.path.with_name("notes.txt")
     unrelated.write_text("not Starboard's")
@@ -124,4 +140,4 @@ def test_a_warehouse_outside_the_home_has_its_published_files_made_private(
     _use_the_app(f"duckdb:///{target.path}", tmp_path / "home")
     published = [target.pointer, *target.version_files()]
     assert [stat.S_IMODE(p.stat().st_mode) for p in published] == [0o600] * len(published)
-    assert stat.S_IMODE(unrelated.stat().st_mode) == 0o644    # not a file Starboard wrote
+    assert stat.S_IMODE(unrelated.stat().st_mode) == 0o644  # not a file Starboard wrote

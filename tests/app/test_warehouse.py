@@ -16,8 +16,7 @@ from app.warehouse import Warehouse
 from tests.conftest import unavailable
 
 
-def test_plain_duckdb_file_is_read_read_only_and_versioned_by_its_identity(
-        tmp_path: Path) -> None:
+def test_plain_duckdb_file_is_read_read_only_and_versioned_by_its_identity(tmp_path: Path) -> None:
     path = tmp_path / "theirs.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE t AS SELECT 1 AS x")

@@ -13,12 +13,21 @@ from tests.conftest import CHROMEDRIVER, CHROMIUM, PASSWORD, add_users, make_app
 @pytest.fixture
 def browser_ready() -> None:
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        unavailable("Debian chromium and chromium-driver are not installed "
-                    "(apt-get install chromium chromium-driver)")
+        unavailable(
+            "Debian chromium and chromium-driver are not installed "
+            "(apt-get install chromium chromium-driver)"
+        )
 
 
-def open_signed_in(dash_duo, tiny_demo: str, home, path: str, user: str = "erin",
-                   ready: str = "body[data-sb-ready='1']", **overrides: Any):
+def open_signed_in(
+    dash_duo,
+    tiny_demo: str,
+    home,
+    path: str,
+    user: str = "erin",
+    ready: str = "body[data-sb-ready='1']",
+    **overrides: Any,
+):
     """Serve an app on the tiny demo (or the warehouse URL given, with setting
     ``overrides``), open ``path`` signed out (as a bookmark would), sign in through the
     form, and wait for ``ready``; returns the app."""

@@ -13,12 +13,16 @@ pytestmark = pytest.mark.browser
 
 
 def _open(dash_duo, settings, path: str, user: str, ready: str):
-    return open_signed_in(dash_duo, settings.db_url, settings.home, path, user, ready,
-                          model=str(settings.model))
+    return open_signed_in(
+        dash_duo, settings.db_url, settings.home, path, user, ready, model=str(settings.model)
+    )
 
 
 def test_amber_badge_on_a_tile_names_the_failing_check_on_hover(
-        browser_ready, dash_duo, planted_demo) -> None:  # noqa: F811
+    browser_ready,  # noqa: F811
+    dash_duo,
+    planted_demo,  # noqa: F811
+) -> None:
     settings, _ = planted_demo
     _open(dash_duo, settings, "/t0/marketing", "erin", "[data-metric='roas'] .sb-trust-badge")
     badge = dash_duo.find_element("[data-metric='roas'] .sb-trust-badge")
@@ -34,8 +38,7 @@ def test_amber_badge_on_a_tile_names_the_failing_check_on_hover(
     assert dash_duo.get_logs() == []
 
 
-def test_quality_page_masks_pii_for_an_analyst(browser_ready, dash_duo,
-                                               planted_demo) -> None:  # noqa: F811
+def test_quality_page_masks_pii_for_an_analyst(browser_ready, dash_duo, planted_demo) -> None:  # noqa: F811
     settings, _ = planted_demo
     _open(dash_duo, settings, "/quality", "ana", "#quality-samples")
     block = dash_duo.find_element("[data-check='model:dim_user.no_internal_users']")

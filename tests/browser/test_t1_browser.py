@@ -27,6 +27,7 @@ def _sign_in(dash_duo, url: str) -> None:
 
 def _ready(dash_duo, contains: str = "", absent: str = "") -> str:
     """Wait until the board shows a state with/without a fragment; return that state."""
+
     def done(driver) -> str | bool:
         board = driver.find_elements("css selector", "#t1-ready")
         ready = driver.find_elements("css selector", "body[data-sb-ready='1']")
@@ -36,6 +37,7 @@ def _ready(dash_duo, contains: str = "", absent: str = "") -> str:
         if contains not in state or (absent and absent in state):
             return False
         return state
+
     return WebDriverWait(dash_duo.driver, 20).until(done)
 
 
@@ -59,8 +61,9 @@ def _card(dash_duo, title: str):
     raise AssertionError(f"no chart {title!r}")
 
 
-def test_url_state_filters_drill_and_back(browser_ready, dash_duo, tiny_demo: str,
-                                          tmp_path: Path) -> None:
+def test_url_state_filters_drill_and_back(
+    browser_ready, dash_duo, tiny_demo: str, tmp_path: Path
+) -> None:
     app = make_app(tiny_demo, tmp_path)
     add_users(app)
     dash_duo.start_server(app, navigate=False)
@@ -71,8 +74,11 @@ def test_url_state_filters_drill_and_back(browser_ready, dash_duo, tiny_demo: st
     dash_duo.find_element("#t1-field-device button").click()
     search = dash_duo.wait_for_element(".dash-dropdown-search", timeout=10)
     search.send_keys("mob")  # searchable: the list narrows to what matches
-    WebDriverWait(dash_duo.driver, 10).until(lambda d: [
-        o.text for o in d.find_elements("css selector", ".dash-dropdown-option")] == ["mobile"])
+    WebDriverWait(dash_duo.driver, 10).until(
+        lambda d: (
+            [o.text for o in d.find_elements("css selector", ".dash-dropdown-option")] == ["mobile"]
+        )
+    )
     dash_duo.find_element(".dash-dropdown-option").click()
     state = _ready(dash_duo, "device=mobile")
     assert "device=mobile" in dash_duo.driver.current_url
@@ -96,8 +102,12 @@ def test_url_state_filters_drill_and_back(browser_ready, dash_duo, tiny_demo: st
     assert _card(dash_duo, "Return on ad spend by channel")
     engine = app.server.extensions["starboard"].warehouse.snapshot().engine
     with engine.connect() as conn:
-        channels = {r[0] for r in conn.exec_driver_sql(
-            "SELECT channel FROM dim_channel WHERE channel_group = ?", (group,)).all()}
+        channels = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT channel FROM dim_channel WHERE channel_group = ?", (group,)
+            ).all()
+        }
     for card in dash_duo.find_elements(".sb-t1-card[data-type='bar']"):
         labels = {t.text for t in card.find_elements("css selector", ".ytick text")}
         assert labels and labels <= channels

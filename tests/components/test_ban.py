@@ -12,18 +12,35 @@ from components.ban import BanData, anomaly_note, ban_tile, tiles
 from components.figures import BAD, GOOD
 
 REVENUE = BanData(
-    metric="revenue", label="Revenue", description="Net revenue of completed purchases.",
-    fmt="currency", direction="up", value=12_345_678.0, previous=11_000_000.0,
-    last_year=13_000_000.0, previous_label="September 2026", last_year_label="October 2025",
-    goal=12_000_000.0, goal_status="on_track", attainment=12_345_678 / 12_000_000,
+    metric="revenue",
+    label="Revenue",
+    description="Net revenue of completed purchases.",
+    fmt="currency",
+    direction="up",
+    value=12_345_678.0,
+    previous=11_000_000.0,
+    last_year=13_000_000.0,
+    previous_label="September 2026",
+    last_year_label="October 2025",
+    goal=12_000_000.0,
+    goal_status="on_track",
+    attainment=12_345_678 / 12_000_000,
     projected=12_345_678.0,
     sparkline=tuple(float(v) for v in range(1, 13)),
     sparkline_labels=tuple(f"M{i}" for i in range(1, 13)),
     href="/tree/revenue",
 )
-CAC = BanData(metric="cac", label="CAC", fmt="currency", direction="down", value=40.0,
-              previous=50.0, last_year=30.0, sparkline=(55.0, 52.0, 50.0, 40.0),
-              href="/t1/marketing")
+CAC = BanData(
+    metric="cac",
+    label="CAC",
+    fmt="currency",
+    direction="down",
+    value=40.0,
+    previous=50.0,
+    last_year=30.0,
+    sparkline=(55.0, 52.0, 50.0, 40.0),
+    href="/t1/marketing",
+)
 
 
 def walk(component: Any) -> Iterator[Any]:
@@ -40,8 +57,7 @@ def texts(component: Any) -> list[str]:
 
 
 def by_class(component: Any, name: str) -> list[Any]:
-    return [c for c in walk(component)
-            if name in (getattr(c, "className", None) or "").split()]
+    return [c for c in walk(component) if name in (getattr(c, "className", None) or "").split()]
 
 
 def one(component: Any, name: str) -> Any:
@@ -79,15 +95,14 @@ def test_tile_is_a_link_with_a_stable_id_and_a_readable_value() -> None:
     props = value.to_plotly_json()["props"]
     assert props["data-value"] == "$12.3M"
     assert float(props["data-raw"]) == 12_345_678.0
-    assert ban_tile(replace(REVENUE, key="revenue-2")).id == {"type": "ban",
-                                                              "metric": "revenue-2"}
+    assert ban_tile(replace(REVENUE, key="revenue-2")).id == {"type": "ban", "metric": "revenue-2"}
     assert isinstance(ban_tile(replace(REVENUE, href=None)), html.Div)
 
 
 def test_ban_colours_follow_metric_direction() -> None:
     up = by_class(ban_tile(REVENUE), "sb-chip")
-    assert ["sb-good" in c.className for c in up] == [True, False]       # +12 % good
-    assert ["sb-bad" in c.className for c in up] == [False, True]        # −5 % bad
+    assert ["sb-good" in c.className for c in up] == [True, False]  # +12 % good
+    assert ["sb-bad" in c.className for c in up] == [False, True]  # −5 % bad
     down = by_class(ban_tile(CAC), "sb-chip")
     # a cost going down (50 → 40) is good; up against last year (30 → 40) is bad
     assert "sb-good" in down[0].className and texts(down[0])[:2] == ["▼", "\u221220.0%"]
@@ -101,23 +116,32 @@ def test_sparkline_is_small_static_and_coloured_by_the_change() -> None:
     graph = spark.children
     assert isinstance(graph, dcc.Graph)
     assert graph.config["staticPlot"] is True and graph.style == {"height": "36px"}
-    assert graph.figure.data[0].line.color == GOOD                        # CAC fell
+    assert graph.figure.data[0].line.color == GOOD  # CAC fell
     rising = ban_tile(replace(CAC, value=60.0))
     assert one(rising, "sb-ban-spark").children.figure.data[0].line.color == BAD
     assert one(ban_tile(REVENUE), "sb-ban-spark").title == "M1 – M12: low $1.00, high $12.00"
 
 
 def test_goal_progress_bar_and_status_colours() -> None:
-    at_risk = ban_tile(replace(REVENUE, value=11_000_000.0, goal_status="at_risk",
-                               attainment=11 / 12, projected=11_400_000.0))
+    at_risk = ban_tile(
+        replace(
+            REVENUE,
+            value=11_000_000.0,
+            goal_status="at_risk",
+            attainment=11 / 12,
+            projected=11_400_000.0,
+        )
+    )
     bar = one(at_risk, "sb-progress-bar")
     assert bar.style == {"width": "92%"} and "sb-warn" in bar.className
     status = one(at_risk, "sb-status")
     assert texts(status) == ["at risk"] and "sb-warn" in status.className
-    assert "Projected by the end of the period: $11.4M (95% of goal)" in one(
-        at_risk, "sb-ban-goal").title
+    assert (
+        "Projected by the end of the period: $11.4M (95% of goal)"
+        in one(at_risk, "sb-ban-goal").title
+    )
     over = ban_tile(replace(REVENUE, attainment=1.4))
-    assert one(over, "sb-progress-bar").style == {"width": "100%"}       # capped
+    assert one(over, "sb-progress-bar").style == {"width": "100%"}  # capped
     off = ban_tile(replace(REVENUE, goal_status="off_track", attainment=0.5))
     assert "sb-bad" in one(off, "sb-status").className
     assert "sb-ban-off-track" in off.className
@@ -135,8 +159,9 @@ def test_anomaly_flag_shows_the_expected_range_on_hover() -> None:
 
 
 def test_no_data_state_says_why_and_shows_no_zero() -> None:
-    empty = ban_tile(replace(REVENUE, value=None,
-                             no_data_reason="No purchases loaded for October 2026."))
+    empty = ban_tile(
+        replace(REVENUE, value=None, no_data_reason="No purchases loaded for October 2026.")
+    )
     words = texts(empty)
     assert "No data" in words and "No purchases loaded for October 2026." in words
     assert not any(w.startswith(("$0", "0")) for w in words)
@@ -161,6 +186,8 @@ def test_tiles_builds_a_grid() -> None:
 
 def test_anomaly_note_names_the_side_and_the_range() -> None:
     assert anomaly_note("above", 9_100_000.0, 11_200_000.0, "currency") == (
-        "Above the expected range $9.1M – $11.2M (from the previous 12 periods)")
+        "Above the expected range $9.1M – $11.2M (from the previous 12 periods)"
+    )
     assert anomaly_note("below", 0.02, 0.03, "percent", periods=11).startswith(
-        "Below the expected range 2.0% – 3.0%")
+        "Below the expected range 2.0% – 3.0%"
+    )

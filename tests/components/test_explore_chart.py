@@ -6,18 +6,32 @@ import pandas as pd
 
 from components.explore import chart
 
-LABELS = {"device": "Device", "conversion_rate": "Conversion rate", "visitors": "Visitors",
-          "buyers": "Buyers"}
+LABELS = {
+    "device": "Device",
+    "conversion_rate": "Conversion rate",
+    "visitors": "Visitors",
+    "buyers": "Buyers",
+}
 FORMATS = {"conversion_rate": "percent", "visitors": "number", "buyers": "number"}
-FRAME = pd.DataFrame({"device": ["desktop", "mobile"], "conversion_rate": [0.08, 0.04],
-                      "visitors": [7867, 8223], "buyers": [585, 318]})
+FRAME = pd.DataFrame(
+    {
+        "device": ["desktop", "mobile"],
+        "conversion_rate": [0.08, 0.04],
+        "visitors": [7867, 8223],
+        "buyers": [585, 318],
+    }
+)
 
 
 def test_a_rate_beside_counts_gets_its_own_axis() -> None:
-    fig, _ = chart("bar", FRAME, ["device"], ["visitors", "buyers", "conversion_rate"],
-                   LABELS, FORMATS)
+    fig, _ = chart(
+        "bar", FRAME, ["device"], ["visitors", "buyers", "conversion_rate"], LABELS, FORMATS
+    )
     assert [(t.name, t.yaxis) for t in fig.data] == [
-        ("Visitors", "y"), ("Buyers", "y"), ("Conversion rate", "y2")]
+        ("Visitors", "y"),
+        ("Buyers", "y"),
+        ("Conversion rate", "y2"),
+    ]
     assert fig.layout.yaxis.tickformat == "~s"
     assert fig.layout.yaxis2.tickformat == ".0%"
     assert fig.layout.yaxis2.title.text == "Conversion rate"

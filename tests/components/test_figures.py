@@ -28,8 +28,14 @@ VALUES = [1000.0 * (i + 1) for i in range(20)]
 def all_figures() -> list[go.Figure]:
     return [
         line_chart(WEEKS, VALUES, name="Revenue", fmt="currency"),
-        line_chart(WEEKS, VALUES, name="Revenue", compare=(WEEKS, VALUES[::-1], "Last year"),
-                   goal=15000.0, fmt="currency"),
+        line_chart(
+            WEEKS,
+            VALUES,
+            name="Revenue",
+            compare=(WEEKS, VALUES[::-1], "Last year"),
+            goal=15000.0,
+            fmt="currency",
+        ),
         area_chart(WEEKS, VALUES, name="Orders"),
         bar_chart(["a", "b"], [1.0, 2.0]),
         sparkline(VALUES[:12], tone="good"),
@@ -41,7 +47,7 @@ def test_template_is_registered_with_the_house_font_and_palette() -> None:
     assert "Segoe UI" in template.layout.font.family
     assert template.layout.paper_bgcolor == "#ffffff"
     assert template.layout.colorway[0] == figures.ACCENT
-    assert template.layout.yaxis.showgrid is True      # value axis only
+    assert template.layout.yaxis.showgrid is True  # value axis only
     assert template.layout.xaxis.showgrid is False
     assert (GOOD, BAD) == ("#1a7f4b", "#c53030")
 
@@ -55,13 +61,16 @@ def test_every_figure_uses_the_template_and_svg_traces_only() -> None:
             assert "scattergl" not in fig.to_json()
 
 
-@pytest.mark.parametrize("factory", [
-    lambda n: line_chart(range(n), [1.0] * n, name="x"),
-    lambda n: line_chart(range(3), [1.0] * 3, name="x", compare=(range(n), [1.0] * n, "c")),
-    lambda n: area_chart(range(n), [1.0] * n, name="x"),
-    lambda n: bar_chart([str(i) for i in range(n)], [1.0] * n),
-    lambda n: sparkline([1.0] * n),
-])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda n: line_chart(range(n), [1.0] * n, name="x"),
+        lambda n: line_chart(range(3), [1.0] * 3, name="x", compare=(range(n), [1.0] * n, "c")),
+        lambda n: area_chart(range(n), [1.0] * n, name="x"),
+        lambda n: bar_chart([str(i) for i in range(n)], [1.0] * n),
+        lambda n: sparkline([1.0] * n),
+    ],
+)
 def test_points_are_capped_aggregation_belongs_in_sql(factory) -> None:
     factory(MAX_POINTS)
     with pytest.raises(ValueError, match="aggregate in SQL"):
@@ -80,9 +89,8 @@ def test_axis_formats_follow_the_metric_format() -> None:
     assert money.layout.yaxis.tickprefix == "$"
     rate = line_chart(WEEKS, [0.1 + i / 100 for i in range(20)], name="Rate", fmt="percent")
     assert rate.layout.yaxis.tickformat == ".0%"
-    narrow = line_chart(WEEKS, [0.031 + i / 1000 for i in range(20)], name="Rate",
-                        fmt="percent")
-    assert narrow.layout.yaxis.tickformat == ".1~%"      # 3.1 % … 5 %: one decimal
+    narrow = line_chart(WEEKS, [0.031 + i / 1000 for i in range(20)], name="Rate", fmt="percent")
+    assert narrow.layout.yaxis.tickformat == ".1~%"  # 3.1 % … 5 %: one decimal
     time = line_chart(WEEKS, [60.0 * i for i in range(20)], name="Session", fmt="duration")
     assert "10m 00s" in time.layout.yaxis.ticktext
 
@@ -94,8 +102,14 @@ def test_hover_shows_values_formatted_like_the_tiles() -> None:
 
 
 def test_line_compare_is_a_muted_dashed_series_under_the_main_one() -> None:
-    fig = line_chart(WEEKS, VALUES, name="Revenue", compare=(WEEKS, VALUES, "Last year"),
-                     goal=15000.0, fmt="currency")
+    fig = line_chart(
+        WEEKS,
+        VALUES,
+        name="Revenue",
+        compare=(WEEKS, VALUES, "Last year"),
+        goal=15000.0,
+        fmt="currency",
+    )
     compare, main = fig.data
     assert (compare.name, main.name) == ("Last year", "Revenue")
     assert compare.line.color == figures.MUTED and compare.line.dash == "dash"
@@ -114,12 +128,13 @@ def test_missing_values_are_gaps_not_zeros() -> None:
 def test_bar_chart_goes_horizontal_for_long_labels_and_highlights() -> None:
     short = bar_chart(["DE", "FR", "US"], [3.0, 2.0, 1.0])
     assert short.data[0].orientation == "v"
-    long = bar_chart(["Paid search", "Email", "Organic"], [3.0, 2.0, 1.0], fmt="currency",
-                     highlight="Email")
+    long = bar_chart(
+        ["Paid search", "Email", "Organic"], [3.0, 2.0, 1.0], fmt="currency", highlight="Email"
+    )
     bar = long.data[0]
     assert bar.orientation == "h"
     assert list(bar.y) == ["Paid search", "Email", "Organic"]
-    assert long.layout.yaxis.autorange == "reversed"      # first category on top
+    assert long.layout.yaxis.autorange == "reversed"  # first category on top
     assert bar.marker.color[1] == figures.ACCENT and bar.marker.color[0] != figures.ACCENT
     assert list(bar.text) == ["$3.00", "$2.00", "$1.00"]
     assert long.layout.xaxis.tickprefix == "$"

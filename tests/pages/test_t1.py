@@ -18,14 +18,19 @@ OPTIONS_OUTPUT = '..{"dim":["ALL"],"type":"t1-filter"}.options...t1-options-noti
 def options_body(ids: list, board: object = "growth", values: object = None) -> dict:
     """The filter-options callback as the page posts it (``ids``: the filters' ids)."""
     values = [[] for _ in ids] if values is None else values
-    return {"output": OPTIONS_OUTPUT,
-            "outputs": [[{"id": i, "property": "options"} for i in ids],
-                        {"id": "t1-options-notice", "property": "children"}],
-            "inputs": [{"id": "t1-board", "property": "data", "value": board}],
-            "state": [[{"id": i, "property": "id", "value": i} for i in ids],
-                      [{"id": i, "property": "value", "value": v}
-                       for i, v in zip(ids, values, strict=True)]],
-            "changedPropIds": ["t1-board.data"]}
+    return {
+        "output": OPTIONS_OUTPUT,
+        "outputs": [
+            [{"id": i, "property": "options"} for i in ids],
+            {"id": "t1-options-notice", "property": "children"},
+        ],
+        "inputs": [{"id": "t1-board", "property": "data", "value": board}],
+        "state": [
+            [{"id": i, "property": "id", "value": i} for i in ids],
+            [{"id": i, "property": "value", "value": v} for i, v in zip(ids, values, strict=True)],
+        ],
+        "changedPropIds": ["t1-board.data"],
+    }
 
 
 @pytest.fixture
@@ -66,9 +71,14 @@ def test_funnel_steps_and_conversion_equal_sql(demo_app, oscar) -> None:
     funnel = _figures(page, "funnel")[0]
     expected = []
     for kind in ("visit", "product_view", "add_to_cart", "purchase"):
-        expected.append(_sql(demo_app, f"""SELECT count(DISTINCT user_key) FROM fct_interaction
+        expected.append(
+            _sql(
+                demo_app,
+                f"""SELECT count(DISTINCT user_key) FROM fct_interaction
             WHERE interaction_type = '{kind}' AND device = 'mobile'
-            AND occurred_at >= '2026-09-01' AND occurred_at < '2026-10-01'""")[0][0])
+            AND occurred_at >= '2026-09-01' AND occurred_at < '2026-10-01'""",
+            )[0][0]
+        )
     assert funnel["y"] == ["Visitors", "Product viewers", "Cart adders", "Buyers"]
     assert funnel["x"] == expected
     overall = _nodes(page, lambda n: n.get("props", {}).get("id") == "t1-funnel-overall")[0]
@@ -81,7 +91,9 @@ def test_funnel_steps_and_conversion_equal_sql(demo_app, oscar) -> None:
 def test_cohort_shares_equal_sql(demo_app, oscar) -> None:
     page = render(oscar, "/t1/growth", RANGE)
     heat = _figures(page, "heatmap")[0]
-    rows = _sql(demo_app, """
+    rows = _sql(
+        demo_app,
+        """
         WITH c AS (SELECT user_key, date_trunc('month', signup_date) AS m FROM dim_user
                    WHERE signup_date >= '2025-10-01' AND signup_date < '2026-10-01'),
              a AS (SELECT DISTINCT f.user_key, date_trunc('month', f.occurred_at) AS am
@@ -90,7 +102,8 @@ def test_cohort_shares_equal_sql(demo_app, oscar) -> None:
         SELECT strftime(c.m, '%b %Y'),
                count(DISTINCT a.user_key) FILTER (WHERE a.am = c.m + INTERVAL 1 MONTH)
                  * 1.0 / count(DISTINCT c.user_key)
-        FROM c LEFT JOIN a ON a.user_key = c.user_key GROUP BY c.m ORDER BY c.m""")
+        FROM c LEFT JOIN a ON a.user_key = c.user_key GROUP BY c.m ORDER BY c.m""",
+    )
     shown = {label.split(" (")[0]: row for label, row in zip(heat["y"], heat["z"], strict=True)}
     month1 = heat["x"].index("1")
     checked = 0
@@ -107,22 +120,29 @@ def test_scoped_user_sees_only_their_values_in_filter_options(demo_app) -> None:
     response = emea.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.data[:300]
     options = response.get_json()["response"]
-    countries = {o["value"] for o in next(iter(
-        v["options"] for k, v in options.items() if '"country"' in k))}
-    emea_countries = {r[0] for r in _sql(demo_app, "SELECT DISTINCT country FROM dim_user "
-                                                   "WHERE region = 'EMEA'")}
+    countries = {
+        o["value"] for o in next(iter(v["options"] for k, v in options.items() if '"country"' in k))
+    }
+    emea_countries = {
+        r[0] for r in _sql(demo_app, "SELECT DISTINCT country FROM dim_user WHERE region = 'EMEA'")
+    }
     assert countries and countries <= emea_countries
     page = render(emea, "/t1/growth", RANGE + "&country=US")
     assert "“US” is not a country you can filter by: ignored." in texts(page)
 
 
-@pytest.mark.parametrize("search, notice", [
-    ("?from=2026-09-01&to=2026-09-30&planet=Mars", "“planet” is not a filter of this board"),
-    ("?from=2026-09-01&to=2026-09-30&device=mobile'%3B%20DROP%20TABLE%20dim_user%3B--",
-     "is not a device you can filter by: ignored."),
-    ("?from=2026-02-31&to=2026-09-30", "“2026-02-31” is not a date"),
-    ("?drill=product:Foo", "“product:Foo” is not a drill step of this board"),
-])
+@pytest.mark.parametrize(
+    "search, notice",
+    [
+        ("?from=2026-09-01&to=2026-09-30&planet=Mars", "“planet” is not a filter of this board"),
+        (
+            "?from=2026-09-01&to=2026-09-30&device=mobile'%3B%20DROP%20TABLE%20dim_user%3B--",
+            "is not a device you can filter by: ignored.",
+        ),
+        ("?from=2026-02-31&to=2026-09-30", "“2026-02-31” is not a date"),
+        ("?drill=product:Foo", "“product:Foo” is not a drill step of this board"),
+    ],
+)
 def test_bad_url_values_are_a_notice_not_a_crash(oscar, search: str, notice: str) -> None:
     page = render(oscar, "/t1/growth", search)
     assert any(notice in t for t in texts(page)), texts(page)[:40]
@@ -133,8 +153,12 @@ def test_filters_narrow_the_numbers_and_drill_shows_the_next_level(demo_app, osc
     page = render(oscar, "/t1/channels", RANGE + "&drill=channel_group:Paid%20Search")
     bars = _figures(page, "bar")
     roas = [b for b in bars if b.get("orientation") == "h"]
-    channels = {r[0] for r in _sql(demo_app, "SELECT channel FROM dim_channel "
-                                             "WHERE channel_group = 'Paid Search'")}
+    channels = {
+        r[0]
+        for r in _sql(
+            demo_app, "SELECT channel FROM dim_channel WHERE channel_group = 'Paid Search'"
+        )
+    }
     assert roas and set(roas[-1]["y"]) <= channels
     assert "Channel group: Paid Search" in texts(page)
     assert "All channel group values" in texts(page)
@@ -143,8 +167,11 @@ def test_filters_narrow_the_numbers_and_drill_shows_the_next_level(demo_app, osc
 def _callback(client, body: dict):
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code in (200, 204), response.data[:300]
-    return response.get_json()["response"].get("sb-url", {}).get("search") \
-        if response.status_code == 200 else None
+    return (
+        response.get_json()["response"].get("sb-url", {}).get("search")
+        if response.status_code == 200
+        else None
+    )
 
 
 def _apply_body(search: str, trigger: str, *, filters=None, click=None) -> dict:
@@ -153,33 +180,43 @@ def _apply_body(search: str, trigger: str, *, filters=None, click=None) -> dict:
     fids = [{"dim": d, "type": "t1-filter"} for d in ("channel_group", "channel", "device")]
     return {
         "output": APPLY_OUTPUT,
-        "outputs": [{"id": "sb-url", "property": "search"},
-                    {"id": "t1-action-notice", "property": "children"}],
-        "inputs": [[{"id": i, "property": "value", "value": filters.get(i["dim"], [])}
-                    for i in fids],
-                   {"id": "t1-dates", "property": "start_date", "value": "2026-09-01"},
-                   {"id": "t1-dates", "property": "end_date", "value": "2026-09-30"},
-                   [{"id": chart, "property": "clickData", "value": click}]],
-        "state": [{"id": "sb-url", "property": "search", "value": search},
-                  {"id": "t1-board", "property": "data", "value": "channels"}],
-        "changedPropIds": [trigger]}
+        "outputs": [
+            {"id": "sb-url", "property": "search"},
+            {"id": "t1-action-notice", "property": "children"},
+        ],
+        "inputs": [
+            [{"id": i, "property": "value", "value": filters.get(i["dim"], [])} for i in fids],
+            {"id": "t1-dates", "property": "start_date", "value": "2026-09-01"},
+            {"id": "t1-dates", "property": "end_date", "value": "2026-09-30"},
+            [{"id": chart, "property": "clickData", "value": click}],
+        ],
+        "state": [
+            {"id": "sb-url", "property": "search", "value": search},
+            {"id": "t1-board", "property": "data", "value": "channels"},
+        ],
+        "changedPropIds": [trigger],
+    }
 
 
 def test_filter_change_and_bar_click_become_urls(oscar) -> None:
     fid = json.dumps({"dim": "device", "type": "t1-filter"}, separators=(",", ":"))
-    search = _callback(oscar, _apply_body(RANGE, f"{fid}.value",
-                                          filters={"device": ["mobile", "tablet"]}))
+    search = _callback(
+        oscar, _apply_body(RANGE, f"{fid}.value", filters={"device": ["mobile", "tablet"]})
+    )
     assert search == RANGE + "&device=mobile,tablet"
-    cid = json.dumps({"dim": "channel_group", "index": 5, "type": "t1-chart"},
-                     separators=(",", ":"))
+    cid = json.dumps(
+        {"dim": "channel_group", "index": 5, "type": "t1-chart"}, separators=(",", ":")
+    )
     click = {"points": [{"y": "Email", "x": 3.2, "customdata": ["Email", "3.2"]}]}
     search = _callback(oscar, _apply_body(search, f"{cid}.clickData", click=click))
     assert search == RANGE + "&device=mobile,tablet&drill=channel_group:Email"
 
 
 def _explore_links(page) -> list[str]:
-    return [n["props"]["href"] for n in _nodes(
-        page, lambda n: n.get("props", {}).get("className") == "sb-t1-explore")]
+    return [
+        n["props"]["href"]
+        for n in _nodes(page, lambda n: n.get("props", {}).get("className") == "sb-t1-explore")
+    ]
 
 
 def test_charts_open_in_the_explorer_with_the_boards_dates_and_filters(demo_app) -> None:
@@ -194,8 +231,9 @@ def test_charts_open_in_the_explorer_with_the_boards_dates_and_filters(demo_app)
         assert "device in ('mobile')" in state.where
     assert any(s.by and s.by[0] == "date" and s.chart == "line" for s in states)
     # the link opens a working exploration of the same numbers
-    explored = texts(render(signed_in(demo_app, "ana"), "/t2/explore",
-                            "?" + links[0].partition("?")[2]))
+    explored = texts(
+        render(signed_in(demo_app, "ana"), "/t2/explore", "?" + links[0].partition("?")[2])
+    )
     assert "Explore" in explored and not any("unknown" in t.lower() for t in explored)
 
 

@@ -24,18 +24,22 @@ def _post(client, body: dict) -> dict:
     return response.get_json()["response"]
 
 
-@pytest.mark.parametrize("search", [
-    "?from=0001-01-01&to=9999-12-31",
-    "?from=0001-01-01",
-    "?to=9999-12-31",
-    "?from=1899-12-31&to=2201-01-01",
-    "?from=२०२६-०९-०१&to=2026-09-30",
-])
+@pytest.mark.parametrize(
+    "search",
+    [
+        "?from=0001-01-01&to=9999-12-31",
+        "?from=0001-01-01",
+        "?to=9999-12-31",
+        "?from=1899-12-31&to=2201-01-01",
+        "?from=२०२६-०९-०१&to=2026-09-30",
+    ],
+)
 def test_dates_outside_the_calendar_are_a_notice_and_the_board_renders(oscar, search) -> None:
     page = render(oscar, "/t1/growth", search)
     words = texts(page)
-    assert any("is not a date (YYYY-MM-DD, 1900-01-01 to 2200-12-31)" in t for t in words), \
-        words[:30]
+    assert any("is not a date (YYYY-MM-DD, 1900-01-01 to 2200-12-31)" in t for t in words), words[
+        :30
+    ]
     assert "Funnel" in words  # the charts are drawn for the default range
 
 
@@ -43,14 +47,16 @@ def test_the_widest_range_allowed_renders(oscar) -> None:
     page = render(oscar, "/t1/growth", "?from=1900-01-01&to=2200-12-31")
     assert "Funnel" in texts(page)
     assert find(page, "t1-ready")["props"]["data-state"].startswith(
-        "?from=1900-01-01&to=2200-12-31")
+        "?from=1900-01-01&to=2200-12-31"
+    )
 
 
 def test_options_callback_lists_only_the_boards_filters(demo_app, oscar) -> None:
     ids = [{"dim": "user", "type": "t1-filter"}]
     answer = _post(oscar, options_body(ids))
     assert answer["t1-options-notice"]["children"] == (
-        "“user” is not a filter of this board: its values are not listed.")
+        "“user” is not a filter of this board: its values are not listed."
+    )
     options = next(v["options"] for k, v in answer.items() if '"user"' in k)
     assert options == []
     # one board filter among foreign ones: nothing is listed, not even the allowed one
@@ -65,16 +71,20 @@ def test_options_callback_lists_only_the_boards_filters(demo_app, oscar) -> None
     assert all(v["options"] for k, v in answer.items() if "options" in v)
 
 
-@pytest.mark.parametrize("board, values, message", [
-    ({"a": 1}, None, "board: expected text, got dict"),
-    (["growth"], None, "board: expected text, got list"),
-    ("nope", None, "There is no Tier 1 board 'nope'"),
-    ("growth", [7], "country values: expected a list, got int"),
-    ("growth", [{"a": 1}], "country values: expected a list, got dict"),
-    ("growth", [[{"a": 1}]], "country values: expected text values, got dict"),
-])
-def test_options_callback_with_values_of_the_wrong_type_says_so(oscar, board, values,
-                                                                message) -> None:
+@pytest.mark.parametrize(
+    "board, values, message",
+    [
+        ({"a": 1}, None, "board: expected text, got dict"),
+        (["growth"], None, "board: expected text, got list"),
+        ("nope", None, "There is no Tier 1 board 'nope'"),
+        ("growth", [7], "country values: expected a list, got int"),
+        ("growth", [{"a": 1}], "country values: expected a list, got dict"),
+        ("growth", [[{"a": 1}]], "country values: expected text values, got dict"),
+    ],
+)
+def test_options_callback_with_values_of_the_wrong_type_says_so(
+    oscar, board, values, message
+) -> None:
     ids = [{"dim": "country", "type": "t1-filter"}]
     answer = _post(oscar, options_body(ids, board=board, values=values))
     assert message in answer["t1-options-notice"]["children"]
@@ -82,7 +92,7 @@ def test_options_callback_with_values_of_the_wrong_type_says_so(oscar, board, va
 
 def test_options_callback_with_ids_of_the_wrong_type_says_so(oscar) -> None:
     body = options_body([{"dim": "country", "type": "t1-filter"}])
-    body["state"][0][0]["value"] = 5          # the id an int, not an object
+    body["state"][0][0]["value"] = 5  # the id an int, not an object
     answer = _post(oscar, body)
     assert "filter id: expected an object, got int" in answer["t1-options-notice"]["children"]
 
@@ -91,26 +101,34 @@ def _fid(dim: str) -> str:
     return json.dumps({"dim": dim, "type": "t1-filter"}, separators=(",", ":"))
 
 
-CHART_ID = json.dumps({"dim": "channel_group", "index": 5, "type": "t1-chart"},
-                      separators=(",", ":"))
+CHART_ID = json.dumps(
+    {"dim": "channel_group", "index": 5, "type": "t1-chart"}, separators=(",", ":")
+)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"filters": {"device": 7}}, "device values: expected a list, got int"),
-    ({"filters": {"device": {"a": "b"}}}, "device values: expected a list, got dict"),
-    ({"filters": {"device": [["mobile"]]}}, "device values: expected text values, got list"),
-    ({"start": 20260901}, "start date: 20260901 is not a date"),
-    ({"start": "0001-01-01"}, "start date: 0001-01-01 is out of range"),
-    ({"end": "9999-12-31"}, "end date: 9999-12-31 is out of range"),
-    ({"end": ["2026-09-30"]}, "end date: ['2026-09-30'] is not a date"),
-    ({"search": {"from": "x"}}, "search: expected text, got dict"),
-    ({"board": 5}, "board: expected text, got int"),
-    ({"click": [1, 2]}, "clickData: expected an object, got list"),
-])
-def test_apply_filters_with_values_of_the_wrong_type_shows_a_notice(oscar, change,
-                                                                   message) -> None:
-    trigger = (f"{_fid('device')}.value" if "filters" in change
-               else f"{CHART_ID}.clickData" if "click" in change else "t1-dates.start_date")
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"filters": {"device": 7}}, "device values: expected a list, got int"),
+        ({"filters": {"device": {"a": "b"}}}, "device values: expected a list, got dict"),
+        ({"filters": {"device": [["mobile"]]}}, "device values: expected text values, got list"),
+        ({"start": 20260901}, "start date: 20260901 is not a date"),
+        ({"start": "0001-01-01"}, "start date: 0001-01-01 is out of range"),
+        ({"end": "9999-12-31"}, "end date: 9999-12-31 is out of range"),
+        ({"end": ["2026-09-30"]}, "end date: ['2026-09-30'] is not a date"),
+        ({"search": {"from": "x"}}, "search: expected text, got dict"),
+        ({"board": 5}, "board: expected text, got int"),
+        ({"click": [1, 2]}, "clickData: expected an object, got list"),
+    ],
+)
+def test_apply_filters_with_values_of_the_wrong_type_shows_a_notice(oscar, change, message) -> None:
+    trigger = (
+        f"{_fid('device')}.value"
+        if "filters" in change
+        else f"{CHART_ID}.clickData"
+        if "click" in change
+        else "t1-dates.start_date"
+    )
     body = _apply_body(RANGE, trigger, filters=change.get("filters"), click=change.get("click"))
     assert body["output"] == APPLY_OUTPUT
     if "start" in change:

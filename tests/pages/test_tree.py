@@ -20,8 +20,9 @@ def _nodes(component, predicate) -> list[dict]:
 
 
 def _card(page, metric: str) -> dict:
-    hits = _nodes(page, lambda n: n.get("props", {}).get("id") == {"type": "tree-node",
-                                                                   "metric": metric})
+    hits = _nodes(
+        page, lambda n: n.get("props", {}).get("id") == {"type": "tree-node", "metric": metric}
+    )
     assert hits, f"no node for {metric}"
     return hits[0]
 
@@ -47,14 +48,24 @@ PURCHASE = "interaction_type = 'purchase'"
 
 def _expected(app, when: str) -> dict[str, float]:
     revenue = _sql(app, f"SELECT sum(revenue) FROM fct_interaction WHERE {PURCHASE} AND {when}")
-    orders = _sql(app, f"SELECT count(DISTINCT order_id) FROM fct_interaction WHERE {PURCHASE} "
-                       f"AND {when}")
+    orders = _sql(
+        app, f"SELECT count(DISTINCT order_id) FROM fct_interaction WHERE {PURCHASE} AND {when}"
+    )
     units = _sql(app, f"SELECT sum(quantity) FROM fct_interaction WHERE {PURCHASE} AND {when}")
-    visitors = _sql(app, "SELECT count(DISTINCT user_key) FROM fct_interaction WHERE "
-                         f"interaction_type = 'visit' AND {when}")
-    return {"revenue": revenue, "orders": orders, "aov": revenue / orders,
-            "units_per_order": units / orders, "price_per_unit": revenue / units,
-            "visitors": visitors, "conversion_rate": orders / visitors}
+    visitors = _sql(
+        app,
+        "SELECT count(DISTINCT user_key) FROM fct_interaction WHERE "
+        f"interaction_type = 'visit' AND {when}",
+    )
+    return {
+        "revenue": revenue,
+        "orders": orders,
+        "aov": revenue / orders,
+        "units_per_order": units / orders,
+        "price_per_unit": revenue / units,
+        "visitors": visitors,
+        "conversion_rate": orders / visitors,
+    }
 
 
 def test_node_values_equal_direct_sql(demo_app, exec_client) -> None:
@@ -68,14 +79,24 @@ def test_node_values_equal_direct_sql(demo_app, exec_client) -> None:
 def test_contributions_shown_add_up_to_the_parents_change(demo_app, exec_client) -> None:
     page = render(exec_client, "/tree/revenue", "?period=2026-09")
     now, before = _expected(demo_app, SEP), _expected(demo_app, AUG)
-    shown = {m: float(_attr(_card(page, m), "data-contribution"))
-             for m in ("orders", "aov", "visitors", "conversion_rate", "units_per_order",
-                       "price_per_unit")}
+    shown = {
+        m: float(_attr(_card(page, m), "data-contribution"))
+        for m in (
+            "orders",
+            "aov",
+            "visitors",
+            "conversion_rate",
+            "units_per_order",
+            "price_per_unit",
+        )
+    }
     assert shown["orders"] + shown["aov"] == pytest.approx(now["revenue"] - before["revenue"])
     assert shown["visitors"] + shown["conversion_rate"] == pytest.approx(
-        now["orders"] - before["orders"])
+        now["orders"] - before["orders"]
+    )
     assert shown["units_per_order"] + shown["price_per_unit"] == pytest.approx(
-        now["aov"] - before["aov"])
+        now["aov"] - before["aov"]
+    )
     # the change chip a user reads on the root is the direct SQL change
     change = (now["revenue"] - before["revenue"]) / before["revenue"]
     assert f"{abs(change):.1%}" in " ".join(texts(_card(page, "revenue")))
@@ -83,8 +104,9 @@ def test_contributions_shown_add_up_to_the_parents_change(demo_app, exec_client)
 
 def test_narrative_states_the_change_and_what_explains_it(demo_app, exec_client) -> None:
     page = render(exec_client, "/tree/revenue", "?period=2026-09")
-    story = " ".join(texts(_nodes(page, lambda n: n.get("props", {}).get("id")
-                                  == "tree-narrative")))
+    story = " ".join(
+        texts(_nodes(page, lambda n: n.get("props", {}).get("id") == "tree-narrative"))
+    )
     now, before = _expected(demo_app, SEP), _expected(demo_app, AUG)
     change = (now["revenue"] - before["revenue"]) / before["revenue"]
     verb = "rose" if change > 0 else "fell"
@@ -94,12 +116,20 @@ def test_narrative_states_the_change_and_what_explains_it(demo_app, exec_client)
 
 def test_period_and_compare_round_trip_through_the_url(exec_client) -> None:
     page = render(exec_client, "/tree/revenue", "?period=2026-08&compare=last_year")
-    links = {n["props"]["id"]: n["props"]["href"]
-             for n in _nodes(page, lambda n: n.get("props", {}).get("id") in (
-                 "tree-prev", "tree-next", "tree-cmp-previous"))}
-    assert links == {"tree-prev": "/tree/revenue?period=2026-07&compare=last_year",
-                     "tree-next": "/tree/revenue?period=2026-09&compare=last_year",
-                     "tree-cmp-previous": "/tree/revenue?period=2026-08&compare=previous"}
+    links = {
+        n["props"]["id"]: n["props"]["href"]
+        for n in _nodes(
+            page,
+            lambda n: (
+                n.get("props", {}).get("id") in ("tree-prev", "tree-next", "tree-cmp-previous")
+            ),
+        )
+    }
+    assert links == {
+        "tree-prev": "/tree/revenue?period=2026-07&compare=last_year",
+        "tree-next": "/tree/revenue?period=2026-09&compare=last_year",
+        "tree-cmp-previous": "/tree/revenue?period=2026-08&compare=previous",
+    }
     words = " ".join(texts(page))
     assert "August 2026" in words and "Compared with August 2025" in words
     reroot = _nodes(_card(page, "orders"), lambda n: n.get("type") == "Link")[0]["props"]
@@ -111,31 +141,53 @@ def test_period_and_compare_round_trip_through_the_url(exec_client) -> None:
 def test_rerooted_tree_shows_the_subtree_only(demo_app, exec_client) -> None:
     page = render(exec_client, "/tree/orders", "?period=2026-09")
     assert float(_attr(_card(page, "orders"), "data-raw")) == pytest.approx(
-        _expected(demo_app, SEP)["orders"])
-    metrics = {n["props"]["id"]["metric"] for n in _nodes(
-        page, lambda n: isinstance(n.get("props", {}).get("id"), dict)
-        and n["props"]["id"].get("type") == "tree-node")}
-    assert metrics == {"orders", "visitors", "conversion_rate", "product_view_rate",
-                       "add_to_cart_rate", "checkout_rate", "checkout_completion_rate"}
+        _expected(demo_app, SEP)["orders"]
+    )
+    metrics = {
+        n["props"]["id"]["metric"]
+        for n in _nodes(
+            page,
+            lambda n: (
+                isinstance(n.get("props", {}).get("id"), dict)
+                and n["props"]["id"].get("type") == "tree-node"
+            ),
+        )
+    }
+    assert metrics == {
+        "orders",
+        "visitors",
+        "conversion_rate",
+        "product_view_rate",
+        "add_to_cart_rate",
+        "checkout_rate",
+        "checkout_completion_rate",
+    }
 
 
 def test_leaf_metric_shows_itself_with_top_movers(demo_app, exec_client) -> None:
     page = render(exec_client, "/tree/revenue", "?period=2026-09")
-    assert _nodes(page, lambda n: isinstance(n.get("props", {}).get("id"), dict)
-                  and n["props"]["id"].get("type") == "tree-mover")
+    assert _nodes(
+        page,
+        lambda n: (
+            isinstance(n.get("props", {}).get("id"), dict)
+            and n["props"]["id"].get("type") == "tree-mover"
+        ),
+    )
     leaf = render(exec_client, "/tree/visitors", "?period=2026-09")
-    assert float(_attr(_card(leaf, "visitors"), "data-raw")) == _expected(demo_app,
-                                                                            SEP)["visitors"]
+    assert float(_attr(_card(leaf, "visitors"), "data-raw")) == _expected(demo_app, SEP)["visitors"]
     assert "Top movers of visitors" in texts(leaf)
 
 
-@pytest.mark.parametrize("search, notice", [
-    ("?period=2026-13", "Showing October 2026"),
-    ("?period=2026-Q3", "Showing October 2026"),
-    ("?period=2099-01", "Showing October 2026"),
-    ("?compare=yesterday", "'yesterday' is not a comparison"),
-    ("?grain=fortnight", "'fortnight' is not a grain"),
-])
+@pytest.mark.parametrize(
+    "search, notice",
+    [
+        ("?period=2026-13", "Showing October 2026"),
+        ("?period=2026-Q3", "Showing October 2026"),
+        ("?period=2099-01", "Showing October 2026"),
+        ("?compare=yesterday", "'yesterday' is not a comparison"),
+        ("?grain=fortnight", "'fortnight' is not a grain"),
+    ],
+)
 def test_bad_input_gives_a_notice_and_the_default(exec_client, search, notice) -> None:
     words = " ".join(texts(render(exec_client, "/tree/revenue", search)))
     assert notice in words
@@ -168,6 +220,7 @@ def test_anonymous_request_is_sent_to_sign_in(demo_app) -> None:
 
 def test_tier0_tiles_open_the_tree(exec_client) -> None:
     page = render(exec_client, "/t0/company", "?period=2026-09")
-    tile = _nodes(page, lambda n: n.get("props", {}).get("id") == {"type": "ban",
-                                                                   "metric": "revenue"})[0]
+    tile = _nodes(
+        page, lambda n: n.get("props", {}).get("id") == {"type": "ban", "metric": "revenue"}
+    )[0]
     assert tile["props"]["href"] == "/tree/revenue"

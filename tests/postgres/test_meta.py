@@ -32,10 +32,12 @@ def test_users_tokens_sign_in_and_audit_on_postgresql(pg_empty_url: str) -> None
     events = [row["event"] for row in users.audit_log()]
     assert events[:4] == ["user_disabled", "token_created", "login_failed", "login"]
     assert "user_added" in events and "role_changed" in events
-    report_id = report(db, reporter="ana", url="/t0/company", period="2026-09",
-                       text="Revenue looks doubled")
+    report_id = report(
+        db, reporter="ana", url="/t0/company", period="2026-09", text="Revenue looks doubled"
+    )
     assert [(p["id"], p["text"], p["status"]) for p in recent(db)] == [
-        (report_id, "Revenue looks doubled", "open")]
+        (report_id, "Revenue looks doubled", "open")
+    ]
     db.dispose()
     # a second process finds the same data
     again = MetaDB(pg_empty_url)

@@ -13,12 +13,17 @@ pytestmark = pytest.mark.postgres
 
 # check runs of this test session are dated from here on (a day back: runs near midnight)
 SESSION_DAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-PAGES = [("erin", "/t0/company", ""), ("erin", "/t0/marketing", ""),
-         ("oscar", "/t1/growth", ""), ("oscar", "/t1/channels", ""),
-         ("erin", "/tree/revenue", ""), ("ada", "/quality", ""),
-         ("ana", "/t2/explore", ""),
-         ("ana", "/t2/explore", "?metrics=revenue,orders&by=channel_group&grain=month"),
-         ("ana", "/t2/segments", "")]
+PAGES = [
+    ("erin", "/t0/company", ""),
+    ("erin", "/t0/marketing", ""),
+    ("oscar", "/t1/growth", ""),
+    ("oscar", "/t1/channels", ""),
+    ("erin", "/tree/revenue", ""),
+    ("ada", "/quality", ""),
+    ("ana", "/t2/explore", ""),
+    ("ana", "/t2/explore", "?metrics=revenue,orders&by=channel_group&grain=month"),
+    ("ana", "/t2/segments", ""),
+]
 
 
 def _shown(app, user: str, path: str, search: str) -> list[str]:
@@ -53,5 +58,5 @@ def _shown(app, user: str, path: str, search: str) -> list[str]:
 def test_page_on_postgresql_matches_duckdb(demo_app, pg_demo_app, user, path, search) -> None:
     duck = _shown(demo_app, user, path, search)
     pg = _shown(pg_demo_app, user, path, search)
-    assert len(duck) > 20, duck      # a real page, not an error tile
+    assert len(duck) > 20, duck  # a real page, not an error tile
     assert pg == duck

@@ -24,15 +24,22 @@ def raw(tmp_path: Path) -> Path:
 
 
 def _load(raw: Path, url: str, prefix: str, tmp_path: Path, **kw):
-    return load_postgres(raw, url, schema_prefix=prefix, work_dir=tmp_path / "work",
-                         now=lambda: NOW, **kw)
+    return load_postgres(
+        raw, url, schema_prefix=prefix, work_dir=tmp_path / "work", now=lambda: NOW, **kw
+    )
 
 
 def _schemas(url: str, prefix: str) -> list[str]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        names = conn.execute(sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p "
-                                     "ORDER BY 1"), {"p": prefix + "%"}).scalars().all()
+        names = (
+            conn.execute(
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p ORDER BY 1"),
+                {"p": prefix + "%"},
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     return list(names)
 
@@ -61,12 +68,13 @@ def test_publish_copies_the_same_star_schema_as_duckdb(raw, pg_url, prefix, tmp_
     assert result.row_counts == duck.row_counts
     assert result.row_counts["fct_interaction"] == 85
     assert _pointer(pg_url, prefix)["schema_name"] == f"{prefix}_v{result.version.lower()}"
-    for sql in ("SELECT count(*), sum(revenue), min(occurred_at), max(occurred_at), "
-                "count(DISTINCT user_key) FROM fct_interaction",
-                "SELECT channel, channel_group, is_paid FROM dim_channel ORDER BY 1",
-                "SELECT sum(spend), sum(clicks), min(date_key) FROM fct_marketing_spend",
-                "SELECT count(*), count(email), sum(CASE WHEN is_internal THEN 1 ELSE 0 END) "
-                "FROM dim_user"):
+    for sql in (
+        "SELECT count(*), sum(revenue), min(occurred_at), max(occurred_at), "
+        "count(DISTINCT user_key) FROM fct_interaction",
+        "SELECT channel, channel_group, is_paid FROM dim_channel ORDER BY 1",
+        "SELECT sum(spend), sum(clicks), min(date_key) FROM fct_marketing_spend",
+        "SELECT count(*), count(email), sum(CASE WHEN is_internal THEN 1 ELSE 0 END) FROM dim_user",
+    ):
         assert _rows(pg_url, prefix, sql) == _rows(duck_url, "unused", sql), sql
     version = Warehouse(pg_url, pg_schema=prefix).snapshot().version
     assert (version.id, version.source) == (result.version, "pointer")
@@ -75,15 +83,20 @@ def test_publish_copies_the_same_star_schema_as_duckdb(raw, pg_url, prefix, tmp_
 
 def test_keys_and_indexes_are_added(raw, pg_url, prefix, tmp_path) -> None:
     result = _load(raw, pg_url, prefix, tmp_path)
-    indexes = _rows(pg_url, prefix, f"SELECT tablename, indexdef FROM pg_indexes WHERE "
-                                    f"schemaname = '{result.file}' ORDER BY 1, 2")
+    indexes = _rows(
+        pg_url,
+        prefix,
+        f"SELECT tablename, indexdef FROM pg_indexes WHERE "
+        f"schemaname = '{result.file}' ORDER BY 1, 2",
+    )
     tables = {table for table, _ in indexes}
     assert {"dim_date", "dim_user", "fct_interaction", "fct_marketing_spend"} <= tables
     assert any("date_key" in ddl for table, ddl in indexes if table == "fct_interaction")
 
 
-def test_third_publish_keeps_live_and_previous_and_the_history(raw, pg_url, prefix,
-                                                                tmp_path) -> None:
+def test_third_publish_keeps_live_and_previous_and_the_history(
+    raw, pg_url, prefix, tmp_path
+) -> None:
     first = _load(raw, pg_url, prefix, tmp_path)
     second = _load(raw, pg_url, prefix, tmp_path)
     third = _load(raw, pg_url, prefix, tmp_path)
@@ -104,7 +117,7 @@ def test_a_failing_gate_publishes_nothing(raw, pg_url, prefix, tmp_path) -> None
     first = _load(raw, pg_url, prefix, tmp_path)
     before = _schemas(pg_url, prefix)
     bad = rawdata.tables()
-    bad["users"] = [*bad["users"], dict(bad["users"][0])]   # a duplicate user_id
+    bad["users"] = [*bad["users"], dict(bad["users"][0])]  # a duplicate user_id
     bad_raw = rawdata.write_csv(tmp_path / "bad", bad)
     with pytest.raises(GateFailure, match="user_id"):
         _load(bad_raw, pg_url, prefix, tmp_path)
@@ -113,46 +126,62 @@ def test_a_failing_gate_publishes_nothing(raw, pg_url, prefix, tmp_path) -> None
 
 
 @pytest.mark.parametrize("step", ["copy to PostgreSQL", "keys and statistics"])
-def test_a_load_that_dies_after_copying_leaves_the_live_version(raw, pg_url, prefix,
-                                                                tmp_path, step) -> None:
+def test_a_load_that_dies_after_copying_leaves_the_live_version(
+    raw, pg_url, prefix, tmp_path, step
+) -> None:
     first = _load(raw, pg_url, prefix, tmp_path)
     before = _schemas(pg_url, prefix)
     with pytest.raises(DataError, match="stopped on purpose"):
         _load(raw, pg_url, prefix, tmp_path, fail_after=step)
     assert _schemas(pg_url, prefix) == before
     assert _pointer(pg_url, prefix)["version"] == first.version
-    assert not list((tmp_path / "work").iterdir())     # the staged DuckDB file is gone
+    assert not list((tmp_path / "work").iterdir())  # the staged DuckDB file is gone
 
 
 def test_a_second_loader_is_refused_while_one_runs(raw, pg_url, prefix, tmp_path) -> None:
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:k))"),
-                     {"k": f"starboard-load:{prefix}"})
+        conn.execute(
+            sa.text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": f"starboard-load:{prefix}"}
+        )
         with pytest.raises(DataError, match="Another load .* is running"):
             _load(raw, pg_url, prefix, tmp_path)
-        conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:k))"),
-                     {"k": f"starboard-load:{prefix}"})
+        conn.execute(
+            sa.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": f"starboard-load:{prefix}"}
+        )
     engine.dispose()
     assert _pointer(pg_url, prefix) is None
 
 
-@pytest.mark.parametrize(("prefix_text", "message"), [
-    ("Bad-Prefix", "STARBOARD_PG_SCHEMA='Bad-Prefix' is not usable"),
-    ("1abc", "not starting with a digit"),
-    ("p" * 40, "use 1–39 lower-case letters"),       # schema names stop at 63 characters
-])
+@pytest.mark.parametrize(
+    ("prefix_text", "message"),
+    [
+        ("Bad-Prefix", "STARBOARD_PG_SCHEMA='Bad-Prefix' is not usable"),
+        ("1abc", "not starting with a digit"),
+        ("p" * 40, "use 1–39 lower-case letters"),  # schema names stop at 63 characters
+    ],
+)
 def test_bad_schema_prefix_is_named(raw, tmp_path, prefix_text, message) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_postgres(raw, "postgresql+psycopg://nobody@127.0.0.1:1/none",
-                      schema_prefix=prefix_text)
+        load_postgres(
+            raw, "postgresql+psycopg://nobody@127.0.0.1:1/none", schema_prefix=prefix_text
+        )
 
 
-@pytest.mark.parametrize(("duck", "pg"), [
-    ("INTEGER", "INTEGER"), ("BIGINT", "BIGINT"), ("DOUBLE", "DOUBLE PRECISION"),
-    ("VARCHAR", "TEXT"), ("DECIMAL(18,2)", "NUMERIC(18,2)"), ("HUGEINT", "NUMERIC(38,0)"),
-    ("TIMESTAMP", "TIMESTAMP"), ("BOOLEAN", "BOOLEAN"), ("DATE", "DATE"),
-])
+@pytest.mark.parametrize(
+    ("duck", "pg"),
+    [
+        ("INTEGER", "INTEGER"),
+        ("BIGINT", "BIGINT"),
+        ("DOUBLE", "DOUBLE PRECISION"),
+        ("VARCHAR", "TEXT"),
+        ("DECIMAL(18,2)", "NUMERIC(18,2)"),
+        ("HUGEINT", "NUMERIC(38,0)"),
+        ("TIMESTAMP", "TIMESTAMP"),
+        ("BOOLEAN", "BOOLEAN"),
+        ("DATE", "DATE"),
+    ],
+)
 def test_duckdb_types_map_to_postgresql(duck: str, pg: str) -> None:
     assert pg_type(duck, "Column t.c") == pg
 
@@ -164,12 +193,12 @@ def test_a_type_without_a_postgresql_twin_is_named() -> None:
 
 def test_unreachable_server_is_a_clear_error(raw, tmp_path) -> None:
     with pytest.raises(DataError, match="cannot be used for publishing"):
-        load_postgres(raw, "postgresql+psycopg://nobody:secret@127.0.0.1:1/none",
-                      work_dir=tmp_path)
+        load_postgres(raw, "postgresql+psycopg://nobody:secret@127.0.0.1:1/none", work_dir=tmp_path)
 
 
-def test_pointer_to_a_missing_schema_is_warehouse_unavailable(raw, pg_url, prefix,
-                                                              tmp_path) -> None:
+def test_pointer_to_a_missing_schema_is_warehouse_unavailable(
+    raw, pg_url, prefix, tmp_path
+) -> None:
     from app.errors import WarehouseUnavailable
 
     result = _load(raw, pg_url, prefix, tmp_path)
@@ -206,8 +235,9 @@ def test_cli_load_publishes_to_postgresql(raw, pg_url, prefix, tmp_path, monkeyp
     assert "no problems" in check.output
 
 
-def test_cli_demo_on_postgresql_builds_once_then_reuses(pg_url, prefix, tmp_path,
-                                                        monkeypatch) -> None:
+def test_cli_demo_on_postgresql_builds_once_then_reuses(
+    pg_url, prefix, tmp_path, monkeypatch
+) -> None:
     from typer.testing import CliRunner
 
     from app.cli import cli
@@ -222,6 +252,6 @@ def test_cli_demo_on_postgresql_builds_once_then_reuses(pg_url, prefix, tmp_path
     assert pointer is not None and "Demo ready" in first.output
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0, again.output
-    words = " ".join(again.output.split())             # rich wraps long lines
+    words = " ".join(again.output.split())  # rich wraps long lines
     assert f"Reusing the demo warehouse at PostgreSQL schema {pointer['schema_name']}" in words
     assert _pointer(pg_url, prefix)["version"] == pointer["version"]

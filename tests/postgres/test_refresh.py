@@ -30,10 +30,12 @@ def _datasets(tmp_path: Path) -> tuple[Path, Path]:
     """Two raw datasets whose revenue and spend totals both differ."""
     old = rawdata.write_csv(tmp_path / "raw-old")
     changed = rawdata.tables()
-    changed["interactions"] = [{**row, "revenue": row["revenue"] * 3}
-                               for row in changed["interactions"]]
-    changed["marketing_spend"] = [{**row, "spend": row["spend"] + 7}
-                                  for row in changed["marketing_spend"]]
+    changed["interactions"] = [
+        {**row, "revenue": row["revenue"] * 3} for row in changed["interactions"]
+    ]
+    changed["marketing_spend"] = [
+        {**row, "spend": row["spend"] + 7} for row in changed["marketing_spend"]
+    ]
     return old, rawdata.write_csv(tmp_path / "raw-new", changed)
 
 
@@ -45,8 +47,13 @@ def warehouse(request, tmp_path: Path) -> tuple[str, dict, Callable[[Path], str]
         return url, {}, lambda raw: load(raw, url).version
     pg_url = request.getfixturevalue("pg_url")
     prefix = request.getfixturevalue("prefix")
-    return pg_url, {"pg_schema": prefix}, lambda raw: load_postgres(
-        raw, pg_url, schema_prefix=prefix, work_dir=tmp_path / "work").version
+    return (
+        pg_url,
+        {"pg_schema": prefix},
+        lambda raw: (
+            load_postgres(raw, pg_url, schema_prefix=prefix, work_dir=tmp_path / "work").version
+        ),
+    )
 
 
 def test_readers_see_whole_versions_through_publishes(warehouse, tmp_path: Path) -> None:
@@ -103,10 +110,10 @@ def test_readers_see_whole_versions_through_publishes(warehouse, tmp_path: Path)
     assert new_totals is not None and new_totals != old_totals
     assert new_totals[0] == pytest.approx(3 * old_totals[0])  # every read: all old or all new
     for version, totals in by_version.items():
-        expected = (new_totals if version in published[::2] else old_totals)
+        expected = new_totals if version in published[::2] else old_totals
         assert totals == {expected}, version
-    assert len(by_version) >= 3                               # the readers lived through swaps
+    assert len(by_version) >= 3  # the readers lived through swaps
     time.sleep(0.1)
-    final = read()                                            # after the swap: the last data
+    final = read()  # after the swap: the last data
     assert final[0] == published[-1] and final[1:] == old_totals
     runtime.warehouse.dispose()

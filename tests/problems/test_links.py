@@ -53,9 +53,15 @@ def test_no_attack_is_a_local_path_and_next_goes_home(target: str) -> None:
     assert web.safe_next(target) == "/"
 
 
-@pytest.mark.parametrize("target", ["/", "/t0/company?period=2026-09",
-                                    "/t2/explore?metrics=revenue&where=country%20in%20(DE)",
-                                    "/quality/problems?status=open#top"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/",
+        "/t0/company?period=2026-09",
+        "/t2/explore?metrics=revenue&where=country%20in%20(DE)",
+        "/quality/problems?status=open#top",
+    ],
+)
 def test_local_paths_are_kept_as_they_are(target: str) -> None:
     assert urls.local_path(target) == target == web.safe_next(target)
 
@@ -70,26 +76,31 @@ def test_report_refuses_a_page_that_is_not_on_this_site(app, target: str) -> Non
 
 def _report_body(app, pathname: object, search: object) -> dict:
     output = next(k for k in app.callback_map if "quality-report-done" in k)
-    return {"output": output,
-            "outputs": [{"id": "quality-report-done", "property": "children"},
-                        {"id": "quality-report-text", "property": "value"}],
-            "inputs": [{"id": "quality-report-send", "property": "n_clicks", "value": 1}],
-            "state": [{"id": "quality-report-text", "property": "value",
-                       "value": "Row counts look doubled"},
-                      {"id": "sb-url", "property": "pathname", "value": pathname},
-                      {"id": "sb-url", "property": "search", "value": search}],
-            "changedPropIds": ["quality-report-send.n_clicks"]}
+    return {
+        "output": output,
+        "outputs": [
+            {"id": "quality-report-done", "property": "children"},
+            {"id": "quality-report-text", "property": "value"},
+        ],
+        "inputs": [{"id": "quality-report-send", "property": "n_clicks", "value": 1}],
+        "state": [
+            {"id": "quality-report-text", "property": "value", "value": "Row counts look doubled"},
+            {"id": "sb-url", "property": "pathname", "value": pathname},
+            {"id": "sb-url", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["quality-report-send.n_clicks"],
+    }
 
 
 @pytest.mark.parametrize("pathname", [*ATTACKS, 7, ["/quality"], {"a": 1}, None])
-def test_a_crafted_page_address_in_the_report_callback_is_refused(app, client_as,
-                                                                   pathname) -> None:
+def test_a_crafted_page_address_in_the_report_callback_is_refused(app, client_as, pathname) -> None:
     client = client_as("executive")
     response = client.post("/_dash-update-component", json=_report_body(app, pathname, ""))
     assert response.status_code == 200
     answer = response.get_json()["response"]
     assert texts(answer["quality-report-done"]["children"]) == [
-        "A problem can only be reported from a page of this site."]
+        "A problem can only be reported from a page of this site."
+    ]
     assert answer["quality-report-text"]["value"] == "Row counts look doubled"  # kept
     assert problems.recent(app.server.extensions["starboard"].users.db) == []
 
@@ -97,8 +108,7 @@ def test_a_crafted_page_address_in_the_report_callback_is_refused(app, client_as
 @pytest.mark.parametrize("search", ["?x=\\evil.example", "?x=\t//evil", "x=\\y", 5])
 def test_a_crafted_query_string_is_stored_as_a_local_path(app, client_as, search) -> None:
     client = client_as("executive")
-    response = client.post("/_dash-update-component",
-                           json=_report_body(app, "/quality", search))
+    response = client.post("/_dash-update-component", json=_report_body(app, "/quality", search))
     assert "reported as problem #" in response.get_data(as_text=True)
     stored = problems.recent(app.server.extensions["starboard"].users.db, 1)[0]["url"]
     assert urls.local_path(stored) == stored and stored.startswith("/quality")
@@ -110,9 +120,18 @@ def test_bad_links_an_older_version_stored_render_as_text_not_links(app, client_
     db = app.server.extensions["starboard"].users.db
     with db.engine.begin() as conn:  # what the unchecked report() used to accept
         for number, url in enumerate([*ATTACKS, "/t0/company?period=2026-09"]):
-            conn.execute(meta.problems.insert().values(
-                at=meta.now(), reporter="oscar", url=url, period="", text=f"report {number}",
-                status="open", assignee="", comment=""))
+            conn.execute(
+                meta.problems.insert().values(
+                    at=meta.now(),
+                    reporter="oscar",
+                    url=url,
+                    period="",
+                    text=f"report {number}",
+                    status="open",
+                    assignee="",
+                    comment="",
+                )
+            )
     page = render(client, "/quality/problems")
     hrefs = [n["props"]["href"] for n in find_all(page, lambda n: "href" in n.get("props", {}))]
     assert hrefs, "the page has links (navigation, tabs, the good report)"

@@ -16,8 +16,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_report_then_acknowledge_it(dash_duo, browser_ready, small_warehouse,  # noqa: F811
-                                    tmp_path) -> None:
+def test_report_then_acknowledge_it(
+    dash_duo,
+    browser_ready,  # noqa: F811
+    small_warehouse,  # noqa: F811
+    tmp_path,
+) -> None:
     app = make_app(small_warehouse, tmp_path)
     add_users(app)
     dash_duo.start_server(app, navigate=False, port=_free_port())
@@ -40,8 +44,7 @@ def test_report_then_acknowledge_it(dash_duo, browser_ready, small_warehouse,  #
     dash_duo.find_element("#problems-comment").send_keys("Expected: the demo data is old")
     dash_duo.find_element("#problems-apply").click()
     dash_duo.wait_for_contains_text("#problems-message", "Problem #1: acknowledged", timeout=10)
-    cells = [td.text for td in dash_duo.driver.find_elements(By.CSS_SELECTOR,
-                                                             "#problems-table td")]
+    cells = [td.text for td in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#problems-table td")]
     assert "acknowledged" in cells and "Expected: the demo data is old" in cells
     audit = app.server.extensions["starboard"].users.audit_log(1)[0]
     assert (audit["event"], audit["actor"]) == ("problem_triage", "ana")

@@ -12,62 +12,84 @@ from app.errors import DataError
 from app.meta import MetaDB
 from tests.conftest import find, find_all, render, texts
 
-OUTPUTS = [{"id": "problems-message", "property": "children"},
-           {"id": "problems-wrap", "property": "children"}]
+OUTPUTS = [
+    {"id": "problems-message", "property": "children"},
+    {"id": "problems-wrap", "property": "children"},
+]
 
 
 def _users(app):
     return app.server.extensions["starboard"].users
 
 
-def _report(app, text: str = "Tablet visitors are zero on the 17th",
-            url: str = "/t1/growth?from=2025-09-17&to=2025-09-17&device=tablet",
-            period: str = "") -> int:
-    return problems.report(_users(app).db, reporter="oscar", url=url, period=period,
-                           text=text)
+def _report(
+    app,
+    text: str = "Tablet visitors are zero on the 17th",
+    url: str = "/t1/growth?from=2025-09-17&to=2025-09-17&device=tablet",
+    period: str = "",
+) -> int:
+    return problems.report(_users(app).db, reporter="oscar", url=url, period=period, text=text)
 
 
 def _triage_body(app, problem_id, status=None, assignee=None, comment=None) -> dict:
     output = next(k for k in app.callback_map if "problems-message.children" in k)
-    return {"output": output, "outputs": OUTPUTS,
-            "inputs": [{"id": "problems-apply", "property": "n_clicks", "value": 1}],
-            "state": [{"id": "problems-problem", "property": "value", "value": problem_id},
-                      {"id": "problems-status", "property": "value", "value": status},
-                      {"id": "problems-assignee", "property": "value", "value": assignee},
-                      {"id": "problems-comment", "property": "value", "value": comment},
-                      {"id": "sb-url", "property": "search", "value": ""}],
-            "changedPropIds": ["problems-apply.n_clicks"]}
+    return {
+        "output": output,
+        "outputs": OUTPUTS,
+        "inputs": [{"id": "problems-apply", "property": "n_clicks", "value": 1}],
+        "state": [
+            {"id": "problems-problem", "property": "value", "value": problem_id},
+            {"id": "problems-status", "property": "value", "value": status},
+            {"id": "problems-assignee", "property": "value", "value": assignee},
+            {"id": "problems-comment", "property": "value", "value": comment},
+            {"id": "sb-url", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["problems-apply.n_clicks"],
+    }
 
 
-def test_lifecycle_open_acknowledged_resolved_with_assignee_and_comment(app, client_as
-                                                                         ) -> None:
+def test_lifecycle_open_acknowledged_resolved_with_assignee_and_comment(app, client_as) -> None:
     client_as("analyst")  # adds the users
     users = _users(app)
     number = _report(app)
-    row = problems.triage(users, number, actor="ana", status="acknowledged", assignee="ada",
-                          comment="Looking at the tracker logs")
+    row = problems.triage(
+        users,
+        number,
+        actor="ana",
+        status="acknowledged",
+        assignee="ada",
+        comment="Looking at the tracker logs",
+    )
     assert (row["status"], row["assignee"], row["comment"]) == (
-        "acknowledged", "ada", "Looking at the tracker logs")
+        "acknowledged",
+        "ada",
+        "Looking at the tracker logs",
+    )
     assert row["updated_by"] == "ana" and row["updated_at"] is not None
-    row = problems.triage(users, number, actor="ada", status="resolved",
-                          comment="Tracker fixed; data backfilled")
+    row = problems.triage(
+        users, number, actor="ada", status="resolved", comment="Tracker fixed; data backfilled"
+    )
     assert (row["status"], row["assignee"]) == ("resolved", "ada")
     assert row["comment"] == "Tracker fixed; data backfilled"
     events = [e for e in users.audit_log(10) if e["event"] == "problem_triage"]
     assert [json.loads(e["detail"])["status"] for e in events] == [
-        "acknowledged → resolved", "open → acknowledged"]
+        "acknowledged → resolved",
+        "open → acknowledged",
+    ]
     assert [e["actor"] for e in events] == ["ada", "ana"]
     assert json.loads(events[1]["detail"])["assignee"] == "ada"
 
 
-def test_invalid_transitions_and_bad_input_are_refused_with_a_reason(app, client_as
-                                                                      ) -> None:
+def test_invalid_transitions_and_bad_input_are_refused_with_a_reason(app, client_as) -> None:
     client_as("analyst")
     users = _users(app)
     number = _report(app)
     problems.triage(users, number, actor="ana", status="resolved")
-    with pytest.raises(DataError, match=r"#\d+ is resolved: it can go to open, not "
-                                        "acknowledged"):
+    with pytest.raises(
+        DataError,
+        match=r"#\d+ is resolved: it can go to open, not "
+        "acknowledged",
+    ):
         problems.triage(users, number, actor="ana", status="acknowledged")
     with pytest.raises(DataError, match="Unknown status 'closed'"):
         problems.triage(users, number, actor="ana", status="closed")
@@ -78,8 +100,9 @@ def test_invalid_transitions_and_bad_input_are_refused_with_a_reason(app, client
     with pytest.raises(DataError, match="There is no reported problem #999"):
         problems.triage(users, 999, actor="ana", status="open")
     assert problems.get(users.db, number)["status"] == "resolved"
-    reopened = problems.triage(users, number, actor="ana", status="open",
-                               comment="Back again on the 18th")
+    reopened = problems.triage(
+        users, number, actor="ana", status="open", comment="Back again on the 18th"
+    )
     assert reopened["status"] == "open"
     assert [e["event"] for e in users.audit_log(2)] == ["problem_triage", "problem_triage"]
 
@@ -96,8 +119,9 @@ def test_page_lists_reports_with_a_link_to_the_exact_view(app, client_as) -> Non
     assert texts(links) == ["/t0/company · 2026-09"]
     assert texts(find(page, "problems-open")) == ["1"]
     problems.triage(_users(app), number, actor="ana", status="acknowledged")
-    assert texts(find(render(client, "/quality/problems", "?status=open"),
-                      "problems-wrap")) == ["No open problems."]
+    assert texts(find(render(client, "/quality/problems", "?status=open"), "problems-wrap")) == [
+        "No open problems."
+    ]
     acknowledged = render(client, "/quality/problems", "?status=acknowledged")
     assert "Revenue looks doubled" in texts(find(acknowledged, "problems-table"))
 
@@ -110,15 +134,16 @@ def test_analyst_triages_through_the_page_and_it_is_audited(app, client_as) -> N
     assert response.status_code == 200
     answer = response.get_json()["response"]
     assert texts(answer["problems-message"]["children"]) == [
-        f"Problem #{number}: acknowledged, assigned to ana."]
+        f"Problem #{number}: acknowledged, assigned to ana."
+    ]
     row = problems.get(_users(app).db, number)
     assert (row["status"], row["assignee"], row["comment"]) == ("acknowledged", "ana", "Mine")
     audit = _users(app).audit_log(1)[0]
     assert (audit["event"], audit["actor"]) == ("problem_triage", "ana")
-    refused = client.post("/_dash-update-component",
-                          json=_triage_body(app, number, "acknowledged"))
-    assert "Nothing to change" in " ".join(texts(
-        refused.get_json()["response"]["problems-message"]["children"]))
+    refused = client.post("/_dash-update-component", json=_triage_body(app, number, "acknowledged"))
+    assert "Nothing to change" in " ".join(
+        texts(refused.get_json()["response"]["problems-message"]["children"])
+    )
 
 
 @pytest.mark.parametrize("role", ["executive", "operator"])
@@ -137,14 +162,20 @@ def test_an_old_metadata_database_gains_the_triage_columns(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # sb_problem as the first release created it
-        conn.execute(sa.text(
-            "CREATE TABLE sb_problem (id INTEGER PRIMARY KEY, at DATETIME NOT NULL, "
-            "reporter VARCHAR(100) NOT NULL, url TEXT NOT NULL, period VARCHAR(40) NOT NULL, "
-            "text TEXT NOT NULL, status VARCHAR(20) NOT NULL, assignee VARCHAR(100) NOT NULL, "
-            "comment TEXT NOT NULL)"))
-        conn.execute(sa.text(
-            "INSERT INTO sb_problem VALUES (1, '2026-01-02 03:04:05', 'erin', '/t0/company', "
-            "'', 'Old report', 'open', '', '')"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE sb_problem (id INTEGER PRIMARY KEY, at DATETIME NOT NULL, "
+                "reporter VARCHAR(100) NOT NULL, url TEXT NOT NULL, period VARCHAR(40) NOT NULL, "
+                "text TEXT NOT NULL, status VARCHAR(20) NOT NULL, assignee VARCHAR(100) NOT NULL, "
+                "comment TEXT NOT NULL)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO sb_problem VALUES (1, '2026-01-02 03:04:05', 'erin', '/t0/company', "
+                "'', 'Old report', 'open', '', '')"
+            )
+        )
     engine.dispose()
     db = MetaDB(url)
     columns = {c["name"] for c in sa.inspect(db.engine).get_columns("sb_problem")}

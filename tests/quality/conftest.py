@@ -19,9 +19,9 @@ from tests.conftest import fresh_schema
 # demo's internal users are flagged (the sample shows their e-mail: PII).
 PLANTED = {
     "fct_interaction": "    - {kind: accepted_values, name: device_known, column: device, "
-                       "values: [desktop, mobile]}\n",
-    "dim_user": "    - {kind: sql, name: no_internal_users, sql: \"SELECT user_key, email, "
-                "country FROM dim_user WHERE is_internal\"}\n",
+    "values: [desktop, mobile]}\n",
+    "dim_user": '    - {kind: sql, name: no_internal_users, sql: "SELECT user_key, email, '
+    'country FROM dim_user WHERE is_internal"}\n',
 }
 
 
@@ -38,8 +38,7 @@ def demo_model_with(tmp_path: Path, extra: dict[str, str]) -> Path:
 
 
 def settings_for(home: Path, url: str, model: Path):
-    return load_settings({"home": str(home), "db_url": url, "model": str(model),
-                          "cache": "null"})
+    return load_settings({"home": str(home), "db_url": url, "model": str(model), "cache": "null"})
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +49,9 @@ def planted_demo(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("planted")
     raw = duckdb_path(tiny_demo).parent / "raw"
-    settings = settings_for(root / "home", f"duckdb:///{root / 'warehouse.duckdb'}",
-                            demo_model_with(root, PLANTED))
+    settings = settings_for(
+        root / "home", f"duckdb:///{root / 'warehouse.duckdb'}", demo_model_with(root, PLANTED)
+    )
     result = run_load(raw, settings)
     return settings, result
 

@@ -16,7 +16,7 @@ def test_red_badge_for_a_blocking_failure_lists_the_checks() -> None:
     assert red.className == "sb-trust-badge sb-trust-red"
     title = red.title.splitlines()
     assert title[0] == "A blocking (Risk 1) quality check fails on this data:"
-    assert title[1:1 + MAX_LINES] == lines[:MAX_LINES]
+    assert title[1 : 1 + MAX_LINES] == lines[:MAX_LINES]
     assert title[-1] == "… and 2 more (see /quality)"
 
 

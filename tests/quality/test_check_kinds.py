@@ -31,16 +31,23 @@ checks:
 KINDS = {
     "not_null": ("{kind: not_null, column: status, risk: 1}", 1, 1),
     "unique": ("{kind: unique, column: id}", 2, 2),
-    "accepted_values": ("{kind: accepted_values, column: status, values: [paid, refunded]}",
-                        1, 1),
+    "accepted_values": ("{kind: accepted_values, column: status, values: [paid, refunded]}", 1, 1),
     "range": ("{kind: range, column: amount, min: 0, max: 100}", 1, 1),
-    "relationship": ("{kind: relationship, column: customer_id, "
-                     "to: dim_customer.customer_id, max_orphan_rate: 0.1}", 1, 0.25),
+    "relationship": (
+        "{kind: relationship, column: customer_id, "
+        "to: dim_customer.customer_id, max_orphan_rate: 0.1}",
+        1,
+        0.25,
+    ),
     "freshness": ("{kind: freshness, column: seen_at, max_age_hours: 48}", None, 564.0),
     "row_count_change": ("{kind: row_count_change, min: -0.1, max: 0.5}", None, 1.0),
-    "sql": ("{kind: sql, name: unknown_customer, sql: \"SELECT id, customer_id FROM TABLE t "
-            "WHERE NOT EXISTS (SELECT 1 FROM dim_customer d WHERE d.customer_id = "
-            "t.customer_id)\"}", 1, 1),
+    "sql": (
+        '{kind: sql, name: unknown_customer, sql: "SELECT id, customer_id FROM TABLE t '
+        "WHERE NOT EXISTS (SELECT 1 FROM dim_customer d WHERE d.customer_id = "
+        't.customer_id)"}',
+        1,
+        1,
+    ),
 }
 PREVIOUS = {"good": 3, "bad": 2}
 
@@ -71,8 +78,7 @@ def test_each_check_kind_catches_its_defect_and_passes_clean_data(engine, kind: 
     results = {}
     for table in ("good", "bad"):
         model = _model(table, check.replace("TABLE", table))
-        [result] = run_checks(model, engine, now=NOW,
-                              previous_counts=lambda c: PREVIOUS[c.table])
+        [result] = run_checks(model, engine, now=NOW, previous_counts=lambda c: PREVIOUS[c.table])
         results[table] = result
     good, bad = results["good"], results["bad"]
     assert good.passed and not good.error, good.message
@@ -87,9 +93,13 @@ def test_each_check_kind_catches_its_defect_and_passes_clean_data(engine, kind: 
 
 
 def test_sample_masks_pii_before_storage_and_unmasks_by_key(engine) -> None:
-    model = parse_model(MODEL.replace("TABLE", "dim_customer").replace(
-        "CHECK", "{kind: sql, name: gold, sql: \"SELECT customer_id, email, tier FROM "
-                 "dim_customer WHERE tier = 'gold'\"}"))
+    model = parse_model(
+        MODEL.replace("TABLE", "dim_customer").replace(
+            "CHECK",
+            '{kind: sql, name: gold, sql: "SELECT customer_id, email, tier FROM '
+            "dim_customer WHERE tier = 'gold'\"}",
+        )
+    )
     [result] = run_checks(model, engine, now=NOW)
     assert result.failing_rows == 2 and result.total_rows == 3
     sample = result.sample
@@ -97,14 +107,21 @@ def test_sample_masks_pii_before_storage_and_unmasks_by_key(engine) -> None:
     assert sorted(sample.rows) == [(1, MASK, "gold"), (3, MASK, "gold")]
     assert "a@x.org" not in sample.to_json()
     assert sorted(unmasked_rows(model, engine, "dim_customer", sample)) == [
-        (1, "a@x.org", "gold"), (3, "c@x.org", "gold")]
+        (1, "a@x.org", "gold"),
+        (3, "c@x.org", "gold"),
+    ]
 
 
 def test_a_check_that_cannot_run_is_reported_and_the_others_still_run(engine) -> None:
-    model = parse_model(MODEL.replace("TABLE", "bad").replace("    - CHECK", """\
+    model = parse_model(
+        MODEL.replace("TABLE", "bad").replace(
+            "    - CHECK",
+            """\
     - {kind: not_null, column: colour}
     - {kind: sql, name: broken, sql: "SELECT id FROM bad WHERE no_such_column > 1"}
-    - {kind: range, column: amount, min: 0}"""))
+    - {kind: range, column: amount, min: 0}""",
+        )
+    )
     colour, broken, amount = run_checks(model, engine, now=NOW)
     assert colour.error and not colour.passed
     assert "checks.bad.0" in colour.message and "column 'colour' does not exist" in colour.message

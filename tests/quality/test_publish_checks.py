@@ -49,7 +49,8 @@ def test_critical_and_tier0_facts_weigh_more(planted_demo) -> None:
 
 
 def test_risk1_check_failure_stops_the_publish_and_keeps_the_old_data(
-        tiny_demo: str, tmp_path: Path) -> None:
+    tiny_demo: str, tmp_path: Path
+) -> None:
     raw = duckdb_path(tiny_demo).parent / "raw"
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     first = run_load(raw, settings_for(tmp_path / "home", url, demo_model_with(tmp_path, {})))
@@ -57,9 +58,17 @@ def test_risk1_check_failure_stops_the_publish_and_keeps_the_old_data(
     before = read_pointer(paths)
     strict = tmp_path / "strict"
     strict.mkdir()
-    settings = settings_for(tmp_path / "home", url, demo_model_with(strict, {
-        "fct_interaction": "    - {kind: accepted_values, name: desktop_only, column: device, "
-                           "values: [desktop], risk: 1}\n"}))
+    settings = settings_for(
+        tmp_path / "home",
+        url,
+        demo_model_with(
+            strict,
+            {
+                "fct_interaction": "    - {kind: accepted_values, name: desktop_only, "
+                "column: device, values: [desktop], risk: 1}\n"
+            },
+        ),
+    )
     with pytest.raises(GateFailure) as caught:
         run_load(raw, settings)
     assert "desktop_only" in caught.value.message and "previous data" in caught.value.message
@@ -82,4 +91,4 @@ def test_each_postgresql_schema_prefix_keeps_its_own_check_history(tmp_path: Pat
     assert default == "postgresql+psycopg://bi:***@db.internal:5432/dw"
     assert staging == default + "#staging"
     duck = checkstore.warehouse_key(f"duckdb:///{tmp_path}/wh.duckdb", "staging")
-    assert duck == f"duckdb:{tmp_path.resolve()}/wh.duckdb"   # DuckDB has no schema prefix
+    assert duck == f"duckdb:{tmp_path.resolve()}/wh.duckdb"  # DuckDB has no schema prefix

@@ -35,8 +35,9 @@ def as_user(planted_app):
 
 
 def _badges(node) -> list[dict]:
-    return find_all(node, lambda n: "sb-trust-badge" in str(n.get("props", {})
-                                                              .get("className", "")))
+    return find_all(
+        node, lambda n: "sb-trust-badge" in str(n.get("props", {}).get("className", ""))
+    )
 
 
 def _tile(page, metric: str) -> dict:
@@ -46,14 +47,14 @@ def _tile(page, metric: str) -> dict:
 
 def test_tiles_whose_fact_fails_a_check_show_an_amber_badge(as_user) -> None:
     page = render(as_user("erin"), "/t0/marketing")
-    [badge] = _badges(_tile(page, "roas"))              # revenue / spend: fct_interaction
+    [badge] = _badges(_tile(page, "roas"))  # revenue / spend: fct_interaction
     props = badge["props"]
     assert props["data-status"] == "amber" and texts(badge) == ["● ", "DQ"]
     assert "device_known" in props["title"] and "fct_interaction.device" in props["title"]
     assert "1 of" not in props["title"].splitlines()[0]
-    assert _badges(_tile(page, "spend")) == []          # fct_marketing_spend passes
+    assert _badges(_tile(page, "spend")) == []  # fct_marketing_spend passes
     [dot] = find_all(page, lambda n: "sb-dq" == n.get("props", {}).get("className"))
-    assert dot["props"]["data-status"] == "warn"        # the page's worst input
+    assert dot["props"]["data-status"] == "warn"  # the page's worst input
     assert "device_known" in dot["props"]["title"]
 
 
@@ -80,7 +81,7 @@ def test_trust_for_inherits_fact_and_dimension_checks(planted_app) -> None:
     # page states once (banner, DQ dot) rather than on every tile
     assert [r.name for r in revenue_page.failing] == ["device_known", "freshness"]
     assert spend.status == "ok" and spend.failing == ()
-    assert spend_by_region.status == "warn"             # region lives on dim_user
+    assert spend_by_region.status == "warn"  # region lives on dim_user
     assert [r.name for r in spend_by_region.failing] == ["no_internal_users"]
 
 
@@ -98,8 +99,7 @@ def test_quality_masks_pii_in_failing_rows_for_an_analyst_not_an_admin(as_user) 
     assert not any("masked" in t for t in shown)
 
 
-def test_quality_shows_checks_by_table_freshness_history_and_formula(as_user,
-                                                                      planted_demo) -> None:
+def test_quality_shows_checks_by_table_freshness_history_and_formula(as_user, planted_demo) -> None:
     _, result = planted_demo
     page = render(as_user("ana"), "/quality")
     tables = find_all(page, lambda n: "data-table" in n.get("props", {}))
@@ -130,7 +130,6 @@ def test_tier1_cards_and_tree_nodes_carry_the_checks_of_their_data(as_user) -> N
     [dot] = find_all(page, lambda n: "sb-dq" == n.get("props", {}).get("className"))
     assert dot["props"]["data-status"] == "warn"
     tree = render(as_user("oscar"), "/tree/revenue")
-    nodes = find_all(tree, lambda n: "sb-tree-dq" in str(n.get("props", {})
-                                                         .get("className", "")))
+    nodes = find_all(tree, lambda n: "sb-tree-dq" in str(n.get("props", {}).get("className", "")))
     assert nodes and all(n["props"]["data-status"] == "warn" for n in nodes)
     assert any("fct_interaction.device: " in n["props"]["title"] for n in nodes)

@@ -38,7 +38,7 @@ def _samples(page) -> list[dict]:
 def test_an_unscoped_admin_sees_the_failing_rows_with_their_emails(planted_app) -> None:
     page = render(signed_in(planted_app, "ada"), "/quality")
     [block] = [b for b in _samples(page) if b["props"]["data-check"] == CHECK]
-    assert sum("@example.com" in t for t in texts(block)) == 4   # the yardstick
+    assert sum("@example.com" in t for t in texts(block)) == 4  # the yardstick
 
 
 @pytest.mark.parametrize("who", ["apac_admin", "emea"])
@@ -53,12 +53,11 @@ def test_a_scoped_user_sees_counts_and_why_not_the_rows(planted_app, who) -> Non
     assert "not shown to you" in text
     words = texts(page)
     assert not any("@example.com" in t for t in words)
-    assert not any(MASK in t for t in words)                   # no rows at all, not masked
-    assert any(t.startswith("4 of ") for t in words)           # the check's count stays
+    assert not any(MASK in t for t in words)  # no rows at all, not masked
+    assert any(t.startswith("4 of ") for t in words)  # the check's count stays
 
 
-def test_the_scoped_admin_gets_no_unmasked_read_behind_the_page(planted_app,
-                                                                 monkeypatch) -> None:
+def test_the_scoped_admin_gets_no_unmasked_read_behind_the_page(planted_app, monkeypatch) -> None:
     import queries.dq
 
     calls = []
@@ -70,37 +69,47 @@ def test_the_scoped_admin_gets_no_unmasked_read_behind_the_page(planted_app,
 
 
 RENAMES = [
-    ("SELECT customer_id, email AS contact FROM dim_customer WHERE tier = 'gold'",
-     ("contact",)),
+    ("SELECT customer_id, email AS contact FROM dim_customer WHERE tier = 'gold'", ("contact",)),
     ("SELECT customer_id, lower(email) AS e FROM dim_customer WHERE tier = 'gold'", ("e",)),
-    ("WITH g AS (SELECT customer_id, email AS x FROM dim_customer WHERE tier = 'gold') "
-     "SELECT customer_id, x AS y FROM g", ("y",)),
-    ("SELECT * FROM (SELECT customer_id, email AS mail FROM dim_customer "
-     "WHERE tier = 'gold') s", ("mail",)),
+    (
+        "WITH g AS (SELECT customer_id, email AS x FROM dim_customer WHERE tier = 'gold') "
+        "SELECT customer_id, x AS y FROM g",
+        ("y",),
+    ),
+    (
+        "SELECT * FROM (SELECT customer_id, email AS mail FROM dim_customer WHERE tier = 'gold') s",
+        ("mail",),
+    ),
     ("SELECT k, m FROM dim_customer AS t(k, m, tier) WHERE tier = 'gold'", ("k", "m")),
-    ("SELECT customer_id, max(email) FROM dim_customer WHERE tier = 'gold' "
-     "GROUP BY customer_id", None),
+    (
+        "SELECT customer_id, max(email) FROM dim_customer WHERE tier = 'gold' GROUP BY customer_id",
+        None,
+    ),
 ]
 
 
 @pytest.mark.parametrize("sql, masked", RENAMES)
 def test_a_sql_check_cannot_store_pii_under_another_name(defects, sql, masked) -> None:
     engine = sa.create_engine(defects)
-    model = parse_model(MODEL.replace("TABLE", "dim_customer").replace(
-        "CHECK", f"{{kind: sql, name: gold, sql: \"{sql}\"}}"))
+    model = parse_model(
+        MODEL.replace("TABLE", "dim_customer").replace(
+            "CHECK", f'{{kind: sql, name: gold, sql: "{sql}"}}'
+        )
+    )
     [result] = run_checks(model, engine, now=NOW)
     sample = result.sample
     assert result.failing_rows == 2 and len(sample.rows) == 2
     stored = sample.to_json()
     assert "@x.org" not in stored, stored
     assert set(masked or sample.columns) <= set(sample.masked)
-    unmasked_rows(model, engine, "dim_customer", sample)      # reading back still works
+    unmasked_rows(model, engine, "dim_customer", sample)  # reading back still works
     engine.dispose()
 
 
 def test_plain_columns_of_a_sql_check_are_not_masked() -> None:
-    model = parse_model(MODEL.replace("TABLE", "dim_customer").replace(
-        "CHECK", "{kind: not_null, column: tier}"))
+    model = parse_model(
+        MODEL.replace("TABLE", "dim_customer").replace("CHECK", "{kind: not_null, column: tier}")
+    )
     sql = "SELECT customer_id, tier FROM dim_customer WHERE email IS NULL"
     assert sql_pii_outputs(model, sql, ["customer_id", "tier"]) == frozenset()
     assert sql_pii_outputs(model, "SELECT id FROM good", ["id"]) == frozenset()

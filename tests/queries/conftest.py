@@ -76,8 +76,7 @@ def _plain(value: object) -> object:
 
 def normalise(columns: list[str], rows: list[tuple]) -> pd.DataFrame:
     """A frame whose numbers are float64 and whose other values are Python objects."""
-    frame = pd.DataFrame([tuple(_plain(v) for v in r) for r in rows], columns=columns,
-                         dtype=object)
+    frame = pd.DataFrame([tuple(_plain(v) for v in r) for r in rows], columns=columns, dtype=object)
     for column in frame.columns:
         values = [v for v in frame[column] if v is not None]
         if values and all(isinstance(v, float) for v in values):
@@ -91,8 +90,9 @@ def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows in a canonical order (every column ascending, NULLs last)."""
     if frame.empty:
         return frame.reset_index(drop=True)
-    keys = [frame[c].map(lambda v: (v is None or v != v, "" if v is None else v))
-            for c in frame.columns]
+    keys = [
+        frame[c].map(lambda v: (v is None or v != v, "" if v is None else v)) for c in frame.columns
+    ]
     order = sorted(range(len(frame)), key=lambda i: tuple(k.iloc[i] for k in keys))
     return frame.iloc[order].reset_index(drop=True)
 
@@ -105,8 +105,7 @@ def _build_rollups(engine: sa.Engine, model: SemanticModel) -> None:
             conn.exec_driver_sql(f"CREATE TABLE {name} AS {body}")
 
 
-def _warehouse(name: str, engine: sa.Engine, model: SemanticModel, data: SupportData
-               ) -> Warehouse:
+def _warehouse(name: str, engine: sa.Engine, model: SemanticModel, data: SupportData) -> Warehouse:
     """Build the rollups and read the column types."""
     _build_rollups(engine, model)
     with engine.connect() as conn:
@@ -121,15 +120,17 @@ def support_data() -> SupportData:
 
 
 @pytest.fixture(scope="session")
-def support_duckdb_path(tmp_path_factory: pytest.TempPathFactory,
-                        support_data: SupportData) -> Path:
+def support_duckdb_path(
+    tmp_path_factory: pytest.TempPathFactory, support_data: SupportData
+) -> Path:
     """A DuckDB file with the support schema (no rollups)."""
     return create_duckdb(tmp_path_factory.mktemp("support") / "support.duckdb", support_data)
 
 
 @pytest.fixture(scope="session")
-def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory, support_duckdb_path: Path,
-                     support_data: SupportData) -> Iterator[Warehouse]:
+def duckdb_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, support_duckdb_path: Path, support_data: SupportData
+) -> Iterator[Warehouse]:
     """The support schema in DuckDB, rollups built."""
     path = tmp_path_factory.mktemp("support-duck") / "warehouse.duckdb"
     path.write_bytes(support_duckdb_path.read_bytes())
@@ -141,8 +142,9 @@ def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory, support_duckdb_pa
 
 
 @pytest.fixture(scope="session")
-def postgres_warehouse(pg_url: str, support_duckdb_path: Path, support_data: SupportData
-                       ) -> Iterator[Warehouse]:
+def postgres_warehouse(
+    pg_url: str, support_duckdb_path: Path, support_data: SupportData
+) -> Iterator[Warehouse]:
     """The support schema copied into a fresh PostgreSQL schema, rollups built."""
     url = pg_url
     strict = os.environ.get("STARBOARD_STRICT") == "1"

@@ -24,32 +24,81 @@ from queries.model import SemanticModel, load_model
 MODEL_PATH = Path(__file__).parent / "models" / "support.yaml"
 FIRST_DAY = date(2025, 10, 1)
 LAST_DAY = date(2026, 3, 31)
-TRICKY_STORE = "Smith's, Main St"   # a quote and a comma: must survive parsing and binding
+TRICKY_STORE = "Smith's, Main St"  # a quote and a comma: must survive parsing and binding
 
 # table → [(column, portable SQL type)], then its primary key
 SCHEMA: dict[str, tuple[list[tuple[str, str]], tuple[str, ...]]] = {
-    "d_country": ([("iso", "VARCHAR"), ("country_label", "VARCHAR"),
-                   ("continent", "VARCHAR")], ("iso",)),
-    "d_city": ([("city_ref", "INTEGER"), ("city_label", "VARCHAR"),
-                ("country_iso", "VARCHAR")], ("city_ref",)),
-    "d_store": ([("store_ref", "INTEGER"), ("store_label", "VARCHAR"), ("city_ref", "INTEGER"),
-                 ("floors", "INTEGER"), ("is_flagship", "BOOLEAN"), ("opened_on", "DATE")],
-                ("store_ref",)),
-    "d_agent": ([("agent_no", "INTEGER"), ("agent_name", "VARCHAR"), ("team", "VARCHAR"),
-                 ("hired_on", "DATE")], ("agent_no",)),
-    "d_calendar": ([("cal_key", "INTEGER"), ("cal_date", "DATE"), ("cal_year", "INTEGER"),
-                    ("cal_month", "INTEGER"), ("weekday", "INTEGER")], ("cal_key",)),
-    "f_ticket_event": ([("ticket_id", "INTEGER"), ("event_seq", "INTEGER"),
-                        ("event_cal_key", "INTEGER"), ("store_ref", "INTEGER"),
-                        ("agent_no", "INTEGER"), ("channel", "VARCHAR"),
-                        ("event_kind", "VARCHAR"), ("minutes_spent", "INTEGER"),
-                        ("satisfaction", "INTEGER")], ("ticket_id", "event_seq")),
-    "f_staffing": ([("shift_id", "INTEGER"), ("store_ref", "INTEGER"),
-                    ("shift_start", "TIMESTAMP"), ("hours", "DOUBLE PRECISION"),
-                    ("staff_count", "INTEGER")], ("shift_id",)),
+    "d_country": (
+        [("iso", "VARCHAR"), ("country_label", "VARCHAR"), ("continent", "VARCHAR")],
+        ("iso",),
+    ),
+    "d_city": (
+        [("city_ref", "INTEGER"), ("city_label", "VARCHAR"), ("country_iso", "VARCHAR")],
+        ("city_ref",),
+    ),
+    "d_store": (
+        [
+            ("store_ref", "INTEGER"),
+            ("store_label", "VARCHAR"),
+            ("city_ref", "INTEGER"),
+            ("floors", "INTEGER"),
+            ("is_flagship", "BOOLEAN"),
+            ("opened_on", "DATE"),
+        ],
+        ("store_ref",),
+    ),
+    "d_agent": (
+        [
+            ("agent_no", "INTEGER"),
+            ("agent_name", "VARCHAR"),
+            ("team", "VARCHAR"),
+            ("hired_on", "DATE"),
+        ],
+        ("agent_no",),
+    ),
+    "d_calendar": (
+        [
+            ("cal_key", "INTEGER"),
+            ("cal_date", "DATE"),
+            ("cal_year", "INTEGER"),
+            ("cal_month", "INTEGER"),
+            ("weekday", "INTEGER"),
+        ],
+        ("cal_key",),
+    ),
+    "f_ticket_event": (
+        [
+            ("ticket_id", "INTEGER"),
+            ("event_seq", "INTEGER"),
+            ("event_cal_key", "INTEGER"),
+            ("store_ref", "INTEGER"),
+            ("agent_no", "INTEGER"),
+            ("channel", "VARCHAR"),
+            ("event_kind", "VARCHAR"),
+            ("minutes_spent", "INTEGER"),
+            ("satisfaction", "INTEGER"),
+        ],
+        ("ticket_id", "event_seq"),
+    ),
+    "f_staffing": (
+        [
+            ("shift_id", "INTEGER"),
+            ("store_ref", "INTEGER"),
+            ("shift_start", "TIMESTAMP"),
+            ("hours", "DOUBLE PRECISION"),
+            ("staff_count", "INTEGER"),
+        ],
+        ("shift_id",),
+    ),
 }
-_ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BOOLEAN": pa.bool_(),
-          "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"), "DOUBLE PRECISION": pa.float64()}
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "INTEGER": pa.int32(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "DOUBLE PRECISION": pa.float64(),
+}
 
 
 @dataclass(frozen=True)
@@ -67,11 +116,22 @@ def _day_key(day: date) -> int:
 def build_rows(seed: int = 20260101) -> SupportData:
     """Deterministic rows for the support schema (~2,000 events, ~1,200 shifts)."""
     rng = random.Random(seed)
-    countries = [("DE", "Germany", "Europe"), ("FR", "France", "Europe"),
-                 ("US", "United States", "America"), ("BR", "Brazil", "America"),
-                 ("JP", "Japan", "Asia")]                     # JP: no city, no store
-    cities = [(1, "Berlin", "DE"), (2, "Munich", "DE"), (3, "Paris", "FR"), (4, "Austin", "US"),
-              (5, "Boston", "US"), (6, "São Paulo", "BR"), (7, "Atlantis", None)]
+    countries = [
+        ("DE", "Germany", "Europe"),
+        ("FR", "France", "Europe"),
+        ("US", "United States", "America"),
+        ("BR", "Brazil", "America"),
+        ("JP", "Japan", "Asia"),
+    ]  # JP: no city, no store
+    cities = [
+        (1, "Berlin", "DE"),
+        (2, "Munich", "DE"),
+        (3, "Paris", "FR"),
+        (4, "Austin", "US"),
+        (5, "Boston", "US"),
+        (6, "São Paulo", "BR"),
+        (7, "Atlantis", None),
+    ]
     stores = [
         (101, "Berlin Mitte", 1, 3, True, date(2019, 5, 1)),
         (102, "Berlin Ost", 1, 1, False, date(2021, 2, 15)),
@@ -80,13 +140,14 @@ def build_rows(seed: int = 20260101) -> SupportData:
         (105, "Austin Downtown", 4, 1, False, date(2022, 6, 1)),
         (106, TRICKY_STORE, 5, 2, False, date(2020, 1, 10)),
         (107, "São Paulo Sul", 6, 2, False, date(2023, 4, 4)),
-        (108, "Pop-up", None, 1, False, date(2025, 11, 1)),       # no city; tickets, no shifts
-        (109, "Outlet", 7, 1, False, date(2024, 8, 8)),            # city without country
-        (110, "Paris Nord", 3, 1, False, date(2025, 9, 1)),        # shifts, no tickets
+        (108, "Pop-up", None, 1, False, date(2025, 11, 1)),  # no city; tickets, no shifts
+        (109, "Outlet", 7, 1, False, date(2024, 8, 8)),  # city without country
+        (110, "Paris Nord", 3, 1, False, date(2025, 9, 1)),  # shifts, no tickets
     ]
     teams = ("Tier 1", "Tier 2", "Escalations")
-    agents = [(n, f"Agent {n:02d}", teams[n % 3], date(2020 + n % 5, 1 + n % 12, 1))
-              for n in range(1, 13)]
+    agents = [
+        (n, f"Agent {n:02d}", teams[n % 3], date(2020 + n % 5, 1 + n % 12, 1)) for n in range(1, 13)
+    ]
     calendar = []
     day = date(2025, 1, 1)
     while day <= date(2026, 12, 31):
@@ -113,8 +174,9 @@ def build_rows(seed: int = 20260101) -> SupportData:
             agent = None if rng.random() < 0.1 else rng.randrange(1, 13)
             minutes = None if rng.random() < 0.05 else rng.randrange(0, 61)
             csat = rng.randrange(1, 6) if kind == "resolved" and rng.random() < 0.6 else None
-            events.append((ticket_id, seq, _day_key(day), store, agent, channel, kind,
-                           minutes, csat))
+            events.append(
+                (ticket_id, seq, _day_key(day), store, agent, channel, kind, minutes, csat)
+            )
 
     shifts = []
     shift_id = 0
@@ -128,12 +190,20 @@ def build_rows(seed: int = 20260101) -> SupportData:
             shift_id += 1
             hour = rng.choice((6, 8, 9, 14, 22, 23))
             start = datetime(day.year, day.month, day.day, hour, rng.choice((0, 30)))
-            shifts.append((shift_id, store, start, rng.choice((4.0, 6.5, 8.0, 7.25)),
-                           rng.randrange(1, 5)))
-    return SupportData(tables={
-        "d_country": countries, "d_city": cities, "d_store": stores, "d_agent": agents,
-        "d_calendar": calendar, "f_ticket_event": events, "f_staffing": shifts,
-    })
+            shifts.append(
+                (shift_id, store, start, rng.choice((4.0, 6.5, 8.0, 7.25)), rng.randrange(1, 5))
+            )
+    return SupportData(
+        tables={
+            "d_country": countries,
+            "d_city": cities,
+            "d_store": stores,
+            "d_agent": agents,
+            "d_calendar": calendar,
+            "f_ticket_event": events,
+            "f_staffing": shifts,
+        }
+    )
 
 
 def _ddl(table: str, schema: str | None = None) -> str:
@@ -153,8 +223,10 @@ def create_duckdb(path: Path, data: SupportData | None = None) -> Path:
             columns, _ = SCHEMA[table]
             con.execute(_ddl(table))
             arrow = pa.table(
-                {c: pa.array([r[i] for r in rows], type=_ARROW[t])
-                 for i, (c, t) in enumerate(columns)}
+                {
+                    c: pa.array([r[i] for r in rows], type=_ARROW[t])
+                    for i, (c, t) in enumerate(columns)
+                }
             )
             con.register("rows_in", arrow)
             con.execute(f"INSERT INTO {table} SELECT * FROM rows_in")

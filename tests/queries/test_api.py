@@ -36,41 +36,64 @@ def _sql(client, sql: str):
 
 
 def test_query_returns_columns_rows_and_provenance(api) -> None:
-    response = api.post("/api/v1/query", json={
-        "metrics": ["revenue", "orders"], "dimensions": ["device"],
-        "filters": [{"dimension": "date", "op": "between",
-                     "value": ["2026-01-01", "2026-03-31"]}],
-        "order_by": ["-revenue"], "limit": 2})
+    response = api.post(
+        "/api/v1/query",
+        json={
+            "metrics": ["revenue", "orders"],
+            "dimensions": ["device"],
+            "filters": [
+                {"dimension": "date", "op": "between", "value": ["2026-01-01", "2026-03-31"]}
+            ],
+            "order_by": ["-revenue"],
+            "limit": 2,
+        },
+    )
     body = response.get_json()
     assert response.status_code == 200, body
     assert body["columns"] == ["device", "revenue", "orders"]
-    expected = _sql(api, "SELECT device, sum(revenue), count(DISTINCT order_id) "
-                         "FROM fct_interaction WHERE interaction_type = 'purchase' "
-                         "AND occurred_at >= '2026-01-01' AND occurred_at < '2026-04-01' "
-                         "GROUP BY device ORDER BY 2 DESC LIMIT 2")
+    expected = _sql(
+        api,
+        "SELECT device, sum(revenue), count(DISTINCT order_id) "
+        "FROM fct_interaction WHERE interaction_type = 'purchase' "
+        "AND occurred_at >= '2026-01-01' AND occurred_at < '2026-04-01' "
+        "GROUP BY device ORDER BY 2 DESC LIMIT 2",
+    )
     assert [(d, pytest.approx(r), o) for d, r, o in body["rows"]] == expected
-    assert body["cost_class"] in "ABC" and body["data_version"] and body["sql"].startswith(
-        "SELECT")
+    assert body["cost_class"] in "ABC" and body["data_version"] and body["sql"].startswith("SELECT")
 
 
 def test_dates_and_nulls_are_json(api) -> None:
-    body = api.post("/api/v1/query", json={
-        "metrics": ["roas"], "dimensions": ["date:month"],
-        "filters": [{"dimension": "date", "op": "between",
-                     "value": ["2026-01-01", "2026-02-28"]}]}).get_json()
+    body = api.post(
+        "/api/v1/query",
+        json={
+            "metrics": ["roas"],
+            "dimensions": ["date:month"],
+            "filters": [
+                {"dimension": "date", "op": "between", "value": ["2026-01-01", "2026-02-28"]}
+            ],
+        },
+    ).get_json()
     assert [row[0] for row in body["rows"]] == ["2026-01-01", "2026-02-01"]
     assert all(isinstance(row[1], float) for row in body["rows"])
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ({"metrics": ["revnue"]}, "unknown metric 'revnue'"),
-    ({"metrics": ["revenue"], "dimensions": ["colour"]}, "colour"),
-    ({"metrics": ["revenue"], "filters": [{"dimension": "country", "op": "like",
-                                           "value": "D%"}]}, "like"),
-    ({"metrics": ["revenue"], "limit": "ten"}, "limit"),
-    ({"metrics": ["revenue"], "sql": "select 1"}, "sql"),
-    ({"metrics": "revenue; drop table dim_user"}, "metrics"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"metrics": ["revnue"]}, "unknown metric 'revnue'"),
+        ({"metrics": ["revenue"], "dimensions": ["colour"]}, "colour"),
+        (
+            {
+                "metrics": ["revenue"],
+                "filters": [{"dimension": "country", "op": "like", "value": "D%"}],
+            },
+            "like",
+        ),
+        ({"metrics": ["revenue"], "limit": "ten"}, "limit"),
+        ({"metrics": ["revenue"], "sql": "select 1"}, "sql"),
+        ({"metrics": "revenue; drop table dim_user"}, "metrics"),
+    ],
+)
 def test_bad_payloads_are_refused_with_a_clear_400(api, payload: dict, message: str) -> None:
     response = api.post("/api/v1/query", json=payload)
     assert response.status_code == 400
@@ -98,19 +121,26 @@ def test_warehouse_down_is_503_not_a_stack_trace(tmp_path: Path) -> None:
 def test_scoped_user_cannot_escape_with_a_crafted_filter(demo_app) -> None:
     with demo_app.server.test_client() as client:
         sign_in(client, "emea")
-        crafted = client.post("/api/v1/query", json={
-            "metrics": ["revenue"], "dimensions": ["region"],
-            "filters": [{"dimension": "region", "op": "=", "value": "AMER"}]}).get_json()
+        crafted = client.post(
+            "/api/v1/query",
+            json={
+                "metrics": ["revenue"],
+                "dimensions": ["region"],
+                "filters": [{"dimension": "region", "op": "=", "value": "AMER"}],
+            },
+        ).get_json()
         assert crafted["rows"] == []
-        everything = client.post("/api/v1/query", json={
-            "metrics": ["revenue"], "dimensions": ["region"]}).get_json()
+        everything = client.post(
+            "/api/v1/query", json={"metrics": ["revenue"], "dimensions": ["region"]}
+        ).get_json()
         assert [row[0] for row in everything["rows"]] == ["EMEA"]
         spend = client.post("/api/v1/query", json={"metrics": ["spend"]}).get_json()
         assert spend["rows"] == [[None]] and "fct_marketing_spend" in spend["notices"][0]
     with demo_app.server.test_client() as admin:
         sign_in(admin, "ada")
-        body = admin.post("/api/v1/query", json={
-            "metrics": ["revenue"], "dimensions": ["region"]}).get_json()
+        body = admin.post(
+            "/api/v1/query", json={"metrics": ["revenue"], "dimensions": ["region"]}
+        ).get_json()
         assert not body["cache_hit"]  # never the scoped user's cached rows
         assert [row[0] for row in body["rows"]] == ["AMER", "APAC", "EMEA"]
 
@@ -126,8 +156,10 @@ def test_pii_dimensions_are_refused_without_the_permission(demo_app) -> None:
     runtime = demo_app.server.extensions["starboard"]
     with demo_app.server.test_request_context():
         model = current_model(runtime)
-    model = replace(model, dimensions={**model.dimensions, "email": Dimension(
-        "email", "E-mail", "dim_user", "email")})
+    model = replace(
+        model,
+        dimensions={**model.dimensions, "email": Dimension("email", "E-mail", "dim_user", "email")},
+    )
     query = MetricQuery(("revenue",), ("email",))
     with demo_app.server.test_client() as client:
         sign_in(client, "ana")
@@ -159,7 +191,7 @@ def test_an_answer_is_cut_at_the_row_cap_and_says_so(tiny_demo: str, tmp_path: P
     body = client.post("/api/v1/query", json=USER_BY_DAY).get_json()
     assert len(body["rows"]) == 5
     assert (body["truncated"], body["truncated_by"], body["row_cap"]) == (True, "rows", 5)
-    assert "LIMIT" in body["sql"].upper()            # the warehouse sends at most cap + 1
+    assert "LIMIT" in body["sql"].upper()  # the warehouse sends at most cap + 1
     assert any("capped at 5 rows" in n for n in body["notices"])
     own_limit = client.post("/api/v1/query", json={**USER_BY_DAY, "limit": 3}).get_json()
     assert len(own_limit["rows"]) == 3 and own_limit["truncated"] is False
@@ -182,12 +214,10 @@ def test_an_answer_is_cut_at_the_byte_cap_and_says_so(tiny_demo: str, tmp_path: 
 
 def test_the_default_caps_are_stated_in_every_answer(api) -> None:
     body = api.post("/api/v1/query", json={"metrics": ["revenue"]}).get_json()
-    assert (body["row_cap"], body["byte_cap"], body["truncated"]) == (100_000, 25_000_000,
-                                                                      False)
+    assert (body["row_cap"], body["byte_cap"], body["truncated"]) == (100_000, 25_000_000, False)
 
 
-SLOW = sa.text("SELECT count(*) FROM range(200000) a, range(200000) b "
-               "WHERE a.range + b.range < 0")
+SLOW = sa.text("SELECT count(*) FROM range(200000) a, range(200000) b WHERE a.range + b.range < 0")
 
 
 def _slow_statement(monkeypatch) -> None:
@@ -203,9 +233,9 @@ def _slow_statement(monkeypatch) -> None:
     monkeypatch.setattr(queries.run, "compile_query", compile_slow)
 
 
-def test_a_query_past_the_time_limit_is_stopped_with_a_clear_400(tiny_demo: str,
-                                                                   tmp_path: Path,
-                                                                   monkeypatch) -> None:
+def test_a_query_past_the_time_limit_is_stopped_with_a_clear_400(
+    tiny_demo: str, tmp_path: Path, monkeypatch
+) -> None:
     app, client = _capped_app(tiny_demo, tmp_path, api_timeout_seconds=0.3)
     _slow_statement(monkeypatch)
     started = time.monotonic()
@@ -214,8 +244,10 @@ def test_a_query_past_the_time_limit_is_stopped_with_a_clear_400(tiny_demo: str,
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     error = response.get_json()["error"]
     assert error["type"] == "QueryStopped"
-    assert error["message"].startswith("Stopped: the query ran longer than the API's time "
-                                       "limit of 0.3 s (STARBOARD_API_TIMEOUT_SECONDS).")
+    assert error["message"].startswith(
+        "Stopped: the query ran longer than the API's time "
+        "limit of 0.3 s (STARBOARD_API_TIMEOUT_SECONDS)."
+    )
     assert elapsed < 10
     monkeypatch.undo()
     # another query (plans are cached per query): the pool still serves
@@ -225,8 +257,7 @@ def test_a_query_past_the_time_limit_is_stopped_with_a_clear_400(tiny_demo: str,
     app.server.extensions["starboard"].warehouse.dispose()
 
 
-def test_fetch_all_stops_a_slow_duckdb_statement_and_drops_the_connection(demo_app
-                                                                          ) -> None:
+def test_fetch_all_stops_a_slow_duckdb_statement_and_drops_the_connection(demo_app) -> None:
     from queries.run import QueryStopped, fetch_all
 
     snap = demo_app.server.extensions["starboard"].warehouse.snapshot()
@@ -244,7 +275,7 @@ def test_fetch_all_stops_a_slow_postgresql_statement(pg_server: str) -> None:
     snap = SimpleNamespace(engine=engine)
     with pytest.raises(QueryStopped, match="time limit of 0.2 s"):
         fetch_all(snap, sa.text("SELECT pg_sleep(5)"), 0.2)
-    with engine.connect() as conn:   # the timeout was local to that transaction
+    with engine.connect() as conn:  # the timeout was local to that transaction
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
     assert fetch_all(snap, sa.text("SELECT 1"), 0.2)[0][0] == 1
     engine.dispose()
@@ -254,10 +285,16 @@ def test_api_settings_must_be_positive(tmp_path: Path) -> None:
     from app.config import load_settings
     from app.errors import ConfigError
 
-    for name in ("STARBOARD_API_MAX_ROWS", "STARBOARD_API_MAX_BYTES",
-                 "STARBOARD_API_TIMEOUT_SECONDS"):
+    for name in (
+        "STARBOARD_API_MAX_ROWS",
+        "STARBOARD_API_MAX_BYTES",
+        "STARBOARD_API_TIMEOUT_SECONDS",
+    ):
         with pytest.raises(ConfigError, match=f"{name} must be a positive number"):
             load_settings({"home": str(tmp_path)}, environ={name: "0"})
     settings = load_settings({"home": str(tmp_path)}, environ={})
     assert (settings.api_max_rows, settings.api_max_bytes, settings.api_timeout_seconds) == (
-        100_000, 25_000_000, 30)
+        100_000,
+        25_000_000,
+        30,
+    )

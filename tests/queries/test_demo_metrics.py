@@ -69,11 +69,10 @@ UNITS = f"SUM(CASE WHEN {PURCHASE} THEN i.quantity END)"
 BUYERS = f"COUNT(DISTINCT CASE WHEN {PURCHASE} THEN i.user_key END)"
 VISITORS = "COUNT(DISTINCT CASE WHEN i.interaction_type = 'visit' THEN i.user_key END)"
 PRODUCT_VIEWERS = (
-    "COUNT(DISTINCT CASE WHEN i.interaction_type = 'product_view' THEN i.user_key END)")
-CART_ADDERS = (
-    "COUNT(DISTINCT CASE WHEN i.interaction_type = 'add_to_cart' THEN i.user_key END)")
-CHECKOUT_STARTERS = (
-    "COUNT(DISTINCT CASE WHEN i.interaction_type = 'checkout' THEN i.user_key END)")
+    "COUNT(DISTINCT CASE WHEN i.interaction_type = 'product_view' THEN i.user_key END)"
+)
+CART_ADDERS = "COUNT(DISTINCT CASE WHEN i.interaction_type = 'add_to_cart' THEN i.user_key END)"
+CHECKOUT_STARTERS = "COUNT(DISTINCT CASE WHEN i.interaction_type = 'checkout' THEN i.user_key END)"
 EMAILS_SENT = "SUM(CASE WHEN i.interaction_type = 'email_sent' THEN 1 ELSE 0 END)"
 EMAIL_OPENS = "SUM(CASE WHEN i.interaction_type = 'email_open' THEN 1 ELSE 0 END)"
 EMAIL_CLICKS = "SUM(CASE WHEN i.interaction_type = 'email_click' THEN 1 ELSE 0 END)"
@@ -88,8 +87,10 @@ def on_interactions(aggregate: str, rows: str | None = None) -> str:
     """One aggregate by the cut's key; ``rows``: the only rows the metric reads, when every
     part of it is filtered (a group with none of them has no value, so no row)."""
     only = f" AND ({rows})" if rows else ""
-    return f"SELECT {{i_key}} AS k, {aggregate} AS v FROM {{interactions}} WHERE {{i_where}}" \
-           f"{only} GROUP BY 1"
+    return (
+        f"SELECT {{i_key}} AS k, {aggregate} AS v FROM {{interactions}} WHERE {{i_where}}"
+        f"{only} GROUP BY 1"
+    )
 
 
 EMAIL = "i.interaction_type IN ('email_sent', 'email_open', 'email_click')"
@@ -115,17 +116,22 @@ HAND_WRITTEN: dict[str, str] = {
     "visitors": on_interactions(VISITORS),
     # a session is anything done on the site: every interaction but the email events
     "sessions": on_interactions(
-        "COUNT(DISTINCT CASE WHEN i.interaction_type NOT LIKE 'email%' THEN i.session_id END)"),
+        "COUNT(DISTINCT CASE WHEN i.interaction_type NOT LIKE 'email%' THEN i.session_id END)"
+    ),
     # users who did something themselves: opening or clicking an email counts, receiving not
     "active_users": on_interactions(
-        "COUNT(DISTINCT CASE WHEN i.interaction_type <> 'email_sent' THEN i.user_key END)"),
+        "COUNT(DISTINCT CASE WHEN i.interaction_type <> 'email_sent' THEN i.user_key END)"
+    ),
     "conversion_rate": on_interactions(per(ORDERS, VISITORS)),
     "product_views": on_interactions(
-        "SUM(CASE WHEN i.interaction_type = 'product_view' THEN 1 ELSE 0 END)"),
+        "SUM(CASE WHEN i.interaction_type = 'product_view' THEN 1 ELSE 0 END)"
+    ),
     "cart_adds": on_interactions(
-        "SUM(CASE WHEN i.interaction_type = 'add_to_cart' THEN 1 ELSE 0 END)"),
+        "SUM(CASE WHEN i.interaction_type = 'add_to_cart' THEN 1 ELSE 0 END)"
+    ),
     "checkouts": on_interactions(
-        "SUM(CASE WHEN i.interaction_type = 'checkout' THEN 1 ELSE 0 END)"),
+        "SUM(CASE WHEN i.interaction_type = 'checkout' THEN 1 ELSE 0 END)"
+    ),
     "purchase_lines": on_interactions(f"SUM(CASE WHEN {PURCHASE} THEN 1 ELSE 0 END)"),
     "product_viewers": on_interactions(PRODUCT_VIEWERS),
     "cart_adders": on_interactions(CART_ADDERS),
@@ -181,38 +187,44 @@ class Slice:
     id: str
     dimensions: tuple[str, ...]
     filters: tuple[Filter, ...]
-    column: str                  # the compiled query's output column for the grouping
-    key: str                     # hand-written grouping; {day} = the fact's day
-    where: str                   # hand-written WHERE; {day} = the fact's day
-    keys: frozenset[object] = field(default_factory=frozenset)   # every key expected
+    column: str  # the compiled query's output column for the grouping
+    key: str  # hand-written grouping; {day} = the fact's day
+    where: str  # hand-written WHERE; {day} = the fact's day
+    keys: frozenset[object] = field(default_factory=frozenset)  # every key expected
 
 
-FIRST_DAY, LAST_DAY = date(2025, 2, 10), date(2025, 7, 20)     # partial months at both ends
-BY_CHANNEL_GROUP = Slice("by_channel_group", ("channel_group",), (), "channel_group",
-                         "ch.channel_group", "TRUE")
+FIRST_DAY, LAST_DAY = date(2025, 2, 10), date(2025, 7, 20)  # partial months at both ends
+BY_CHANNEL_GROUP = Slice(
+    "by_channel_group", ("channel_group",), (), "channel_group", "ch.channel_group", "TRUE"
+)
 BY_MONTH = Slice(
-    "by_month_in_window", ("date:month",),
-    (Filter("date", "between", (FIRST_DAY.isoformat(), LAST_DAY.isoformat())),), "date",
+    "by_month_in_window",
+    ("date:month",),
+    (Filter("date", "between", (FIRST_DAY.isoformat(), LAST_DAY.isoformat())),),
+    "date",
     "CAST(DATE_TRUNC('month', {day}) AS DATE)",
     f"{{day}} BETWEEN DATE '{FIRST_DAY}' AND DATE '{LAST_DAY}'",
-    frozenset(date(2025, m, 1) for m in range(2, 8)))
+    frozenset(date(2025, m, 1) for m in range(2, 8)),
+)
 SLICES = (BY_CHANNEL_GROUP, BY_MONTH)
 
 
 def hand_written(metric: str, cut: Slice, *, region: str | None = None) -> str:
     """The hand-written SQL of ``metric`` for ``cut`` (interactions of ``region`` only)."""
     if metric not in HAND_WRITTEN:
-        pytest.fail(f"metric {metric!r} of {DEMO_MODEL} has no hand-written SQL: add one to "
-                    f"HAND_WRITTEN in {Path(__file__).name} (every metric is tested against "
-                    "a query written by hand, STYLE §4)", pytrace=False)
+        pytest.fail(
+            f"metric {metric!r} of {DEMO_MODEL} has no hand-written SQL: add one to "
+            f"HAND_WRITTEN in {Path(__file__).name} (every metric is tested against "
+            "a query written by hand, STYLE §4)",
+            pytrace=False,
+        )
     parts: dict[str, str] = {}
     for fact, day in DAY.items():
         parts[f"{fact}_key"] = cut.key.format(day=day)
         parts[f"{fact}_where"] = cut.where.format(day=day)
     if region is not None:
         parts["i_where"] = f"({parts['i_where']}) AND iu.region = '{region}'"
-    return HAND_WRITTEN[metric].format(interactions=INTERACTIONS, spend=SPEND, users=USERS,
-                                       **parts)
+    return HAND_WRITTEN[metric].format(interactions=INTERACTIONS, spend=SPEND, users=USERS, **parts)
 
 
 # --------------------------------------------------------------------------- backends
@@ -228,13 +240,19 @@ class Backend:
     kinds: dict[str, str]
     tables: frozenset[str]
 
-    def compile(self, query: MetricQuery, *, use_rollups: bool = True,
-                scope: RowScope = ()) -> CompiledQuery:
+    def compile(
+        self, query: MetricQuery, *, use_rollups: bool = True, scope: RowScope = ()
+    ) -> CompiledQuery:
         """Compile as ``run()`` does: this dialect, its column types and rollup tables."""
-        return compile_query(self.model, query, dialect=self.engine.dialect, scope=scope,
-                             use_rollups=use_rollups,
-                             available_rollups=frozenset(self.model.rollups) & self.tables,
-                             column_types=self.kinds)
+        return compile_query(
+            self.model,
+            query,
+            dialect=self.engine.dialect,
+            scope=scope,
+            use_rollups=use_rollups,
+            available_rollups=frozenset(self.model.rollups) & self.tables,
+            column_types=self.kinds,
+        )
 
     def frame(self, statement: sa.Executable | str) -> pd.DataFrame:
         """Rows of a statement or of hand-written SQL, numbers as float64."""
@@ -261,16 +279,24 @@ def duck(tiny_demo: str) -> Iterator[Backend]:
     """The tiny demo, read-only, rollups as published (opened as ``run()`` opens it: DuckDB
     refuses a second connection to a file with another configuration)."""
     settings = load_settings({"db_url": tiny_demo})
-    warehouse = Warehouse(tiny_demo, memory_limit=settings.duckdb_memory_limit,
-                          threads=settings.duckdb_threads)
+    warehouse = Warehouse(
+        tiny_demo, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+    )
     try:
         yield _backend("duckdb", warehouse.snapshot().engine)
     finally:
         warehouse.dispose()
 
 
-PG_TYPES = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE PRECISION",
-            "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "BOOLEAN": "BOOLEAN", "VARCHAR": "TEXT"}
+PG_TYPES = {
+    "INTEGER": "INTEGER",
+    "BIGINT": "BIGINT",
+    "DOUBLE": "DOUBLE PRECISION",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP",
+    "BOOLEAN": "BOOLEAN",
+    "VARCHAR": "TEXT",
+}
 
 
 def _copy_star_schema(source: sa.Engine, target: sa.Engine, schema: str) -> None:
@@ -279,10 +305,14 @@ def _copy_star_schema(source: sa.Engine, target: sa.Engine, schema: str) -> None
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         for table in sorted(MODEL.tables):
-            columns = src.execute(sa.text(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = :t AND table_schema = current_schema() "
-                "ORDER BY ordinal_position"), {"t": table}).all()
+            columns = src.execute(
+                sa.text(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = :t AND table_schema = current_schema() "
+                    "ORDER BY ordinal_position"
+                ),
+                {"t": table},
+            ).all()
             body = ", ".join(f'"{c}" {PG_TYPES[t]}' for c, t in columns)
             conn.exec_driver_sql(f'CREATE TABLE "{schema}"."{table}" ({body})')
             names = ", ".join(f'"{c}"' for c, _ in columns)
@@ -309,8 +339,9 @@ def pg(pg_url: str, duck: Backend) -> Iterator[Backend]:
     try:
         with engine.begin() as conn:
             for name, select in rollup_statements(MODEL, engine.dialect):
-                body = select.compile(dialect=engine.dialect,
-                                      compile_kwargs={"literal_binds": True})
+                body = select.compile(
+                    dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+                )
                 conn.exec_driver_sql(f'CREATE TABLE "{name}" AS {body}')
             conn.exec_driver_sql("ANALYZE")
         yield _backend("postgresql", engine)
@@ -329,12 +360,14 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 def assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
     """Equal as sets of rows; floats to rtol 1e-9."""
-    assert_frame_equal(sort_rows(got), sort_rows(want), check_dtype=False, check_exact=False,
-                       rtol=1e-9)
+    assert_frame_equal(
+        sort_rows(got), sort_rows(want), check_dtype=False, check_exact=False, rtol=1e-9
+    )
 
 
-def expected(backend: Backend, metric: str, cut: Slice, *, region: str | None = None
-             ) -> pd.DataFrame:
+def expected(
+    backend: Backend, metric: str, cut: Slice, *, region: str | None = None
+) -> pd.DataFrame:
     """The hand-written result, named like the compiled query's output."""
     want = backend.frame(hand_written(metric, cut, region=region))
     want.columns = [cut.column, metric]
@@ -367,8 +400,9 @@ def test_metric_equals_its_hand_written_sql(backend: Backend, metric: str, cut: 
 @pytest.mark.postgres
 @pytest.mark.parametrize("cut", SLICES, ids=lambda c: c.id)
 @pytest.mark.parametrize("metric", METRICS)
-def test_metric_is_identical_on_duckdb_and_postgresql(duck: Backend, pg: Backend, metric: str,
-                                                      cut: Slice) -> None:
+def test_metric_is_identical_on_duckdb_and_postgresql(
+    duck: Backend, pg: Backend, metric: str, cut: Slice
+) -> None:
     query = MetricQuery((metric,), cut.dimensions, filters=cut.filters)
     _, on_duck = duck.run(query)
     _, on_pg = pg.run(query)
@@ -382,22 +416,34 @@ WINDOW = BY_MONTH.filters[0]
 ROUTED = {
     "revenue_by_group_and_month": (
         MetricQuery(("revenue",), ("channel_group", "date:month"), (WINDOW,)),
-        "agg_daily_channel"),  # the narrowest rollup that fits
+        "agg_daily_channel",
+    ),  # the narrowest rollup that fits
     "spend_by_channel": (MetricQuery(("spend",), ("channel",)), "agg_daily_spend"),
     "ctr_cpc_by_campaign_and_quarter_of_paid_search": (
-        MetricQuery(("ctr", "cpc"), ("campaign", "date:quarter"),
-                    (Filter("channel_group", "=", "Paid Search"),)),
-        "agg_daily_spend"),
+        MetricQuery(
+            ("ctr", "cpc"),
+            ("campaign", "date:quarter"),
+            (Filter("channel_group", "=", "Paid Search"),),
+        ),
+        "agg_daily_spend",
+    ),
     "price_per_unit_by_device_and_week_in_emea": (
-        MetricQuery(("price_per_unit", "purchase_lines"), ("device", "date:week"),
-                    (Filter("region", "=", "EMEA"), WINDOW)),
-        "agg_daily_interaction"),
+        MetricQuery(
+            ("price_per_unit", "purchase_lines"),
+            ("device", "date:week"),
+            (Filter("region", "=", "EMEA"), WINDOW),
+        ),
+        "agg_daily_interaction",
+    ),
     "email_rates_by_country_since_a_day": (
-        MetricQuery(("email_open_rate", "email_click_rate"), ("country",),
-                    (Filter("date", ">=", "2026-01-15"),)),
-        "agg_daily_interaction"),
-    "orders_are_distinct_counts": (MetricQuery(("revenue", "orders"), ("channel_group",)),
-                                   None),
+        MetricQuery(
+            ("email_open_rate", "email_click_rate"),
+            ("country",),
+            (Filter("date", ">=", "2026-01-15"),),
+        ),
+        "agg_daily_interaction",
+    ),
+    "orders_are_distinct_counts": (MetricQuery(("revenue", "orders"), ("channel_group",)), None),
     "brand_is_not_in_a_rollup": (MetricQuery(("revenue",), ("brand",)), None),
     "roas_spans_two_facts": (MetricQuery(("roas",), ("channel",)), None),
 }
@@ -417,8 +463,11 @@ def test_rollup_routing_gives_the_facts_answer(backend: Backend, case: str) -> N
 def test_a_count_over_no_rows_is_zero_through_a_rollup_too(backend: Backend) -> None:
     # Found by this suite: a rollup's SUM of pre-counted rows was NULL over no rows.
     # Tablets on the tracking-outage day: no row at all, so the count a user sees is 0.
-    query = MetricQuery(("interactions", "product_views"), (),
-                        (Filter("device", "=", "tablet"), Filter("date", "=", "2025-09-17")))
+    query = MetricQuery(
+        ("interactions", "product_views"),
+        (),
+        (Filter("device", "=", "tablet"), Filter("date", "=", "2025-09-17")),
+    )
     _, direct = backend.run(query, use_rollups=False)
     assert direct.to_dict("records") == [{"interactions": 0.0, "product_views": 0.0}]
     compiled, routed = backend.run(query)
@@ -441,12 +490,17 @@ def door_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return normalise(list(frame.columns), list(frame.itertuples(index=False, name=None)))
 
 
-@pytest.mark.parametrize("query", [
-    MetricQuery(("revenue", "orders", "conversion_rate", "roas"), ("channel_group",)),
-    ROUTED["revenue_by_group_and_month"][0],
-], ids=["drill_across", "rollup"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        MetricQuery(("revenue", "orders", "conversion_rate", "roas"), ("channel_group",)),
+        ROUTED["revenue_by_group_and_month"][0],
+    ],
+    ids=["drill_across", "rollup"],
+)
 def test_run_returns_the_compiled_frame_and_caches_the_second_run(
-        runtime: Runtime, duck: Backend, query: MetricQuery) -> None:
+    runtime: Runtime, duck: Backend, query: MetricQuery
+) -> None:
     compiled, direct = duck.run(query)
     first = run(query, runtime=runtime)
     assert not first.cache_hit and first.rollup == compiled.rollup
@@ -460,17 +514,18 @@ def test_run_returns_the_compiled_frame_and_caches_the_second_run(
 
 @pytest.mark.parametrize("metric", ["revenue", "conversion_rate"])
 def test_row_scope_gives_the_hand_written_regional_numbers_never_anothers_cache(
-        runtime: Runtime, duck: Backend, metric: str) -> None:
+    runtime: Runtime, duck: Backend, metric: str
+) -> None:
     query = MetricQuery((metric,), ("channel_group",))
     emea = run(query, (("region", ("EMEA",)),), runtime=runtime)
     assert not emea.cache_hit
     want_emea = expected(duck, metric, BY_CHANNEL_GROUP, region="EMEA")
     assert_same(door_frame(emea.frame), want_emea)
     amer = run(query, (("region", ("AMER",)),), runtime=runtime)
-    assert not amer.cache_hit                          # never EMEA's cached rows
+    assert not amer.cache_hit  # never EMEA's cached rows
     want_amer = expected(duck, metric, BY_CHANNEL_GROUP, region="AMER")
     assert_same(door_frame(amer.frame), want_amer)
-    assert not sort_rows(want_amer).equals(sort_rows(want_emea))   # the scopes do differ
+    assert not sort_rows(want_amer).equals(sort_rows(want_emea))  # the scopes do differ
     assert run(query, (("region", ("EMEA",)),), runtime=runtime).cache_hit
     if metric == "revenue":
         assert emea.rollup == amer.rollup == "agg_daily_interaction"
@@ -492,31 +547,42 @@ def value(runtime: Runtime, metric: str, *filters: Filter) -> object:
     return frame[metric].iloc[0]
 
 
-def daily(runtime: Runtime, metric: str, first: date, last: date, *filters: Filter
-          ) -> dict[date, float]:
-    frame = run(MetricQuery((metric,), ("date",),
-                            (*filters, Filter("date", "between", (first, last)))),
-                runtime=runtime).frame
+def daily(
+    runtime: Runtime, metric: str, first: date, last: date, *filters: Filter
+) -> dict[date, float]:
+    frame = run(
+        MetricQuery((metric,), ("date",), (*filters, Filter("date", "between", (first, last)))),
+        runtime=runtime,
+    ).frame
     return {day: float(v) for day, v in zip(frame["date"], frame[metric], strict=True)}
 
 
-def monthly(runtime: Runtime, metric: str, months: list[date], *filters: Filter
-            ) -> dict[date, float]:
+def monthly(
+    runtime: Runtime, metric: str, months: list[date], *filters: Filter
+) -> dict[date, float]:
     last = (months[-1] + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    frame = run(MetricQuery((metric,), ("date:month",),
-                            (*filters, Filter("date", "between", (months[0], last)))),
-                runtime=runtime).frame
+    frame = run(
+        MetricQuery(
+            (metric,), ("date:month",), (*filters, Filter("date", "between", (months[0], last)))
+        ),
+        runtime=runtime,
+    ).frame
     return {day: float(v) for day, v in zip(frame["date"], frame[metric], strict=True)}
 
 
 def test_tablet_outage_day_shows_no_tablet_visitors_on_the_tiny_demo(runtime: Runtime) -> None:
     day = Filter("date", "=", OUTAGE.start)
     assert value(runtime, "visitors", TABLET, day) == 0
-    assert value(runtime, "visitors", day) > 0                  # the other devices were there
+    assert value(runtime, "visitors", day) > 0  # the other devices were there
     # At 40k interactions tablets bring ~2 visitors a day and, for seed 7, none at all on
     # the day before the outage either; the week before is the reliable comparison here.
-    week = daily(runtime, "visitors", OUTAGE.start - timedelta(days=7),
-                 OUTAGE.start - timedelta(days=1), TABLET)
+    week = daily(
+        runtime,
+        "visitors",
+        OUTAGE.start - timedelta(days=7),
+        OUTAGE.start - timedelta(days=1),
+        TABLET,
+    )
     assert sum(week.values()) > 0
 
 
@@ -549,12 +615,18 @@ def story_runtime(story_demo: str, tmp_path: Path) -> Iterator[Runtime]:
 
 
 def test_tablet_outage_day_shows_no_tablet_visitors_after_a_normal_day(
-        story_runtime: Runtime) -> None:
-    days = daily(story_runtime, "visitors", OUTAGE.start - timedelta(days=1),
-                 OUTAGE.start + timedelta(days=1), TABLET)
+    story_runtime: Runtime,
+) -> None:
+    days = daily(
+        story_runtime,
+        "visitors",
+        OUTAGE.start - timedelta(days=1),
+        OUTAGE.start + timedelta(days=1),
+        TABLET,
+    )
     assert days[OUTAGE.start - timedelta(days=1)] > 0
     assert days[OUTAGE.start + timedelta(days=1)] > 0
-    assert OUTAGE.start not in days                 # no row at all: the tile shows 0
+    assert OUTAGE.start not in days  # no row at all: the tile shows 0
     assert value(story_runtime, "visitors", TABLET, Filter("date", "=", OUTAGE.start)) == 0
 
 

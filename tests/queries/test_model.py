@@ -75,10 +75,19 @@ def test_demo_model_loads_without_problems(demo: SemanticModel) -> None:
     assert demo.name == "shop"
     assert demo.title == "Shop analytics"
     assert demo.path == DEMO
-    assert set(demo.tables) == {"fct_interaction", "fct_marketing_spend", "dim_date", "dim_user",
-                                "dim_product", "dim_channel", "dim_campaign"}
+    assert set(demo.tables) == {
+        "fct_interaction",
+        "fct_marketing_spend",
+        "dim_date",
+        "dim_user",
+        "dim_product",
+        "dim_channel",
+        "dim_campaign",
+    }
     assert {t.name for t in demo.tables.values() if t.kind == "fact"} == {
-        "fct_interaction", "fct_marketing_spend"}
+        "fct_interaction",
+        "fct_marketing_spend",
+    }
 
 
 def test_demo_tables_keys_time_and_joins(demo: SemanticModel) -> None:
@@ -113,8 +122,11 @@ def test_demo_metrics_have_labels_descriptions_and_directions(demo: SemanticMode
     assert demo.metrics["cac"].direction == "down"
     assert demo.metrics["cpc"].direction == "down"
     revenue = demo.metrics["revenue"]
-    assert (revenue.kind, revenue.fact, revenue.sql) == ("aggregate", "fct_interaction",
-                                                         "sum(revenue)")
+    assert (revenue.kind, revenue.fact, revenue.sql) == (
+        "aggregate",
+        "fct_interaction",
+        "sum(revenue)",
+    )
     assert revenue.filter == "interaction_type = 'purchase'"
     assert revenue.format == "currency"
     assert demo.metrics["conversion_rate"].ratio == ("orders", "visitors")
@@ -153,8 +165,14 @@ def test_demo_goals_accept_quoted_and_unquoted_periods(demo: SemanticModel) -> N
 def test_demo_rollups_hold_only_additive_metrics(demo: SemanticModel) -> None:
     daily = demo.rollups["agg_daily_interaction"]
     assert daily.grain == "day"
-    assert daily.dimensions == ("channel_group", "channel", "country", "region", "device",
-                                "category")
+    assert daily.dimensions == (
+        "channel_group",
+        "channel",
+        "country",
+        "region",
+        "device",
+        "category",
+    )
     assert all(demo.metrics[m].additive for m in daily.metrics)
     assert demo.rollups["agg_daily_spend"].metrics == ("spend", "impressions", "clicks")
 
@@ -162,10 +180,17 @@ def test_demo_rollups_hold_only_additive_metrics(demo: SemanticModel) -> None:
 def test_demo_boards(demo: SemanticModel) -> None:
     company = demo.boards["company"]
     assert (company.tier, company.period) == (0, "month")
-    assert company.sections[0].bans == ("revenue", "active_users", "conversion_rate", "roas",
-                                        "new_users", "aov")
+    assert company.sections[0].bans == (
+        "revenue",
+        "active_users",
+        "conversion_rate",
+        "roas",
+        "new_users",
+        "aov",
+    )
     assert company.sections[1].charts[0] == Chart(
-        "line", "revenue", (), "date", "week", "previous_year", ())
+        "line", "revenue", (), "date", "week", "previous_year", ()
+    )
     assert demo.boards["marketing"].tier == 0
     growth = demo.boards["growth"]
     assert growth.filters == ("date", "channel_group", "country", "device")
@@ -200,7 +225,7 @@ def test_join_path_follows_snowflake_joins(tiny: SemanticModel) -> None:
         ("dim_store", Join("dim_region", "region_key", "region_key")),
     ]
     assert join_path(tiny, "fct_sales", "fct_sales") == []
-    assert join_path(tiny, "dim_region", "fct_sales") is None      # joins are many-to-one
+    assert join_path(tiny, "dim_region", "fct_sales") is None  # joins are many-to-one
     assert join_path(tiny, "fct_stock", "dim_customer") is None
     assert join_path(tiny, "fct_sales", "nope") is None
 
@@ -209,26 +234,43 @@ def test_reachable_dimensions(tiny: SemanticModel) -> None:
     assert reachable_dimensions(tiny, "fct_sales") == {"date", "region", "city", "country"}
     assert reachable_dimensions(tiny, "fct_stock") == {"date", "region", "city"}
     assert reachable_dimensions(tiny, "dim_customer") == {"date", "country"}
-    assert reachable_dimensions(tiny, "dim_region") == {"region"}   # no time column
+    assert reachable_dimensions(tiny, "dim_region") == {"region"}  # no time column
 
 
-@pytest.mark.parametrize(("key", "grain", "start", "end"), [
-    ("2026", "year", date(2026, 1, 1), date(2027, 1, 1)),
-    (2027, "year", date(2027, 1, 1), date(2028, 1, 1)),
-    ("2026-Q4", "quarter", date(2026, 10, 1), date(2027, 1, 1)),
-    ("2026-Q2", "quarter", date(2026, 4, 1), date(2026, 7, 1)),
-    ("2026-10", "month", date(2026, 10, 1), date(2026, 11, 1)),
-    ("2026-12", "month", date(2026, 12, 1), date(2027, 1, 1)),
-    ("2026-W43", "week", date(2026, 10, 19), date(2026, 10, 26)),
-    ("2020-W53", "week", date(2020, 12, 28), date(2021, 1, 4)),
-])
+@pytest.mark.parametrize(
+    ("key", "grain", "start", "end"),
+    [
+        ("2026", "year", date(2026, 1, 1), date(2027, 1, 1)),
+        (2027, "year", date(2027, 1, 1), date(2028, 1, 1)),
+        ("2026-Q4", "quarter", date(2026, 10, 1), date(2027, 1, 1)),
+        ("2026-Q2", "quarter", date(2026, 4, 1), date(2026, 7, 1)),
+        ("2026-10", "month", date(2026, 10, 1), date(2026, 11, 1)),
+        ("2026-12", "month", date(2026, 12, 1), date(2027, 1, 1)),
+        ("2026-W43", "week", date(2026, 10, 19), date(2026, 10, 26)),
+        ("2020-W53", "week", date(2020, 12, 28), date(2021, 1, 4)),
+    ],
+)
 def test_parse_period(key: str | int, grain: str, start: date, end: date) -> None:
     period = parse_period(key)
     assert (period.key, period.grain, period.start, period.end) == (str(key), grain, start, end)
 
 
-@pytest.mark.parametrize("key", ["2026-Q5", "2026-13", "2026-00", "2021-W53", "26", "Q4-2026",
-                                 "2026-10-01", "", "२०२६", "2026-Q٤", "2026-１0"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2026-Q5",
+        "2026-13",
+        "2026-00",
+        "2021-W53",
+        "26",
+        "Q4-2026",
+        "2026-10-01",
+        "",
+        "२०२६",
+        "2026-Q٤",
+        "2026-１0",
+    ],
+)
 def test_parse_period_rejects(key: str) -> None:
     with pytest.raises(ValueError):
         parse_period(key)
@@ -249,8 +291,9 @@ def test_yaml_syntax_error_has_ruamel_line() -> None:
 
 
 def test_duplicate_key_is_a_syntax_error(tmp_path: Path) -> None:
-    text = tiny_with("  units: {fact",
-                     "  sales: {fact: fct_sales, sql: sum(amount)}\n  units: {fact")
+    text = tiny_with(
+        "  units: {fact", "  sales: {fact: fct_sales, sql: sum(amount)}\n  units: {fact"
+    )
     [problem] = problems_in(tmp_path, text)
     assert problem.key == "syntax"
     assert "duplicate key" in problem.message
@@ -286,31 +329,39 @@ def test_unknown_metric_key_suggests_the_closest(tmp_path: Path) -> None:
 
 
 def test_unknown_key_without_close_match_lists_the_valid_ones(tmp_path: Path) -> None:
-    text = tiny_with("    kind: dimension\n    primary_key: region_key",
-                     "    kind: dimension\n    zzz: 1\n    primary_key: region_key")
+    text = tiny_with(
+        "    kind: dimension\n    primary_key: region_key",
+        "    kind: dimension\n    zzz: 1\n    primary_key: region_key",
+    )
     problem = only(problems_in(tmp_path, text), "tables.dim_region.zzz")
     assert "expected one of kind, primary_key" in problem.message
 
 
 def test_wrong_types_are_reported(tmp_path: Path) -> None:
-    text = (tiny_with("    format: currency\n", "    format: currency\n    critical: maybe\n")
-            .replace("  tickets: {fact: fct_sales,", "  tickets: {label: [a], fact: fct_sales,")
-            .replace("    tier: 0", "    tier: zero")
-            .replace("dimensions: [region, city, country]", "dimensions: region"))
+    text = (
+        tiny_with("    format: currency\n", "    format: currency\n    critical: maybe\n")
+        .replace("  tickets: {fact: fct_sales,", "  tickets: {label: [a], fact: fct_sales,")
+        .replace("    tier: 0", "    tier: zero")
+        .replace("dimensions: [region, city, country]", "dimensions: region")
+    )
     problems = problems_in(tmp_path, text)
-    assert "expected true or false, got a string" in only(
-        problems, "metrics.sales.critical").message
+    assert (
+        "expected true or false, got a string" in only(problems, "metrics.sales.critical").message
+    )
     assert "expected a string, got a list" in only(problems, "metrics.tickets.label").message
     assert "'zero' is not one of 0, 1, 2" in only(problems, "boards.pulse.tier").message
     assert only(problems, "boards.pulse.tier").line == line_of(text, "tier: zero")
-    assert "expected a list of names" in only(
-        problems, "rollups.agg_daily_sales.dimensions").message
+    assert (
+        "expected a list of names" in only(problems, "rollups.agg_daily_sales.dimensions").message
+    )
 
 
 def test_missing_required_keys(tmp_path: Path) -> None:
-    text = (tiny_with("  tickets: {fact: fct_sales, sql:", "  tickets: {sql:")
-            .replace("  dim_region:\n    kind: dimension\n", "  dim_region:\n")
-            .replace("version: 1\n", ""))
+    text = (
+        tiny_with("  tickets: {fact: fct_sales, sql:", "  tickets: {sql:")
+        .replace("  dim_region:\n    kind: dimension\n", "  dim_region:\n")
+        .replace("version: 1\n", "")
+    )
     problems = problems_in(tmp_path, text)
     assert only(problems, "metrics.tickets").message.startswith("missing required key 'fact'")
     assert only(problems, "metrics.tickets").line == line_of(text, "tickets:")
@@ -320,17 +371,21 @@ def test_missing_required_keys(tmp_path: Path) -> None:
 
 
 def test_metric_needs_exactly_one_definition(tmp_path: Path) -> None:
-    text = tiny_with("  units: {fact: fct_sales, sql: sum(qty)}",
-                     "  units: {label: Units}\n  both: {ratio: [sales, units], expr: sales}")
+    text = tiny_with(
+        "  units: {fact: fct_sales, sql: sum(qty)}",
+        "  units: {label: Units}\n  both: {ratio: [sales, units], expr: sales}",
+    )
     problems = problems_in(tmp_path, text)
     assert "needs `sql`" in only(problems, "metrics.units").message
     assert "not ratio and expr" in only(problems, "metrics.both.expr").message
 
 
 def test_unparseable_and_non_aggregate_sql(tmp_path: Path) -> None:
-    text = (tiny_with("sql: sum(qty)", "sql: sum(qty")
-            .replace("sql: count(distinct ticket_id)", "sql: ticket_id")
-            .replace("\"status = 'paid'\"", "\"status = = 'paid'\""))
+    text = (
+        tiny_with("sql: sum(qty)", "sql: sum(qty")
+        .replace("sql: count(distinct ticket_id)", "sql: ticket_id")
+        .replace("\"status = 'paid'\"", "\"status = = 'paid'\"")
+    )
     problems = problems_in(tmp_path, text)
     assert "cannot parse 'sum(qty'" in only(problems, "metrics.units.sql").message
     assert "no aggregate function" in only(problems, "metrics.tickets.sql").message
@@ -338,12 +393,15 @@ def test_unparseable_and_non_aggregate_sql(tmp_path: Path) -> None:
 
 
 def test_references_to_unknown_tables_dimensions_and_metrics(tmp_path: Path) -> None:
-    text = (tiny_with("dim_store: store_key\n      dim_customer",
-                      "dim_stor: store_key\n      dim_customer")
-            .replace("column: dim_store.city", "column: dim_shop.city")
-            .replace("ratio: [sales, tickets]", "ratio: [sales, tikets]")
-            .replace("fact: dim_customer, sql", "fact: dim_customers, sql")
-            .replace('expr: "sales / (sales + 1)"', 'expr: "sales / (saless + 1)"'))
+    text = (
+        tiny_with(
+            "dim_store: store_key\n      dim_customer", "dim_stor: store_key\n      dim_customer"
+        )
+        .replace("column: dim_store.city", "column: dim_shop.city")
+        .replace("ratio: [sales, tickets]", "ratio: [sales, tikets]")
+        .replace("fact: dim_customer, sql", "fact: dim_customers, sql")
+        .replace('expr: "sales / (sales + 1)"', 'expr: "sales / (saless + 1)"')
+    )
     problems = problems_in(tmp_path, text)
     join = only(problems, "tables.fct_sales.joins.dim_stor")
     assert join.message == "unknown table 'dim_stor'; did you mean 'dim_store'?"
@@ -357,22 +415,26 @@ def test_references_to_unknown_tables_dimensions_and_metrics(tmp_path: Path) -> 
 
 
 def test_drill_to_unknown_dimension_and_drill_loops(tmp_path: Path) -> None:
-    text = tiny_with("  city: {column: dim_store.city}",
-                     "  city: {column: dim_store.city, drill: region}\n"
-                     "  country: {column: dim_customer.country, drill: contry}\n"
-                     ).replace("  country: {column: dim_customer.country, label: Customer "
-                               "country}\n", "")
+    text = tiny_with(
+        "  city: {column: dim_store.city}",
+        "  city: {column: dim_store.city, drill: region}\n"
+        "  country: {column: dim_customer.country, drill: contry}\n",
+    ).replace("  country: {column: dim_customer.country, label: Customer country}\n", "")
     problems = problems_in(tmp_path, text)
     assert only(problems, "dimensions.country.drill").message == (
-        "unknown dimension 'contry'; did you mean 'country'?")
-    assert "drill-down loops: city → region → city" in only(
-        problems, "dimensions.city.drill").message
+        "unknown dimension 'contry'; did you mean 'country'?"
+    )
+    assert (
+        "drill-down loops: city → region → city" in only(problems, "dimensions.city.drill").message
+    )
 
 
 def test_cycles_in_metric_definitions(tmp_path: Path) -> None:
-    text = tiny_with("  paid_share: {expr: \"sales / (sales + 1)\", format: percent}",
-                     "  a: {ratio: [b, sales]}\n  b: {expr: \"c * 2\"}\n  c: {expr: \"a + 1\"}\n"
-                     "  selfish: {expr: \"selfish + 1\"}")
+    text = tiny_with(
+        '  paid_share: {expr: "sales / (sales + 1)", format: percent}',
+        '  a: {ratio: [b, sales]}\n  b: {expr: "c * 2"}\n  c: {expr: "a + 1"}\n'
+        '  selfish: {expr: "selfish + 1"}',
+    )
     problems = problems_in(tmp_path, text)
     loop = only(problems, "metrics.a.ratio")
     assert loop.message == "circular metric definition: a → b → c → a"
@@ -381,22 +443,28 @@ def test_cycles_in_metric_definitions(tmp_path: Path) -> None:
 
 
 def test_cycles_and_unknowns_in_the_tree(tmp_path: Path) -> None:
-    text = tiny_with("  sales: {children: [tickets, avg_ticket], relation: product}",
-                     "  sales: {children: [tickets, avg_ticket], relation: product}\n"
-                     "  avg_ticket: {children: [sales, units], relation: ratio}\n"
-                     "  units: {children: [stock, ghost], relation: sums}")
+    text = tiny_with(
+        "  sales: {children: [tickets, avg_ticket], relation: product}",
+        "  sales: {children: [tickets, avg_ticket], relation: product}\n"
+        "  avg_ticket: {children: [sales, units], relation: ratio}\n"
+        "  units: {children: [stock, ghost], relation: sums}",
+    )
     problems = problems_in(tmp_path, text)
-    assert "the metric tree loops: avg_ticket → sales → avg_ticket" in only(
-        problems, "tree.avg_ticket.children").message
+    assert (
+        "the metric tree loops: avg_ticket → sales → avg_ticket"
+        in only(problems, "tree.avg_ticket.children").message
+    )
     assert "unknown metric 'ghost'" in only(problems, "tree.units.children.1").message
     assert "did you mean 'sum'?" in only(problems, "tree.units.relation").message
 
 
 def test_goal_periods_must_parse(tmp_path: Path) -> None:
-    text = tiny_with('goals:\n  sales: {2026: 1000, "2026-Q4": 300}',
-                     'goals:\n  sales:\n    2027: 5e7\n    "2026-Q5": 1\n    2026-13: 2\n'
-                     '    "2021-W53": 3\n    2026-10-01: 4\n    "2026-10": lots\n'
-                     '  ghost: {2026: 1}')
+    text = tiny_with(
+        'goals:\n  sales: {2026: 1000, "2026-Q4": 300}',
+        'goals:\n  sales:\n    2027: 5e7\n    "2026-Q5": 1\n    2026-13: 2\n'
+        '    "2021-W53": 3\n    2026-10-01: 4\n    "2026-10": lots\n'
+        "  ghost: {2026: 1}",
+    )
     problems = problems_in(tmp_path, text)
     assert "a quarter is Q1 to Q4" in only(problems, "goals.sales.2026-Q5").message
     assert only(problems, "goals.sales.2026-Q5").line == line_of(text, "2026-Q5")
@@ -409,55 +477,74 @@ def test_goal_periods_must_parse(tmp_path: Path) -> None:
 
 
 def test_rollup_metrics_must_be_additive_and_dimensions_reachable(tmp_path: Path) -> None:
-    text = tiny_with("    metrics: [sales, units]",
-                     "    metrics: [sales, tickets, avg_ticket, stock]")
-    text = text.replace("    metrics: [sales, tickets, avg_ticket, stock]\n",
-                        "    metrics: [sales, tickets, avg_ticket, stock]\n"
-                        "  agg_stock:\n    fact: fct_stock\n    grain: week\n"
-                        "    dimensions: [city, country]\n    metrics: [stock]\n")
+    text = tiny_with(
+        "    metrics: [sales, units]", "    metrics: [sales, tickets, avg_ticket, stock]"
+    )
+    text = text.replace(
+        "    metrics: [sales, tickets, avg_ticket, stock]\n",
+        "    metrics: [sales, tickets, avg_ticket, stock]\n"
+        "  agg_stock:\n    fact: fct_stock\n    grain: week\n"
+        "    dimensions: [city, country]\n    metrics: [stock]\n",
+    )
     problems = problems_in(tmp_path, text)
     assert "is not additive" in only(problems, "rollups.agg_daily_sales.metrics.1").message
     assert "is a ratio" in only(problems, "rollups.agg_daily_sales.metrics.2").message
-    assert "aggregates 'fct_stock', not 'fct_sales'" in only(
-        problems, "rollups.agg_daily_sales.metrics.3").message
+    assert (
+        "aggregates 'fct_stock', not 'fct_sales'"
+        in only(problems, "rollups.agg_daily_sales.metrics.3").message
+    )
     unreachable = only(problems, "rollups.agg_stock.dimensions.1")
-    assert unreachable.message == ("dimension 'country' is not reachable from 'fct_stock' "
-                                   "through its joins")
+    assert unreachable.message == (
+        "dimension 'country' is not reachable from 'fct_stock' through its joins"
+    )
     assert unreachable.line == line_of(text, "dimensions: [city, country]")
 
 
 def test_chart_dimension_unreachable_from_a_metric_fact(tmp_path: Path) -> None:
-    text = tiny_with("{type: bar, metric: sell_through, by: region}",
-                     "{type: bar, metric: sell_through, by: country}")
+    text = tiny_with(
+        "{type: bar, metric: sell_through, by: region}",
+        "{type: bar, metric: sell_through, by: country}",
+    )
     [problem] = problems_in(tmp_path, text)
     assert problem.key == "boards.pulse.sections.1.charts.0.by"
     assert problem.line == line_of(text, "by: country")
-    assert problem.message == ("dimension 'country' is not reachable from 'fct_stock', "
-                               "which metric 'sell_through' aggregates")
+    assert problem.message == (
+        "dimension 'country' is not reachable from 'fct_stock', "
+        "which metric 'sell_through' aggregates"
+    )
 
 
 def test_board_references_and_chart_types(tmp_path: Path) -> None:
-    text = (tiny_with("bans: [sales, sell_through]", "bans: [sales, sell_thru]")
-            .replace("{type: bar, metric: sell_through, by: region}",
-                     "{type: bars, metric: sales, by: regoin}\n"
-                     "          - {type: funnel, metric: sales}\n"
-                     "          - {type: line, metric: sales, by: \"date:fortnight\"}"))
+    text = tiny_with("bans: [sales, sell_through]", "bans: [sales, sell_thru]").replace(
+        "{type: bar, metric: sell_through, by: region}",
+        "{type: bars, metric: sales, by: regoin}\n"
+        "          - {type: funnel, metric: sales}\n"
+        '          - {type: line, metric: sales, by: "date:fortnight"}',
+    )
     problems = problems_in(tmp_path, text)
-    assert "did you mean 'sell_through'?" in only(
-        problems, "boards.pulse.sections.0.bans.1").message
-    assert "'bars' is not one of line, bar" in only(
-        problems, "boards.pulse.sections.1.charts.0.type").message
+    assert (
+        "did you mean 'sell_through'?" in only(problems, "boards.pulse.sections.0.bans.1").message
+    )
+    assert (
+        "'bars' is not one of line, bar"
+        in only(problems, "boards.pulse.sections.1.charts.0.type").message
+    )
     assert "did you mean 'bar'?" in only(problems, "boards.pulse.sections.1.charts.0.type").message
     assert "funnel needs `metrics`" in only(problems, "boards.pulse.sections.1.charts.1").message
-    assert "only the time dimension takes a grain" in only(
-        problems, "boards.pulse.sections.1.charts.2.by").message
+    assert (
+        "only the time dimension takes a grain"
+        in only(problems, "boards.pulse.sections.1.charts.2.by").message
+    )
 
 
 def test_tier0_limits_sections_widgets_and_filters(tmp_path: Path) -> None:
     sections = "".join(f"      - title: S{i}\n        bans: [sales]\n" for i in range(5))
     sections += "      - title: Big\n        bans: [" + ", ".join(["units"] * 80) + "]\n"
-    board = ("  big:\n    tier: 0\n    filters: [city]\n    sections:\n" + sections +
-             "  fine:\n    tier: 1\n    filters: [city, cty]\n    sections: []\n")
+    board = (
+        "  big:\n    tier: 0\n    filters: [city]\n    sections:\n"
+        + sections
+        + "  fine:\n    tier: 1\n    filters: [city, cty]\n    sections: []\n"
+    )
     problems = problems_in(tmp_path, TINY_TEXT + board)
     assert [p.message for p in problems if p.key == "boards.big.sections"] == [
         "a tier 0 board has at most 5 sections, this one has 6",
@@ -468,16 +555,21 @@ def test_tier0_limits_sections_widgets_and_filters(tmp_path: Path) -> None:
 
 
 def test_tier0_board_with_79_widgets_is_fine(tmp_path: Path) -> None:
-    board = ("  wide:\n    tier: 0\n    sections:\n      - bans: [" +
-             ", ".join(["units"] * 78) + "]\n        charts: [{type: table, metric: sales}]\n")
+    board = (
+        "  wide:\n    tier: 0\n    sections:\n      - bans: ["
+        + ", ".join(["units"] * 78)
+        + "]\n        charts: [{type: table, metric: sales}]\n"
+    )
     model = parse_model(TINY_TEXT + board, tmp_path / "m.yaml")
     assert len(model.boards["wide"].sections[0].bans) == 78
 
 
 def test_chart_options_are_sorted_string_pairs() -> None:
-    board = ("  extra:\n    tier: 1\n    sections:\n      - charts:\n"
-             "          - {type: cohort, metric: units, title: Retention, cohort: signup,"
-             " periods: 12}\n")
+    board = (
+        "  extra:\n    tier: 1\n    sections:\n      - charts:\n"
+        "          - {type: cohort, metric: units, title: Retention, cohort: signup,"
+        " periods: 12}\n"
+    )
     model = parse_model(TINY_TEXT + board)
     chart = model.boards["extra"].sections[0].charts[0]
     assert chart.options == (("cohort", "signup"), ("periods", "12"), ("title", "Retention"))
@@ -491,18 +583,22 @@ def test_label_defaults_to_title_cased_name(tiny: SemanticModel) -> None:
 
 
 def test_time_via_unreachable_table_and_second_time_dimension(tmp_path: Path) -> None:
-    text = (tiny_with("    time: stock_date\n", "    time: dim_customer.signup_date\n")
-            .replace("  date: {time: true}\n", "  date: {time: true}\n  day: {time: true}\n"))
+    text = tiny_with("    time: stock_date\n", "    time: dim_customer.signup_date\n").replace(
+        "  date: {time: true}\n", "  date: {time: true}\n  day: {time: true}\n"
+    )
     problems = problems_in(tmp_path, text)
     assert only(problems, "tables.fct_stock.time").message == (
-        "table 'dim_customer' is not reachable from 'fct_stock' through its joins")
+        "table 'dim_customer' is not reachable from 'fct_stock' through its joins"
+    )
     assert "only one time dimension" in only(problems, "dimensions.day.time").message
 
 
 def test_top_level_x_keys_hold_yaml_anchors() -> None:
     text = TINY_TEXT.replace("metrics:\n", "x-money: &money {format: currency}\n\nmetrics:\n", 1)
-    text = text.replace("  units: {fact: fct_sales, sql: sum(qty)}",
-                        "  units: {<<: *money, fact: fct_sales, sql: sum(qty)}")
+    text = text.replace(
+        "  units: {fact: fct_sales, sql: sum(qty)}",
+        "  units: {<<: *money, fact: fct_sales, sql: sum(qty)}",
+    )
     model = parse_model(text)
     assert model.metrics["units"].format == "currency"
 
@@ -550,6 +646,7 @@ BROKEN_DDL = [
     "INSERT INTO dim_customer VALUES (1, DATE '2026-01-02', 'a@x')",
 ]
 
+
 def build(engine: sa.Engine, statements: list[str]) -> None:
     with engine.begin() as conn:
         for statement in statements:
@@ -562,18 +659,21 @@ def assert_broken_star_problems(problems: list[Problem]) -> None:
         assert problem.file == str(TINY)
         by_key.setdefault(problem.key, []).append(problem.message)
     assert by_key == {
-        "tables.dim_region": ["table 'dim_region' does not exist in the warehouse"
-                              "; did you mean 'dim_store'?"],
+        "tables.dim_region": [
+            "table 'dim_region' does not exist in the warehouse; did you mean 'dim_store'?"
+        ],
         "dimensions.country.column": ["column 'country' does not exist in table 'dim_customer'"],
-        "tables.fct_stock.time": ["time column 'fct_stock.stock_date' is VARCHAR, not a DATE "
-                                  "or TIMESTAMP"],
+        "tables.fct_stock.time": [
+            "time column 'fct_stock.stock_date' is VARCHAR, not a DATE or TIMESTAMP"
+        ],
         "metrics.sales.filter": ["column 'status' does not exist in table 'fct_sales'"],
         "tables.dim_store.primary_key": [
             "store_key is not unique in 'dim_store': 1 value(s) occur more than once "
-            "(e.g. 2 ×2); joining on it would multiply fact rows"],
+            "(e.g. 2 ×2); joining on it would multiply fact rows"
+        ],
     }
     lines = {p.key: p.line for p in problems}
-    assert lines["metrics.sales.filter"] == line_of(TINY_TEXT, "filter: \"status")
+    assert lines["metrics.sales.filter"] == line_of(TINY_TEXT, 'filter: "status')
     assert lines["tables.dim_store.primary_key"] == line_of(TINY_TEXT, "primary_key: store_key")
     assert lines["tables.fct_stock.time"] == line_of(TINY_TEXT, "time: stock_date")
 
@@ -583,7 +683,7 @@ def test_duckdb_clean_star_has_no_problems(tmp_path: Path, tiny: SemanticModel) 
     engine = sa.create_engine(url)
     build(engine, TINY_DDL)
     engine.dispose()
-    read_only = sa.create_engine(url, connect_args={"read_only": True})   # the check never writes
+    read_only = sa.create_engine(url, connect_args={"read_only": True})  # the check never writes
     try:
         assert check_model_against_warehouse(tiny, read_only) == []
         assert check(TINY, read_only) == []
@@ -622,8 +722,9 @@ def test_check_returns_load_problems_without_touching_the_warehouse(tmp_path: Pa
 
 
 def test_unreachable_warehouse_is_one_problem(tiny: SemanticModel) -> None:
-    engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none",
-                              connect_args={"connect_timeout": 2})
+    engine = sa.create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
     [problem] = check_model_against_warehouse(tiny, engine)
     assert problem.key == "warehouse"
     assert problem.message.startswith("cannot connect to the warehouse")
@@ -674,8 +775,9 @@ def pg_schema_engine(pg_url: str) -> Iterator[tuple[sa.Engine, str]]:
 
 
 @pytest.mark.postgres
-def test_postgres_clean_and_broken_star(pg_schema_engine: tuple[sa.Engine, str],
-                                        tiny: SemanticModel) -> None:
+def test_postgres_clean_and_broken_star(
+    pg_schema_engine: tuple[sa.Engine, str], tiny: SemanticModel
+) -> None:
     engine, schema = pg_schema_engine
     pg_ddl = [s.replace(" DOUBLE,", " DOUBLE PRECISION,") for s in TINY_DDL]
     build(engine, pg_ddl)
@@ -688,14 +790,19 @@ def test_postgres_clean_and_broken_star(pg_schema_engine: tuple[sa.Engine, str],
     # PostgreSQL spells the text type out
     for i, problem in enumerate(problems):
         if problem.key == "tables.fct_stock.time":
-            problems[i] = Problem(problem.file, problem.line, problem.key,
-                                  problem.message.replace("CHARACTER VARYING", "VARCHAR"))
+            problems[i] = Problem(
+                problem.file,
+                problem.line,
+                problem.key,
+                problem.message.replace("CHARACTER VARYING", "VARCHAR"),
+            )
     assert_broken_star_problems(problems)
 
 
 @pytest.mark.postgres
 def test_postgres_demo_model_matches_the_design_schema(
-        pg_schema_engine: tuple[sa.Engine, str], demo: SemanticModel) -> None:
+    pg_schema_engine: tuple[sa.Engine, str], demo: SemanticModel
+) -> None:
     engine, _ = pg_schema_engine
     build(engine, [s.replace("DOUBLE", "DOUBLE PRECISION") for s in DEMO_DDL])
     assert check_model_against_warehouse(demo, engine) == []

@@ -45,11 +45,14 @@ def test_scope_is_part_of_the_cache_key(runtime) -> None:
     query = MetricQuery(("revenue",), ("region",))
     emea = run(query, (("region", ("EMEA",)),), runtime=runtime)
     amer = run(query, (("region", ("AMER",)),), runtime=runtime)
-    assert not amer.cache_hit                 # never the first user's cached rows
+    assert not amer.cache_hit  # never the first user's cached rows
     assert list(emea.frame["region"]) == ["EMEA"] and list(amer.frame["region"]) == ["AMER"]
-    expected = _sql(runtime, "SELECT sum(revenue) FROM fct_interaction f JOIN dim_user u "
-                             "USING (user_key) WHERE u.region = 'AMER' "
-                             "AND interaction_type = 'purchase'")[0][0]
+    expected = _sql(
+        runtime,
+        "SELECT sum(revenue) FROM fct_interaction f JOIN dim_user u "
+        "USING (user_key) WHERE u.region = 'AMER' "
+        "AND interaction_type = 'purchase'",
+    )[0][0]
     assert amer.frame["revenue"].iloc[0] == pytest.approx(expected)
 
 
@@ -68,17 +71,26 @@ def test_scope_that_cannot_reach_a_fact_denies_it_with_a_notice(runtime) -> None
 def test_cache_key_changes_with_version_scope_sql_and_params() -> None:
     base = cache_key("SELECT 1", {"p": 1}, (), "v1")
     assert base == cache_key("SELECT 1", {"p": 1}, (), "v1")
-    assert len({base, cache_key("SELECT 1", {"p": 1}, (), "v2"),
+    assert (
+        len(
+            {
+                base,
+                cache_key("SELECT 1", {"p": 1}, (), "v2"),
                 cache_key("SELECT 1", {"p": 2}, (), "v1"),
                 cache_key("SELECT 2", {"p": 1}, (), "v1"),
-                cache_key("SELECT 1", {"p": 1}, (("region", ("EMEA",)),), "v1")}) == 5
+                cache_key("SELECT 1", {"p": 1}, (("region", ("EMEA",)),), "v1"),
+            }
+        )
+        == 5
+    )
 
 
 def test_a_new_publish_is_never_served_from_the_old_cache(runtime, monkeypatch) -> None:
     first = run(REVENUE_BY_GROUP, runtime=runtime)
     snap = runtime.warehouse.snapshot()
-    newer = type(snap)(snap.engine, type(snap.version)(id=snap.version.id + "-next",
-                                                        source="pointer"))
+    newer = type(snap)(
+        snap.engine, type(snap.version)(id=snap.version.id + "-next", source="pointer")
+    )
     monkeypatch.setattr(runtime.warehouse, "snapshot", lambda: newer)
     after = run(REVENUE_BY_GROUP, runtime=runtime)
     assert not after.cache_hit and after.version.endswith("-next")
@@ -98,6 +110,7 @@ def test_identical_cold_queries_in_flight_run_once(runtime, monkeypatch) -> None
             while runtime.cache.stats.shared < 5 and time.monotonic() < deadline:
                 time.sleep(0.01)
             return compute()
+
         return real(key, compute_when_all_wait)
 
     monkeypatch.setattr(runtime.cache, "get_or_compute", held_open)
@@ -134,11 +147,16 @@ def test_a_broken_cache_backend_degrades_to_uncached_runs(runtime, monkeypatch, 
 
 
 def test_bad_queries_are_refused_and_never_logged_as_success(runtime, caplog) -> None:
-    bad = [MetricQuery(("revnue",)),
-           MetricQuery(("revenue",), ("colour",)),
-           MetricQuery(("revenue",), (), (Filter("date", "between", ("2026-01-01", "soon")),)),
-           MetricQuery(("revenue",), (), (Filter("country", "=", "x'; drop table dim_user; --"),
-                                          Filter("nope", "=", "1")))]
+    bad = [
+        MetricQuery(("revnue",)),
+        MetricQuery(("revenue",), ("colour",)),
+        MetricQuery(("revenue",), (), (Filter("date", "between", ("2026-01-01", "soon")),)),
+        MetricQuery(
+            ("revenue",),
+            (),
+            (Filter("country", "=", "x'; drop table dim_user; --"), Filter("nope", "=", "1")),
+        ),
+    ]
     with caplog.at_level(logging.INFO, logger="starboard.query"):
         for query in bad:
             with pytest.raises(QueryError):
@@ -148,17 +166,27 @@ def test_bad_queries_are_refused_and_never_logged_as_success(runtime, caplog) ->
 
 
 def test_injection_in_a_filter_value_is_a_literal(runtime) -> None:
-    result = run(MetricQuery(("revenue",), ("country",),
-                             (Filter("country", "=", "x'; drop table dim_user; --"),)),
-                 runtime=runtime)
+    result = run(
+        MetricQuery(
+            ("revenue",), ("country",), (Filter("country", "=", "x'; drop table dim_user; --"),)
+        ),
+        runtime=runtime,
+    )
     assert result.frame.empty
     assert "drop table" not in result.sql.lower()
     assert _sql(runtime, "SELECT count(*) FROM dim_user")[0][0] > 0
 
 
 def test_cost_class_boundaries() -> None:
-    assert [cost_class(n) for n in (0, 10**4, 10**4 + 1, 10**6, 10**6 + 1, 10**7, 10**7 + 1)] \
-        == ["A", "A", "B", "B", "C", "C", "D"]
+    assert [cost_class(n) for n in (0, 10**4, 10**4 + 1, 10**6, 10**6 + 1, 10**7, 10**7 + 1)] == [
+        "A",
+        "A",
+        "B",
+        "B",
+        "C",
+        "C",
+        "D",
+    ]
 
 
 def test_date_range_shrinks_the_estimate_and_rollups_shrink_it_more(runtime) -> None:

@@ -36,19 +36,27 @@ def demo_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         yield rt
 
 
-def _daily(metric: str, first: date, last: date, *filters: Filter
-           ) -> tuple[list[date], list[float]]:
-    frame = run(MetricQuery((metric,), ("date:day",),
-                            (*filters, Filter("date", "between", (first.isoformat(),
-                                                                  last.isoformat()))))).frame
-    got = {d.date() if hasattr(d, "date") else d: float(v)
-           for d, v in zip(frame["date"], frame[metric], strict=True)}
+def _daily(
+    metric: str, first: date, last: date, *filters: Filter
+) -> tuple[list[date], list[float]]:
+    frame = run(
+        MetricQuery(
+            (metric,),
+            ("date:day",),
+            (*filters, Filter("date", "between", (first.isoformat(), last.isoformat()))),
+        )
+    ).frame
+    got = {
+        d.date() if hasattr(d, "date") else d: float(v)
+        for d, v in zip(frame["date"], frame[metric], strict=True)
+    }
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
     return days, [got.get(d, 0.0) for d in days]
 
 
 def test_tablet_outage_is_flagged_on_tablet_visitors_and_interactions_only(
-        demo_runtime: Runtime) -> None:
+    demo_runtime: Runtime,
+) -> None:
     first, last = OUTAGE.start - timedelta(days=60), OUTAGE.start + timedelta(days=60)
     days, values = _daily("visitors", first, last, Filter("device", "=", "tablet"))
     flagged = anomalies.daily_anomalies(days, values)
@@ -71,12 +79,18 @@ def test_ordinary_days_are_not_flagged(demo_runtime: Runtime) -> None:
 
 
 def test_board_view_marks_the_outage_and_lists_it(demo_runtime: Runtime) -> None:
-    params = {"from": (OUTAGE.start - timedelta(days=20)).isoformat(),
-              "to": (OUTAGE.start + timedelta(days=20)).isoformat()}
+    params = {
+        "from": (OUTAGE.start - timedelta(days=20)).isoformat(),
+        "to": (OUTAGE.start + timedelta(days=20)).isoformat(),
+    }
     view = tier1.tier1_view("growth", params)
     assert view.notices == ()
-    lines = [c for _, charts in view.sections for c in charts if c.chart.type == "line"
-             and c.by == "device"][0]
+    lines = [
+        c
+        for _, charts in view.sections
+        for c in charts
+        if c.chart.type == "line" and c.by == "device"
+    ][0]
     tablet = next(s for s in lines.series if s.name == "tablet")
     assert [a.day for a in tablet.anomalies] == [OUTAGE.start]
     assert any(s.series == "tablet" and s.anomaly.day == OUTAGE.start for s in view.stand_out)
@@ -85,14 +99,17 @@ def test_board_view_marks_the_outage_and_lists_it(demo_runtime: Runtime) -> None
 def test_state_round_trips_through_the_url(demo_runtime: Runtime) -> None:
     model = current_model()
     board = model.boards["channels"]
-    state = tier1.State(date(2026, 9, 1), date(2026, 9, 30),
-                        (("device", ("mobile", "tablet")),),
-                        (("channel_group", "Paid Search"),))
+    state = tier1.State(
+        date(2026, 9, 1),
+        date(2026, 9, 30),
+        (("device", ("mobile", "tablet")),),
+        (("channel_group", "Paid Search"),),
+    )
     search = tier1.encode_state(state)
-    assert search == ("?from=2026-09-01&to=2026-09-30&device=mobile,tablet"
-                      "&drill=channel_group:Paid%20Search")
-    parsed, notices = tier1.parse_state(model, board, tier1.parse_query(search),
-                                        date(2026, 10, 31))
+    assert search == (
+        "?from=2026-09-01&to=2026-09-30&device=mobile,tablet&drill=channel_group:Paid%20Search"
+    )
+    parsed, notices = tier1.parse_state(model, board, tier1.parse_query(search), date(2026, 10, 31))
     assert parsed == state and notices == []
 
 
@@ -100,10 +117,19 @@ def test_bad_url_values_are_notices(demo_runtime: Runtime) -> None:
     model = current_model()
     board = model.boards["growth"]
     known = {"country": set(tier1.dimension_values("country"))}
-    state, notices = tier1.parse_state(model, board, {
-        "from": "2026-13-45", "to": "2026-09-30", "nope": "x",
-        "country": "DE,'; DROP TABLE dim_user; --", "drill": "device:mobile,category"},
-        date(2026, 10, 31), known)
+    state, notices = tier1.parse_state(
+        model,
+        board,
+        {
+            "from": "2026-13-45",
+            "to": "2026-09-30",
+            "nope": "x",
+            "country": "DE,'; DROP TABLE dim_user; --",
+            "drill": "device:mobile,category",
+        },
+        date(2026, 10, 31),
+        known,
+    )
     assert state.end == date(2026, 9, 30) and state.start == date(2026, 9, 3)
     assert state.filters == (("country", ("DE",)),) and state.drill == ()
     text = " ".join(notices)

@@ -21,7 +21,7 @@ def test_sum_contribution_is_each_childs_own_change() -> None:
     split = tree.sum_split((10.0, 12.5), [(4.0, 5.0), (6.0, 7.5)])
     assert split.method == "difference"
     assert split.contributions == pytest.approx((1.0, 1.5))
-    assert split.points == pytest.approx((0.10, 0.15))          # of the parent's 10
+    assert split.points == pytest.approx((0.10, 0.15))  # of the parent's 10
     assert sum(split.contributions) == pytest.approx(12.5 - 10.0)
     assert split.residual == pytest.approx(0.0) and split.ranks == (2, 1)
 
@@ -66,7 +66,7 @@ def test_product_with_a_zero_falls_back_to_the_shapley_split() -> None:
     split = tree.product_split((0.0, 6.0), [(0.0, 2.0), (5.0, 3.0)])
     assert split.method == "shapley" and "Shapley" in split.note
     assert split.contributions == pytest.approx((8.0, -2.0))
-    assert split.points == (None, None)                          # no relative change from 0
+    assert split.points == (None, None)  # no relative change from 0
 
 
 def test_product_with_a_negative_value_adds_up_too() -> None:
@@ -82,8 +82,7 @@ def test_three_factor_shapley_adds_up_exactly() -> None:
 
 
 def test_missing_value_makes_the_split_unavailable_and_says_which() -> None:
-    split = tree.product_split((100.0, 90.0), [(10.0, None), (10.0, 9.0)],
-                               labels=["Orders", "AOV"])
+    split = tree.product_split((100.0, 90.0), [(10.0, None), (10.0, 9.0)], labels=["Orders", "AOV"])
     assert split.method == "unavailable" and split.contributions == (None, None)
     assert "Orders has no value" in split.note
 
@@ -93,11 +92,12 @@ def test_missing_value_makes_the_split_unavailable_and_says_which() -> None:
 
 def test_influence_ranks_by_correlation_weighted_change() -> None:
     parent = [1.0, 1.1, 1.0, 1.2, 1.1, 1.3, 1.2, 1.0]
-    follows = [2.0, 2.2, 2.0, 2.4, 2.2, 2.6, 2.4, 2.0]           # r = +1 with the parent
-    mirrors = [5.0, 4.5, 5.0, 4.0, 4.5, 3.5, 4.0, 5.0]           # moves the other way
-    flat = [3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]              # no variation: no r
+    follows = [2.0, 2.2, 2.0, 2.4, 2.2, 2.6, 2.4, 2.0]  # r = +1 with the parent
+    mirrors = [5.0, 4.5, 5.0, 4.0, 4.5, 3.5, 4.0, 5.0]  # moves the other way
+    flat = [3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]  # no variation: no r
     split = tree.influence_ranking(
-        (1.2, 1.0), [(2.4, 2.0), (4.0, 5.0), (3.0, 3.0)], parent, [follows, mirrors, flat])
+        (1.2, 1.0), [(2.4, 2.0), (4.0, 5.0), (3.0, 3.0)], parent, [follows, mirrors, flat]
+    )
     assert split.method == "ranking" and "not an attribution" in split.note
     assert split.contributions == (None, None, None)
     assert split.correlations[0] == pytest.approx(1.0)
@@ -141,8 +141,12 @@ def test_mix_rate_split_of_a_ratio() -> None:
 
 
 def test_mix_rate_segment_that_appears_is_all_mix() -> None:
-    movers = {m.value: m for m in tree.mix_rate_movers(
-        {"A": (10.0, 100.0)}, {"A": (10.0, 100.0), "B": (30.0, 100.0)})}
+    movers = {
+        m.value: m
+        for m in tree.mix_rate_movers(
+            {"A": (10.0, 100.0)}, {"A": (10.0, 100.0), "B": (30.0, 100.0)}
+        )
+    }
     assert movers["B"].rate == 0.0 and movers["B"].before is None
     assert sum(m.contribution for m in movers.values()) == pytest.approx(0.2 - 0.1)
 
@@ -197,17 +201,18 @@ def test_dip_month_revenue_tree_ranks_orders_over_aov(story_runtime: Runtime) ->
     assert abs(kids["orders"].contribution) > abs(kids["aov"].contribution)
     # exact: the shown contributions add up to revenue's change
     assert kids["orders"].contribution + kids["aov"].contribution == pytest.approx(
-        view.root.value - view.root.base)
+        view.root.value - view.root.base
+    )
     orders = {k.metric.name: k for k in kids["orders"].children}
     assert orders["conversion_rate"].rank == 1
     assert orders["conversion_rate"].contribution < 0
     assert sum(k.contribution for k in orders.values()) == pytest.approx(
-        kids["orders"].value - kids["orders"].base)
+        kids["orders"].value - kids["orders"].base
+    )
     # inside conversion rate, the checkout step leads the (influence) ranking
     funnel = {k.metric.name: k for k in orders["conversion_rate"].children}
     assert funnel["checkout_completion_rate"].rank == 1
-    assert view.narrative[0].startswith("Revenue fell") and "vs February 2026" in \
-        view.narrative[0]
+    assert view.narrative[0].startswith("Revenue fell") and "vs February 2026" in view.narrative[0]
     assert "conversion rate" in view.narrative[1]
 
 
@@ -216,7 +221,7 @@ def test_dip_month_conversion_top_mover_is_mobile(story_runtime: Runtime) -> Non
     top = view.movers[0]
     assert (top.dimension, top.value) == ("device", DIP.device)
     assert top.contribution < 0 and top.rate is not None and top.rate < 0
-    assert top.after < 0.7 * top.before                     # mobile conversion fell > 30 %
+    assert top.after < 0.7 * top.before  # mobile conversion fell > 30 %
     assert view.narrative[-1].startswith("The largest mover is device = mobile")
 
 
@@ -224,19 +229,28 @@ def test_mix_and_rate_add_up_over_a_dimension_on_real_rows(story_runtime: Runtim
     model = tree.current_model(story_runtime)
     window = window_from_key(MARCH)
     base = window_from_key("2026-02")
-    jobs = [j for j in tree.tree_jobs(model, "conversion_rate", window, base)
-            if j.key.startswith("mover:channel_group")]
+    jobs = [
+        j
+        for j in tree.tree_jobs(model, "conversion_rate", window, base)
+        if j.key.startswith("mover:channel_group")
+    ]
     results = tree.run_jobs(jobs, story_runtime)
     frames = {j.key.rsplit(":", 1)[1]: results[j.key] for j in jobs}
 
     def side(frame):
-        return {k: (a, b) for k, a, b in zip(frame["channel_group"], frame["orders"],
-                                             frame["visitors"], strict=True)}
+        return {
+            k: (a, b)
+            for k, a, b in zip(
+                frame["channel_group"], frame["orders"], frame["visitors"], strict=True
+            )
+        }
 
     movers = tree.mix_rate_movers(side(frames["before"]), side(frames["after"]))
 
     def rate(frame):
         return frame["orders"].sum() / frame["visitors"].sum()
+
     assert sum(m.contribution for m in movers) == pytest.approx(
-        rate(frames["after"]) - rate(frames["before"]))
+        rate(frames["after"]) - rate(frames["before"])
+    )
     assert all(math.isclose(m.contribution, m.mix + m.rate) for m in movers)

@@ -32,15 +32,22 @@ def _free_port() -> int:
 def _cache(home: str, backend: str, redis_url: str | None = None) -> QueryCache:
     import flask
 
-    settings = load_settings({"home": home, "cache": backend, "redis_url": redis_url},
-                             environ={})
+    settings = load_settings({"home": home, "cache": backend, "redis_url": redis_url}, environ={})
     cache = QueryCache(settings, lock_seconds=20)
     cache.init_app(flask.Flask("t"))
     return cache
 
 
-def _compute_in_process(home: str, backend: str, redis_url: str | None, key: str,
-                        log_file: str, start_at: float, workers: int, results) -> None:
+def _compute_in_process(
+    home: str,
+    backend: str,
+    redis_url: str | None,
+    key: str,
+    log_file: str,
+    start_at: float,
+    workers: int,
+    results,
+) -> None:
     """One 'worker': waits for the common start time, then asks for the same key."""
     cache = _cache(home, backend, redis_url)
     arrived = Path(log_file).with_name("arrived")
@@ -69,9 +76,22 @@ def _race(tmp_path: Path, backend: str, redis_url: str | None = None, n: int = 3
     key = f"race-{uuid.uuid4().hex}"
     log_file = tmp_path / "computed.log"
     start_at = time.time() + 3.0  # after every spawned interpreter has imported the app
-    procs = [ctx.Process(target=_compute_in_process,
-                         args=(str(tmp_path / "home"), backend, redis_url, key, str(log_file),
-                               start_at, n, results)) for _ in range(n)]
+    procs = [
+        ctx.Process(
+            target=_compute_in_process,
+            args=(
+                str(tmp_path / "home"),
+                backend,
+                redis_url,
+                key,
+                str(log_file),
+                start_at,
+                n,
+                results,
+            ),
+        )
+        for _ in range(n)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -138,13 +158,18 @@ def test_a_waiter_computes_itself_when_the_lock_holder_fails(tmp_path) -> None:
     assert cache.get_or_compute("k", lambda: 0) == (42, True)
 
 
-def test_a_dead_redis_means_uncached_pages_and_one_warning(demo_app, tmp_path, caplog,
-                                                           monkeypatch) -> None:
+def test_a_dead_redis_means_uncached_pages_and_one_warning(
+    demo_app, tmp_path, caplog, monkeypatch
+) -> None:
     from tests.conftest import make_app
 
     dead = f"redis://127.0.0.1:{_free_port()}/0"
-    app = make_app(demo_app.server.extensions["starboard"].settings.db_url, tmp_path,
-                   cache="redis", redis_url=dead)
+    app = make_app(
+        demo_app.server.extensions["starboard"].settings.db_url,
+        tmp_path,
+        cache="redis",
+        redis_url=dead,
+    )
     try:
         from tests.conftest import add_users
 
@@ -175,8 +200,20 @@ def private_redis(tmp_path):
     procs = []
 
     def start():
-        proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly",
-                                 "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                server,
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         procs.append(proc)
         for _ in range(100):
             with socket.socket() as sock:
@@ -199,8 +236,9 @@ def private_redis(tmp_path):
 
 
 @pytest.mark.redis
-def test_redis_stopping_mid_run_degrades_and_recovers(private_redis, tmp_path, caplog,
-                                                      monkeypatch) -> None:
+def test_redis_stopping_mid_run_degrades_and_recovers(
+    private_redis, tmp_path, caplog, monkeypatch
+) -> None:
     url, start, stop = private_redis
     monkeypatch.setattr(cache_mod, "BACKOFF_SECONDS", 0.5)
     cache = _cache(str(tmp_path), "redis", url)
@@ -215,8 +253,8 @@ def test_redis_stopping_mid_run_degrades_and_recovers(private_redis, tmp_path, c
     stop()
     with caplog.at_level(logging.WARNING, logger="starboard.cache"):
         started = time.perf_counter()
-        assert cache.get_or_compute("a", compute) == (2, False)   # uncached, no error
-        assert cache.get_or_compute("a", compute) == (3, False)   # in backoff: not asked
+        assert cache.get_or_compute("a", compute) == (2, False)  # uncached, no error
+        assert cache.get_or_compute("a", compute) == (3, False)  # in backoff: not asked
         assert time.perf_counter() - started < 2
     assert "running uncached" in caplog.text and cache.stats.bypassed == 1
     start()

@@ -39,8 +39,9 @@ def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:
         if predicate():
             return
         time.sleep(0.25)
-    raise AssertionError(f"{what} within {timeout:.0f} s; log:\n"
-                         + log.read_text(errors="replace")[-3000:])
+    raise AssertionError(
+        f"{what} within {timeout:.0f} s; log:\n" + log.read_text(errors="replace")[-3000:]
+    )
 
 
 @contextlib.contextmanager
@@ -49,16 +50,28 @@ def _gunicorn(tiny_demo: str, home: Path, **extra: str):
     ``home``; (base URL, process, log file) once /healthz answers."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")}
-    env.update(STARBOARD_HOME=str(home), STARBOARD_DB_URL=tiny_demo,
-               STARBOARD_PORT=str(port), STARBOARD_HOST="127.0.0.1", STARBOARD_WORKERS="2",
-               STARBOARD_THREADS="2", STARBOARD_CACHE="filesystem", PYTHONUNBUFFERED="1",
-               XDG_RUNTIME_DIR=str(home))
+    env.update(
+        STARBOARD_HOME=str(home),
+        STARBOARD_DB_URL=tiny_demo,
+        STARBOARD_PORT=str(port),
+        STARBOARD_HOST="127.0.0.1",
+        STARBOARD_WORKERS="2",
+        STARBOARD_THREADS="2",
+        STARBOARD_CACHE="filesystem",
+        PYTHONUNBUFFERED="1",
+        XDG_RUNTIME_DIR=str(home),
+    )
     env.update(extra)
     log = home / "gunicorn.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                 "app.wsgi:server"], cwd=ROOT_DIR, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:server"],
+            cwd=ROOT_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -96,21 +109,33 @@ def _signed_in(base: str) -> requests.Session:
     session = requests.Session()
     page = session.get(base + "/login").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = session.post(base + "/login", data={"csrf_token": csrf, "username": "erin",
-                                                   "password": PASSWORD, "next": "/"},
-                            allow_redirects=False)
+    response = session.post(
+        base + "/login",
+        data={"csrf_token": csrf, "username": "erin", "password": PASSWORD, "next": "/"},
+        allow_redirects=False,
+    )
     assert response.status_code == 302, response.text[:300]
     return session
 
 
 def _router(session: requests.Session, base: str, path: str) -> requests.Response:
-    return session.post(base + "/_dash-update-component", json={
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [{"id": "_pages_content", "property": "children"},
-                    {"id": "_pages_store", "property": "data"}],
-        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                   {"id": "_pages_location", "property": "search", "value": ""}],
-        "changedPropIds": ["_pages_location.pathname"], "state": []}, timeout=60)
+    return session.post(
+        base + "/_dash-update-component",
+        json={
+            "output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [
+                {"id": "_pages_content", "property": "children"},
+                {"id": "_pages_store", "property": "data"},
+            ],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": path},
+                {"id": "_pages_location", "property": "search", "value": ""},
+            ],
+            "changedPropIds": ["_pages_location.pathname"],
+            "state": [],
+        },
+        timeout=60,
+    )
 
 
 def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
@@ -130,15 +155,22 @@ def test_two_workers_serve_health_readiness_and_a_board(served) -> None:
 
 def test_the_tier0_cache_is_warmed_once_across_workers(served) -> None:
     _base, _proc, log, home = served
-    _wait_for(lambda: "tier0 warm" in log.read_text(errors="replace"), 120,
-              "no worker warmed the Tier 0 cache", log)
+    _wait_for(
+        lambda: "tier0 warm" in log.read_text(errors="replace"),
+        120,
+        "no worker warmed the Tier 0 cache",
+        log,
+    )
     time.sleep(1.0)  # a second (wrong) warm would have started with the first
-    lines = [json.loads(line) for line in log.read_text().splitlines()
-             if line.startswith("{") and "tier0 warm" in line]
+    lines = [
+        json.loads(line)
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and "tier0 warm" in line
+    ]
     assert len(lines) == 1, lines
     assert re.match(r"tier0 warm: [1-9]\d* queries", lines[0]["message"])
     assert len(list(home.glob("warm-tier0.*"))) == 1
-    assert len(list((home / "cache").iterdir())) > 1   # the shared filesystem cache
+    assert len(list((home / "cache").iterdir())) > 1  # the shared filesystem cache
 
 
 def test_a_killed_worker_is_replaced_and_the_site_keeps_answering(served) -> None:
@@ -160,31 +192,47 @@ def test_a_killed_worker_is_replaced_and_the_site_keeps_answering(served) -> Non
 
 def test_the_access_log_carries_the_request_id_and_duration(served) -> None:
     base, _proc, log, _home = served
-    response = requests.get(base + "/healthz", headers={"X-Request-ID": "probe-4242"},
-                            timeout=5)
+    response = requests.get(base + "/healthz", headers={"X-Request-ID": "probe-4242"}, timeout=5)
     assert response.headers["X-Request-ID"] == "probe-4242"
     time.sleep(0.5)
     text = log.read_text(errors="replace")
-    assert re.search(r'"GET /healthz HTTP/1\.1" 200 \d+ \d+ms rid=probe-4242', text), \
-        text[-1500:]
-    request_lines = [json.loads(line) for line in text.splitlines()
-                     if line.startswith("{") and '"probe-4242"' in line]
+    assert re.search(r'"GET /healthz HTTP/1\.1" 200 \d+ \d+ms rid=probe-4242', text), text[-1500:]
+    request_lines = [
+        json.loads(line)
+        for line in text.splitlines()
+        if line.startswith("{") and '"probe-4242"' in line
+    ]
     assert request_lines and request_lines[0]["route"] == "/healthz"
 
 
 def test_the_access_log_shows_no_query_string_so_no_background_handle(served) -> None:
     base, _proc, log, _home = served
     session = _signed_in(base)
-    handles = {"endId": "end-0123456789abcdef~sig", "cacheKey": "cafe0123456789~sig",
-               "job": "4242424242~sig"}
-    poll = session.post(base + "/_dash-update-component", params=handles,
-                        headers={"X-Request-ID": "poll-4343"}, json={
-                            "output": "t2-result.children", "outputs": {
-                                "id": "t2-result", "property": "children"},
-                            "inputs": [], "changedPropIds": [], "state": []}, timeout=10)
-    assert poll.status_code in (400, 403)   # erin may not poll Tier 2; logged all the same
-    session.get(base + "/healthz", params={"q": "SELECT email FROM dim_user"},
-                headers={"X-Request-ID": "query-4444"}, timeout=5)
+    handles = {
+        "endId": "end-0123456789abcdef~sig",
+        "cacheKey": "cafe0123456789~sig",
+        "job": "4242424242~sig",
+    }
+    poll = session.post(
+        base + "/_dash-update-component",
+        params=handles,
+        headers={"X-Request-ID": "poll-4343"},
+        json={
+            "output": "t2-result.children",
+            "outputs": {"id": "t2-result", "property": "children"},
+            "inputs": [],
+            "changedPropIds": [],
+            "state": [],
+        },
+        timeout=10,
+    )
+    assert poll.status_code in (400, 403)  # erin may not poll Tier 2; logged all the same
+    session.get(
+        base + "/healthz",
+        params={"q": "SELECT email FROM dim_user"},
+        headers={"X-Request-ID": "query-4444"},
+        timeout=5,
+    )
     time.sleep(0.5)
     text = log.read_text(errors="replace")
     lines = [line for line in text.splitlines() if "rid=poll-4343" in line]
@@ -193,7 +241,7 @@ def test_the_access_log_shows_no_query_string_so_no_background_handle(served) ->
     access = "\n".join(line for line in text.splitlines() if " rid=" in line)
     for secret in [*handles.values(), "cacheKey", "endId", "dim_user", "SELECT", "?"]:
         assert secret not in access, access[-1500:]
-    assert all(secret not in text for secret in handles.values())   # nor any other line
+    assert all(secret not in text for secret in handles.values())  # nor any other line
 
 
 @pytest.fixture
@@ -205,8 +253,9 @@ def gunicorn_conf(tmp_path: Path, monkeypatch) -> dict:
     return runpy.run_path(str(ROOT_DIR / "gunicorn.conf.py"))
 
 
-def test_each_worker_caps_malloc_arenas_unless_the_environment_says(gunicorn_conf,
-                                                                     monkeypatch) -> None:
+def test_each_worker_caps_malloc_arenas_unless_the_environment_says(
+    gunicorn_conf, monkeypatch
+) -> None:
     import ctypes
 
     calls = []
@@ -219,20 +268,22 @@ def test_each_worker_caps_malloc_arenas_unless_the_environment_says(gunicorn_con
     monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     gunicorn_conf["post_fork"](None, None)
-    assert calls == [(-8, 2)]            # M_ARENA_MAX, 2 arenas
+    assert calls == [(-8, 2)]  # M_ARENA_MAX, 2 arenas
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     gunicorn_conf["post_fork"](None, None)
-    assert calls == [(-8, 2)]            # an operator's MALLOC_ARENA_MAX is left to glibc
+    assert calls == [(-8, 2)]  # an operator's MALLOC_ARENA_MAX is left to glibc
 
 
 def test_a_worker_is_replaced_after_max_requests_without_a_failed_request(
-        tiny_demo: str, tmp_path: Path) -> None:
-    with _gunicorn(tiny_demo, tmp_path, STARBOARD_WORKERS="1",
-                   STARBOARD_MAX_REQUESTS="8") as (base, proc, log):
+    tiny_demo: str, tmp_path: Path
+) -> None:
+    with _gunicorn(tiny_demo, tmp_path, STARBOARD_WORKERS="1", STARBOARD_MAX_REQUESTS="8") as (
+        base,
+        proc,
+        log,
+    ):
         first = {w.pid for w in _workers(proc)}
-        statuses = [requests.get(base + "/healthz", timeout=30).status_code
-                    for _ in range(30)]
-        assert statuses == [200] * 30       # the restarts lose no request
-        _wait_for(lambda: {w.pid for w in _workers(proc)} - first, 30,
-                  "no new worker", log)
+        statuses = [requests.get(base + "/healthz", timeout=30).status_code for _ in range(30)]
+        assert statuses == [200] * 30  # the restarts lose no request
+        _wait_for(lambda: {w.pid for w in _workers(proc)} - first, 30, "no new worker", log)
         assert "Autorestarting worker after current request" in log.read_text()

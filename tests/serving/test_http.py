@@ -14,12 +14,19 @@ import pytest
 from app.serving import JsonFormatter
 from tests.conftest import add_users, make_app, render, sign_in, texts
 
-ROUTER = {"output": ".._pages_content.children..._pages_store.data..",
-          "outputs": [{"id": "_pages_content", "property": "children"},
-                      {"id": "_pages_store", "property": "data"}],
-          "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/t0/company"},
-                     {"id": "_pages_location", "property": "search", "value": ""}],
-          "changedPropIds": ["_pages_location.pathname"], "state": []}
+ROUTER = {
+    "output": ".._pages_content.children..._pages_store.data..",
+    "outputs": [
+        {"id": "_pages_content", "property": "children"},
+        {"id": "_pages_store", "property": "data"},
+    ],
+    "inputs": [
+        {"id": "_pages_location", "property": "pathname", "value": "/t0/company"},
+        {"id": "_pages_location", "property": "search", "value": ""},
+    ],
+    "changedPropIds": ["_pages_location.pathname"],
+    "state": [],
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +47,9 @@ def exec_client(http_app):
 
 def test_callback_json_is_gzipped_when_the_browser_accepts_it(exec_client) -> None:
     plain = exec_client.post("/_dash-update-component", json=ROUTER)
-    zipped = exec_client.post("/_dash-update-component", json=ROUTER,
-                              headers={"Accept-Encoding": "gzip, deflate"})
+    zipped = exec_client.post(
+        "/_dash-update-component", json=ROUTER, headers={"Accept-Encoding": "gzip, deflate"}
+    )
     assert plain.status_code == zipped.status_code == 200
     assert "Content-Encoding" not in plain.headers
     assert zipped.headers["Content-Encoding"] == "gzip"
@@ -90,8 +98,9 @@ def test_an_unversioned_component_file_revalidates_to_304_compressed(exec_client
     assert first.status_code == 200 and first.headers["Content-Encoding"] == "gzip"
     assert "immutable" not in first.headers.get("Cache-Control", "")
     assert first.headers["ETag"].endswith(':gzip"')
-    again = exec_client.get(url, headers={"Accept-Encoding": "gzip",
-                                          "If-None-Match": first.headers["ETag"]})
+    again = exec_client.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]}
+    )
     assert again.status_code == 304 and again.data == b""
 
 
@@ -110,20 +119,23 @@ def test_an_incoming_request_id_is_returned_and_a_missing_one_is_made(http_app) 
     assert sent.headers["X-Request-ID"] == "lb-7f3a.42"
     made = client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
-    hostile = client.get("/healthz", headers={"X-Request-ID": "x\" injected=1 " + "a" * 200})
+    hostile = client.get("/healthz", headers={"X-Request-ID": 'x" injected=1 ' + "a" * 200})
     assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["X-Request-ID"])
     refused = client.get("/t0/company", headers={"X-Request-ID": "anon-1"})
     assert refused.status_code == 302 and refused.headers["X-Request-ID"] == "anon-1"
 
 
 def test_one_json_line_per_request_names_user_route_status_time_and_queries(
-        http_app, exec_client, caplog) -> None:
+    http_app, exec_client, caplog
+) -> None:
     http_app.server.extensions["starboard"].cache.clear()
     with caplog.at_level(logging.INFO, logger="starboard"):
-        response = exec_client.post("/_dash-update-component", json=ROUTER,
-                                    headers={"X-Request-ID": "req-one"})
-        exec_client.post("/_dash-update-component", json=ROUTER,
-                         headers={"X-Request-ID": "req-two"})
+        response = exec_client.post(
+            "/_dash-update-component", json=ROUTER, headers={"X-Request-ID": "req-one"}
+        )
+        exec_client.post(
+            "/_dash-update-component", json=ROUTER, headers={"X-Request-ID": "req-two"}
+        )
     assert response.status_code == 200
     requests = [r for r in caplog.records if r.name == "starboard.request"]
     lines = {r.fields["request_id"]: json.loads(JsonFormatter().format(r)) for r in requests}
@@ -135,8 +147,9 @@ def test_one_json_line_per_request_names_user_route_status_time_and_queries(
     assert one["queries"] and one["cache_misses"] == len(one["queries"])
     assert one["cache_hits"] == 0
     assert two["cache_hits"] == len(two["queries"]) == len(one["queries"])
-    queries = [json.loads(JsonFormatter().format(r)) for r in caplog.records
-               if r.name == "starboard.query"]
+    queries = [
+        json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "starboard.query"
+    ]
     mine = [q for q in queries if q["request_id"] == "req-one"]
     assert sorted(q["query_id"] for q in mine) == sorted(one["queries"])
     assert all(q["message"] == "query" and q["cache"] == "miss" for q in mine)
@@ -152,8 +165,9 @@ def test_admin_shows_the_cache_backend_its_state_and_cross_worker_waits(http_app
 
 
 def test_log_lines_outside_requests_are_json_with_no_request_id() -> None:
-    record = logging.LogRecord("starboard.cache", logging.WARNING, __file__, 1,
-                               "cache read failed (%s)", ("boom",), None)
+    record = logging.LogRecord(
+        "starboard.cache", logging.WARNING, __file__, 1, "cache read failed (%s)", ("boom",), None
+    )
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "cache read failed (boom)" and line["level"] == "warning"
     assert line["request_id"] is None and line["logger"] == "starboard.cache"
@@ -161,14 +175,20 @@ def test_log_lines_outside_requests_are_json_with_no_request_id() -> None:
 
 @pytest.mark.parametrize("proxies", [0, 1])
 def test_proxy_fix_trusts_forwarded_headers_only_when_configured(
-        tiny_demo: str, tmp_path: Path, proxies: int, caplog) -> None:
+    tiny_demo: str, tmp_path: Path, proxies: int, caplog
+) -> None:
     app = make_app(tiny_demo, tmp_path, proxy_fix=proxies)
     try:
         client = app.server.test_client()
         with caplog.at_level(logging.INFO, logger="starboard.request"):
-            response = client.get("/login", headers={"X-Forwarded-Proto": "https",
-                                                     "X-Forwarded-For": "203.0.113.9",
-                                                     "X-Forwarded-Host": "bi.example.com"})
+            response = client.get(
+                "/login",
+                headers={
+                    "X-Forwarded-Proto": "https",
+                    "X-Forwarded-For": "203.0.113.9",
+                    "X-Forwarded-Host": "bi.example.com",
+                },
+            )
         assert response.status_code == 200
         line = next(r.fields for r in caplog.records if r.name == "starboard.request")
         if proxies:
@@ -191,4 +211,3 @@ def test_compression_can_be_left_to_the_proxy(tiny_demo: str, tmp_path: Path) ->
         assert "Sign in" in page.get_data(as_text=True)
     finally:
         app.server.extensions["starboard"].warehouse.dispose()
-

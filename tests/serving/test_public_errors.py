@@ -18,8 +18,11 @@ from tests.conftest import add_users, make_app, render, signed_in, texts
 from tests.serving.test_readiness import RECHECK, _pointer, own_warehouse, ready_app  # noqa: F401
 
 
-def test_readyz_names_the_missing_file_but_not_its_directory(ready_app, own_warehouse,  # noqa: F811
-                                                             caplog) -> None:
+def test_readyz_names_the_missing_file_but_not_its_directory(
+    ready_app,  # noqa: F811
+    own_warehouse,  # noqa: F811
+    caplog,
+) -> None:
     _app, client = ready_app
     live = own_warehouse.path.with_name(_pointer(own_warehouse)["file"])
     hidden = live.with_name(live.name + ".away")
@@ -34,7 +37,7 @@ def test_readyz_names_the_missing_file_but_not_its_directory(ready_app, own_ware
     assert live.name in first and first == again
     assert str(own_warehouse.path.parent) not in first and "/" not in first.split(" names")[0]
     logged = [r.getMessage() for r in caplog.records if r.name == "starboard.warehouse"]
-    assert len(logged) == 1 and str(live) in logged[0]      # the full path, once, in the log
+    assert len(logged) == 1 and str(live) in logged[0]  # the full path, once, in the log
 
 
 def test_readyz_and_tiles_without_a_warehouse_show_no_server_path(tmp_path: Path) -> None:
@@ -53,8 +56,10 @@ def test_readyz_and_tiles_without_a_warehouse_show_no_server_path(tmp_path: Path
         app.server.extensions["starboard"].warehouse.dispose()
 
 
-def test_a_damaged_pointer_is_named_without_its_directory(ready_app, own_warehouse  # noqa: F811
-                                                          ) -> None:
+def test_a_damaged_pointer_is_named_without_its_directory(
+    ready_app,  # noqa: F811
+    own_warehouse,  # noqa: F811
+) -> None:
     _app, client = ready_app
     own_warehouse.pointer.write_text("{not json")
     time.sleep(RECHECK)
@@ -72,10 +77,16 @@ def api_app(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     app.server.extensions["starboard"].warehouse.dispose()
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/api/v1/nope"), ("POST", "/api/v1/nope"), ("GET", "/api/nope"),
-    ("GET", "/api/v1/export/nope.csv"), ("DELETE", "/api/v2/query"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/nope"),
+        ("POST", "/api/v1/nope"),
+        ("GET", "/api/nope"),
+        ("GET", "/api/v1/export/nope.csv"),
+        ("DELETE", "/api/v2/query"),
+    ],
+)
 def test_an_unknown_api_route_is_a_json_404(api_app, method: str, path: str) -> None:
     response = signed_in(api_app, "ana").open(path, method=method)
     assert response.status_code == 404 and response.is_json, response.get_data()[:200]
@@ -83,17 +94,23 @@ def test_an_unknown_api_route_is_a_json_404(api_app, method: str, path: str) -> 
     assert b"<html" not in response.get_data().lower()
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), [
-    ("GET", "/api/v1/query", "POST"),
-    ("PUT", "/api/v1/query", "POST"),
-    ("DELETE", "/api/v1/sql/export.csv", "GET, HEAD, OPTIONS, POST"),
-])
-def test_a_wrong_method_on_an_api_route_is_a_json_405(api_app, method: str, path: str,
-                                                      allowed: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/api/v1/query", "POST"),
+        ("PUT", "/api/v1/query", "POST"),
+        ("DELETE", "/api/v1/sql/export.csv", "GET, HEAD, OPTIONS, POST"),
+    ],
+)
+def test_a_wrong_method_on_an_api_route_is_a_json_405(
+    api_app, method: str, path: str, allowed: str
+) -> None:
     response = signed_in(api_app, "ana").open(path, method=method)
     assert response.status_code == 405 and response.is_json, response.get_data()[:200]
     assert set(response.headers["Allow"].split(", ")) >= set(allowed.split(", ")) - {
-        "HEAD", "OPTIONS"}
+        "HEAD",
+        "OPTIONS",
+    }
     assert f"{method} is not allowed on {path}" in response.get_json()["error"]["message"]
 
 
@@ -101,7 +118,7 @@ def test_the_api_routes_themselves_still_answer(api_app) -> None:
     client = signed_in(api_app, "ana")
     response = client.post("/api/v1/query", json={"metrics": ["revenue"]})
     assert response.status_code == 200 and "rows" in response.get_json()
-    assert signed_in(api_app, "ana").get("/t2/explore").status_code == 200   # pages too
+    assert signed_in(api_app, "ana").get("/t2/explore").status_code == 200  # pages too
 
 
 def test_signed_out_api_calls_still_get_the_gates_answer(api_app) -> None:
@@ -121,13 +138,21 @@ app.server.test_client().get("/healthz", headers={"X-Request-ID": "once-1"})
 
 
 def test_each_log_line_is_written_once_and_as_json(tiny_demo: str, tmp_path: Path) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")},
-           "PYTHONPATH": str(ROOT_DIR)}
-    done = subprocess.run([sys.executable, "-c", LOG_TWICE, tiny_demo, str(tmp_path / "h")],
-                          cwd=ROOT_DIR, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STARBOARD_")},
+        "PYTHONPATH": str(ROOT_DIR),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", LOG_TWICE, tiny_demo, str(tmp_path / "h")],
+        cwd=ROOT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    parsed = [json.loads(line) for line in lines]          # every line is JSON
+    parsed = [json.loads(line) for line in lines]  # every line is JSON
     messages = [p["message"] for p in parsed]
     for message in ("before-library", "after-library", "library warning on the root logger"):
         assert messages.count(message) == 1, lines

@@ -93,7 +93,8 @@ def test_a_missing_pointer_and_file_is_not_ready(ready_app, own_warehouse) -> No
 
 
 def test_a_publish_that_failed_a_risk1_gate_is_not_ready_until_a_good_one(
-        ready_app, own_warehouse) -> None:
+    ready_app, own_warehouse
+) -> None:
     _app, client = ready_app
     _publish_copy(own_warehouse, "20990101T000000-bad", risk1_failed=2)
     time.sleep(RECHECK)

@@ -18,7 +18,7 @@ PII_DIMENSION = "  email:            {column: dim_user.email, label: E-mail}\n"
 def pii_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model plus a dimension on a PII column (dim_user.email)."""
     text = DEMO_MODEL.read_text(encoding="utf-8")
-    if "column: dim_user.email" in text:      # the demo model has one already
+    if "column: dim_user.email" in text:  # the demo model has one already
         return DEMO_MODEL
     anchor = "dimensions:\n"
     assert anchor in text

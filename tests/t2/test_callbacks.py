@@ -15,14 +15,24 @@ from tests.conftest import find, find_all, render, signed_in, texts
 from tests.t2.conftest import direct
 
 
-def _call(client, output: str, inputs: list[tuple[str, str, object]],
-          state: list[tuple[str, str, object]] = (), query: str = ""):
-    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
-               for o in output.strip(".").split("...")]
-    body = {"output": output, "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-            "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
-            "state": [{"id": i, "property": p, "value": v} for i, p, v in state]}
+def _call(
+    client,
+    output: str,
+    inputs: list[tuple[str, str, object]],
+    state: list[tuple[str, str, object]] = (),
+    query: str = "",
+):
+    outputs = [
+        dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
+        for o in output.strip(".").split("...")
+    ]
+    body = {
+        "output": output,
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+    }
     return client.post("/_dash-update-component" + query, json=body)
 
 
@@ -33,9 +43,12 @@ def _detail(client, drill: object):
 
 
 def _rows(client, request: dict, drill: object) -> dict:
-    response = _call(client, "t2-detail-grid.getRowsResponse",
-                     [("t2-detail-grid", "getRowsRequest", request)],
-                     [("t2-drill", "data", drill)])
+    response = _call(
+        client,
+        "t2-detail-grid.getRowsResponse",
+        [("t2-detail-grid", "getRowsRequest", request)],
+        [("t2-drill", "data", drill)],
+    )
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     return response.get_json()["response"]["t2-detail-grid"]["getRowsResponse"]
 
@@ -70,8 +83,10 @@ def test_the_page_is_tier2_only(t2_app) -> None:
 
 
 def test_the_layout_restores_the_url_state(t2_app) -> None:
-    search = ("?metrics=revenue%2Corders&by=channel_group%2Cdate%3Amonth"
-              "&where=country+in+%28DE%2CFR%29&chart=bar&order=-revenue&limit=20")
+    search = (
+        "?metrics=revenue%2Corders&by=channel_group%2Cdate%3Amonth"
+        "&where=country+in+%28DE%2CFR%29&chart=bar&order=-revenue&limit=20"
+    )
     page = render(signed_in(t2_app, "ana"), "/t2/explore", search)
     assert find(page, "t2-metrics")["props"]["value"] == ["revenue", "orders"]
     assert find(page, "t2-by")["props"]["value"] == ["channel_group", "date:month"]
@@ -96,19 +111,25 @@ def test_the_background_run_draws_the_result(t2_app) -> None:
     client = signed_in(t2_app, "ana")
     result = _explore(client, "?metrics=orders&by=channel_group&order=-orders")
     grid = find(result, "t2-table")
-    expected = direct(t2_app, """
+    expected = direct(
+        t2_app,
+        """
         SELECT c.channel_group, count(DISTINCT f.order_id) FROM fct_interaction f
         LEFT JOIN dim_channel c ON c.channel_key = f.channel_key
-        WHERE f.interaction_type = 'purchase' GROUP BY 1 ORDER BY 2 DESC, 1""")
+        WHERE f.interaction_type = 'purchase' GROUP BY 1 ORDER BY 2 DESC, 1""",
+    )
     assert [(r["channel_group"], r["orders"]) for r in grid["props"]["rowData"]] == expected
 
 
-@pytest.mark.parametrize(("search", "message"), [
-    ("?metrics=nope", "unknown metric 'nope'"),
-    ("?metrics=revenue&by=email", "personal data"),
-    ("?metrics=revenue&where=email = a@b.c", "personal data"),
-    ("?metrics=revenue&chart=<script>", "not a chart type"),
-])
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ("?metrics=nope", "unknown metric 'nope'"),
+        ("?metrics=revenue&by=email", "personal data"),
+        ("?metrics=revenue&where=email = a@b.c", "personal data"),
+        ("?metrics=revenue&chart=<script>", "not a chart type"),
+    ],
+)
 def test_crafted_background_runs_are_refused(t2_app, search, message) -> None:
     result = _explore(signed_in(t2_app, "ana"), search)
     assert find(result, "t2-table") is None
@@ -117,8 +138,10 @@ def test_crafted_background_runs_are_refused(t2_app, search, message) -> None:
 
 def test_sql_in_a_filter_value_is_only_a_value(t2_app) -> None:
     evil = "x'); DROP TABLE fct_interaction; --"
-    result = _explore(signed_in(t2_app, "ana"),
-                      "?metrics=orders&by=country&" + urlencode({"where": f"country = {evil}"}))
+    result = _explore(
+        signed_in(t2_app, "ana"),
+        "?metrics=orders&by=country&" + urlencode({"where": f"country = {evil}"}),
+    )
     assert "No rows match this exploration." in texts(result)
     assert direct(t2_app, "SELECT count(*) > 0 FROM fct_interaction") == [(True,)]
 
@@ -129,25 +152,33 @@ def test_roles_without_tier2_cannot_start_or_poll_a_run(t2_app) -> None:
     query = f"?cacheKey={started['cacheKey']}&job={started['job']}"
     for who in ("erin", "oscar"):
         client = signed_in(t2_app, who)
-        assert _call(client, RESULT, [("t2-state", "data", "?metrics=revenue")]
-                     ).status_code == 403
-        assert _call(client, RESULT, [("t2-state", "data", "?metrics=revenue")],
-                     query=query).status_code == 403
-        assert _call(client, "t2-cancel.id", [("t2-cancel", "n_clicks", 1)],
-                     query=query).status_code == 403
-    assert _call(ana, "t2-cancel.id", [("t2-cancel", "n_clicks", 1)],
-                 query=query).status_code in (200, 204)
+        assert _call(client, RESULT, [("t2-state", "data", "?metrics=revenue")]).status_code == 403
+        assert (
+            _call(
+                client, RESULT, [("t2-state", "data", "?metrics=revenue")], query=query
+            ).status_code
+            == 403
+        )
+        assert (
+            _call(client, "t2-cancel.id", [("t2-cancel", "n_clicks", 1)], query=query).status_code
+            == 403
+        )
+    assert _call(ana, "t2-cancel.id", [("t2-cancel", "n_clicks", 1)], query=query).status_code in (
+        200,
+        204,
+    )
     anonymous = t2_app.server.test_client()
-    assert _call(anonymous, RESULT, [("t2-state", "data", "?metrics=revenue")]
-                 ).status_code == 401
+    assert _call(anonymous, RESULT, [("t2-state", "data", "?metrics=revenue")]).status_code == 401
 
 
 def test_crafted_drills_are_refused_with_a_message(t2_app) -> None:
     ana = signed_in(t2_app, "ana")
-    for drill, message in [({"metric": "nope", "where": []}, "unknown metric 'nope'"),
-                           ({"metric": "orders", "where": ["email = a@b.c"]}, "personal data"),
-                           ({"metric": "orders", "where": "country = DE"}, "list of filter"),
-                           ("drop table", "expected an object")]:
+    for drill, message in [
+        ({"metric": "nope", "where": []}, "unknown metric 'nope'"),
+        ({"metric": "orders", "where": ["email = a@b.c"]}, "personal data"),
+        ({"metric": "orders", "where": "country = DE"}, "list of filter"),
+        ("drop table", "expected an object"),
+    ]:
         panel = _detail(ana, drill)
         assert find(panel, "t2-detail-grid") is None
         assert any(message in t for t in texts(panel)), texts(panel)
@@ -163,10 +194,16 @@ def test_the_grid_gets_only_the_requested_page_within_scope(t2_app) -> None:
     assert len(page["rowData"]) == 50
     assert {r["region"] for r in page["rowData"]} == {"EMEA"}
     keys = [r["interaction_key"] for r in page["rowData"]]
-    expected = [k for (k,) in direct(t2_app, """
+    expected = [
+        k
+        for (k,) in direct(
+            t2_app,
+            """
         SELECT f.interaction_key FROM fct_interaction f JOIN dim_user u USING (user_key)
         WHERE f.interaction_type = 'purchase' AND u.region = 'EMEA'
-        ORDER BY f.interaction_key LIMIT 50 OFFSET 100""")]
+        ORDER BY f.interaction_key LIMIT 50 OFFSET 100""",
+        )
+    ]
     assert keys == expected
 
 
@@ -175,18 +212,27 @@ def test_grid_sorting_is_whitelisted_and_pii_stays_masked(t2_app) -> None:
     ana, ada = signed_in(t2_app, "ana"), signed_in(t2_app, "ada")
     for sort in ([{"colId": "nope", "sort": "asc"}], [{"colId": "email", "sort": "asc"}]):
         assert _rows(ana, {"startRow": 0, "endRow": 10, "sortModel": sort}, drill) == {
-            "rowData": [], "rowCount": 0}
-    by_email = _rows(ada, {"startRow": 0, "endRow": 5,
-                           "sortModel": [{"colId": "email", "sort": "asc"}]}, drill)
+            "rowData": [],
+            "rowCount": 0,
+        }
+    by_email = _rows(
+        ada, {"startRow": 0, "endRow": 5, "sortModel": [{"colId": "email", "sort": "asc"}]}, drill
+    )
     emails = [r["email"] for r in by_email["rowData"]]
     assert emails == sorted(emails) and all("@" in e for e in emails)
     masked = _rows(ana, {"startRow": 0, "endRow": 5, "sortModel": []}, drill)
     assert {r["email"] for r in masked["rowData"]} == {"•••"}
     columns = find(_detail(ana, drill), "t2-detail-grid")["props"]["columnDefs"]
     assert [c["sortable"] for c in columns if c["field"] == "email"] == [False]
-    assert _call(signed_in(t2_app, "oscar"), "t2-detail-grid.getRowsResponse",
-                 [("t2-detail-grid", "getRowsRequest", {"startRow": 0, "endRow": 5})],
-                 [("t2-drill", "data", drill)]).status_code == 403
+    assert (
+        _call(
+            signed_in(t2_app, "oscar"),
+            "t2-detail-grid.getRowsResponse",
+            [("t2-detail-grid", "getRowsRequest", {"startRow": 0, "endRow": 5})],
+            [("t2-drill", "data", drill)],
+        ).status_code
+        == 403
+    )
 
 
 def test_a_click_on_a_point_opens_the_rows_behind_it(t2_app) -> None:
@@ -195,19 +241,24 @@ def test_a_click_on_a_point_opens_the_rows_behind_it(t2_app) -> None:
     search = "?metrics=orders&by=date%3Amonth%2Cdevice&where=channel_group+%3D+Email"
     click = {"points": [{"customdata": ["orders", "2026-02-01", "mobile"]}]}
     for output in outputs:
-        response = _call(ana, output, [("t2-graph", "clickData", click)],
-                         [("t2-state", "data", search)])
+        response = _call(
+            ana, output, [("t2-graph", "clickData", click)], [("t2-state", "data", search)]
+        )
         if response.status_code == 200:
             drill = response.get_json()["response"]["t2-drill"]["data"]
             break
     else:
         raise AssertionError("no drill callback answered a chart click")
-    assert drill["where"] == ["channel_group = Email",
-                              "date between 2026-02-01 and 2026-02-28", "device = mobile"]
+    assert drill["where"] == [
+        "channel_group = Email",
+        "date between 2026-02-01 and 2026-02-28",
+        "device = mobile",
+    ]
     shown = texts(_detail(ana, drill))
     assert "Rows behind Orders" in shown
-    links = find_all(_detail(ana, drill), lambda n: n.get("props", {}).get("id")
-                     == "t2-detail-export")
+    links = find_all(
+        _detail(ana, drill), lambda n: n.get("props", {}).get("id") == "t2-detail-export"
+    )
     assert links[0]["props"]["href"].startswith("/api/v1/export/detail?metric=orders&where=")
 
 
@@ -225,19 +276,33 @@ def test_pivot_cells_totals_and_table_rows_drill(t2_app) -> None:
     meta = {"columns": ["desktop", "mobile", "tablet", "Total"], "metric": "revenue"}
 
     def cell(col: str, row: str) -> dict:
-        return _drill_via(ana, t2_app, [("t2-pivot", "cellClicked",
-                                         {"colId": col, "rowId": row, "value": 1})],
-                          [("t2-pivot-meta", "data", meta), ("t2-state", "data", search)])
+        return _drill_via(
+            ana,
+            t2_app,
+            [("t2-pivot", "cellClicked", {"colId": col, "rowId": row, "value": 1})],
+            [("t2-pivot-meta", "data", meta), ("t2-state", "data", search)],
+        )
+
     assert cell("c1", "Email")["where"] == ["channel_group = Email", "device = mobile"]
-    assert cell("c3", "Email")["where"] == ["channel_group = Email"]      # Total column
-    assert cell("c0", "b-0")["where"] == ["device = desktop"]             # Total row
+    assert cell("c3", "Email")["where"] == ["channel_group = Email"]  # Total column
+    assert cell("c0", "b-0")["where"] == ["device = desktop"]  # Total row
     assert cell("row", "Display")["where"] == ["channel_group = Display"]
     rows = [{"channel_group": "Direct", "orders": 3}, {"channel_group": "Email", "orders": 1}]
-    drill = _drill_via(ana, t2_app, [("t2-table", "cellClicked",
-                                      {"colId": "orders", "rowIndex": 1})],
-                       [("t2-table", "virtualRowData", rows), ("t2-table", "rowData", rows),
-                        ("t2-state", "data", "?metrics=revenue%2Corders&by=channel_group")])
+    drill = _drill_via(
+        ana,
+        t2_app,
+        [("t2-table", "cellClicked", {"colId": "orders", "rowIndex": 1})],
+        [
+            ("t2-table", "virtualRowData", rows),
+            ("t2-table", "rowData", rows),
+            ("t2-state", "data", "?metrics=revenue%2Corders&by=channel_group"),
+        ],
+    )
     assert drill == {"metric": "orders", "where": ["channel_group = Email"], "notes": []}
-    crafted = _drill_via(ana, t2_app, [("t2-graph", "clickData", {"points": [
-        {"customdata": ["password", "x"]}]})], [("t2-state", "data", search)])
+    crafted = _drill_via(
+        ana,
+        t2_app,
+        [("t2-graph", "clickData", {"points": [{"customdata": ["password", "x"]}]})],
+        [("t2-state", "data", search)],
+    )
     assert crafted == {"error": "'password' is not a metric of this exploration."}

@@ -28,7 +28,9 @@ def test_rows_are_the_facts_behind_the_metric_with_attributes_joined(t2_app) -> 
     drill = _drill(t2_app, "orders", PAID_SEARCH, "date between 2026-01-01 and 2026-03-31")
     with as_user(t2_app, "ada"):
         page = dq.fetch_page(drill, 0, 500)
-    expected = direct(t2_app, """
+    expected = direct(
+        t2_app,
+        """
         SELECT f.interaction_key, c.channel, u.country, p.category
         FROM fct_interaction f
         JOIN dim_channel c ON c.channel_key = f.channel_key
@@ -36,10 +38,12 @@ def test_rows_are_the_facts_behind_the_metric_with_attributes_joined(t2_app) -> 
         LEFT JOIN dim_product p ON p.product_key = f.product_key
         WHERE f.interaction_type = 'purchase' AND c.channel_group = 'Paid Search'
           AND f.occurred_at >= DATE '2026-01-01' AND f.occurred_at < DATE '2026-04-01'
-        ORDER BY f.interaction_key""")
+        ORDER BY f.interaction_key""",
+    )
     assert expected, "the tiny demo has paid-search purchases in Q1 2026"
-    assert [(r["interaction_key"], r["channel"], r["country"], r["category"])
-            for r in page.rows] == expected
+    assert [
+        (r["interaction_key"], r["channel"], r["country"], r["category"]) for r in page.rows
+    ] == expected
     assert page.last_row == len(expected)
     labels = {c.key: c.label for c in page.columns}
     assert labels["channel_group"] == "Channel group" and labels["region"] == "Region"
@@ -51,11 +55,17 @@ def test_paging_reads_only_the_requested_rows_in_a_stable_order(t2_app) -> None:
         first = dq.fetch_page(drill, 0, 50)
         second = dq.fetch_page(drill, 50, 50)
     assert len(first.rows) == len(second.rows) == 50
-    assert first.last_row is None                      # more rows follow
+    assert first.last_row is None  # more rows follow
     keys = [r["interaction_key"] for r in first.rows + second.rows]
-    expected = [k for (k,) in direct(t2_app, """
+    expected = [
+        k
+        for (k,) in direct(
+            t2_app,
+            """
         SELECT interaction_key FROM fct_interaction WHERE interaction_type = 'visit'
-        ORDER BY revenue DESC NULLS LAST, interaction_key LIMIT 100""")]
+        ORDER BY revenue DESC NULLS LAST, interaction_key LIMIT 100""",
+        )
+    ]
     assert keys == expected
 
 
@@ -64,12 +74,15 @@ def test_the_row_scope_comes_from_the_session(t2_app) -> None:
     with as_user(t2_app, "emea"):
         page = dq.fetch_page(drill, 0, 500)
         crafted = dq.fetch_page(_drill(t2_app, "orders", "region = AMER"), 0, 500)
-    (count,) = direct(t2_app, """
+    (count,) = direct(
+        t2_app,
+        """
         SELECT count(*) FROM fct_interaction f JOIN dim_user u ON u.user_key = f.user_key
-        WHERE f.interaction_type = 'purchase' AND u.region = 'EMEA'""")
+        WHERE f.interaction_type = 'purchase' AND u.region = 'EMEA'""",
+    )
     assert {r["region"] for r in page.rows} == {"EMEA"}
     assert page.last_row == min(count[0], 500) or len(page.rows) == 500
-    assert crafted.rows == [] and crafted.last_row == 0   # cannot widen the scope
+    assert crafted.rows == [] and crafted.last_row == 0  # cannot widen the scope
 
 
 def test_pii_is_masked_in_sql_for_roles_without_the_permission(t2_app) -> None:
@@ -84,10 +97,13 @@ def test_pii_is_masked_in_sql_for_roles_without_the_permission(t2_app) -> None:
     assert all("@" in r[k] for r in ada.rows for k in pii)
 
 
-@pytest.mark.parametrize(("sort", "message"), [
-    ((("password", False),), "sort: unknown column 'password'"),
-    ((("revenue; DROP TABLE x", True),), "sort: unknown column"),
-])
+@pytest.mark.parametrize(
+    ("sort", "message"),
+    [
+        ((("password", False),), "sort: unknown column 'password'"),
+        ((("revenue; DROP TABLE x", True),), "sort: unknown column"),
+    ],
+)
 def test_sorting_by_an_unknown_column_is_refused(t2_app, sort, message) -> None:
     with as_user(t2_app, "ada"), pytest.raises(QueryError, match=message):
         dq.fetch_page(_drill(t2_app, "orders", sort=sort), 0, 10)
@@ -114,8 +130,9 @@ def test_values_are_bound_parameters_never_sql(t2_app) -> None:
     drill = dq.Drill("orders", (Filter("country", "=", evil),))
     model = _model(t2_app)
     kinds = {"fct_interaction.interaction_key": "integer"}
-    statement, _ = dq.detail_statement(model, drill, dialect=sa.create_engine(
-        "duckdb:///:memory:").dialect, kinds=kinds)
+    statement, _ = dq.detail_statement(
+        model, drill, dialect=sa.create_engine("duckdb:///:memory:").dialect, kinds=kinds
+    )
     compiled = statement.compile(dialect=sa.create_engine("duckdb:///:memory:").dialect)
     assert evil not in str(compiled) and evil in compiled.params.values()
     with as_user(t2_app, "ada"):

@@ -14,8 +14,11 @@ from tests.conftest import signed_in
 from tests.t2.conftest import as_user
 
 pytestmark = pytest.mark.postgres
-DRILL = dq.Drill("orders", (Filter("channel_group", "in", ("Paid Search", "Email")),),
-                 (("revenue", True), ("interaction_key", False)))
+DRILL = dq.Drill(
+    "orders",
+    (Filter("channel_group", "in", ("Paid Search", "Email")),),
+    (("revenue", True), ("interaction_key", False)),
+)
 COLUMNS = ("interaction_key", "order_id", "channel_group", "region", "email", "revenue")
 
 
@@ -38,9 +41,11 @@ def test_detail_pages_and_exports_match_duckdb(t2_app, pg_demo_app, user) -> Non
     for offset in (0, 10):
         duck, pg = _page(t2_app, user, offset), _page(pg_demo_app, user, offset)
         assert len(duck) == 10 and [(*r[:5], float(r[5])) for r in pg] == [
-            (*r[:5], float(r[5])) for r in duck]
+            (*r[:5], float(r[5])) for r in duck
+        ]
     url = dq.drill_href(dq.Drill(DRILL.metric, DRILL.filters))
     assert _export(pg_demo_app, user, url) == _export(t2_app, user, url)
     explore = "/api/v1/export/explore?metrics=orders&by=region&order=region"
-    assert signed_in(pg_demo_app, user).get(explore).get_data(as_text=True) == \
-        signed_in(t2_app, user).get(explore).get_data(as_text=True)
+    assert signed_in(pg_demo_app, user).get(explore).get_data(as_text=True) == signed_in(
+        t2_app, user
+    ).get(explore).get_data(as_text=True)

@@ -14,8 +14,12 @@ from tests.conftest import add_users, make_app, render, signed_in, texts
 from tests.t2.conftest import direct
 
 DETAIL = "/api/v1/export/detail?" + urlencode(
-    [("metric", "orders"), ("where", "channel_group = 'Paid Search'"),
-     ("where", "date between 2026-01-01 and 2026-06-30")])
+    [
+        ("metric", "orders"),
+        ("where", "channel_group = 'Paid Search'"),
+        ("where", "date between 2026-01-01 and 2026-06-30"),
+    ]
+)
 
 
 def _csv(response) -> list[list[str]]:
@@ -27,19 +31,27 @@ def _csv(response) -> list[list[str]]:
 
 def _audits(app, event: str = "export") -> list[dict]:
     users = app.server.extensions["starboard"].users
-    return [{**r, "detail": json.loads(r["detail"])} for r in users.audit_log(50)
-            if r["event"] == event]
+    return [
+        {**r, "detail": json.loads(r["detail"])} for r in users.audit_log(50) if r["event"] == event
+    ]
 
 
 def test_explorer_csv_equals_direct_sql(t2_app) -> None:
     client = signed_in(t2_app, "ana")
-    rows = _csv(client.get("/api/v1/export/explore?metrics=revenue,orders&by=channel_group"
-                           "&where=device = mobile&order=-revenue"))
-    expected = direct(t2_app, """
+    rows = _csv(
+        client.get(
+            "/api/v1/export/explore?metrics=revenue,orders&by=channel_group"
+            "&where=device = mobile&order=-revenue"
+        )
+    )
+    expected = direct(
+        t2_app,
+        """
         SELECT c.channel_group, sum(f.revenue), count(DISTINCT f.order_id)
         FROM fct_interaction f LEFT JOIN dim_channel c ON c.channel_key = f.channel_key
         WHERE f.interaction_type = 'purchase' AND f.device = 'mobile'
-        GROUP BY 1 ORDER BY 2 DESC""")
+        GROUP BY 1 ORDER BY 2 DESC""",
+    )
     assert rows[0] == ["channel_group", "revenue", "orders"]
     assert [r[0] for r in rows[1:]] == [e[0] for e in expected]
     assert [float(r[1]) for r in rows[1:]] == pytest.approx([float(e[1]) for e in expected])
@@ -50,22 +62,32 @@ def test_detail_csv_equals_direct_sql_and_is_audited(t2_app) -> None:
     client = signed_in(t2_app, "ada")
     rows = _csv(client.get(DETAIL))
     header = rows[0]
-    expected = direct(t2_app, """
+    expected = direct(
+        t2_app,
+        """
         SELECT f.interaction_key, f.order_id, u.email FROM fct_interaction f
         JOIN dim_channel c ON c.channel_key = f.channel_key
         LEFT JOIN dim_user u ON u.user_key = f.user_key
         WHERE f.interaction_type = 'purchase' AND c.channel_group = 'Paid Search'
           AND f.occurred_at >= DATE '2026-01-01' AND f.occurred_at < DATE '2026-07-01'
-        ORDER BY f.interaction_key""")
+        ORDER BY f.interaction_key""",
+    )
     at = {name: header.index(name) for name in ("interaction_key", "order_id", "email")}
-    assert sorted((int(r[at["interaction_key"]]), int(r[at["order_id"]]), r[at["email"]])
-                  for r in rows[1:]) == expected     # the warehouse's order: it streams
+    assert (
+        sorted(
+            (int(r[at["interaction_key"]]), int(r[at["order_id"]]), r[at["email"]])
+            for r in rows[1:]
+        )
+        == expected
+    )  # the warehouse's order: it streams
     audit = _audits(t2_app)[0]
     assert audit["actor"] == "ada"
     assert audit["detail"]["what"] == "detail" and audit["detail"]["rows"] == len(expected)
     assert audit["detail"]["truncated"] is False and audit["detail"]["aborted"] is False
-    assert audit["detail"]["where"] == ["channel_group = Paid Search",
-                                        "date between 2026-01-01 and 2026-06-30"]
+    assert audit["detail"]["where"] == [
+        "channel_group = Paid Search",
+        "date between 2026-01-01 and 2026-06-30",
+    ]
 
 
 def test_a_sorted_detail_export_keeps_the_sort(t2_app) -> None:
@@ -92,9 +114,12 @@ def test_a_scoped_user_exports_only_their_rows(t2_app) -> None:
     client = signed_in(t2_app, "emea")
     rows = _csv(client.get("/api/v1/export/detail?metric=orders"))
     region = rows[0].index("region")
-    (count,) = direct(t2_app, """
+    (count,) = direct(
+        t2_app,
+        """
         SELECT count(*) FROM fct_interaction f JOIN dim_user u ON u.user_key = f.user_key
-        WHERE f.interaction_type = 'purchase' AND u.region = 'EMEA'""")
+        WHERE f.interaction_type = 'purchase' AND u.region = 'EMEA'""",
+    )
     assert {r[region] for r in rows[1:]} == {"EMEA"} and len(rows) - 1 == count[0]
     crafted = _csv(client.get("/api/v1/export/detail?metric=orders&where=region = AMER"))
     assert crafted[1:] == []
@@ -111,14 +136,17 @@ def test_only_tier2_roles_may_export(t2_app, who, status) -> None:
         assert "text/csv" not in response.content_type
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("/api/v1/export/detail", "metric: required"),
-    ("/api/v1/export/detail?metric=nope", "unknown metric 'nope'"),
-    ("/api/v1/export/detail?metric=orders&sort=password", "unknown column 'password'"),
-    ("/api/v1/export/explore?metrics=revenue&chart=pie", "not a chart type"),
-    ("/api/v1/export/explore?metrics=nope", "unknown metric 'nope'"),
-    ("/api/v1/export/explore", "Pick at least one metric"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("/api/v1/export/detail", "metric: required"),
+        ("/api/v1/export/detail?metric=nope", "unknown metric 'nope'"),
+        ("/api/v1/export/detail?metric=orders&sort=password", "unknown column 'password'"),
+        ("/api/v1/export/explore?metrics=revenue&chart=pie", "not a chart type"),
+        ("/api/v1/export/explore?metrics=nope", "unknown metric 'nope'"),
+        ("/api/v1/export/explore", "Pick at least one metric"),
+    ],
+)
 def test_bad_export_requests_say_what_is_wrong(t2_app, url, message) -> None:
     response = signed_in(t2_app, "ana").get(url)
     assert response.status_code == 400
@@ -151,8 +179,11 @@ def test_export_caps_setting_is_checked() -> None:
     from app.errors import ConfigError
 
     assert load_settings({"home": "/tmp/x"}, {}).export_max_rows == (
-        ("admin", 5_000_000), ("analyst", 1_000_000))
-    assert load_settings({"home": "/tmp/x"}, {"STARBOARD_EXPORT_MAX_ROWS": "250"}
-                         ).export_max_rows == (("admin", 250), ("analyst", 250))
+        ("admin", 5_000_000),
+        ("analyst", 1_000_000),
+    )
+    assert load_settings(
+        {"home": "/tmp/x"}, {"STARBOARD_EXPORT_MAX_ROWS": "250"}
+    ).export_max_rows == (("admin", 250), ("analyst", 250))
     with pytest.raises(ConfigError, match="STARBOARD_EXPORT_MAX_ROWS='executive=5'"):
         load_settings({"home": "/tmp/x"}, {"STARBOARD_EXPORT_MAX_ROWS": "executive=5"})

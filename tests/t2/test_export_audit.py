@@ -32,10 +32,12 @@ from queries.export import AuditUnavailable
 from tests.conftest import add_users, find_all, make_app, render, signed_in
 
 STATEMENT = "SELECT channel FROM dim_channel ORDER BY channel"
-DOWNLOADS = ["/api/v1/sql/export.csv?q=" + quote(STATEMENT),
-             "/api/v1/export/detail?metric=orders",
-             "/api/v1/export/explore?metrics=orders&by=channel",
-             "/api/v1/segments/export.csv?segment=1"]
+DOWNLOADS = [
+    "/api/v1/sql/export.csv?q=" + quote(STATEMENT),
+    "/api/v1/export/detail?metric=orders",
+    "/api/v1/export/explore?metrics=orders&by=channel",
+    "/api/v1/segments/export.csv?segment=1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +48,10 @@ def audit_app(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     engine = app.server.extensions["starboard"].users.db.engine
 
     @sa.event.listens_for(engine, "connect")
-    def _short_busy_timeout(dbapi_conn, _record) -> None:   # after app/meta.py's 15 s
+    def _short_busy_timeout(dbapi_conn, _record) -> None:  # after app/meta.py's 15 s
         dbapi_conn.execute("PRAGMA busy_timeout = 200")
 
-    engine.dispose()                                        # new connections get it
+    engine.dispose()  # new connections get it
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
 
@@ -98,20 +100,20 @@ def test_no_export_leaves_unaudited(audit_app) -> None:
     with meta_locked(audit_app):
         started = time.monotonic()
         answers = [client.get(url) for url in DOWNLOADS]
-        answers.append(client.post("/api/v1/sql/export.csv",
-                                   data={"q": STATEMENT, "csrf_token": token}))
+        answers.append(
+            client.post("/api/v1/sql/export.csv", data={"q": STATEMENT, "csrf_token": token})
+        )
         elapsed = time.monotonic() - started
     for response in answers:
         assert response.status_code == 503, response.get_data(as_text=True)[:300]
         assert "text/csv" not in response.content_type
         message = response.get_json()["error"]["message"]
         assert message.startswith("Not delivered") and "audit log" in message
-    assert elapsed < 10                       # 200 ms busy timeouts, not 15 s each
+    assert elapsed < 10  # 200 ms busy timeouts, not 15 s each
     assert len(_audits(audit_app, "export")) == before
 
-    delivered = client.get(DOWNLOADS[0])                # the lock is gone: delivered
-    assert delivered.status_code == 200 and delivered.get_data(as_text=True).startswith(
-        "channel\n")
+    delivered = client.get(DOWNLOADS[0])  # the lock is gone: delivered
+    assert delivered.status_code == 200 and delivered.get_data(as_text=True).startswith("channel\n")
     start, end = _audits(audit_app, "export_start")[0], _audits(audit_app, "export")[0]
     assert start["id"] < end["id"] and start["detail"]["statement"] == STATEMENT
     assert end["detail"]["rows"] > 0 and end["detail"]["aborted"] is False
@@ -124,13 +126,12 @@ def test_a_sql_run_on_a_locked_meta_db_says_why_it_did_not_run(audit_app) -> Non
             sql_q.run_sql(STATEMENT)
         assert stopped.value.message.startswith("Not run: the audit log cannot be written")
         with acting(audit_app, "ana"):
-            shown = json.dumps(_page("/t2/sql").run_statement(1, STATEMENT),
-                               cls=PlotlyJSONEncoder)
+            shown = json.dumps(_page("/t2/sql").run_statement(1, STATEMENT), cls=PlotlyJSONEncoder)
             # a refusal is still shown, although its record cannot be written
             with pytest.raises(QueryError, match="DROP is not allowed"):
                 sql_q.run_sql("DROP TABLE dim_user")
     assert "Not run" in shown and "audit log cannot be written" in shown
-    assert "t2sql-grid" not in shown                   # the statement did not run
+    assert "t2sql-grid" not in shown  # the statement did not run
     assert len(_audits(audit_app, "sql_start")) == runs
     with acting(audit_app, "ana"):
         assert sql_q.run_sql(STATEMENT).rows

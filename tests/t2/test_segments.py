@@ -36,21 +36,32 @@ def _csv(client, number: int) -> list[list[str]]:
 def test_features_equal_hand_written_sql(demo_app) -> None:
     _spec, result = _segments(demo_app, "ana")
     features = result.assignment
-    expected = dict(_direct(demo_app, """
+    expected = dict(
+        _direct(
+            demo_app,
+            """
         SELECT u.user_id, sum(f.revenue) FROM fct_interaction f
         JOIN dim_user u USING (user_key) WHERE f.interaction_type = 'purchase'
-        GROUP BY u.user_id"""))
+        GROUP BY u.user_id""",
+        )
+    )
     value = features["value"]
     buyers = value[value > 0]
     assert len(buyers) == len(expected)
     for user, revenue in expected.items():
         assert buyers[user] == pytest.approx(float(revenue))
-    orders = dict(_direct(demo_app, """
+    orders = dict(
+        _direct(
+            demo_app,
+            """
         SELECT u.user_id, count(DISTINCT f.order_id) FROM fct_interaction f
         JOIN dim_user u USING (user_key) WHERE f.interaction_type = 'purchase'
-        GROUP BY u.user_id"""))
-    assert {u: int(n) for u, n in features["frequency"][features["frequency"] > 0].items()} \
-        == orders
+        GROUP BY u.user_id""",
+        )
+    )
+    assert {
+        u: int(n) for u, n in features["frequency"][features["frequency"] > 0].items()
+    } == orders
     active = _direct(demo_app, "SELECT count(DISTINCT user_key) FROM fct_interaction")[0][0]
     assert len(features) == active
     shares = features[[c for c in features.columns if c.startswith("device=")]].sum(axis=1)
@@ -68,24 +79,36 @@ def test_k_is_the_best_silhouette_and_the_result_is_deterministic(demo_app) -> N
     pd.testing.assert_frame_equal(again.assignment, first.assignment)
     assert [s.name for s in again.segments] == [s.name for s in first.segments]
     totals = [s.value for s in first.segments]
-    assert totals == sorted(totals, reverse=True)       # segment 1 holds the most value
+    assert totals == sorted(totals, reverse=True)  # segment 1 holds the most value
     assert sum(s.members for s in first.segments) == len(first.assignment)
 
 
 def test_names_come_from_each_segments_strongest_features() -> None:
     rng = np.random.default_rng(1)
     n = 60
-    loyal = pd.DataFrame({"recency_days": rng.uniform(0, 5, n),
-                          "frequency": rng.uniform(8, 12, n),
-                          "value": rng.uniform(800, 1200, n),
-                          "device=mobile": rng.uniform(0.0, 0.1, n)})
-    drifting = pd.DataFrame({"recency_days": rng.uniform(200, 300, n),
-                             "frequency": rng.uniform(0, 1, n),
-                             "value": rng.uniform(0, 20, n),
-                             "device=mobile": rng.uniform(0.9, 1.0, n)})
+    loyal = pd.DataFrame(
+        {
+            "recency_days": rng.uniform(0, 5, n),
+            "frequency": rng.uniform(8, 12, n),
+            "value": rng.uniform(800, 1200, n),
+            "device=mobile": rng.uniform(0.0, 0.1, n),
+        }
+    )
+    drifting = pd.DataFrame(
+        {
+            "recency_days": rng.uniform(200, 300, n),
+            "frequency": rng.uniform(0, 1, n),
+            "value": rng.uniform(0, 20, n),
+            "device=mobile": rng.uniform(0.9, 1.0, n),
+        }
+    )
     features = pd.concat([loyal, drifting], ignore_index=True)
-    labels = {"recency_days": "days since last active", "frequency": "Orders",
-              "value": "Revenue", "device=mobile": "Device: mobile"}
+    labels = {
+        "recency_days": "days since last active",
+        "frequency": "Orders",
+        "value": "Revenue",
+        "device=mobile": "Device: mobile",
+    }
     result = seg_q.cluster(features, labels)
     assert result.k == 2
     top, bottom = result.segments
@@ -93,15 +116,23 @@ def test_names_come_from_each_segments_strongest_features() -> None:
     assert set(top.name.split(", ")) <= {"recent", "many orders", "high revenue"}
     assert len(top.name.split(", ")) == 3
     assert set(bottom.name.split(", ")) <= {"lapsed", "few orders", "low revenue", "mobile"}
-    assert top.traits[0][1] * bottom.traits[0][1] < 0     # opposite sides of the mean
+    assert top.traits[0][1] * bottom.traits[0][1] < 0  # opposite sides of the mean
 
 
 def test_the_spec_is_checked_with_file_line_and_key(demo_app) -> None:
     with demo_app.server.app_context():
         model = current_model(demo_app.server.extensions["starboard"])
     with pytest.raises(ModelError) as bad:
-        seg_q.parse_spec({"member": "user", "value": "nope", "frequency": "orders",
-                          "mix": ["device", "date"], "colour": "red"}, model)
+        seg_q.parse_spec(
+            {
+                "member": "user",
+                "value": "nope",
+                "frequency": "orders",
+                "mix": ["device", "date"],
+                "colour": "red",
+            },
+            model,
+        )
     message = bad.value.message
     assert "segments.value: 'nope' is not a metric of the model" in message
     assert "missing required key 'activity'" in message
@@ -129,9 +160,15 @@ def test_export_masks_pii_for_analysts_but_not_admins(demo_app) -> None:
 def test_a_scoped_analyst_clusters_and_exports_only_their_scope(demo_app) -> None:
     _spec, everyone = _segments(demo_app, "ana")
     _spec, emea = _segments(demo_app, "emea")
-    in_emea = {u for (u,) in _direct(demo_app, """
+    in_emea = {
+        u
+        for (u,) in _direct(
+            demo_app,
+            """
         SELECT DISTINCT u.user_id FROM fct_interaction f JOIN dim_user u USING (user_key)
-        WHERE u.region = 'EMEA'""")}
+        WHERE u.region = 'EMEA'""",
+        )
+    }
     assert set(emea.assignment.index) == in_emea
     assert len(emea.assignment) < len(everyone.assignment)
     client = signed_in(demo_app, "emea")
@@ -163,13 +200,17 @@ def test_segments_are_closed_below_tier_2(demo_app, who) -> None:
 def test_export_names_a_bad_segment(demo_app) -> None:
     client = signed_in(demo_app, "ana")
     response = client.get("/api/v1/segments/export.csv?segment=99")
-    assert response.status_code == 400 and "no segment 99" in response.get_json()[
-        "error"]["message"]
+    assert (
+        response.status_code == 400 and "no segment 99" in response.get_json()["error"]["message"]
+    )
     for attack in ("x", "²", "१", "-1", "0", "1.5", "", "99999999999999999999999"):
         response = client.get("/api/v1/segments/export.csv", query_string={"segment": attack})
         assert response.status_code == 400, attack
         assert response.get_json()["error"]["message"].startswith(
-            "segment: expected a whole number from 1 to"), attack
+            "segment: expected a whole number from 1 to"
+        ), attack
     response = client.get("/api/v1/segments/export.csv")
-    assert response.status_code == 400 and "segment: expected a whole number" in \
-        response.get_json()["error"]["message"]
+    assert (
+        response.status_code == 400
+        and "segment: expected a whole number" in response.get_json()["error"]["message"]
+    )

@@ -27,16 +27,20 @@ FORBIDDEN = [
     ("SELECT * FROM '/etc/passwd'", "'/etc/passwd' looks like a file"),
     ("PRAGMA database_list", "PRAGMA is not allowed"),
     ("SELECT 1; SELECT 2", "2 statements were given"),
-    ("WITH gone AS (DELETE FROM dim_channel RETURNING *) SELECT * FROM gone",
-     "DELETE is not allowed"),
+    (
+        "WITH gone AS (DELETE FROM dim_channel RETURNING *) SELECT * FROM gone",
+        "DELETE is not allowed",
+    ),
     ("SELECT * FROM glob('/etc/*')", "glob() reads files"),
     ("SET memory_limit = '100GB'", "SET is not allowed"),
     ("INSTALL httpfs", "INSTALL is not allowed"),
     ("SELECT * FROM range(10)", "is not allowed in FROM"),
     ("SELECT * FROM pg_catalog.pg_tables", "is not a table of the warehouse"),
 ]
-CROSS_JOIN = ("SELECT count(*), sum(a.revenue * b.quantity * c.quantity) FROM fct_interaction a "
-              "CROSS JOIN fct_interaction b CROSS JOIN fct_interaction c")
+CROSS_JOIN = (
+    "SELECT count(*), sum(a.revenue * b.quantity * c.quantity) FROM fct_interaction a "
+    "CROSS JOIN fct_interaction b CROSS JOIN fct_interaction c"
+)
 
 
 def _fingerprint(app) -> tuple[str, dict[str, int]]:
@@ -48,11 +52,14 @@ def _fingerprint(app) -> tuple[str, dict[str, int]]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     with runtime.warehouse.snapshot().engine.connect() as conn:
-        tables = [r[0] for r in conn.exec_driver_sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "ORDER BY 1").all()]
-        counts = {t: conn.exec_driver_sql(f'SELECT count(*) FROM "{t}"').scalar()
-                  for t in tables}
+        tables = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                "ORDER BY 1"
+            ).all()
+        ]
+        counts = {t: conn.exec_driver_sql(f'SELECT count(*) FROM "{t}"').scalar() for t in tables}
     return digest.hexdigest(), counts
 
 
@@ -65,8 +72,9 @@ def _direct(app, statement: str) -> list[tuple]:
 @pytest.fixture(scope="module")
 def sql_app(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     """The tiny demo with a 2 s statement limit and a 50-row page cap."""
-    app = make_app(tiny_demo, tmp_path_factory.mktemp("sql_app"), sql_timeout_seconds=2,
-                   sql_max_rows=50)
+    app = make_app(
+        tiny_demo, tmp_path_factory.mktemp("sql_app"), sql_timeout_seconds=2, sql_max_rows=50
+    )
     add_users(app)
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
@@ -88,7 +96,8 @@ def _audit(app, event: str) -> list[dict]:
 
 @pytest.mark.parametrize(("statement", "reason"), FORBIDDEN)
 def test_forbidden_statements_are_refused_by_name_and_change_nothing(
-        sql_app, tiny_demo, statement, reason) -> None:
+    sql_app, tiny_demo, statement, reason
+) -> None:
     before = _fingerprint(sql_app)
     with acting(sql_app, "ana"), pytest.raises(QueryError) as refused:
         sql_q.run_sql(statement)
@@ -113,27 +122,33 @@ def test_a_long_cross_join_is_stopped_by_the_time_limit(sql_app, tiny_demo) -> N
 
 
 @pytest.mark.parametrize("who", ["ana", "ada"])
-@pytest.mark.parametrize(("statement", "errors"), [
-    ("SELECT * FROM read_csv('/etc/passwd')", ("file system operations are disabled",)),
-    ("SELECT * FROM '/etc/passwd'", ("does not exist",)),
-    ("COPY (SELECT 1) TO '/tmp/starboard-leak.csv'", ("file system operations are disabled",)),
-    ("ATTACH '/tmp/starboard-other.duckdb' AS other", ("file system operations are disabled",)),
-    # ana's sandbox has no catalog called warehouse, and its tables are views
-    ("CREATE TABLE warehouse.main.planted AS SELECT 1 AS x", ("read-only", "warehouse")),
-    ("DELETE FROM dim_channel", ("read-only", "Can only delete from base table")),
-    ("SET enable_external_access = true", ("configuration has been locked",)),
-    ("LOAD httpfs", ("disabled",)),
-])
+@pytest.mark.parametrize(
+    ("statement", "errors"),
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", ("file system operations are disabled",)),
+        ("SELECT * FROM '/etc/passwd'", ("does not exist",)),
+        ("COPY (SELECT 1) TO '/tmp/starboard-leak.csv'", ("file system operations are disabled",)),
+        ("ATTACH '/tmp/starboard-other.duckdb' AS other", ("file system operations are disabled",)),
+        # ana's sandbox has no catalog called warehouse, and its tables are views
+        ("CREATE TABLE warehouse.main.planted AS SELECT 1 AS x", ("read-only", "warehouse")),
+        ("DELETE FROM dim_channel", ("read-only", "Can only delete from base table")),
+        ("SET enable_external_access = true", ("configuration has been locked",)),
+        ("LOAD httpfs", ("disabled",)),
+    ],
+)
 def test_the_sandbox_refuses_files_and_writes_even_past_the_parser(
-        sql_app, tiny_demo, statement, errors, who) -> None:
+    sql_app, tiny_demo, statement, errors, who
+) -> None:
     before = _fingerprint(sql_app)
     with acting(sql_app, who) as runtime:
         snap = runtime.warehouse.snapshot()
         limits = sql_q.limits_of(runtime)
         policy = sql_q.policy_for(runtime, snap, runtime.users.by_name(who))
         assert policy.hides == (who == "ana")
-        with pytest.raises(QueryError) as refused, \
-                sql_q.open_sandbox(snap, limits, policy) as runner:
+        with (
+            pytest.raises(QueryError) as refused,
+            sql_q.open_sandbox(snap, limits, policy) as runner,
+        ):
             runner.start(statement)
             runner.fetch(10)
     assert any(error in refused.value.message for error in errors), refused.value.message
@@ -142,8 +157,10 @@ def test_the_sandbox_refuses_files_and_writes_even_past_the_parser(
 
 
 def test_a_select_returns_what_duckdb_returns(sql_app, tiny_demo) -> None:
-    statement = ("SELECT channel_group, count(*) AS n FROM dim_channel GROUP BY channel_group "
-                 "ORDER BY channel_group")
+    statement = (
+        "SELECT channel_group, count(*) AS n FROM dim_channel GROUP BY channel_group "
+        "ORDER BY channel_group"
+    )
     with acting(sql_app, "ana"):
         result = sql_q.run_sql(statement)
     expected = _direct(sql_app, statement)
@@ -159,16 +176,23 @@ def test_the_row_cap_is_stated(sql_app) -> None:
     with acting(sql_app, "ana"):
         result = sql_q.run_sql("SELECT interaction_key FROM fct_interaction")
     assert result.truncated and len(result.rows) == 50 and result.row_cap == 50
-    note = texts(json.loads(json.dumps(result_note(
-        len(result.rows), result.truncated, result.row_cap, result.ms, "n"),
-        cls=PlotlyJSONEncoder)))
+    note = texts(
+        json.loads(
+            json.dumps(
+                result_note(len(result.rows), result.truncated, result.row_cap, result.ms, "n"),
+                cls=PlotlyJSONEncoder,
+            )
+        )
+    )
     assert note[0].startswith("First 50 rows shown")
 
 
 def test_pii_columns_are_refused_to_analysts_but_not_admins(sql_app) -> None:
-    for statement in ("SELECT email FROM dim_user", "SELECT u FROM dim_user u",
-                      "SELECT f.revenue, u.email FROM fct_interaction f JOIN dim_user u "
-                      "USING (user_key)"):
+    for statement in (
+        "SELECT email FROM dim_user",
+        "SELECT u FROM dim_user u",
+        "SELECT f.revenue, u.email FROM fct_interaction f JOIN dim_user u USING (user_key)",
+    ):
         with acting(sql_app, "ana"), pytest.raises(AccessDenied) as refused:
             sql_q.run_sql(statement)
         assert "personal data" in refused.value.message
@@ -186,8 +210,7 @@ def test_pii_columns_are_refused_to_analysts_but_not_admins(sql_app) -> None:
 
 
 def test_csv_download_equals_direct_sql_and_is_audited(sql_app, tiny_demo) -> None:
-    statement = ("SELECT user_key, country, signup_date FROM dim_user "
-                 "ORDER BY user_key LIMIT 500")
+    statement = "SELECT user_key, country, signup_date FROM dim_user ORDER BY user_key LIMIT 500"
     client = signed_in(sql_app, "ana")
     response = client.get("/api/v1/sql/export.csv?q=" + quote(statement))
     assert response.status_code == 200
@@ -220,8 +243,9 @@ def test_the_page_downloads_by_form_post_with_its_csrf_token(sql_app) -> None:
 def test_csv_download_refuses_what_the_page_refuses(sql_app) -> None:
     client = signed_in(sql_app, "ana")
     response = client.get("/api/v1/sql/export.csv?q=" + quote("SELECT email FROM dim_user"))
-    assert response.status_code == 403 and "personal data" in response.get_json()[
-        "error"]["message"]
+    assert (
+        response.status_code == 403 and "personal data" in response.get_json()["error"]["message"]
+    )
     response = client.get("/api/v1/sql/export.csv?q=" + quote("DROP TABLE dim_user"))
     assert response.status_code == 400 and "DROP" in response.get_json()["error"]["message"]
 
@@ -233,10 +257,16 @@ def test_only_unscoped_analysts_and_admins_reach_the_sql_page(sql_app, who) -> N
     page = render(client, "/t2/sql")
     assert find(page, "sb-denied") is not None and find(page, "t2sql-editor") is None
     output = next(o for o in sql_app.callback_map if "t2sql-result.children" in o)
-    response = client.post("/_dash-update-component", json={
-        "output": output, "outputs": [], "changedPropIds": ["t2sql-run.n_clicks"],
-        "inputs": [{"id": "t2sql-run", "property": "n_clicks", "value": 1}],
-        "state": [{"id": "t2sql-editor", "property": "value", "value": "SELECT 1"}]})
+    response = client.post(
+        "/_dash-update-component",
+        json={
+            "output": output,
+            "outputs": [],
+            "changedPropIds": ["t2sql-run.n_clicks"],
+            "inputs": [{"id": "t2sql-run", "property": "n_clicks", "value": 1}],
+            "state": [{"id": "t2sql-editor", "property": "value", "value": "SELECT 1"}],
+        },
+    )
     assert response.status_code == 403
     download = client.get("/api/v1/sql/export.csv?q=SELECT%201")
     assert download.status_code == 403
@@ -258,14 +288,15 @@ def test_an_analyst_sees_the_editor_limits_and_tables_with_pii_marked(sql_app) -
     assert "fct_interaction" in schema and "dim_user" in schema
     email = schema.index("email")
     assert schema[email + 2] == "PII"
-    assert "PII" not in schema[schema.index("country"):schema.index("country") + 3]
+    assert "PII" not in schema[schema.index("country") : schema.index("country") + 3]
 
 
 def test_the_navigation_offers_sql_only_to_those_who_may_run_it(sql_app) -> None:
     def nav(name: str) -> list[str]:
         page = render(signed_in(sql_app, name), "/")
-        links = find_all(page, lambda n: "sb-nav-link" in str(n.get("props", {})
-                                                               .get("className", "")))
+        links = find_all(
+            page, lambda n: "sb-nav-link" in str(n.get("props", {}).get("className", ""))
+        )
         return [texts(link)[0] for link in links]
 
     assert "SQL" in nav("ana") and "SQL" in nav("ada")

@@ -16,8 +16,14 @@ STATEMENT = "SELECT channel, channel_group FROM dim_channel ORDER BY channel"
 
 
 def test_an_analyst_runs_a_statement_and_sees_its_rows(dash_duo, tiny_demo, tmp_path) -> None:
-    app = open_signed_in(dash_duo, tiny_demo, tmp_path, "/t2/sql?q=" + quote(STATEMENT),
-                         user="ana", ready="#t2sql-editor")
+    app = open_signed_in(
+        dash_duo,
+        tiny_demo,
+        tmp_path,
+        "/t2/sql?q=" + quote(STATEMENT),
+        user="ana",
+        ready="#t2sql-editor",
+    )
     with app.server.extensions["starboard"].warehouse.snapshot().engine.connect() as conn:
         expected = [tuple(r) for r in conn.exec_driver_sql(STATEMENT).all()]
     dash_duo.find_element("#t2sql-run").click()
@@ -38,10 +44,18 @@ def test_an_analyst_runs_a_statement_and_sees_its_rows(dash_duo, tiny_demo, tmp_
 
 
 def test_cancel_stops_a_long_statement(dash_duo, tiny_demo, tmp_path) -> None:
-    statement = ("SELECT count(*), sum(a.revenue * b.quantity * c.quantity) FROM fct_interaction a "
-                 "CROSS JOIN fct_interaction b CROSS JOIN fct_interaction c")
-    app = open_signed_in(dash_duo, tiny_demo, tmp_path, "/t2/sql?q=" + quote(statement),
-                         user="ana", ready="#t2sql-editor")
+    statement = (
+        "SELECT count(*), sum(a.revenue * b.quantity * c.quantity) FROM fct_interaction a "
+        "CROSS JOIN fct_interaction b CROSS JOIN fct_interaction c"
+    )
+    app = open_signed_in(
+        dash_duo,
+        tiny_demo,
+        tmp_path,
+        "/t2/sql?q=" + quote(statement),
+        user="ana",
+        ready="#t2sql-editor",
+    )
     dash_duo.find_element("#t2sql-run").click()
     dash_duo.wait_for_text_to_equal("#t2sql-status", "Running…", timeout=15)
     assert dash_duo.find_element("#t2sql-run").get_attribute("disabled") == "true"
@@ -49,7 +63,8 @@ def test_cancel_stops_a_long_statement(dash_duo, tiny_demo, tmp_path) -> None:
     dash_duo.wait_for_text_to_equal("#t2sql-status", "", timeout=15)
     assert dash_duo.find_element("#t2sql-run").get_attribute("disabled") is None
     assert dash_duo.find_elements("#t2sql-note") == []
-    events = [(a["event"], a["detail"]) for a in
-              app.server.extensions["starboard"].users.audit_log(20)]
+    events = [
+        (a["event"], a["detail"]) for a in app.server.extensions["starboard"].users.audit_log(20)
+    ]
     assert any(event == "sql_start" and statement in detail for event, detail in events)
     assert not any(event == "sql_run" and statement in detail for event, detail in events)

@@ -35,14 +35,19 @@ RENAMED = "SELECT e FROM dim_user AS t(k, uid, sd, c, r, d, ch, seg, age, e) LIM
 ATTACKS = [
     (RENAMED, "dim_user.email"),
     ("SELECT max(e) FROM dim_user t(a, b, c, d, r, f, g, h, i, e)", "dim_user.email"),
-    ("SELECT a FROM dim_user t(a, b, c, d, r, f, g, h, i, e) WHERE e LIKE 'user1%'",
-     "dim_user.email"),
-    ("SELECT count(*) FROM dim_user t(a, b, c, d, r, f, g, h, i, e, z) WHERE e > 'u'",
-     "dim_user.email"),
-    ("WITH x(a, b) AS (SELECT email, user_key FROM dim_user) SELECT a FROM x",
-     "dim_user.email"),
-    ("WITH x(k, e) AS (SELECT user_key, email FROM dim_user) SELECT y.e FROM x y",
-     "dim_user.email"),
+    (
+        "SELECT a FROM dim_user t(a, b, c, d, r, f, g, h, i, e) WHERE e LIKE 'user1%'",
+        "dim_user.email",
+    ),
+    (
+        "SELECT count(*) FROM dim_user t(a, b, c, d, r, f, g, h, i, e, z) WHERE e > 'u'",
+        "dim_user.email",
+    ),
+    ("WITH x(a, b) AS (SELECT email, user_key FROM dim_user) SELECT a FROM x", "dim_user.email"),
+    (
+        "WITH x(k, e) AS (SELECT user_key, email FROM dim_user) SELECT y.e FROM x y",
+        "dim_user.email",
+    ),
     ("SELECT e FROM (SELECT email FROM dim_user) AS x(e)", "dim_user.email"),
     ("SELECT x.e FROM (SELECT user_key, email FROM dim_user) x(k, e)", "dim_user.email"),
     ("SELECT email FROM (SELECT * FROM dim_user)", "dim_user.email"),
@@ -53,15 +58,22 @@ ATTACKS = [
     ("SELECT user_key FROM dim_user ORDER BY email", "dim_user.email"),
     ("SELECT user_key FROM dim_user WHERE email LIKE 'user1%'", "dim_user.email"),
     ("SELECT country, count(*) FROM dim_user GROUP BY email, country", "dim_user.email"),
-    ("SELECT f.revenue FROM fct_interaction f JOIN dim_user u "
-     "ON u.user_key = f.user_key AND u.email > ''", "dim_user.email"),
+    (
+        "SELECT f.revenue FROM fct_interaction f JOIN dim_user u "
+        "ON u.user_key = f.user_key AND u.email > ''",
+        "dim_user.email",
+    ),
     ("SELECT (SELECT max(email) FROM dim_user) AS m", "dim_user.email"),
     ("SELECT x FROM dim_user, LATERAL (SELECT email AS x)", "dim_user.email"),
     ("SELECT x FROM (SELECT email AS x FROM dim_user UNION ALL SELECT 'a')", "dim_user.email"),
-    ("SELECT email FROM (WITH dim_user AS (SELECT 1 AS x) SELECT x FROM dim_user) a, dim_user",
-     "dim_user.email"),
-    ("WITH dim_channel AS (SELECT email FROM dim_user) SELECT * FROM dim_channel",
-     "dim_user.email"),
+    (
+        "SELECT email FROM (WITH dim_user AS (SELECT 1 AS x) SELECT x FROM dim_user) a, dim_user",
+        "dim_user.email",
+    ),
+    (
+        "WITH dim_channel AS (SELECT email FROM dim_user) SELECT * FROM dim_channel",
+        "dim_user.email",
+    ),
     ("SELECT t FROM dim_user t", "whole row"),
     ("SELECT dim_user FROM dim_user", "whole row"),
     ("SELECT to_json(t) FROM dim_user t", "whole row"),
@@ -123,7 +135,7 @@ def _csrf(client) -> str:
 def test_the_demo_really_has_emails(pii_app) -> None:
     with acting(pii_app, "ada"):
         rows = sql_q.run_sql("SELECT email FROM dim_user LIMIT 5").rows
-    assert len(rows) == 5 and all(_emails(r[0]) for r in rows)   # the regex sees them
+    assert len(rows) == 5 and all(_emails(r[0]) for r in rows)  # the regex sees them
 
 
 @pytest.mark.parametrize(("statement", "named"), ATTACKS)
@@ -139,19 +151,26 @@ def test_an_analyst_gets_no_email_through_any_door(pii_app, statement, named) ->
     client = signed_in(pii_app, "ana")
     got = client.get("/api/v1/sql/export.csv?q=" + quote(statement))
     assert got.status_code == 403 and named in got.get_json()["error"]["message"]
-    posted = client.post("/api/v1/sql/export.csv", data={"q": statement,
-                                                         "csrf_token": _csrf(client)})
+    posted = client.post(
+        "/api/v1/sql/export.csv", data={"q": statement, "csrf_token": _csrf(client)}
+    )
     assert posted.status_code == 403
     assert not _emails(got.get_data(as_text=True) + posted.get_data(as_text=True))
 
 
-@pytest.mark.parametrize(("statement", "_named"), ATTACKS + [
-    ("SELECT * FROM dim_user", ""), ("SELECT u.* FROM dim_user u", ""),
-    ("SELECT email FROM warehouse.main.dim_user", ""),
-    ("SELECT email FROM main.dim_user", ""),
-])
+@pytest.mark.parametrize(
+    ("statement", "_named"),
+    ATTACKS
+    + [
+        ("SELECT * FROM dim_user", ""),
+        ("SELECT u.* FROM dim_user u", ""),
+        ("SELECT email FROM warehouse.main.dim_user", ""),
+        ("SELECT email FROM main.dim_user", ""),
+    ],
+)
 def test_the_analysts_sandbox_cannot_see_pii_even_past_the_parser(
-        pii_app, statement, _named) -> None:
+    pii_app, statement, _named
+) -> None:
     with acting(pii_app, "ana") as runtime:
         snap = runtime.warehouse.snapshot()
         policy = sql_q.policy_for(runtime, snap, runtime.users.by_name("ana"))
@@ -160,7 +179,7 @@ def test_the_analysts_sandbox_cannot_see_pii_even_past_the_parser(
                 columns = runner.start(statement)
                 rows = runner.fetch(100_000)
         except QueryError:
-            return                                   # the warehouse refused it: nothing read
+            return  # the warehouse refused it: nothing read
     assert "email" not in [c.lower() for c in columns]
     assert not _emails(json.dumps(rows, default=str))
 
@@ -172,7 +191,7 @@ def test_a_renamed_column_list_on_the_analysts_sandbox_names_no_pii(pii_app) -> 
         policy = sql_q.policy_for(runtime, snap, runtime.users.by_name("ana"))
         result = sql_q.execute_sql(snap, RENAMED, sql_q.limits_of(runtime), policy)
     assert len(result.rows) == 3 and not _emails(repr(result.rows))
-    assert {type(v) for (v,) in result.rows} == {bool}          # is_internal, not e-mail
+    assert {type(v) for (v,) in result.rows} == {bool}  # is_internal, not e-mail
 
 
 def test_star_shows_an_analyst_the_columns_without_pii(pii_app) -> None:
@@ -200,9 +219,10 @@ def test_the_catalog_behind_the_views_stays_out_of_reach(pii_app) -> None:
     """information_schema would name the random catalog the real tables sit in; any
     catalog or other schema is refused by name anyway."""
     for statement, reason in (
-            ("SELECT table_catalog FROM information_schema.tables", "not available to your"),
-            ("SELECT email FROM warehouse.main.dim_user", "names another database"),
-            ("SELECT email FROM other.dim_user", "is not a table of the warehouse")):
+        ("SELECT table_catalog FROM information_schema.tables", "not available to your"),
+        ("SELECT email FROM warehouse.main.dim_user", "names another database"),
+        ("SELECT email FROM other.dim_user", "is not a table of the warehouse"),
+    ):
         with acting(pii_app, "ana"), pytest.raises(QueryError) as refused:
             sql_q.run_sql(statement)
         assert reason in refused.value.message
@@ -210,11 +230,14 @@ def test_the_catalog_behind_the_views_stays_out_of_reach(pii_app) -> None:
         assert sql_q.run_sql("SELECT count(*) FROM information_schema.tables").rows
 
 
-@pytest.mark.parametrize("statement", [
-    "SELECT e FROM dim_user AS t(k, uid, sd, c, r, d, ch, seg, age, e) ORDER BY k LIMIT 3",
-    "SELECT to_json(t) FROM dim_user t ORDER BY user_key LIMIT 3",
-    "SELECT * FROM dim_user ORDER BY user_key LIMIT 3",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT e FROM dim_user AS t(k, uid, sd, c, r, d, ch, seg, age, e) ORDER BY k LIMIT 3",
+        "SELECT to_json(t) FROM dim_user t ORDER BY user_key LIMIT 3",
+        "SELECT * FROM dim_user ORDER BY user_key LIMIT 3",
+    ],
+)
 def test_an_admin_still_reads_emails(pii_app, statement) -> None:
     with acting(pii_app, "ada"):
         result = sql_q.run_sql(statement)
@@ -241,8 +264,7 @@ def test_an_admins_policy_hides_nothing_and_an_analysts_hides_email(pii_app) -> 
         snap = runtime.warehouse.snapshot()
         ana = sql_q.policy_for(runtime, snap, runtime.users.by_name("ana"))
         ada = sql_q.policy_for(runtime, snap, runtime.users.by_name("ada"))
-    assert ana.hidden("dim_user") == {"email"} and "email" not in ana.visible_columns(
-        "dim_user")
+    assert ana.hidden("dim_user") == {"email"} and "email" not in ana.visible_columns("dim_user")
     assert not ada.hides and "email" in ada.visible_columns("dim_user")
     with pytest.raises(StarboardError):
         sql_q.check_sql("SELECT email FROM dim_user", ana)
