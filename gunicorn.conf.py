@@ -11,11 +11,11 @@ import os
 import threading
 import time
 
-from app.config import ensure_secret_key, load_settings
-from app.private import PRIVATE_UMASK, private_home, private_umask
+from app.core.config import ensure_secret_key, load_settings
+from app.core.private import PRIVATE_UMASK, private_home, private_umask
 
 _settings = load_settings()
-private_umask()  # the master and every worker it forks create private files (app/private.py)
+private_umask()  # the master and every worker it forks create private files (app/core/private.py)
 # gunicorn's own files (its control socket, the workers' heartbeat files) too.
 umask = PRIVATE_UMASK
 
@@ -117,7 +117,7 @@ def post_worker_init(worker):
 
 
 def _warm_tier0(server) -> None:
-    from app.errors import StarboardError
+    from app.core.errors import StarboardError
     from queries.boards import warm_tier0
 
     log = logging.getLogger("starboard.warm")

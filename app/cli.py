@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.config import ROOT_DIR, Settings, load_settings
-from app.errors import DataError, StarboardError
+from app.core.config import ROOT_DIR, Settings, load_settings
+from app.core.errors import DataError, StarboardError
 
 console = Console(stderr=True)
 out = Console()
@@ -39,9 +39,9 @@ STATE: dict[str, Any] = {"debug": False}
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    from app.private import private_umask
+    from app.core.private import private_umask
 
-    private_umask()  # raw files, warehouses, the metadata DB: private (app/private.py)
+    private_umask()  # raw files, warehouses, the metadata DB: private (app/core/private.py)
     STATE["debug"] = debug or os.environ.get("STARBOARD_DEBUG", "").lower() in ("1", "true")
 
 
@@ -82,7 +82,7 @@ def generate(
     end_date: Annotated[str | None, typer.Option(help="Last day of data (YYYY-MM-DD).")] = None,
 ) -> None:
     """Write the demo's raw files (users, products, channels, campaigns, interactions, spend)."""
-    from app.build.generate import generate as run_generate
+    from app.loader.generate import generate as run_generate
 
     end = _parse_date(end_date, "--end-date")
     with _progress() as progress:
@@ -121,8 +121,8 @@ def _rollup_builder(settings: Settings) -> Callable[[Path], list[str]] | None:
 
 def _publisher(settings: Settings) -> Callable[..., Any]:
     """The DuckDB loader, or the PostgreSQL one (same steps, then a schema swap)."""
-    from app.build.load import load
-    from app.build.postgres import is_postgres, load_postgres
+    from app.loader.load import load
+    from app.loader.postgres import is_postgres, load_postgres
 
     if not is_postgres(settings.db_url):
         return load
@@ -144,8 +144,8 @@ def _record_checks(settings: Settings, checks, version: str | None, published: b
     """Keep a publish's check results in the metadata DB (history for /quality)."""
     if checks is None or not checks.results:
         return
-    from app.checkstore import record_run, warehouse_key
-    from app.meta import MetaDB
+    from app.core.meta import MetaDB
+    from app.core.stores.checks import record_run, warehouse_key
 
     db = MetaDB(settings.meta_db_url)
     try:
@@ -163,8 +163,8 @@ def _record_checks(settings: Settings, checks, version: str | None, published: b
 
 def run_load(raw_dir: Path, settings: Settings):
     """Load ``raw_dir`` into the settings' warehouse with progress and a summary table."""
-    from app.build.gates import GateThresholds
-    from app.build.load import GateFailure
+    from app.loader.gates import GateThresholds
+    from app.loader.load import GateFailure
 
     thresholds = GateThresholds(freshness_hours=settings.freshness_slo_hours)
     checks = _model_checks(settings)  # PostgreSQL too: they run on the staged DuckDB build
@@ -209,7 +209,7 @@ def _warm(settings: Settings) -> None:
     so the first executive after a publish gets cached numbers."""
     if settings.cache in ("null", "simple"):
         return  # nothing another process could read
-    from app.runtime import standalone
+    from app.core.runtime import standalone
     from queries.boards import warm_tier0
 
     started = time.perf_counter()
@@ -269,7 +269,7 @@ def demo(
 ) -> None:
     """Generate, load and publish the demo warehouse under STARBOARD_HOME, then serve it."""
     settings = _settings(port=port, db_url=db)
-    from app.build.publish import check_writable
+    from app.loader.publish import check_writable
 
     demo_dir = settings.demo_dir
     check_writable(demo_dir)
@@ -296,12 +296,12 @@ def demo(
 
 def _published_demo(settings: Settings) -> str | None:
     """Where the published warehouse of ``settings`` is, or None when nothing is published."""
-    from app.build.postgres import is_postgres
+    from app.loader.postgres import is_postgres
 
     if is_postgres(settings.db_url):
         import sqlalchemy as sa
 
-        from app.build.postgres import read_pointer
+        from app.loader.postgres import read_pointer
 
         engine = sa.create_engine(settings.db_url)
         try:
@@ -315,7 +315,7 @@ def _published_demo(settings: Settings) -> str | None:
         finally:
             engine.dispose()
         return f"PostgreSQL schema {pointer['schema_name']}" if pointer else None
-    from app.build.publish import WarehousePaths, duckdb_path
+    from app.loader.publish import WarehousePaths, duckdb_path
 
     paths = WarehousePaths(duckdb_path(settings.db_url))
     return str(paths.path) if paths.pointer.exists() else None
@@ -376,7 +376,7 @@ def query(
     explain: Annotated[bool, typer.Option(help="Print the compiled SQL, do not run.")] = False,
 ) -> None:
     """Run one MetricQuery through the semantic layer (the same door the web app uses)."""
-    from app.runtime import standalone
+    from app.core.runtime import standalone
     from queries.api import records
     from queries.parse import parse_cli
     from queries.run import current_model, run
@@ -421,7 +421,7 @@ def check(
     db: Annotated[str | None, typer.Option(help="Warehouse URL.")] = None,
 ) -> None:
     """Check the semantic model against the warehouse; print every problem at once."""
-    from app.runtime import standalone
+    from app.core.runtime import standalone
     from queries.model import check as check_model
 
     settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
@@ -446,7 +446,7 @@ def quality(
 ) -> None:
     """Run the model's data quality checks on any warehouse and record the results; exit 1
     when a Risk 1 check fails."""
-    from app.runtime import standalone
+    from app.core.runtime import standalone
     from queries.checks import quality_run
     from queries.model import load_model
 
@@ -485,7 +485,7 @@ def quality(
             style=styles.get(r.status),
         )
     out.print(table)
-    from app.checkstore import dq_score
+    from app.core.stores.checks import dq_score
 
     if gates:
         out.print(
@@ -509,8 +509,8 @@ cli.add_typer(users_cli, name="users")
 
 
 def _users(settings: Settings | None = None):
-    from app.auth import Users
-    from app.meta import MetaDB
+    from app.core.auth import Users
+    from app.core.meta import MetaDB
 
     settings = settings or _settings()
     return Users(MetaDB(settings.meta_db_url, busy_timeout=settings.meta_busy_timeout_seconds))
@@ -546,7 +546,7 @@ def users_add(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
 ) -> None:
     """Add a user (the password is prompted, read from stdin, or generated and printed)."""
-    from app.auth import parse_scopes
+    from app.core.auth import parse_scopes
 
     users = _users()
     scopes = parse_scopes(scope or [])
@@ -595,7 +595,7 @@ def users_set_scope(
     ] = None,
 ) -> None:
     """Replace a user's row scope (no --scope: unrestricted)."""
-    from app.auth import parse_scopes
+    from app.core.auth import parse_scopes
 
     user = _users().set_scopes(name, parse_scopes(scope or []))
     out.print(f"{user.name}: scope {_scope_text(user.scopes)}.")
@@ -618,7 +618,7 @@ def users_reset_password(
     """Set a new password (prompted, from stdin, or generated and printed)."""
     users = _users()
     if users.by_name(name) is None:
-        from app.auth import AccessError
+        from app.core.auth import AccessError
 
         raise AccessError(f"No user named {name!r}.")
     password, generated = _read_password(password_stdin, name)
@@ -765,9 +765,9 @@ def _fire_alerts(
     ``retry``, send again the deliveries that failed in the last RETRY_HOURS)."""
     from datetime import UTC, datetime, timedelta
 
-    from app import alerts as alert_store
-    from app.meta import MetaDB
-    from app.runtime import standalone
+    from app.core.meta import MetaDB
+    from app.core.runtime import standalone
+    from app.core.stores import alerts as alert_store
     from queries.alerts import KINDS, Window, evaluate
     from queries.run import current_model
 

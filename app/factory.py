@@ -11,10 +11,10 @@ import dash
 import flask
 from dash import dcc, html
 
-from app import background, serving, web
-from app.config import ensure_secret_key, load_settings
-from app.errors import StarboardError
-from app.runtime import current_runtime, init_runtime
+from app.core import background, serving, web
+from app.core.config import ensure_secret_key, load_settings
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime, init_runtime
 from components import shell
 from queries.api import blueprint as api_blueprint
 from queries.export import blueprint as export_blueprint

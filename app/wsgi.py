@@ -4,7 +4,7 @@ With ``STARBOARD_BACKGROUND=celery``, background callbacks run on Celery workers
 ``celery -A app.wsgi:celery_app worker`` (the same app, so the same callbacks).
 """
 
-from app.background import celery_app_of
+from app.core.background import celery_app_of
 from app.factory import create_app
 
 app = create_app()

@@ -66,8 +66,8 @@ class DuckSettings:
     threads: int
 
     def config(self) -> dict[str, Any]:
-        """The connection config ``app.build.load`` opens its build file with."""
-        # preserve_insertion_order=False is what app.build.load._connect sets as well.
+        """The connection config ``app.loader.load`` opens its build file with."""
+        # preserve_insertion_order=False is what app.loader.load._connect sets as well.
         return {
             "memory_limit": self.memory_limit,
             "threads": self.threads,
@@ -84,8 +84,8 @@ class DuckSettings:
 def uncached_runtime(url: str, home: Path, duck: DuckSettings):
     """A standalone runtime on ``url`` with no query cache and the given DuckDB settings,
     for measuring the queries a page would run (a context manager)."""
-    from app.config import load_settings
-    from app.runtime import standalone
+    from app.core.config import load_settings
+    from app.core.runtime import standalone
 
     return standalone(
         load_settings(
@@ -103,7 +103,7 @@ def uncached_runtime(url: str, home: Path, duck: DuckSettings):
 
 def loader_defaults() -> DuckSettings:
     """``load()``'s own defaults for memory_limit and threads, read from its signature."""
-    from app.build.load import load
+    from app.loader.load import load
 
     params = inspect.signature(load).parameters
     return DuckSettings(
@@ -269,9 +269,9 @@ def build_demo_warehouse(
 ) -> tuple[str, dict[str, float]]:
     """Generate Parquet raw files and load them (gates, rollups, publish) under
     ``workdir``; returns the warehouse URL and the seconds of each part."""
-    from app.build.generate import generate
-    from app.build.load import load
-    from app.config import DEMO_MODEL
+    from app.core.config import DEMO_MODEL
+    from app.loader.generate import generate
+    from app.loader.load import load
     from queries.rollups import build_rollups
 
     remove_tree(workdir)

@@ -36,8 +36,8 @@ import psutil
 import sqlalchemy as sa
 from rich.table import Table
 
-from app.config import load_settings
-from app.runtime import standalone
+from app.core.config import load_settings
+from app.core.runtime import standalone
 
 console = bc.make_console()
 TARGET_COLD_RATIO = 2.0

@@ -61,10 +61,10 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from app.build.publish import WarehousePaths, duckdb_path, read_pointer
-from app.config import load_settings
-from app.errors import StarboardError
-from app.runtime import standalone
+from app.core.config import load_settings
+from app.core.errors import StarboardError
+from app.core.runtime import standalone
+from app.loader.publish import WarehousePaths, duckdb_path, read_pointer
 from queries import tier1
 from queries.boards import tier0_boards
 from queries.explore import ExploreState, filter_text_of, state_to_search

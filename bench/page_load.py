@@ -62,9 +62,9 @@ import duckdb
 import sqlalchemy as sa
 from rich.table import Table
 
-from app.build.publish import WarehousePaths, duckdb_path, new_version, read_pointer
-from app.config import ensure_secret_key, load_settings
-from app.runtime import standalone
+from app.core.config import ensure_secret_key, load_settings
+from app.core.runtime import standalone
+from app.loader.publish import WarehousePaths, duckdb_path, new_version, read_pointer
 from queries import boards, periods
 from queries.compile import compile_query
 from queries.run import _version_facts, current_model, latest_day
@@ -605,7 +605,7 @@ def app_env(home: Path, url: str, port: int, workers: int) -> dict[str, str]:
 
 def prepare_home(home: Path) -> None:
     """Generate the home's secret key once, before gunicorn starts: workers that start
-    together on a fresh home race in app.config.ensure_secret_key (one can read the file
+    together on a fresh home race in app.core.config.ensure_secret_key (one can read the file
     after the other created it but before it wrote the key, and run with an empty key:
     no sessions on that worker)."""
     ensure_secret_key(load_settings({"home": str(home)}, environ={}))

@@ -64,10 +64,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads for the load")
     args = parser.parse_args()
 
-    from app.build.generate import generate
-    from app.build.load import load
-    from app.build.postgres import drop_all, load_postgres
-    from app.config import DEMO_MODEL
+    from app.core.config import DEMO_MODEL
+    from app.loader.generate import generate
+    from app.loader.load import load
+    from app.loader.postgres import drop_all, load_postgres
     from queries.rollups import build_rollups
 
     root = OUT_DIR / "postgres"

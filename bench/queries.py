@@ -34,8 +34,8 @@ import _common as bc
 import sqlalchemy as sa
 from rich.table import Table
 
-from app.config import load_settings
-from app.runtime import Runtime, standalone
+from app.core.config import load_settings
+from app.core.runtime import Runtime, standalone
 from queries.compile import CompiledQuery, compile_query, sql_text
 from queries.model import SemanticModel
 from queries.query import Filter, MetricQuery
@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     env.add_row(
         "[bold]DuckDB settings[/bold]",
         f"memory_limit={duck.memory_limit}, threads={duck.threads} (the app's defaults),"
-        " read-only engine of app.warehouse",
+        " read-only engine of app.core.warehouse",
     )
     console.print(env)
     built = args.db is None

@@ -32,8 +32,8 @@ from typing import Any
 import _common as bc  # first: puts the repository root on sys.path
 from rich.table import Table
 
-from app.config import load_settings
-from app.runtime import Runtime, standalone
+from app.core.config import load_settings
+from app.core.runtime import Runtime, standalone
 from queries import periods, tree
 from queries.run import _plan, current_model, latest_day
 

@@ -5,8 +5,8 @@
 For each size (interactions) three phases run, each in a fresh interpreter so that its
 peak RSS is its own (the child is reaped with os.wait4 and its ru_maxrss read):
 
-  generate  ``app.build.generate.generate`` writes the six Parquet raw files.
-  load      ``app.build.load.load`` with the demo model's rollups: staging, raw-key gates,
+  generate  ``app.loader.generate.generate`` writes the six Parquet raw files.
+  load      ``app.loader.load.load`` with the demo model's rollups: staging, raw-key gates,
             star schema, quality gates, rollups, publish.
   baseline  DuckDB alone: ``CREATE TABLE t AS SELECT * FROM read_parquet(…)`` for each of
             the same raw files into a fresh DuckDB file, with the loader's DuckDB settings.
@@ -43,7 +43,7 @@ console = bc.make_console()
 
 
 def phase_generate(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
-    from app.build.generate import generate
+    from app.loader.generate import generate
 
     raw = workdir / "raw"
     bc.remove_tree(raw)
@@ -55,8 +55,8 @@ def phase_generate(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -
 
 
 def phase_load(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
-    from app.build.load import load
-    from app.config import DEMO_MODEL
+    from app.core.config import DEMO_MODEL
+    from app.loader.load import load
     from queries.rollups import build_rollups
 
     target = workdir / "wh"

@@ -10,9 +10,9 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 from dash.development.base_component import Component
 
-from app import problems
-from app.auth import require, signed_in_user
-from app.runtime import current_runtime
+from app.core.auth import require, signed_in_user
+from app.core.runtime import current_runtime
+from app.core.stores import problems
 
 STATUS_LABELS = {
     "ok": "All quality checks pass",

@@ -9,10 +9,11 @@ import re
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from app import problems, web
-from app.auth import ROLES, AccessError, parse_scopes, require, signed_in_user
-from app.errors import StarboardError
-from app.runtime import current_runtime
+from app.core import web
+from app.core.auth import ROLES, AccessError, parse_scopes, require, signed_in_user
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime
+from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
 from queries import status as status_q

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from app import alerts as alert_store
-from app import web
-from app.auth import signed_in_user
-from app.errors import StarboardError
-from app.runtime import current_runtime
+from app.core import web
+from app.core.auth import signed_in_user
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime
+from app.core.stores import alerts as alert_store
 from components import shell
 from components.tables import Column, table
 from queries import alerts as alerts_q

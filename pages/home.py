@@ -5,8 +5,8 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from app import web
-from app.errors import StarboardError
+from app.core import web
+from app.core.errors import StarboardError
 from components import shell
 from queries import status as status_q
 from queries.run import current_model

@@ -12,10 +12,11 @@ from urllib.parse import parse_qsl
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from app import problems, urls, web
-from app.auth import require, signed_in_user
-from app.errors import StarboardError
-from app.runtime import current_runtime
+from app.core import urls, web
+from app.core.auth import require, signed_in_user
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime
+from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
 from queries import inputs

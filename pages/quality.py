@@ -9,10 +9,10 @@ from typing import Any
 import dash
 from dash import html
 
-from app import web
-from app.auth import can, signed_in_user
-from app.checkstore import MASK
-from app.errors import StarboardError
+from app.core import web
+from app.core.auth import can, signed_in_user
+from app.core.errors import StarboardError
+from app.core.stores.checks import MASK
 from components import quality as quality_c
 from components import shell
 from components.figures import graph

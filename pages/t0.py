@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 import dash
 from dash import html
 
-from app import web
-from app.errors import StarboardError, WarehouseUnavailable
+from app.core import web
+from app.core.errors import StarboardError, WarehouseUnavailable
 from components import ban, figures, shell, trustbadge
 from queries import boards
 from queries import status as status_q

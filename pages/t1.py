@@ -14,9 +14,9 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import web
-from app.auth import require, signed_in_user
-from app.errors import QueryError, StarboardError, WarehouseUnavailable
+from app.core import web
+from app.core.auth import require, signed_in_user
+from app.core.errors import QueryError, StarboardError, WarehouseUnavailable
 from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
 from components.formatting import format_value

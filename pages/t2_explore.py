@@ -1,7 +1,7 @@
 """/t2/explore?metrics=…&by=…&where=…&chart=…: the Tier 2 explorer.
 
 The URL is the exploration (queries/explore.py). The layout draws the controls from it
-and leaves the result empty; a background callback (app/background.py: progress, Cancel)
+and leaves the result empty; a background callback (app/core/background.py: progress, Cancel)
 runs the query through ``run()`` and draws the chart, table or pivot, the MetricQuery and
 its SQL. A control change writes a new URL (a history entry). A click on a chart point,
 a pivot cell or a table row opens the detail rows behind it: a server-side paged grid
@@ -16,9 +16,9 @@ from typing import Any
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from app import background, web
-from app.auth import can, require, signed_in_user
-from app.errors import QueryError, StarboardError
+from app.core import background, web
+from app.core.auth import can, require, signed_in_user
+from app.core.errors import QueryError, StarboardError
 from components import explore as xc
 from components import figures, shell
 from queries import detail as detail_q

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from app import web
-from app.auth import can, signed_in_user
-from app.errors import StarboardError
+from app.core import web
+from app.core.auth import can, signed_in_user
+from app.core.errors import StarboardError
 from components import figures, shell
 from components.formatting import format_value
 from components.tables import Column, table

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from app import background, web
-from app.auth import signed_in_user
-from app.errors import StarboardError
-from app.runtime import current_runtime
+from app.core import background, web
+from app.core.auth import signed_in_user
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime
 from components import shell, sqlpage
 from queries import export
 from queries import sql as sql_q

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import dash
 from dash import html
 
-from app import web
-from app.errors import StarboardError, WarehouseUnavailable
+from app.core import web
+from app.core.errors import StarboardError, WarehouseUnavailable
 from components import shell
 from components import tree as tree_c
 from queries import status as status_q

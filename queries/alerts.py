@@ -9,8 +9,9 @@ Four kinds (README "Alerts" has the format):
 - ``risk1``: a Risk 1 quality check failed (a load was stopped, or the live data failed one);
 - ``stale``: the data is older than its freshness target.
 
-Evaluation returns ``app.alerts.AlertEvent`` values; storing, de-duplicating and delivering
-them to webhooks is ``app/alerts.py``'s job. Only complete periods are judged.
+Evaluation returns ``app.core.stores.alerts.AlertEvent`` values; storing, de-duplicating
+and delivering them to webhooks is ``app/core/stores/alerts.py``'s job.
+Only complete periods are judged.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from app.alerts import AlertEvent, CheckFailure, Webhook
-from app.errors import QueryError, StarboardError
-from app.runtime import Runtime
+from app.core.errors import QueryError, StarboardError
+from app.core.runtime import Runtime
+from app.core.stores.alerts import AlertEvent, CheckFailure, Webhook
 from queries import anomalies, periods
 from queries.model import GRAINS, SemanticModel, metric_facts, reachable_dimensions
 from queries.parse import parse_where
@@ -617,7 +618,7 @@ def live_risk1_failures(runtime: Runtime) -> list[CheckFailure]:
     """Failed Risk 1 checks of the live data version: the latest check run recorded for it
     (publish or `starboard quality`), else the loader's gate table. None after a normal
     publish: a Risk 1 failure stops it."""
-    from app import checkstore
+    from app.core.stores import checks as checkstore
     from queries import status as status_q
 
     snap = runtime.warehouse.snapshot()

@@ -29,8 +29,8 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
-from app.errors import AccessDenied, QueryError, StarboardError, WarehouseUnavailable
-from app.runtime import current_runtime
+from app.core.errors import AccessDenied, QueryError, StarboardError, WarehouseUnavailable
+from app.core.runtime import current_runtime
 from queries.parse import query_from_json
 from queries.query import MetricQuery, RowScope
 from queries.run import QueryStopped, current_model, run

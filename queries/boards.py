@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 from flask import copy_current_request_context, current_app, has_request_context
 
-from app.errors import Problem, QueryError, StarboardError, WarehouseUnavailable
-from app.runtime import Runtime, current_runtime
+from app.core.errors import Problem, QueryError, StarboardError, WarehouseUnavailable
+from app.core.runtime import Runtime, current_runtime
 from queries import periods
 from queries.analysis import Anomaly, GoalStatus, anomaly, finite, goal_status
 from queries.model import Board, Chart, Metric, SemanticModel

@@ -4,7 +4,7 @@ Each check is compiled with SQLAlchemy Core (identifiers checked against the war
 first, values bound as parameters); a `sql` check wraps the model author's SELECT as a
 subquery. Every check runs on its own read-only connection, so one that cannot run is
 reported as an error naming the check, and the others still run. Results are
-``app.checkstore.CheckResult`` (stored by ``app.checkstore.record_run``).
+``app.core.stores.checks.CheckResult`` (stored by ``app.core.stores.checks.record_run``).
 
 DQ score: ``100 × Σ wᵢ·passedᵢ / Σ wᵢ`` over every check and load gate, where
 ``wᵢ = weight × (1 + critical + tier0)``: the check's weight (default 3 for Risk 1, 1 for
@@ -23,9 +23,9 @@ import sqlalchemy as sa
 import sqlglot
 from sqlglot import exp
 
-from app.build.gates import GateResult
-from app.checkstore import MASK, SAMPLE_ROWS, CheckResult, Sample
-from app.errors import StarboardError
+from app.core.errors import StarboardError
+from app.core.stores.checks import MASK, SAMPLE_ROWS, CheckResult, Sample
+from app.loader.gates import GateResult
 from queries.model import (
     Check,
     SemanticModel,
@@ -538,8 +538,8 @@ def quality_run(model: SemanticModel) -> tuple[str, list[CheckResult], int]:
     """``starboard quality``: run the model's checks on the live warehouse of the current
     runtime and record them (with the version's load gates, if any) in the metadata DB;
     (version, results, run id)."""
-    from app.checkstore import previous_total, record_run, warehouse_key
-    from app.runtime import current_runtime
+    from app.core.runtime import current_runtime
+    from app.core.stores.checks import previous_total, record_run, warehouse_key
 
     runtime = current_runtime()
     snap = runtime.warehouse.snapshot()

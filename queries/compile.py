@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 from queries import sqlexpr
 from queries.model import (
     GRAINS,

@@ -30,9 +30,9 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.auth import can, signed_in_user
-from app.errors import AccessDenied, QueryError
-from app.runtime import current_runtime
+from app.core.auth import can, signed_in_user
+from app.core.errors import AccessDenied, QueryError
+from app.core.runtime import current_runtime
 from queries.compile import (
     _check_filter,
     _condition,

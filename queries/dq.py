@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from app import checkstore
-from app.checkstore import CheckResult, CheckRun
-from app.errors import StarboardError
-from app.runtime import current_runtime
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime
+from app.core.stores import checks as checkstore
+from app.core.stores.checks import CheckResult, CheckRun
 from queries.checks import unmasked_rows
 from queries.model import SemanticModel, join_path
 from queries.run import current_model

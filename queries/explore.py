@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 from queries.inputs import whole_number
 from queries.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
 from queries.parse import parse_where

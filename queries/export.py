@@ -41,9 +41,9 @@ import pandas as pd
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from app.auth import User, can, require, signed_in_user
-from app.errors import AccessDenied, QueryError, StarboardError, WarehouseUnavailable
-from app.runtime import current_runtime
+from app.core.auth import User, can, require, signed_in_user
+from app.core.errors import AccessDenied, QueryError, StarboardError, WarehouseUnavailable
+from app.core.runtime import current_runtime
 
 log = logging.getLogger("starboard.export")
 BATCH_ROWS = 10_000

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 
 MAX_WHOLE = 1_000_000_000
 EARLIEST_DAY = date(1900, 1, 1)

@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from sqlglot import exp
 
-from app.errors import ModelError, Problem
+from app.core.errors import ModelError, Problem
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 FORMATS = ("number", "currency", "percent", "duration")

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 from queries.inputs import whole_number
 from queries.model import SemanticModel
 from queries.query import OPS, Filter, MetricQuery

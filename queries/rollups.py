@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.errors import DataError
+from app.core.errors import DataError
 from queries.compile import compile_query, rollup_statements
 from queries.model import SemanticModel, load_model
 from queries.query import MetricQuery

@@ -22,11 +22,11 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from app.auth import can, current_scope, signed_in_user
-from app.errors import AccessDenied, QueryError, StarboardError
-from app.runtime import Runtime, current_runtime
-from app.serving import note_query, request_id
-from app.warehouse import Snapshot
+from app.core.auth import can, current_scope, signed_in_user
+from app.core.errors import AccessDenied, QueryError, StarboardError
+from app.core.runtime import Runtime, current_runtime
+from app.core.serving import note_query, request_id
+from app.core.warehouse import Snapshot
 from queries.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
 from queries.model import SemanticModel, join_path, load_model, metric_facts
 from queries.query import MetricQuery, RowScope

@@ -41,8 +41,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from app.auth import can, signed_in_user
-from app.errors import (
+from app.core.auth import can, signed_in_user
+from app.core.errors import (
     AccessDenied,
     ModelError,
     Problem,
@@ -50,7 +50,7 @@ from app.errors import (
     StarboardError,
     WarehouseUnavailable,
 )
-from app.runtime import Runtime, current_runtime
+from app.core.runtime import Runtime, current_runtime
 from queries import export
 from queries.inputs import whole_number
 from queries.model import SemanticModel

@@ -31,7 +31,7 @@ Results are capped in rows and bytes (``STARBOARD_SQL_MAX_ROWS``,
 ``STARBOARD_SQL_MAX_BYTES``); the CSV download by the export module's caps.
 
 Row scopes cannot be applied to free SQL, so users with a row scope may not use it (the
-``sql`` permission in app/auth.py refuses them).
+``sql`` permission in app/core/auth.py refuses them).
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from app.auth import can, require, signed_in_user
-from app.errors import AccessDenied, QueryError, StarboardError
-from app.meta import MetaUnavailable
-from app.runtime import Runtime, current_runtime
-from app.warehouse import Snapshot
+from app.core.auth import can, require, signed_in_user
+from app.core.errors import AccessDenied, QueryError, StarboardError
+from app.core.meta import MetaUnavailable
+from app.core.runtime import Runtime, current_runtime
+from app.core.warehouse import Snapshot
 from queries import export
 from queries.export import AuditUnavailable
 from queries.run import current_model

@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 
 AGGREGATES: tuple[type[exp.Expression], ...] = (
     exp.Sum,

@@ -8,10 +8,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.build.gates import GateResult
-from app.errors import StarboardError
-from app.runtime import current_runtime
-from app.warehouse import DataVersion
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime
+from app.core.warehouse import DataVersion
+from app.loader.gates import GateResult
 
 PUBLISH_TABLE = "starboard_publish"
 GATE_TABLE = "starboard_gate"

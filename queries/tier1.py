@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, quote
 
 import pandas as pd
 
-from app.errors import QueryError, StarboardError
-from app.runtime import Runtime, current_runtime
+from app.core.errors import QueryError, StarboardError
+from app.core.runtime import Runtime, current_runtime
 from queries import inputs
 from queries.anomalies import DayAnomaly, daily_anomalies
 from queries.boards import _Job, board, run_jobs

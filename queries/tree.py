@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from app.errors import QueryError, StarboardError
-from app.runtime import current_runtime
+from app.core.errors import QueryError, StarboardError
+from app.core.runtime import current_runtime
 from queries import periods
 from queries import status as status_q
 from queries.analysis import change, finite

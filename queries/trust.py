@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from app import checkstore
-from app.checkstore import CheckResult, CheckRun
-from app.errors import StarboardError
-from app.runtime import current_runtime
+from app.core.errors import StarboardError
+from app.core.runtime import current_runtime
+from app.core.stores import checks as checkstore
+from app.core.stores.checks import CheckResult, CheckRun
 from queries import status as status_q
 from queries.checks import gate_result
 from queries.model import SemanticModel, metric_facts

@@ -110,8 +110,8 @@ def pg_demo_app(
 ) -> Iterator[dash.Dash]:
     """The tiny demo's raw files published to PostgreSQL (prefix ``sbt_demo``), and an app
     on them with one user per role: the PostgreSQL twin of ``demo_app``."""
-    from app.build.postgres import drop_all, load_postgres
-    from app.config import DEMO_MODEL
+    from app.core.config import DEMO_MODEL
+    from app.loader.postgres import drop_all, load_postgres
     from queries.rollups import build_rollups
 
     work = tmp_path_factory.mktemp("pg_demo")
@@ -155,7 +155,7 @@ def pytest_setup_options():
 @pytest.fixture(scope="session")
 def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A warehouse published from the hand-written raw dataset (tests/app/rawdata.py)."""
-    from app.build.load import load
+    from app.loader.load import load
 
     root = tmp_path_factory.mktemp("small")
     raw = rawdata.write_csv(root / "raw")
@@ -170,9 +170,9 @@ TINY_DEMO_INTERACTIONS = 40_000
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The demo (generator → loader → rollups → publish) at 40k interactions: its URL."""
-    from app.build.generate import generate
-    from app.build.load import load
-    from app.config import DEMO_MODEL
+    from app.core.config import DEMO_MODEL
+    from app.loader.generate import generate
+    from app.loader.load import load
     from queries.rollups import build_rollups
 
     root = tmp_path_factory.mktemp("tiny_demo")

@@ -20,8 +20,8 @@ ALERTS_DEMO_INTERACTIONS = 600_000
 @pytest.fixture(scope="session")
 def alerts_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The demo (generator → loader) at 600k interactions, seed 7: its URL."""
-    from app.build.generate import generate
-    from app.build.load import load
+    from app.loader.generate import generate
+    from app.loader.load import load
 
     root = tmp_path_factory.mktemp("alerts_demo")
     generate(root / "raw", interactions=ALERTS_DEMO_INTERACTIONS, seed=7)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app import alerts
-from app.config import DEMO_MODEL
-from app.meta import MetaDB
+from app.core.config import DEMO_MODEL
+from app.core.meta import MetaDB
+from app.core.stores import alerts
 from tests.app import rawdata
 from tests.app.test_cli import starboard
 

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from app import alerts
-from app.alerts import AlertEvent, Webhook
-from app.meta import MetaDB
+from app.core.meta import MetaDB
+from app.core.stores import alerts
+from app.core.stores.alerts import AlertEvent, Webhook
 
 NOW = datetime(2026, 11, 1, 6, 0)
 FAST = {"backoff": 0.01, "timeout": 0.5}

@@ -6,10 +6,10 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from app.alerts import CheckFailure
-from app.config import load_settings
-from app.errors import QueryError
-from app.runtime import standalone
+from app.core.config import load_settings
+from app.core.errors import QueryError
+from app.core.runtime import standalone
+from app.core.stores.alerts import CheckFailure
 from queries.alerts import AlertRule, Window, evaluate, evaluate_risk1
 from queries.run import current_model, latest_day
 
@@ -166,7 +166,7 @@ def test_bad_options_and_unknown_rules_are_named(runtime) -> None:
 
 
 def test_risk1_fires_once_per_live_version_when_a_recorded_check_run_failed(runtime) -> None:
-    from app import checkstore
+    from app.core.stores import checks as checkstore
 
     version = runtime.warehouse.snapshot().version.id
     failed = checkstore.CheckResult(

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from app import alerts
-from app.alerts import Webhook
-from app.warehouse import Warehouse
+from app.core.stores import alerts
+from app.core.stores.alerts import Webhook
+from app.core.warehouse import Warehouse
 from queries.alerts import Window, evaluate
 from queries.run import current_model
 from tests.conftest import add_users, find, find_all, make_app, render, signed_in, texts

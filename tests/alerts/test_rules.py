@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEMO_MODEL
-from app.errors import ModelError
+from app.core.config import DEMO_MODEL
+from app.core.errors import ModelError
 from queries.model import load_model, parse_model
 
 BASE = DEMO_MODEL.read_text(encoding="utf-8")

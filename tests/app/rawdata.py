@@ -6,7 +6,7 @@ import csv
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from app.build.rawspec import RAW_FILES
+from app.loader.contract import RAW_FILES
 
 CHANNELS = [
     {"channel": "Direct", "channel_group": "Direct", "is_paid": "false"},

@@ -12,7 +12,7 @@ import dash
 import pytest
 from flask import session as flask_session
 
-from app.auth import ROLE_PERMISSIONS
+from app.core.auth import ROLE_PERMISSIONS
 from tests.conftest import PASSWORD, ROLE_USERS, add_users, render, sign_in, texts
 
 ROLES = [None, *ROLE_PERMISSIONS]  # None: anonymous

@@ -107,7 +107,7 @@ def test_query_csv_matches_hand_written_sql(monkeypatch, capsys, tiny_demo: str)
     assert code == 0, err
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["region", "revenue", "orders"]
-    from app.warehouse import Warehouse
+    from app.core.warehouse import Warehouse
 
     with Warehouse(tiny_demo).snapshot().engine.connect() as conn:
         expected = conn.exec_driver_sql(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import SETTINGS, ensure_secret_key, load_settings
-from app.errors import ConfigError
+from app.core.config import SETTINGS, ensure_secret_key, load_settings
+from app.core.errors import ConfigError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -60,7 +60,7 @@ def test_secret_key_is_generated_once_private_and_unique(tmp_path: Path) -> None
 
 RACE = """
 import sys
-from app.config import ensure_secret_key, load_settings
+from app.core.config import ensure_secret_key, load_settings
 print(ensure_secret_key(load_settings(environ={"STARBOARD_HOME": sys.argv[1]})))
 """
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.build import rawspec
-from app.build.generate import STORIES, GenerateSummary, generate, planted_stories
-from app.errors import DataError
+from app.core.errors import DataError
+from app.loader import contract as rawspec
+from app.loader.generate import STORIES, GenerateSummary, generate, planted_stories
 
 SMALL = 30_000
 LARGE = 600_000  # enough sessions per month for the stories to stand out from noise

@@ -11,11 +11,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.build.gates import GateThresholds
-from app.build.load import GateFailure, load
-from app.build.publish import WarehousePaths
-from app.errors import DataError
-from app.warehouse import Warehouse
+from app.core.errors import DataError
+from app.core.warehouse import Warehouse
+from app.loader.gates import GateThresholds
+from app.loader.load import GateFailure, load
+from app.loader.publish import WarehousePaths
 from tests.app import rawdata
 
 NOW = datetime(2026, 3, 21, 8, 0, tzinfo=UTC)
@@ -343,7 +343,7 @@ def test_damaged_pointer_gives_a_clear_error(raw: Path, live: str) -> None:
 KILLER = """
 import contextlib, os, signal, sys
 from pathlib import Path
-from app.build.load import GateFailure, load
+from app.loader.load import GateFailure, load
 
 @contextlib.contextmanager
 def step(name):

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.build.publish import WarehousePaths, duckdb_path
-from app.config import ROOT_DIR
+from app.core.config import ROOT_DIR
+from app.loader.publish import WarehousePaths, duckdb_path
 from tests.conftest import add_users, make_app, render, signed_in, texts
 from tests.t2.test_callbacks import _explore
 

@@ -11,8 +11,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from app.errors import WarehouseUnavailable
-from app.warehouse import Warehouse
+from app.core.errors import WarehouseUnavailable
+from app.core.warehouse import Warehouse
 from tests.conftest import unavailable
 
 

@@ -134,7 +134,7 @@ def test_report_a_data_problem_is_stored_with_page_period_and_user(demo_app, exe
     response = exec_client.post("/_dash-update-component", json=body)
     assert response.status_code == 200
     assert "reported as problem #" in response.get_data(as_text=True)
-    from app import problems
+    from app.core.stores import problems
 
     latest = problems.recent(demo_app.server.extensions["starboard"].users.db, 1)[0]
     assert (latest["reporter"], latest["url"], latest["period"]) == (
@@ -158,7 +158,7 @@ def test_catalogue_lists_the_tier0_boards(exec_client) -> None:
 
 
 def test_check_refuses_a_tier0_board_with_a_class_d_query(demo_app, monkeypatch) -> None:
-    from app.runtime import standalone
+    from app.core.runtime import standalone
     from queries import run as run_mod
     from queries.boards import tier0_cost_problems
 

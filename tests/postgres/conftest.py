@@ -17,7 +17,7 @@ import pytest
 @pytest.fixture
 def prefix(pg_url: str) -> Iterator[str]:
     """A schema prefix of this test's own; its schemas are dropped afterwards."""
-    from app.build.postgres import drop_all
+    from app.loader.postgres import drop_all
 
     name = f"sbt_{uuid.uuid4().hex[:8]}"
     yield name

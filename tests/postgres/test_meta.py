@@ -7,9 +7,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from app.auth import AccessDenied, AccessError, Users
-from app.meta import MetaDB
-from app.problems import recent, report
+from app.core.auth import AccessDenied, AccessError, Users
+from app.core.meta import MetaDB
+from app.core.stores.problems import recent, report
 
 pytestmark = pytest.mark.postgres
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.build.load import GateFailure, load
-from app.build.postgres import load_postgres, pg_type, read_pointer
-from app.errors import ConfigError, DataError
-from app.warehouse import Warehouse
+from app.core.errors import ConfigError, DataError
+from app.core.warehouse import Warehouse
+from app.loader.load import GateFailure, load
+from app.loader.postgres import load_postgres, pg_type, read_pointer
 from tests.app import rawdata
 
 pytestmark = pytest.mark.postgres
@@ -199,7 +199,7 @@ def test_unreachable_server_is_a_clear_error(raw, tmp_path) -> None:
 def test_pointer_to_a_missing_schema_is_warehouse_unavailable(
     raw, pg_url, prefix, tmp_path
 ) -> None:
-    from app.errors import WarehouseUnavailable
+    from app.core.errors import WarehouseUnavailable
 
     result = _load(raw, pg_url, prefix, tmp_path)
     engine = sa.create_engine(pg_url)
@@ -223,8 +223,8 @@ def test_cli_load_publishes_to_postgresql(raw, pg_url, prefix, tmp_path, monkeyp
     assert "Published version" in result.output and "copy to PostgreSQL" in result.output
     pointer = _pointer(pg_url, prefix)
     assert pointer is not None and pointer["version"] in result.output
-    from app.checkstore import latest_run, warehouse_key
-    from app.meta import MetaDB
+    from app.core.meta import MetaDB
+    from app.core.stores.checks import latest_run, warehouse_key
 
     meta_db = MetaDB(f"sqlite:///{tmp_path / 'home' / 'meta.sqlite'}")
     run = latest_run(meta_db, warehouse_key(pg_url, prefix), pointer["version"])

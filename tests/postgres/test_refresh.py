@@ -15,8 +15,8 @@ from pathlib import Path
 import flask_login
 import pytest
 
-from app.build.load import load
-from app.build.postgres import load_postgres
+from app.loader.load import load
+from app.loader.postgres import load_postgres
 from queries.query import MetricQuery
 from queries.run import run
 from tests.app import rawdata

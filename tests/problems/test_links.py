@@ -1,6 +1,6 @@
 """Off-site links (#14, item 6): a problem report's page must be a path of this site when
 it is stored, and /quality/problems links only to such paths, even for rows an older
-version stored unchecked. ``next=`` after sign-in follows the same rule (app/urls.py)."""
+version stored unchecked. ``next=`` after sign-in follows the same rule (app/core/urls.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from app import meta, problems, urls, web
-from app.errors import DataError
+from app.core import meta, urls, web
+from app.core.errors import DataError
+from app.core.stores import problems
 from tests.conftest import find, find_all, render, texts
 
 BASE = "http://testserver/"

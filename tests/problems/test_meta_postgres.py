@@ -6,10 +6,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app import alerts, problems
-from app.alerts import AlertEvent
-from app.auth import Users
-from app.meta import MetaDB
+from app.core.auth import Users
+from app.core.meta import MetaDB
+from app.core.stores import alerts, problems
+from app.core.stores.alerts import AlertEvent
 
 
 def test_old_problem_table_migrates_and_alerts_dedupe_on_postgres(pg_empty_url: str) -> None:

@@ -7,9 +7,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from app import meta, problems
-from app.errors import DataError
-from app.meta import MetaDB
+from app.core import meta
+from app.core.errors import DataError
+from app.core.meta import MetaDB
+from app.core.stores import problems
 from tests.conftest import find, find_all, render, texts
 
 OUTPUTS = [

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from app.checkstore import MASK
+from app.core.stores.checks import MASK
 from queries.checks import run_checks, unmasked_rows
 from queries.model import parse_model
 from tests.quality.conftest import defects_on_postgres

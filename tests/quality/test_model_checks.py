@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import DEMO_MODEL
-from app.errors import ModelError
+from app.core.config import DEMO_MODEL
+from app.core.errors import ModelError
 from queries.model import load_model, parse_model
 
 HEAD = """version: 1

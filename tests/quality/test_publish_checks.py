@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from app import checkstore
-from app.build.load import GateFailure
-from app.build.publish import WarehousePaths, duckdb_path, read_pointer
 from app.cli import run_load
-from app.meta import MetaDB
-from app.warehouse import Warehouse
+from app.core.meta import MetaDB
+from app.core.stores import checks as checkstore
+from app.core.warehouse import Warehouse
+from app.loader.load import GateFailure
+from app.loader.publish import WarehousePaths, duckdb_path, read_pointer
 from tests.quality.conftest import demo_model_with, settings_for
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app import checkstore
-from app.meta import MetaDB
+from app.core.meta import MetaDB
+from app.core.stores import checks as checkstore
 from tests.app.test_cli import starboard
 from tests.quality.conftest import defects_on_postgres
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.checkstore import MASK
+from app.core.stores.checks import MASK
 from tests.conftest import add_users, find, find_all, make_app, render, sign_in, texts
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app.checkstore import MASK
+from app.core.stores.checks import MASK
 from queries.checks import run_checks, sql_pii_outputs, unmasked_rows
 from queries.model import parse_model
 from tests.conftest import PASSWORD, add_users, find, find_all, make_app, render, signed_in, texts

@@ -148,7 +148,7 @@ def test_scoped_user_cannot_escape_with_a_crafted_filter(demo_app) -> None:
 def test_pii_dimensions_are_refused_without_the_permission(demo_app) -> None:
     from dataclasses import replace
 
-    from app.auth import AccessDenied
+    from app.core.auth import AccessDenied
     from queries.model import Dimension
     from queries.query import MetricQuery
     from queries.run import check_pii, current_model
@@ -282,8 +282,8 @@ def test_fetch_all_stops_a_slow_postgresql_statement(pg_server: str) -> None:
 
 
 def test_api_settings_must_be_positive(tmp_path: Path) -> None:
-    from app.config import load_settings
-    from app.errors import ConfigError
+    from app.core.config import load_settings
+    from app.core.errors import ConfigError
 
     for name in (
         "STARBOARD_API_MAX_ROWS",

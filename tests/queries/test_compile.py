@@ -12,7 +12,7 @@ from conftest import Warehouse, sort_rows
 from pandas.testing import assert_frame_equal
 from second_schema import TRICKY_STORE, support_model
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 from queries.compile import CompiledQuery, compile_query, sql_params, sql_text
 from queries.model import GRAINS
 from queries.parse import parse_cli

@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from conftest import normalise, sort_rows
 from pandas.testing import assert_frame_equal
 
-from app.build.generate import planted_stories
-from app.config import DEMO_MODEL, load_settings
-from app.runtime import Runtime, standalone
-from app.warehouse import Warehouse
+from app.core.config import DEMO_MODEL, load_settings
+from app.core.runtime import Runtime, standalone
+from app.core.warehouse import Warehouse
+from app.loader.generate import planted_stories
 from queries.compile import (
     CompiledQuery,
     compile_query,
@@ -597,8 +597,8 @@ def story_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     against 3.9% in February). At 400k March is below both neighbours for seeds 1–20
     (at most 0.83 × the lower one), so this is not a lucky seed.
     """
-    from app.build.generate import generate
-    from app.build.load import load
+    from app.loader.generate import generate
+    from app.loader.load import load
 
     root = tmp_path_factory.mktemp("story_demo")
     generate(root / "raw", interactions=STORY_INTERACTIONS, seed=7)

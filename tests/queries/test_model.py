@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.errors import ModelError, Problem
+from app.core.errors import ModelError, Problem
 from queries.model import (
     CHART_TYPES,
     Chart,

@@ -7,7 +7,7 @@ import json
 import pytest
 from second_schema import TRICKY_STORE, support_model
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 from queries.parse import parse_cli, parse_where, query_from_json, query_to_json
 from queries.query import Filter, MetricQuery
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings
-from app.errors import QueryError
-from app.runtime import standalone
+from app.core.config import load_settings
+from app.core.errors import QueryError
+from app.core.runtime import standalone
 from queries import run as run_mod
 from queries.query import Filter, MetricQuery
 from queries.run import cache_key, cost_class, run

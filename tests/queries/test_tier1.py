@@ -8,9 +8,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.build.generate import planted_stories
-from app.config import load_settings
-from app.runtime import Runtime, standalone
+from app.core.config import load_settings
+from app.core.runtime import Runtime, standalone
+from app.loader.generate import planted_stories
 from queries import anomalies, tier1
 from queries.query import Filter, MetricQuery
 from queries.run import current_model, run
@@ -24,8 +24,8 @@ QUIET = (date(2025, 10, 20), date(2026, 2, 20))
 @pytest.fixture(scope="module")
 def demo_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     """The demo at 1M interactions, seed 7, built once for the module."""
-    from app.build.generate import generate
-    from app.build.load import load
+    from app.loader.generate import generate
+    from app.loader.load import load
 
     root = tmp_path_factory.mktemp("t1_demo")
     generate(root / "raw", interactions=DEMO_INTERACTIONS, seed=7)

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.build.generate import planted_stories
-from app.config import load_settings
-from app.runtime import Runtime, standalone
+from app.core.config import load_settings
+from app.core.runtime import Runtime, standalone
+from app.loader.generate import planted_stories
 from queries import tree
 from queries.periods import window_from_key
 
@@ -177,8 +177,8 @@ def story_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]
     (seeds 1, 2, 4 show the calendar winning): the assertions below are about this
     warehouse, and the mobile top mover held for five of six seeds tried.
     """
-    from app.build.generate import generate
-    from app.build.load import load
+    from app.loader.generate import generate
+    from app.loader.load import load
 
     root = tmp_path_factory.mktemp("tree_story")
     generate(root / "raw", interactions=STORY_INTERACTIONS, seed=7)

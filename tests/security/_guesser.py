@@ -9,8 +9,8 @@ import threading
 def guess(url: str, threads: int, ready, go, results) -> None:
     """Wait for ``go``, then make ``threads`` simultaneous wrong guesses for ``ana`` from
     one address; put how many passwords were actually checked on ``results``."""
-    import app.auth as auth
-    from app.meta import MetaDB
+    import app.core.auth as auth
+    from app.core.meta import MetaDB
 
     checked = []
     original = auth.check_password_hash

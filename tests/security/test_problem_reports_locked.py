@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app import problems
+from app.core.stores import problems
 
 
 def test_a_problem_report_on_a_locked_metadata_db_says_why_and_keeps_the_text(locked_app) -> None:

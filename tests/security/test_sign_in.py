@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import app.auth as auth
-from app.auth import THROTTLE_IP_LIMIT, THROTTLE_LIMIT, AccessDenied, Throttled, Users
-from app.meta import MetaDB
+import app.core.auth as auth
+from app.core.auth import THROTTLE_IP_LIMIT, THROTTLE_LIMIT, AccessDenied, Throttled, Users
+from app.core.meta import MetaDB
 from tests.conftest import PASSWORD, add_users, sign_in
 
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import meta
-from app.auth import TOKEN_TOUCH_INTERVAL, AccessError
+from app.core import meta
+from app.core.auth import TOKEN_TOUCH_INTERVAL, AccessError
 from tests.conftest import add_users, find, render, signed_in, texts
 
 QUERY = {"metrics": ["revenue"]}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cache as cache_mod
+from app.core import cache as cache_mod
 from tests.conftest import add_users, make_app, render, signed_in, texts, unavailable
 from tests.serving.test_cache_shared import _cache
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from app import cache as cache_mod
-from app.cache import FileLocks, QueryCache
-from app.config import load_settings
+from app.core import cache as cache_mod
+from app.core.cache import FileLocks, QueryCache
+from app.core.config import load_settings
 from tests.conftest import render, signed_in, texts, unavailable
 
 REDIS_URL = os.environ.get("STARBOARD_TEST_REDIS_URL", "")

@@ -19,9 +19,9 @@ import psutil
 import pytest
 import requests
 
-from app.auth import Users
-from app.config import ROOT_DIR
-from app.meta import MetaDB
+from app.core.auth import Users
+from app.core.config import ROOT_DIR
+from app.core.meta import MetaDB
 from tests.conftest import PASSWORD
 
 START_TIMEOUT = 90

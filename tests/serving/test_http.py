@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.serving import JsonFormatter
+from app.core.serving import JsonFormatter
 from tests.conftest import add_users, make_app, render, sign_in, texts
 
 ROUTER = {

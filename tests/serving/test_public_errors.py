@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ROOT_DIR
+from app.core.config import ROOT_DIR
 from tests.conftest import add_users, make_app, render, signed_in, texts
 from tests.serving.test_readiness import RECHECK, _pointer, own_warehouse, ready_app  # noqa: F401
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEMO_MODEL
+from app.core.config import DEMO_MODEL
 from tests.conftest import add_users, make_app
 
 PII_DIMENSION = "  email:            {column: dim_user.email, label: E-mail}\n"

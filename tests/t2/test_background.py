@@ -18,9 +18,9 @@ from urllib.parse import urlencode
 import dash
 import pytest
 
-from app import background
-from app.config import load_settings
-from app.errors import ConfigError
+from app.core import background
+from app.core.config import load_settings
+from app.core.errors import ConfigError
 from tests.conftest import add_users, find, make_app, signed_in, unavailable
 from tests.t2.conftest import as_user
 from tests.t2.test_callbacks import RESULT, _call, _explore

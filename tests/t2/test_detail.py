@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app.errors import AccessDenied, QueryError
+from app.core.errors import AccessDenied, QueryError
 from queries import detail as dq
 from queries.parse import parse_where
 from queries.query import Filter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 from queries import explore as xq
 from tests.t2.conftest import as_user, direct
 

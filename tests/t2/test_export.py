@@ -175,8 +175,8 @@ def test_the_row_cap_is_enforced_stated_and_audited(tiny_demo: str, tmp_path: Pa
 
 
 def test_export_caps_setting_is_checked() -> None:
-    from app.config import load_settings
-    from app.errors import ConfigError
+    from app.core.config import load_settings
+    from app.core.errors import ConfigError
 
     assert load_settings({"home": "/tmp/x"}, {}).export_max_rows == (
         ("admin", 5_000_000),

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from flask_login import login_user
 from plotly.utils import PlotlyJSONEncoder
 
-from app.errors import QueryError
+from app.core.errors import QueryError
 from queries import sql as sql_q
 from queries.export import AuditUnavailable
 from tests.conftest import add_users, find_all, make_app, render, signed_in
@@ -48,7 +48,7 @@ def audit_app(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     engine = app.server.extensions["starboard"].users.db.engine
 
     @sa.event.listens_for(engine, "connect")
-    def _short_busy_timeout(dbapi_conn, _record) -> None:  # after app/meta.py's 15 s
+    def _short_busy_timeout(dbapi_conn, _record) -> None:  # after app/core/meta.py's 15 s
         dbapi_conn.execute("PRAGMA busy_timeout = 200")
 
     engine.dispose()  # new connections get it

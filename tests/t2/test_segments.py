@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from flask_login import login_user
 
-from app.errors import ModelError
+from app.core.errors import ModelError
 from queries import export
 from queries import segments as seg_q
 from queries.run import current_model

@@ -20,8 +20,8 @@ import pytest
 from flask_login import login_user
 from plotly.utils import PlotlyJSONEncoder
 
-from app.config import load_settings
-from app.errors import ConfigError, QueryError
+from app.core.config import load_settings
+from app.core.errors import ConfigError, QueryError
 from queries import export
 from queries import sql as sql_q
 from tests.conftest import add_users, find, make_app, render, signed_in, texts

@@ -22,7 +22,7 @@ import pytest
 from flask_login import login_user
 from plotly.utils import PlotlyJSONEncoder
 
-from app.errors import AccessDenied, QueryError, StarboardError
+from app.core.errors import AccessDenied, QueryError, StarboardError
 from queries import export
 from queries import sql as sql_q
 from tests.conftest import add_users, find, find_all, make_app, render, signed_in, texts

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.errors import QueryError
-from app.warehouse import DataVersion, Snapshot
+from app.core.errors import QueryError
+from app.core.warehouse import DataVersion, Snapshot
 from queries import sql as sql_q
 from tests.conftest import fresh_schema
 

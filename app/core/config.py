@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 
 CACHE_BACKENDS = ("null", "simple", "filesystem", "redis")
 BACKGROUND_RUNNERS = ("threads", "celery")
@@ -404,7 +404,7 @@ def ensure_secret_key(settings: Settings) -> str:
     return key
 
 
-ROOT_DIR = Path(__file__).resolve().parent.parent
+ROOT_DIR = Path(__file__).resolve().parents[2]
 DEMO_MODEL = ROOT_DIR / "queries" / "models" / "demo.yaml"
 
 

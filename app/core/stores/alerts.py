@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from app import meta
-from app.meta import MetaDB
+from app.core import meta
+from app.core.meta import MetaDB
 
 TIMEOUT_SECONDS = 3.0  # per attempt: connect + response
 MAX_ATTEMPTS = 4  # 1 try + 3 retries

@@ -39,7 +39,7 @@ from flask import Flask
 from flask_caching import Cache
 from flask_caching.backends.filesystemcache import FileSystemCache
 
-from app.config import Settings
+from app.core.config import Settings
 
 log = logging.getLogger("starboard.cache")
 T = TypeVar("T")
@@ -84,7 +84,7 @@ def cache_config(settings: Settings) -> dict[str, Any]:
         }
     return {
         **base,
-        "CACHE_TYPE": "app.cache.StrictFileSystemCache",
+        "CACHE_TYPE": "app.core.cache.StrictFileSystemCache",
         "CACHE_DIR": str(settings.cache_dir),
         "CACHE_THRESHOLD": settings.cache_max_items,
     }

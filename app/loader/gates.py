@@ -13,8 +13,8 @@ from datetime import datetime
 
 import duckdb
 
-from app.build.rawspec import RAW_FILES
-from app.build.star import NATURAL_KEYS, ORPHAN_CHECKS, PRIMARY_KEYS
+from app.loader.contract import RAW_FILES
+from app.loader.star import NATURAL_KEYS, ORPHAN_CHECKS, PRIMARY_KEYS
 
 WEIGHTS = {1: 3.0, 2: 1.0}
 

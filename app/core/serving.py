@@ -26,7 +26,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Map, Rule
 
-from app.config import Settings
+from app.core.config import Settings
 
 log = logging.getLogger("starboard.request")
 

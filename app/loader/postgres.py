@@ -9,7 +9,7 @@ default ``starboard``)::
 A load stages and gates the raw files in a temporary DuckDB file exactly as a DuckDB
 publish does (nothing reaches PostgreSQL unless every Risk 1 gate passed), copies every
 table into a new schema with ``COPY FROM STDIN``, adds keys and statistics, and only then
-moves the pointer in one transaction. Readers (app/warehouse.py) read the pointer and pin
+moves the pointer in one transaction. Readers (app/core/warehouse.py) read the pointer and pin
 one schema per request through ``search_path``, so no reader sees a mix of versions and no
 reader is blocked by the swap. The previous version is kept for readers still on it; older
 ones are dropped.
@@ -29,8 +29,9 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
-from app.build.gates import GateThresholds
-from app.build.load import (
+from app.core.errors import ConfigError, DataError
+from app.loader.gates import GateThresholds
+from app.loader.load import (
     GATE_TABLE,
     PUBLISH_TABLE,
     LoadResult,
@@ -39,9 +40,8 @@ from app.build.load import (
     RollupBuilder,
     _quiet,
 )
-from app.build.load import load as load_duckdb
-from app.build.star import PRIMARY_KEYS
-from app.errors import ConfigError, DataError
+from app.loader.load import load as load_duckdb
+from app.loader.star import PRIMARY_KEYS
 
 POINTER_TABLE = "current"
 SCHEMA_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,38}$")  # + "_v" + version: 63 chars at most

@@ -20,9 +20,9 @@ from flask import has_request_context, request
 from flask_login import UserMixin, current_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import meta
-from app.errors import AccessDenied, StarboardError
-from app.meta import MetaDB, MetaUnavailable
+from app.core import meta
+from app.core.errors import AccessDenied, StarboardError
+from app.core.meta import MetaDB, MetaUnavailable
 
 log = logging.getLogger("starboard.auth")
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import duckdb
 
-from app.build import gates as gates_mod
-from app.build.gates import GateResult, GateThresholds
-from app.build.publish import (
+from app.core.errors import DataError
+from app.loader import gates as gates_mod
+from app.loader.gates import GateResult, GateThresholds
+from app.loader.publish import (
     WarehousePaths,
     check_writable,
     duckdb_path,
@@ -29,9 +30,8 @@ from app.build.publish import (
     read_pointer,
     swap_pointer,
 )
-from app.build.stage import discover, stage
-from app.build.star import STAR_TABLES, build_star, drop_staging
-from app.errors import DataError
+from app.loader.stage import discover, stage
+from app.loader.star import STAR_TABLES, build_star, drop_staging
 
 PUBLISH_TABLE = "starboard_publish"
 GATE_TABLE = "starboard_gate"

@@ -1,4 +1,4 @@
-"""Deterministic demo data: the six raw files of ``app.build.rawspec``, with planted stories.
+"""Deterministic demo data: the six raw files of ``app.loader.contract``, with planted stories.
 
 Everything is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order and is
 vectorised; Python loops run over months, days of the week, channels and campaigns only.
@@ -43,8 +43,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from app.build import rawspec
-from app.errors import DataError
+from app.core.errors import DataError
+from app.loader import contract as rawspec
 
 DEFAULT_END_DATE = date(2026, 10, 31)
 FORMATS = ("parquet", "csv")

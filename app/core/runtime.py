@@ -14,13 +14,13 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from app.auth import Users
-from app.build.publish import WarehousePaths, duckdb_path
-from app.cache import QueryCache
-from app.config import Settings
-from app.meta import MetaDB
-from app.private import private_home
-from app.warehouse import Warehouse
+from app.core.auth import Users
+from app.core.cache import QueryCache
+from app.core.config import Settings
+from app.core.meta import MetaDB
+from app.core.private import private_home
+from app.core.warehouse import Warehouse
+from app.loader.publish import WarehousePaths, duckdb_path
 
 EXTENSION = "starboard"
 
@@ -37,7 +37,7 @@ class Runtime:
 
 def init_runtime(server: Flask, settings: Settings) -> Runtime:
     """Create the runtime for ``server``; opens nothing until the first query. First makes
-    the home, and a DuckDB warehouse's files kept outside it, private (app/private.py)."""
+    the home, and a DuckDB warehouse's files kept outside it, private (app/core/private.py)."""
     private_home(settings.home, _warehouse_files(settings.db_url))
     runtime = Runtime(
         settings=settings,

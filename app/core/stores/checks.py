@@ -7,14 +7,14 @@ alike, whether Starboard published them or not.
 
 Contract (stable; other modules read it):
 
-``sb_check_run`` (``app.meta.check_runs``), one row per run:
+``sb_check_run`` (``app.core.meta.check_runs``), one row per run:
     id, at (UTC, naive), warehouse (``warehouse_key(url)``: the DuckDB base path or the URL
     without password), version (the data version id the checks ran on: the publish version,
     or ``Warehouse.snapshot().version.id`` for ``starboard quality``), source ("publish" or
     "quality"), published (False when a Risk 1 failure stopped the publish: the version
     never went live), dq_score (0–100), checks_total, checks_failed, risk1_failed.
 
-``sb_check_result`` (``app.meta.check_results``), one row per check of a run:
+``sb_check_result`` (``app.core.meta.check_results``), one row per check of a run:
     check_id (stable across runs: ``model:<table>.<name>`` for a model check,
     ``gate:<check>:<table>[.<column>]`` for a built-in load gate), name, table_name,
     column_name ("" when none), kind (not_null, unique, accepted_values, range,
@@ -41,8 +41,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import meta
-from app.meta import MetaDB
+from app.core import meta
+from app.core.meta import MetaDB
 
 SAMPLE_ROWS = 20
 MASK = "•••"

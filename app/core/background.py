@@ -34,7 +34,7 @@ Page usage::
     def slow(value):
         ...
 
-The access gate (``app/web.py``) checks the start request and every polling request
+The access gate (``app/core/web.py``) checks the start request and every polling request
 (they carry the same ``output``), and gives Dash's own cancel callback the access of the
 page whose callback it cancels.
 """
@@ -55,9 +55,9 @@ from typing import Any, TypeVar
 import dash
 from flask import Flask, has_request_context
 
-from app.auth import require, signed_in_user
-from app.config import Settings
-from app.errors import AccessDenied, ConfigError
+from app.core.auth import require, signed_in_user
+from app.core.config import Settings
+from app.core.errors import AccessDenied, ConfigError
 
 log = logging.getLogger("starboard.background")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,7 +79,7 @@ def _caller_identity() -> tuple[Any, ...]:
     if user is None:
         return ("anonymous",)
     try:
-        from app.runtime import current_runtime
+        from app.core.runtime import current_runtime
 
         version = current_runtime().warehouse.snapshot().version.id
     except Exception:  # noqa: BLE001 - a warehouse that is down fails later, with a message
@@ -332,8 +332,8 @@ def _fresh_engines() -> None:
     parent through fork with new ones. Jobs on the web process's own threads share its."""
     if _RESET_PID == [os.getpid()] or _SERVER_PID == [os.getpid()]:
         return
-    from app.runtime import current_runtime
-    from app.warehouse import Warehouse
+    from app.core.runtime import current_runtime
+    from app.core.warehouse import Warehouse
 
     runtime = current_runtime()
     old = runtime.warehouse

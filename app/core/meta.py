@@ -1,5 +1,5 @@
 """The metadata database: users, API tokens, login attempts, audit log, reported problems,
-data quality runs and check results (``app/checkstore.py``).
+data quality runs and check results (``app/core/stores/checks.py``).
 
 SQLite under the home directory by default, PostgreSQL (or any SQLAlchemy database) by
 ``STARBOARD_META_DB_URL``. Tables are created on first use.
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from app.errors import ConfigError, StarboardError
+from app.core.errors import ConfigError, StarboardError
 
 log = logging.getLogger("starboard.meta")
 
@@ -33,7 +33,7 @@ users = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("password_changed_at", sa.DateTime, nullable=False),
     # Bumped by sign-out, password reset, disabling and role or scope changes: a session
-    # carries the value it signed in with and is refused once it differs (app/web.py).
+    # carries the value it signed in with and is refused once it differs (app/core/web.py).
     # NULL (a database older than the column) counts as 0.
     sa.Column("session_gen", sa.Integer),
 )
@@ -86,13 +86,13 @@ problems = sa.Table(
     sa.Column("status", sa.String(20), nullable=False, default="open"),
     sa.Column("assignee", sa.String(100), nullable=False, default=""),
     sa.Column("comment", sa.Text, nullable=False, default=""),
-    # triage (app/problems.py); added to older databases by add_missing_columns()
+    # triage (app/core/stores/problems.py); added to older databases by add_missing_columns()
     sa.Column("updated_at", sa.DateTime),
     sa.Column("updated_by", sa.String(100)),
 )
 
 # Alerts fired by the model's `alerts:` rules, one per rule, period and member (the key),
-# and their webhook deliveries (app/alerts.py).
+# and their webhook deliveries (app/core/stores/alerts.py).
 alerts = sa.Table(
     "sb_alert",
     metadata,
@@ -127,7 +127,7 @@ alert_deliveries = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
-# Data quality runs and their check results (app/checkstore.py documents the contract).
+# Data quality runs and their check results (app/core/stores/checks.py documents the contract).
 check_runs = sa.Table(
     "sb_check_run",
     metadata,
@@ -163,7 +163,7 @@ check_results = sa.Table(
     sa.Column("observed", sa.Float),
     sa.Column("threshold", sa.Float),
     sa.Column("message", sa.Text, nullable=False, default=""),
-    sa.Column("sample", sa.Text, nullable=False, default=""),  # JSON; see app/checkstore.py
+    sa.Column("sample", sa.Text, nullable=False, default=""),  # JSON; see app/core/stores/checks.py
 )
 
 

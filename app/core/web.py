@@ -32,11 +32,11 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, login_user, logout_user, user_logged_in
 from werkzeug.exceptions import BadRequest
 
-from app.auth import PERMISSIONS, Throttled, User, Users, can, require, signed_in_user
-from app.config import Settings
-from app.errors import AccessDenied
-from app.meta import MetaUnavailable
-from app.urls import local_path
+from app.core.auth import PERMISSIONS, Throttled, User, Users, can, require, signed_in_user
+from app.core.config import Settings
+from app.core.errors import AccessDenied
+from app.core.meta import MetaUnavailable
+from app.core.urls import local_path
 
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/readyz", "/_favicon.ico"})
 PUBLIC_ASSETS = ("/assets/starboard.css",)
@@ -78,7 +78,7 @@ class _Request(Request):
 
 def safe_next(target: str | None) -> str:
     """``next=`` only to a local path of this site; anything else goes home."""
-    return local_path(target) or "/"  # the one rule for local links: app/urls.py
+    return local_path(target) or "/"  # the one rule for local links: app/core/urls.py
 
 
 def csrf_token() -> str:

@@ -5,7 +5,7 @@ every query of one request reads the same version. For a DuckDB warehouse publis
 Starboard the pointer file is checked at most every ``check_interval`` seconds; a new
 version opens a new engine and the old one is disposed of. A plain DuckDB file (no pointer)
 is read as it is, versioned by the file's identity. A PostgreSQL warehouse published by
-Starboard (app/build/postgres.py) is read the same way: the pointer table names the live
+Starboard (app/loader/postgres.py) is read the same way: the pointer table names the live
 version's schema, and each version gets its own engine whose connections use that schema as
 their ``search_path``. Other databases are versioned by their own state.
 """
@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from flask import has_request_context, request
 from sqlalchemy.pool import QueuePool
 
-from app.build.postgres import read_pointer as read_pg_pointer
-from app.build.publish import WarehousePaths, duckdb_path, read_pointer
-from app.errors import WarehouseUnavailable
+from app.core.errors import WarehouseUnavailable
+from app.loader.postgres import read_pointer as read_pg_pointer
+from app.loader.publish import WarehousePaths, duckdb_path, read_pointer
 
 PUBLISH_TABLE = "starboard_publish"
 log = logging.getLogger("starboard.warehouse")

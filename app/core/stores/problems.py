@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app import meta, urls
-from app.auth import Users
-from app.errors import DataError
-from app.meta import MetaDB
+from app.core import meta, urls
+from app.core.auth import Users
+from app.core.errors import DataError
+from app.core.meta import MetaDB
 
 MAX_TEXT = 4000
 MAX_COMMENT = 2000

@@ -12,7 +12,7 @@ reader never sees a half-built file and never reuses a DuckDB instance of an old
 under the same name (PITFALLS.md: renaming over the same name serves stale data).
 
 Every file here is private (``0600``), whatever the process umask: the warehouse holds
-personal data (app/private.py).
+personal data (app/core/private.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.errors import ConfigError, DataError
+from app.core.errors import ConfigError, DataError
 
 POINTER_SUFFIX = ".current.json"
 FILE_MODE = 0o600

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from app.build.rawspec import RAW_FILES, RawFile
-from app.errors import DataError
+from app.core.errors import DataError
+from app.loader.contract import RAW_FILES, RawFile
 
 MAX_REPORTED = 5
 
