@@ -113,7 +113,7 @@ def _parse_date(text: str | None, flag: str) -> date | None:
 def _rollup_builder(settings: Settings) -> Callable[[Path], list[str]] | None:
     """The model's rollups, materialised into a new warehouse file before it is published."""
     try:
-        from queries.rollups import build_rollups
+        from queries.semantic.rollups import build_rollups
     except ImportError:
         return None
     return lambda path: build_rollups(settings.model, path)
@@ -134,7 +134,7 @@ def _publisher(settings: Settings) -> Callable[..., Any]:
 def _model_checks(settings: Settings):
     """The model's data quality checks, run on a new warehouse file before it is published."""
     try:
-        from queries.checks import PublishChecks
+        from queries.quality.checks import PublishChecks
     except ImportError:
         return None
     return PublishChecks(settings.model)
@@ -210,7 +210,7 @@ def _warm(settings: Settings) -> None:
     if settings.cache in ("null", "simple"):
         return  # nothing another process could read
     from app.core.runtime import standalone
-    from queries.boards import warm_tier0
+    from queries.boards.tier0 import warm_tier0
 
     started = time.perf_counter()
     try:
@@ -378,9 +378,9 @@ def query(
     """Run one MetricQuery through the semantic layer (the same door the web app uses)."""
     from app.core.runtime import standalone
     from queries.api import records
-    from queries.parse import parse_cli
-    from queries.run import current_model, run
-    from queries.run import explain as explain_query
+    from queries.semantic.parse import parse_cli
+    from queries.semantic.run import current_model, run
+    from queries.semantic.run import explain as explain_query
 
     if format not in ("table", "csv", "json"):
         raise DataError(f"--format {format!r}: choose table, csv or json.")
@@ -422,13 +422,13 @@ def check(
 ) -> None:
     """Check the semantic model against the warehouse; print every problem at once."""
     from app.core.runtime import standalone
-    from queries.model import check as check_model
+    from queries.semantic.model import check as check_model
 
     settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
         problems = check_model(settings.model, runtime.warehouse.snapshot().engine)
         if not problems:  # a model that loads: its Tier 0 boards must stay cheap
-            from queries.boards import tier0_cost_problems
+            from queries.boards.tier0 import tier0_cost_problems
 
             problems = tier0_cost_problems(runtime)
     if problems:
@@ -447,8 +447,8 @@ def quality(
     """Run the model's data quality checks on any warehouse and record the results; exit 1
     when a Risk 1 check fails."""
     from app.core.runtime import standalone
-    from queries.checks import quality_run
-    from queries.model import load_model
+    from queries.quality.checks import quality_run
+    from queries.semantic.model import load_model
 
     settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
     parsed = load_model(settings.model)
@@ -768,8 +768,8 @@ def _fire_alerts(
     from app.core.meta import MetaDB
     from app.core.runtime import standalone
     from app.core.stores import alerts as alert_store
-    from queries.alerts import KINDS, Window, evaluate
-    from queries.run import current_model
+    from queries.alerts.evaluate import KINDS, Window, evaluate
+    from queries.semantic.run import current_model
 
     window = Window.parse(since, period)
     now = datetime.now(UTC).replace(tzinfo=None)

@@ -272,7 +272,7 @@ def build_demo_warehouse(
     from app.core.config import DEMO_MODEL
     from app.loader.generate import generate
     from app.loader.load import load
-    from queries.rollups import build_rollups
+    from queries.semantic.rollups import build_rollups
 
     remove_tree(workdir)
     raw = workdir / "raw"

@@ -8,11 +8,11 @@ export of 1M rows — each against raw SQL of the same question, measured in the
 Figures and targets:
 
 * explore, cold: 2 metrics (revenue, orders) by 2 dimensions (category, segment: no
-  rollup fits, so the fact is scanned) over the full range, through ``queries.run.run``
+  rollup fits, so the fact is scanned) over the full range, through ``queries.semantic.run.run``
   with the result cache bypassed — vs the hand-written SQL. Target < 2× and < 1.5 s.
 * explore, warm: the same through ``run()`` with the cache (what a reload costs).
 * detail page: one 100-row page of the rows behind "orders in the top category", sorted
-  by revenue (server-side, AG Grid's infinite model) — built by ``queries.detail`` and
+  by revenue (server-side, AG Grid's infinite model) — built by ``queries.explore.detail`` and
   converted to the grid's JSON, vs the same SQL text run directly. Target < 300 ms.
 * CSV export of 1M rows: ``queries.export.stream_csv`` over the detail statement of all
   interactions (no sort asked: no ORDER BY, as the export route builds it), capped at
@@ -94,8 +94,8 @@ def _same(a: list[Any], b: list[Any]) -> bool:
 
 
 def explore_rows(runtime, args) -> list[Row]:
-    from queries.query import MetricQuery
-    from queries.run import run
+    from queries.semantic.query import MetricQuery
+    from queries.semantic.run import run
 
     query = MetricQuery(("revenue", "orders"), ("category", "segment"))
     snap = runtime.warehouse.snapshot()
@@ -146,10 +146,10 @@ def explore_rows(runtime, args) -> list[Row]:
 
 
 def detail_rows(runtime, args) -> list[Row]:
-    from queries import detail as dq
     from queries.api import json_value
-    from queries.query import Filter
-    from queries.run import _version_facts, current_model
+    from queries.explore import detail as dq
+    from queries.semantic.query import Filter
+    from queries.semantic.run import _version_facts, current_model
 
     model = current_model(runtime)
     snap = runtime.warehouse.snapshot()
@@ -219,9 +219,9 @@ def detail_rows(runtime, args) -> list[Row]:
 
 def export_child(args) -> int:
     """In a child process: stream the CSV (or, with --raw, fetch the same rows)."""
-    from queries import detail as dq
+    from queries.explore import detail as dq
     from queries.export import BATCH_ROWS, stream_csv
-    from queries.run import _version_facts, current_model
+    from queries.semantic.run import _version_facts, current_model
 
     logging.getLogger("starboard").setLevel(logging.WARNING)
     duck = bc.DuckSettings(args.memory_limit, args.threads)
@@ -236,7 +236,7 @@ def export_child(args) -> int:
             kinds=kinds,
             role="analyst",
             ordered=False,
-        )  # as queries.detail.export_source
+        )  # as queries.explore.detail.export_source
         with snap.engine.connect() as conn:  # open DuckDB before the baseline
             conn.exec_driver_sql("SELECT 1").all()
         baseline = psutil.Process().memory_info().rss

@@ -14,7 +14,7 @@
                  URL, then the router re-renders) and the breadcrumb back to the top.
                  Warm: repeated cycles; cold: the cache emptied and a new version published
                  before each action.
-  baseline       the raw SQL of the queries each state runs (queries.tier1.chart_jobs,
+  baseline       the raw SQL of the queries each state runs (queries.boards.tier1.chart_jobs,
                  compiled with the app's routing), on a read-only DuckDB connection: the sum
                  of the first (cold) runs and of the medians of 5 (warm), per action.
 
@@ -40,9 +40,9 @@ import _common as bc  # first of the project imports: puts the repository root o
 import page_load as pl
 from rich.table import Table
 
-from queries import tier1
-from queries.compile import compile_query
-from queries.run import _version_facts, current_model, latest_day
+from queries.boards import tier1
+from queries.semantic.compile import compile_query
+from queries.semantic.run import _version_facts, current_model, latest_day
 
 TARGET_WARM = 0.3
 TARGET_COLD = 1.5

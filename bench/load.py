@@ -65,11 +65,11 @@ from app.core.config import load_settings
 from app.core.errors import StarboardError
 from app.core.runtime import standalone
 from app.loader.publish import WarehousePaths, duckdb_path, read_pointer
-from queries import tier1
-from queries.boards import tier0_boards
-from queries.explore import ExploreState, filter_text_of, state_to_search
-from queries.parse import query_from_json
-from queries.run import current_model, explain, latest_day
+from queries.boards import tier1
+from queries.boards.tier0 import tier0_boards
+from queries.explore.state import ExploreState, filter_text_of, state_to_search
+from queries.semantic.parse import query_from_json
+from queries.semantic.run import current_model, explain, latest_day
 
 console = Console(width=150)
 PASSWORD = "load-bench-password-1"

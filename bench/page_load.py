@@ -17,7 +17,7 @@
                   (<home>/cache) and a fresh data version published (a copy of the version
                   file under a new name, the pointer replaced atomically), 0.3 s to notice.
                   Cold is server-side only: browser assets stay cached in both cases.
-  baseline (a)    the board's own queries (queries.boards.board_jobs), compiled with the
+  baseline (a)    the board's own queries (queries.boards.tier0.board_jobs), compiled with the
                   app's routing and run directly on a read-only DuckDB connection with the
                   app's settings: median of 5 each; their sum and their max.
   baseline (b)    a static HTML page with the same tiles (numbers as text) and the same
@@ -65,9 +65,10 @@ from rich.table import Table
 from app.core.config import ensure_secret_key, load_settings
 from app.core.runtime import standalone
 from app.loader.publish import WarehousePaths, duckdb_path, new_version, read_pointer
-from queries import boards, periods
-from queries.compile import compile_query
-from queries.run import _version_facts, current_model, latest_day
+from queries.boards import tier0 as boards
+from queries.semantic import periods
+from queries.semantic.compile import compile_query
+from queries.semantic.run import _version_facts, current_model, latest_day
 
 TARGET_WARM = 0.5
 TARGET_COLD = 1.0
@@ -389,7 +390,7 @@ def page_components(view: boards.Tier0View) -> Any:
     from dash import dcc, html
 
     from components import ban, figures, shell
-    from queries import status as status_q
+    from queries.quality import status as status_q
 
     def ban_data(f: boards.BanFigures) -> ban.BanData:  # as pages/t0.py::_ban_data
         status = f.status
@@ -948,7 +949,7 @@ def server_profile(
 
     import plotly.io.json as pjson
 
-    from queries import status as status_q
+    from queries.quality import status as status_q
 
     lines: list[dict[str, Any]] = []
 

@@ -68,7 +68,7 @@ def main() -> None:
     from app.loader.generate import generate
     from app.loader.load import load
     from app.loader.postgres import drop_all, load_postgres
-    from queries.rollups import build_rollups
+    from queries.semantic.rollups import build_rollups
 
     root = OUT_DIR / "postgres"
     shutil.rmtree(root, ignore_errors=True)

@@ -9,7 +9,7 @@ measured in the same run, on the same engine.
                         through SQLAlchemy on one connection, interleaved; target ≤ 1.1×.
   rollup routing        a Tier-0-style query answered from a rollup vs the same query forced
                         onto the fact (compile_query(..., use_rollups=False)); target ≥ 20×.
-  cache hit             queries.run.run with the ``simple`` cache in a standalone runtime,
+  cache hit             queries.semantic.run.run with the ``simple`` cache in a standalone runtime,
                         identical runs after the first vs the same run uncached; < 2 ms.
   compile               compile_query + sql_text, no execution, vs executing the statement
                         it routes to; target < 5 ms.
@@ -36,10 +36,10 @@ from rich.table import Table
 
 from app.core.config import load_settings
 from app.core.runtime import Runtime, standalone
-from queries.compile import CompiledQuery, compile_query, sql_text
-from queries.model import SemanticModel
-from queries.query import Filter, MetricQuery
-from queries.run import _version_facts, current_model, run
+from queries.semantic.compile import CompiledQuery, compile_query, sql_text
+from queries.semantic.model import SemanticModel
+from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.run import _version_facts, current_model, run
 
 TARGET_HAND_RATIO = 1.1
 TARGET_ROLLUP_SPEEDUP = 20.0
@@ -219,7 +219,7 @@ class Bench:
         self.exec_medians: dict[tuple[str, bool], float] = {}
 
     def compile(self, query: MetricQuery, use_rollups: bool = True) -> CompiledQuery:
-        """As queries.run.run compiles: the version's rollups and column types."""
+        """As queries.semantic.run.run compiles: the version's rollups and column types."""
         return compile_query(
             self.model,
             query,
@@ -330,7 +330,7 @@ class Bench:
             (base,) = self.timed([miss])
             self.rows.append(
                 Row(
-                    "cache hit: queries.run.run, simple cache",
+                    "cache hit: queries.semantic.run.run, simple cache",
                     name,
                     sb,
                     "use_cache=False",
@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def logger_off() -> None:
-    """queries.run logs one JSON line per query; thousands of them would bury the table."""
+    """queries.semantic.run logs one JSON line per query; thousands of them would bury the table."""
     import logging
 
     logging.getLogger("starboard.query").setLevel(logging.WARNING)

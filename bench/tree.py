@@ -34,8 +34,9 @@ from rich.table import Table
 
 from app.core.config import load_settings
 from app.core.runtime import Runtime, standalone
-from queries import periods, tree
-from queries.run import _plan, current_model, latest_day
+from queries import tree
+from queries.semantic import periods
+from queries.semantic.run import _plan, current_model, latest_day
 
 TARGET_WARM = 1.0
 TARGET_COLD = 3.0

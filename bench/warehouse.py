@@ -57,7 +57,7 @@ def phase_generate(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -
 def phase_load(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
     from app.core.config import DEMO_MODEL
     from app.loader.load import load
-    from queries.rollups import build_rollups
+    from queries.semantic.rollups import build_rollups
 
     target = workdir / "wh"
     bc.remove_tree(target)  # no previous publish: the row-count gate starts afresh

@@ -1,7 +1,7 @@
 """BAN tiles (big aggregate numbers) for Tier 0 boards: plain values in, one link out.
 
 A page maps its query results into ``BanData``; nothing here queries or computes a
-goal status or an anomaly (those rules live in ``queries.analysis``).
+goal status or an anomaly (those rules live in ``queries.analysis.changes``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from app.core.runtime import current_runtime
 from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
-from queries import status as status_q
+from queries.quality import status as status_q
 
 dash.register_page(
     __name__,

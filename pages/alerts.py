@@ -16,9 +16,9 @@ from app.core.runtime import current_runtime
 from app.core.stores import alerts as alert_store
 from components import shell
 from components.tables import Column, table
-from queries import alerts as alerts_q
-from queries import status as status_q
-from queries.run import current_model
+from queries.alerts import evaluate as alerts_q
+from queries.quality import status as status_q
+from queries.semantic.run import current_model
 
 dash.register_page(
     __name__,

@@ -8,8 +8,8 @@ from dash import html
 from app.core import web
 from app.core.errors import StarboardError
 from components import shell
-from queries import status as status_q
-from queries.run import current_model
+from queries.quality import status as status_q
+from queries.semantic.run import current_model
 
 dash.register_page(
     __name__, path="/", name="Home", title="Starboard", nav=True, access="signed_in", order=0

@@ -19,8 +19,8 @@ from app.core.runtime import current_runtime
 from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
-from queries import inputs
-from queries import status as status_q
+from queries.quality import status as status_q
+from queries.semantic import inputs
 
 dash.register_page(
     __name__,

@@ -17,9 +17,9 @@ from components import quality as quality_c
 from components import shell
 from components.figures import graph
 from components.tables import Column, table
-from queries import dq as dq_q
-from queries import status as status_q
-from queries.run import effective_scope
+from queries.quality import dq as dq_q
+from queries.quality import status as status_q
+from queries.semantic.run import effective_scope
 
 dash.register_page(
     __name__,

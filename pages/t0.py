@@ -14,9 +14,9 @@ from dash import html
 from app.core import web
 from app.core.errors import StarboardError, WarehouseUnavailable
 from components import ban, figures, shell, trustbadge
-from queries import boards
-from queries import status as status_q
-from queries import trust as trust_q
+from queries.boards import tier0 as boards
+from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 
 dash.register_page(
     __name__,

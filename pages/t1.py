@@ -20,11 +20,12 @@ from app.core.errors import QueryError, StarboardError, WarehouseUnavailable
 from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
 from components.formatting import format_value
-from queries import explore as explore_q
-from queries import inputs, tier1
-from queries import status as status_q
-from queries import trust as trust_q
-from queries.run import current_model, latest_day
+from queries.boards import tier1
+from queries.explore import state as explore_q
+from queries.quality import status as status_q
+from queries.quality import trust as trust_q
+from queries.semantic import inputs
+from queries.semantic.run import current_model, latest_day
 
 dash.register_page(
     __name__,

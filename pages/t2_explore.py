@@ -1,11 +1,11 @@
 """/t2/explore?metrics=…&by=…&where=…&chart=…: the Tier 2 explorer.
 
-The URL is the exploration (queries/explore.py). The layout draws the controls from it
+The URL is the exploration (queries/explore/state.py). The layout draws the controls from it
 and leaves the result empty; a background callback (app/core/background.py: progress, Cancel)
 runs the query through ``run()`` and draws the chart, table or pivot, the MetricQuery and
 its SQL. A control change writes a new URL (a history entry). A click on a chart point,
 a pivot cell or a table row opens the detail rows behind it: a server-side paged grid
-(queries/detail.py) with a CSV download (queries/export.py).
+(queries/explore/detail.py) with a CSV download (queries/export.py).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from app.core.auth import can, require, signed_in_user
 from app.core.errors import QueryError, StarboardError
 from components import explore as xc
 from components import figures, shell
-from queries import detail as detail_q
-from queries import explore as xq
-from queries import inputs
-from queries import status as status_q
+from queries.explore import detail as detail_q
+from queries.explore import state as xq
 from queries.export import cap_note
-from queries.parse import query_to_json
-from queries.query import OPS
-from queries.run import current_model
+from queries.quality import status as status_q
+from queries.semantic import inputs
+from queries.semantic.parse import query_to_json
+from queries.semantic.query import OPS
+from queries.semantic.run import current_model
 
 dash.register_page(
     __name__,

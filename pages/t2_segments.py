@@ -13,8 +13,8 @@ from components.formatting import format_value
 from components.tables import Column, table
 from queries import export
 from queries import segments as seg_q
-from queries import status as status_q
-from queries.run import current_model
+from queries.quality import status as status_q
+from queries.semantic.run import current_model
 
 dash.register_page(
     __name__,

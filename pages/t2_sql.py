@@ -17,7 +17,7 @@ from app.core.runtime import current_runtime
 from components import shell, sqlpage
 from queries import export
 from queries import sql as sql_q
-from queries import status as status_q
+from queries.quality import status as status_q
 
 dash.register_page(
     __name__,

@@ -17,10 +17,10 @@ from app.core import web
 from app.core.errors import StarboardError, WarehouseUnavailable
 from components import shell
 from components import tree as tree_c
-from queries import status as status_q
 from queries import tree as tree_q
-from queries import trust as trust_q
-from queries.run import current_model
+from queries.quality import status as status_q
+from queries.quality import trust as trust_q
+from queries.semantic.run import current_model
 
 dash.register_page(
     __name__,

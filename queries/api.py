@@ -31,9 +31,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.core.errors import AccessDenied, QueryError, StarboardError, WarehouseUnavailable
 from app.core.runtime import current_runtime
-from queries.parse import query_from_json
-from queries.query import MetricQuery, RowScope
-from queries.run import QueryStopped, current_model, run
+from queries.semantic.parse import query_from_json
+from queries.semantic.query import MetricQuery, RowScope
+from queries.semantic.run import QueryStopped, current_model, run
 
 ScopeLookup = Callable[[], RowScope]
 

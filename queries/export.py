@@ -403,7 +403,8 @@ def _error(exc: StarboardError, status: int) -> tuple[Response, int]:
 def blueprint() -> Blueprint:
     """``GET /api/v1/export/explore?<explorer URL state>`` and
     ``GET /api/v1/export/detail?<drill state>``: CSV downloads of the explorer."""
-    from queries import detail, explore
+    from queries.explore import detail
+    from queries.explore import state as explore
 
     api = Blueprint("export_v1", __name__, url_prefix="/api/v1/export")
 

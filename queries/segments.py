@@ -12,7 +12,7 @@ The model's ``segments:`` section names everything (no table or column name live
       attributes: [country, email]             # dimensions exported with each member
       recency: week             # optional grain of "last active": day or week (default)
 
-Features come from ``queries.run.run`` — the one door — so the user's row scope, the PII
+Features come from ``queries.semantic.run.run`` — the one door — so the user's row scope, the PII
 rule and the cache keyed by data version and scope all apply. Clustering is pure
 (``features`` → ``cluster``): features are standardised, k is the one with the highest
 silhouette score over k = 2…8 on a fixed sample, k-means uses a fixed random state, and
@@ -52,10 +52,10 @@ from app.core.errors import (
 )
 from app.core.runtime import Runtime, current_runtime
 from queries import export
-from queries.inputs import whole_number
-from queries.model import SemanticModel
-from queries.query import MetricQuery
-from queries.run import current_model, effective_scope, latest_day, run
+from queries.semantic.inputs import whole_number
+from queries.semantic.model import SemanticModel
+from queries.semantic.query import MetricQuery
+from queries.semantic.run import current_model, effective_scope, latest_day, run
 
 K_RANGE = range(2, 9)
 SAMPLE = 3000  # members the silhouette is measured on

@@ -63,7 +63,7 @@ from app.core.runtime import Runtime, current_runtime
 from app.core.warehouse import Snapshot
 from queries import export
 from queries.export import AuditUnavailable
-from queries.run import current_model
+from queries.semantic.run import current_model
 
 log = logging.getLogger("starboard.sql")
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" warnings

@@ -4,7 +4,7 @@ Two halves. The pure functions (``sum_split``, ``product_split``, ``influence_ra
 ``additive_movers``, ``mix_rate_movers``, ``narrative``) take numbers and return numbers;
 the README's "Metric tree and root-cause analysis" section states each rule, and the tests
 check them on hand-computed cases. ``tree_view`` runs the queries a tree page needs through
-the one door (``queries.boards.run_jobs`` → ``queries.run.run``, concurrently, in the
+the one door (``queries.boards.tier0.run_jobs`` → ``queries.semantic.run.run``, concurrently, in the
 caller's request context so the user's row scope applies) and assembles them.
 
 Contributions are in the parent's own unit (dollars of revenue, orders …); ``points`` are
@@ -25,14 +25,14 @@ import pandas as pd
 
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import current_runtime
-from queries import periods
-from queries import status as status_q
-from queries.analysis import change, finite
-from queries.boards import _Job, run_jobs
-from queries.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
-from queries.periods import PeriodWindow
-from queries.query import Filter, MetricQuery
-from queries.run import current_model, latest_day
+from queries.analysis.changes import change, finite
+from queries.boards.tier0 import _Job, run_jobs
+from queries.quality import status as status_q
+from queries.semantic import periods
+from queries.semantic.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
+from queries.semantic.periods import PeriodWindow
+from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.run import current_model, latest_day
 
 HISTORY = 12  # periods in a node's sparkline and in the influence correlation
 COMPARES = ("previous", "last_year")
@@ -780,7 +780,7 @@ def tree_view(
     results = run_jobs(tree_jobs(model, metric, window, base), runtime)
     values, errors = _series(results, time_name)
     try:  # every check on the live version: load gates and the model's checks
-        from queries.trust import live_quality
+        from queries.quality.trust import live_quality
 
         gates: Sequence[Any] | None = live_quality().results
     except StarboardError:

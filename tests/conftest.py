@@ -112,7 +112,7 @@ def pg_demo_app(
     on them with one user per role: the PostgreSQL twin of ``demo_app``."""
     from app.core.config import DEMO_MODEL
     from app.loader.postgres import drop_all, load_postgres
-    from queries.rollups import build_rollups
+    from queries.semantic.rollups import build_rollups
 
     work = tmp_path_factory.mktemp("pg_demo")
     raw = Path(tiny_demo.removeprefix("duckdb:///")).parent / "raw"
@@ -173,7 +173,7 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     from app.core.config import DEMO_MODEL
     from app.loader.generate import generate
     from app.loader.load import load
-    from queries.rollups import build_rollups
+    from queries.semantic.rollups import build_rollups
 
     root = tmp_path_factory.mktemp("tiny_demo")
     generate(root / "raw", interactions=TINY_DEMO_INTERACTIONS, seed=7)

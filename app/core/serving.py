@@ -3,7 +3,7 @@ headers and the reverse-proxy fix.
 
 Every request gets an id (an incoming ``X-Request-ID`` when it is sane, else a new one),
 returned in the response's ``X-Request-ID`` header and carried by every log line written
-while it is served, including the query lines of ``queries.run``. When the request ends,
+while it is served, including the query lines of ``queries.semantic.run``. When the request ends,
 one line on the ``starboard.request`` logger says who asked for what, how it went, how
 long it took and which queries it ran (with their cache hits and misses).
 """

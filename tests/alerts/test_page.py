@@ -9,8 +9,8 @@ import pytest
 from app.core.stores import alerts
 from app.core.stores.alerts import Webhook
 from app.core.warehouse import Warehouse
-from queries.alerts import Window, evaluate
-from queries.run import current_model
+from queries.alerts.evaluate import Window, evaluate
+from queries.semantic.run import current_model
 from tests.conftest import add_users, find, find_all, make_app, render, signed_in, texts
 
 

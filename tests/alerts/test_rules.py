@@ -8,7 +8,7 @@ import pytest
 
 from app.core.config import DEMO_MODEL
 from app.core.errors import ModelError
-from queries.model import load_model, parse_model
+from queries.semantic.model import load_model, parse_model
 
 BASE = DEMO_MODEL.read_text(encoding="utf-8")
 

@@ -159,8 +159,8 @@ def test_catalogue_lists_the_tier0_boards(exec_client) -> None:
 
 def test_check_refuses_a_tier0_board_with_a_class_d_query(demo_app, monkeypatch) -> None:
     from app.core.runtime import standalone
-    from queries import run as run_mod
-    from queries.boards import tier0_cost_problems
+    from queries.boards.tier0 import tier0_cost_problems
+    from queries.semantic import run as run_mod
 
     settings = demo_app.server.extensions["starboard"].settings
     with standalone(settings) as runtime:
@@ -182,9 +182,9 @@ def test_chart_with_too_many_points_is_a_clear_tile_and_goal_compare_draws_goals
 ) -> None:
     from dataclasses import replace
 
-    from queries import boards
-    from queries.model import Chart, Section
-    from queries.run import current_model
+    from queries.boards import tier0 as boards
+    from queries.semantic.model import Chart, Section
+    from queries.semantic.run import current_model
 
     runtime = demo_app.server.extensions["starboard"]
     with demo_app.server.test_request_context():

@@ -220,7 +220,7 @@ def _explore_links(page) -> list[str]:
 
 
 def test_charts_open_in_the_explorer_with_the_boards_dates_and_filters(demo_app) -> None:
-    from queries.explore import state_from_search
+    from queries.explore.state import state_from_search
 
     page = render(signed_in(demo_app, "ana"), "/t1/growth", RANGE + "&device=mobile")
     links = _explore_links(page)

@@ -17,8 +17,8 @@ import pytest
 
 from app.loader.load import load
 from app.loader.postgres import load_postgres
-from queries.query import MetricQuery
-from queries.run import run
+from queries.semantic.query import MetricQuery
+from queries.semantic.run import run
 from tests.app import rawdata
 from tests.conftest import add_users, make_app
 

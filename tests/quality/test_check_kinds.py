@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.stores.checks import MASK
-from queries.checks import run_checks, unmasked_rows
-from queries.model import parse_model
+from queries.quality.checks import run_checks, unmasked_rows
+from queries.semantic.model import parse_model
 from tests.quality.conftest import defects_on_postgres
 
 NOW = datetime(2026, 11, 24, 12, 0)

@@ -7,7 +7,7 @@ import pytest
 
 from app.core.config import DEMO_MODEL
 from app.core.errors import ModelError
-from queries.model import load_model, parse_model
+from queries.semantic.model import load_model, parse_model
 
 HEAD = """version: 1
 name: t
@@ -154,7 +154,7 @@ def test_starboard_check_reports_a_check_on_an_unknown_column(tmp_path) -> None:
     import duckdb
     import sqlalchemy as sa
 
-    from queries.model import check_model_against_warehouse
+    from queries.semantic.model import check_model_against_warehouse
 
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))

@@ -68,7 +68,7 @@ def test_charts_carry_the_badge_of_their_metric_and_dimension(as_user) -> None:
 
 
 def test_trust_for_inherits_fact_and_dimension_checks(planted_app) -> None:
-    from queries.trust import trust_for
+    from queries.quality.trust import trust_for
 
     with planted_app.server.test_request_context():
         revenue = trust_for("revenue")

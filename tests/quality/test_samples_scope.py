@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.stores.checks import MASK
-from queries.checks import run_checks, sql_pii_outputs, unmasked_rows
-from queries.model import parse_model
+from queries.quality.checks import run_checks, sql_pii_outputs, unmasked_rows
+from queries.semantic.model import parse_model
 from tests.conftest import PASSWORD, add_users, find, find_all, make_app, render, signed_in, texts
 from tests.quality.test_check_kinds import MODEL, NOW
 
@@ -58,10 +58,10 @@ def test_a_scoped_user_sees_counts_and_why_not_the_rows(planted_app, who) -> Non
 
 
 def test_the_scoped_admin_gets_no_unmasked_read_behind_the_page(planted_app, monkeypatch) -> None:
-    import queries.dq
+    import queries.quality.dq
 
     calls = []
-    monkeypatch.setattr(queries.dq, "unmasked_rows", lambda *a: calls.append(a) or [])
+    monkeypatch.setattr(queries.quality.dq, "unmasked_rows", lambda *a: calls.append(a) or [])
     render(signed_in(planted_app, "apac_admin"), "/quality")
     assert calls == []
     render(signed_in(planted_app, "ada"), "/quality")

@@ -30,8 +30,8 @@ from second_schema import (  # noqa: E402
     support_model,
 )
 
-from queries.compile import rollup_statements, warehouse_column_types  # noqa: E402
-from queries.model import SemanticModel  # noqa: E402
+from queries.semantic.compile import rollup_statements, warehouse_column_types  # noqa: E402
+from queries.semantic.model import SemanticModel  # noqa: E402
 
 PG_URL_ENV = "STARBOARD_TEST_PG_URL"
 

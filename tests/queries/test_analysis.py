@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from queries.analysis import anomaly, change, goal_status
+from queries.analysis.changes import anomaly, change, goal_status
 
 
 @pytest.mark.parametrize(

@@ -149,9 +149,9 @@ def test_pii_dimensions_are_refused_without_the_permission(demo_app) -> None:
     from dataclasses import replace
 
     from app.core.auth import AccessDenied
-    from queries.model import Dimension
-    from queries.query import MetricQuery
-    from queries.run import check_pii, current_model
+    from queries.semantic.model import Dimension
+    from queries.semantic.query import MetricQuery
+    from queries.semantic.run import check_pii, current_model
 
     runtime = demo_app.server.extensions["starboard"]
     with demo_app.server.test_request_context():
@@ -223,9 +223,9 @@ SLOW = sa.text("SELECT count(*) FROM range(200000) a, range(200000) b WHERE a.ra
 def _slow_statement(monkeypatch) -> None:
     """Every compiled query runs a cross join of 4·10¹⁰ rows instead (one column, like a
     query for one metric)."""
-    import queries.run
+    import queries.semantic.run
 
-    real = queries.run.compile_query
+    real = queries.semantic.run.compile_query
 
     def compile_slow(*args, **kwargs):
         return dataclasses.replace(real(*args, **kwargs), statement=SLOW)
@@ -258,7 +258,7 @@ def test_a_query_past_the_time_limit_is_stopped_with_a_clear_400(
 
 
 def test_fetch_all_stops_a_slow_duckdb_statement_and_drops_the_connection(demo_app) -> None:
-    from queries.run import QueryStopped, fetch_all
+    from queries.semantic.run import QueryStopped, fetch_all
 
     snap = demo_app.server.extensions["starboard"].warehouse.snapshot()
     with pytest.raises(QueryStopped, match="time limit of 0.2 s"):
@@ -269,7 +269,7 @@ def test_fetch_all_stops_a_slow_duckdb_statement_and_drops_the_connection(demo_a
 
 
 def test_fetch_all_stops_a_slow_postgresql_statement(pg_server: str) -> None:
-    from queries.run import QueryStopped, fetch_all
+    from queries.semantic.run import QueryStopped, fetch_all
 
     engine = sa.create_engine(pg_server)
     snap = SimpleNamespace(engine=engine)

@@ -32,15 +32,15 @@ from app.core.config import DEMO_MODEL, load_settings
 from app.core.runtime import Runtime, standalone
 from app.core.warehouse import Warehouse
 from app.loader.generate import planted_stories
-from queries.compile import (
+from queries.semantic.compile import (
     CompiledQuery,
     compile_query,
     rollup_statements,
     warehouse_column_types,
 )
-from queries.model import SemanticModel, load_model
-from queries.query import Filter, MetricQuery, RowScope
-from queries.run import run
+from queries.semantic.model import SemanticModel, load_model
+from queries.semantic.query import Filter, MetricQuery, RowScope
+from queries.semantic.run import run
 
 MODEL = load_model(DEMO_MODEL)
 METRICS = tuple(MODEL.metrics)

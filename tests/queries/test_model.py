@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.errors import ModelError, Problem
-from queries.model import (
+from queries.semantic.model import (
     CHART_TYPES,
     Chart,
     Join,
@@ -810,7 +810,7 @@ def test_postgres_demo_model_matches_the_design_schema(
 
 @pytest.mark.parametrize("text", ["१", "²", "٣٤"])
 def test_integer_filter_values_take_ascii_digits_only(text: str) -> None:
-    from queries.compile import coerce_value
+    from queries.semantic.compile import coerce_value
 
     with pytest.raises(ValueError):
         coerce_value(text, "integer")

@@ -8,8 +8,8 @@ import pytest
 from second_schema import TRICKY_STORE, support_model
 
 from app.core.errors import QueryError
-from queries.parse import parse_cli, parse_where, query_from_json, query_to_json
-from queries.query import Filter, MetricQuery
+from queries.semantic.parse import parse_cli, parse_where, query_from_json, query_to_json
+from queries.semantic.query import Filter, MetricQuery
 
 INJECTION = "x'; drop table users; --"
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from queries import periods
-from queries.periods import (
+from queries.semantic import periods
+from queries.semantic.periods import (
     default_period,
     history,
     parse_board_period,

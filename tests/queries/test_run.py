@@ -13,9 +13,9 @@ import pytest
 from app.core.config import load_settings
 from app.core.errors import QueryError
 from app.core.runtime import standalone
-from queries import run as run_mod
-from queries.query import Filter, MetricQuery
-from queries.run import cache_key, cost_class, run
+from queries.semantic import run as run_mod
+from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.run import cache_key, cost_class, run
 
 REVENUE_BY_GROUP = MetricQuery(("revenue", "orders"), ("channel_group",))
 MONTH = Filter("date", "between", ("2026-09-01", "2026-09-30"))

@@ -11,9 +11,10 @@ import pytest
 from app.core.config import load_settings
 from app.core.runtime import Runtime, standalone
 from app.loader.generate import planted_stories
-from queries import anomalies, tier1
-from queries.query import Filter, MetricQuery
-from queries.run import current_model, run
+from queries.analysis import anomalies
+from queries.boards import tier1
+from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.run import current_model, run
 
 DEMO_INTERACTIONS = 1_000_000
 OUTAGE = planted_stories()[0]

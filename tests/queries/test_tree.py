@@ -12,7 +12,7 @@ from app.core.config import load_settings
 from app.core.runtime import Runtime, standalone
 from app.loader.generate import planted_stories
 from queries import tree
-from queries.periods import window_from_key
+from queries.semantic.periods import window_from_key
 
 # --------------------------------------------------------------------------- sum
 

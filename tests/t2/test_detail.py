@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.errors import AccessDenied, QueryError
-from queries import detail as dq
-from queries.parse import parse_where
-from queries.query import Filter
+from queries.explore import detail as dq
+from queries.semantic.parse import parse_where
+from queries.semantic.query import Filter
 from tests.t2.conftest import as_user, direct
 
 PAID_SEARCH = "channel_group = 'Paid Search'"
@@ -19,7 +19,7 @@ def _drill(app, metric: str, *wheres: str, sort=()) -> dq.Drill:
 
 
 def _model(app):
-    from queries.run import current_model
+    from queries.semantic.run import current_model
 
     return current_model(app.server.extensions["starboard"])
 

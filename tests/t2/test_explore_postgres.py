@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from queries import detail as dq
-from queries.query import Filter
+from queries.explore import detail as dq
+from queries.semantic.query import Filter
 from tests.conftest import signed_in
 from tests.t2.conftest import as_user
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.errors import QueryError
-from queries import explore as xq
+from queries.explore import state as xq
 from tests.t2.conftest import as_user, direct
 
 
@@ -45,7 +45,7 @@ def test_malformed_url_arguments_are_named(search: str, message: str) -> None:
 
 
 def test_incompatible_choices_are_explained_and_left_out(t2_app) -> None:
-    from queries.run import current_model
+    from queries.semantic.run import current_model
 
     with as_user(t2_app, "ana"):
         model = current_model()
@@ -79,7 +79,7 @@ def test_incompatible_choices_are_explained_and_left_out(t2_app) -> None:
     ],
 )
 def test_unknown_names_and_bad_filters_are_errors(t2_app, state, message) -> None:
-    from queries.run import current_model
+    from queries.semantic.run import current_model
 
     with as_user(t2_app, "ana"):
         model = current_model()
@@ -127,8 +127,8 @@ def test_pivot_totals_are_queried_not_summed(t2_app) -> None:
 
 
 def test_point_filters_select_the_period_behind_a_point(t2_app) -> None:
-    from queries.query import MetricQuery
-    from queries.run import current_model
+    from queries.semantic.query import MetricQuery
+    from queries.semantic.run import current_model
 
     with as_user(t2_app, "ana"):
         model = current_model()

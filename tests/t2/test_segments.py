@@ -11,7 +11,7 @@ from flask_login import login_user
 from app.core.errors import ModelError
 from queries import export
 from queries import segments as seg_q
-from queries.run import current_model
+from queries.semantic.run import current_model
 from tests.conftest import find, render, signed_in, texts
 
 

@@ -1,6 +1,6 @@
 """Alerts: store each one once (rule × period × member), deliver it to webhooks, list them.
 
-The rules and their evaluation live in ``queries/alerts.py``; this module knows nothing of
+The rules and their evaluation live in ``queries/alerts/evaluate.py``; this module knows nothing of
 metrics. Delivery is a JSON POST per webhook with short timeouts and a bounded exponential
 backoff; every attempt count, HTTP status and last error is recorded in the metadata DB.
 """

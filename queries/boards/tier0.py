@@ -1,6 +1,6 @@
 """What a Tier 0 board shows, as plain values: every tile and chart of one period.
 
-All of a board's queries run at once through the one door (``queries.run.run`` with
+All of a board's queries run at once through the one door (``queries.semantic.run.run`` with
 ``tier=0``, so a class D query is refused), each in the caller's request context so the
 user's row scope applies. The page turns the result into components; nothing here knows
 about Dash.
@@ -19,12 +19,12 @@ from flask import copy_current_request_context, current_app, has_request_context
 
 from app.core.errors import Problem, QueryError, StarboardError, WarehouseUnavailable
 from app.core.runtime import Runtime, current_runtime
-from queries import periods
-from queries.analysis import Anomaly, GoalStatus, anomaly, finite, goal_status
-from queries.model import Board, Chart, Metric, SemanticModel
-from queries.periods import PeriodWindow
-from queries.query import Filter, MetricQuery
-from queries.run import current_model, explain, latest_day, run
+from queries.analysis.changes import Anomaly, GoalStatus, anomaly, finite, goal_status
+from queries.semantic import periods
+from queries.semantic.model import Board, Chart, Metric, SemanticModel
+from queries.semantic.periods import PeriodWindow
+from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.run import current_model, explain, latest_day, run
 
 HISTORY = 12  # periods in a BAN's sparkline
 BAR_LIMIT = 12  # categories in a bar chart

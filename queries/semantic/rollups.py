@@ -7,9 +7,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.core.errors import DataError
-from queries.compile import compile_query, rollup_statements
-from queries.model import SemanticModel, load_model
-from queries.query import MetricQuery
+from queries.semantic.compile import compile_query, rollup_statements
+from queries.semantic.model import SemanticModel, load_model
+from queries.semantic.query import MetricQuery
 
 
 def _derived(

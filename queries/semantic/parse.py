@@ -22,9 +22,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from app.core.errors import QueryError
-from queries.inputs import whole_number
-from queries.model import SemanticModel
-from queries.query import OPS, Filter, MetricQuery
+from queries.semantic.inputs import whole_number
+from queries.semantic.model import SemanticModel
+from queries.semantic.query import OPS, Filter, MetricQuery
 
 _REF = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z]+)?)\s*")
 _OP = re.compile(r"(?:(not\s+in|not_in|between|in)\b|(!=|<>|<=|>=|=|<|>))\s*", re.IGNORECASE)

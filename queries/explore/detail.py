@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.core.auth import can, signed_in_user
 from app.core.errors import AccessDenied, QueryError
 from app.core.runtime import current_runtime
-from queries.compile import (
+from queries.semantic.compile import (
     _check_filter,
     _condition,
     _FactSource,
@@ -42,9 +42,9 @@ from queries.compile import (
     _scope_dims,
     _scope_predicates,
 )
-from queries.model import Dimension, SemanticModel, reachable_tables
-from queries.parse import parse_where
-from queries.query import Filter, RowScope
+from queries.semantic.model import Dimension, SemanticModel, reachable_tables
+from queries.semantic.parse import parse_where
+from queries.semantic.query import Filter, RowScope
 
 log = logging.getLogger("starboard.query")
 MASK = "•••"
@@ -132,7 +132,7 @@ def parse_sort(text: str | None) -> tuple[tuple[str, bool], ...]:
 
 def drill_from_args(args: Mapping[str, Any], model: SemanticModel | None = None) -> Drill:
     """A Drill from URL arguments (``metric``, repeated ``where``, ``sort``)."""
-    from queries.run import current_model
+    from queries.semantic.run import current_model
 
     model = model or current_model()
     metric = (args.get("metric") or "").strip()
@@ -329,7 +329,7 @@ def detail_statement(
 
 def _context() -> tuple[SemanticModel, Any, dict[str, str], RowScope, bool, str]:
     """Model, pinned snapshot, column kinds, the user's row scope, pii permission, role."""
-    from queries.run import _version_facts, current_model, effective_scope
+    from queries.semantic.run import _version_facts, current_model, effective_scope
 
     user = signed_in_user()
     if user is None:

@@ -6,12 +6,12 @@ The state lives in the URL, so an exploration is shareable and restorable::
                &where=country in (DE,FR)&where=date between 2026-01-01 and 2026-03-31
                &chart=bar&order=-revenue&limit=100
 
-``where`` repeats and uses the filter syntax of :mod:`queries.parse`. Choices the model
+``where`` repeats and uses the filter syntax of :mod:`queries.semantic.parse`. Choices the model
 cannot answer together (a dimension no join path reaches from a metric's fact) are not
 errors: :func:`plan` leaves them out of the query and says why, so the page explains them.
 Unknown names, malformed filters and PII for roles without the permission are errors
 (a hand-made URL or callback payload gets a clear message, never data). Every query goes
-through :func:`queries.run.run`.
+through :func:`queries.semantic.run.run`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from app.core.errors import QueryError
-from queries.inputs import whole_number
-from queries.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
-from queries.parse import parse_where
-from queries.query import OPS, Filter, MetricQuery
-from queries.run import QueryResult, current_model, run
+from queries.semantic.inputs import whole_number
+from queries.semantic.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
+from queries.semantic.parse import parse_where
+from queries.semantic.query import OPS, Filter, MetricQuery
+from queries.semantic.run import QueryResult, current_model, run
 
 CHARTS = ("table", "line", "bar", "stacked", "scatter", "pivot")
 CHART_LABELS = {

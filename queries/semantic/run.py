@@ -27,15 +27,15 @@ from app.core.errors import AccessDenied, QueryError, StarboardError
 from app.core.runtime import Runtime, current_runtime
 from app.core.serving import note_query, request_id
 from app.core.warehouse import Snapshot
-from queries.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
-from queries.model import SemanticModel, join_path, load_model, metric_facts
-from queries.query import MetricQuery, RowScope
+from queries.semantic.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
+from queries.semantic.model import SemanticModel, join_path, load_model, metric_facts
+from queries.semantic.query import MetricQuery, RowScope
 
 log = logging.getLogger("starboard.query")
 
 # Cost classes by rows scanned (DESIGN §3).
 COST_CLASSES = (("A", 10**4), ("B", 10**6), ("C", 10**7))
-MODEL_STATE = "queries.model"
+MODEL_STATE = "queries.semantic.model"
 _state_lock = threading.Lock()
 
 

@@ -56,12 +56,12 @@ def warehouse_status() -> WarehouseStatus:
     per data version: it cannot change within one)."""
     runtime = current_runtime()
     snap = runtime.warehouse.snapshot()
-    key = f"queries.status:{snap.version.id}"
+    key = f"queries.quality.status:{snap.version.id}"
     cached = runtime.state.get(key)
     if cached is not None:
         return cached
     status = _read_status(snap)
-    for old in [k for k in runtime.state if k.startswith("queries.status:")]:
+    for old in [k for k in runtime.state if k.startswith("queries.quality.status:")]:
         runtime.state.pop(old, None)
     runtime.state[key] = status
     return status

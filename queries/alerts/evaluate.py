@@ -4,7 +4,7 @@ Four kinds (README "Alerts" has the format):
 
 - ``threshold``: a metric, per period of a grain (optionally per value of one dimension,
   optionally filtered), is above ``above`` or below ``below``;
-- ``anomaly``: a day of the metric's daily series stands out (queries/anomalies.py, the
+- ``anomaly``: a day of the metric's daily series stands out (queries/analysis/anomalies.py, the
   Tier 1 detector), in the direction the rule asks for;
 - ``risk1``: a Risk 1 quality check failed (a load was stopped, or the live data failed one);
 - ``stale``: the data is older than its freshness target.
@@ -27,11 +27,12 @@ from urllib.parse import urlencode
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import Runtime
 from app.core.stores.alerts import AlertEvent, CheckFailure, Webhook
-from queries import anomalies, periods
-from queries.model import GRAINS, SemanticModel, metric_facts, reachable_dimensions
-from queries.parse import parse_where
-from queries.query import Filter, MetricQuery
-from queries.run import as_date, latest_day, metric_days, run
+from queries.analysis import anomalies
+from queries.semantic import periods
+from queries.semantic.model import GRAINS, SemanticModel, metric_facts, reachable_dimensions
+from queries.semantic.parse import parse_where
+from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.run import as_date, latest_day, metric_days, run
 
 KINDS = ("threshold", "anomaly", "risk1", "stale")
 SEVERITIES = ("info", "warning", "critical")
@@ -619,7 +620,7 @@ def live_risk1_failures(runtime: Runtime) -> list[CheckFailure]:
     (publish or `starboard quality`), else the loader's gate table. None after a normal
     publish: a Risk 1 failure stops it."""
     from app.core.stores import checks as checkstore
-    from queries import status as status_q
+    from queries.quality import status as status_q
 
     snap = runtime.warehouse.snapshot()
     run_ = checkstore.latest_run(

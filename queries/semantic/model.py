@@ -193,8 +193,8 @@ class SemanticModel:
     rollups: dict[str, Rollup] = field(default_factory=dict)
     boards: dict[str, Board] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()
-    alerts: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.AlertRule
-    webhooks: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.Webhook
+    alerts: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.evaluate.AlertRule
+    webhooks: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.evaluate.Webhook
     lines: dict[str, int] = field(default_factory=dict)  # "metrics.revenue.sql" → line
 
     def time_dimension(self) -> Dimension | None:
@@ -709,7 +709,7 @@ class _Loader:
         rollups = self.rollups(top.get("rollups"))
         boards = self.boards(top.get("boards"))
         checks = self.checks(top.get("checks"))
-        from queries import alerts as alert_rules  # alerts build on this module
+        from queries.alerts import evaluate as alert_rules  # alerts build on this module
 
         alerts, webhooks = alert_rules.load_rules(self, top.get("alerts"), top.get("webhooks"))
         return SemanticModel(
@@ -1224,7 +1224,7 @@ class _Validator:
         self.check_rollups()
         self.check_boards()
         self.check_checks()
-        from queries import alerts as alert_rules
+        from queries.alerts import evaluate as alert_rules
 
         alert_rules.check_rules(self, self.model)
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from queries.inputs import EARLIEST_DAY
-from queries.model import GRAINS, parse_period
+from queries.semantic.inputs import EARLIEST_DAY
+from queries.semantic.model import GRAINS, parse_period
 
 # Before this day a period is refused: its history (12 periods and last year) would leave
 # the calendar that `datetime.date` and any warehouse's date dimension can represent.

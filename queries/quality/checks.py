@@ -26,7 +26,7 @@ from sqlglot import exp
 from app.core.errors import StarboardError
 from app.core.stores.checks import MASK, SAMPLE_ROWS, CheckResult, Sample
 from app.loader.gates import GateResult
-from queries.model import (
+from queries.semantic.model import (
     Check,
     SemanticModel,
     _warehouse_columns,
@@ -550,7 +550,7 @@ def quality_run(model: SemanticModel) -> tuple[str, list[CheckResult], int]:
     )
     # a version Starboard published keeps its load gates: count them in, so the DQ score
     # compares with the publish's (model checks stored among them are run again above)
-    from queries import status as status_q
+    from queries.quality import status as status_q
 
     try:
         gates = status_q.warehouse_status().gates

@@ -4,7 +4,7 @@ The whole state of a board is its query string: ``from``/``to`` (ISO days, inclu
 one key per filtered dimension (comma-separated values) and ``drill`` (``dim:value`` steps,
 comma-separated). ``parse_state`` reads it forgivingly (anything unknown becomes a notice
 and is ignored) and ``encode_state`` writes it back, so a URL restores a view exactly.
-All queries go through the one door (``queries.run.run`` with ``tier=1``), concurrently,
+All queries go through the one door (``queries.semantic.run.run`` with ``tier=1``), concurrently,
 in the caller's request context so the user's row scope applies.
 """
 
@@ -21,12 +21,19 @@ import pandas as pd
 
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import Runtime, current_runtime
-from queries import inputs
-from queries.anomalies import DayAnomaly, daily_anomalies
-from queries.boards import _Job, board, run_jobs
-from queries.model import Board, Chart, Metric, SemanticModel, metric_facts, reachable_dimensions
-from queries.query import Filter, MetricQuery
-from queries.run import current_model, latest_day, run
+from queries.analysis.anomalies import DayAnomaly, daily_anomalies
+from queries.boards.tier0 import _Job, board, run_jobs
+from queries.semantic import inputs
+from queries.semantic.model import (
+    Board,
+    Chart,
+    Metric,
+    SemanticModel,
+    metric_facts,
+    reachable_dimensions,
+)
+from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.run import current_model, latest_day, run
 
 DEFAULT_DAYS = 28
 BAR_LIMIT = 12
@@ -88,7 +95,7 @@ def _text(value: object) -> str:
 
 
 def _day(text: str) -> date | None:
-    """An ISO day within the calendar dates may take (``queries.inputs.day``), or None."""
+    """An ISO day within the calendar dates may take (``queries.semantic.inputs.day``), or None."""
     try:
         return inputs.day(text, "date")
     except QueryError:

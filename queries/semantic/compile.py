@@ -37,8 +37,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 
 from app.core.errors import QueryError
-from queries import sqlexpr
-from queries.model import (
+from queries.semantic import sqlexpr
+from queries.semantic.model import (
     GRAINS,
     Dimension,
     Join,
@@ -48,7 +48,7 @@ from queries.model import (
     join_path,
     reachable_tables,
 )
-from queries.query import OPS, Filter, MetricQuery, RowScope
+from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
 
 TYPE_KINDS = ("integer", "number", "date", "timestamp", "boolean", "text")
 

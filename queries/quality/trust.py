@@ -17,12 +17,12 @@ from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
 from app.core.stores import checks as checkstore
 from app.core.stores.checks import CheckResult, CheckRun
-from queries import status as status_q
-from queries.checks import gate_result
-from queries.model import SemanticModel, metric_facts
-from queries.run import current_model
+from queries.quality import status as status_q
+from queries.quality.checks import gate_result
+from queries.semantic.model import SemanticModel, metric_facts
+from queries.semantic.run import current_model
 
-STATE = "queries.trust"
+STATE = "queries.quality.trust"
 RECHECK_SECONDS = 2.0  # how often a worker looks for a newer quality run
 SEVERITY = {"unknown": 0, "ok": 1, "warn": 2, "fail": 3}
 COLOURS = {"ok": "green", "warn": "amber", "fail": "red", "unknown": "grey"}

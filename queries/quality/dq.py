@@ -12,10 +12,10 @@ from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
 from app.core.stores import checks as checkstore
 from app.core.stores.checks import CheckResult, CheckRun
-from queries.checks import unmasked_rows
-from queries.model import SemanticModel, join_path
-from queries.run import current_model
-from queries.trust import SEVERITY, LiveQuality, live_quality
+from queries.quality.checks import unmasked_rows
+from queries.quality.trust import SEVERITY, LiveQuality, live_quality
+from queries.semantic.model import SemanticModel, join_path
+from queries.semantic.run import current_model
 
 HISTORY_RUNS = 30
 FORMULA = (

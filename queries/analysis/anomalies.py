@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from queries.analysis import MAD_SCALE
+from queries.analysis.changes import MAD_SCALE
 
 NEIGHBOUR_WEEKS = 4  # same weekday, up to 4 weeks either side
 MIN_NEIGHBOURS = 3
