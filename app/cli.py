@@ -301,12 +301,12 @@ def _published_demo(settings: Settings) -> str | None:
     if is_postgres(settings.db_url):
         import sqlalchemy as sa
 
-        from app.loader.postgres import read_pointer
+        from app.core.pointer import read_pg_pointer
 
         engine = sa.create_engine(settings.db_url)
         try:
             with engine.connect() as conn:
-                pointer = read_pointer(conn, settings.pg_schema)
+                pointer = read_pg_pointer(conn, settings.pg_schema)
         except sa.exc.DBAPIError as exc:
             safe = sa.engine.make_url(settings.db_url).render_as_string(hide_password=True)
             raise DataError(
@@ -315,7 +315,7 @@ def _published_demo(settings: Settings) -> str | None:
         finally:
             engine.dispose()
         return f"PostgreSQL schema {pointer['schema_name']}" if pointer else None
-    from app.loader.publish import WarehousePaths, duckdb_path
+    from app.core.pointer import WarehousePaths, duckdb_path
 
     paths = WarehousePaths(duckdb_path(settings.db_url))
     return str(paths.path) if paths.pointer.exists() else None

@@ -149,11 +149,11 @@ def detail_rows(runtime, args) -> list[Row]:
     from queries.api import json_value
     from queries.explore import detail as dq
     from queries.semantic.query import Filter
-    from queries.semantic.run import _version_facts, current_model
+    from queries.semantic.run import current_model, version_facts
 
     model = current_model(runtime)
     snap = runtime.warehouse.snapshot()
-    kinds = _version_facts(runtime, snap, model).column_types
+    kinds = version_facts(runtime, snap, model).column_types
     with snap.engine.connect() as conn:
         (top,) = conn.exec_driver_sql(
             "SELECT p.category FROM fct_interaction f JOIN dim_product p USING (product_key) "
@@ -221,14 +221,14 @@ def export_child(args) -> int:
     """In a child process: stream the CSV (or, with --raw, fetch the same rows)."""
     from queries.explore import detail as dq
     from queries.export import BATCH_ROWS, stream_csv
-    from queries.semantic.run import _version_facts, current_model
+    from queries.semantic.run import current_model, version_facts
 
     logging.getLogger("starboard").setLevel(logging.WARNING)
     duck = bc.DuckSettings(args.memory_limit, args.threads)
     with standalone(_settings(args.db, args.workdir, duck)) as runtime:
         model = current_model(runtime)
         snap = runtime.warehouse.snapshot()
-        kinds = _version_facts(runtime, snap, model).column_types
+        kinds = version_facts(runtime, snap, model).column_types
         statement, columns = dq.detail_statement(
             model,
             dq.Drill("interactions"),

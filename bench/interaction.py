@@ -42,7 +42,7 @@ from rich.table import Table
 
 from queries.boards import tier1
 from queries.semantic.compile import compile_query
-from queries.semantic.run import _version_facts, current_model, latest_day
+from queries.semantic.run import current_model, latest_day, version_facts
 
 TARGET_WARM = 0.3
 TARGET_COLD = 1.5
@@ -105,7 +105,7 @@ def plan(
         start = tier1.State(*tier1.preset_range("28d", latest))
         wide = tier1.State(*tier1.preset_range("90d", latest))
         snap = runtime.warehouse.snapshot()
-        facts = _version_facts(runtime, snap, model)
+        facts = version_facts(runtime, snap, model)
         rollups = frozenset(model.rollups) & facts.tables
         drill_dim = next(
             (

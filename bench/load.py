@@ -63,8 +63,8 @@ from rich.table import Table
 
 from app.core.config import load_settings
 from app.core.errors import StarboardError
+from app.core.pointer import WarehousePaths, duckdb_path, read_pointer
 from app.core.runtime import standalone
-from app.loader.publish import WarehousePaths, duckdb_path, read_pointer
 from queries.boards import tier1
 from queries.boards.tier0 import tier0_boards
 from queries.explore.state import ExploreState, filter_text_of, state_to_search

@@ -63,12 +63,13 @@ import sqlalchemy as sa
 from rich.table import Table
 
 from app.core.config import ensure_secret_key, load_settings
+from app.core.pointer import WarehousePaths, duckdb_path, read_pointer
 from app.core.runtime import standalone
-from app.loader.publish import WarehousePaths, duckdb_path, new_version, read_pointer
+from app.loader.publish import new_version
 from queries.boards import tier0 as boards
 from queries.semantic import periods
 from queries.semantic.compile import compile_query
-from queries.semantic.run import _version_facts, current_model, latest_day
+from queries.semantic.run import current_model, latest_day, version_facts
 
 TARGET_WARM = 0.5
 TARGET_COLD = 1.0
@@ -221,7 +222,7 @@ def board_facts(
             raise bc.BenchError("the warehouse holds no dated facts")
         window = periods.default_period(board.period, latest)
         snap = runtime.warehouse.snapshot()
-        facts = _version_facts(runtime, snap, model)
+        facts = version_facts(runtime, snap, model)
         jobs = boards.board_jobs(model, board, window)
         rollups = frozenset(model.rollups) & facts.tables
         compiled = [

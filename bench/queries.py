@@ -39,7 +39,7 @@ from app.core.runtime import Runtime, standalone
 from queries.semantic.compile import CompiledQuery, compile_query, sql_text
 from queries.semantic.model import SemanticModel
 from queries.semantic.query import Filter, MetricQuery
-from queries.semantic.run import _version_facts, current_model, run
+from queries.semantic.run import current_model, run, version_facts
 
 TARGET_HAND_RATIO = 1.1
 TARGET_ROLLUP_SPEEDUP = 20.0
@@ -213,7 +213,7 @@ class Bench:
         self.args = args
         self.model: SemanticModel = current_model(runtime)
         self.snap = runtime.warehouse.snapshot()
-        self.facts = _version_facts(runtime, self.snap, self.model)
+        self.facts = version_facts(runtime, self.snap, self.model)
         self.dialect = self.snap.engine.dialect
         self.rows: list[Row] = []
         self.exec_medians: dict[tuple[str, bool], float] = {}

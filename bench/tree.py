@@ -36,7 +36,7 @@ from app.core.config import load_settings
 from app.core.runtime import Runtime, standalone
 from queries import tree
 from queries.semantic import periods
-from queries.semantic.run import _plan, current_model, latest_day
+from queries.semantic.run import current_model, latest_day, plan_query
 
 TARGET_WARM = 1.0
 TARGET_COLD = 3.0
@@ -65,7 +65,7 @@ def _raw_sql(runtime: Runtime, metric: str, period: str | None) -> tuple[float, 
     seconds = []
     with snap.engine.connect() as conn:
         for job in jobs:
-            compiled, _sql, _params, _rows = _plan(runtime, model, snap, job.query, (), True)
+            compiled, _sql, _params, _rows = plan_query(runtime, model, snap, job.query, (), True)
             began = time.perf_counter()
             conn.execute(compiled.statement).all()
             seconds.append(time.perf_counter() - began)

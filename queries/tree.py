@@ -4,8 +4,8 @@ Two halves. The pure functions (``sum_split``, ``product_split``, ``influence_ra
 ``additive_movers``, ``mix_rate_movers``, ``narrative``) take numbers and return numbers;
 the README's "Metric tree and root-cause analysis" section states each rule, and the tests
 check them on hand-computed cases. ``tree_view`` runs the queries a tree page needs through
-the one door (``queries.boards.tier0.run_jobs`` → ``queries.semantic.run.run``, concurrently, in the
-caller's request context so the user's row scope applies) and assembles them.
+the one door (``queries.semantic.jobs.run_jobs`` → ``queries.semantic.run.run``,
+concurrently, in the caller's request context so the user's row scope applies) and assembles them.
 
 Contributions are in the parent's own unit (dollars of revenue, orders …); ``points`` are
 the same contributions divided by |parent's comparison value|, i.e. percentage points of
@@ -26,9 +26,9 @@ import pandas as pd
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import current_runtime
 from queries.analysis.changes import change, finite
-from queries.boards.tier0 import _Job, run_jobs
 from queries.quality import status as status_q
 from queries.semantic import periods
+from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
 from queries.semantic.periods import PeriodWindow
 from queries.semantic.query import Filter, MetricQuery
@@ -549,7 +549,7 @@ def tree_jobs(
     base: PeriodWindow,
     *,
     movers: bool = True,
-) -> list[_Job]:
+) -> list[Job]:
     """Every query a tree page runs: one series per group of metrics sharing their facts
     (history and comparison period), and per mover dimension one query per period."""
     time_name = _time_name(model)
@@ -560,7 +560,7 @@ def tree_jobs(
     for name in names:
         groups.setdefault(tuple(sorted(metric_facts(model, name))), []).append(name)
     jobs = [
-        _Job(
+        Job(
             f"series:{i}",
             MetricQuery(
                 tuple(group),
@@ -576,7 +576,7 @@ def tree_jobs(
         for dim in mover_dimensions(model, metric):
             for side, w in (("after", window), ("before", base)):
                 jobs.append(
-                    _Job(
+                    Job(
                         f"mover:{dim}:{side}",
                         MetricQuery(
                             asked,

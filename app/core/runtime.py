@@ -18,9 +18,9 @@ from app.core.auth import Users
 from app.core.cache import QueryCache
 from app.core.config import Settings
 from app.core.meta import MetaDB
+from app.core.pointer import WarehousePaths, duckdb_path
 from app.core.private import private_home
 from app.core.warehouse import Warehouse
-from app.loader.publish import WarehousePaths, duckdb_path
 
 EXTENSION = "starboard"
 

@@ -3,7 +3,8 @@ headers and the reverse-proxy fix.
 
 Every request gets an id (an incoming ``X-Request-ID`` when it is sane, else a new one),
 returned in the response's ``X-Request-ID`` header and carried by every log line written
-while it is served, including the query lines of ``queries.semantic.run``. When the request ends,
+while it is served, including the query lines of ``queries.semantic.run``
+(``app/core/requestlog.py``). When the request ends,
 one line on the ``starboard.request`` logger says who asked for what, how it went, how
 long it took and which queries it ran (with their cache hits and misses).
 """
@@ -12,29 +13,23 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
 from dash.fingerprint import check_fingerprint
-from flask import Flask, Request, Response, g, has_request_context, jsonify, request
+from flask import Flask, Request, Response, g, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Map, Rule
 
+from app.core import requestlog
 from app.core.config import Settings
 
 log = logging.getLogger("starboard.request")
 
-HEADER = "X-Request-ID"
-_ENV_ID = "starboard.request_id"
-_ENV_QUERIES = "starboard.queries"
-_ENV_STARTED = "starboard.started"
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 COMPRESSED_TYPES = (
     "text/html",
@@ -47,30 +42,6 @@ COMPRESSED_TYPES = (
 )
 
 
-# --------------------------------------------------------------------------- request ids
-
-
-def request_id() -> str | None:
-    """The id of the request being served (None outside a request)."""
-    if not has_request_context():
-        return None
-    return request.environ.get(_ENV_ID)
-
-
-def note_query(query_id: str, cache_hit: bool) -> None:
-    """Record a query under the current request, for its log line (threads that copied the
-    request context share the same list)."""
-    if has_request_context():
-        found = request.environ.get(_ENV_QUERIES)
-        if found is not None:
-            found.append((query_id, cache_hit))
-
-
-def _incoming_id(req: Request) -> str:
-    sent = req.headers.get(HEADER, "").strip()
-    return sent if _SANE_ID.match(sent) else uuid.uuid4().hex
-
-
 # --------------------------------------------------------------------------- JSON logs
 
 
@@ -79,7 +50,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = request_id()
+            record.request_id = requestlog.request_id()
         return True
 
 
@@ -264,24 +235,21 @@ def install(server: Flask, settings: Settings) -> None:
 
     @server.before_request
     def start() -> None:
-        env = request.environ
-        env.setdefault(_ENV_ID, _incoming_id(request))
-        env.setdefault(_ENV_QUERIES, [])
-        env.setdefault(_ENV_STARTED, time.perf_counter())
+        requestlog.begin(request)
 
     # Registered before Compress: Flask runs after_request hooks last-registered first, so
     # this one sees the final (compressed) response.
     @server.after_request
     def finish(response: Response) -> Response:
-        env = request.environ
-        rid = env.get(_ENV_ID) or _incoming_id(request)
-        response.headers[HEADER] = rid
+        record = requestlog.begin(request)
+        rid = record.id
+        response.headers[requestlog.HEADER] = rid
         if immutable_static(request) and response.status_code == 200:
             response.headers["Cache-Control"] = IMMUTABLE
         elif request.path.startswith("/assets/"):
             response.headers["Cache-Control"] = "no-cache"
-        started = env.get(_ENV_STARTED)
-        queries = list(env.get(_ENV_QUERIES) or ())
+        started = record.started
+        queries = list(record.queries)
         user = g.get("_login_user")
         fields: dict[str, Any] = {
             "request_id": rid,

@@ -27,8 +27,7 @@ from flask import has_request_context, request
 from sqlalchemy.pool import QueuePool
 
 from app.core.errors import WarehouseUnavailable
-from app.loader.postgres import read_pointer as read_pg_pointer
-from app.loader.publish import WarehousePaths, duckdb_path, read_pointer
+from app.core.pointer import WarehousePaths, duckdb_path, read_pg_pointer, read_pointer
 
 PUBLISH_TABLE = "starboard_publish"
 log = logging.getLogger("starboard.warehouse")

@@ -8,11 +8,12 @@ gates that passed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
 
+from app.core.stores.checks import GateResult
 from app.loader.contract import RAW_FILES
 from app.loader.star import NATURAL_KEYS, ORPHAN_CHECKS, PRIMARY_KEYS
 
@@ -29,31 +30,6 @@ class GateThresholds:
     freshness_hours: float = 36.0
     shrink_warn: float = 0.10  # row count falling by more than this vs previous publish
     growth_warn: float = 1.00  # row count growing by more than this vs previous publish
-
-
-@dataclass(frozen=True)
-class GateResult:
-    check: str
-    table: str
-    column: str | None
-    risk: int
-    passed: bool
-    observed: float | None
-    threshold: float | None
-    detail: str
-    weight: float = 1.0
-
-    def as_row(self) -> dict[str, object]:
-        return asdict(self)
-
-    @property
-    def status(self) -> str:
-        """ok, warn (a Risk 2 gate failed) or fail (a Risk 1 gate failed)."""
-        return "ok" if self.passed else ("fail" if self.risk == 1 else "warn")
-
-    @property
-    def target(self) -> str:
-        return f"{self.table}.{self.column}" if self.column else self.table
 
 
 def _gate(

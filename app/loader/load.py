@@ -18,18 +18,11 @@ from pathlib import Path
 import duckdb
 
 from app.core.errors import DataError
+from app.core.pointer import WarehousePaths, duckdb_path, read_pointer
+from app.core.stores.checks import GateResult
 from app.loader import gates as gates_mod
-from app.loader.gates import GateResult, GateThresholds
-from app.loader.publish import (
-    WarehousePaths,
-    check_writable,
-    duckdb_path,
-    loader_lock,
-    new_version,
-    prune,
-    read_pointer,
-    swap_pointer,
-)
+from app.loader.gates import GateThresholds
+from app.loader.publish import check_writable, loader_lock, new_version, prune, swap_pointer
 from app.loader.stage import discover, stage
 from app.loader.star import STAR_TABLES, build_star, drop_staging
 

@@ -30,6 +30,8 @@ import duckdb
 import sqlalchemy as sa
 
 from app.core.errors import ConfigError, DataError
+from app.core.pointer import POINTER_TABLE, read_pg_pointer
+from app.core.pointer import quote_ident as _q
 from app.loader.gates import GateThresholds
 from app.loader.load import (
     GATE_TABLE,
@@ -43,7 +45,6 @@ from app.loader.load import (
 from app.loader.load import load as load_duckdb
 from app.loader.star import PRIMARY_KEYS
 
-POINTER_TABLE = "current"
 SCHEMA_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,38}$")  # + "_v" + version: 63 chars at most
 COPY_CHUNK = 1 << 20
 PG_STEPS = ("copy to PostgreSQL", "keys and statistics", "swap PostgreSQL schema")
@@ -108,30 +109,6 @@ def pg_type(duck_type: str, where: str) -> str:
         f"{where} has DuckDB type {duck_type}, which the PostgreSQL publish does "
         "not copy; cast it to a standard type in the model's tables."
     )
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def read_pointer(conn: sa.Connection, prefix: str) -> dict | None:
-    """The live version's pointer row, or None when nothing was published under ``prefix``."""
-    exists = conn.execute(
-        sa.text("SELECT to_regclass(:name)"), {"name": f"{_q(prefix)}.{_q(POINTER_TABLE)}"}
-    ).scalar()
-    if exists is None:
-        return None
-    row = (
-        conn.execute(
-            sa.text(
-                f"SELECT version, schema_name, previous, published_at "
-                f"FROM {_q(prefix)}.{_q(POINTER_TABLE)} WHERE id = 1"
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
 
 
 def _connect_error(url: str, exc: sa.exc.DBAPIError) -> DataError:
@@ -256,7 +233,7 @@ def _publish(
     checks: ModelChecks | None,
 ) -> LoadResult:
     with engine.connect() as conn:
-        live = read_pointer(conn, prefix)
+        live = read_pg_pointer(conn, prefix)
         previous_schema = live["schema_name"] if live else None
         previous_counts = _previous_counts(conn, previous_schema)
     extra_steps: list[tuple[str, float]] = []
@@ -378,7 +355,10 @@ def _keys_and_statistics(
 def _copy_history(conn: sa.Connection, schema: str, previous: str) -> None:
     """Keep earlier publishes and their gates for /quality (an older or foreign previous
     schema simply starts the history afresh)."""
-    new_p, old_p = f"{_q(schema)}.{PUBLISH_TABLE}", f"{_q(previous)}.{PUBLISH_TABLE}"
+    new_p, old_p = (
+        f"{_q(schema)}.{PUBLISH_TABLE}",
+        f"{_q(previous)}.{PUBLISH_TABLE}",
+    )
     new_g, old_g = f"{_q(schema)}.{GATE_TABLE}", f"{_q(previous)}.{GATE_TABLE}"
     savepoint = conn.begin_nested()
     try:
@@ -454,7 +434,7 @@ def _drop(engine: sa.Engine, schema: str) -> bool:
 
 def _drop_unpublished(engine: sa.Engine, prefix: str, schema: str) -> None:
     with engine.connect() as conn:
-        live = read_pointer(conn, prefix)
+        live = read_pg_pointer(conn, prefix)
     if live is None or live["schema_name"] != schema:  # never drop the live version
         _drop(engine, schema)
 
@@ -462,7 +442,7 @@ def _drop_unpublished(engine: sa.Engine, prefix: str, schema: str) -> None:
 def _prune(engine: sa.Engine, prefix: str) -> list[str]:
     """Drop version schemas other than the live and the previous one; return their names."""
     with engine.connect() as conn:
-        live = read_pointer(conn, prefix)
+        live = read_pg_pointer(conn, prefix)
         if live is None:
             return []
         schemas = _version_schemas(conn, prefix)

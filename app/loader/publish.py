@@ -23,81 +23,20 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.core.errors import ConfigError, DataError
+from app.core.errors import DataError
+from app.core.pointer import WarehousePaths, read_pointer
 
-POINTER_SUFFIX = ".current.json"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-
-
-@dataclass(frozen=True)
-class WarehousePaths:
-    """Where the files of one DuckDB warehouse live."""
-
-    path: Path  # the logical path named in the URL
-
-    @property
-    def pointer(self) -> Path:
-        return self.path.with_name(self.path.stem + POINTER_SUFFIX)
-
-    @property
-    def lock(self) -> Path:
-        return self.path.with_name(self.path.stem + ".lock")
-
-    def version_file(self, version: str) -> Path:
-        return self.path.with_name(f"{self.path.stem}-{version}.duckdb")
-
-    def version_files(self) -> list[Path]:
-        return sorted(self.path.parent.glob(f"{self.path.stem}-*.duckdb"))
-
-
-def duckdb_path(url: str) -> Path:
-    """The file path of a ``duckdb:///…`` URL; other URLs are a clear error."""
-    prefix = "duckdb:///"
-    if not url.startswith(prefix):
-        raise ConfigError(
-            f"Expected a DuckDB URL like duckdb:///path/warehouse.duckdb (or, "
-            f"for starboard load, postgresql+psycopg://…), got {url!r}."
-        )
-    raw = url[len(prefix) :].split("?", 1)[0]
-    if not raw or raw == ":memory:":
-        raise ConfigError(f"{url!r} names no file: the loader publishes to a DuckDB file.")
-    return Path(raw).expanduser()
 
 
 def new_version(now: datetime | None = None) -> str:
     """A sortable, unique version id: UTC timestamp plus random suffix."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S}Z{secrets.token_hex(3)}"
-
-
-def read_pointer(paths: WarehousePaths, *, strict: bool = True) -> dict | None:
-    """The pointer's contents, or None when no version was ever published.
-
-    A damaged pointer is an error for readers; the loader (``strict=False``) treats it as
-    absent so that publishing again repairs it.
-    """
-    try:
-        text = paths.pointer.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        data = json.loads(text)
-        if not isinstance(data, dict) or not isinstance(data.get("file"), str):
-            raise ValueError("no file named")
-    except ValueError as exc:
-        if not strict:
-            return None
-        # The name only: readers show this on /readyz and on error tiles.
-        raise DataError(
-            f"The warehouse pointer {paths.pointer.name} is damaged ({exc}); "
-            "publish again with `starboard load` to replace it."
-        ) from exc
-    return data
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -8,28 +8,25 @@ about Dash.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from flask import copy_current_request_context, current_app, has_request_context
 
-from app.core.errors import Problem, QueryError, StarboardError, WarehouseUnavailable
+from app.core.errors import Problem, QueryError, StarboardError
 from app.core.runtime import Runtime, current_runtime
 from queries.analysis.changes import Anomaly, GoalStatus, anomaly, finite, goal_status
 from queries.semantic import periods
+from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.model import Board, Chart, Metric, SemanticModel
 from queries.semantic.periods import PeriodWindow
 from queries.semantic.query import Filter, MetricQuery
-from queries.semantic.run import current_model, explain, latest_day, run
+from queries.semantic.run import current_model, explain, latest_day
 
 HISTORY = 12  # periods in a BAN's sparkline
 BAR_LIMIT = 12  # categories in a bar chart
 MAX_POINTS = 400  # per chart series: aggregation belongs in SQL, not in the browser
-WORKERS = 8
 TIER0_CHARTS = ("line", "bar", "area")
 
 
@@ -144,21 +141,15 @@ def _whole(grain: str, start: date, end: date) -> tuple[date, date]:
     return start, max(start, end)
 
 
-@dataclass(frozen=True)
-class _Job:
-    key: str
-    query: MetricQuery
-
-
-def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> list[_Job]:
+def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> list[Job]:
     """Every query a Tier 0 board runs for ``window`` (also what `starboard check` costs)."""
-    jobs: list[_Job] = []
+    jobs: list[Job] = []
     span = periods.history(window, HISTORY)
     first = min(span[0].start, periods.same_period_last_year(window).start)
     grain = window.grain
     for metric in dict.fromkeys(m for s in board_.sections for m in s.bans):
         jobs.append(
-            _Job(
+            Job(
                 f"ban:{metric}",
                 MetricQuery((metric,), (f"date:{grain}",), (_between(first, window.end),)),
             )
@@ -171,7 +162,7 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
             chart_grain = chart.grain or grain
             start, end = _whole(chart_grain, span[0].start, window.end)
             jobs.append(
-                _Job(
+                Job(
                     f"chart:{i}",
                     MetricQuery((metric,), (f"date:{chart_grain}",), (_between(start, end),)),
                 )
@@ -182,7 +173,7 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
                     chart_grain, periods.history(last, HISTORY)[0].start, last.end
                 )
                 jobs.append(
-                    _Job(
+                    Job(
                         f"chart:{i}:compare",
                         MetricQuery(
                             (metric,), (f"date:{chart_grain}",), (_between(last_start, last_end),)
@@ -191,7 +182,7 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
                 )
         elif chart.by:
             jobs.append(
-                _Job(
+                Job(
                     f"chart:{i}",
                     MetricQuery(
                         (metric,),
@@ -203,39 +194,6 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
                 )
             )
     return jobs
-
-
-def _in_context(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """Run ``fn`` in a worker thread with the caller's request (user, scope) or app."""
-    if has_request_context():
-        return copy_current_request_context(fn)
-    app = current_app._get_current_object()
-
-    def wrapped() -> Any:
-        with app.app_context():
-            return fn()
-
-    return wrapped
-
-
-def run_jobs(
-    jobs: list[_Job], runtime: Runtime, *, tier: int = 0
-) -> dict[str, pd.DataFrame | StarboardError]:
-    """Run the jobs concurrently as ``tier`` queries; each result is a frame or its error."""
-    if not jobs:
-        return {}
-
-    def one(job: _Job) -> pd.DataFrame | StarboardError:
-        try:
-            return run(job.query, tier=tier, runtime=runtime).frame
-        except WarehouseUnavailable:
-            raise
-        except StarboardError as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(jobs)))) as pool:
-        futures = {job.key: pool.submit(_in_context(lambda j=job: one(j))) for job in jobs}
-        return {key: future.result() for key, future in futures.items()}
 
 
 def tier0_view(name: str, period_text: str | list[str] | None = None) -> Tier0View:

@@ -22,8 +22,9 @@ import pandas as pd
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import Runtime, current_runtime
 from queries.analysis.anomalies import DayAnomaly, daily_anomalies
-from queries.boards.tier0 import _Job, board, run_jobs
+from queries.boards.tier0 import board
 from queries.semantic import inputs
+from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.model import (
     Board,
     Chart,
@@ -388,9 +389,9 @@ def _grain(state: State) -> str:
     return "day" if (state.end - state.start).days < MAX_RANGE_DAYS else "week"
 
 
-def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) -> list[_Job]:
+def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) -> list[Job]:
     """Every query the board runs for ``state``."""
-    jobs: list[_Job] = []
+    jobs: list[Job] = []
     charts = [c for s in board_.sections for c in s.charts]
     length = (state.end - state.start).days + 1
     prev_end = state.start - timedelta(days=1)
@@ -409,10 +410,10 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
                 first = state.start - timedelta(days=ANOMALY_PAD)
                 last = min(state.end + timedelta(days=ANOMALY_PAD), latest)
             dims = (f"date:{grain}",) + ((by,) if by and by != "date" else ())
-            jobs.append(_Job(f"{i}", MetricQuery(metrics, dims, (*filters, _between(first, last)))))
+            jobs.append(Job(f"{i}", MetricQuery(metrics, dims, (*filters, _between(first, last)))))
         elif chart.type == "bar" and by:
             jobs.append(
-                _Job(
+                Job(
                     f"{i}",
                     MetricQuery(
                         metrics[:1],
@@ -426,11 +427,11 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
         elif chart.type == "stacked_bar" and by:
             grain = "week" if length > 31 else "day"
             jobs.append(
-                _Job(f"{i}", MetricQuery(metrics[:1], (f"date:{grain}", by), (*filters, window)))
+                Job(f"{i}", MetricQuery(metrics[:1], (f"date:{grain}", by), (*filters, window)))
             )
         elif chart.type == "table" and by:
             jobs.append(
-                _Job(
+                Job(
                     f"{i}",
                     MetricQuery(
                         metrics,
@@ -442,16 +443,16 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
                 )
             )
         elif chart.type == "breakdown" and by:
-            jobs.append(_Job(f"{i}", MetricQuery(metrics, (by,), (*filters, window))))
+            jobs.append(Job(f"{i}", MetricQuery(metrics, (by,), (*filters, window))))
             jobs.append(
-                _Job(
+                Job(
                     f"{i}:prev",
                     MetricQuery(metrics, (by,), (*filters, _between(prev_start, prev_end))),
                 )
             )
-            jobs.append(_Job(f"{i}:total", MetricQuery(metrics, (), (*filters, window))))
+            jobs.append(Job(f"{i}:total", MetricQuery(metrics, (), (*filters, window))))
         elif chart.type == "funnel":
-            jobs.append(_Job(f"{i}", MetricQuery(metrics, (), (*filters, window))))
+            jobs.append(Job(f"{i}", MetricQuery(metrics, (), (*filters, window))))
         elif chart.type == "cohort":
             options = dict(chart.options)
             cohort_dim = options.get("cohort", "")
@@ -459,7 +460,7 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
             cohort_window = _between(first, state.end)
             if cohort_dim in model.dimensions:
                 jobs.append(
-                    _Job(
+                    Job(
                         f"{i}",
                         MetricQuery(
                             metrics[:1], (cohort_dim, "date:month"), (*filters, cohort_window)
@@ -470,7 +471,7 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
             if size is not None:
                 size_filters, _ = _filters(model, (size,), state)
                 jobs.append(
-                    _Job(
+                    Job(
                         f"{i}:size",
                         MetricQuery((size,), ("date:month",), (*size_filters, cohort_window)),
                     )
@@ -502,7 +503,7 @@ def _month_start(day: date, back: int) -> date:
     return date(month // 12, month % 12 + 1, 1)
 
 
-def run_all(jobs: list[_Job], runtime: Runtime) -> dict[str, pd.DataFrame | StarboardError]:
+def run_all(jobs: list[Job], runtime: Runtime) -> dict[str, pd.DataFrame | StarboardError]:
     """Run the jobs concurrently as Tier 1 queries; each result is a frame or its error."""
     return run_jobs(jobs, runtime, tier=1)
 

@@ -329,7 +329,7 @@ def detail_statement(
 
 def _context() -> tuple[SemanticModel, Any, dict[str, str], RowScope, bool, str]:
     """Model, pinned snapshot, column kinds, the user's row scope, pii permission, role."""
-    from queries.semantic.run import _version_facts, current_model, effective_scope
+    from queries.semantic.run import current_model, effective_scope, version_facts
 
     user = signed_in_user()
     if user is None:
@@ -339,7 +339,7 @@ def _context() -> tuple[SemanticModel, Any, dict[str, str], RowScope, bool, str]
     runtime = current_runtime()
     model = current_model(runtime)
     snap = runtime.warehouse.snapshot()
-    kinds = _version_facts(runtime, snap, model).column_types
+    kinds = version_facts(runtime, snap, model).column_types
     return model, snap, kinds, effective_scope(), can(user, "pii"), user.role
 
 

@@ -24,8 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from app.core.errors import StarboardError
-from app.core.stores.checks import MASK, SAMPLE_ROWS, CheckResult, Sample
-from app.loader.gates import GateResult
+from app.core.stores.checks import MASK, SAMPLE_ROWS, CheckResult, GateResult, Sample
 from queries.semantic.model import (
     Check,
     SemanticModel,

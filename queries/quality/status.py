@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
+from app.core.stores.checks import GateResult
 from app.core.warehouse import DataVersion
-from app.loader.gates import GateResult
 
 PUBLISH_TABLE = "starboard_publish"
 GATE_TABLE = "starboard_gate"

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 
 from app.core.auth import can, current_scope, signed_in_user
 from app.core.errors import AccessDenied, QueryError, StarboardError
+from app.core.requestlog import note_query, request_id
 from app.core.runtime import Runtime, current_runtime
-from app.core.serving import note_query, request_id
 from app.core.warehouse import Snapshot
 from queries.semantic.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
 from queries.semantic.model import SemanticModel, join_path, load_model, metric_facts
@@ -92,7 +92,7 @@ def current_model(runtime: Runtime | None = None) -> SemanticModel:
     return model
 
 
-def _version_facts(runtime: Runtime, snap: Snapshot, model: SemanticModel) -> VersionFacts:
+def version_facts(runtime: Runtime, snap: Snapshot, model: SemanticModel) -> VersionFacts:
     key = f"queries.facts:{snap.version.id}"
     facts = runtime.state.get(key)
     if facts is not None:
@@ -171,7 +171,7 @@ def metric_days(metric: str, runtime: Runtime | None = None) -> tuple[date, date
     runtime = runtime or current_runtime()
     model = current_model(runtime)
     snap = runtime.warehouse.snapshot()
-    facts = _version_facts(runtime, snap, model)
+    facts = version_facts(runtime, snap, model)
     spans = [
         s
         for f in sorted(metric_facts(model, metric))
@@ -188,7 +188,7 @@ def latest_day(runtime: Runtime | None = None) -> date | None:
     if snap.version.data_to is not None:
         return _as_date(snap.version.data_to)
     model = current_model(runtime)
-    facts = _version_facts(runtime, snap, model)
+    facts = version_facts(runtime, snap, model)
     days = [
         span[1]
         for name, table in model.tables.items()
@@ -224,7 +224,7 @@ PLAN_STATE = "queries.plans"
 PLAN_CACHE_SIZE = 2048
 
 
-def _plan(
+def plan_query(
     runtime: Runtime,
     model: SemanticModel,
     snap: Snapshot,
@@ -247,7 +247,7 @@ def _plan(
             if hit is not None:
                 plans.move_to_end(key)
                 return hit[1]
-    facts = _version_facts(runtime, snap, model)
+    facts = version_facts(runtime, snap, model)
     dialect = snap.engine.dialect
     compiled = compile_query(
         model,
@@ -385,7 +385,9 @@ def run(
     model = current_model(runtime)
     check_pii(model, query)
     snap = runtime.warehouse.snapshot()
-    compiled, sql, params, rows_scanned = _plan(runtime, model, snap, query, scope, use_rollups)
+    compiled, sql, params, rows_scanned = plan_query(
+        runtime, model, snap, query, scope, use_rollups
+    )
     klass = cost_class(rows_scanned)
     if tier == 0 and klass == "D":
         raise QueryError(
@@ -453,7 +455,7 @@ def explain(
     model = current_model(runtime)
     check_pii(model, query)
     snap = runtime.warehouse.snapshot()
-    facts = _version_facts(runtime, snap, model)
+    facts = version_facts(runtime, snap, model)
     compiled = compile_query(
         model,
         query,

@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 from app.core.errors import DataError
+from app.core.pointer import WarehousePaths
 from app.core.warehouse import Warehouse
 from app.loader.gates import GateThresholds
 from app.loader.load import GateFailure, load
-from app.loader.publish import WarehousePaths
 from tests.app import rawdata
 
 NOW = datetime(2026, 3, 21, 8, 0, tzinfo=UTC)

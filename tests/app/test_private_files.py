@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.core.config import ROOT_DIR
-from app.loader.publish import WarehousePaths, duckdb_path
+from app.core.pointer import WarehousePaths, duckdb_path
 from tests.conftest import add_users, make_app, render, signed_in, texts
 from tests.t2.test_callbacks import _explore
 

@@ -183,6 +183,7 @@ def test_chart_with_too_many_points_is_a_clear_tile_and_goal_compare_draws_goals
     from dataclasses import replace
 
     from queries.boards import tier0 as boards
+    from queries.semantic.jobs import run_jobs
     from queries.semantic.model import Chart, Section
     from queries.semantic.run import current_model
 
@@ -207,7 +208,7 @@ def test_chart_with_too_many_points_is_a_clear_tile_and_goal_compare_draws_goals
         from flask_login import login_user
 
         login_user(runtime.users.by_name("erin"))
-        results = boards.run_jobs(jobs, runtime)
+        results = run_jobs(jobs, runtime)
         many = boards._chart(model, board.sections[0].charts[0], 0, window, results)
         goal = boards._chart(model, board.sections[0].charts[1], 1, window, results)
     assert many.error is None and len(many.x) <= boards.MAX_POINTS  # a year of days fits

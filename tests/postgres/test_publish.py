@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.errors import ConfigError, DataError
+from app.core.pointer import read_pg_pointer
 from app.core.warehouse import Warehouse
 from app.loader.load import GateFailure, load
-from app.loader.postgres import load_postgres, pg_type, read_pointer
+from app.loader.postgres import load_postgres, pg_type
 from tests.app import rawdata
 
 pytestmark = pytest.mark.postgres
@@ -47,7 +48,7 @@ def _schemas(url: str, prefix: str) -> list[str]:
 def _pointer(url: str, prefix: str) -> dict | None:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        pointer = read_pointer(conn, prefix)
+        pointer = read_pg_pointer(conn, prefix)
     engine.dispose()
     return pointer
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.config import DEMO_MODEL, load_settings
-from app.loader.publish import duckdb_path
+from app.core.pointer import duckdb_path
 from tests.conftest import fresh_schema
 
 # Two Risk 2 checks that fail on the demo: tablets are not an accepted device, and the

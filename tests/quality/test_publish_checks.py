@@ -9,10 +9,10 @@ import pytest
 
 from app.cli import run_load
 from app.core.meta import MetaDB
+from app.core.pointer import WarehousePaths, duckdb_path, read_pointer
 from app.core.stores import checks as checkstore
 from app.core.warehouse import Warehouse
 from app.loader.load import GateFailure
-from app.loader.publish import WarehousePaths, duckdb_path, read_pointer
 from tests.quality.conftest import demo_model_with, settings_for
 
 

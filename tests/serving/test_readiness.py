@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.loader.publish import WarehousePaths, duckdb_path
+from app.core.pointer import WarehousePaths, duckdb_path
 from tests.conftest import make_app
 
 RECHECK = 0.4  # the warehouse re-reads its pointer at most every ~200 ms

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -82,6 +82,34 @@ class Sample:
             tuple(data.get("masked", ())),
             tuple(data.get("keys", ())),
         )
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One load gate's outcome, as the loader writes it to ``starboard_gate`` and readers
+    (status, quality) read it back."""
+
+    check: str
+    table: str
+    column: str | None
+    risk: int
+    passed: bool
+    observed: float | None
+    threshold: float | None
+    detail: str
+    weight: float = 1.0
+
+    def as_row(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def status(self) -> str:
+        """ok, warn (a Risk 2 gate failed) or fail (a Risk 1 gate failed)."""
+        return "ok" if self.passed else ("fail" if self.risk == 1 else "warn")
+
+    @property
+    def target(self) -> str:
+        return f"{self.table}.{self.column}" if self.column else self.table
 
 
 @dataclass(frozen=True)
