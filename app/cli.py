@@ -377,10 +377,10 @@ def query(
 ) -> None:
     """Run one MetricQuery through the semantic layer (the same door the web app uses)."""
     from app.core.runtime import standalone
-    from queries.api import records
     from queries.semantic.parse import parse_cli
     from queries.semantic.run import current_model, run
     from queries.semantic.run import explain as explain_query
+    from queries.semantic.values import records
 
     if format not in ("table", "csv", "json"):
         raise DataError(f"--format {format!r}: choose table, csv or json.")
@@ -422,7 +422,7 @@ def check(
 ) -> None:
     """Check the semantic model against the warehouse; print every problem at once."""
     from app.core.runtime import standalone
-    from queries.semantic.model import check as check_model
+    from queries.semantic.against_warehouse import check as check_model
 
     settings = _settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
@@ -768,7 +768,8 @@ def _fire_alerts(
     from app.core.meta import MetaDB
     from app.core.runtime import standalone
     from app.core.stores import alerts as alert_store
-    from queries.alerts.evaluate import KINDS, Window, evaluate
+    from queries.alerts.evaluate import Window, evaluate
+    from queries.semantic.alert_rules import KINDS
     from queries.semantic.run import current_model
 
     window = Window.parse(since, period)

@@ -11,15 +11,11 @@ import dash
 import flask
 from dash import dcc, html
 
+from app import http
 from app.core import background, serving, web
 from app.core.config import ensure_secret_key, load_settings
-from app.core.errors import StarboardError
-from app.core.runtime import current_runtime, init_runtime
+from app.core.runtime import init_runtime
 from components import shell
-from queries.api import blueprint as api_blueprint
-from queries.export import blueprint as export_blueprint
-from queries.segments import blueprint as segments_blueprint
-from queries.sql import blueprint as sql_blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("starboard")
@@ -57,11 +53,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         page_registry=lambda: dash.page_registry,
         denied_layout=shell.denied,
     )
-    _health_routes(server)
-    server.register_blueprint(api_blueprint())
-    server.register_blueprint(export_blueprint())
-    server.register_blueprint(sql_blueprint())
-    server.register_blueprint(segments_blueprint())
+    http.install(server)  # every JSON/CSV route and the one error handler
     serving.install_api_fallback(server)  # last: it sees every API route
     return app
 
@@ -75,35 +67,3 @@ def _logging(level: str) -> None:
 def _on_callback_error(err: Exception) -> None:
     """Unexpected callback failures are logged with their traceback; the page keeps working."""
     log.exception("callback failed", exc_info=err)
-
-
-def _health_routes(server: flask.Flask) -> None:
-    @server.get("/healthz")
-    def healthz() -> flask.Response:
-        """Liveness: the process answers; the data version when the warehouse is open."""
-        try:
-            version: str | None = current_runtime().warehouse.snapshot().version.id
-        except StarboardError:
-            version = None
-        return flask.jsonify(status="ok", data_version=version)
-
-    @server.get("/readyz")
-    def readyz() -> tuple[flask.Response, int]:
-        """Readiness: the warehouse opens and its last publish passed every Risk 1 gate."""
-        try:
-            snap = current_runtime().warehouse.snapshot()
-            with snap.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1").scalar()
-        except StarboardError as exc:
-            return flask.jsonify(status="unavailable", reason=exc.message), 503
-        version = snap.version
-        body = {
-            "status": "ready",
-            "data_version": version.id,
-            "published_at": version.published_at.isoformat() if version.published_at else None,
-            "dq_score": version.dq_score,
-        }
-        if version.risk1_failed:
-            body.update(status="gate_failed", reason="the last publish failed a Risk 1 gate")
-            return flask.jsonify(body), 503
-        return flask.jsonify(body), 200

@@ -146,10 +146,10 @@ def explore_rows(runtime, args) -> list[Row]:
 
 
 def detail_rows(runtime, args) -> list[Row]:
-    from queries.api import json_value
     from queries.explore import detail as dq
     from queries.semantic.query import Filter
     from queries.semantic.run import current_model, version_facts
+    from queries.semantic.values import json_value
 
     model = current_model(runtime)
     snap = runtime.warehouse.snapshot()

@@ -37,9 +37,9 @@ from rich.table import Table
 from app.core.config import load_settings
 from app.core.runtime import Runtime, standalone
 from queries.semantic.compile import CompiledQuery, compile_query, sql_text
-from queries.semantic.model import SemanticModel
 from queries.semantic.query import Filter, MetricQuery
 from queries.semantic.run import current_model, run, version_facts
+from queries.semantic.types import SemanticModel
 
 TARGET_HAND_RATIO = 1.1
 TARGET_ROLLUP_SPEEDUP = 20.0

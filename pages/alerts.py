@@ -16,8 +16,8 @@ from app.core.runtime import current_runtime
 from app.core.stores import alerts as alert_store
 from components import shell
 from components.tables import Column, table
-from queries.alerts import evaluate as alerts_q
 from queries.quality import status as status_q
+from queries.semantic.alert_rules import AlertRule
 from queries.semantic.run import current_model
 
 dash.register_page(
@@ -133,7 +133,7 @@ def alerts_table(rows: list[alert_store.AlertRow], *, numbers: bool) -> html.Div
     )
 
 
-def _condition(rule: alerts_q.AlertRule) -> str:
+def _condition(rule: AlertRule) -> str:
     where = f" where {'; '.join(rule.where)}" if rule.where else ""
     each = f" for each {rule.by}" if rule.by else ""
     if rule.kind == "threshold":

@@ -39,10 +39,10 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Response, stream_with_context
 
 from app.core.auth import User, can, require, signed_in_user
-from app.core.errors import AccessDenied, QueryError, StarboardError, WarehouseUnavailable
+from app.core.errors import AccessDenied, QueryError, StarboardError
 from app.core.runtime import current_runtime
 
 log = logging.getLogger("starboard.export")
@@ -55,6 +55,7 @@ class AuditUnavailable(StarboardError):
     needs an audit record is not done."""
 
     title = "Audit log unavailable"
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -392,52 +393,6 @@ def csv_response(
             "Cache-Control": "no-store",
         },
     )
-
-
-def _error(exc: StarboardError, status: int) -> tuple[Response, int]:
-    return jsonify(
-        error={"type": type(exc).__name__, "title": exc.title, "message": exc.message}
-    ), status
-
-
-def blueprint() -> Blueprint:
-    """``GET /api/v1/export/explore?<explorer URL state>`` and
-    ``GET /api/v1/export/detail?<drill state>``: CSV downloads of the explorer."""
-    from queries.explore import detail
-    from queries.explore import state as explore
-
-    api = Blueprint("export_v1", __name__, url_prefix="/api/v1/export")
-
-    def guarded(make: Callable[[], Response]) -> Response | tuple[Response, int]:
-        try:
-            return make()
-        except (WarehouseUnavailable, AuditUnavailable) as exc:
-            return _error(exc, 503)
-        except AccessDenied as exc:
-            return _error(exc, 403)
-        except StarboardError as exc:
-            return _error(exc, 400)
-
-    @api.get("/explore")
-    def explore_csv() -> Response | tuple[Response, int]:
-        def make() -> Response:
-            state = explore.state_from_args(request.args)
-            user = signed_in_user()
-            source = explore.export_source(state, row_cap(user))
-            return csv_response(source, safe_filename("explore-" + "-".join(state.metrics)))
-
-        return guarded(make)
-
-    @api.get("/detail")
-    def detail_csv() -> Response | tuple[Response, int]:
-        def make() -> Response:
-            drill = detail.drill_from_args(request.args)
-            source = detail.export_source(drill)
-            return csv_response(source, safe_filename(f"detail-{drill.metric}"))
-
-        return guarded(make)
-
-    return api
 
 
 def rows_of(lines: Iterable[str]) -> list[list[str]]:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from flask import Blueprint, Response, jsonify, request
+from flask import Response
 from ruamel.yaml import YAML
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
@@ -43,19 +43,16 @@ from threadpoolctl import threadpool_limits
 
 from app.core.auth import can, signed_in_user
 from app.core.errors import (
-    AccessDenied,
     ModelError,
     Problem,
     QueryError,
-    StarboardError,
-    WarehouseUnavailable,
 )
 from app.core.runtime import Runtime, current_runtime
 from queries import export
 from queries.semantic.inputs import whole_number
-from queries.semantic.model import SemanticModel
 from queries.semantic.query import MetricQuery
 from queries.semantic.run import current_model, effective_scope, latest_day, run
+from queries.semantic.types import SemanticModel
 
 K_RANGE = range(2, 9)
 SAMPLE = 3000  # members the silhouette is measured on
@@ -506,29 +503,17 @@ def export_frame(number: int, runtime: Runtime | None = None) -> pd.DataFrame:
     return pd.concat([out.reset_index(drop=True), features], axis=1)
 
 
-def blueprint() -> Blueprint:
-    """``GET /api/v1/segments/export.csv?segment=N``: one segment's members as CSV (the
-    export module streams, caps and audits it; the row scope and PII masking apply)."""
-    api = Blueprint("segments_v1", __name__, url_prefix="/api/v1/segments")
-
-    @api.get("/export.csv")
-    def export_csv() -> Response | tuple[Response, int]:
-        try:
-            number = whole_number(request.args.get("segment"), "segment")
-            frame = export_frame(number)
-            name = str(frame[SEGMENT_COLUMN].iloc[0]) if len(frame) else str(number)
-            source = export.RowSource(
-                list(frame.columns),
-                batches=export.frame_batches(frame),
-                what="segment",
-                detail={"segment": name},
-            )
-            return export.csv_response(source, export.safe_filename(f"segment-{name}"))
-        except AccessDenied as exc:
-            return jsonify(error={"type": "AccessDenied", "message": exc.message}), 403
-        except (WarehouseUnavailable, export.AuditUnavailable) as exc:
-            return jsonify(error={"type": type(exc).__name__, "message": exc.message}), 503
-        except StarboardError as exc:
-            return jsonify(error={"type": type(exc).__name__, "message": exc.message}), 400
-
-    return api
+def csv_export(segment: str | None) -> Response:
+    """One segment's members as a CSV download (``segment``: its number as sent in the
+    URL). The export module streams, caps and audits it; the row scope and PII masking
+    apply."""
+    number = whole_number(segment, "segment")
+    frame = export_frame(number)
+    name = str(frame[SEGMENT_COLUMN].iloc[0]) if len(frame) else str(number)
+    source = export.RowSource(
+        list(frame.columns),
+        batches=export.frame_batches(frame),
+        what="segment",
+        detail={"segment": name},
+    )
+    return export.csv_response(source, export.safe_filename(f"segment-{name}"))

@@ -36,7 +36,6 @@ Row scopes cannot be applied to free SQL, so users with a row scope may not use 
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -50,7 +49,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlglot
-from flask import Blueprint, Response, jsonify, request, session
+from flask import Response
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
@@ -956,33 +955,3 @@ def csv_export(text: str, *, runtime: Runtime | None = None) -> Response:
     except BaseException:
         batches.close()  # not delivered: close the sandbox now
         raise
-
-
-def _csrf_ok() -> bool:
-    sent = request.form.get("csrf_token", "")
-    expected = session.get("csrf", "")
-    return bool(sent) and bool(expected) and hmac.compare_digest(sent, expected)
-
-
-def blueprint() -> Blueprint:
-    """``/api/v1/sql/export.csv``: the SQL page's CSV download. ``GET ?q=<statement>`` for
-    API clients; the page POSTs a form (``q`` and the session's CSRF token), so statements
-    longer than a URL allows download too."""
-    api = Blueprint("sql_v1", __name__, url_prefix="/api/v1/sql")
-
-    @api.route("/export.csv", methods=["GET", "POST"])
-    def export_csv() -> Response | tuple[Response, int]:
-        try:
-            if request.method == "POST":
-                if not _csrf_ok():
-                    raise AccessDenied("The download form expired: reload the page.")
-                return csv_export(request.form.get("q", ""))
-            return csv_export(request.args.get("q", ""))
-        except AccessDenied as exc:
-            return jsonify(error={"type": "AccessDenied", "message": exc.message}), 403
-        except AuditUnavailable as exc:
-            return jsonify(error={"type": "AuditUnavailable", "message": exc.message}), 503
-        except StarboardError as exc:
-            return jsonify(error={"type": type(exc).__name__, "message": exc.message}), 400
-
-    return api

@@ -28,11 +28,12 @@ from app.core.runtime import current_runtime
 from queries.analysis.changes import change, finite
 from queries.quality import status as status_q
 from queries.semantic import periods
+from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.jobs import Job, run_jobs
-from queries.semantic.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
 from queries.semantic.periods import PeriodWindow
 from queries.semantic.query import Filter, MetricQuery
 from queries.semantic.run import current_model, latest_day
+from queries.semantic.types import GRAINS, Metric, SemanticModel
 
 HISTORY = 12  # periods in a node's sparkline and in the influence correlation
 COMPARES = ("previous", "last_year")

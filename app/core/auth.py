@@ -80,6 +80,7 @@ class Throttled(AccessDenied):
     """Too many failed sign-ins from this address (for this name, or for all names)."""
 
     title = "Too many sign-ins"
+    status = 429
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,15 @@ from dataclasses import dataclass
 
 
 class StarboardError(Exception):
-    """Base class: ``str(err)`` is a message fit for the user who caused it."""
+    """Base class: ``str(err)`` is a message fit for the user who caused it.
+
+    ``status`` is the HTTP status a request that raised it answers with (one handler,
+    ``app/http.py``, turns any of these into a JSON error or an error page); ``title`` heads
+    the error tile or page.
+    """
 
     title = "Something went wrong"
+    status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -23,18 +29,21 @@ class ConfigError(StarboardError):
     """A setting (environment variable, CLI flag) is missing or malformed."""
 
     title = "Configuration error"
+    status = 500
 
 
 class DataError(StarboardError):
     """Raw files, the warehouse or a quality gate rejected the data."""
 
     title = "Data error"
+    status = 400
 
 
 class WarehouseUnavailable(DataError):
     """The warehouse cannot be opened or reached."""
 
     title = "Warehouse unavailable"
+    status = 503
 
 
 class QueryError(StarboardError):
@@ -46,7 +55,22 @@ class QueryError(StarboardError):
 class AccessDenied(StarboardError):
     """The user may not see what they asked for."""
 
-    title = "Access denied"
+    title = "No access"
+    status = 403
+
+
+class SignInRequired(AccessDenied):
+    """Nobody is signed in (or the session ended) and the request needs someone."""
+
+    title = "Sign in"
+    status = 401
+
+
+class MalformedRequest(StarboardError):
+    """A request body or callback payload that no page of Starboard sends."""
+
+    title = "Malformed request"
+    status = 400
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,7 @@ class ModelError(StarboardError):
     """The semantic model has one or more problems; all are reported together."""
 
     title = "Semantic model error"
+    status = 500
 
     def __init__(self, problems: list[Problem] | Problem) -> None:
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)

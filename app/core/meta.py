@@ -216,6 +216,7 @@ class MetaUnavailable(StarboardError):
     """The metadata database does not answer (locked past the busy timeout, server down)."""
 
     title = "Service unavailable"
+    status = 503
 
 
 UNAVAILABLE_MESSAGE = (

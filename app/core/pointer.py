@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.core.errors import ConfigError, DataError
+from app.core.errors import ConfigError, WarehouseUnavailable
 
 POINTER_SUFFIX = ".current.json"
 
@@ -79,7 +79,7 @@ def read_pointer(paths: WarehousePaths, *, strict: bool = True) -> dict | None:
         if not strict:
             return None
         # The name only: readers show this on /readyz and on error tiles.
-        raise DataError(
+        raise WarehouseUnavailable(
             f"The warehouse pointer {paths.pointer.name} is damaged ({exc}); "
             "publish again with `starboard load` to replace it."
         ) from exc

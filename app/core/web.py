@@ -19,7 +19,6 @@ a 400 for the API and for Dash alike.
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -32,9 +31,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, login_user, logout_user, user_logged_in
 from werkzeug.exceptions import BadRequest
 
-from app.core.auth import PERMISSIONS, Throttled, User, Users, can, require, signed_in_user
+from app.core.auth import PERMISSIONS, User, Users, can, require, signed_in_user
 from app.core.config import Settings
-from app.core.errors import AccessDenied
+from app.core.errors import AccessDenied, MalformedRequest, SignInRequired
 from app.core.meta import MetaUnavailable
 from app.core.urls import local_path
 
@@ -90,7 +89,8 @@ def csrf_token() -> str:
     return token
 
 
-def _csrf_ok() -> bool:
+def csrf_ok() -> bool:
+    """True when the form carries this session's CSRF token."""
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
     return bool(sent) and bool(expected) and hmac.compare_digest(sent, expected)
@@ -146,15 +146,8 @@ FOREIGN_MESSAGE = (
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _json_error(status: int, message: str, kind: str = "AccessDenied") -> Response:
-    return Response(
-        json.dumps({"error": {"type": kind, "message": message}}),
-        status=status,
-        mimetype="application/json",
-    )
-
-
-def _page(status: int, title: str, message: str) -> Response:
+def error_page(status: int, title: str, message: str) -> Response:
+    """The error page (HTML) with ``status``."""
     return Response(render_template_string(DENIED_PAGE, title=title, message=message), status)
 
 
@@ -280,17 +273,6 @@ def install(
             return user
         return None
 
-    @server.errorhandler(MetaUnavailable)
-    def meta_unavailable(exc: MetaUnavailable) -> Response:
-        # nobody is signed in for this request: rendering must not try to load the user again
-        g._login_user = login_manager.anonymous_user()
-        if request.path.startswith(("/api/", "/_")):
-            response = _json_error(503, exc.message, "MetaUnavailable")
-        else:
-            response = _page(503, "Unavailable", exc.message)
-        response.headers["Retry-After"] = "60"
-        return response
-
     guards: dict[str, str] = {}
 
     def guard_layouts() -> None:
@@ -345,7 +327,7 @@ def install(
             return None
         api = path.startswith("/api/")
         _expire_session(settings)  # every path: pages, callbacks and the API
-        user = signed_in_user()  # may raise MetaUnavailable: a 503, above
+        user = signed_in_user()  # may raise MetaUnavailable: a 503 (app/http.py)
         if g.pop("session_ended", False) and user is None:
             logout_user()
             session.clear()
@@ -354,11 +336,11 @@ def install(
             notice = g.pop("session_notice", None)
             if api:
                 ended = "Your session has ended. " if notice else ""
-                return _json_error(
-                    401, ended + "Sign in, or send an API token as 'Authorization: Bearer …'."
+                raise SignInRequired(
+                    ended + "Sign in, or send an API token as 'Authorization: Bearer …'."
                 )
             if path.startswith("/_") or request.method != "GET":
-                return _json_error(401, "Sign in first.")
+                raise SignInRequired("Sign in first.")
             target = request.full_path if request.query_string else path
             flag = f"{notice}=1&" if notice else ""
             return redirect(f"/login?{flag}next=" + _quote(target))
@@ -366,37 +348,33 @@ def install(
             # A session cookie rides along on requests other sites' pages make.
             why = foreign_origin(settings)
             if why is not None:
-                message = FOREIGN_MESSAGE.format(why=why)
-                if api or path.startswith("/_"):
-                    return _json_error(403, message)
-                return _page(403, "Refused", message)
+                raise AccessDenied(FOREIGN_MESSAGE.format(why=why))
         body = request.get_json(silent=True) if request.is_json else None  # cached
         if getattr(request, "json_too_deep", False):
-            return _json_error(400, TOO_DEEP, "BadRequest")
+            raise MalformedRequest(TOO_DEEP)
         if api:
             if not can(user, "tier2"):
-                return _json_error(403, f"Your role ({user.role}) may not use the query API.")
+                raise AccessDenied(f"Your role ({user.role}) may not use the query API.")
             return None
         if path == "/_dash-update-component":
             if not isinstance(body, dict) or not isinstance(body.get("output"), str):
-                return _json_error(400, "Malformed callback request.", "BadRequest")
+                raise MalformedRequest("Malformed callback request.")
             permission = callback_permission(body["output"])
             if permission is None:
-                return _json_error(
-                    400 if body["output"] not in callback_map() else 403,
-                    "Unknown or unprotected callback.",
-                )
+                if body["output"] not in callback_map():
+                    raise MalformedRequest("Unknown or unprotected callback.")
+                raise AccessDenied("Unknown or unprotected callback.")
             if not can(user, permission):
-                return _json_error(403, f"Your role ({user.role}) may not use this page.")
+                raise AccessDenied(f"Your role ({user.role}) may not use this page.")
             problem = callback_body_problem(body, callback_map().get(body["output"]))
             if problem is not None:
-                return _json_error(400, "Malformed callback request: " + problem, "BadRequest")
+                raise MalformedRequest("Malformed callback request: " + problem)
             return None
         if path.startswith("/_dash-") or path.startswith("/assets/") or path == "/_reload-hash":
             return None
         page = match_page(path, page_registry())
         if page is not None and not can(user, page.get("access", "")):
-            return _page(403, "No access", f"Your role ({user.role}) may not open {path}.")
+            raise AccessDenied(f"Your role ({user.role}) may not open {path}.")
         return None
 
     @server.after_request
@@ -428,7 +406,7 @@ def install(
             return render_template_string(LOGIN_PAGE, csrf=csrf_token(), **context)
         name = request.form.get("username", "").strip()[:100]
         context["username"] = name
-        if not _csrf_ok():
+        if not csrf_ok():
             context["error"] = "The form expired: please sign in again."
             return render_template_string(LOGIN_PAGE, csrf=csrf_token(), **context), 400
         try:
@@ -437,13 +415,8 @@ def install(
             )
         except (AccessDenied, MetaUnavailable) as exc:
             context["error"] = exc.message
-            status = (
-                429
-                if isinstance(exc, Throttled)
-                else 503
-                if isinstance(exc, MetaUnavailable)
-                else 401
-            )
+            # a wrong name or password is 401; throttled 429; metadata DB down 503
+            status = 401 if type(exc) is AccessDenied else exc.status
             return render_template_string(LOGIN_PAGE, csrf=csrf_token(), **context), status
         remember = request.form.get("remember") == "1"
         session.clear()  # a fresh session: no fixation
@@ -458,14 +431,14 @@ def install(
     def logout() -> Response:
         """Sign out everywhere: a signed cookie cannot be recalled, so ending this session
         and its copies means ending every session of the user (their generation moves)."""
-        if not _csrf_ok():
-            return _page(400, "No access", "The sign-out form expired: reload the page.")
+        if not csrf_ok():
+            return error_page(400, "No access", "The sign-out form expired: reload the page.")
         user = signed_in_user()
         if user is not None:
             try:
                 users.end_sessions(user.id, actor=user.name)
             except MetaUnavailable:
-                return _page(
+                return error_page(
                     503,
                     "Not signed out",
                     "The sign-out could not be recorded (the "

@@ -1,4 +1,5 @@
-"""Alert rules of the model (``alerts:`` and ``webhooks:``): parsing, validation, evaluation.
+"""Alert rules of the model evaluated (``alerts:``; parsed and validated with the model in
+``queries/semantic/alert_rules.py``).
 
 Four kinds (README "Alerts" has the format):
 
@@ -17,22 +18,21 @@ Only complete periods are judged.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import Runtime
-from app.core.stores.alerts import AlertEvent, CheckFailure, Webhook
+from app.core.stores.alerts import AlertEvent, CheckFailure
 from queries.analysis import anomalies
 from queries.semantic import periods
-from queries.semantic.model import GRAINS, SemanticModel, metric_facts, reachable_dimensions
+from queries.semantic.alert_rules import DEFAULT_LOOKBACK_DAYS, KINDS, AlertRule
 from queries.semantic.parse import parse_where
 from queries.semantic.query import Filter, MetricQuery
 from queries.semantic.run import as_date, latest_day, metric_days, run
+from queries.semantic.types import SemanticModel
 
 # --------------------------------------------------------------------------- evaluation
 

@@ -19,10 +19,10 @@ from app.core.runtime import Runtime, current_runtime
 from queries.analysis.changes import Anomaly, GoalStatus, anomaly, finite, goal_status
 from queries.semantic import periods
 from queries.semantic.jobs import Job, run_jobs
-from queries.semantic.model import Board, Chart, Metric, SemanticModel
 from queries.semantic.periods import PeriodWindow
 from queries.semantic.query import Filter, MetricQuery
 from queries.semantic.run import current_model, explain, latest_day
+from queries.semantic.types import Board, Chart, Metric, SemanticModel
 
 HISTORY = 12  # periods in a BAN's sparkline
 BAR_LIMIT = 12  # categories in a bar chart

@@ -24,17 +24,11 @@ from app.core.runtime import Runtime, current_runtime
 from queries.analysis.anomalies import DayAnomaly, daily_anomalies
 from queries.boards.tier0 import board
 from queries.semantic import inputs
+from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.jobs import Job, run_jobs
-from queries.semantic.model import (
-    Board,
-    Chart,
-    Metric,
-    SemanticModel,
-    metric_facts,
-    reachable_dimensions,
-)
 from queries.semantic.query import Filter, MetricQuery
 from queries.semantic.run import current_model, latest_day, run
+from queries.semantic.types import Board, Chart, Metric, SemanticModel
 
 DEFAULT_DAYS = 28
 BAR_LIMIT = 12

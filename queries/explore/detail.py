@@ -42,9 +42,10 @@ from queries.semantic.compile import (
     _scope_dims,
     _scope_predicates,
 )
-from queries.semantic.model import Dimension, SemanticModel, reachable_tables
+from queries.semantic.graph import reachable_tables
 from queries.semantic.parse import parse_where
 from queries.semantic.query import Filter, RowScope
+from queries.semantic.types import Dimension, SemanticModel
 
 log = logging.getLogger("starboard.query")
 MASK = "•••"
@@ -391,7 +392,7 @@ def fetch_page(drill: Drill, offset: int, limit: int) -> DetailPage:
 
 
 def _json(value: Any) -> Any:
-    from queries.api import json_value
+    from queries.semantic.values import json_value
 
     return json_value(value)
 

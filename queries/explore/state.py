@@ -25,11 +25,12 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from app.core.errors import QueryError
+from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.inputs import whole_number
-from queries.semantic.model import GRAINS, Metric, SemanticModel, metric_facts, reachable_dimensions
 from queries.semantic.parse import parse_where
 from queries.semantic.query import OPS, Filter, MetricQuery
 from queries.semantic.run import QueryResult, current_model, run
+from queries.semantic.types import GRAINS, Metric, SemanticModel
 
 CHARTS = ("table", "line", "bar", "stacked", "scatter", "pivot")
 CHART_LABELS = {

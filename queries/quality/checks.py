@@ -25,15 +25,11 @@ from sqlglot import exp
 
 from app.core.errors import StarboardError
 from app.core.stores.checks import MASK, SAMPLE_ROWS, CheckResult, GateResult, Sample
-from queries.semantic.model import (
-    Check,
-    SemanticModel,
-    _warehouse_columns,
-    check_columns,
-    load_model,
-    metric_facts,
-    select_tables,
-)
+from queries.semantic.against_warehouse import _warehouse_columns, check_columns
+from queries.semantic.graph import metric_facts
+from queries.semantic.load import select_tables
+from queries.semantic.model import load_model
+from queries.semantic.types import Check, SemanticModel
 
 # a model check of this kind on the same table and column replaces these built-in gates
 OVERRIDES = {

@@ -14,8 +14,9 @@ from app.core.stores import checks as checkstore
 from app.core.stores.checks import CheckResult, CheckRun
 from queries.quality.checks import unmasked_rows
 from queries.quality.trust import SEVERITY, LiveQuality, live_quality
-from queries.semantic.model import SemanticModel, join_path
+from queries.semantic.graph import join_path
 from queries.semantic.run import current_model
+from queries.semantic.types import SemanticModel
 
 HISTORY_RUNS = 30
 FORMULA = (

@@ -19,8 +19,9 @@ from app.core.stores import checks as checkstore
 from app.core.stores.checks import CheckResult, CheckRun
 from queries.quality import status as status_q
 from queries.quality.checks import gate_result
-from queries.semantic.model import SemanticModel, metric_facts
+from queries.semantic.graph import metric_facts
 from queries.semantic.run import current_model
+from queries.semantic.types import SemanticModel
 
 STATE = "queries.quality.trust"
 RECHECK_SECONDS = 2.0  # how often a worker looks for a newer quality run

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import QueryError
 from app.core.stores.alerts import Webhook
 from queries.analysis import anomalies
+from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.parse import parse_where
+from queries.semantic.types import GRAINS, SemanticModel
 
 KINDS = ("threshold", "anomaly", "risk1", "stale")
 SEVERITIES = ("info", "warning", "critical")
@@ -248,5 +251,3 @@ def _parses(text: str) -> bool:
     except QueryError:
         return False
     return True
-
-

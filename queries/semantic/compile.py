@@ -38,17 +38,9 @@ from sqlglot import exp
 
 from app.core.errors import QueryError
 from queries.semantic import sqlexpr
-from queries.semantic.model import (
-    GRAINS,
-    Dimension,
-    Join,
-    Metric,
-    Rollup,
-    SemanticModel,
-    join_path,
-    reachable_tables,
-)
+from queries.semantic.graph import join_path, reachable_tables
 from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
+from queries.semantic.types import GRAINS, Dimension, Join, Metric, Rollup, SemanticModel
 
 TYPE_KINDS = ("integer", "number", "date", "timestamp", "boolean", "text")
 

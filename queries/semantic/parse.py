@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from app.core.errors import QueryError
 from queries.semantic.inputs import whole_number
-from queries.semantic.model import SemanticModel
 from queries.semantic.query import OPS, Filter, MetricQuery
+from queries.semantic.types import SemanticModel
 
 _REF = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z]+)?)\s*")
 _OP = re.compile(r"(?:(not\s+in|not_in|between|in)\b|(!=|<>|<=|>=|=|<|>))\s*", re.IGNORECASE)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from queries.semantic.inputs import EARLIEST_DAY
-from queries.semantic.model import GRAINS, parse_period
+from queries.semantic.types import GRAINS
 
 # Before this day a period is refused: its history (12 periods and last year) would leave
 # the calendar that `datetime.date` and any warehouse's date dimension can represent.
@@ -29,6 +29,53 @@ _EXAMPLES = {
     "year": "2026",
 }
 _NOUNS = {"day": "day", "week": "ISO week", "month": "month", "quarter": "quarter", "year": "year"}
+
+
+_PERIOD = re.compile(
+    r"^(?P<year>[0-9]{4})(?:-(?:Q(?P<quarter>[0-9])|W(?P<week>[0-9]{2})|(?P<month>[0-9]{2})))?$"
+)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar period: ``2026``, ``2026-Q4``, ``2026-10`` or ISO week ``2026-W43``."""
+
+    key: str
+    grain: str  # year | quarter | month | week
+    start: date
+    end: date  # exclusive
+
+
+def parse_period(text: str | int) -> Period:
+    """Parse a period key (year, quarter, month or ISO week); ValueError when it is none."""
+    key = str(text).strip()
+    match = _PERIOD.match(key)
+    if not match:
+        raise ValueError(f"'{key}' is not a period: use 2026, 2026-Q4, 2026-10 or 2026-W43")
+    year = int(match["year"])
+    if year < 1:
+        raise ValueError(f"'{key}' has no valid year")
+    if match["quarter"] is not None:
+        quarter = int(match["quarter"])
+        if not 1 <= quarter <= 4:
+            raise ValueError(f"'{key}': a quarter is Q1 to Q4")
+        start = date(year, 3 * quarter - 2, 1)
+        end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+        return Period(key, "quarter", start, end)
+    if match["week"] is not None:
+        week = int(match["week"])
+        try:
+            start = date.fromisocalendar(year, week, 1)
+        except ValueError:
+            raise ValueError(f"'{key}': {year} has no ISO week {week}") from None
+        return Period(key, "week", start, date.fromordinal(start.toordinal() + 7))
+    if match["month"] is not None:
+        month = int(match["month"])
+        if not 1 <= month <= 12:
+            raise ValueError(f"'{key}': a month is 01 to 12")
+        end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        return Period(key, "month", date(year, month, 1), end)
+    return Period(key, "year", date(year, 1, 1), date(year + 1, 1, 1))
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from app.core.errors import DataError
 from queries.semantic.compile import compile_query, rollup_statements
-from queries.semantic.model import SemanticModel, load_model
+from queries.semantic.model import load_model
 from queries.semantic.query import MetricQuery
+from queries.semantic.types import SemanticModel
 
 
 def _derived(

@@ -28,8 +28,10 @@ from app.core.requestlog import note_query, request_id
 from app.core.runtime import Runtime, current_runtime
 from app.core.warehouse import Snapshot
 from queries.semantic.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
-from queries.semantic.model import SemanticModel, join_path, load_model, metric_facts
+from queries.semantic.graph import join_path, metric_facts
+from queries.semantic.model import load_model
 from queries.semantic.query import MetricQuery, RowScope
+from queries.semantic.types import SemanticModel
 
 log = logging.getLogger("starboard.query")
 

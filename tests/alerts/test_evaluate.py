@@ -10,7 +10,8 @@ from app.core.config import load_settings
 from app.core.errors import QueryError
 from app.core.runtime import standalone
 from app.core.stores.alerts import CheckFailure
-from queries.alerts.evaluate import AlertRule, Window, evaluate, evaluate_risk1
+from queries.alerts.evaluate import Window, evaluate, evaluate_risk1
+from queries.semantic.alert_rules import AlertRule
 from queries.semantic.run import current_model, latest_day
 
 NOW = datetime(2026, 11, 1, 6, 0)  # the demo's data ends 2026-10-31

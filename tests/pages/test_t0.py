@@ -184,8 +184,8 @@ def test_chart_with_too_many_points_is_a_clear_tile_and_goal_compare_draws_goals
 
     from queries.boards import tier0 as boards
     from queries.semantic.jobs import run_jobs
-    from queries.semantic.model import Chart, Section
     from queries.semantic.run import current_model
+    from queries.semantic.types import Chart, Section
 
     runtime = demo_app.server.extensions["starboard"]
     with demo_app.server.test_request_context():

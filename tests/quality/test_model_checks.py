@@ -154,7 +154,7 @@ def test_starboard_check_reports_a_check_on_an_unknown_column(tmp_path) -> None:
     import duckdb
     import sqlalchemy as sa
 
-    from queries.semantic.model import check_model_against_warehouse
+    from queries.semantic.against_warehouse import check_model_against_warehouse
 
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))

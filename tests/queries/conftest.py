@@ -31,7 +31,7 @@ from second_schema import (  # noqa: E402
 )
 
 from queries.semantic.compile import rollup_statements, warehouse_column_types  # noqa: E402
-from queries.semantic.model import SemanticModel  # noqa: E402
+from queries.semantic.types import SemanticModel  # noqa: E402
 
 PG_URL_ENV = "STARBOARD_TEST_PG_URL"
 

@@ -19,7 +19,8 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
-from queries.semantic.model import SemanticModel, load_model
+from queries.semantic.model import load_model
+from queries.semantic.types import SemanticModel
 
 MODEL_PATH = Path(__file__).parent / "models" / "support.yaml"
 FIRST_DAY = date(2025, 10, 1)

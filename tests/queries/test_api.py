@@ -149,9 +149,9 @@ def test_pii_dimensions_are_refused_without_the_permission(demo_app) -> None:
     from dataclasses import replace
 
     from app.core.auth import AccessDenied
-    from queries.semantic.model import Dimension
     from queries.semantic.query import MetricQuery
     from queries.semantic.run import check_pii, current_model
+    from queries.semantic.types import Dimension
 
     runtime = demo_app.server.extensions["starboard"]
     with demo_app.server.test_request_context():

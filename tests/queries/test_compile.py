@@ -14,9 +14,9 @@ from second_schema import TRICKY_STORE, support_model
 
 from app.core.errors import QueryError
 from queries.semantic.compile import CompiledQuery, compile_query, sql_params, sql_text
-from queries.semantic.model import GRAINS
 from queries.semantic.parse import parse_cli
 from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.types import GRAINS
 
 TICKETS = """f_ticket_event e
   LEFT JOIN d_calendar c ON e.event_cal_key = c.cal_key

@@ -38,9 +38,10 @@ from queries.semantic.compile import (
     rollup_statements,
     warehouse_column_types,
 )
-from queries.semantic.model import SemanticModel, load_model
+from queries.semantic.model import load_model
 from queries.semantic.query import Filter, MetricQuery, RowScope
 from queries.semantic.run import run
+from queries.semantic.types import SemanticModel
 
 MODEL = load_model(DEMO_MODEL)
 METRICS = tuple(MODEL.metrics)

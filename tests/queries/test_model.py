@@ -10,21 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.errors import ModelError, Problem
-from queries.semantic.model import (
-    CHART_TYPES,
-    Chart,
-    Join,
-    SemanticModel,
-    check,
-    check_model_against_warehouse,
-    join_path,
-    load_model,
-    metric_facts,
-    metric_references,
-    parse_model,
-    parse_period,
-    reachable_dimensions,
-)
+from queries.semantic.against_warehouse import check, check_model_against_warehouse
+from queries.semantic.graph import join_path, metric_facts, metric_references, reachable_dimensions
+from queries.semantic.model import load_model, parse_model
+from queries.semantic.periods import parse_period
+from queries.semantic.types import CHART_TYPES, Chart, Join, SemanticModel
 from tests.conftest import fresh_schema
 
 HERE = Path(__file__).parent

@@ -1,0 +1,195 @@
+"""The semantic model's types: the contract the compiler, the runner and the pages rely on.
+
+Nothing here knows the demo's table or column names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+GRAINS = ("day", "week", "month", "quarter", "year")
+FORMATS = ("number", "currency", "percent", "duration")
+DIRECTIONS = ("up", "down", "none")
+RELATIONS = ("sum", "product", "ratio", "influence")
+CHART_TYPES = ("line", "bar", "stacked_bar", "area", "table", "funnel", "cohort", "breakdown")
+COMPARES = ("previous_year", "previous_period", "goal")
+TIERS = (0, 1, 2)
+TIER0_MAX_SECTIONS = 5
+TIER0_MAX_WIDGETS = 79  # BANs + charts; 80 or more is refused
+
+TableKind = Literal["fact", "dimension"]
+MetricKind = Literal["aggregate", "ratio", "expr"]
+
+
+@dataclass(frozen=True)
+class Join:
+    """A many-to-one join from the owning table to ``target``."""
+
+    target: str
+    from_column: str
+    to_column: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    kind: TableKind
+    primary_key: tuple[str, ...]
+    time: str | None = None  # own column ("occurred_at") or "table.column" via joins
+    joins: tuple[Join, ...] = ()
+    pii: frozenset[str] = frozenset()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    label: str
+    table: str | None = None  # None only for the time dimension
+    column: str | None = None
+    drill: str | None = None  # next dimension down the hierarchy
+    is_time: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    kind: MetricKind
+    fact: str | None = None  # aggregate metrics: the table they aggregate
+    sql: str | None = None  # aggregate: one aggregate over the fact's columns
+    filter: str | None = None  # aggregate: a predicate over the fact's columns
+    ratio: tuple[str, str] | None = None  # ratio: (numerator, denominator) metric names
+    expr: str | None = None  # expr: arithmetic over other metrics' names
+    format: str = "number"
+    direction: str = "up"
+    description: str = ""
+    critical: bool = False
+
+    @property
+    def additive(self) -> bool:
+        """True when partial results can be summed (sum/count, not count distinct)."""
+        if self.kind != "aggregate" or not self.sql:
+            return False
+        text = " ".join(self.sql.lower().split())
+        return (text.startswith("sum(") or text.startswith("count(")) and "distinct" not in text
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    metric: str
+    children: tuple[str, ...]
+    relation: str  # one of RELATIONS
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str
+    fact: str
+    grain: str
+    dimensions: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    type: str
+    metric: str | None = None
+    metrics: tuple[str, ...] = ()
+    by: str | None = None
+    grain: str | None = None
+    compare: str | None = None  # previous_year | previous_period | goal
+    options: tuple[tuple[str, str], ...] = ()  # other keys (cohort, title, …), sorted
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str = ""
+    bans: tuple[str, ...] = ()
+    charts: tuple[Chart, ...] = ()
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    tier: int
+    title: str
+    period: str = "month"  # tier 0: the period selector's grain
+    filters: tuple[str, ...] = ()  # tier 1: dimensions of the filter bar
+    sections: tuple[Section, ...] = ()
+    description: str = ""
+
+
+CHECK_KINDS = (
+    "not_null",
+    "unique",
+    "accepted_values",
+    "range",
+    "relationship",
+    "freshness",
+    "row_count_change",
+    "sql",
+)
+CHECK_WEIGHTS = {1: 3.0, 2: 1.0}  # default weight by risk, as the built-in load gates
+
+
+@dataclass(frozen=True)
+class Check:
+    """A data quality check declared under ``checks:`` for one table (README: Data quality)."""
+
+    table: str
+    name: str
+    kind: str  # one of CHECK_KINDS
+    key: str  # where it is declared: "checks.<table>.<index>"
+    columns: tuple[str, ...] = ()
+    risk: int = 2  # 1 stops a publish, 2 warns
+    weight: float = 1.0
+    values: tuple[Any, ...] = ()  # accepted_values
+    min: float | None = None  # range: column bounds; row_count_change: change bounds
+    max: float | None = None
+    to: tuple[str, str] | None = None  # relationship: (table, column)
+    max_orphan_rate: float = 0.0  # relationship
+    max_age_hours: float | None = None  # freshness SLO
+    sql: str | None = None  # sql: a SELECT returning the failing rows
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"model:{self.table}.{self.name}"
+
+    @property
+    def column(self) -> str:
+        return ", ".join(self.columns)
+
+
+@dataclass(frozen=True)
+class SemanticModel:
+    name: str
+    title: str
+    path: Path
+    tables: dict[str, Table]
+    dimensions: dict[str, Dimension]
+    metrics: dict[str, Metric]
+    tree: dict[str, TreeNode] = field(default_factory=dict)
+    goals: dict[str, dict[str, float]] = field(default_factory=dict)  # metric → period → value
+    rollups: dict[str, Rollup] = field(default_factory=dict)
+    boards: dict[str, Board] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
+    alerts: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.evaluate.AlertRule
+    webhooks: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.evaluate.Webhook
+    lines: dict[str, int] = field(default_factory=dict)  # "metrics.revenue.sql" → line
+
+    def time_dimension(self) -> Dimension | None:
+        """The model's `time: true` dimension, if it has one."""
+        return next((d for d in self.dimensions.values() if d.is_time), None)
+
+    def line_of(self, key: str) -> int | None:
+        """Line of a dotted key in the YAML file, or of its nearest parent key."""
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return None
