@@ -64,13 +64,14 @@ def schema_panel(tables: Sequence[Any], *, panel_id: str, pii_hidden: bool = Fal
     return html.Div(body, id=panel_id, className="sb-sql-schema")
 
 
-def editor(editor_id: str, value: str) -> dcc.Textarea:
-    """A monospace statement box (Ctrl+Enter runs it: assets/t2_sql.js)."""
+def editor(editor_id: str, value: str, table: str = "a_table") -> dcc.Textarea:
+    """A monospace statement box (Ctrl+Enter runs it: assets/t2_sql.js); the placeholder
+    names ``table``, one of the warehouse's."""
     return dcc.Textarea(
         id=editor_id,
         value=value,
         spellCheck=False,
-        placeholder="SELECT … FROM fct_… LIMIT 100",
+        placeholder=f"SELECT … FROM {table} LIMIT 100",
         className="sb-sql-editor",
     )
 

@@ -17,6 +17,7 @@ from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
 from queries.quality import status as status_q
+from queries.semantic.run import current_model
 
 dash.register_page(
     __name__,
@@ -42,6 +43,19 @@ TOKENS = f"{P}-tokens"
 TOKEN = f"{P}-token"
 REVOKE = f"{P}-revoke"
 TOKEN_MESSAGE = f"{P}-token-message"
+
+
+def _scope_example() -> str:
+    """A row scope spelled with one of the model's own dimensions."""
+    try:
+        model = current_model()
+    except StarboardError:
+        return "dimension=value"
+    pii = {(t, c) for t, table in model.tables.items() for c in table.pii}
+    for dim in model.dimensions.values():
+        if not dim.is_time and dim.table and (dim.table, dim.column) not in pii:
+            return f"{dim.name}=VALUE"
+    return "dimension=value"
 
 
 def _scope_text(scopes) -> str:
@@ -206,7 +220,7 @@ def layout(**_query: object):
             ),
             dcc.Input(
                 id=SCOPE,
-                placeholder="Row scope, e.g. region=EMEA (blank: unchanged; 'none': clear)",
+                placeholder=f"Row scope, e.g. {_scope_example()} (blank: unchanged; 'none': clear)",
                 className="sb-field sb-field-wide",
                 debounce=True,
             ),

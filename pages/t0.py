@@ -17,6 +17,7 @@ from components import ban, figures, shell, trustbadge
 from queries.boards import tier0 as boards
 from queries.quality import status as status_q
 from queries.quality import trust as trust_q
+from queries.semantic.run import current_model
 
 dash.register_page(
     __name__,
@@ -41,7 +42,9 @@ def _tile_link(metric: str, has_tree: bool) -> str | None:
         if board is not None:
             return f"/t1/{board}"
     if "/t2/explore" in templates:
-        return "/t2/explore?" + urlencode({"metrics": metric, "by": "date:month"})
+        time = current_model().time_dimension()
+        by = {"by": f"{time.name}:month"} if time else {}
+        return "/t2/explore?" + urlencode({"metrics": metric, **by})
     return None
 
 

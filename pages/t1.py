@@ -216,7 +216,7 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
             )
             for s in view.series
         ]
-        graph_id = _clickable_id(view) if view.by and view.by != "date" else None
+        graph_id = _clickable_id(view) if view.by and not _is_time(view.by) else None
         return figures.graph(t1c.anomaly_lines(lines, fmt=fmt), id_=graph_id, height=260)
     if chart.type == "stacked_bar":
         if not view.series:
@@ -334,14 +334,21 @@ def _breakdown_table(view: tier1.ChartView, frame) -> html.Div:
     )
 
 
+def _is_time(dimension: str) -> bool:
+    """Whether ``dimension`` is the model's time dimension (whatever the model calls it)."""
+    dim = current_model().dimensions.get(dimension)
+    return bool(dim and dim.is_time)
+
+
 def _explore_link(view: tier1.ChartView, state: tier1.State) -> dcc.Link | None:
     """ "Explore ›": the chart's question opened in the Tier 2 explorer with the board's
     dates, filters and drill steps, for those who may explore."""
     if not view.metrics or view.chart.type in ("funnel", "cohort"):
         return None
-    by = [view.by] if view.by and view.by != "date" else []
+    time = current_model().time_name("a Tier 1 board")
+    by = [view.by] if view.by and view.by != time else []
     if view.chart.type == "line":
-        by = ["date", *by]
+        by = [time, *by]
     filters = list(state.filters) + [(dim, (value,)) for dim, value in state.drill]
     href = explore_q.link_for(
         [m.name for m in view.metrics],
@@ -349,7 +356,8 @@ def _explore_link(view: tier1.ChartView, state: tier1.State) -> dcc.Link | None:
         state.start,
         state.end,
         filters,
-        chart="line" if "date" in by else "bar",
+        chart="line" if time in by else "bar",
+        time_name=time,
     )
     return dcc.Link(
         "Explore ›",
@@ -370,7 +378,7 @@ def _card(
         body = _body(view, selected)
     hint = None
     if view.chart.type in ("bar", "breakdown", "stacked_bar") or (
-        view.chart.type == "line" and view.by and view.by != "date"
+        view.chart.type == "line" and view.by and not _is_time(view.by)
     ):
         hint = html.Span(
             "click to drill down" if view.drillable else "click to filter", className="sb-t1-hint"

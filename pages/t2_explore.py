@@ -253,7 +253,7 @@ def _controls(model, state: xq.ExploreState, user) -> html.Div:
                             id=F_VALUE,
                             type="text",
                             debounce=False,
-                            placeholder="DE · DE, FR · 2026-01-01 and 2026-03-31",
+                            placeholder="a value · a, b · 2026-01-01 and 2026-03-31",
                             className="sb-t2-value",
                         ),
                     ),

@@ -51,6 +51,11 @@ def _first(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _example_table(tables: list[sql_q.SchemaTable]) -> str:
+    modelled = [t for t in tables if t.in_model] or tables
+    return modelled[0].name if modelled else "a_table"
+
+
 def _example(tables: list[sql_q.SchemaTable]) -> str:
     modelled = [t for t in tables if t.in_model] or tables
     if not modelled:
@@ -104,7 +109,7 @@ def layout(q: object = None, **_query: object):
                 ),
                 html.Div(
                     [
-                        sqlpage.editor(EDITOR, text),
+                        sqlpage.editor(EDITOR, text, _example_table(tables)),
                         html.Div(
                             [
                                 html.Button(

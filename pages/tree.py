@@ -73,8 +73,7 @@ def _tier1_board(dimension: str | None, metric: str | None = None) -> str | None
 
 
 def _time_name() -> str:
-    dim = current_model().time_dimension()
-    return dim.name if dim else "date"
+    return current_model().time_name("a metric tree")
 
 
 def _last_day(view: tree_q.TreeView) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from itertools import combinations
 from typing import Any
 
@@ -31,7 +31,7 @@ from queries.semantic import periods
 from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.periods import PeriodWindow
-from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.query import MetricQuery, in_window
 from queries.semantic.run import current_model, latest_day
 from queries.semantic.types import GRAINS, Metric, SemanticModel
 
@@ -502,20 +502,6 @@ def parse_grain(text: str | Sequence[str] | None) -> tuple[str, str | None]:
     )
 
 
-def _time_name(model: SemanticModel) -> str:
-    dim = model.time_dimension()
-    if dim is None:
-        raise QueryError(
-            "The model has no time dimension (`time: true`): a metric tree "
-            "compares periods and needs one."
-        )
-    return dim.name
-
-
-def _between(time_name: str, start: date, end: date) -> Filter:
-    return Filter(time_name, "between", (start.isoformat(), (end - timedelta(days=1)).isoformat()))
-
-
 def mover_dimensions(model: SemanticModel, metric: str) -> list[str]:
     """Dimensions a metric's movers are searched on: reachable from every fact it reads,
     not the time dimension, not personal data; in model order."""
@@ -553,7 +539,7 @@ def tree_jobs(
 ) -> list[Job]:
     """Every query a tree page runs: one series per group of metrics sharing their facts
     (history and comparison period), and per mover dimension one query per period."""
-    time_name = _time_name(model)
+    time_name = model.time_name("a metric tree (it compares periods)")
     span = periods.history(window, HISTORY)
     first = min(span[0].start, base.start)
     names = subtree_metrics(model, metric)
@@ -566,7 +552,7 @@ def tree_jobs(
             MetricQuery(
                 tuple(group),
                 (f"{time_name}:{window.grain}",),
-                (_between(time_name, first, window.end),),
+                (in_window(time_name, first, window.end),),
             ),
         )
         for i, group in enumerate(groups.values())
@@ -582,7 +568,7 @@ def tree_jobs(
                         MetricQuery(
                             asked,
                             (dim,),
-                            (_between(time_name, w.start, w.end),),
+                            (in_window(time_name, w.start, w.end),),
                             order_by=order,
                             limit=FETCH_LIMIT,
                         ),
@@ -768,7 +754,7 @@ def tree_view(
             f"{model.metrics[metric].label} is not part of the metric tree "
             f"(`tree:` in the model). Metrics with a tree: {roots}."
         )
-    time_name = _time_name(model)
+    time_name = model.time_name("a metric tree (it compares periods)")
     latest = latest_day(runtime)
     if latest is None:
         raise QueryError("The warehouse holds no dated facts yet: nothing to compare.")

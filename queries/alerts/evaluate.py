@@ -62,13 +62,6 @@ class Window:
         return Window()
 
 
-def _time_name(model: SemanticModel) -> str:
-    dim = model.time_dimension()
-    if dim is None:
-        raise QueryError("The model has no `time: true` dimension: metric alerts need one.")
-    return dim.name
-
-
 def _first_day(runtime: Runtime, model: SemanticModel, metric: str) -> date | None:
     days = metric_days(metric, runtime)
     return days[0] if days else None
@@ -78,7 +71,7 @@ def _series(
     runtime: Runtime, model: SemanticModel, rule: AlertRule, grain: str, first: date, last: date
 ) -> dict[tuple[str, ...], dict[date, float | None]]:
     """member (values of ``by``, or ()) → period start → value, for [first, last]."""
-    time_name = _time_name(model)
+    time_name = model.time_name("a metric alert")
     filters: list[Filter] = [parse_where(w, model) for w in rule.where]
     filters.append(Filter(time_name, "between", (first.isoformat(), last.isoformat())))
     dims = (f"{time_name}:{grain}",) + ((rule.by,) if rule.by else ())

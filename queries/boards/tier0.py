@@ -20,7 +20,7 @@ from queries.analysis.changes import Anomaly, GoalStatus, anomaly, finite, goal_
 from queries.semantic import periods
 from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.periods import PeriodWindow
-from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.query import MetricQuery, in_window
 from queries.semantic.run import current_model, explain, latest_day
 from queries.semantic.types import Board, Chart, Metric, SemanticModel
 
@@ -114,12 +114,6 @@ def board(name: str, tier: int) -> Board:
     return found
 
 
-def _between(window_start: date, window_end: date) -> Filter:
-    return Filter(
-        "date", "between", (window_start.isoformat(), (window_end - timedelta(days=1)).isoformat())
-    )
-
-
 def _shift_year(value: Any, grain: str) -> Any:
     """Move last year's x value onto this year's axis (weeks by 52 weeks: same weekday)."""
     day = pd.Timestamp(value).date()
@@ -144,6 +138,7 @@ def _whole(grain: str, start: date, end: date) -> tuple[date, date]:
 def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> list[Job]:
     """Every query a Tier 0 board runs for ``window`` (also what `starboard check` costs)."""
     jobs: list[Job] = []
+    time = model.time_name("a Tier 0 board")
     span = periods.history(window, HISTORY)
     first = min(span[0].start, periods.same_period_last_year(window).start)
     grain = window.grain
@@ -151,20 +146,22 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
         jobs.append(
             Job(
                 f"ban:{metric}",
-                MetricQuery((metric,), (f"date:{grain}",), (_between(first, window.end),)),
+                MetricQuery((metric,), (f"{time}:{grain}",), (in_window(time, first, window.end),)),
             )
         )
     for i, chart in enumerate(c for s in board_.sections for c in s.charts):
         metric = chart.metric or (chart.metrics[0] if chart.metrics else None)
         if metric is None or chart.type not in TIER0_CHARTS:
             continue
-        if chart.type in ("line", "area") and (chart.by in (None, "date")):
+        if chart.type in ("line", "area") and (chart.by in (None, time)):
             chart_grain = chart.grain or grain
             start, end = _whole(chart_grain, span[0].start, window.end)
             jobs.append(
                 Job(
                     f"chart:{i}",
-                    MetricQuery((metric,), (f"date:{chart_grain}",), (_between(start, end),)),
+                    MetricQuery(
+                        (metric,), (f"{time}:{chart_grain}",), (in_window(time, start, end),)
+                    ),
                 )
             )
             if chart.compare == "previous_year":
@@ -176,7 +173,9 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
                     Job(
                         f"chart:{i}:compare",
                         MetricQuery(
-                            (metric,), (f"date:{chart_grain}",), (_between(last_start, last_end),)
+                            (metric,),
+                            (f"{time}:{chart_grain}",),
+                            (in_window(time, last_start, last_end),),
                         ),
                     )
                 )
@@ -187,7 +186,7 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
                     MetricQuery(
                         (metric,),
                         (chart.by,),
-                        (_between(window.start, window.end),),
+                        (in_window(time, window.start, window.end),),
                         order_by=(f"-{metric}",),
                         limit=BAR_LIMIT,
                     ),
@@ -232,8 +231,10 @@ def tier0_view(name: str, period_text: str | list[str] | None = None) -> Tier0Vi
 
 
 def _value_by_period(frame: pd.DataFrame, metric: str) -> dict[date, float | None]:
+    """Period start → value; the frame's first column is the time dimension."""
     return {
-        pd.Timestamp(d).date(): finite(v) for d, v in zip(frame["date"], frame[metric], strict=True)
+        pd.Timestamp(d).date(): finite(v)
+        for d, v in zip(frame.iloc[:, 0], frame[metric], strict=True)
     }
 
 
@@ -313,10 +314,11 @@ def _chart(
     if result is None or metric is None:
         return replace(figures, error="This chart's query did not run.")
     column = result.columns[0]
-    x = tuple(pd.Timestamp(v).date() if column == "date" else v for v in result[column])
+    over_time = column == model.time_name("a chart")
+    x = tuple(pd.Timestamp(v).date() if over_time else v for v in result[column])
     y = tuple(finite(v) for v in result[metric.name])
     note = ""
-    if column != "date":  # a bar with no value is not a bar: leave it out, say so
+    if not over_time:  # a bar with no value is not a bar: leave it out, say so
         kept = [(a, b) for a, b in zip(x, y, strict=True) if b is not None]
         if len(kept) < len(x):
             dim = model.dimensions.get(column)
@@ -333,7 +335,7 @@ def _chart(
             "the model.",
         )
     compare = None
-    if chart.compare == "goal" and column == "date":
+    if chart.compare == "goal" and over_time:
         goals = model.goals.get(metric.name, {})
         grain = chart.grain or window.grain
         targets = [periods.goal_for(goals, periods.window_containing(grain, d)) for d in x]
@@ -343,7 +345,7 @@ def _chart(
     if isinstance(last, pd.DataFrame) and not last.empty:
         grain = chart.grain or window.grain
         compare = (
-            tuple(_shift_year(v, grain) for v in last["date"]),
+            tuple(_shift_year(v, grain) for v in last.iloc[:, 0]),
             tuple(finite(v) for v in last[metric.name]),
             "Previous year",
         )
@@ -352,7 +354,7 @@ def _chart(
 
 def _title(chart: Chart, metric: Metric | None, model: SemanticModel, window: PeriodWindow) -> str:
     label = metric.label if metric else "?"
-    if chart.type in ("line", "area") and chart.by in (None, "date"):
+    if chart.type in ("line", "area") and chart.by in (None, model.time_name("a chart")):
         grain = chart.grain or window.grain
         return f"{label} by {grain}, {HISTORY} {window.grain}s to {window.label}"
     dim = model.dimensions.get(chart.by or "")

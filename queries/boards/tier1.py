@@ -26,7 +26,7 @@ from queries.boards.tier0 import board
 from queries.semantic import inputs
 from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.jobs import Job, run_jobs
-from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.query import Filter, MetricQuery, days_between
 from queries.semantic.run import current_model, latest_day, run
 from queries.semantic.types import Board, Chart, Metric, SemanticModel
 
@@ -343,10 +343,6 @@ def tier1_boards(model: SemanticModel | None = None) -> list[Board]:
     return [b for b in model.boards.values() if b.tier == 1]
 
 
-def _between(first: date, last: date) -> Filter:
-    return Filter("date", "between", (first.isoformat(), last.isoformat()))
-
-
 def _reaches(model: SemanticModel, metrics: tuple[str, ...], dim: str) -> bool:
     facts = set().union(*(metric_facts(model, m) for m in metrics)) if metrics else set()
     return bool(facts) and all(dim in reachable_dimensions(model, f) for f in facts)
@@ -386,6 +382,7 @@ def _grain(state: State) -> str:
 def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) -> list[Job]:
     """Every query the board runs for ``state``."""
     jobs: list[Job] = []
+    time = model.time_name("a Tier 1 board")
     charts = [c for s in board_.sections for c in s.charts]
     length = (state.end - state.start).days + 1
     prev_end = state.start - timedelta(days=1)
@@ -396,15 +393,17 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
             continue
         filters, _ = _filters(model, metrics, state)
         by = effective_by(model, chart.by, state)
-        window = _between(state.start, state.end)
+        window = days_between(time, state.start, state.end)
         if chart.type in ("line", "area"):
             grain = _grain(state)
             first, last = state.start, state.end
             if grain == "day":
                 first = state.start - timedelta(days=ANOMALY_PAD)
                 last = min(state.end + timedelta(days=ANOMALY_PAD), latest)
-            dims = (f"date:{grain}",) + ((by,) if by and by != "date" else ())
-            jobs.append(Job(f"{i}", MetricQuery(metrics, dims, (*filters, _between(first, last)))))
+            dims = (f"{time}:{grain}",) + ((by,) if by and by != time else ())
+            jobs.append(
+                Job(f"{i}", MetricQuery(metrics, dims, (*filters, days_between(time, first, last))))
+            )
         elif chart.type == "bar" and by:
             jobs.append(
                 Job(
@@ -421,7 +420,7 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
         elif chart.type == "stacked_bar" and by:
             grain = "week" if length > 31 else "day"
             jobs.append(
-                Job(f"{i}", MetricQuery(metrics[:1], (f"date:{grain}", by), (*filters, window)))
+                Job(f"{i}", MetricQuery(metrics[:1], (f"{time}:{grain}", by), (*filters, window)))
             )
         elif chart.type == "table" and by:
             jobs.append(
@@ -441,7 +440,9 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
             jobs.append(
                 Job(
                     f"{i}:prev",
-                    MetricQuery(metrics, (by,), (*filters, _between(prev_start, prev_end))),
+                    MetricQuery(
+                        metrics, (by,), (*filters, days_between(time, prev_start, prev_end))
+                    ),
                 )
             )
             jobs.append(Job(f"{i}:total", MetricQuery(metrics, (), (*filters, window))))
@@ -451,13 +452,13 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
             options = dict(chart.options)
             cohort_dim = options.get("cohort", "")
             first = _month_start(state.end, COHORT_MONTHS - 1)
-            cohort_window = _between(first, state.end)
+            cohort_window = days_between(time, first, state.end)
             if cohort_dim in model.dimensions:
                 jobs.append(
                     Job(
                         f"{i}",
                         MetricQuery(
-                            metrics[:1], (cohort_dim, "date:month"), (*filters, cohort_window)
+                            metrics[:1], (cohort_dim, f"{time}:month"), (*filters, cohort_window)
                         ),
                     )
                 )
@@ -467,7 +468,7 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
                 jobs.append(
                     Job(
                         f"{i}:size",
-                        MetricQuery((size,), ("date:month",), (*size_filters, cohort_window)),
+                        MetricQuery((size,), (f"{time}:month",), (*size_filters, cohort_window)),
                     )
                 )
     return jobs
@@ -606,7 +607,12 @@ def _chart(
     if chart.type in ("line", "area"):
         return replace(view, series=_lines(model, result, metrics, by, state, latest))
     if chart.type == "stacked_bar":
-        return replace(view, series=_stacks(result, metrics[0].name, by or ""))
+        return replace(
+            view,
+            series=_stacks(
+                result, model.time_name("a stacked bar chart"), metrics[0].name, by or ""
+            ),
+        )
     if chart.type == "bar":
         frame = result[result[metrics[0].name].notna()].reset_index(drop=True)
         return replace(view, frame=frame)
@@ -638,6 +644,7 @@ def _chart(
             options.get("cohort", ""),
             size_name,
             _month_start(state.end, COHORT_MONTHS - 1),
+            model.time_name("a cohort chart"),
         )
         size_skipped = []
         if size_name:
@@ -651,11 +658,11 @@ def _chart(
 
 
 def _daily(
-    frame: pd.DataFrame, metric: Metric, first: date, last: date, grain: str
+    frame: pd.DataFrame, time: str, metric: Metric, first: date, last: date, grain: str
 ) -> tuple[list[date], list[float | None]]:
     values = {
         pd.Timestamp(d).date(): _number(v)
-        for d, v in zip(frame["date"], frame[metric.name], strict=True)
+        for d, v in zip(frame[time], frame[metric.name], strict=True)
     }
     if grain != "day":
         days = sorted(values)
@@ -674,10 +681,11 @@ def _lines(
     latest: date,
 ) -> tuple[Series, ...]:
     grain = _grain(state)
+    time = model.time_name("a line chart")
     first = state.start - timedelta(days=ANOMALY_PAD)
     last = min(state.end + timedelta(days=ANOMALY_PAD), latest)
     groups: list[tuple[str, str | None, pd.DataFrame, Metric]] = []
-    if by and by != "date" and by in frame.columns:
+    if by and by != time and by in frame.columns:
         metric = metrics[0]
         totals = frame.groupby(by)[metric.name].sum().sort_values(ascending=False)
         for value in list(totals.index)[:SERIES_LIMIT]:
@@ -686,7 +694,7 @@ def _lines(
         groups = [(m.label, None, frame, m) for m in metrics]
     out = []
     for name, value, part, metric in groups:
-        days, ys = _daily(part, metric, first, last, grain)
+        days, ys = _daily(part, time, metric, first, last, grain)
         found = (
             daily_anomalies(days, ys, counts=metric.kind == "aggregate") if grain == "day" else []
         )
@@ -703,15 +711,15 @@ def _lines(
     return tuple(out)
 
 
-def _stacks(frame: pd.DataFrame, metric: str, by: str) -> tuple[Series, ...]:
+def _stacks(frame: pd.DataFrame, time: str, metric: str, by: str) -> tuple[Series, ...]:
     totals = frame.groupby(by)[metric].sum().sort_values(ascending=False)
-    periods = sorted({pd.Timestamp(d).date() for d in frame["date"]})
+    periods = sorted({pd.Timestamp(d).date() for d in frame[time]})
     out = []
     for value in list(totals.index)[:SERIES_LIMIT]:
         part = frame[frame[by] == value]
         got = {
             pd.Timestamp(d).date(): _number(v)
-            for d, v in zip(part["date"], part[metric], strict=True)
+            for d, v in zip(part[time], part[metric], strict=True)
         }
         out.append(
             Series(str(value), tuple(periods), tuple(got.get(p, 0.0) for p in periods), str(value))
@@ -744,6 +752,7 @@ def cohort_frame(
     cohort: str,
     size_metric: str,
     first: date,
+    time: str,
 ) -> pd.DataFrame:
     """Rows: signup month, months since signup, active users, cohort size, share active.
 
@@ -753,7 +762,7 @@ def cohort_frame(
     if frame.empty:
         return pd.DataFrame(columns=columns)
     signup = pd.to_datetime(frame[cohort])
-    month = pd.to_datetime(frame["date"])
+    month = pd.to_datetime(frame[time])
     data = pd.DataFrame(
         {
             "key": signup.dt.year * 12 + signup.dt.month - 1,
@@ -768,7 +777,7 @@ def cohort_frame(
     if size is not None and not size.empty:
         sizes = {
             pd.Timestamp(d).date(): _number(v)
-            for d, v in zip(size["date"], size[size_metric], strict=True)
+            for d, v in zip(size[time], size[size_metric], strict=True)
         }
     data["size"] = [sizes.get(c) for c in data["cohort"]]
     data["share"] = pd.Series(

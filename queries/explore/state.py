@@ -160,10 +160,13 @@ def link_for(
     end: date,
     filters: Sequence[tuple[str, Sequence[str]]] = (),
     chart: str = "table",
+    *,
+    time_name: str,
 ) -> str:
     """The explorer's URL for a figure shown elsewhere (a Tier 1 chart): its metrics by its
-    dimensions over ``start``…``end`` with the board's filters, values quoted."""
-    where = [f"date between {start.isoformat()} and {end.isoformat()}"]
+    dimensions over ``start``…``end`` (on the model's time dimension ``time_name``) with
+    the board's filters, values quoted."""
+    where = [f"{time_name} between {start.isoformat()} and {end.isoformat()}"]
     for dim, values in filters:
         if values:
             where.append(f"{dim} in ({','.join(_quote(str(v)) for v in values)})")

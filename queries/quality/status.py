@@ -12,6 +12,7 @@ from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
 from app.core.stores.checks import GateResult
 from app.core.warehouse import DataVersion
+from queries.semantic.run import current_model
 
 PUBLISH_TABLE = "starboard_publish"
 GATE_TABLE = "starboard_gate"
@@ -68,6 +69,7 @@ def warehouse_status() -> WarehouseStatus:
 
 
 def _read_status(snap) -> WarehouseStatus:
+    facts = _fact_tables()
     with snap.engine.connect() as conn:
         inspector = sa.inspect(conn)
         names = sorted(inspector.get_table_names())
@@ -151,7 +153,7 @@ def _read_status(snap) -> WarehouseStatus:
                         row["gates_failed"],
                         row["risk1_failed"],
                         row["seconds"],
-                        _fact_rows(row["row_counts"]),
+                        _fact_rows(row["row_counts"], facts),
                     )
                 )
                 if row["version"] == snap.version.id:
@@ -159,12 +161,22 @@ def _read_status(snap) -> WarehouseStatus:
     return WarehouseStatus(snap.version, tables, gates, publishes, data_from, data_to)
 
 
-def _fact_rows(row_counts: str | None) -> int | None:
+def _fact_tables() -> frozenset[str]:
+    """The model's fact tables (empty when the model cannot be read: its own page says why)."""
+    try:
+        model = current_model()
+    except StarboardError:
+        return frozenset()
+    return frozenset(name for name, table in model.tables.items() if table.kind == "fact")
+
+
+def _fact_rows(row_counts: str | None, facts: frozenset[str]) -> int | None:
+    """Rows in the fact tables of one publish (its ``row_counts`` names every table)."""
     if not row_counts:
         return None
     counts = json.loads(row_counts)
-    facts = [v for k, v in counts.items() if k.startswith("fct_")]
-    return sum(facts) if facts else None
+    found = [v for k, v in counts.items() if k in facts]
+    return sum(found) if found else None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ and serialise the same in every process.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not_in", "between")
 
@@ -32,3 +33,14 @@ class MetricQuery:
 
 # A user's row scope: sorted ((dimension, (value, ...)), ...). Empty means unrestricted.
 RowScope = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def days_between(time_name: str, first: date, last: date) -> Filter:
+    """The filter "the time dimension ``time_name`` from day ``first`` to ``last``, both
+    included" (the time dimension's name comes from the model)."""
+    return Filter(time_name, "between", (first.isoformat(), last.isoformat()))
+
+
+def in_window(time_name: str, start: date, end: date) -> Filter:
+    """The days of the half-open window [start, end) as a filter."""
+    return days_between(time_name, start, end - timedelta(days=1))

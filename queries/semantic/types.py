@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from app.core.errors import QueryError
+
 GRAINS = ("day", "week", "month", "quarter", "year")
 FORMATS = ("number", "currency", "percent", "duration")
 DIRECTIONS = ("up", "down", "none")
@@ -185,6 +187,17 @@ class SemanticModel:
     def time_dimension(self) -> Dimension | None:
         """The model's `time: true` dimension, if it has one."""
         return next((d for d in self.dimensions.values() if d.is_time), None)
+
+    def time_name(self, needed_for: str = "this view") -> str:
+        """The name of the model's time dimension (the demo calls it ``date``; a model may
+        call it anything). QueryError naming ``needed_for`` when the model has none."""
+        dim = self.time_dimension()
+        if dim is None:
+            raise QueryError(
+                f"The model has no time dimension (a dimension with `time: true`): "
+                f"{needed_for} needs one."
+            )
+        return dim.name
 
     def line_of(self, key: str) -> int | None:
         """Line of a dotted key in the YAML file, or of its nearest parent key."""
