@@ -27,6 +27,7 @@ from app.core.errors import QueryError, StarboardError
 from app.core.runtime import current_runtime
 from queries.analysis.changes import change, finite
 from queries.quality import status as status_q
+from queries.quality.trust import live_quality
 from queries.semantic import periods
 from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.jobs import Job, run_jobs
@@ -767,8 +768,6 @@ def tree_view(
     results = run_jobs(tree_jobs(model, metric, window, base), runtime)
     values, errors = _series(results, time_name)
     try:  # every check on the live version: load gates and the model's checks
-        from queries.quality.trust import live_quality
-
         gates: Sequence[Any] | None = live_quality().results
     except StarboardError:
         gates = None

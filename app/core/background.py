@@ -58,6 +58,8 @@ from flask import Flask, has_request_context
 from app.core.auth import require, signed_in_user
 from app.core.config import Settings
 from app.core.errors import AccessDenied, ConfigError
+from app.core.runtime import current_runtime
+from app.core.warehouse import Warehouse
 
 log = logging.getLogger("starboard.background")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,8 +81,6 @@ def _caller_identity() -> tuple[Any, ...]:
     if user is None:
         return ("anonymous",)
     try:
-        from app.core.runtime import current_runtime
-
         version = current_runtime().warehouse.snapshot().version.id
     except Exception:  # noqa: BLE001 - a warehouse that is down fails later, with a message
         version = None
@@ -332,8 +332,6 @@ def _fresh_engines() -> None:
     parent through fork with new ones. Jobs on the web process's own threads share its."""
     if _RESET_PID == [os.getpid()] or _SERVER_PID == [os.getpid()]:
         return
-    from app.core.runtime import current_runtime
-    from app.core.warehouse import Warehouse
 
     runtime = current_runtime()
     old = runtime.warehouse

@@ -25,8 +25,10 @@ from urllib.parse import urlencode
 
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import Runtime
+from app.core.stores import checks as checkstore
 from app.core.stores.alerts import AlertEvent, CheckFailure
 from queries.analysis import anomalies
+from queries.quality import status as status_q
 from queries.semantic import periods
 from queries.semantic.alert_rules import DEFAULT_LOOKBACK_DAYS, KINDS, AlertRule
 from queries.semantic.parse import parse_where
@@ -378,8 +380,6 @@ def live_risk1_failures(runtime: Runtime) -> list[CheckFailure]:
     """Failed Risk 1 checks of the live data version: the latest check run recorded for it
     (publish or `starboard quality`), else the loader's gate table. None after a normal
     publish: a Risk 1 failure stops it."""
-    from app.core.stores import checks as checkstore
-    from queries.quality import status as status_q
 
     snap = runtime.warehouse.snapshot()
     run_ = checkstore.latest_run(

@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.core.auth import can, signed_in_user
 from app.core.errors import AccessDenied, QueryError
 from app.core.runtime import current_runtime
+from queries.export import RowSource
 from queries.semantic.compile import (
     _check_filter,
     _condition,
@@ -45,7 +46,9 @@ from queries.semantic.compile import (
 from queries.semantic.graph import reachable_tables
 from queries.semantic.parse import parse_where
 from queries.semantic.query import Filter, RowScope
+from queries.semantic.run import current_model, effective_scope, version_facts
 from queries.semantic.types import Dimension, SemanticModel
+from queries.semantic.values import json_value
 
 log = logging.getLogger("starboard.query")
 MASK = "•••"
@@ -133,7 +136,6 @@ def parse_sort(text: str | None) -> tuple[tuple[str, bool], ...]:
 
 def drill_from_args(args: Mapping[str, Any], model: SemanticModel | None = None) -> Drill:
     """A Drill from URL arguments (``metric``, repeated ``where``, ``sort``)."""
-    from queries.semantic.run import current_model
 
     model = model or current_model()
     metric = (args.get("metric") or "").strip()
@@ -330,7 +332,6 @@ def detail_statement(
 
 def _context() -> tuple[SemanticModel, Any, dict[str, str], RowScope, bool, str]:
     """Model, pinned snapshot, column kinds, the user's row scope, pii permission, role."""
-    from queries.semantic.run import current_model, effective_scope, version_facts
 
     user = signed_in_user()
     if user is None:
@@ -392,14 +393,12 @@ def fetch_page(drill: Drill, offset: int, limit: int) -> DetailPage:
 
 
 def _json(value: Any) -> Any:
-    from queries.semantic.values import json_value
 
     return json_value(value)
 
 
 def export_source(drill: Drill) -> Any:
     """The drill's rows as a CSV RowSource (the export module applies the role cap)."""
-    from queries.export import RowSource
 
     model, snap, kinds, scope, pii_ok, role = _context()
     statement, columns = detail_statement(

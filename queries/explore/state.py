@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from app.core.errors import QueryError
+from queries.export import RowSource, frame_batches
 from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.inputs import whole_number
 from queries.semantic.parse import parse_where
@@ -349,7 +350,6 @@ def pivot_table(query: MetricQuery, frame: pd.DataFrame) -> pd.DataFrame:
 def export_source(state: ExploreState, cap: int) -> Any:
     """The exploration's full result (up to ``cap`` + 1 rows, so the export can tell it
     was cut) as a CSV RowSource, computed through ``run()``."""
-    from queries.export import RowSource, frame_batches
 
     model = current_model()
     the_plan = plan(model, state)

@@ -24,7 +24,18 @@ import sqlglot
 from sqlglot import exp
 
 from app.core.errors import StarboardError
-from app.core.stores.checks import MASK, SAMPLE_ROWS, CheckResult, GateResult, Sample
+from app.core.runtime import current_runtime
+from app.core.stores.checks import (
+    MASK,
+    SAMPLE_ROWS,
+    CheckResult,
+    GateResult,
+    Sample,
+    previous_total,
+    record_run,
+    warehouse_key,
+)
+from queries.quality import status as status_q
 from queries.semantic.against_warehouse import _warehouse_columns, check_columns
 from queries.semantic.graph import metric_facts
 from queries.semantic.load import select_tables
@@ -533,8 +544,6 @@ def quality_run(model: SemanticModel) -> tuple[str, list[CheckResult], int]:
     """``starboard quality``: run the model's checks on the live warehouse of the current
     runtime and record them (with the version's load gates, if any) in the metadata DB;
     (version, results, run id)."""
-    from app.core.runtime import current_runtime
-    from app.core.stores.checks import previous_total, record_run, warehouse_key
 
     runtime = current_runtime()
     snap = runtime.warehouse.snapshot()
@@ -545,7 +554,6 @@ def quality_run(model: SemanticModel) -> tuple[str, list[CheckResult], int]:
     )
     # a version Starboard published keeps its load gates: count them in, so the DQ score
     # compares with the publish's (model checks stored among them are run again above)
-    from queries.quality import status as status_q
 
     try:
         gates = status_q.warehouse_status().gates
