@@ -357,3 +357,18 @@ def pytest_unconfigure(config) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+PG_FIXTURES = frozenset({"pg_server", "pg_url", "pg_empty_url", "pg_demo_app"})
+BROWSER_FIXTURES = frozenset({"dash_duo", "browser_ready"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests are grouped by the code they test; what they need is a marker, set from the
+    fixtures they use: ``-m "not postgres"`` or ``-m browser`` select across folders."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & PG_FIXTURES:
+            item.add_marker(pytest.mark.postgres)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)

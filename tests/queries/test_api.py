@@ -230,7 +230,7 @@ def _slow_statement(monkeypatch) -> None:
     def compile_slow(*args, **kwargs):
         return dataclasses.replace(real(*args, **kwargs), statement=SLOW)
 
-    monkeypatch.setattr(queries.run, "compile_query", compile_slow)
+    monkeypatch.setattr(queries.semantic.run, "compile_query", compile_slow)
 
 
 def test_a_query_past_the_time_limit_is_stopped_with_a_clear_400(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.conftest import browser_ready  # noqa: F401 (a fixture)
 from tests.conftest import PASSWORD, add_users, make_app
+
+pytestmark = pytest.mark.browser
 
 
 def _free_port() -> int:
@@ -18,8 +20,8 @@ def _free_port() -> int:
 
 def test_report_then_acknowledge_it(
     dash_duo,
-    browser_ready,  # noqa: F811
-    small_warehouse,  # noqa: F811
+    browser_ready,
+    small_warehouse,
     tmp_path,
 ) -> None:
     app = make_app(small_warehouse, tmp_path)

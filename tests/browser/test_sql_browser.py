@@ -8,9 +8,9 @@ from urllib.parse import quote
 import pytest
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import browser_ready, open_signed_in  # noqa: F401 - fixture
+from tests.browser.conftest import open_signed_in
 
-pytestmark = pytest.mark.usefixtures("browser_ready")
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_ready")]
 
 STATEMENT = "SELECT channel, channel_group FROM dim_channel ORDER BY channel"
 
