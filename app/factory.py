@@ -14,8 +14,10 @@ from dash import dcc, html
 from app import http
 from app.core import background, serving, web
 from app.core.config import ensure_secret_key, load_settings
+from app.core.errors import StarboardError
 from app.core.runtime import init_runtime
 from components import shell
+from queries.quality import status as status_q
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("starboard")
@@ -52,6 +54,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         callback_map=lambda: app.callback_map,
         page_registry=lambda: dash.page_registry,
         denied_layout=shell.denied,
+        failed_layout=_failed_layout,
     )
     http.install(server)  # every JSON/CSV route and the one error handler
     serving.install_api_fallback(server)  # last: it sees every API route
@@ -67,3 +70,14 @@ def _logging(level: str) -> None:
 def _on_callback_error(err: Exception) -> None:
     """Unexpected callback failures are logged with their traceback; the page keeps working."""
     log.exception("callback failed", exc_info=err)
+
+
+def _failed_layout(page: Mapping[str, Any], exc: StarboardError) -> Any:
+    """A page whose layout raised: its frame (header, data status) and one error tile."""
+    return shell.page(
+        str(page.get("name") or "Starboard"),
+        shell.error_tile(exc.title, exc.message),
+        path=str(page.get("path") or "/"),
+        trust=shell.Trust(**status_q.trust_summary().__dict__),
+        viewer=shell.Viewer(**web.viewer()),
+    )

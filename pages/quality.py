@@ -282,16 +282,7 @@ def layout(**_query: object):
     """Server-rendered from the live data version; no callbacks."""
     trust = shell.Trust(**status_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
-    try:
-        status = status_q.warehouse_status()
-    except StarboardError as exc:
-        return shell.page(
-            "Data quality",
-            shell.error_tile("Warehouse unavailable", exc.message),
-            path="/quality",
-            trust=trust,
-            viewer=viewer,
-        )
+    status = status_q.warehouse_status()
     scope = effective_scope()
     show_pii = can(signed_in_user(), "pii") and not scope
     try:

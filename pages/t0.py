@@ -12,7 +12,6 @@ import dash
 from dash import html
 
 from app.core import web
-from app.core.errors import StarboardError, WarehouseUnavailable
 from components import ban, figures, shell, trustbadge
 from queries.boards import tier0 as boards
 from queries.quality import status as status_q
@@ -156,24 +155,7 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
     trust = shell.Trust(**status_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     path = f"/t0/{board}"
-    try:
-        view = boards.tier0_view(board or "", period)
-    except WarehouseUnavailable as exc:
-        return shell.page(
-            "Executive board",
-            shell.error_tile(exc.title, exc.message),
-            path=path,
-            trust=trust,
-            viewer=viewer,
-        )
-    except StarboardError as exc:
-        return shell.page(
-            "Executive board",
-            shell.error_tile("Board unavailable", exc.message),
-            path=path,
-            trust=trust,
-            viewer=viewer,
-        )
+    view = boards.tier0_view(board or "", period)
     sections = []
     for section in view.sections:
         parts = []

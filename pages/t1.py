@@ -16,7 +16,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.core import web
 from app.core.auth import require, signed_in_user
-from app.core.errors import QueryError, StarboardError, WarehouseUnavailable
+from app.core.errors import QueryError, StarboardError
 from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
 from components.formatting import format_value
@@ -435,24 +435,7 @@ def layout(board: str | None = None, **query: object):
     viewer = shell.Viewer(**web.viewer())
     path = f"/t1/{board}"
     params = {str(k): _text(v) for k, v in query.items()}
-    try:
-        view = tier1.tier1_view(board or "", params)
-    except WarehouseUnavailable as exc:
-        return shell.page(
-            "Operational board",
-            shell.error_tile(exc.title, exc.message),
-            path=path,
-            trust=trust,
-            viewer=viewer,
-        )
-    except StarboardError as exc:
-        return shell.page(
-            "Operational board",
-            shell.error_tile("Board unavailable", exc.message),
-            path=path,
-            trust=trust,
-            viewer=viewer,
-        )
+    view = tier1.tier1_view(board or "", params)
     selected = dict(view.state.filters)
     can_explore = "tier2" in viewer.permissions
     sections = []

@@ -7,7 +7,6 @@ from dash import html
 
 from app.core import web
 from app.core.auth import can, signed_in_user
-from app.core.errors import StarboardError
 from components import figures, shell
 from components.formatting import format_value
 from components.tables import Column, table
@@ -48,16 +47,7 @@ def layout(**_query: object):
     """Server-rendered from the cached clustering of the viewer's scope."""
     trust = shell.Trust(**status_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
-    try:
-        spec, result = seg_q.segments()
-    except StarboardError as exc:
-        return shell.page(
-            "Segments",
-            shell.error_tile(exc.title, exc.message),
-            path="/t2/segments",
-            trust=trust,
-            viewer=viewer,
-        )
+    spec, result = seg_q.segments()
     model = current_model()
     value_fmt = model.metrics[spec.value].format
     value_label = model.metrics[spec.value].label

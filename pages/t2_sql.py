@@ -69,16 +69,7 @@ def layout(q: object = None, **_query: object):
     """The editor, the schema of the warehouse and an empty result area."""
     trust = shell.Trust(**status_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
-    try:
-        tables = sql_q.schema_listing()
-    except StarboardError as exc:
-        return shell.page(
-            "SQL",
-            shell.error_tile(exc.title, exc.message),
-            path="/t2/sql",
-            trust=trust,
-            viewer=viewer,
-        )
+    tables = sql_q.schema_listing()
     settings = current_runtime().settings
     cap = export.row_cap(signed_in_user())
     csv_rows = min(settings.sql_export_max_rows, cap) if cap > 0 else settings.sql_export_max_rows

@@ -33,7 +33,7 @@ from werkzeug.exceptions import BadRequest
 
 from app.core.auth import PERMISSIONS, User, Users, can, require, signed_in_user
 from app.core.config import Settings
-from app.core.errors import AccessDenied, MalformedRequest, SignInRequired
+from app.core.errors import AccessDenied, MalformedRequest, SignInRequired, StarboardError
 from app.core.meta import MetaUnavailable
 from app.core.urls import local_path
 
@@ -231,8 +231,13 @@ def install(
     callback_map: Callable[[], Mapping[str, dict]],
     page_registry: Callable[[], Mapping[str, dict]],
     denied_layout: Callable[[str], Any],
+    failed_layout: Callable[[Mapping[str, Any], StarboardError], Any],
 ) -> None:
-    """Sessions, sign-in routes, the gate, page-layout guards and security headers."""
+    """Sessions, sign-in routes, the gate, page-layout guards and security headers.
+
+    Every page layout is wrapped: its access rule first (``denied_layout(message)``), then
+    the layout; a ``StarboardError`` it raises becomes ``failed_layout(page, error)``, the
+    page's frame with an error tile, so pages do not catch errors one by one."""
     server.session_interface = _SessionInterface()
     server.request_class = _Request
     server.config.update(
@@ -283,14 +288,21 @@ def install(
             access = page.get("access")
             original = page.get("layout")
 
-            def guarded(*args: Any, _orig=original, _access=access, **kwargs: Any) -> Any:
+            def guarded(
+                *args: Any, _orig=original, _access=access, _page=page, **kwargs: Any
+            ) -> Any:
                 try:
                     if _access not in PERMISSIONS:
                         raise AccessDenied("This page declares no access rule, so it is closed.")
                     require(signed_in_user(), _access)
                 except AccessDenied as exc:
                     return denied_layout(exc.message)
-                return _orig(*args, **kwargs) if callable(_orig) else _orig
+                try:
+                    return _orig(*args, **kwargs) if callable(_orig) else _orig
+                except MetaUnavailable:
+                    raise  # the one handler answers 503 for the whole request
+                except StarboardError as exc:
+                    return failed_layout(_page, exc)
 
             page["layout"] = guarded
             guards[module] = access
