@@ -12,7 +12,7 @@ import flask
 from dash import dcc, html
 
 from app import http
-from app.core import background, serving, web
+from app.core import background, gate, serving, web
 from app.core.config import ensure_secret_key, load_settings
 from app.core.errors import StarboardError
 from app.core.runtime import init_runtime
@@ -47,10 +47,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         className="sb-root",
     )
     serving.install(server, settings)  # first: request ids and timing cover the gate
-    web.install(
+    web.install(server, settings, runtime.users)  # sessions, sign-in and sign-out
+    gate.install(
         server,
         settings,
-        runtime.users,
         callback_map=lambda: app.callback_map,
         page_registry=lambda: dash.page_registry,
         denied_layout=shell.denied,

@@ -185,7 +185,7 @@ def test_malformed_callback_bodies_are_a_400_naming_the_fault(
 
 
 def test_pattern_matching_input_lists_pass_the_shape_check() -> None:
-    from app.core.web import callback_body_problem
+    from app.core.gate import callback_body_problem
 
     entry = {"inputs": [{"id": {"type": "x", "i": "ALL"}, "property": "value"}], "state": []}
     body = {
