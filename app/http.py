@@ -13,7 +13,7 @@ Errors: every ``StarboardError`` carries its HTTP status (``status``) and a mess
 can act on. :func:`install` registers one handler for all of them: JSON
 ``{"error": {"type", "title", "message"}}`` under ``/api/`` and for Dash's own requests, the
 error page elsewhere. Routes here raise; none maps an error to a status itself. The access
-gate (``app/core/web.py``) has already run for every route but the two health checks.
+gate (``app/core/gate.py``) has already run for every route but the two health checks.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ Page usage::
     def slow(value):
         ...
 
-The access gate (``app/core/web.py``) checks the start request and every polling request
+The access gate (``app/core/gate.py``) checks the start request and every polling request
 (they carry the same ``output``), and gives Dash's own cancel callback the access of the
 page whose callback it cancels.
 """
