@@ -7,12 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
-
-from app.core.auth import require, signed_in_user
-from app.core.runtime import current_runtime
-from app.core.stores import problems
 
 STATUS_LABELS = {
     "ok": "All quality checks pass",
@@ -278,31 +274,19 @@ def report_problem(
     )
 
 
-def report_problem_callback(prefix: str, module: str, permission: str) -> None:
-    """Register the callback that stores what :func:`report_problem`'s form sends: the text,
-    the page and period it came from (path and query string) and the user. ``module`` is the
-    page module's ``__name__``: the access gate maps a callback to its page by the module of
-    its function, so the callback is registered as the page's own and needs ``permission``."""
-
-    def report_problem(_clicks, text, pathname, search):
-        user = signed_in_user()
-        require(user, permission)
-        stored, message = problems.submit(
-            current_runtime().users.db, user.name, text, pathname, search
-        )
-        return (
-            html.Span(message, className="sb-good" if stored else "sb-bad"),
-            "" if stored else text,
-        )
-
-    report_problem.__module__ = module
-    report_problem.__qualname__ = f"report_problem[{prefix}]"
-    callback(
+def report_problem_io(prefix: str) -> list:
+    """The outputs, input and states of the callback a page registers for
+    :func:`report_problem`'s form (the page's own callback, so the gate applies its rule)."""
+    return [
         Output(f"{prefix}-report-done", "children"),
         Output(f"{prefix}-report-text", "value"),
         Input(f"{prefix}-report-send", "n_clicks"),
         State(f"{prefix}-report-text", "value"),
         State("sb-url", "pathname"),
         State("sb-url", "search"),
-        prevent_initial_call=True,
-    )(report_problem)
+    ]
+
+
+def report_problem_result(stored: bool, message: str, text: str | None) -> tuple:
+    """What the form shows after a send: the message, and the text kept when not stored."""
+    return html.Span(message, className="sb-good" if stored else "sb-bad"), "" if stored else text

@@ -7,13 +7,14 @@ particular), so a viewer with a row scope sees what fired and when, without the 
 from __future__ import annotations
 
 import dash
-from dash import html
+from dash import callback, html
 
 from app.core import web
 from app.core.auth import signed_in_user
 from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
 from app.core.stores import alerts as alert_store
+from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
 from queries.quality import status as status_q
@@ -260,4 +261,8 @@ def layout(rule: str | list[str] | None = None, **_query: object):
     )
 
 
-shell.report_problem_callback(P, __name__, "signed_in")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("signed_in", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

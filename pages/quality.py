@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import html
+from dash import callback, html
 
 from app.core import web
 from app.core.auth import can, signed_in_user
 from app.core.errors import StarboardError
+from app.core.stores import problems
 from app.core.stores.checks import MASK
 from components import quality as quality_c
 from components import shell
@@ -457,4 +458,8 @@ def layout(**_query: object):
     )
 
 
-shell.report_problem_callback(P, __name__, "signed_in")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("signed_in", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

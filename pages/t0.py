@@ -9,9 +9,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
-from dash import html
+from dash import callback, html
 
 from app.core import web
+from app.core.stores import problems
 from components import ban, figures, shell, trustbadge
 from queries.boards import tier0 as boards
 from queries.quality import status as status_q
@@ -208,4 +209,8 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
     )
 
 
-shell.report_problem_callback(P, __name__, "tier0")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("tier0", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

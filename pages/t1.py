@@ -17,6 +17,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from app.core import web
 from app.core.auth import require, signed_in_user
 from app.core.errors import QueryError, StarboardError
+from app.core.stores import problems
 from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
 from components.formatting import format_value
@@ -647,4 +648,8 @@ def copy_link(_clicks, href):
     return href if isinstance(href, str) else ""
 
 
-shell.report_problem_callback(P, __name__, "tier1")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("tier1", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

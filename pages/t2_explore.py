@@ -19,6 +19,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from app.core import background, web
 from app.core.auth import can, require, signed_in_user
 from app.core.errors import QueryError, StarboardError
+from app.core.stores import problems
 from components import explore as xc
 from components import figures, shell
 from queries.explore import detail as detail_q
@@ -738,4 +739,8 @@ def detail_rows(request, data):
     return response
 
 
-shell.report_problem_callback(P, __name__, "tier2")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("tier2", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

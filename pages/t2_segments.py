@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dash
-from dash import html
+from dash import callback, html
 
 from app.core import web
 from app.core.auth import can, signed_in_user
+from app.core.stores import problems
 from components import figures, shell
 from components.formatting import format_value
 from components.tables import Column, table
@@ -183,4 +184,8 @@ def layout(**_query: object):
     )
 
 
-shell.report_problem_callback(P, __name__, "tier2")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("tier2", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

@@ -14,6 +14,7 @@ from app.core import background, web
 from app.core.auth import signed_in_user
 from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
+from app.core.stores import problems
 from components import shell, sqlpage
 from queries import export
 from queries import sql as sql_q
@@ -196,4 +197,8 @@ def run_statement(_clicks, text):
     )
 
 
-shell.report_problem_callback(P, __name__, "sql")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("sql", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

@@ -11,10 +11,11 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import dash
-from dash import html
+from dash import callback, html
 
 from app.core import web
 from app.core.errors import StarboardError, WarehouseUnavailable
+from app.core.stores import problems
 from components import shell
 from components import tree as tree_c
 from queries import tree as tree_q
@@ -323,4 +324,8 @@ def layout(
 COMPARES_TEXT = {"previous": "against", "last_year": "against last year's"}
 
 
-shell.report_problem_callback(P, __name__, "tier0")
+@callback(*shell.report_problem_io(P), prevent_initial_call=True)
+def report_problem(_clicks, text, pathname, search):
+    """Store what the page's "Report a data problem" form sends."""
+    stored, message = problems.submit_as_signed_in("tier0", text, pathname, search)
+    return shell.report_problem_result(stored, message, text)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.core import meta, urls
-from app.core.auth import Users
+from app.core.auth import Users, require, signed_in_user
 from app.core.errors import DataError
 from app.core.meta import MetaDB
+from app.core.runtime import current_runtime
 
 MAX_TEXT = 4000
 MAX_COMMENT = 2000
@@ -56,6 +57,16 @@ def recent(db: MetaDB, limit: int = 100) -> list[dict]:
             .all()
         )
     return [dict(r) for r in rows]
+
+
+def submit_as_signed_in(
+    permission: str, text: str | None, pathname: str | None, search: str | None
+) -> tuple[bool, str]:
+    """:func:`submit` for the signed-in user, who must hold ``permission`` (the page's)."""
+    user = signed_in_user()
+    require(user, permission)
+    assert user is not None
+    return submit(current_runtime().users.db, user.name, text, pathname, search)
 
 
 def submit(
