@@ -19,12 +19,15 @@ import dash
 import pytest
 import sqlalchemy as sa
 
-from tests.app import rawdata
+from tests.app.loader import rawdata
 
 STRICT = os.environ.get("STARBOARD_STRICT", "") in ("1", "true", "yes")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 os.environ.setdefault("DASH_TEST_CHROMEPATH", CHROMIUM)
+
+# Fixtures shared across folders (the tests mirror the code, not the fixtures they use).
+pytest_plugins = ["tests.fixtures.alerts", "tests.fixtures.quality", "tests.fixtures.t2"]
 
 
 def unavailable(reason: str) -> None:

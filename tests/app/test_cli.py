@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from tests.app import rawdata
+from tests.app.loader import rawdata
 
 
 def starboard(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

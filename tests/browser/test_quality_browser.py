@@ -7,7 +7,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
 from tests.browser.conftest import open_signed_in
-from tests.quality.conftest import planted_demo  # noqa: F401  (a fixture)
+from tests.fixtures.quality import planted_demo  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,6 @@ skipped, unless ``STARBOARD_STRICT=1``, where it fails.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,18 +19,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from second_schema import (  # noqa: E402
+from queries.semantic.compile import rollup_statements, warehouse_column_types  # noqa: E402
+from queries.semantic.types import SemanticModel  # noqa: E402
+from tests.queries.second_schema import (
     SupportData,
     build_rows,
     copy_to_postgres,
     create_duckdb,
     support_model,
 )
-
-from queries.semantic.compile import rollup_statements, warehouse_column_types  # noqa: E402
-from queries.semantic.types import SemanticModel  # noqa: E402
 
 PG_URL_ENV = "STARBOARD_TEST_PG_URL"
 
