@@ -117,7 +117,7 @@ def post_worker_init(worker):
 
 
 def _warm_tier0(server) -> None:
-    from queries.boards.tier0.tier0 import warm_tier0
+    from queries.boards.tier0 import warm_tier0
 
     from app.core.errors import StarboardError
 
