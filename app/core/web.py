@@ -28,8 +28,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, g, redirect, render_template_string, request, session
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, login_user, logout_user, user_logged_in
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.core.auth import PERMISSIONS, User, Users, can, require, signed_in_user
 from app.core.config import Settings
@@ -273,7 +275,7 @@ def install(
             return user
         return None
 
-    guards: dict[str, str] = {}
+    guards: dict[str, str | None] = {}
 
     def guard_layouts() -> None:
         """Wrap every page layout with its page's access check (covers the router)."""
@@ -320,7 +322,7 @@ def install(
         return None  # a callback that belongs to no page is refused
 
     @server.before_request
-    def gate() -> Response | None:
+    def gate() -> BaseResponse | None:
         guard_layouts()
         path = request.path
         if path in PUBLIC_PATHS or path in PUBLIC_ASSETS:
@@ -388,7 +390,7 @@ def install(
         return response
 
     @server.route("/login", methods=["GET", "POST"])
-    def login() -> Response | str | tuple[str, int]:
+    def login() -> ResponseReturnValue:
         target = safe_next(request.values.get("next"))
         notice = next(
             (text for flag, text in SESSION_NOTICES.items() if request.args.get(flag)), None
@@ -428,7 +430,7 @@ def install(
         return redirect(target)
 
     @server.post("/logout")
-    def logout() -> Response:
+    def logout() -> BaseResponse:
         """Sign out everywhere: a signed cookie cannot be recalled, so ending this session
         and its copies means ending every session of the user (their generation moves)."""
         if not csrf_ok():
