@@ -117,9 +117,8 @@ def post_worker_init(worker):
 
 
 def _warm_tier0(server) -> None:
-    from queries.boards.tier0 import warm_tier0
-
     from app.core.errors import StarboardError
+    from queries.boards.tier0 import warm_tier0
 
     log = logging.getLogger("starboard.warm")
     started = time.perf_counter()

@@ -35,11 +35,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import sqlalchemy as sa
 from flask import Response, stream_with_context
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.core.auth import User, can, require, signed_in_user
 from app.core.errors import AccessDenied, QueryError, StarboardError
@@ -147,8 +148,13 @@ def frame_batches(frame: pd.DataFrame, batch_rows: int = BATCH_ROWS) -> Batches:
 def _duckdb_batches(engine: sa.Engine, statement: sa.Executable, batch_rows: int) -> Iterator[Any]:
     """Arrow record batches of ``statement`` on DuckDB: the query runs as they are read,
     so memory stays flat (no ORDER BY: a sort holds its rows in DuckDB until done)."""
-    compiled = statement.compile(
-        dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+    # Every executable statement is a ClauseElement, compiled by the dialect's SQLCompiler; the
+    # Executable mixin's type lacks compile() and Compiled lacks positiontup.
+    compiled = cast(
+        SQLCompiler,
+        cast(sa.ClauseElement, statement).compile(
+            dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+        ),
     )
     params: Any = (
         [compiled.params[k] for k in compiled.positiontup or ()]
@@ -157,6 +163,7 @@ def _duckdb_batches(engine: sa.Engine, statement: sa.Executable, batch_rows: int
     )
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection has its driver connection
         yield from raw.sql(str(compiled), params=params or None).to_arrow_reader(batch_rows)
 
 
@@ -215,7 +222,10 @@ def stream_csv(
     ):
         yield from _stream_duckdb(source, cap, batch_rows, on_end, max_bytes)
         return
-    batches = source.batches or _statement_batches(source.statement, cap, batch_rows)
+    batches = source.batches
+    if not batches:
+        assert source.statement is not None  # a source has a statement or rows
+        batches = _statement_batches(source.statement, cap, batch_rows)
     written, sent, cut, aborted = 0, 0, "", True
     budget = max_bytes if max_bytes > 0 else None
     buffer = io.StringIO()

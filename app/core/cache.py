@@ -33,7 +33,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from flask import Flask
 from flask_caching import Cache
@@ -131,7 +131,7 @@ class StrictFileSystemCache(FileSystemCache):
                 pickle.dump(value, sink, pickle.HIGHEST_PROTOCOL)
             finally:
                 os.close(fd)
-            os.chmod(tmp, self._mode)
+            os.chmod(tmp, cast(int, self._mode))  # cachelib sets it in __init__
             os.replace(tmp, filename)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, redirect, request, session
 from flask_login import logout_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.core import web
 from app.core.auth import PERMISSIONS, can, require, signed_in_user
@@ -130,7 +131,7 @@ def install(
     Every page layout is wrapped: its access rule first (``denied_layout(message)``), then
     the layout; a ``StarboardError`` it raises becomes ``failed_layout(page, error)``, the
     page's frame with an error tile, so pages do not catch errors one by one."""
-    guards: dict[str, str] = {}
+    guards: dict[str, str | None] = {}
 
     def guard_layouts() -> None:
         """Wrap every page layout with its page's access check (covers the router)."""
@@ -183,7 +184,7 @@ def install(
                 return access if access in PERMISSIONS else None
         return None  # a callback that belongs to no page is refused
 
-    def to_sign_in(path: str, api: bool) -> Response:
+    def to_sign_in(path: str, api: bool) -> BaseResponse:
         """Nobody is signed in: the API and Dash get a 401, a page the sign-in form."""
         notice = g.pop("session_notice", None)
         if api:
@@ -213,7 +214,7 @@ def install(
             raise MalformedRequest("Malformed callback request: " + problem)
 
     @server.before_request
-    def gate() -> Response | None:
+    def gate() -> BaseResponse | None:
         guard_layouts()
         path = request.path
         if path in PUBLIC_PATHS or path in PUBLIC_ASSETS:

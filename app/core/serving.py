@@ -224,11 +224,11 @@ def install(server: Flask, settings: Settings) -> None:
     """Request ids and logs, static cache headers, compression and ProxyFix on ``server``."""
     if settings.proxy_fix:
         n = settings.proxy_fix
-        server.wsgi_app = ProxyFix(
+        server.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             server.wsgi_app,
             x_for=n,
             x_proto=n,
-            x_host=n,  # type: ignore[method-assign]
+            x_host=n,
             x_port=n,
             x_prefix=n,
         )

@@ -242,6 +242,7 @@ class Warehouse:
         if pointer is None:  # a database Starboard did not publish: read as it is
             if self._current is None or self._current.version != version:
                 self._replace(Snapshot(base, version), None)
+                assert self._current is not None
             return self._current
         key = f"schema:{pointer['schema_name']}"
         if self._current is not None and key == self._current_key:
@@ -257,8 +258,9 @@ class Warehouse:
                 f"The warehouse schema {pointer['schema_name']} cannot "
                 f"be read: {str(exc.orig).splitlines()[0]}"
             ) from exc
-        self._replace(Snapshot(engine, version), key)
-        return self._current
+        snap = Snapshot(engine, version)
+        self._replace(snap, key)
+        return snap
 
     def _replace(self, snap: Snapshot, key: str | None) -> None:
         old, self._current, self._current_key = self._current, snap, key

@@ -20,8 +20,10 @@ from typing import Any
 
 from flask import Flask, Request, Response, g, redirect, render_template_string, request, session
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, login_user, logout_user, user_logged_in
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.core.auth import User, Users, can, signed_in_user
 from app.core.config import Settings
@@ -175,7 +177,7 @@ def install(
         return None
 
     @server.route("/login", methods=["GET", "POST"])
-    def login() -> Response | str | tuple[str, int]:
+    def login() -> ResponseReturnValue:
         target = safe_next(request.values.get("next"))
         notice = next(
             (text for flag, text in SESSION_NOTICES.items() if request.args.get(flag)), None
@@ -215,7 +217,7 @@ def install(
         return redirect(target)
 
     @server.post("/logout")
-    def logout() -> Response:
+    def logout() -> BaseResponse:
         """Sign out everywhere: a signed cookie cannot be recalled, so ending this session
         and its copies means ending every session of the user (their generation moves)."""
         if not csrf_ok():

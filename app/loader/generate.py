@@ -574,7 +574,8 @@ def _campaigns(
     add(_spike_campaign_name(spike.start), "Social Paid", "conversion", first, final, 1.5, rank=0)
 
     n_random = _RANDOM_CAMPAIGNS_PER_YEAR * round(cal.n_days / 365.25)
-    names, shares = zip(*_RANDOM_CAMPAIGN_CHANNELS, strict=True)
+    names = [channel for channel, _ in _RANDOM_CAMPAIGN_CHANNELS]
+    shares = [share for _, share in _RANDOM_CAMPAIGN_CHANNELS]
     channels = rng.choice(len(names), size=n_random, p=np.array(shares))
     themes = rng.integers(0, 1 << 30, size=n_random)
     budgets = rng.lognormal(0.0, 0.4, size=n_random)

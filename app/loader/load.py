@@ -23,7 +23,7 @@ from app.core.stores.checks import GateResult
 from app.loader import gates as gates_mod
 from app.loader.gates import GateThresholds
 from app.loader.publish import check_writable, loader_lock, new_version, prune, swap_pointer
-from app.loader.stage import discover, stage
+from app.loader.stage import discover, first_row, stage
 from app.loader.star import STAR_TABLES, build_star, drop_staging
 
 PUBLISH_TABLE = "starboard_publish"
@@ -204,7 +204,8 @@ def _build(
             raise GateFailure(gates_mod.blocking(results), results)
         drop_staging(con)
         row_counts = {
-            t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in STAR_TABLES
+            t: int(first_row(con.execute(f"SELECT count(*) FROM {t}").fetchone())[0])
+            for t in STAR_TABLES
         }
         score = gates_mod.dq_score(results)
         con.execute("CHECKPOINT")
@@ -291,7 +292,9 @@ def _write_metadata(
             con.execute("DETACH prev")
         except duckdb.Error:
             pass  # an older or foreign file: start the history afresh
-    span = con.execute("SELECT min(occurred_at), max(occurred_at) FROM fct_interaction").fetchone()
+    span = first_row(
+        con.execute("SELECT min(occurred_at), max(occurred_at) FROM fct_interaction").fetchone()
+    )
     failed = [r for r in results if not r.passed]
     con.execute(
         f"INSERT INTO {PUBLISH_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

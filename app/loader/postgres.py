@@ -315,7 +315,9 @@ def _copy(
             target = str(csv).replace("'", "''")
             duck.execute(f"COPY {_q(table)} TO '{target}' (FORMAT csv, HEADER false)")
             with engine.begin() as conn:
-                cursor = conn.connection.driver_connection.cursor()
+                driver = conn.connection.driver_connection
+                assert driver is not None  # a checked-out connection has its driver connection
+                cursor = driver.cursor()
                 with (
                     cursor.copy(f"COPY {_q(schema)}.{_q(table)} FROM STDIN (FORMAT csv)") as copy,
                     csv.open("rb") as handle,

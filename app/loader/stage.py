@@ -5,11 +5,20 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from app.core.errors import DataError
 from app.loader.contract import RAW_FILES, RawFile
+
+
+def first_row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """The row an aggregate query always returns (DuckDB types fetchone() as optional)."""
+    if row is None:
+        raise RuntimeError("an aggregate query returned no row")
+    return row
+
 
 MAX_REPORTED = 5
 
@@ -114,7 +123,7 @@ def stage(source: RawSource, con: duckdb.DuckDBPyConnection) -> int:
         _stage_csv(source, con, table, path)
     else:
         _stage_parquet(source, con, table, path)
-    count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    count = first_row(con.execute(f"SELECT count(*) FROM {table}").fetchone())[0]
     if count == 0:
         raise DataError(f"{source.path.name} has no data rows: nothing to load.")
     return int(count)
@@ -139,7 +148,7 @@ def _stage_csv(source: RawSource, con: duckdb.DuckDBPyConnection, table: str, pa
         "SELECT line, column_name, error_type, error_message FROM rej_errors ORDER BY line LIMIT ?",
         [MAX_REPORTED + 1],
     ).fetchall()
-    total = con.execute("SELECT count(*) FROM rej_errors").fetchone()[0]
+    total = first_row(con.execute("SELECT count(*) FROM rej_errors").fetchone())[0]
     if total:
         lines = []
         for line, column, kind, message in rejects[:MAX_REPORTED]:
@@ -189,9 +198,11 @@ def _stage_parquet(
                 value = values.get(col.name)
                 if value is None:
                     continue
-                ok = con.execute(
-                    f"SELECT TRY_CAST(? AS {col.type}) IS NOT NULL", [str(value)]
-                ).fetchone()[0]
+                ok = first_row(
+                    con.execute(
+                        f"SELECT TRY_CAST(? AS {col.type}) IS NOT NULL", [str(value)]
+                    ).fetchone()
+                )[0]
                 if not ok:
                     lines.append(
                         f"  {source.path.name} row {row[0] + 1}, column {col.name}: "

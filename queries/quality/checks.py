@@ -134,7 +134,7 @@ def run_checks(
     with engine.connect() as conn:
         columns = _warehouse_columns(conn)
         conn.rollback()
-    missing = {}
+    missing: dict[str, str] = {}
     for key, message in check_columns(model, columns):
         missing.setdefault(key.rsplit(".", 1)[0], message)
     out = []

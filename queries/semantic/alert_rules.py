@@ -169,9 +169,9 @@ def load_rules(
             direction=loader.choice(spec, key, "direction", DIRECTIONS, "both"),
             z=_number(loader, spec, key, "z", positive=True) or anomalies.Z_THRESHOLD,
             min_change=(
-                _number(loader, spec, key, "min_change")
-                if spec.get("min_change") is not None
-                else anomalies.MIN_CHANGE
+                anomalies.MIN_CHANGE
+                if (min_change := _number(loader, spec, key, "min_change")) is None
+                else min_change
             ),
             hours=_number(loader, spec, key, "hours", positive=True),
         )

@@ -335,7 +335,7 @@ def _check_filter(
     if flt.op == "between" and isinstance(coerced, tuple):
         low, high = coerced
         try:
-            if low > high:  # type: ignore[operator]
+            if low > high:
                 problems.append(f"{what}: between bounds are reversed")
                 return None
         except TypeError:
@@ -475,7 +475,7 @@ def _truncate(column: ColumnElement, grain: str | None) -> ColumnElement:
 
 def _safe_div(numerator: ColumnElement, denominator: ColumnElement) -> ColumnElement:
     """``CAST(num AS DOUBLE PRECISION) / NULLIF(den, 0)``: NULL on zero, on every dialect."""
-    zero = sa.literal_column("0")
+    zero: ColumnElement[Any] = sa.literal_column("0")
     return sa.cast(numerator, sa.Double) / sa.func.nullif(denominator, zero, type_=sa.Double)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import pandas as pd
 from flask import copy_current_request_context, current_app, has_request_context
@@ -35,7 +36,7 @@ def _in_context(fn: Callable[[], Any]) -> Callable[[], Any]:
     """Run ``fn`` in a worker thread with the caller's request (user, scope) or app."""
     if has_request_context():
         return copy_current_request_context(fn)
-    app = current_app._get_current_object()
+    app = cast(Any, current_app)._get_current_object()  # a LocalProxy, typed as Flask
 
     def wrapped() -> Any:
         with app.app_context():
@@ -60,5 +61,5 @@ def run_jobs(
             return exc
 
     with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(jobs)))) as pool:
-        futures = {job.key: pool.submit(_in_context(lambda j=job: one(j))) for job in jobs}
+        futures = {job.key: pool.submit(_in_context(partial(one, job))) for job in jobs}
         return {key: future.result() for key, future in futures.items()}

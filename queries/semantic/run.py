@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -144,7 +145,7 @@ def _time_span(
         if owner not in aliases:
             facts.spans[table] = None
             return None
-        time_col = sa.literal_column(f"{aliases[owner].name}.{column}")
+        time_col: sa.ColumnClause[Any] = sa.literal_column(f"{aliases[owner].name}.{column}")
         with snap.engine.connect() as conn:
             low, high = conn.execute(
                 sa.select(sa.func.min(time_col), sa.func.max(time_col)).select_from(source)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -177,7 +177,7 @@ def record(
             except sa.exc.IntegrityError:  # another process stored it a moment ago
                 duplicates += 1
                 continue
-            alert_id = int(result.inserted_primary_key[0])
+            alert_id = int(cast(sa.Row[Any], result.inserted_primary_key)[0])
             body = payload(
                 event,
                 alert_id=alert_id,

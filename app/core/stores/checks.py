@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -191,7 +192,7 @@ def record_run(
         raise ValueError(f"source {source!r} is not one of {', '.join(SOURCES)}")
     failed = [r for r in results if not r.passed]
     with db.engine.begin() as conn:
-        run_id = conn.execute(
+        inserted = conn.execute(
             meta.check_runs.insert().values(
                 at=at or meta.now(),
                 warehouse=warehouse,
@@ -203,7 +204,8 @@ def record_run(
                 checks_failed=len(failed),
                 risk1_failed=sum(1 for r in failed if r.risk == 1),
             )
-        ).inserted_primary_key[0]
+        )
+        run_id = cast(sa.Row[Any], inserted.inserted_primary_key)[0]
         if results:
             conn.execute(
                 meta.check_results.insert(),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import sqlalchemy as sa
 
 from app.core import meta, urls
@@ -45,7 +47,7 @@ def report(db: MetaDB, *, reporter: str, url: str, period: str, text: str) -> in
                 comment="",
             )
         )
-        return int(result.inserted_primary_key[0])
+        return int(cast(sa.Row[Any], result.inserted_primary_key)[0])
 
 
 def recent(db: MetaDB, limit: int = 100) -> list[dict]:
