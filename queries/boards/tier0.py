@@ -142,11 +142,11 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
     span = periods.history(window, HISTORY)
     first = min(span[0].start, periods.same_period_last_year(window).start)
     grain = window.grain
-    for metric in dict.fromkeys(m for s in board_.sections for m in s.bans):
+    for ban in dict.fromkeys(m for s in board_.sections for m in s.bans):
         jobs.append(
             Job(
-                f"ban:{metric}",
-                MetricQuery((metric,), (f"{time}:{grain}",), (in_window(time, first, window.end),)),
+                f"ban:{ban}",
+                MetricQuery((ban,), (f"{time}:{grain}",), (in_window(time, first, window.end),)),
             )
         )
     for i, chart in enumerate(c for s in board_.sections for c in s.charts):

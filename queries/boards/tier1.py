@@ -151,10 +151,11 @@ def parse_state(
     if start is None and end is None:
         start, end = default_start, default_end
     elif start is None:
-        start = end - timedelta(days=DEFAULT_DAYS - 1)  # type: ignore[operator]
+        assert end is not None
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
     elif end is None:
         end = min(latest, start + timedelta(days=DEFAULT_DAYS - 1))
-    if start > end:  # type: ignore[operator]
+    if start > end:
         notices.append("The range ended before it started: the two days were swapped.")
         start, end = end, start
     allowed = board_dimensions(model, board_)
@@ -187,7 +188,7 @@ def parse_state(
             continue
         if _known(model, dim, (value,), known, notices):
             drill.append((dim, value))
-    return State(start, end, tuple(sorted(filters)), tuple(drill)), notices  # type: ignore[arg-type]
+    return State(start, end, tuple(sorted(filters)), tuple(drill)), notices
 
 
 def _known(
@@ -364,7 +365,7 @@ def _filters(
     model: SemanticModel, metrics: tuple[str, ...], state: State
 ) -> tuple[list[Filter], list[str]]:
     """The state's filters that reach every fact of ``metrics``, and the ones that do not."""
-    wanted = [(d, "in", tuple(v)) for d, v in state.filters]
+    wanted: list[tuple[str, str, object]] = [(d, "in", tuple(v)) for d, v in state.filters]
     wanted += [(d, "=", v) for d, v in state.drill]
     kept, skipped = [], []
     for dim, op, value in wanted:
@@ -646,7 +647,7 @@ def _chart(
             _month_start(state.end, COHORT_MONTHS - 1),
             model.time_name("a cohort chart"),
         )
-        size_skipped = []
+        size_skipped: list[str] = []
         if size_name:
             _, size_skipped = _filters(model, (size_name,), state)
         if size_skipped:
@@ -771,7 +772,9 @@ def cohort_frame(
         }
     )
     data = data[data["key"] >= first.year * 12 + first.month - 1]
-    data = data[data["age"] >= 0].groupby(["key", "age"], as_index=False)["active"].sum()
+    data = (
+        data[data["age"] >= 0].groupby(["key", "age"], as_index=False).agg(active=("active", "sum"))
+    )
     data["cohort"] = [date(int(k) // 12, int(k) % 12 + 1, 1) for k in data["key"]]
     sizes: dict[date, float | None] = {}
     if size is not None and not size.empty:
