@@ -73,10 +73,12 @@ def capture(
                 WebDriverWait(browser, 20).until(
                     ec.presence_of_element_located((By.CSS_SELECTOR, ".sb-page"))
                 )
-                WebDriverWait(browser, 20).until(
+                # Every dcc.Graph drawn: Plotly loads lazily, so a graph's container exists
+                # before its plot does (an empty list of plots is not "all drawn").
+                WebDriverWait(browser, 60).until(
                     lambda b: b.execute_script(
-                        "return [...document.querySelectorAll('.js-plotly-plot')].every("
-                        "g => g.querySelector('.main-svg'))"
+                        "const graphs = document.querySelectorAll('.dash-graph');"
+                        "return [...graphs].every(g => g.querySelector('.main-svg'))"
                     )
                 )
                 if full:
