@@ -36,7 +36,7 @@ from app.core.stores.checks import (
     warehouse_key,
 )
 from queries.quality import status as status_q
-from queries.semantic.against_warehouse import _warehouse_columns, check_columns
+from queries.semantic.against_warehouse import warehouse_columns, check_columns
 from queries.semantic.graph import metric_facts
 from queries.semantic.load import select_tables
 from queries.semantic.model import load_model
@@ -132,7 +132,7 @@ def run_checks(
     now = (now or _now()).replace(tzinfo=None)
     weights = importance(model)
     with engine.connect() as conn:
-        columns = _warehouse_columns(conn)
+        columns = warehouse_columns(conn)
         conn.rollback()
     missing: dict[str, str] = {}
     for key, message in check_columns(model, columns):

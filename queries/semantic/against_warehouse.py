@@ -28,7 +28,7 @@ _SQLGLOT_DIALECTS = {
 }
 
 
-def _warehouse_columns(conn: sa.Connection) -> dict[str, dict[str, str]]:
+def warehouse_columns(conn: sa.Connection) -> dict[str, dict[str, str]]:
     """table → column → upper-case type name, for the connection's default schema."""
     query = sa.text(
         "SELECT table_name, column_name, data_type FROM information_schema.columns "
@@ -66,7 +66,7 @@ def check_model_against_warehouse(model: SemanticModel, engine: sa.Engine) -> li
         add("warehouse", f"cannot connect to the warehouse: {str(exc.orig).strip()}")
         return problems
     with conn:
-        columns = _warehouse_columns(conn)
+        columns = warehouse_columns(conn)
         _check_structure(model, columns, add)
         _check_metric_sql(model, columns, engine.dialect.name, add)
         for problem in check_columns(model, columns):
