@@ -36,7 +36,7 @@ from app.core.stores.checks import (
     warehouse_key,
 )
 from queries.quality import status as status_q
-from queries.semantic.against_warehouse import warehouse_columns, check_columns
+from queries.semantic.against_warehouse import check_columns, warehouse_columns
 from queries.semantic.graph import metric_facts
 from queries.semantic.load import select_tables
 from queries.semantic.model import load_model
