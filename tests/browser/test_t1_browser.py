@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -38,7 +39,10 @@ def _ready(dash_duo, contains: str = "", absent: str = "") -> str:
             return False
         return state
 
-    return WebDriverWait(dash_duo.driver, 20).until(done)
+    # the board re-renders while we read it: a stale element means "not yet", not a failure
+    return WebDriverWait(
+        dash_duo.driver, 20, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(done)
 
 
 def _numbers(dash_duo) -> list[str]:
