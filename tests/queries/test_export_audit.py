@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-import dash
 import pytest
 import sqlalchemy as sa
-from flask_login import login_user
 from plotly.utils import PlotlyJSONEncoder
 
 from app.core.errors import QueryError
 from queries import sql as sql_q
 from queries.export import AuditUnavailable
 from tests.conftest import add_users, find_all, make_app, render, signed_in
+from tests.fixtures.t2 import acting, page_module
 
 STATEMENT = "SELECT channel FROM dim_channel ORDER BY channel"
 DOWNLOADS = [
@@ -67,19 +64,6 @@ def meta_locked(app) -> Iterator[None]:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-
-
-@contextmanager
-def acting(app, name: str):
-    runtime = app.server.extensions["starboard"]
-    with app.server.test_request_context("/_dash-update-component", method="POST"):
-        login_user(runtime.users.by_name(name))
-        yield runtime
-
-
-def _page(path: str) -> Any:
-    entry = next(p for p in dash.page_registry.values() if p["path"] == path)
-    return sys.modules[entry["module"]]
 
 
 def _csrf(client) -> str:
@@ -126,7 +110,9 @@ def test_a_sql_run_on_a_locked_meta_db_says_why_it_did_not_run(audit_app) -> Non
             sql_q.run_sql(STATEMENT)
         assert stopped.value.message.startswith("Not run: the audit log cannot be written")
         with acting(audit_app, "ana"):
-            shown = json.dumps(_page("/t2/sql").run_statement(1, STATEMENT), cls=PlotlyJSONEncoder)
+            shown = json.dumps(
+                page_module("/t2/sql").run_statement(1, STATEMENT), cls=PlotlyJSONEncoder
+            )
             # a refusal is still shown, although its record cannot be written
             with pytest.raises(QueryError, match="DROP is not allowed"):
                 sql_q.run_sql("DROP TABLE dim_user")

@@ -5,18 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from flask_login import login_user
 from plotly.utils import PlotlyJSONEncoder
 
 from app.core.errors import AccessDenied, QueryError
 from queries import export
 from queries import sql as sql_q
 from tests.conftest import add_users, find, find_all, make_app, render, signed_in, texts
+from tests.fixtures.t2 import acting
 
 FORBIDDEN = [
     ("DROP TABLE fct_interaction", "DROP is not allowed"),
@@ -78,15 +77,6 @@ def sql_app(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     add_users(app)
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
-
-
-@contextmanager
-def acting(app, name: str):
-    """A request context with ``name`` signed in (what a callback runs inside)."""
-    users = app.server.extensions["starboard"].users
-    with app.server.test_request_context("/_dash-update-component", method="POST"):
-        login_user(users.by_name(name))
-        yield app.server.extensions["starboard"]
 
 
 def _audit(app, event: str) -> list[dict]:

@@ -10,14 +10,9 @@
 from __future__ import annotations
 
 import json
-import sys
-from contextlib import contextmanager
-from typing import Any
 from urllib.parse import quote
 
-import dash
 import pytest
-from flask_login import login_user
 from plotly.utils import PlotlyJSONEncoder
 
 from app.core.config import load_settings
@@ -25,6 +20,7 @@ from app.core.errors import ConfigError, QueryError
 from queries import export
 from queries import sql as sql_q
 from tests.conftest import add_users, find, make_app, render, signed_in, texts
+from tests.fixtures.t2 import acting, page_module
 
 REPEAT = "SELECT repeat('x', 50000) AS x FROM dim_date LIMIT 10000"
 PAGE_BYTES = 1_000_000
@@ -43,19 +39,6 @@ def small_caps(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     add_users(app)
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
-
-
-@contextmanager
-def acting(app, name: str):
-    runtime = app.server.extensions["starboard"]
-    with app.server.test_request_context("/_dash-update-component", method="POST"):
-        login_user(runtime.users.by_name(name))
-        yield runtime
-
-
-def _page(path: str) -> Any:
-    entry = next(p for p in dash.page_registry.values() if p["path"] == path)
-    return sys.modules[entry["module"]]
 
 
 def _audits(app, event: str) -> list[dict]:
@@ -79,7 +62,9 @@ def test_deeply_nested_sql_is_refused_clearly(small_caps, statement, reason) -> 
         sql_q.run_sql(statement)
     assert refused.value.message.startswith("Refused:") and reason in refused.value.message
     with acting(small_caps, "ana"):
-        shown = json.dumps(_page("/t2/sql").run_statement(1, statement), cls=PlotlyJSONEncoder)
+        shown = json.dumps(
+            page_module("/t2/sql").run_statement(1, statement), cls=PlotlyJSONEncoder
+        )
     assert "Not run" in shown and reason in shown
     client = signed_in(small_caps, "ana")
     got = client.get("/api/v1/sql/export.csv?q=" + quote(statement))
@@ -101,7 +86,7 @@ def test_the_repeat_attack_is_cut_by_the_page_byte_cap_with_a_notice(small_caps)
     audit = _audits(small_caps, "sql_run")[0]["detail"]
     assert audit["truncated_by"] == "bytes" and audit["rows"] == len(result.rows)
     with acting(small_caps, "ana"):
-        shown = json.dumps(_page("/t2/sql").run_statement(1, REPEAT), cls=PlotlyJSONEncoder)
+        shown = json.dumps(page_module("/t2/sql").run_statement(1, REPEAT), cls=PlotlyJSONEncoder)
     assert len(shown) < 1.2 * PAGE_BYTES  # what the browser and cache get
     assert (
         f"First {len(result.rows)} rows shown (the page's limit of 1 MB of results, "
@@ -113,7 +98,8 @@ def test_a_single_row_larger_than_the_page_cap_says_so(small_caps) -> None:
     with acting(small_caps, "ana"):
         result = sql_q.run_sql("SELECT repeat('y', 2000000) AS y")
         shown = json.dumps(
-            _page("/t2/sql").run_statement(1, "SELECT repeat('y', 2000000)"), cls=PlotlyJSONEncoder
+            page_module("/t2/sql").run_statement(1, "SELECT repeat('y', 2000000)"),
+            cls=PlotlyJSONEncoder,
         )
     assert result.rows == [] and result.truncated_by == "bytes"
     assert "the first row alone is larger than" in shown and len(shown) < 100_000

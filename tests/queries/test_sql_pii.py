@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from contextlib import contextmanager
-from typing import Any
 from urllib.parse import quote
 
-import dash
 import pytest
-from flask_login import login_user
 from plotly.utils import PlotlyJSONEncoder
 
 from app.core.errors import AccessDenied, QueryError, StarboardError
 from queries import export
 from queries import sql as sql_q
 from tests.conftest import add_users, find, find_all, make_app, render, signed_in, texts
+from tests.fixtures.t2 import acting, page_module
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 EXPORT_URL = "/api/v1/sql/export.csv"
@@ -98,15 +94,6 @@ def pii_app(tiny_demo: str, tmp_path_factory: pytest.TempPathFactory):
     app.server.extensions["starboard"].warehouse.dispose()
 
 
-@contextmanager
-def acting(app, name: str):
-    """A request context with ``name`` signed in (what a callback runs inside)."""
-    runtime = app.server.extensions["starboard"]
-    with app.server.test_request_context("/_dash-update-component", method="POST"):
-        login_user(runtime.users.by_name(name))
-        yield runtime
-
-
 def _emails(text: str) -> list[str]:
     return [m.group(0) for m in EMAIL.finditer(text)]
 
@@ -116,13 +103,6 @@ def _callback(app, name: str, statement: str) -> str:
     with acting(app, name):
         output = page_module("/t2/sql").run_statement(1, statement)
     return json.dumps(output, cls=PlotlyJSONEncoder)
-
-
-def page_module(path: str) -> Any:
-    """The module Dash loaded for the page at ``path`` (Dash imports the pages folder
-    itself, under its own module names)."""
-    entry = next(p for p in dash.page_registry.values() if p["path"] == path)
-    return sys.modules[entry["module"]]
 
 
 def _csrf(client) -> str:
