@@ -45,7 +45,7 @@ Reporter = Callable[[str], AbstractContextManager[None]]
 # Builds the model's rollups into the (closed) new file; returns the tables it created.
 RollupBuilder = Callable[[Path], list[str]]
 # Runs the model's data quality checks on the (closed) new file, given the built-in gates and
-# the previous row counts; returns the gates to publish with (app/cli.py injects it).
+# the previous row counts; returns the gates to publish with (app/cli/data.py injects it).
 ModelChecks = Callable[[Path, list[GateResult], dict[str, int]], list[GateResult]]
 
 

@@ -505,7 +505,7 @@ def unmasked_rows(
 
 
 class PublishChecks:
-    """The loader's model-check callback (injected by ``app/cli.py``): runs the model's checks
+    """The loader's model-check callback (injected by ``app/cli/data.py``): runs the model's checks
     on the new, closed warehouse file and returns the gates to publish with: the built-in
     gates (minus those a model check overrides, weights scaled) plus the model's checks.
     The full results, samples included, are kept in ``results`` for the metadata DB."""
