@@ -160,7 +160,8 @@ def current_scope() -> tuple[tuple[str, tuple[str, ...]], ...] | None:
 
 
 def parse_scopes(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """``["region=EMEA", "country=DE,FR"]`` → sorted scope tuples; AccessError if malformed."""
+    """``["DIM=VALUE", "DIM=V1,V2"]`` (dimensions of the model) → sorted scope tuples;
+    AccessError if malformed."""
     scopes: dict[str, set[str]] = {}
     for item in items:
         match = SCOPE_RE.match(item)
