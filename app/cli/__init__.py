@@ -3,22 +3,23 @@
 A composition root: it may import every layer. Errors a user can act on are printed as one
 clear paragraph with a non-zero exit; tracebacks only with ``--debug``.
 
-The commands live in the modules of this package (root, data, serve, semantic, users,
-alerts) and are registered on ``cli`` below.
+The commands live in the modules of this package (root, data, pipeline, serve,
+semantic, users, alerts) and are registered on ``cli`` below.
 """
 
 from __future__ import annotations
 
 import typer
 
-from app.cli import alerts, data, semantic, serve, users
-from app.cli.data import run_load
+from app.cli import alerts, data, pipeline, semantic, serve, users
+from app.cli.pipeline import run_load
 from app.cli.root import STATE, cli, console
 from app.core.errors import StarboardError
 
 # One place for the command tree; this order is the order of `starboard --help`.
 cli.command()(data.generate)
-cli.command()(data.load)
+cli.command("load")(pipeline.load_cmd)
+cli.command("refresh")(pipeline.refresh_cmd)
 cli.command()(data.demo)
 cli.command("serve")(serve.serve_cmd)
 cli.command()(semantic.query)

@@ -139,6 +139,21 @@ SETTINGS: tuple[Setting, ...] = (
         "the demo model shipped in `queries/models/demo.yaml`",
     ),
     Setting(
+        "pipeline",
+        _str,
+        "The pipeline project (a folder with `pipeline.yaml`) that `starboard load`, "
+        "`starboard refresh`, the scheduler and `/pipeline` use; its `model:` is the model "
+        "when `STARBOARD_MODEL` is not set.",
+        "the demo's project under `STARBOARD_HOME/demo/raw`",
+    ),
+    Setting(
+        "scheduler",
+        _bool,
+        "Run the pipeline's `schedule:` inside `starboard serve` (one scheduler per "
+        "deployment: the process that takes the lock runs it; the others stand by).",
+        "false",
+    ),
+    Setting(
         "meta_db_url",
         _str,
         "Metadata database URL (users, audit log, reported problems).",
@@ -317,6 +332,8 @@ class Settings:
     db_url: str
     pg_schema: str
     model: Path
+    pipeline: Path
+    scheduler: bool
     meta_db_url: str
     meta_busy_timeout_seconds: float
     secret_key: str | None
@@ -365,6 +382,26 @@ class Settings:
     @property
     def secret_key_file(self) -> Path:
         return self.home / "secret_key"
+
+
+def _model(model: str | None, pipeline: str | None) -> Path:
+    """STARBOARD_MODEL, else the ``model:`` of STARBOARD_PIPELINE's project, else the demo's."""
+    if model:
+        return Path(model).expanduser()
+    if pipeline:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
+
+        root = Path(pipeline).expanduser()
+        file = root / "pipeline.yaml" if root.is_dir() else root
+        try:
+            data = YAML(typ="safe").load(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, YAMLError):
+            data = None  # `starboard load` reports what is wrong with the project
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            path = Path(os.path.expandvars(data["model"])).expanduser()
+            return path if path.is_absolute() else file.parent / path
+    return DEMO_MODEL
 
 
 def ensure_secret_key(settings: Settings) -> str:
@@ -460,7 +497,11 @@ def load_settings(
         "home": home,
         "db_url": raw["db_url"] or f"duckdb:///{demo_db}",
         "pg_schema": raw["pg_schema"] or "starboard",
-        "model": Path(raw["model"]).expanduser() if raw["model"] else DEMO_MODEL,
+        "model": _model(raw["model"], raw["pipeline"]),
+        "pipeline": (
+            Path(raw["pipeline"]).expanduser() if raw["pipeline"] else home / "demo" / "raw"
+        ),
+        "scheduler": bool(raw["scheduler"]),
         "meta_db_url": raw["meta_db_url"] or f"sqlite:///{home / 'meta.sqlite'}",
         "meta_busy_timeout_seconds": float(_or(raw["meta_busy_timeout_seconds"], 15)),
         "secret_key": raw["secret_key"],

@@ -98,3 +98,17 @@ class ModelError(StarboardError):
         count = len(self.problems)
         head = "1 problem" if count == 1 else f"{count} problems"
         super().__init__(f"{head} in the semantic model:\n" + "\n".join(map(str, self.problems)))
+
+
+class PipelineError(StarboardError):
+    """A pipeline project (``pipeline.yaml`` and its SQL transforms) has problems; all are
+    reported together, each with its file, line and key."""
+
+    title = "Pipeline error"
+    status = 500
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        count = len(self.problems)
+        head = "1 problem" if count == 1 else f"{count} problems"
+        super().__init__(f"{head} in the pipeline:\n" + "\n".join(map(str, self.problems)))

@@ -166,6 +166,43 @@ check_results = sa.Table(
     sa.Column("sample", sa.Text, nullable=False, default=""),  # JSON; see app/core/stores/checks.py
 )
 
+# Pipeline runs and their tasks (app/core/stores/pipeline.py documents the contract).
+pipeline_runs = sa.Table(
+    "sb_pipeline_run",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project", sa.String(200), nullable=False, index=True),
+    sa.Column("warehouse", sa.String(500), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", sa.String(20), nullable=False),  # running|published|failed|killed
+    sa.Column("trigger", sa.String(20), nullable=False),  # cli | schedule | demo
+    sa.Column("mode", sa.String(20), nullable=False),  # full | incremental
+    sa.Column("version", sa.String(100)),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("host", sa.String(200), nullable=False, default=""),
+    sa.Column("pid", sa.Integer),
+    sa.Column("dq_score", sa.Float),
+    sa.Column("seconds", sa.Float),
+)
+
+pipeline_tasks = sa.Table(
+    "sb_pipeline_task",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "run_id", sa.Integer, sa.ForeignKey("sb_pipeline_run.id"), nullable=False, index=True
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # source | transform | step
+    sa.Column("status", sa.String(20), nullable=False),  # ok | failed | skipped | pending
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("inputs", sa.Text, nullable=False, default="[]"),  # JSON list of task names
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+)
+
 
 def create_tables(engine: sa.Engine) -> None:
     """Create missing tables. On PostgreSQL under an advisory lock: workers starting together

@@ -1,38 +1,53 @@
-"""Quality gates run on every load before anything is published.
+"""The loader's own gates: what a pipeline project declares of each source.
 
-Risk 1 gates stop the load (nothing is published, the previous data stays served);
-Risk 2 gates warn and the load publishes anyway. The DQ score is the weighted share of
-gates that passed.
+Each source may declare a ``key`` (unique, Risk 1), ``required`` columns (not null, Risk 1)
+and, unless it allows it, must not be empty (Risk 1). Everything about the outputs — keys,
+joins, freshness, row counts — comes from the semantic model's checks, declared and implied
+(queries/quality/checks.py), run on the closed build before it is published.
+
+Risk 1 gates stop the load (nothing is published, the previous data stays served); Risk 2
+gates warn and the load publishes anyway. The DQ score is the weighted share of gates that
+passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import duckdb
 
+from app.core.errors import DataError
 from app.core.stores.checks import GateResult
-from app.loader.contract import RAW_FILES
-from app.loader.star import NATURAL_KEYS, ORPHAN_CHECKS, PRIMARY_KEYS
+from app.loader.project import Source
+from app.loader.sources import first_row, quote
 
 WEIGHTS = {1: 3.0, 2: 1.0}
 
 
 @dataclass(frozen=True)
 class GateThresholds:
-    """Limits the gates judge against; the defaults suit most star schemas."""
+    """Limits the loader judges against."""
 
-    orphan_warn: float = 0.001  # share of fact rows whose key has no dimension row
-    orphan_max: float = 0.05  # above this the load stops
-    null_warn: float = 0.02  # share of NULLs in a descriptive column
-    freshness_hours: float = 36.0
-    shrink_warn: float = 0.10  # row count falling by more than this vs previous publish
-    growth_warn: float = 1.00  # row count growing by more than this vs previous publish
+    freshness_hours: float = 36.0  # the default freshness SLO of a fact (model checks)
 
 
-def _gate(
+class GateFailure(DataError):
+    """A Risk 1 gate failed: the load stopped and nothing was published."""
+
+    def __init__(self, failed: list[GateResult], results: list[GateResult]) -> None:
+        self.failed = failed
+        self.results = results
+        lines = [
+            f"  {g.table}{'.' + g.column if g.column else ''} [{g.check}]: {g.detail}"
+            for g in failed
+        ]
+        super().__init__(
+            "The load stopped on a Risk 1 quality gate; nothing was published and "
+            "the previous data is still served:\n" + "\n".join(lines)
+        )
+
+
+def gate(
     check: str,
     table: str,
     column: str | None,
@@ -47,260 +62,99 @@ def _gate(
     )
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
-    row = con.execute(sql).fetchone()
-    assert row is not None
-    return row
-
-
-def staging_gates(con: duckdb.DuckDBPyConnection) -> list[GateResult]:
-    """Natural keys unique, exact duplicate rows, required columns present, on staging."""
-    results: list[GateResult] = []
-    for spec in RAW_FILES:
-        table = f"stg_{spec.entity}"
-        keys = NATURAL_KEYS[table]
-        key_list = ", ".join(keys)
-        total, distinct = _one(con, f"SELECT count(*), count(DISTINCT ({key_list})) FROM {table}")
-        dupes = total - distinct
-        example = ""
-        if dupes:
-            row = _one(
-                con,
-                f"SELECT {key_list} FROM {table} GROUP BY {key_list} "
-                "HAVING count(*) > 1 ORDER BY 1 LIMIT 1",
+def source_gates(
+    source: Source, con: duckdb.DuckDBPyConnection, rows: int, *, partial: bool = False
+) -> list[GateResult]:
+    """The declared key unique, required columns filled, and rows present, on one staged
+    source. ``partial`` (an incremental read) may be empty."""
+    table = quote(source.name)
+    present = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for what, names in (("key", source.key), ("required", source.required)):
+        unknown = [c for c in names if c not in present]
+        if unknown:
+            raise DataError(
+                f"Source {source.name}: {what} names column(s) {', '.join(unknown)}, which the "
+                f"data does not have. Columns found: {', '.join(sorted(present))}."
             )
-            example = f" (e.g. {', '.join(f'{k}={v!r}' for k, v in zip(keys, row, strict=True))})"
+    results: list[GateResult] = []
+    if not partial:
         results.append(
-            _gate(
+            gate(
+                "not_empty",
+                source.name,
+                None,
+                1,
+                rows > 0,
+                rows,
+                1,
+                f"{rows:,} row(s)" if rows else f"source {source.name} has no data rows",
+            )
+        )
+    if source.key:
+        keys = ", ".join(quote(k) for k in source.key)
+        total, distinct = first_row(
+            con.execute(f"SELECT count(*), count(DISTINCT ({keys})) FROM {table}").fetchone()
+        )
+        dupes = total - distinct
+        detail = f"{', '.join(source.key)} unique"
+        if dupes:
+            row = first_row(
+                con.execute(
+                    f"SELECT {keys} FROM {table} GROUP BY {keys} HAVING count(*) > 1 "
+                    "ORDER BY 1 LIMIT 1"
+                ).fetchone()
+            )
+            example = ", ".join(f"{k}={v!r}" for k, v in zip(source.key, row, strict=True))
+            exact = first_row(
+                con.execute(
+                    f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM {table})) "
+                    f"FROM {table}"
+                ).fetchone()
+            )[0]
+            kind = f"; {exact} of them repeat a whole row" if exact else ""
+            detail = (
+                f"{dupes} duplicate {', '.join(source.key)} value(s) in {source.name} "
+                f"(e.g. {example}){kind}"
+            )
+        results.append(
+            gate(
                 "natural_key_unique",
-                spec.entity,
-                key_list,
+                source.name,
+                ", ".join(source.key),
                 1,
                 dupes == 0,
                 dupes,
                 0,
-                f"{dupes} duplicate {key_list} value(s) in {spec.entity}{example}"
-                if dupes
-                else f"{key_list} unique",
+                detail,
             )
         )
-        if spec.entity == "interactions" and dupes:
-            # An exact duplicate row repeats its key, so this scan runs only when the key
-            # check found duplicates, to say which kind they are.
-            all_cols = ", ".join(f'"{c}"' for c in spec.names)
-            exact = _one(
-                con,
-                f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT "
-                f"{all_cols} FROM {table})) FROM {table}",
-            )[0]
-            results.append(
-                _gate(
-                    "duplicate_rows",
-                    spec.entity,
-                    None,
-                    1,
-                    exact == 0,
-                    exact,
-                    0,
-                    f"{exact} row(s) repeated exactly" if exact else "no row repeated exactly",
-                )
-            )
-        elif spec.entity == "interactions":
-            results.append(
-                _gate(
-                    "duplicate_rows",
-                    spec.entity,
-                    None,
-                    1,
-                    True,
-                    0,
-                    0,
-                    "no row repeated exactly (every event_id is unique)",
-                )
-            )
-        required = [c.name for c in spec.columns if not c.nullable]
-        nulls = _one(
-            con,
-            "SELECT " + ", ".join(f'count(*) - count("{c}")' for c in required) + f" FROM {table}",
+    if source.required:
+        counts = first_row(
+            con.execute(
+                "SELECT "
+                + ", ".join(f"count(*) - count({quote(c)})" for c in source.required)
+                + f" FROM {table}"
+            ).fetchone()
         )
-        for column, count in zip(required, nulls, strict=True):
+        failed = False
+        for column, count in zip(source.required, counts, strict=True):
             if count:
+                failed = True
                 results.append(
-                    _gate(
+                    gate(
                         "not_null",
-                        spec.entity,
+                        source.name,
                         column,
                         1,
                         False,
                         count,
                         0,
-                        f"{count} empty value(s) in required column {spec.entity}.{column}",
+                        f"{count} empty value(s) in required column {source.name}.{column}",
                     )
                 )
-        if not any(r.check == "not_null" and r.table == spec.entity for r in results):
+        if not failed:
             results.append(
-                _gate("not_null", spec.entity, None, 1, True, 0, 0, "required columns all filled")
-            )
-    return results
-
-
-def star_gates(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    loaded_at: datetime,
-    previous_counts: Mapping[str, int] | None,
-    thresholds: GateThresholds | None = None,
-) -> list[GateResult]:
-    """Keys, orphans, nulls, date coverage, freshness and row-count change on the star."""
-    thresholds = thresholds or GateThresholds()
-    results: list[GateResult] = []
-    for table, keys in PRIMARY_KEYS.items():
-        key_list = ", ".join(keys)
-        nulls = " OR ".join(f"{k} IS NULL" for k in keys)
-        total, distinct, null_rows = _one(
-            con,
-            f"SELECT count(*), count(DISTINCT ({key_list})), "
-            f"count(*) FILTER (WHERE {nulls}) FROM {table}",
-        )
-        ok = total == distinct and null_rows == 0
-        results.append(
-            _gate(
-                "primary_key",
-                table,
-                key_list,
-                1,
-                ok,
-                total - distinct + null_rows,
-                0,
-                "unique and not null"
-                if ok
-                else f"{total - distinct} duplicate and {null_rows} NULL key(s)",
-            )
-        )
-
-    for fact, column, stg, natural, stg_dim in ORPHAN_CHECKS:
-        dim_key = NATURAL_KEYS[stg_dim][0]
-        total, orphans = _one(
-            con,
-            f"SELECT count(s.{natural}), count(s.{natural}) FILTER (WHERE d.{dim_key} IS NULL)"
-            f" FROM {stg} s LEFT JOIN {stg_dim} d ON d.{dim_key} = s.{natural}",
-        )
-        rate = orphans / total if total else 0.0
-        risk = 1 if rate > thresholds.orphan_max else 2
-        limit = thresholds.orphan_max if risk == 1 else thresholds.orphan_warn
-        results.append(
-            _gate(
-                "orphan_rate",
-                fact,
-                column,
-                risk,
-                rate <= limit,
-                rate,
-                limit,
-                f"{orphans} of {total} {natural} value(s) ({rate:.2%}) have no row "
-                f"in {stg_dim.removeprefix('stg_')}"
-                if orphans
-                else f"every {natural} found",
-            )
-        )
-
-    for table, column in (("fct_interaction", "date_key"), ("fct_marketing_spend", "date_key")):
-        missing = _one(
-            con,
-            f"SELECT count(*) FROM {table} f LEFT JOIN dim_date d "
-            f"ON d.date_key = f.{column} WHERE d.date_key IS NULL",
-        )[0]
-        results.append(
-            _gate(
-                "date_in_calendar",
-                table,
-                column,
-                1,
-                missing == 0,
-                missing,
-                0,
-                f"{missing} row(s) dated outside dim_date (1970–2054)"
-                if missing
-                else "every date in dim_date",
-            )
-        )
-
-    descriptive = {
-        "dim_user": ("signup_date", "country", "region", "device", "segment"),
-        "dim_product": ("name", "category", "subcategory", "brand", "list_price"),
-        "dim_channel": ("channel_group", "is_paid"),
-        "dim_campaign": ("name", "objective", "start_date"),
-        "fct_interaction": ("occurred_at", "interaction_type", "device", "revenue"),
-        "fct_marketing_spend": ("spend", "impressions", "clicks"),
-    }
-    for table, columns in descriptive.items():
-        counts = _one(
-            con, "SELECT count(*), " + ", ".join(f"count({c})" for c in columns) + f" FROM {table}"
-        )
-        total = counts[0] or 1
-        for column, filled in zip(columns, counts[1:], strict=True):
-            rate = (counts[0] - filled) / total
-            results.append(
-                _gate(
-                    "null_rate",
-                    table,
-                    column,
-                    2,
-                    rate <= thresholds.null_warn,
-                    rate,
-                    thresholds.null_warn,
-                    f"{rate:.2%} NULL",
-                )
-            )
-
-    latest = _one(con, "SELECT max(occurred_at) FROM fct_interaction")[0]
-    if latest is None:
-        results.append(
-            _gate(
-                "freshness",
-                "fct_interaction",
-                "occurred_at",
-                2,
-                False,
-                None,
-                thresholds.freshness_hours,
-                "no interactions",
-            )
-        )
-    else:
-        age = (loaded_at.replace(tzinfo=None) - latest).total_seconds() / 3600
-        results.append(
-            _gate(
-                "freshness",
-                "fct_interaction",
-                "occurred_at",
-                2,
-                age <= thresholds.freshness_hours,
-                round(age, 1),
-                thresholds.freshness_hours,
-                f"latest interaction {latest:%Y-%m-%d %H:%M}, {age:,.0f} h before the load",
-            )
-        )
-
-    if previous_counts:
-        for table in PRIMARY_KEYS:
-            if table not in previous_counts or not previous_counts[table]:
-                continue
-            now = _one(con, f"SELECT count(*) FROM {table}")[0]
-            before = previous_counts[table]
-            change = (now - before) / before
-            ok = -thresholds.shrink_warn <= change <= thresholds.growth_warn
-            results.append(
-                _gate(
-                    "row_count_change",
-                    table,
-                    None,
-                    2,
-                    ok,
-                    round(change, 4),
-                    thresholds.shrink_warn if change < 0 else thresholds.growth_warn,
-                    f"{before:,} → {now:,} rows ({change:+.1%})",
-                )
+                gate("not_null", source.name, None, 1, True, 0, 0, "required columns all filled")
             )
     return results
 

@@ -1,4 +1,5 @@
-"""Deterministic demo data: the six raw files of ``app.loader.contract``, with planted stories.
+"""Deterministic demo data: the six raw files of the demo project (``app.loader.demo_project``),
+with planted stories.
 
 Everything is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order and is
 vectorised; Python loops run over months, days of the week, channels and campaigns only.
@@ -44,7 +45,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from app.core.errors import DataError
-from app.loader import contract as rawspec
+from app.loader import demo_project as rawspec
 
 DEFAULT_END_DATE = date(2026, 10, 31)
 FORMATS = ("parquet", "csv")
@@ -1109,7 +1110,8 @@ def generate(
     years: int = 2,
     progress: Progress | None = None,
 ) -> GenerateSummary:
-    """Write the six demo raw files to ``out_dir``; same arguments, same bytes."""
+    """Write the six demo raw files and the demo's pipeline project (``pipeline.yaml``,
+    ``transforms/``) to ``out_dir``; same arguments, same bytes."""
     began = time.perf_counter()
     out_dir = Path(out_dir)
     _check_arguments(out_dir, interactions, seed, fmt, end_date, years)
@@ -1225,6 +1227,7 @@ def generate(
         for other in FORMATS:
             if other != fmt:
                 (out_dir / f"{spec.entity}.{other}").unlink(missing_ok=True)
+    rawspec.write_project(out_dir, fmt)
     return GenerateSummary(
         out_dir, counts, round(time.perf_counter() - began, 3), start, end_date, stories
     )

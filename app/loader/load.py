@@ -1,15 +1,17 @@
-"""``starboard load``: raw files → staging → star schema → gates → rollups → publish.
+"""``starboard load``: a pipeline project → sources → transforms → gates → rollups → publish.
 
-Everything is built in a new versioned DuckDB file. Only when every Risk 1 gate passed and
-the file is closed does the pointer move to it; any failure deletes the new file and leaves
-the live warehouse byte-for-byte as it was.
+Everything is built in a new versioned DuckDB file (an incremental run starts from a copy of
+the live one). Only when every Risk 1 gate passed and the file is closed does the pointer move
+to it; any failure deletes the new file and leaves the live warehouse byte-for-byte as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,10 +23,13 @@ from app.core.errors import DataError
 from app.core.pointer import WarehousePaths, duckdb_path, read_pointer
 from app.core.stores.checks import GateResult
 from app.loader import gates as gates_mod
-from app.loader.gates import GateThresholds
+from app.loader.gates import GateFailure, GateThresholds
+from app.loader.pipeline import TaskRun, plan, run
+from app.loader.project import Project, load_project
 from app.loader.publish import check_writable, loader_lock, new_version, prune, swap_pointer
-from app.loader.stage import discover, first_row, stage
-from app.loader.star import STAR_TABLES, build_star, drop_staging
+from app.loader.sources import first_row, quote
+
+__all__ = ["GateFailure", "LoadResult", "load"]
 
 PUBLISH_TABLE = "starboard_publish"
 GATE_TABLE = "starboard_gate"
@@ -60,22 +65,8 @@ class LoadResult:
     steps: list[tuple[str, float]] = field(default_factory=list)
     rollups: list[str] = field(default_factory=list)
     pruned: list[Path] = field(default_factory=list)
-
-
-class GateFailure(DataError):
-    """A Risk 1 gate failed: the load stopped and nothing was published."""
-
-    def __init__(self, failed: list[GateResult], results: list[GateResult]) -> None:
-        self.failed = failed
-        self.results = results
-        lines = [
-            f"  {g.table}{'.' + g.column if g.column else ''} [{g.check}]: {g.detail}"
-            for g in failed
-        ]
-        super().__init__(
-            "The load stopped on a Risk 1 quality gate; nothing was published and "
-            "the previous data is still served:\n" + "\n".join(lines)
-        )
+    tasks: list[TaskRun] = field(default_factory=list)
+    mode: str = "full"  # full | incremental
 
 
 @contextmanager
@@ -104,9 +95,12 @@ def previous_publish(paths: WarehousePaths) -> Path | None:
 
 
 def load(
-    raw_dir: Path,
+    project: Path | str | Project,
     db_url: str,
     *,
+    outputs: Sequence[str] | None = None,
+    time_columns: Mapping[str, str] | None = None,
+    incremental: bool = False,
     thresholds: GateThresholds | None = None,
     memory_limit: str = "2GB",
     threads: int = 2,
@@ -116,17 +110,26 @@ def load(
     fail_after: str | None = None,
     previous_counts: dict[str, int] | None = None,
     checks: ModelChecks | None = None,
+    tasks: list[TaskRun] | None = None,
 ) -> LoadResult:
-    """Load ``raw_dir`` and publish a new version of the warehouse at ``db_url``.
+    """Build the pipeline ``project`` and publish it as a new version of the warehouse at
+    ``db_url``.
 
+    ``outputs`` are the tables to publish (the model's tables; default: the project's
+    ``outputs:`` or every transform); ``time_columns`` (table → own time column) give the
+    data's span. ``incremental`` starts from a copy of the live version and refreshes the
+    project's incremental transforms in place (a full build when nothing is live).
     ``fail_after`` names a step after which the load raises, for tests of atomicity.
     ``previous_counts`` (table → rows of the live version) stands in for the previous file
     when the live version is elsewhere (a PostgreSQL warehouse staged through DuckDB).
+    ``tasks`` receives each task's record as it runs, for the run history.
     """
-    thresholds = thresholds or GateThresholds()
+    if not isinstance(project, Project):
+        project = load_project(Path(project))
+    names = project.output_names(outputs)
+    project.check_outputs(names)
     paths = WarehousePaths(duckdb_path(db_url))
     check_writable(paths.path.parent)
-    sources = discover(Path(raw_dir))
     with loader_lock(paths):
         prune(paths)  # files of loads that died half-way
         version = new_version(now())
@@ -145,18 +148,22 @@ def load(
         try:
             return _build(
                 paths,
-                sources,
+                project,
+                names,
+                dict(time_columns or {}),
+                incremental,
                 target,
                 version,
-                thresholds,
                 memory_limit,
                 threads,
                 rollups,
                 timed,
+                step,
                 now,
                 steps,
                 previous_counts,
                 checks,
+                tasks if tasks is not None else [],
             )
         except BaseException:
             pointer = read_pointer(paths, strict=False)
@@ -168,45 +175,59 @@ def load(
 
 def _build(
     paths: WarehousePaths,
-    sources,
+    project: Project,
+    outputs: list[str],
+    time_columns: dict[str, str],
+    incremental: bool,
     target: Path,
     version: str,
-    thresholds: GateThresholds,
     memory_limit: str,
     threads: int,
     rollups: RollupBuilder | None,
-    timed,
-    now,
-    steps,
-    previous_counts: dict[str, int] | None = None,
-    checks: ModelChecks | None = None,
+    timed: Callable[[str], AbstractContextManager[None]],
+    step: Reporter,
+    now: Callable[[], datetime],
+    steps: list[tuple[str, float]],
+    previous_counts: dict[str, int] | None,
+    checks: ModelChecks | None,
+    tasks: list[TaskRun],
 ) -> LoadResult:
     started = time.perf_counter()
     previous = previous_publish(paths)
+    if previous_counts is None:
+        previous_counts = _previous_counts(previous)
+    mode = "incremental" if incremental and previous is not None else "full"
+    if mode == "incremental":
+        assert previous is not None
+        with timed("copy the live version"):
+            shutil.copyfile(previous, target)
+            os.chmod(target, 0o600)
     con = _connect(target, memory_limit, threads)
+    results: list[GateResult] = []
     try:
-        for source in sources:
-            with timed(f"stage {source.path.name}"):
-                stage(source, con)
-        with timed("check raw keys"):
-            results = gates_mod.staging_gates(con)
-        if gates_mod.blocking(results):
-            raise GateFailure(gates_mod.blocking(results), results)
-        with timed("build star schema"):
-            build_star(con)
-        if previous_counts is None:
-            previous_counts = _previous_counts(con, previous)
-        with timed("quality gates"):
-            results += gates_mod.star_gates(
-                con, loaded_at=now(), previous_counts=previous_counts, thresholds=thresholds
-            )
-        if gates_mod.blocking(results):
-            raise GateFailure(gates_mod.blocking(results), results)
-        drop_staging(con)
+        if mode == "incremental":
+            for table in (PUBLISH_TABLE, GATE_TABLE):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+        chosen = plan(project, con if mode == "incremental" else None, outputs)
+
+        def task_step(name: str) -> AbstractContextManager[None]:
+            return timed(name)
+
+        run(
+            project,
+            con,
+            outputs=outputs,
+            incremental=chosen,
+            threads=threads,
+            step=task_step,
+            tasks=tasks,
+            gates=results,
+        )
         row_counts = {
-            t: int(first_row(con.execute(f"SELECT count(*) FROM {t}").fetchone())[0])
-            for t in STAR_TABLES
+            t: int(first_row(con.execute(f"SELECT count(*) FROM {quote(t)}").fetchone())[0])
+            for t in outputs
         }
+        span = _span(con, time_columns)
         score = gates_mod.dq_score(results)
         con.execute("CHECKPOINT")
     finally:
@@ -233,11 +254,12 @@ def _build(
                 previous,
                 version,
                 published_at,
-                sources,
+                str(project.root),
                 row_counts,
                 results,
                 score,
                 time.perf_counter() - started,
+                span,
             )
             con.execute("CHECKPOINT")
         finally:
@@ -245,23 +267,56 @@ def _build(
         swap_pointer(paths, version, published_at)
     pruned = prune(paths)
     return LoadResult(
-        version, target, published_at, row_counts, results, score, steps, built, pruned
+        version,
+        target,
+        published_at,
+        row_counts,
+        results,
+        score,
+        steps,
+        built,
+        pruned,
+        tasks,
+        mode,
     )
 
 
-def _previous_counts(con: duckdb.DuckDBPyConnection, previous: Path | None) -> dict[str, int]:
+def _span(
+    con: duckdb.DuckDBPyConnection, time_columns: Mapping[str, str]
+) -> tuple[datetime | None, datetime | None]:
+    """The earliest and latest time over the facts' own time columns."""
+    lows, highs = [], []
+    for table, column in time_columns.items():
+        try:
+            low, high = first_row(
+                con.execute(
+                    f"SELECT CAST(min({quote(column)}) AS TIMESTAMP), "
+                    f"CAST(max({quote(column)}) AS TIMESTAMP) FROM {quote(table)}"
+                ).fetchone()
+            )
+        except duckdb.Error:
+            continue  # not an own column of a published table: the span skips it
+        if low is not None:
+            lows.append(low)
+            highs.append(high)
+    return (min(lows) if lows else None, max(highs) if highs else None)
+
+
+def _previous_counts(previous: Path | None) -> dict[str, int]:
     if previous is None:
         return {}
     try:
-        con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
-        try:
-            row = con.execute(
-                f"SELECT row_counts FROM prev.{PUBLISH_TABLE} ORDER BY published_at DESC LIMIT 1"
-            ).fetchone()
-        finally:
-            con.execute("DETACH prev")
+        con = duckdb.connect(str(previous), read_only=True)
     except duckdb.Error:
         return {}
+    try:
+        row = con.execute(
+            f"SELECT row_counts FROM {PUBLISH_TABLE} ORDER BY published_at DESC LIMIT 1"
+        ).fetchone()
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
     return json.loads(row[0]) if row else {}
 
 
@@ -270,11 +325,12 @@ def _write_metadata(
     previous: Path | None,
     version: str,
     published_at: datetime,
-    sources,
+    source: str,
     row_counts: dict[str, int],
     results: list[GateResult],
     score: float,
     seconds: float,
+    span: tuple[datetime | None, datetime | None],
 ) -> None:
     con.execute(PUBLISH_DDL)
     con.execute(GATE_DDL)
@@ -292,16 +348,13 @@ def _write_metadata(
             con.execute("DETACH prev")
         except duckdb.Error:
             pass  # an older or foreign file: start the history afresh
-    span = first_row(
-        con.execute("SELECT min(occurred_at), max(occurred_at) FROM fct_interaction").fetchone()
-    )
     failed = [r for r in results if not r.passed]
     con.execute(
         f"INSERT INTO {PUBLISH_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             version,
             published_at.replace(tzinfo=None),
-            str(sources[0].path.parent),
+            source,
             json.dumps(row_counts),
             score,
             len(results),

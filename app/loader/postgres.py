@@ -21,8 +21,9 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,14 +44,13 @@ from app.loader.load import (
     _quiet,
 )
 from app.loader.load import load as load_duckdb
-from app.loader.star import PRIMARY_KEYS
+from app.loader.pipeline import TaskRun
+from app.loader.project import Project
 
 SCHEMA_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,38}$")  # + "_v" + version: 63 chars at most
 COPY_CHUNK = 1 << 20
 PG_STEPS = ("copy to PostgreSQL", "keys and statistics", "swap PostgreSQL schema")
 HISTORY_KEPT = 199
-# Indexes beyond the primary keys: the date range every board filters on.
-INDEXES = {"fct_interaction": ("date_key",), "fct_marketing_spend": ("date_key",)}
 
 _INT_TYPES = {
     "TINYINT": "SMALLINT",
@@ -158,9 +158,15 @@ def _previous_counts(conn: sa.Connection, schema: str | None) -> dict[str, int] 
 
 
 def load_postgres(
-    raw_dir: Path,
+    project: Path | str | Project,
     db_url: str,
     *,
+    outputs: Sequence[str] | None = None,
+    time_columns: Mapping[str, str] | None = None,
+    primary_keys: Mapping[str, Sequence[str]] | None = None,
+    indexes: Mapping[str, Sequence[str]] | None = None,
+    incremental: bool = False,
+    tasks: list[TaskRun] | None = None,
     schema_prefix: str = "starboard",
     work_dir: Path | None = None,
     thresholds: GateThresholds | None = None,
@@ -172,11 +178,15 @@ def load_postgres(
     fail_after: str | None = None,
     checks: ModelChecks | None = None,
 ) -> LoadResult:
-    """Load ``raw_dir`` and publish it as a new version of the PostgreSQL warehouse.
+    """Build the pipeline ``project`` and publish it as a new version of the PostgreSQL
+    warehouse.
 
-    ``work_dir`` holds the temporary DuckDB build (deleted afterwards); ``checks`` run on it
-    as on a DuckDB publish. ``fail_after`` names a step after which the load raises, for
-    tests of atomicity.
+    ``primary_keys`` and ``indexes`` (table → columns; the model's keys and the facts' time
+    columns) are created on the new schema before it goes live. ``incremental`` is accepted
+    for the same call as a DuckDB publish, but every PostgreSQL publish copies a whole
+    version: the staged build starts afresh. ``work_dir`` holds the temporary DuckDB build
+    (deleted afterwards); ``checks`` run on it as on a DuckDB publish. ``fail_after`` names a
+    step after which the load raises, for tests of atomicity.
     """
     prefix = check_prefix(schema_prefix)
     if not is_postgres(db_url):
@@ -201,7 +211,10 @@ def load_postgres(
             )
         with _advisory_lock(engine, prefix):
             return _publish(
-                raw_dir,
+                project,
+                _Layout(
+                    outputs, dict(time_columns or {}), primary_keys or {}, indexes or {}, tasks
+                ),
                 engine,
                 prefix,
                 work_dir,
@@ -218,8 +231,18 @@ def load_postgres(
         engine.dispose()
 
 
+@dataclass
+class _Layout:
+    outputs: Sequence[str] | None
+    time_columns: dict[str, str]
+    primary_keys: Mapping[str, Sequence[str]]
+    indexes: Mapping[str, Sequence[str]]
+    tasks: list[TaskRun] | None
+
+
 def _publish(
-    raw_dir: Path,
+    project: Path | str | Project,
+    layout: _Layout,
     engine: sa.Engine,
     prefix: str,
     work_dir: Path | None,
@@ -249,8 +272,11 @@ def _publish(
 
     with tempfile.TemporaryDirectory(prefix="starboard-pg-", dir=work_dir) as tmp:
         staged = load_duckdb(
-            raw_dir,
+            project,
             f"duckdb:///{Path(tmp) / 'staged.duckdb'}",
+            outputs=layout.outputs,
+            time_columns=layout.time_columns,
+            tasks=layout.tasks,
             thresholds=thresholds,
             memory_limit=memory_limit,
             threads=threads,
@@ -266,7 +292,7 @@ def _publish(
             with timed("copy to PostgreSQL"):
                 tables = _copy(staged.file, engine, schema, memory_limit, threads, Path(tmp))
             with timed("keys and statistics"):
-                _keys_and_statistics(engine, schema, tables, previous_schema)
+                _keys_and_statistics(engine, schema, tables, previous_schema, layout)
             with timed("swap PostgreSQL schema"):
                 _swap(engine, prefix, staged.version, schema, previous_schema, staged.published_at)
         except BaseException:
@@ -331,17 +357,21 @@ def _copy(
 
 
 def _keys_and_statistics(
-    engine: sa.Engine, schema: str, tables: list[str], previous_schema: str | None
+    engine: sa.Engine,
+    schema: str,
+    tables: list[str],
+    previous_schema: str | None,
+    layout: _Layout,
 ) -> None:
-    """Primary keys and date indexes, the publish history of earlier versions, ANALYZE."""
+    """Primary keys and time indexes, the publish history of earlier versions, ANALYZE."""
     with engine.begin() as conn:
-        for table, keys in PRIMARY_KEYS.items():
+        for table, keys in layout.primary_keys.items():
             if table in tables:
                 conn.exec_driver_sql(
                     f"ALTER TABLE {_q(schema)}.{_q(table)} ADD PRIMARY KEY "
                     f"({', '.join(_q(k) for k in keys)})"
                 )
-        for table, cols in INDEXES.items():
+        for table, cols in layout.indexes.items():
             if table in tables:
                 conn.exec_driver_sql(
                     f"CREATE INDEX ON {_q(schema)}.{_q(table)} ({', '.join(_q(c) for c in cols)})"

@@ -52,6 +52,97 @@ OVERRIDES = {
 }
 
 
+DEFAULT_FRESHNESS_HOURS = 36.0
+ORPHAN_WARN = 0.001  # share of a join's keys with no row in the joined table
+
+
+def implied_checks(
+    model: SemanticModel, *, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
+) -> tuple[Check, ...]:
+    """The checks every star schema needs, read off the model's tables: primary keys unique
+    and filled (Risk 1), every join's keys found in the joined table, each fact's freshness
+    against its SLO and row counts steady (Risk 2). A declared check of the same kind on the
+    same columns replaces the implied one."""
+    declared = {(c.table, c.kind, c.columns) for c in model.checks}
+    declared_kinds = {(c.table, c.kind) for c in model.checks}
+    out: list[Check] = []
+
+    def add(check: Check) -> None:
+        whole_table = check.kind in ("freshness", "row_count_change")
+        if (check.table, check.kind, check.columns) in declared or (
+            whole_table and (check.table, check.kind) in declared_kinds
+        ):
+            return
+        out.append(check)
+
+    for name, table in model.tables.items():
+        key = f"tables.{name}"
+        if table.primary_key:
+            add(
+                Check(
+                    name,
+                    "primary_key",
+                    "unique",
+                    f"{key}.primary_key",
+                    table.primary_key,
+                    risk=1,
+                    weight=3.0,
+                    description="The primary key names each row once.",
+                )
+            )
+            add(
+                Check(
+                    name,
+                    "primary_key_filled",
+                    "not_null",
+                    f"{key}.primary_key",
+                    table.primary_key,
+                    risk=1,
+                    weight=3.0,
+                    description="Every row has its primary key.",
+                )
+            )
+        for join in table.joins:
+            add(
+                Check(
+                    name,
+                    f"{join.from_column}_found",
+                    "relationship",
+                    f"{key}.joins.{join.target}",
+                    (join.from_column,),
+                    to=(join.target, join.to_column),
+                    max_orphan_rate=ORPHAN_WARN,
+                    description=f"Each {join.from_column} has a row in {join.target}.",
+                )
+            )
+        if table.kind == "fact" and table.time and "." not in table.time:
+            slo = getattr(table, "freshness_hours", None) or freshness_hours
+            add(
+                Check(
+                    name,
+                    "freshness",
+                    "freshness",
+                    f"{key}.time",
+                    (table.time,),
+                    max_age_hours=float(slo),
+                    description=f"The newest {table.time} is within the SLO.",
+                )
+            )
+        add(
+            Check(
+                name,
+                "row_count_change",
+                "row_count_change",
+                key,
+                min=-0.1,
+                max=1.0,
+                description="The row count moved by less than −10 % / +100 % since the "
+                "previous publish.",
+            )
+        )
+    return tuple(out)
+
+
 def importance(model: SemanticModel) -> dict[str, float]:
     """Weight multiplier per table: 1 + 1 if it is the fact of a critical metric + 1 if the
     fact of a metric on a Tier 0 board."""
@@ -510,8 +601,11 @@ class PublishChecks:
     gates (minus those a model check overrides, weights scaled) plus the model's checks.
     The full results, samples included, are kept in ``results`` for the metadata DB."""
 
-    def __init__(self, model_path: Path) -> None:
+    def __init__(
+        self, model_path: Path, *, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
+    ) -> None:
         self.model_path = model_path
+        self.freshness_hours = freshness_hours
         self.results: list[CheckResult] = []
         self.version: str | None = None
 
@@ -526,7 +620,13 @@ class PublishChecks:
         )
         try:
             found = run_checks(
-                model, engine, previous_counts=lambda c: previous_counts.get(c.table)
+                model,
+                engine,
+                previous_counts=lambda c: previous_counts.get(c.table),
+                checks=[
+                    *model.checks,
+                    *implied_checks(model, freshness_hours=self.freshness_hours),
+                ],
             )
         finally:
             engine.dispose()

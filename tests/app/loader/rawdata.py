@@ -1,4 +1,4 @@
-"""A small hand-written raw dataset in the loader's contract, for loader and gate tests."""
+"""A small hand-written raw dataset in the demo project's raw layout, for loader and gate tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from app.loader.contract import RAW_FILES
+from app.loader.demo_project import RAW_FILES, write_project
 
 CHANNELS = [
     {"channel": "Direct", "channel_group": "Direct", "is_paid": "false"},
@@ -146,7 +146,8 @@ def tables() -> dict[str, list[dict]]:
 
 
 def write_csv(directory: Path, data: dict[str, list[dict]] | None = None) -> Path:
-    """Write the dataset as six CSV files; returns the directory."""
+    """Write the dataset as six CSV files and the demo's pipeline project; returns the
+    directory."""
     directory.mkdir(parents=True, exist_ok=True)
     data = data or tables()
     for spec in RAW_FILES:
@@ -156,4 +157,5 @@ def write_csv(directory: Path, data: dict[str, list[dict]] | None = None) -> Pat
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
+    write_project(directory, "csv")
     return directory

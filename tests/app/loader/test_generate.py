@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from app.core.errors import DataError
-from app.loader import contract as rawspec
+from app.loader import demo_project as rawspec
 from app.loader.generate import STORIES, GenerateSummary, generate, planted_stories
 
 SMALL = 30_000
