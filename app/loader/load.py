@@ -365,6 +365,8 @@ def _write_metadata(
             span[1],
         ],
     )
+    if not results:
+        return
     con.executemany(
         f"INSERT INTO {GATE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

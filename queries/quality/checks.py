@@ -602,10 +602,15 @@ class PublishChecks:
     The full results, samples included, are kept in ``results`` for the metadata DB."""
 
     def __init__(
-        self, model_path: Path, *, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
+        self,
+        model_path: Path,
+        *,
+        freshness_hours: float = DEFAULT_FRESHNESS_HOURS,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.model_path = model_path
         self.freshness_hours = freshness_hours
+        self.now = now
         self.results: list[CheckResult] = []
         self.version: str | None = None
 
@@ -623,6 +628,7 @@ class PublishChecks:
                 model,
                 engine,
                 previous_counts=lambda c: previous_counts.get(c.table),
+                now=self.now() if self.now is not None else None,
                 checks=[
                     *model.checks,
                     *implied_checks(model, freshness_hours=self.freshness_hours),

@@ -18,7 +18,11 @@ LARGE = 600_000  # enough sessions per month for the stories to stand out from n
 
 
 def _digests(directory: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.iterdir())
+        if p.is_file()
+    }
 
 
 def _connect(directory: Path, fmt: str = "parquet") -> duckdb.DuckDBPyConnection:
@@ -62,7 +66,9 @@ def large_con(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnec
 def test_same_seed_writes_identical_files(small: GenerateSummary, tmp_path: Path) -> None:
     again = generate(tmp_path, SMALL, seed=42)
     first = _digests(small.out_dir)
-    assert sorted(first) == sorted(f"{s.entity}.parquet" for s in rawspec.RAW_FILES)
+    assert sorted(first) == sorted(
+        [*(f"{s.entity}.parquet" for s in rawspec.RAW_FILES), "pipeline.yaml"]
+    )
     assert _digests(again.out_dir) == first
     assert again.rows == small.rows
 
@@ -226,8 +232,9 @@ def test_csv_and_parquet_hold_the_same_data(small: GenerateSummary, tmp_path: Pa
     as_csv = generate(tmp_path, SMALL, seed=42, fmt="csv")
     assert as_csv.rows == small.rows
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{s.entity}.csv" for s in rawspec.RAW_FILES
+        [*(f"{s.entity}.csv" for s in rawspec.RAW_FILES), "pipeline.yaml", "transforms"]
     )
+    assert "path: interactions*.csv" in (tmp_path / "pipeline.yaml").read_text()
     header = (tmp_path / "interactions.csv").read_text().split("\n", 2)[:2]
     assert header[0].replace('"', "").split(",") == list(rawspec.INTERACTIONS.names)
     assert header[1].split(",")[1].count(":") == 2  # "2024-11-01 04:20:07"

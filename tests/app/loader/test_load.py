@@ -1,4 +1,5 @@
-"""The loader: contract of the star schema, bad input, gates and atomic publish."""
+"""The loader on the demo's pipeline project: the star it builds, bad input, gates (the
+project's source gates and the model's checks) and atomic publish."""
 
 from __future__ import annotations
 
@@ -14,14 +15,19 @@ import pytest
 from app.core.errors import DataError
 from app.core.pointer import WarehousePaths
 from app.core.warehouse import Warehouse
-from app.loader.gates import GateThresholds
 from app.loader.load import GateFailure, load
+from app.loader.demo_project import write_project
 from tests.app.loader import rawdata
 
 NOW = datetime(2026, 3, 21, 8, 0, tzinfo=UTC)
 
 
 def _load(raw: Path, url: str, **kw):
+    """A load with the demo model's checks (declared and implied) as its gates."""
+    from app.core.config import DEMO_MODEL
+    from queries.quality.checks import PublishChecks
+
+    kw.setdefault("checks", PublishChecks(DEMO_MODEL, now=lambda: NOW))
     return load(raw, url, now=lambda: NOW, **kw)
 
 
@@ -33,6 +39,10 @@ def raw(tmp_path: Path) -> Path:
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"duckdb:///{tmp_path / 'wh' / 'warehouse.duckdb'}"
+
+
+def _csv_files(directory: Path) -> list[str]:
+    return sorted(n for n in os.listdir(directory) if n.endswith(".csv"))
 
 
 def _digest(paths: WarehousePaths) -> dict[str, str]:
@@ -143,7 +153,9 @@ def test_reader_notices_a_new_version_without_restart(raw: Path, url: str) -> No
         assert conn.exec_driver_sql("SELECT count(*) FROM dim_user").scalar() == 5
 
 
-@pytest.mark.parametrize("step", ["stage interactions.csv", "build star schema", "quality gates"])
+@pytest.mark.parametrize(
+    "step", ["source interactions", "transform fct_interaction", "model checks"]
+)
 def test_a_load_that_dies_midway_leaves_the_live_warehouse_untouched(
     raw: Path, url: str, step: str
 ) -> None:
@@ -159,12 +171,13 @@ def test_parquet_and_csv_load_the_same(tmp_path: Path, raw: Path) -> None:
     pq_dir = tmp_path / "pq"
     pq_dir.mkdir()
     con = duckdb.connect()
-    for name in os.listdir(raw):
+    for name in _csv_files(raw):
         entity = name.removesuffix(".csv")
         con.execute(
             f"COPY (SELECT * FROM read_csv('{raw / name}', nullstr = '')) "
             f"TO '{pq_dir / entity}.parquet' (FORMAT parquet)"
         )
+    write_project(pq_dir, "parquet")
     a = _load(raw, f"duckdb:///{tmp_path / 'a.duckdb'}")
     b = _load(pq_dir, f"duckdb:///{tmp_path / 'b.duckdb'}")
     assert a.row_counts == b.row_counts
@@ -199,21 +212,19 @@ def live(raw: Path, url: str) -> str:
 
 def test_missing_file_is_named(raw: Path, live: str) -> None:
     (raw / "products.csv").unlink()
-    _assert_refused(raw, live, r"Missing raw file\(s\) .*products\.parquet or products\.csv")
+    _assert_refused(raw, live, r"Source products: no file matches products\.csv")
 
 
-def test_missing_and_extra_columns_are_named(raw: Path, live: str) -> None:
+def test_a_missing_column_is_named_and_an_extra_one_is_kept(raw: Path, live: str) -> None:
     data = rawdata.tables()
     data["products"] = [
         {**{k: v for k, v in p.items() if k != "brand"}, "colour": "red"} for p in data["products"]
     ]
     rawdata.write_csv(raw, data)
-    _assert_refused(
-        raw,
-        live,
-        r"products\.csv: missing column\(s\) brand; unexpected "
-        r"column\(s\) colour",
-    )
+    _assert_refused(raw, live, r"products\.csv \(source products\): missing column\(s\) brand")
+    data["products"] = [{**p, "colour": "red"} for p in rawdata.tables()["products"]]
+    rawdata.write_csv(raw, data)
+    assert _load(raw, live).row_counts["dim_product"] == len(data["products"])
 
 
 def test_unparsable_value_names_file_line_and_column(raw: Path, live: str) -> None:
@@ -227,7 +238,7 @@ def test_unparsable_parquet_value_names_row_and_column(tmp_path: Path, raw: Path
     pq_dir = tmp_path / "pq"
     pq_dir.mkdir()
     con = duckdb.connect()
-    for name in os.listdir(raw):
+    for name in _csv_files(raw):
         entity = name.removesuffix(".csv")
         select = (
             "SELECT * REPLACE (CASE WHEN sku = 'SKU-2' THEN 'cheap' ELSE "
@@ -239,6 +250,7 @@ def test_unparsable_parquet_value_names_row_and_column(tmp_path: Path, raw: Path
             f"COPY ({select} FROM read_csv('{raw / name}', nullstr = '', "
             f"all_varchar = true)) TO '{pq_dir / entity}.parquet' (FORMAT parquet)"
         )
+    write_project(pq_dir, "parquet")
     _assert_refused(
         pq_dir,
         f"duckdb:///{tmp_path / 'x.duckdb'}",
@@ -262,7 +274,12 @@ def test_duplicate_fact_rows_stop_the_load(raw: Path, live: str) -> None:
     data = rawdata.tables()
     data["interactions"] = data["interactions"] + [data["interactions"][3]]
     rawdata.write_csv(raw, data)
-    _assert_refused(raw, live, r"interactions \[duplicate_rows\]: 1 row\(s\) repeated exactly")
+    _assert_refused(
+        raw,
+        live,
+        r"interactions.event_id \[natural_key_unique\]: 1 duplicate event_id value\(s\) "
+        r"in interactions \(e\.g\. event_id=\d+\); 1 of them repeat a whole row",
+    )
 
 
 def test_orphan_keys_above_the_limit_stop_the_load(raw: Path, live: str) -> None:
@@ -273,8 +290,8 @@ def test_orphan_keys_above_the_limit_stop_the_load(raw: Path, live: str) -> None
     _assert_refused(
         raw,
         live,
-        r"fct_interaction.user_key \[orphan_rate\]: 10 of "
-        r"\d+ user_id value\(s\) \(\d+\.\d+%\) have no row in users",
+        r"fct_interaction.user_key \[relationship_user_key\]: 10 of "
+        r"\d+ user_key value\(s\) \(\d+\.\d+%\) have no row in dim_user",
     )
 
 
@@ -282,8 +299,8 @@ def test_few_orphans_warn_and_publish(raw: Path, url: str) -> None:
     data = rawdata.tables()
     data["interactions"][0]["sku"] = "SKU-404"
     rawdata.write_csv(raw, data)
-    result = _load(raw, url, thresholds=GateThresholds(orphan_warn=0.001, orphan_max=0.05))
-    gate = [g for g in result.gates if g.check == "orphan_rate" and g.column == "product_key"][0]
+    result = _load(raw, url)
+    gate = [g for g in result.gates if g.check == "relationship_product_key"][0]
     assert gate.risk == 2 and not gate.passed and "1 of" in gate.detail
     assert result.dq_score < 100
 
@@ -292,7 +309,7 @@ def test_empty_interactions_file_is_refused(raw: Path, live: str) -> None:
     data = rawdata.tables()
     data["interactions"] = []
     rawdata.write_csv(raw, data)
-    _assert_refused(raw, live, r"interactions\.csv has no data rows")
+    _assert_refused(raw, live, r"interactions \[not_empty\]: source interactions has no data rows")
 
 
 def test_required_value_missing_is_refused(raw: Path, live: str) -> None:
@@ -355,7 +372,7 @@ load(Path(sys.argv[1]), sys.argv[2], step=step)
 """
 
 
-@pytest.mark.parametrize("step", ["build star schema", "publish"])
+@pytest.mark.parametrize("step", ["transform fct_interaction", "publish"])
 def test_a_killed_load_leaves_the_live_warehouse_untouched(
     raw: Path, live: str, tmp_path: Path, step: str
 ) -> None:
@@ -380,14 +397,14 @@ def test_a_killed_load_leaves_the_live_warehouse_untouched(
     assert Warehouse(live).snapshot().version.id == result.version
 
 
-def test_interaction_keys_number_the_facts_in_time_order(raw: Path, url: str) -> None:
+def test_the_fact_is_stored_in_time_order_with_stable_keys(raw: Path, url: str) -> None:
     _load(raw, url)
-    keys = _query(
-        url, "SELECT interaction_key FROM fct_interaction ORDER BY occurred_at, interaction_key"
-    )
-    assert [k for (k,) in keys] == list(range(1, len(keys) + 1))
-    stored = _query(url, "SELECT interaction_key FROM fct_interaction")  # physical order
-    assert [k for (k,) in stored] == sorted(k for (k,) in stored)
+    stored = _query(url, "SELECT occurred_at, interaction_key FROM fct_interaction")  # physical
+    assert stored == sorted(stored)  # zone maps: date-range scans skip row groups
+    keys = [k for _, k in stored]
+    assert len(set(keys)) == len(keys)
+    events = sorted(int(r["event_id"]) for r in rawdata.interactions())
+    assert sorted(keys) == events  # the source's event_id: stable across refreshes
 
 
 def test_one_request_reads_one_data_version_even_across_a_publish(raw: Path, url: str) -> None:
