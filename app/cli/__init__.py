@@ -4,14 +4,14 @@ A composition root: it may import every layer. Errors a user can act on are prin
 clear paragraph with a non-zero exit; tracebacks only with ``--debug``.
 
 The commands live in the modules of this package (root, data, serve, semantic, users,
-alerts) and are registered on ``cli`` below.
+alerts, mock) and are registered on ``cli`` below.
 """
 
 from __future__ import annotations
 
 import typer
 
-from app.cli import alerts, data, semantic, serve, users
+from app.cli import alerts, data, mock, semantic, serve, users
 from app.cli.data import run_load
 from app.cli.root import STATE, cli, console
 from app.core.errors import StarboardError
@@ -24,6 +24,7 @@ cli.command("serve")(serve.serve_cmd)
 cli.command()(semantic.query)
 cli.command()(semantic.check)
 cli.command()(semantic.quality)
+cli.command()(mock.mock)
 cli.add_typer(users.users_cli, name="users")
 cli.add_typer(alerts.alerts_cli, name="alerts")
 
