@@ -44,6 +44,7 @@ YEARLY_GROWTH = 1.35  # +35 % a year
 ZIPF_EXPONENT = 1.1  # fact → dimension picks
 VALUE_DECAY = 0.6  # each listed value is 60 % as frequent as the one before it
 TRUE_SHARE = 0.3
+OTHER = "other"  # a text column's value beyond those the model's filters name
 MAX_COMBINATIONS = 5_000_000  # composite keys of foreign keys: exact sampling up to this
 
 TYPES: dict[str, pa.DataType] = {
@@ -70,7 +71,8 @@ _MEASURE_AGGREGATES = (
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _COUNT_LIKE = re.compile(
     r"(^|_)(n|num|count|cnt|qty|quantity|units|items|clicks|impressions|views|visits|seq|"
-    r"floors|rooms|seats|pages|copies|age|rank|level|score|rating|satisfaction|stars)(_|$|s$)"
+    r"floors|rooms|seats|pages|copies|age|rank|level|score|rating|satisfaction|stars|days|"
+    r"nights|renewals|attempts|retries|members|people|guests)(_|$|s$)"
 )
 _MONEY_LIKE = re.compile(r"(price|amount|revenue|cost|spend|value|total|fee|sales|budget)")
 _TABLE_PREFIX = re.compile(r"^(fct|fact|dim|dimension|f|d|stg|raw|tbl)_")
@@ -514,8 +516,9 @@ def _decide(
         return plan("DATE", "date")
     if ev.email or "email" in lower or "e_mail" in lower:
         return plan("VARCHAR", "email")
-    if ev.texts:
-        return plan("VARCHAR", "category", values=tuple(ev.texts), ranked=True)
+    if ev.texts:  # the values filters name, and the rest of the rows under "other"
+        values = tuple(ev.texts) + (() if OTHER in ev.texts else (OTHER,))
+        return plan("VARCHAR", "category", values=values, ranked=True)
     if (
         ev.measure
         or ev.low is not None
