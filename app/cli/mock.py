@@ -55,13 +55,14 @@ def mock(
         assert db is not None
         write_database(warehouse, db)
         target = db
-    table = Table(
-        "table",
-        "rows",
-        "columns",
-        title=f"Mock of {parsed.name}: {warehouse.first_day} … {warehouse.last_day}, "
-        f"{time.perf_counter() - started:.1f} s → {target}",
-    )
+    seconds = time.perf_counter() - started
+    table = Table("table", "rows", "columns")
     for name, data in warehouse.tables.items():
         table.add_row(name, f"{data.num_rows:,}", str(data.num_columns))
     out.print(table)
+    out.print(
+        f"Mock of {parsed.name}: {warehouse.first_day} … {warehouse.last_day}, "
+        f"{seconds:.1f} s → {target}",
+        highlight=False,
+        soft_wrap=True,
+    )
