@@ -8,7 +8,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import sqlalchemy as sa
 from ruamel.yaml import YAML
 
 from queries.quality.checks import run_checks
