@@ -392,7 +392,15 @@ class Loader:
             spec = self.mapping(body, key, allow_none=False)
             if spec is None:
                 continue
-            self.keys(spec, key, _TABLE_KEYS, required=("kind",))
+            hints_only = bool(spec) and set(spec) == {"columns"}
+            self.keys(spec, key, _TABLE_KEYS, required=() if hints_only else ("kind",))
+            if hints_only:  # column hints for a table declared under another name?
+                others = [str(t) for t in (node or {}) if t != name]
+                self.add(
+                    key,
+                    f"column hints for table '{name}', which is not declared (no `kind`)"
+                    f"{suggest(name, others)}",
+                )
             kind = self.choice(spec, key, "kind", ("fact", "dimension"), None)
             primary_key = self.names(spec, key, "primary_key", allow_str=True)
             if kind == "dimension" and not primary_key and "primary_key" not in spec:

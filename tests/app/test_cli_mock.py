@@ -173,10 +173,11 @@ def test_bad_options_get_a_clear_error(monkeypatch, capsys, tmp_path, args, mess
             "m.yaml:8: tables.t.columns.amount.type: 'MONEY' is not one of",
         ),
         (  # hints for a table the model does not have: the typo is named with its line
-            "version: 1\nname: x\ntables:\n  t:\n    kind: fact\n    primary_key: id\n"
-            "    joins: {dim_x: x_id}\nmetrics:\n  n: {fact: t, sql: count(*)}\n"
-            "checks:\n  tt:\n    - {kind: not_null, column: id}\n",
-            "unknown table",
+            "version: 1\nname: x\ntables:\n  loans:\n    kind: fact\n    primary_key: id\n"
+            "  loan:\n    columns:\n      fee: {type: DOUBLE}\n"
+            "metrics:\n  n: {fact: loans, sql: count(*)}\n",
+            "m.yaml:7: tables.loan: column hints for table 'loan', which is not declared "
+            "(no `kind`); did you mean 'loans'?",
         ),
     ],
 )
