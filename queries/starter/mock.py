@@ -173,6 +173,7 @@ class TablePlan:
     rows: int
     calendar: bool = False  # one row per day of the span
     time: str | None = None  # its own time column
+    nests: tuple[tuple[str, str], ...] = ()  # (parent, child) columns of a drill-down
 
     def column(self, name: str) -> ColumnPlan:
         """The plan of column ``name``."""
@@ -613,10 +614,43 @@ def plan_mock(model: SemanticModel, options: MockOptions) -> dict[str, TablePlan
             )
         )
         own_time = table.time if table.time and "." not in table.time else None
+        roles = {c.name: c.role for c in decided}
+        nests = tuple(
+            (dim.column, child.column)
+            for dim in model.dimensions.values()
+            if dim.table == name and dim.column and dim.drill in model.dimensions
+            for child in [model.dimensions[dim.drill]]
+            if child.table == name
+            and child.column
+            and roles.get(dim.column) == roles.get(child.column) == "category"
+        )
         plans[name] = TablePlan(
-            name, table.kind, table.primary_key, tuple(decided), sizes[name], calendar, own_time
+            name,
+            table.kind,
+            table.primary_key,
+            tuple(decided),
+            sizes[name],
+            calendar,
+            own_time,
+            _deepest_first(nests),
         )
     return _typed_keys(plans)
+
+
+def _deepest_first(nests: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Drill pairs ordered so a child is nested under its parent before that parent is
+    nested under its own (category → subcategory before region → category)."""
+    parents = {p for p, _ in nests}
+    depth: dict[str, int] = {}
+
+    def below(column: str, seen: frozenset[str] = frozenset()) -> int:
+        if column in depth:
+            return depth[column]
+        kids = [c for p, c in nests if p == column and c not in seen]
+        depth[column] = 1 + max((below(c, seen | {column}) for c in kids), default=0)
+        return depth[column]
+
+    return tuple(sorted(nests, key=lambda pc: below(pc[0]) if pc[0] in parents else 0))
 
 
 def _typed_keys(plans: dict[str, TablePlan]) -> dict[str, TablePlan]:
@@ -747,6 +781,8 @@ class _Generator:
                 cols[col.name] = parent_cols[col.target[1]][picks[col.name]]
             else:
                 cols[col.name] = self._values(plan, col, n, day, seconds)
+        for upper, lower in plan.nests:
+            cols[upper] = _nest(cols[upper], cols[lower], rng)
         for col in plan.columns:
             if col.at_most and col.at_most in cols and col.role == "measure":
                 cols[col.name] = _at_most(cols[col.name], cols[col.at_most], col, rng)
@@ -874,7 +910,8 @@ class _Generator:
         if col.role == "bool":
             return rng.random(n) < TRUE_SHARE
         if col.role == "category":
-            values = col.values or _labels(_title(col.name), _categories(n))
+            nested = any(child == col.name for _, child in plan.nests)
+            values = col.values or _labels(_title(col.name), _categories(n) * (3 if nested else 1))
             probs = _ranked(len(values)) if col.ranked else _zipf(len(values), rng)
             if col.distribution == "uniform":
                 probs = np.full(len(values), 1.0 / len(values))
@@ -903,6 +940,17 @@ class _Generator:
         if col.role == "measure":
             return _numbers(col, n, rng)
         raise AssertionError(f"unknown role {col.role}")  # every role is handled above
+
+
+def _nest(parent: np.ndarray, child: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Re-draw ``parent`` so each child value sits under one parent value (a hierarchy),
+    keeping the parent values' frequencies as weights."""
+    vocab, counts = np.unique(parent, return_counts=True)
+    kids, inverse = np.unique(child, return_inverse=True)
+    assign = rng.choice(len(vocab), size=len(kids), p=counts / counts.sum())
+    if len(kids) >= len(vocab):  # every parent value keeps at least one child
+        assign[rng.permutation(len(kids))[: len(vocab)]] = np.arange(len(vocab))
+    return np.asarray(vocab[assign][inverse], dtype=object)
 
 
 def _categories(rows: int) -> int:

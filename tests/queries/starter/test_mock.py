@@ -357,3 +357,22 @@ def test_a_million_fact_rows_in_a_few_seconds(tmp_path: Path) -> None:
     seconds = time.perf_counter() - started
     assert mock.tables["loans"].num_rows == 1_000_000
     assert seconds < 8, seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "table", "parent", "child"),
+    [
+        ("shop", "dim_product", "category", "subcategory"),
+        ("shop", "dim_user", "region", "country"),
+        ("shop", "dim_channel", "channel_group", "channel"),
+    ],
+)
+def test_drill_downs_in_one_table_form_a_hierarchy(mocks, name, table, parent, child) -> None:
+    _model, file = mocks[name]
+    parents_per_child, children, parents = sql(
+        file,
+        f'SELECT max(n), count(*), count(DISTINCT p) FROM (SELECT "{child}", '
+        f'any_value("{parent}") AS p, count(DISTINCT "{parent}") AS n FROM "{table}" GROUP BY 1)',
+    )[0]
+    assert parents_per_child == 1  # each child value sits under one parent value
+    assert children > parents >= 2
