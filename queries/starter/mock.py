@@ -490,8 +490,9 @@ def _decide(
 
     if ev.fk is not None and not (calendar and ev.pk):
         return plan("BIGINT", "fk", target=ev.fk, null_rate=float(hint.null_rate or 0.0))
-    if ev.pk or ev.join_key:
-        return plan("BIGINT", "key", null_rate=0.0)
+    if ev.pk or ev.join_key:  # hinted values on a key: exactly those rows
+        text = any(isinstance(v, str) for v in hint.values)
+        return plan("VARCHAR" if text else "BIGINT", "key", null_rate=0.0, values=hint.values)
     if calendar:
         if name == calendar_date or (calendar_date is None and _is_date_name(name)):
             return plan("DATE", "calendar", values=("date",))
@@ -871,6 +872,8 @@ class _Generator:
                 out[own[0]] = np.array([d.year * 10000 + d.month * 100 + d.day for d in ymd])
             else:
                 out[own[0]] = np.arange(1, n + 1, dtype="int64")
+        elif len(own) == 1 and column.values and len(column.values) == n:
+            return {own[0]: np.asarray(column.values, dtype=object)}
         elif len(own) == 1:
             out[own[0]] = np.arange(1, n + 1, dtype="int64")
         else:

@@ -42,6 +42,9 @@ tables:
   branches:
     kind: dimension
     primary_key: branch_id
+    columns:
+      branch_id: {type: VARCHAR, values: [CEN, NTH, STH, EST]}
+      opened_year: {type: INTEGER, min: 1890, max: 2020, distribution: uniform}
 
 dimensions:
   loan_date:   {time: true, label: Loan date}

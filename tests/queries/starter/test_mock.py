@@ -301,6 +301,11 @@ def test_hints_shape_the_columns(mocks) -> None:
     assert one(file, "SELECT min(fee) FROM loans") >= 0
     assert sql(file, "SELECT min(loan_days), max(loan_days) FROM loans")[0] >= (1, 1)
     assert one(file, "SELECT max(loan_days) FROM loans") <= 60
+    # hinted key values are the dimension's rows; a hinted column nothing else names exists
+    branches = sql(file, "SELECT branch_id, opened_year FROM branches ORDER BY branch_id")
+    assert [b for b, _ in branches] == ["CEN", "EST", "NTH", "STH"]
+    assert all(1890 <= year <= 2020 and isinstance(year, int) for _, year in branches)
+    assert one(file, "SELECT count(DISTINCT branch_code) FROM loans") >= 2
 
 
 def test_ratio_metrics_are_plausible(mocks) -> None:
