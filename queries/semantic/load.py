@@ -26,11 +26,14 @@ from queries.semantic.types import (
     DIRECTIONS,
     FORMATS,
     GRAINS,
+    HINT_DISTRIBUTIONS,
+    HINT_TYPES,
     RELATIONS,
     TIERS,
     Board,
     Chart,
     Check,
+    ColumnHint,
     Dimension,
     Join,
     Metric,
@@ -58,8 +61,9 @@ _TOP_KEYS = (
     "webhooks",
     "segments",
 )  # segments: read and checked by queries/segments.py
-_TABLE_KEYS = ("kind", "primary_key", "time", "joins", "pii", "description")
+_TABLE_KEYS = ("kind", "primary_key", "time", "joins", "pii", "description", "columns")
 _JOIN_KEYS = ("from", "to")
+_HINT_KEYS = ("type", "values", "min", "max", "distribution", "null_rate")
 _DIMENSION_KEYS = ("column", "label", "drill", "time", "description")
 _METRIC_KEYS = (
     "label",
@@ -388,7 +392,15 @@ class Loader:
             spec = self.mapping(body, key, allow_none=False)
             if spec is None:
                 continue
-            self.keys(spec, key, _TABLE_KEYS, required=("kind",))
+            hints_only = bool(spec) and set(spec) == {"columns"}
+            self.keys(spec, key, _TABLE_KEYS, required=() if hints_only else ("kind",))
+            if hints_only:  # column hints for a table declared under another name?
+                others = [str(t) for t in (node or {}) if t != name]
+                self.add(
+                    key,
+                    f"column hints for table '{name}', which is not declared (no `kind`)"
+                    f"{suggest(name, others)}",
+                )
             kind = self.choice(spec, key, "kind", ("fact", "dimension"), None)
             primary_key = self.names(spec, key, "primary_key", allow_str=True)
             if kind == "dimension" and not primary_key and "primary_key" not in spec:
@@ -402,9 +414,62 @@ class Loader:
             joins = self.joins(spec.get("joins"), f"{key}.joins")
             pii = frozenset(self.names(spec, key, "pii"))
             description = self.string(spec, key, "description", "")
+            hints = self.column_hints(spec.get("columns"), f"{key}.columns")
             # a bad kind is reported above; keep the table so references to it still resolve
-            out[name] = Table(name, kind or "fact", primary_key, time, joins, pii, description)
+            out[name] = Table(
+                name, kind or "fact", primary_key, time, joins, pii, description, hints
+            )
         return out
+
+    def column_hints(self, node: Any, key: str) -> tuple[ColumnHint, ...]:
+        """Optional per-column hints (type, values, bounds, distribution, null rate)."""
+        out: list[ColumnHint] = []
+        for column, body in self.items(node, key):
+            ckey = f"{key}.{column}"
+            spec = self.mapping(body, ckey, allow_none=False)
+            if spec is None:
+                continue
+            self.keys(spec, ckey, _HINT_KEYS)
+            type_ = self.string(spec, ckey, "type")
+            if type_ is not None and type_.upper() not in HINT_TYPES:
+                self.add(
+                    f"{ckey}.type",
+                    f"'{type_}' is not one of {', '.join(HINT_TYPES)}"
+                    f"{suggest(type_.upper(), HINT_TYPES)}",
+                )
+                type_ = None
+            values: tuple[Any, ...] = ()
+            if "values" in spec:
+                raw = spec.get("values")
+                if (
+                    not isinstance(raw, list)
+                    or not raw
+                    or not all(isinstance(v, str | int | float) for v in raw)
+                ):
+                    self.add(
+                        f"{ckey}.values",
+                        f"expected a non-empty list of values, got {_type_name(raw)}",
+                    )
+                else:
+                    values = tuple(_plain(raw))
+            low = self.number(spec, ckey, "min")
+            high = self.number(spec, ckey, "max")
+            if low is not None and high is not None and low > high:
+                self.add(f"{ckey}.max", f"max {high:g} is below min {low:g}")
+            distribution = self.choice(spec, ckey, "distribution", HINT_DISTRIBUTIONS, None)
+            null_rate = self.number(spec, ckey, "null_rate", low=0.0, high=1.0)
+            out.append(
+                ColumnHint(
+                    column,
+                    type_.upper() if type_ else None,
+                    values,
+                    low,
+                    high,
+                    distribution,
+                    null_rate,
+                )
+            )
+        return tuple(out)
 
     def joins(self, node: Any, key: str) -> tuple[Join, ...]:
         spec = self.mapping(node, key)

@@ -34,6 +34,23 @@ class Join:
     to_column: str
 
 
+HINT_TYPES = ("BIGINT", "INTEGER", "DOUBLE", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP")
+HINT_DISTRIBUTIONS = ("lognormal", "normal", "uniform", "zipf")
+
+
+@dataclass(frozen=True)
+class ColumnHint:
+    """Optional ``tables.<t>.columns.<c>`` hints: how ``starboard mock`` fills a column."""
+
+    name: str
+    type: str | None = None  # one of HINT_TYPES
+    values: tuple[Any, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    distribution: str | None = None  # one of HINT_DISTRIBUTIONS
+    null_rate: float | None = None
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -43,6 +60,7 @@ class Table:
     joins: tuple[Join, ...] = ()
     pii: frozenset[str] = frozenset()
     description: str = ""
+    columns: tuple[ColumnHint, ...] = ()  # optional hints for `starboard mock`
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ class Validator:
     def check_tables(self) -> None:
         for table in self.model.tables.values():
             key = f"tables.{table.name}"
+            self.check_hints(table.name)
             for join in table.joins:
                 jkey = f"{key}.joins.{join.target}"
                 if join.target == table.name:
@@ -82,6 +83,21 @@ class Validator:
                         f"{key}.time",
                         f"table '{target}' is not reachable from '{table.name}' through its joins",
                     )
+
+    def check_hints(self, name: str) -> None:
+        """Column hints that contradict the table: a nullable key, a time column not temporal."""
+        table = self.model.tables[name]
+        own_time = table.time if table.time and "." not in table.time else None
+        for hint in table.columns:
+            hkey = f"tables.{name}.columns.{hint.name}"
+            if hint.name in table.primary_key and hint.null_rate:
+                self.add(f"{hkey}.null_rate", f"'{hint.name}' is a primary key: it cannot be null")
+            if hint.name == own_time and hint.type not in (None, "DATE", "TIMESTAMP"):
+                self.add(
+                    f"{hkey}.type",
+                    f"'{hint.name}' is the table's time column: use DATE or TIMESTAMP, "
+                    f"not {hint.type}",
+                )
 
     def check_dimensions(self) -> None:
         times = [d.name for d in self.model.dimensions.values() if d.is_time]

@@ -1,0 +1,1 @@
+"""Getting started without a warehouse: a first model from a database, mock data for a model."""
