@@ -1,18 +1,28 @@
-"""Benchmark of the warehouse build: generate → load (gates, rollups, publish).
+"""Benchmark of the warehouse build: generate → the demo's pipeline project (sources,
+transforms, gates, rollups, publish), full and incremental.
 
     python bench/warehouse.py [--sizes 1000000 10000000] [--seed 42] [--keep]
+                              [--previous REF]
 
-For each size (interactions) three phases run, each in a fresh interpreter so that its
+For each size (interactions) these phases run, each in a fresh interpreter so that its
 peak RSS is its own (the child is reaped with os.wait4 and its ru_maxrss read):
 
-  generate  ``app.loader.generate.generate`` writes the six Parquet raw files.
-  load      ``app.loader.load.load`` with the demo model's rollups: staging, raw-key gates,
-            star schema, quality gates, rollups, publish.
-  baseline  DuckDB alone: ``CREATE TABLE t AS SELECT * FROM read_parquet(…)`` for each of
-            the same raw files into a fresh DuckDB file, with the loader's DuckDB settings.
+  generate     ``app.loader.generate.generate`` writes the six Parquet raw files and the
+               demo's pipeline project.
+  previous     the loader of git ``REF`` (default: the last commit before the generic
+               pipeline, the demo-only loader) on the same raw files, from ``git archive``
+               of that commit: "today's figure", measured in the same run.
+  load         ``app.loader.load.load`` on the project with the demo model's checks
+               (declared and implied) and rollups: a full build.
+  incremental  the same raw data split into "all but the last day" and "the last day" (a
+               second file, as a daily export adds one): a full build of the first, then the
+               timed incremental refresh that adds the last day; its result is compared table
+               by table with the full load (EXCEPT ALL both ways must be empty).
+  baseline     DuckDB alone: ``CREATE TABLE t AS SELECT * FROM read_parquet(…)`` for each of
+               the same raw files into a fresh DuckDB file, with the loader's DuckDB settings.
 
-Load and baseline are measured in the same run, one right after the other, so the ratio
-holds even on a busy machine. Working files live in bench/out/warehouse/ and are deleted
+All are measured in the same run, one right after the other, so the ratios hold even on a
+busy machine. Working files live in bench/out/warehouse/ and are deleted
 at the end unless --keep (then the printed ``--db`` URL can be given to bench/queries.py).
 """
 
@@ -33,6 +43,9 @@ TARGET_TOTAL_SECONDS = 90.0  # generate + load + gate + publish, at 10M interact
 TARGET_TOTAL_AT = 10_000_000
 TARGET_PEAK_RSS = 4 * bc.GB
 TARGET_LOAD_RATIO = 3.0  # load ≤ 3× DuckDB's raw copy of the same files
+TARGET_PREVIOUS_RATIO = 1.2  # the generic pipeline ≤ 1.2× the demo-only loader it replaced
+TARGET_INCREMENTAL_SHARE = 0.10  # a one-day refresh < 10 % of a full build
+PREVIOUS_REF = "cd87980"  # the last commit with the demo-only loader
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 RAW_ENTITIES = ("channels", "users", "products", "campaigns", "interactions", "marketing_spend")
 
@@ -54,23 +67,31 @@ def phase_generate(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -
     return {"seconds": seconds, "rows": summary.rows, "files": files}
 
 
-def phase_load(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
+def _pipeline_load(raw: Path, url: str, duck: bc.DuckSettings, *, incremental: bool = False) -> Any:
     from app.core.config import DEMO_MODEL
     from app.loader.load import load
+    from queries.quality.checks import PublishChecks
     from queries.semantic.rollups import build_rollups
 
+    return load(
+        raw,
+        url,
+        time_columns={"fct_interaction": "occurred_at"},
+        incremental=incremental,
+        memory_limit=duck.memory_limit,
+        threads=duck.threads,
+        checks=PublishChecks(DEMO_MODEL),
+        rollups=lambda path, since=None: build_rollups(DEMO_MODEL, path, since),
+    )
+
+
+def phase_load(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
     target = workdir / "wh"
     bc.remove_tree(target)  # no previous publish: the row-count gate starts afresh
     target.mkdir(parents=True)
     url = f"duckdb:///{target / 'wh.duckdb'}"
     began = time.perf_counter()
-    result = load(
-        workdir / "raw",
-        url,
-        memory_limit=duck.memory_limit,
-        threads=duck.threads,
-        rollups=lambda path: build_rollups(DEMO_MODEL, path),
-    )
+    result = _pipeline_load(workdir / "raw", url, duck)
     seconds = time.perf_counter() - began
     wal = result.file.with_name(result.file.name + ".wal")
     return {
@@ -85,6 +106,118 @@ def phase_load(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> di
         "dq_score": result.dq_score,
         "gates": len(result.gates),
         "gates_failed": sum(not g.passed for g in result.gates),
+    }
+
+
+def phase_previous(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
+    """The loader this pipeline replaced, from ``git archive`` of ``PREVIOUS_REF``."""
+    import subprocess
+
+    ref = os.environ.get("STARBOARD_BENCH_PREVIOUS", PREVIOUS_REF)
+    tree = workdir / "previous-tree"
+    bc.remove_tree(tree)
+    tree.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", ref], cwd=bc.REPO_ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    result = workdir / ".previous-inner.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(tree / "bench" / "warehouse.py"),
+            "--phase",
+            "load",
+            "--size",
+            str(size),
+            "--workdir",
+            str(workdir),
+            "--seed",
+            str(seed),
+            "--result",
+            str(result),
+            "--memory-limit",
+            duck.memory_limit,
+            "--threads",
+            str(duck.threads),
+        ],
+        cwd=tree,
+        check=False,
+    )
+    bc.remove_tree(tree)
+    if proc.returncode != 0:
+        raise bc.BenchError(f"the loader of {ref} failed (exit {proc.returncode})")
+    payload = __import__("json").loads(result.read_text(encoding="utf-8"))
+    result.unlink()
+    bc.remove_tree(workdir / "wh")
+    payload["ref"] = ref
+    return payload
+
+
+def phase_incremental(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -> dict[str, Any]:
+    """Full build of all days but the last, then the timed one-day incremental refresh."""
+    import duckdb
+
+    raw, split = workdir / "raw", workdir / "raw-split"
+    bc.remove_tree(split)
+    split.mkdir(parents=True)
+    for item in raw.iterdir():
+        if item.name != "interactions.parquet":
+            (split / item.name).symlink_to(item)
+    source = str(raw / "interactions.parquet").replace("'", "''")
+    con = duckdb.connect(config=duck.config())
+    last = con.execute(
+        f"SELECT CAST(max(occurred_at) AS DATE) FROM read_parquet('{source}')"
+    ).fetchone()[0]
+    for name, where in (
+        ("interactions.parquet", f"occurred_at < DATE '{last}'"),
+        ("interactions_last_day.parquet", f"occurred_at >= DATE '{last}'"),
+    ):
+        target = str(split / name).replace("'", "''")
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{source}') WHERE {where} ORDER BY occurred_at) "
+            f"TO '{target}' (FORMAT parquet)"
+        )
+    con.close()
+    day_file = split / "interactions_last_day.parquet"
+    held = day_file.with_name("held-back.bin")
+    day_file.rename(held)
+    target_dir = workdir / "wh-inc"
+    bc.remove_tree(target_dir)
+    target_dir.mkdir(parents=True)
+    url = f"duckdb:///{target_dir / 'wh.duckdb'}"
+    began = time.perf_counter()
+    first = _pipeline_load(split, url, duck)
+    full_seconds = time.perf_counter() - began
+    held.rename(day_file)
+    began = time.perf_counter()
+    result = _pipeline_load(split, url, duck, incremental=True)
+    seconds = time.perf_counter() - began
+    # the same data as the full load of phase "load": table by table, both ways
+    con = duckdb.connect(config=duck.config())
+    con.execute(f"ATTACH '{result.file}' AS inc (READ_ONLY)")
+    full_pointer = __import__("json").loads((workdir / "wh" / "wh.current.json").read_text())
+    con.execute(f"ATTACH '{workdir / 'wh' / full_pointer['file']}' AS rebuilt (READ_ONLY)")
+    differences = {}
+    for table in result.row_counts:
+        differences[table] = con.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT * FROM inc.{table} EXCEPT ALL "
+            f"SELECT * FROM rebuilt.{table})) + (SELECT count(*) FROM (SELECT * FROM "
+            f"rebuilt.{table} EXCEPT ALL SELECT * FROM inc.{table}))"
+        ).fetchone()[0]
+    con.close()
+    bc.remove_tree(target_dir)
+    bc.remove_tree(split)
+    day_rows = next(t.rows for t in result.tasks if t.name == "interactions")
+    return {
+        "seconds": seconds,
+        "first_seconds": full_seconds,
+        "first_mode": first.mode,
+        "mode": result.mode,
+        "steps": result.steps,
+        "row_counts": result.row_counts,
+        "staged_rows": day_rows,
+        "differences": differences,
     }
 
 
@@ -110,7 +243,13 @@ def phase_baseline(size: int, workdir: Path, seed: int, duck: bc.DuckSettings) -
     return {"seconds": seconds, "tables": tables, "file_size": target.stat().st_size}
 
 
-PHASES = {"generate": phase_generate, "load": phase_load, "baseline": phase_baseline}
+PHASES = {
+    "generate": phase_generate,
+    "previous": phase_previous,
+    "load": phase_load,
+    "incremental": phase_incremental,
+    "baseline": phase_baseline,
+}
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -126,7 +265,9 @@ def child_main(args: argparse.Namespace) -> None:
 class SizeResult:
     size: int
     generate: bc.ChildRun
+    previous: bc.ChildRun
     load: bc.ChildRun
+    incremental: bc.ChildRun
     baseline: bc.ChildRun
 
     @property
@@ -142,6 +283,18 @@ class SizeResult:
         return self.load.payload["seconds"] / self.baseline.payload["seconds"]
 
     @property
+    def previous_ratio(self) -> float:
+        return self.load.payload["seconds"] / self.previous.payload["seconds"]
+
+    @property
+    def incremental_share(self) -> float:
+        return self.incremental.payload["seconds"] / self.load.payload["seconds"]
+
+    @property
+    def incremental_equal(self) -> bool:
+        return not any(self.incremental.payload["differences"].values())
+
+    @property
     def peak_rss(self) -> int:
         return max(self.generate.max_rss, self.load.max_rss)
 
@@ -152,6 +305,9 @@ class SizeResult:
             else None,
             "rss": self.peak_rss < TARGET_PEAK_RSS,
             "ratio": self.ratio <= TARGET_LOAD_RATIO,
+            "previous": self.previous_ratio <= TARGET_PREVIOUS_RATIO,
+            "incremental": self.incremental_share < TARGET_INCREMENTAL_SHARE,
+            "incremental=full": self.incremental_equal,
         }
 
 
@@ -205,6 +361,32 @@ def size_table(res: SizeResult, duck: bc.DuckSettings) -> Table:
         f"{res.ratio:.2f}×",
         f"≤ {TARGET_LOAD_RATIO:.0f}× baseline",
         bc.verdict(checks["ratio"]),
+    )
+    prev = res.previous.payload
+    table.add_row(
+        "vs. the demo-only loader it replaced",
+        bc.fmt_seconds(load["seconds"]),
+        f"{bc.fmt_seconds(prev['seconds'])} ({prev['ref']})",
+        f"{res.previous_ratio:.2f}×",
+        f"≤ {TARGET_PREVIOUS_RATIO:.1f}× previous",
+        bc.verdict(checks["previous"]),
+    )
+    inc = res.incremental.payload
+    table.add_row(
+        "incremental refresh of one new day",
+        bc.fmt_seconds(inc["seconds"]),
+        f"{bc.fmt_seconds(load['seconds'])} (full build)",
+        f"{res.incremental_share:.1%}",
+        f"< {TARGET_INCREMENTAL_SHARE:.0%} of full",
+        bc.verdict(checks["incremental"]),
+    )
+    table.add_row(
+        "incremental result = full rebuild",
+        f"{sum(inc['differences'].values())} rows differ",
+        f"{len(inc['differences'])} tables compared",
+        "",
+        "0 rows",
+        bc.verdict(checks["incremental=full"]),
     )
     table.add_row(
         "load: rows/s (interactions)",
@@ -268,7 +450,7 @@ def steps_table(res: SizeResult) -> Table:
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
     table.add_column("baseline (raw copy) seconds", justify="right")
-    copies = {f"stage {entity}.parquet": base["tables"][entity] for entity in RAW_ENTITIES}
+    copies = {f"source {entity}": base["tables"][entity] for entity in RAW_ENTITIES}
     for name, seconds in load["steps"]:
         copy = copies.get(name)
         table.add_row(
@@ -279,13 +461,29 @@ def steps_table(res: SizeResult) -> Table:
         )
     other = total - sum(s for _, s in load["steps"])
     table.add_row(
-        "[dim]other (lock, discover, prune, connects)[/dim]",
+        "[dim]other (lock, project, prune, connects; tasks overlap: 2 threads)[/dim]",
         f"{other:.2f}",
         f"{other / total:.0%}",
         "",
     )
     table.add_section()
     table.add_row("total", f"{total:.2f}", "100%", f"{base['seconds']:.2f}")
+    return table
+
+
+def incremental_table(res: SizeResult) -> Table:
+    inc = res.incremental.payload
+    table = Table(
+        title=f"Incremental refresh steps, {res.size:,} interactions "
+        f"({inc['staged_rows']:,} interaction rows re-read)",
+        title_justify="left",
+    )
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for name, seconds in inc["steps"]:
+        table.add_row(name, f"{seconds:.2f}")
+    table.add_section()
+    table.add_row("total", f"{inc['seconds']:.2f}")
     return table
 
 
@@ -384,7 +582,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         try:
             gen = run_phase("generate", size, workdir, args)
+            previous = run_phase("previous", size, workdir, args)
             load = run_phase("load", size, workdir, args)
+            incremental = run_phase("incremental", size, workdir, args)
             base = run_phase("baseline", size, workdir, args)
         except bc.BenchError as exc:
             console.print(f"[red]{exc}[/red]")
@@ -392,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if not args.keep:
                 bc.remove_tree(workdir)
-        res = SizeResult(size, gen, load, base)
+        res = SizeResult(size, gen, previous, load, incremental, base)
+        console.print(incremental_table(res))
         results.append(res)
         console.print(size_table(res, duck))
         console.print(steps_table(res))

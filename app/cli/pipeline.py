@@ -59,7 +59,7 @@ def _rollup_builder(settings: Settings) -> Callable[[Path], list[str]] | None:
     """The model's rollups, materialised into a new warehouse file before it is published."""
     from queries.semantic.rollups import build_rollups
 
-    return lambda path: build_rollups(settings.model, path)
+    return lambda path, since=None: build_rollups(settings.model, path, since)
 
 
 def _model_checks(settings: Settings) -> Any:

@@ -47,11 +47,13 @@ CREATE TABLE IF NOT EXISTS {GATE_TABLE} (
 )"""
 
 Reporter = Callable[[str], AbstractContextManager[None]]
-# Builds the model's rollups into the (closed) new file; returns the tables it created.
-RollupBuilder = Callable[[Path], list[str]]
-# Runs the model's data quality checks on the (closed) new file, given the built-in gates and
-# the previous row counts; returns the gates to publish with (app/cli/data.py injects it).
-ModelChecks = Callable[[Path, list[GateResult], dict[str, int]], list[GateResult]]
+# Builds the model's rollups into the (closed) new file; returns the tables it created. An
+# incremental run passes ``since`` (fact → the start of the refreshed days) as well.
+RollupBuilder = Callable[..., list[str]]
+# Runs the model's data quality checks on the (closed) new file, given the loader's gates and
+# the previous row counts (an incremental run adds ``since``: table → (time column, start),
+# the rows it refreshed); returns the gates to publish with (app/cli/pipeline.py injects it).
+ModelChecks = Callable[..., list[GateResult]]
 
 
 @dataclass
@@ -235,7 +237,16 @@ def _build(
 
     if checks is not None:  # a Risk 1 model check stops the publish like a Risk 1 gate
         with timed("model checks"):
-            results = checks(target, results, previous_counts or {})
+            scopes = {
+                name: (inc.column, start)
+                for name, start in chosen.cutoffs.items()
+                if (inc := project.transforms[name].incremental) is not None and inc.column
+            }
+            results = (
+                checks(target, results, previous_counts or {}, since=scopes)
+                if scopes
+                else checks(target, results, previous_counts or {})
+            )
         if gates_mod.blocking(results):
             raise GateFailure(gates_mod.blocking(results), results)
         score = gates_mod.dq_score(results)
@@ -243,7 +254,7 @@ def _build(
     built: list[str] = []
     if rollups is not None:
         with timed("build rollups"):
-            built = rollups(target)
+            built = rollups(target, since=chosen.cutoffs) if chosen.cutoffs else rollups(target)
 
     published_at = now()
     with timed("publish"):

@@ -218,8 +218,14 @@ def run_checks(
     previous_counts: Callable[[Check], int | None] = lambda _c: None,
     now: datetime | None = None,
     checks: Sequence[Check] | None = None,
+    scopes: Mapping[str, tuple[str, datetime]] | None = None,
 ) -> list[CheckResult]:
-    """Run the model's checks (or ``checks``) on ``engine``; never raises for one check."""
+    """Run the model's checks (or ``checks``) on ``engine``; never raises for one check.
+
+    ``scopes`` (table → (time column, start); an incremental publish) limit the row checks
+    of those tables to the rows from that start on: the rows before it are the live
+    version's, checked when it was published. Keys are still checked against every row.
+    """
     now = (now or _now()).replace(tzinfo=None)
     weights = importance(model)
     with engine.connect() as conn:
@@ -249,7 +255,14 @@ def run_checks(
                 if engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SET TRANSACTION READ ONLY"))
                 result = _run_one(
-                    model, check, conn, columns[check.table], now, previous_counts, totals
+                    model,
+                    check,
+                    conn,
+                    columns[check.table],
+                    now,
+                    previous_counts,
+                    totals,
+                    (scopes or {}).get(check.table),
                 )
                 conn.rollback()
         except sa.exc.DBAPIError as exc:
@@ -314,6 +327,7 @@ def _run_one(
     now: datetime,
     previous_counts: Callable[[Check], int | None],
     totals: dict[str, int],
+    scope_by: tuple[str, datetime] | None = None,
 ) -> CheckResult:
     spec = model.tables[check.table]
     names = list(dict.fromkeys([*spec.primary_key, *check.columns]))
@@ -325,6 +339,9 @@ def _run_one(
     cols = [t.c[c] for c in check.columns]
     where: sa.ColumnElement[bool] | None = None
     source: sa.FromClause = t
+    scope: sa.ColumnElement[bool] = sa.true()
+    if scope_by is not None and scope_by[0] in table_columns:
+        scope = t.c[scope_by[0]] >= scope_by[1]
     if check.kind == "not_null":
         where = sa.or_(*(c.is_(None) for c in cols))
     elif check.kind == "accepted_values":
@@ -337,9 +354,12 @@ def _run_one(
             parts.append(cols[0] > check.max)
         where = sa.or_(*parts)
     elif check.kind == "unique":
+        scoped = (
+            [sa.tuple_(*cols).in_(sa.select(*cols).where(scope))] if scope_by is not None else []
+        )
         dupes = (
             sa.select(*cols)
-            .where(*(c.is_not(None) for c in cols))
+            .where(*(c.is_not(None) for c in cols), *scoped)
             .group_by(*cols)
             .having(sa.func.count() > 1)
             .subquery("dupes")
@@ -359,6 +379,8 @@ def _run_one(
     elif check.kind == "sql":
         return _sql(model, check, conn, total)
     assert where is not None
+    if scope_by is not None and check.kind != "unique":
+        where = sa.and_(where, scope)
     failing = conn.execute(sa.select(sa.func.count()).select_from(source).where(where)).scalar_one()
     sample = None
     if failing:
@@ -369,7 +391,9 @@ def _run_one(
         sample = _sample(names, rows, spec.pii, spec.primary_key)
     if check.kind == "relationship":
         assert check.to is not None
-        considered = conn.execute(sa.select(sa.func.count(cols[0])).select_from(t)).scalar_one()
+        considered = conn.execute(
+            sa.select(sa.func.count(cols[0])).select_from(t).where(scope)
+        ).scalar_one()
         rate = failing / considered if considered else 0.0
         ok = rate <= check.max_orphan_rate
         message = (
@@ -615,7 +639,11 @@ class PublishChecks:
         self.version: str | None = None
 
     def __call__(
-        self, path: Path, gates: Sequence[GateResult], previous_counts: Mapping[str, int]
+        self,
+        path: Path,
+        gates: Sequence[GateResult],
+        previous_counts: Mapping[str, int],
+        since: Mapping[str, tuple[str, datetime]] | None = None,
     ) -> list[GateResult]:
         self.version = path.stem.rsplit("-", 1)[-1]  # files are <name>-<version>.duckdb
         model = load_model(self.model_path)
@@ -629,6 +657,7 @@ class PublishChecks:
                 engine,
                 previous_counts=lambda c: previous_counts.get(c.table),
                 now=self.now() if self.now is not None else None,
+                scopes=since,
                 checks=[
                     *model.checks,
                     *implied_checks(model, freshness_hours=self.freshness_hours),

@@ -23,7 +23,21 @@ TABLES = (
     "dim_campaign",
     "fct_interaction",
     "fct_marketing_spend",
+    "agg_daily_interaction",
+    "agg_daily_channel",
+    "agg_daily_spend",
 )
+
+
+SINCE: list[dict | None] = []
+
+
+def _rollups(path: Path, since: dict | None = None) -> list[str]:
+    from app.core.config import DEMO_MODEL
+    from queries.semantic.rollups import build_rollups
+
+    SINCE.append(since)
+    return build_rollups(DEMO_MODEL, path, since)
 
 
 def _write(path: Path, rows: list[dict]) -> None:
@@ -71,14 +85,16 @@ def test_a_new_day_refreshed_incrementally_equals_a_full_rebuild(
     raw, old, new = split
     inc = f"duckdb:///{tmp_path / 'inc' / 'wh.duckdb'}"
     full = f"duckdb:///{tmp_path / 'full' / 'wh.duckdb'}"
-    first = load(raw, inc, now=lambda: NOW)
+    first = load(raw, inc, now=lambda: NOW, rollups=_rollups)
     assert first.mode == "full" and first.row_counts["fct_interaction"] == len(old)
 
     # the daily export adds a file; one row of the day before arrives late with it
     late = dict(new[0], event_id=9_001, occurred_at=new[0]["occurred_at"].replace("-20 ", "-19 "))
     _write(raw / "interactions_2026-03-20.csv", [*new, late])
-    refreshed = load(raw, inc, incremental=True, now=lambda: NOW)
-    rebuilt = load(raw, full, now=lambda: NOW)
+    SINCE.clear()
+    refreshed = load(raw, inc, incremental=True, now=lambda: NOW, rollups=_rollups)
+    assert SINCE == [{"fct_interaction": datetime(2026, 3, 18)}]  # only the new days re-rolled
+    rebuilt = load(raw, full, now=lambda: NOW, rollups=_rollups)
 
     assert refreshed.mode == "incremental" and rebuilt.mode == "full"
     tasks = {t.name: t for t in refreshed.tasks}
@@ -166,3 +182,29 @@ def test_the_demo_project_declares_its_fact_incremental(tmp_path: Path) -> None:
         1,
     )
     assert project.sources["interactions"].time == "occurred_at"
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"revenue": -5.0}, r"fct_interaction.revenue \[range_revenue\]"),
+        ({"event_id": 1}, r"fct_interaction.interaction_key \[unique_interaction_key\]"),
+    ],
+    ids=["bad value in a new row", "new row repeats an old key"],
+)
+def test_an_incremental_refresh_checks_the_new_rows_against_the_whole_table(
+    split: tuple[Path, list[dict], list[dict]], tmp_path: Path, change: dict, match: str
+) -> None:
+    from app.core.config import DEMO_MODEL
+    from app.loader.gates import GateFailure
+    from queries.quality.checks import PublishChecks
+
+    raw, _, new = split
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    checks = PublishChecks(DEMO_MODEL, now=lambda: NOW)
+    load(raw, url, now=lambda: NOW, checks=checks)
+    before = _live_file(url)
+    _write(raw / "interactions_new.csv", [dict(new[0], **change), *new[1:]])
+    with pytest.raises(GateFailure, match=match):
+        load(raw, url, incremental=True, now=lambda: NOW, checks=checks)
+    assert _live_file(url) == before  # the previous version is still served
