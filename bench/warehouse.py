@@ -305,8 +305,14 @@ class SizeResult:
             else None,
             "rss": self.peak_rss < TARGET_PEAK_RSS,
             "ratio": self.ratio <= TARGET_LOAD_RATIO,
-            "previous": self.previous_ratio <= TARGET_PREVIOUS_RATIO,
-            "incremental": self.incremental_share < TARGET_INCREMENTAL_SHARE,
+            # both targets are set at the demo's 10M scale, where the data, not fixed costs
+            # (interpreter, model parsing, 60 small checks), dominates
+            "previous": self.previous_ratio <= TARGET_PREVIOUS_RATIO
+            if self.size >= TARGET_TOTAL_AT
+            else None,
+            "incremental": self.incremental_share < TARGET_INCREMENTAL_SHARE
+            if self.size >= TARGET_TOTAL_AT
+            else None,
             "incremental=full": self.incremental_equal,
         }
 
@@ -368,7 +374,7 @@ def size_table(res: SizeResult, duck: bc.DuckSettings) -> Table:
         bc.fmt_seconds(load["seconds"]),
         f"{bc.fmt_seconds(prev['seconds'])} ({prev['ref']})",
         f"{res.previous_ratio:.2f}×",
-        f"≤ {TARGET_PREVIOUS_RATIO:.1f}× previous",
+        f"≤ {TARGET_PREVIOUS_RATIO:.1f}× previous at 10M",
         bc.verdict(checks["previous"]),
     )
     inc = res.incremental.payload
@@ -377,7 +383,7 @@ def size_table(res: SizeResult, duck: bc.DuckSettings) -> Table:
         bc.fmt_seconds(inc["seconds"]),
         f"{bc.fmt_seconds(load['seconds'])} (full build)",
         f"{res.incremental_share:.1%}",
-        f"< {TARGET_INCREMENTAL_SHARE:.0%} of full",
+        f"< {TARGET_INCREMENTAL_SHARE:.0%} of full at 10M",
         bc.verdict(checks["incremental"]),
     )
     table.add_row(

@@ -25,8 +25,22 @@ def raw(tmp_path: Path) -> Path:
 
 
 def _load(raw: Path, url: str, prefix: str, tmp_path: Path, **kw):
+    """A PostgreSQL publish with the demo model's keys, indexes and checks, as the CLI does."""
+    from app.cli.pipeline import model_layout
+    from app.core.config import DEMO_MODEL
+    from queries.quality.checks import PublishChecks
+
+    layout = model_layout(DEMO_MODEL)
+    kw.setdefault("checks", PublishChecks(DEMO_MODEL, now=lambda: NOW))
     return load_postgres(
-        raw, url, schema_prefix=prefix, work_dir=tmp_path / "work", now=lambda: NOW, **kw
+        raw,
+        url,
+        schema_prefix=prefix,
+        work_dir=tmp_path / "work",
+        now=lambda: NOW,
+        primary_keys=layout.primary_keys,
+        indexes=layout.indexes,
+        **kw,
     )
 
 
@@ -92,7 +106,8 @@ def test_keys_and_indexes_are_added(raw, pg_url, prefix, tmp_path) -> None:
     )
     tables = {table for table, _ in indexes}
     assert {"dim_date", "dim_user", "fct_interaction", "fct_marketing_spend"} <= tables
-    assert any("date_key" in ddl for table, ddl in indexes if table == "fct_interaction")
+    assert any("occurred_at" in ddl for table, ddl in indexes if table == "fct_interaction")
+    assert any("date_key" in ddl for table, ddl in indexes if table == "fct_marketing_spend")
 
 
 def test_third_publish_keeps_live_and_previous_and_the_history(

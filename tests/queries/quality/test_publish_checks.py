@@ -31,8 +31,9 @@ def test_risk2_check_failure_warns_and_publishes(planted_demo) -> None:
     stored = {r.name: r for r in checkstore.results(db, run.id)}
     assert stored["device_known"].failing_rows > 0 and stored["device_known"].origin == "model"
     assert {row[1] for row in stored["device_known"].sample.rows} == {"tablet"}
-    # the built-in load gates are kept alongside (the model overrides the row-count one)
-    assert stored["primary_key"].origin == "gate"
+    # the project's source gates are kept alongside the model's declared and implied checks
+    assert stored["natural_key_unique"].origin == "gate"
+    assert stored["primary_key"].origin == "model" and stored["primary_key"].passed
     db.dispose()
 
 
