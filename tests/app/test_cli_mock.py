@@ -190,3 +190,27 @@ def test_a_bad_model_shows_the_model_error(monkeypatch, capsys, tmp_path, yaml, 
     assert code == 1
     assert message in err + out, err + out
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_mock_project_loads_through_the_pipeline(
+    monkeypatch, capsys, tmp_path: Path, fmt: str
+) -> None:
+    """`starboard mock --out` then `starboard load`: gated by the model's checks, published."""
+    from app.core.warehouse import Warehouse
+
+    model_path = write_library(tmp_path)
+    project = tmp_path / "library_mock"
+    code, _, err = starboard(
+        monkeypatch, capsys, "mock", "--model", str(model_path), "--out", str(project),
+        "--rows", "2000", "--end-date", END, "--days", "200", "--format", fmt,
+    )  # fmt: skip
+    assert code == 0, err
+    url = f"duckdb:///{tmp_path / 'wh' / 'library.duckdb'}"
+    code, out, err = starboard(monkeypatch, capsys, "load", str(project), "--db", url)
+    assert code == 0, err
+    assert "Published version" in out and "DQ score" in out  # freshness may warn: old END
+    snap = Warehouse(url).snapshot()
+    with snap.engine.connect() as conn:
+        loans = conn.exec_driver_sql("SELECT count(*) FROM loans").scalar()
+    assert loans == 2000 and snap.version.source == "pointer"
