@@ -22,6 +22,8 @@ from app.core.pointer import WarehousePaths, duckdb_path, read_pg_pointer, read_
 
 SAMPLE_ROWS = 100_000
 EXACT_COUNT_UP_TO = 1_000_000
+CONNECT_TIMEOUT = 10  # seconds, PostgreSQL
+PROBE_TIMEOUT_MS = 120_000  # one probe, PostgreSQL
 INTERNAL_PREFIX = "starboard_"  # the loader's own tables (publish record, gates)
 PUBLISH_TABLE = "starboard_publish"
 _SQLGLOT = {"duckdb": "duckdb", "postgresql": "postgres"}
@@ -180,7 +182,8 @@ def _open_duckdb(url: str) -> Source:
 def _open_postgres(parsed: sa.URL, schema: str | None, pg_prefix: str) -> Source:
     safe = parsed.render_as_string(hide_password=True)
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=True)
+        args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=args)
     except ImportError as exc:
         raise ConfigError(
             f"Cannot use {safe!r}: {exc} (pip install 'starboard[postgres]')"
@@ -193,7 +196,11 @@ def _open_postgres(parsed: sa.URL, schema: str | None, pg_prefix: str) -> Source
             pointer = read_pg_pointer(conn, pg_prefix) if schema is None else None
             if pointer is not None:
                 schema = str(pointer["schema_name"])
-                notes.append(f"read the live version {pointer['version']} (schema {schema})")
+                notes.append(
+                    f"read the live version {pointer['version']} (schema {schema}) of the "
+                    f"warehouse published under {pg_prefix} (serve it with "
+                    f"STARBOARD_PG_SCHEMA={pg_prefix})"
+                )
             elif schema is None:
                 schema = str(current or "public")
             found = conn.execute(
@@ -398,6 +405,9 @@ class Prober:
         self.conn = conn
         self.tables = tables
         self.ran = 0
+        if source.dialect == "postgresql":  # a runaway probe fails clearly instead of hanging
+            conn.exec_driver_sql(f"SET statement_timeout = {PROBE_TIMEOUT_MS}")
+            conn.commit()
 
     def _rows(self, table: TableInfo, *columns: str) -> sa.FromClause:
         """The table, or a sample of its first SAMPLE_ROWS rows when it is larger."""

@@ -322,3 +322,64 @@ def test_table_names_lose_prefixes_and_plurals() -> None:
         "ticket_event",
     ]
     assert base_name("categories") == "category" and base_name("status") == "status"
+
+
+def test_duckdb_declared_keys_are_read_from_its_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE shops (shop_no INTEGER PRIMARY KEY, region VARCHAR)")
+    # a declared key whose name names nothing: only the declaration can make it a join
+    con.execute(
+        "CREATE TABLE sales (sold_at TIMESTAMP, seller INTEGER REFERENCES shops (shop_no), "
+        "amount DECIMAL(10, 2), line INTEGER, PRIMARY KEY (sold_at, line))"
+    )
+    con.execute("INSERT INTO shops VALUES (1, 'North'), (2, 'South'), (3, 'North')")
+    con.execute(
+        "INSERT INTO sales SELECT TIMESTAMP '2026-01-01' + INTERVAL (i) HOUR, i % 3 + 1, "
+        "i * 1.5, i FROM range(200) t(i)"
+    )
+    con.close()
+    url = f"duckdb:///{path}"
+    starter = starter_model(url)
+    model = load_model(write(starter, tmp_path / "model.yaml"))
+    sales = model.tables["sales"]
+    assert sales.primary_key == ("sold_at", "line") and sales.time == "sold_at"
+    assert [(j.target, j.from_column, j.to_column) for j in sales.joins] == [
+        ("shops", "seller", "shop_no")
+    ]
+    assert "# declared foreign key (100.0% of seller found in shops.shop_no)" in starter.text
+    assert model.metrics["amount"].format == "currency"  # named like money
+    assert model.dimensions["region"].table == "shops"
+    got = run_metrics(url, tmp_path / "model.yaml", "amount,sales", "region")
+    assert [(r["region"], float(r["amount"]), r["sales"]) for r in got] == [
+        tuple(row)
+        for row in duck(
+            url,
+            "SELECT s.region, sum(x.amount)::DOUBLE, count(*) FROM sales x "
+            "JOIN shops s ON s.shop_no = x.seller GROUP BY 1 ORDER BY 1",
+        )
+    ]
+
+
+@pytest.mark.postgres
+def test_postgres_published_warehouse_is_read_at_its_live_version(pg_server: str) -> None:
+    """No --schema and a pointer table under the prefix: the schema it names is read."""
+    with (
+        fresh_schema(pg_server, "sbinitv") as (engine, version_schema),
+        fresh_schema(pg_server, "sbinitp") as (_, prefix),
+    ):
+        flights.create_postgres(engine, version_schema)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f'CREATE TABLE "{prefix}".current (id INTEGER PRIMARY KEY, version VARCHAR, '
+                "schema_name VARCHAR, previous VARCHAR, published_at TIMESTAMP)"
+            )
+            conn.exec_driver_sql(
+                f"INSERT INTO \"{prefix}\".current VALUES (1, 'v42', '{version_schema}', "
+                "NULL, TIMESTAMP '2026-05-01 00:00')"
+            )
+        starter = starter_model(pg_server, pg_prefix=prefix)
+    assert f"(schema {version_schema})" in starter.source
+    assert f"# Read the live version v42 (schema {version_schema})" in starter.text
+    assert f"STARBOARD_PG_SCHEMA={prefix}" in starter.text
+    assert starter.facts == ["flights"] and starter.serve_url is None
