@@ -9,6 +9,7 @@ and PostgreSQL tables above ``EXACT_COUNT_UP_TO`` rows are counted from the plan
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -241,8 +242,6 @@ def _published_tables(source: Source) -> tuple[str, ...] | None:
     with source.engine.connect() as conn:
         if PUBLISH_TABLE not in table_names(conn, source):
             return None
-        import json
-
         row = conn.execute(
             sa.select(publish.c.row_counts).order_by(publish.c.published_at.desc()).limit(1)
         ).first()
@@ -400,11 +399,9 @@ def _row_count(conn: sa.Connection, source: Source, name: str) -> tuple[int, boo
 class Prober:
     """The SQL probes behind each guess, on one connection, each cheap on big tables."""
 
-    def __init__(self, source: Source, conn: sa.Connection, tables: dict[str, TableInfo]):
+    def __init__(self, source: Source, conn: sa.Connection) -> None:
         self.source = source
         self.conn = conn
-        self.tables = tables
-        self.ran = 0
         if source.dialect == "postgresql":  # a runaway probe fails clearly instead of hanging
             conn.exec_driver_sql(f"SET statement_timeout = {PROBE_TIMEOUT_MS}")
             conn.commit()
@@ -468,7 +465,6 @@ class Prober:
         return _day(low), _day(high)
 
     def _one(self, query: sa.Select) -> Any:
-        self.ran += 1
         try:
             return self.conn.execute(query).one()
         except sa.exc.DBAPIError as exc:

@@ -421,7 +421,7 @@ class Guesser:
                             f"{target}'s key is {', '.join(target_draft.pk)}: not joined"
                         )
                         continue
-                share = self._contained(info, cols[0], target_draft.info, ref_cols[0])
+                share = self.prober.containment(info, cols[0], target_draft.info, ref_cols[0])
                 guesses.append(
                     JoinGuess(info.name, cols[0], target, ref_cols[0], "declared", share, 0)
                 )
@@ -445,9 +445,6 @@ class Guesser:
             or a.kind == b.kind == "text"
             or (a.kind == b.kind == "date")
         )
-
-    def _contained(self, owner: TableInfo, column: str, target: TableInfo, key: str) -> float:
-        return self.prober.containment(owner, column, target, key)
 
     def _name_joins(
         self, draft: TableDraft, col: Column, keyed: dict[str, TableDraft], matched: set[str]
@@ -475,7 +472,7 @@ class Guesser:
                     rank = 3
             if rank is None:
                 continue
-            share = self._contained(draft.info, col.name, tdraft.info, key)
+            share = self.prober.containment(draft.info, col.name, tdraft.info, key)
             if share >= CONTAINMENT:
                 out.append(JoinGuess(draft.name, col.name, target, key, "name", share, rank))
                 matched.add(col.name)
@@ -499,7 +496,7 @@ class Guesser:
             if col.distinct > 2 * tdraft.info.rows:
                 continue  # far more distinct values than keys: most cannot be found
             self.probes_left -= 1
-            share = self._contained(draft.info, col.name, tdraft.info, key_col.name)
+            share = self.prober.containment(draft.info, col.name, tdraft.info, key_col.name)
             if share >= CONTAINMENT:
                 out.append(
                     JoinGuess(draft.name, col.name, target, key_col.name, "containment", share, 5)
@@ -755,9 +752,7 @@ def _scaled(column: str, factor: float | None) -> str:
     return f"{column} * {int(factor)}"
 
 
-def metric_drafts(
-    facts: list[TableDraft], drafts: dict[str, TableDraft], taken: set[str]
-) -> list[MetricDraft]:
+def metric_drafts(facts: list[TableDraft], taken: set[str]) -> list[MetricDraft]:
     """Per fact: a row count, distinct entities, sums and averages of its measures."""
     out: list[MetricDraft] = []
     for fact in facts:
@@ -1056,7 +1051,7 @@ def starter_model(
             where = f"schema {source.schema}" if source.schema else "it"
             raise DataError(f"{source.label} has no tables in {where}: nothing to model.")
         with source.engine.connect() as conn:
-            prober = Prober(source, conn, {t.name: t for t in tables})
+            prober = Prober(source, conn)
             for table in tables:
                 prober.column_stats(table)
             guesser = Guesser(source, tables, prober)
@@ -1078,7 +1073,7 @@ def starter_model(
         if any(f.time for f in facts):
             time_name = _unique("date", taken)
         dims = dimension_drafts(kept, taken)
-        metrics = metric_drafts(facts, guesser.drafts, taken)
+        metrics = metric_drafts(facts, taken)
         text, boards = render(source, guesser, kept, dims, metrics, time_name)
     finally:
         source.close()
