@@ -3,15 +3,15 @@
 A composition root: it may import every layer. Errors a user can act on are printed as one
 clear paragraph with a non-zero exit; tracebacks only with ``--debug``.
 
-The commands live in the modules of this package (root, data, pipeline, mock, serve,
-semantic, users, alerts) and are registered on ``cli`` below.
+The commands live in the modules of this package (root, data, pipeline, starter, mock,
+serve, semantic, users, alerts) and are registered on ``cli`` below.
 """
 
 from __future__ import annotations
 
 import typer
 
-from app.cli import alerts, data, mock, pipeline, semantic, serve, users
+from app.cli import alerts, data, mock, pipeline, semantic, serve, starter, users
 from app.cli.pipeline import run_load
 from app.cli.root import STATE, cli, console
 from app.core.errors import StarboardError
@@ -25,6 +25,7 @@ cli.command("serve")(serve.serve_cmd)
 cli.command()(semantic.query)
 cli.command()(semantic.check)
 cli.command()(semantic.quality)
+cli.command()(starter.init)
 cli.command()(mock.mock)
 cli.add_typer(users.users_cli, name="users")
 cli.add_typer(alerts.alerts_cli, name="alerts")
