@@ -15,8 +15,8 @@ import pytest
 from app.core.errors import DataError
 from app.core.pointer import WarehousePaths
 from app.core.warehouse import Warehouse
-from app.loader.load import GateFailure, load
 from app.loader.demo_project import write_project
+from app.loader.load import GateFailure, load
 from tests.app.loader import rawdata
 
 NOW = datetime(2026, 3, 21, 8, 0, tzinfo=UTC)
