@@ -17,7 +17,7 @@ from app.core.config import ensure_secret_key, load_settings
 from app.core.errors import StarboardError
 from app.core.runtime import init_runtime
 from components import shell
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("starboard")
@@ -78,6 +78,6 @@ def _failed_layout(page: Mapping[str, Any], exc: StarboardError) -> Any:
         str(page.get("name") or "Starboard"),
         shell.error_tile(exc.title, exc.message),
         path=str(page.get("path") or "/"),
-        trust=shell.Trust(**status_q.trust_summary().__dict__),
+        trust=shell.Trust(**trust_q.trust_summary().__dict__),
         viewer=shell.Viewer(**web.viewer()),
     )

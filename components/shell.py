@@ -29,7 +29,7 @@ class Trust:
     dq_score: float | None = None
     failing: tuple[str, ...] = ()  # one line per failing check
     error: str | None = None  # the warehouse could not be read
-    stale: str | None = None  # the freshness check failed: why
+    stale: str | None = None  # a fact is older than its freshness SLO: which, how old
 
 
 @dataclass(frozen=True)
@@ -142,21 +142,25 @@ def page(
     trust: Trust,
     viewer: Viewer,
     subtitle: str | None = None,
-    show_stale: bool = False,
     actions: Component | None = None,
 ) -> html.Div:
-    """A whole page: header, title block, a banner when data is unavailable or blocked."""
+    """A whole page: header, title block, a banner when data is unavailable, blocked or
+    older than its freshness SLO (on every page alike)."""
     banner = None
     if trust.error:
         banner = html.Div(trust.error, className="sb-banner sb-banner-fail", role="alert")
     elif trust.status == "fail":
         banner = html.Div(
-            "The last load failed a blocking quality check: the numbers below may be incomplete.",
+            "A blocking (Risk 1) quality check fails on this data: the numbers below may be "
+            "incomplete.",
             className="sb-banner sb-banner-fail",
             role="alert",
         )
-    elif show_stale and trust.stale:
-        banner = html.Div(trust.stale, className="sb-banner sb-banner-warn", role="status")
+    if trust.stale and not trust.error:
+        stale = html.Div(
+            trust.stale, className="sb-banner sb-banner-warn sb-banner-stale", role="status"
+        )
+        banner = html.Div([banner, stale]) if banner is not None else stale
     body = list(children) if isinstance(children, Sequence) else [children]
     return html.Div(
         [

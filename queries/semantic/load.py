@@ -58,7 +58,15 @@ _TOP_KEYS = (
     "webhooks",
     "segments",
 )  # segments: read and checked by queries/segments.py
-_TABLE_KEYS = ("kind", "primary_key", "time", "joins", "pii", "description")
+_TABLE_KEYS = (
+    "kind",
+    "primary_key",
+    "time",
+    "joins",
+    "pii",
+    "description",
+    "freshness_hours",
+)
 _JOIN_KEYS = ("from", "to")
 _DIMENSION_KEYS = ("column", "label", "drill", "time", "description")
 _METRIC_KEYS = (
@@ -402,8 +410,26 @@ class Loader:
             joins = self.joins(spec.get("joins"), f"{key}.joins")
             pii = frozenset(self.names(spec, key, "pii"))
             description = self.string(spec, key, "description", "")
+            freshness = spec.get("freshness_hours")
+            if freshness is not None and (
+                isinstance(freshness, bool) or not isinstance(freshness, int | float)
+            ):
+                self.add(
+                    f"{key}.freshness_hours",
+                    f"expected a number of hours, got {_type_name(freshness)}",
+                )
+                freshness = None
             # a bad kind is reported above; keep the table so references to it still resolve
-            out[name] = Table(name, kind or "fact", primary_key, time, joins, pii, description)
+            out[name] = Table(
+                name,
+                kind or "fact",
+                primary_key,
+                time,
+                joins,
+                pii,
+                description,
+                None if freshness is None else float(freshness),
+            )
         return out
 
     def joins(self, node: Any, key: str) -> tuple[Join, ...]:
