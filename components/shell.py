@@ -40,14 +40,18 @@ class Viewer:
     role: str | None = None
     permissions: frozenset[str] = frozenset()
     csrf: str = ""
+    absent: frozenset[str] = frozenset()  # page ``needs`` the loaded model does not declare
 
 
 def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
-    """(label, href, active) for every ``nav=True`` page the viewer may open, in ``order``."""
+    """(label, href, active) for every ``nav=True`` page the viewer may open and the model
+    declares what it ``needs`` for, in ``order``."""
     pages = [
         p
         for p in dash.page_registry.values()
-        if p.get("nav") and p.get("access") in viewer.permissions
+        if p.get("nav")
+        and p.get("access") in viewer.permissions
+        and not (p.get("needs") and p["needs"] in viewer.absent)
     ]
     pages.sort(key=lambda p: (p.get("order", 50), p["name"]))
     items = []
@@ -236,6 +240,21 @@ def section(
             *body,
         ],
         className="sb-section",
+    )
+
+
+def not_declared(message: str) -> html.Div:
+    """What a page the loaded model does not declare shows (its route answers 404)."""
+    return html.Div(
+        html.Main(
+            [
+                html.H1("Not in this model", className="sb-title"),
+                html.P(message, id="sb-not-declared"),
+                html.A("Back to the boards you can open", href="/"),
+            ],
+            className="sb-main",
+        ),
+        className="sb-page",
     )
 
 

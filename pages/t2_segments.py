@@ -24,6 +24,7 @@ dash.register_page(
     description="Behavioural segments: k-means over recency, frequency, value and mix.",
     nav=True,
     access="tier2",
+    needs="segments",  # the model's `segments:` section (queries/features.py)
     order=46,
 )
 

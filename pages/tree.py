@@ -28,6 +28,7 @@ dash.register_page(
     name="Metric tree",
     title="Metric tree · Starboard",
     access="tier0",
+    needs="tree",  # the model's `tree:` section (queries/features.py)
     order=15,
 )
 

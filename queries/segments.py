@@ -118,7 +118,7 @@ def _problem(model: SemanticModel, key: str, message: str) -> Problem:
     return Problem(str(model.path), model.line_of(key), key, message)
 
 
-def _raw_section(path: Path) -> Any:
+def raw_section(path: Path) -> Any:
     yaml = YAML(typ="rt")
     with path.open(encoding="utf-8") as handle:
         data = yaml.load(handle)
@@ -223,7 +223,7 @@ def segment_spec(runtime: Runtime | None = None) -> SegmentSpec | None:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     with _spec_lock:
-        spec = parse_spec(_raw_section(path), model) if path.exists() else None
+        spec = parse_spec(raw_section(path), model) if path.exists() else None
         runtime.state[SPEC_STATE] = (stamp, spec)
     return spec
 
