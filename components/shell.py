@@ -43,9 +43,9 @@ class Viewer:
     absent: frozenset[str] = frozenset()  # page ``needs`` the loaded model does not declare
 
 
-def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
-    """(label, href, active) for every ``nav=True`` page the viewer may open and the model
-    declares what it ``needs`` for, in ``order``."""
+def offered_pages(viewer: Viewer) -> list[dict]:
+    """Every ``nav=True`` page the viewer may open and whose ``needs`` the loaded model
+    declares, in ``order`` (the menu and the home page's cards)."""
     pages = [
         p
         for p in dash.page_registry.values()
@@ -54,8 +54,13 @@ def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
         and not (p.get("needs") and p["needs"] in viewer.absent)
     ]
     pages.sort(key=lambda p: (p.get("order", 50), p["name"]))
+    return pages
+
+
+def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
+    """(label, href, active) for every page :func:`offered_pages` offers the viewer."""
     items = []
-    for page in pages:
+    for page in offered_pages(viewer):
         href = page["path"]
         active = current_path == href or (href != "/" and current_path.startswith(href))
         items.append((page["name"], href, active))

@@ -59,10 +59,8 @@ def layout(**_query: object):
     trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     cards = []
-    for page in sorted(dash.page_registry.values(), key=lambda p: p.get("order", 50)):
-        if not page.get("nav") or page["path"] == "/":
-            continue
-        if page.get("access") not in viewer.permissions:
+    for page in shell.offered_pages(viewer):  # what the menu offers: access and `needs`
+        if page["path"] == "/":
             continue
         cards.append(
             html.A(

@@ -291,7 +291,14 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
         shares = [
             [None if v is None or v != v else float(v) for v in row] for row in table.to_numpy()
         ]
-        fig = t1c.cohort_heatmap(cohorts, ages, shares, [sizes.get(c) for c in table.index])
+        cohort_dim = current_model().dimensions.get(dict(chart.options).get("cohort", ""))
+        fig = t1c.cohort_heatmap(
+            cohorts,
+            ages,
+            shares,
+            [sizes.get(c) for c in table.index],
+            cohort_label=cohort_dim.label if cohort_dim is not None else "the cohort's start",
+        )
         return figures.graph(fig, height=60 + 24 * len(cohorts))
     return html.P(f"Unknown chart type {chart.type}.", className="sb-empty")
 

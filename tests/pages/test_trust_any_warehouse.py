@@ -53,7 +53,8 @@ def _model(root: Path, ticket_slo: float | None, staffing_slo: float | None = No
         )
     if staffing_slo is not None:
         text = text.replace(
-            "    time: shift_start\n", f"    time: shift_start\n    freshness_hours: {staffing_slo}\n"
+            "    time: shift_start\n",
+            f"    time: shift_start\n    freshness_hours: {staffing_slo}\n",
         )
     path = root / "support.yaml"
     path.write_text(text + CHECKS, encoding="utf-8")
@@ -149,9 +150,8 @@ def test_stale_banner_on_every_page_names_each_late_fact_its_age_and_slo(stale, 
         after = datetime.now(UTC).replace(tzinfo=None)
         [banner] = _banner(page)
         for fact, slo in (("f_ticket_event", 48), ("f_staffing", default)):
-            ages = {
-                f"{(moment - latest[fact]).total_seconds() / 3600:,.0f}" for moment in (before, after)
-            }
+            hours = [(m - latest[fact]).total_seconds() / 3600 for m in (before, after)]
+            ages = {f"{h:,.0f}" for h in hours}
             assert any(f"{fact} is {age} h old" in banner for age in ages), (path, banner)
             assert f"latest {latest[fact]:%d %b %Y %H:%M}; freshness SLO {slo:g} h" in banner
 
