@@ -391,7 +391,7 @@ def _cluster(features: pd.DataFrame, labels: dict[str, str], k: int | None) -> C
     seen: dict[str, int] = {}
     for c in order:
         part = raw[raw["_label"] == c]
-        name, traits = name_of(z.loc[c], labels)
+        name, traits = name_of(z.iloc[int(c)], labels)
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} ({seen[name]})"
@@ -479,7 +479,8 @@ def export_frame(number: int, runtime: Runtime | None = None) -> pd.DataFrame:
     model = current_model(runtime)
     members = result.assignment[result.assignment["segment"] == number]
     may_see_pii = can(signed_in_user(), "pii")
-    shown, masked = [], []
+    shown: list[str] = []
+    masked: list[str] = []
     for dim in spec.attributes:
         d = model.dimensions[dim]
         table = model.tables.get(d.table) if d.table else None
