@@ -17,7 +17,8 @@ from app.core.config import ensure_secret_key, load_settings
 from app.core.errors import StarboardError
 from app.core.runtime import init_runtime
 from components import shell
-from queries.quality import status as status_q
+from queries import features
+from queries.quality import trust as trust_q
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("starboard")
@@ -55,6 +56,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         page_registry=lambda: dash.page_registry,
         denied_layout=shell.denied,
         failed_layout=_failed_layout,
+        missing_feature=lambda need: features.missing(need),
+        missing_layout=shell.not_declared,
     )
     http.install(server)  # every JSON/CSV route and the one error handler
     serving.install_api_fallback(server)  # last: it sees every API route
@@ -78,6 +81,6 @@ def _failed_layout(page: Mapping[str, Any], exc: StarboardError) -> Any:
         str(page.get("name") or "Starboard"),
         shell.error_tile(exc.title, exc.message),
         path=str(page.get("path") or "/"),
-        trust=shell.Trust(**status_q.trust_summary().__dict__),
+        trust=shell.Trust(**trust_q.trust_summary().__dict__),
         viewer=shell.Viewer(**web.viewer()),
     )

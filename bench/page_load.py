@@ -391,7 +391,7 @@ def page_components(view: boards.Tier0View) -> Any:
     from dash import dcc, html
 
     from components import ban, figures, shell
-    from queries.quality import status as status_q
+    from queries.quality import trust as status_q
 
     def ban_data(f: boards.BanFigures) -> ban.BanData:  # as pages/t0.py::_ban_data
         status = f.status
@@ -506,7 +506,6 @@ def page_components(view: boards.Tier0View) -> Any:
         trust=trust,
         viewer=viewer,
         subtitle=view.board.description or None,
-        show_stale=True,
         actions=report,
     )
 
@@ -950,7 +949,7 @@ def server_profile(
 
     import plotly.io.json as pjson
 
-    from queries.quality import status as status_q
+    from queries.quality import trust as status_q
 
     lines: list[dict[str, Any]] = []
 

@@ -29,7 +29,7 @@ class Trust:
     dq_score: float | None = None
     failing: tuple[str, ...] = ()  # one line per failing check
     error: str | None = None  # the warehouse could not be read
-    stale: str | None = None  # the freshness check failed: why
+    stale: str | None = None  # a fact is older than its freshness SLO: which, how old
 
 
 @dataclass(frozen=True)
@@ -40,18 +40,27 @@ class Viewer:
     role: str | None = None
     permissions: frozenset[str] = frozenset()
     csrf: str = ""
+    absent: frozenset[str] = frozenset()  # page ``needs`` the loaded model does not declare
 
 
-def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
-    """(label, href, active) for every ``nav=True`` page the viewer may open, in ``order``."""
+def offered_pages(viewer: Viewer) -> list[dict]:
+    """Every ``nav=True`` page the viewer may open and whose ``needs`` the loaded model
+    declares, in ``order`` (the menu and the home page's cards)."""
     pages = [
         p
         for p in dash.page_registry.values()
-        if p.get("nav") and p.get("access") in viewer.permissions
+        if p.get("nav")
+        and p.get("access") in viewer.permissions
+        and not (p.get("needs") and p["needs"] in viewer.absent)
     ]
     pages.sort(key=lambda p: (p.get("order", 50), p["name"]))
+    return pages
+
+
+def nav_items(current_path: str, viewer: Viewer) -> list[tuple[str, str, bool]]:
+    """(label, href, active) for every page :func:`offered_pages` offers the viewer."""
     items = []
-    for page in pages:
+    for page in offered_pages(viewer):
         href = page["path"]
         active = current_path == href or (href != "/" and current_path.startswith(href))
         items.append((page["name"], href, active))
@@ -142,21 +151,25 @@ def page(
     trust: Trust,
     viewer: Viewer,
     subtitle: str | None = None,
-    show_stale: bool = False,
     actions: Component | None = None,
 ) -> html.Div:
-    """A whole page: header, title block, a banner when data is unavailable or blocked."""
+    """A whole page: header, title block, a banner when data is unavailable, blocked or
+    older than its freshness SLO (on every page alike)."""
     banner = None
     if trust.error:
         banner = html.Div(trust.error, className="sb-banner sb-banner-fail", role="alert")
     elif trust.status == "fail":
         banner = html.Div(
-            "The last load failed a blocking quality check: the numbers below may be incomplete.",
+            "A blocking (Risk 1) quality check fails on this data: the numbers below may be "
+            "incomplete.",
             className="sb-banner sb-banner-fail",
             role="alert",
         )
-    elif show_stale and trust.stale:
-        banner = html.Div(trust.stale, className="sb-banner sb-banner-warn", role="status")
+    if trust.stale and not trust.error:
+        stale = html.Div(
+            trust.stale, className="sb-banner sb-banner-warn sb-banner-stale", role="status"
+        )
+        banner = html.Div([banner, stale]) if banner is not None else stale
     body = list(children) if isinstance(children, Sequence) else [children]
     return html.Div(
         [
@@ -232,6 +245,21 @@ def section(
             *body,
         ],
         className="sb-section",
+    )
+
+
+def not_declared(message: str) -> html.Div:
+    """What a page the loaded model does not declare shows (its route answers 404)."""
+    return html.Div(
+        html.Main(
+            [
+                html.H1("Not in this model", className="sb-title"),
+                html.P(message, id="sb-not-declared"),
+                html.A("Back to the boards you can open", href="/"),
+            ],
+            className="sb-main",
+        ),
+        className="sb-page",
     )
 
 

@@ -198,8 +198,11 @@ def cohort_heatmap(
     ages: Sequence[int],
     shares: Sequence[Sequence[float | None]],
     sizes: Sequence[float | None],
+    *,
+    cohort_label: str = "the cohort's start",
 ) -> go.Figure:
-    """Signup cohorts (rows) × months since signup (columns), coloured by share active."""
+    """Cohorts (rows) × months since the cohort's start (columns, named after the cohort
+    dimension's ``cohort_label``), coloured by share active."""
     _cap(len(cohorts) * max(1, len(ages)), "cohort heatmap")
     labels = [f"{c} ({format_value(s, 'number')})" for c, s in zip(cohorts, sizes, strict=True)]
     text = [[format_value(v, "percent") if v is not None else "" for v in row] for row in shares]
@@ -220,9 +223,8 @@ def cohort_heatmap(
             hovertemplate="%{y}, month %{x}: %{text} active<extra></extra>",
         )
     )
-    fig.update_xaxes(
-        type="category", title=dict(text="Months since signup"), showline=False, side="bottom"
-    )
+    since = f"Months since {cohort_label[:1].lower()}{cohort_label[1:]}"
+    fig.update_xaxes(type="category", title=dict(text=since), showline=False, side="bottom")
     fig.update_yaxes(type="category", autorange="reversed", showgrid=False, nticks=0)
     return fig
 

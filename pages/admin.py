@@ -16,7 +16,7 @@ from app.core.runtime import current_runtime
 from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic.run import current_model
 
 dash.register_page(
@@ -209,7 +209,7 @@ def cache_stats() -> html.Div:
 
 def layout(**_query: object):
     """Server-rendered; the user form is the page's one callback."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     names = [u.name for u in current_runtime().users.all()]
     form = html.Div(

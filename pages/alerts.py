@@ -17,7 +17,7 @@ from app.core.stores import alerts as alert_store
 from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic.alert_rules import AlertRule
 from queries.semantic.run import current_model
 
@@ -193,7 +193,7 @@ def rules_table() -> html.Div:
 
 def layout(rule: str | list[str] | None = None, **_query: object):
     """Stats, the alert history (of one rule with ?rule=), and the rules."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     user = signed_in_user()
     numbers = user is not None and not user.scopes

@@ -8,7 +8,7 @@ from dash import html
 from app.core import web
 from app.core.errors import StarboardError
 from components import shell
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic.run import current_model
 
 dash.register_page(
@@ -56,13 +56,11 @@ def _board_cards(viewer: shell.Viewer) -> list:
 
 def layout(**_query: object):
     """The catalogue of boards and pages the user may open."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     cards = []
-    for page in sorted(dash.page_registry.values(), key=lambda p: p.get("order", 50)):
-        if not page.get("nav") or page["path"] == "/":
-            continue
-        if page.get("access") not in viewer.permissions:
+    for page in shell.offered_pages(viewer):  # what the menu offers: access and `needs`
+        if page["path"] == "/":
             continue
         cards.append(
             html.A(

@@ -19,7 +19,7 @@ from app.core.runtime import current_runtime
 from app.core.stores import problems
 from components import shell
 from components.tables import Column, table
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic import inputs
 
 dash.register_page(
@@ -168,7 +168,7 @@ def _form() -> html.Div:
 
 def layout(status: str | list[str] | None = None, **_query: object):
     """Counts by status, the reports, and the triage form."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     current = _text(status)
     if current and current not in problems.STATUSES:

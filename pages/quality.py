@@ -20,6 +20,7 @@ from components.figures import graph
 from components.tables import Column, table
 from queries.quality import dq as dq_q
 from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic.run import effective_scope
 
 dash.register_page(
@@ -281,7 +282,7 @@ def _samples(view: dq_q.QualityView, show_pii: bool, scope: tuple = ()):
 
 def layout(**_query: object):
     """Server-rendered from the live data version; no callbacks."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     status = status_q.warehouse_status()
     scope = effective_scope()

@@ -15,7 +15,6 @@ from app.core import web
 from app.core.stores import problems
 from components import ban, figures, shell, trustbadge
 from queries.boards import tier0 as boards
-from queries.quality import status as status_q
 from queries.quality import trust as trust_q
 from queries.semantic.run import current_model
 
@@ -153,7 +152,7 @@ def _period_bar(view: boards.Tier0View, path: str) -> html.Div:
 
 def layout(board: str | None = None, period: str | list[str] | None = None, **_query: object):
     """The whole board, server-rendered for the period in the URL."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     path = f"/t0/{board}"
     view = boards.tier0_view(board or "", period)
@@ -175,14 +174,6 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
         else None
     )
     errors = sum(1 for s in view.sections for b in s.bans if b.error)
-    shown = [b.metric.name for s in view.sections for b in s.bans]
-    shown += [
-        m
-        for s in view.sections
-        for c in s.charts
-        for m in ([c.chart.metric] if c.chart.metric else c.chart.metrics)
-    ]
-    trust = shell.Trust(**trust_q.page_summary(shown).__dict__)  # worst of this page's data
     body = [
         _period_bar(view, path),
         notice,
@@ -204,7 +195,6 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
         trust=trust,
         viewer=viewer,
         subtitle=view.board.description or None,
-        show_stale=True,
         actions=shell.report_problem(P, f"What looks wrong on this page for {view.window.label}?"),
     )
 

@@ -23,7 +23,6 @@ from components import tier1 as t1c
 from components.formatting import format_value
 from queries.boards import tier1
 from queries.explore import state as explore_q
-from queries.quality import status as status_q
 from queries.quality import trust as trust_q
 from queries.semantic import inputs
 from queries.semantic.run import current_model, latest_day
@@ -292,7 +291,14 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
         shares = [
             [None if v is None or v != v else float(v) for v in row] for row in table.to_numpy()
         ]
-        fig = t1c.cohort_heatmap(cohorts, ages, shares, [sizes.get(c) for c in table.index])
+        cohort_dim = current_model().dimensions.get(dict(chart.options).get("cohort", ""))
+        fig = t1c.cohort_heatmap(
+            cohorts,
+            ages,
+            shares,
+            [sizes.get(c) for c in table.index],
+            cohort_label=cohort_dim.label if cohort_dim is not None else "the cohort's start",
+        )
         return figures.graph(fig, height=60 + 24 * len(cohorts))
     return html.P(f"Unknown chart type {chart.type}.", className="sb-empty")
 
@@ -432,7 +438,7 @@ def _text(value: object) -> str:
 
 def layout(board: str | None = None, **query: object):
     """The whole board for the state in the URL, server-rendered."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     path = f"/t1/{board}"
     params = {str(k): _text(v) for k, v in query.items()}
@@ -457,12 +463,6 @@ def layout(board: str | None = None, **query: object):
         for i, n in enumerate(view.notices)
     ]
     search = tier1.encode_state(view.state)
-    trust = shell.Trust(
-        **trust_q.page_summary(  # worst of this page's data
-            [m.name for _, charts in view.sections for c in charts for m in c.metrics],
-            [c.by for _, charts in view.sections for c in charts if c.by],
-        ).__dict__
-    )
     body = [
         dcc.Store(id=BOARD, data=view.board.name),
         _filter_bar(view, path),
@@ -486,7 +486,6 @@ def layout(board: str | None = None, **query: object):
         viewer=viewer,
         subtitle=f"{view.board.description or ''} {view.state.start:%d %b %Y} – "
         f"{view.state.end:%d %b %Y} · data to {view.latest:%d %b %Y}".strip(),
-        show_stale=True,
         actions=shell.report_problem(P),
     )
 

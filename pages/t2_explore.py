@@ -25,7 +25,7 @@ from components import figures, shell
 from queries.explore import detail as detail_q
 from queries.explore import state as xq
 from queries.export import cap_note
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic import inputs
 from queries.semantic.parse import query_to_json
 from queries.semantic.query import OPS
@@ -292,7 +292,7 @@ def _controls(model, state: xq.ExploreState, user) -> html.Div:
 
 def layout(**query: Any):
     """The controls from the URL; the result comes from the background callback."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     user = signed_in_user()
     try:

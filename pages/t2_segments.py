@@ -13,7 +13,7 @@ from components.formatting import format_value
 from components.tables import Column, table
 from queries import export
 from queries import segments as seg_q
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic.run import current_model
 
 dash.register_page(
@@ -24,6 +24,7 @@ dash.register_page(
     description="Behavioural segments: k-means over recency, frequency, value and mix.",
     nav=True,
     access="tier2",
+    needs="segments",  # the model's `segments:` section (queries/features.py)
     order=46,
 )
 
@@ -46,7 +47,7 @@ def export_href(number: int) -> str:
 
 def layout(**_query: object):
     """Server-rendered from the cached clustering of the viewer's scope."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     spec, result = seg_q.segments()
     model = current_model()

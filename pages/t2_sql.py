@@ -18,7 +18,7 @@ from app.core.stores import problems
 from components import shell, sqlpage
 from queries import export
 from queries import sql as sql_q
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 
 dash.register_page(
     __name__,
@@ -68,7 +68,7 @@ def _example(tables: list[sql_q.SchemaTable]) -> str:
 
 def layout(q: object = None, **_query: object):
     """The editor, the schema of the warehouse and an empty result area."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     tables = sql_q.schema_listing()
     settings = current_runtime().settings

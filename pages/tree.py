@@ -19,7 +19,6 @@ from app.core.stores import problems
 from components import shell
 from components import tree as tree_c
 from queries import tree as tree_q
-from queries.quality import status as status_q
 from queries.quality import trust as trust_q
 from queries.semantic.run import current_model
 
@@ -29,6 +28,7 @@ dash.register_page(
     name="Metric tree",
     title="Metric tree · Starboard",
     access="tier0",
+    needs="tree",  # the model's `tree:` section (queries/features.py)
     order=15,
 )
 
@@ -225,7 +225,7 @@ def layout(
     **_query: object,
 ) -> html.Div:
     """The tree of ``metric`` for the period and comparison in the URL."""
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
     name = metric if isinstance(metric, str) else ""
     path = f"/tree/{name}"
@@ -248,12 +248,6 @@ def layout(
             viewer=viewer,
         )
     root = _node_data(view.root, view)
-    shown, stack = [], [view.root]
-    while stack:  # every metric drawn: the DQ dot sums up this page's data
-        node = stack.pop()
-        shown.append(node.metric.name)
-        stack.extend(node.children)
-    trust = shell.Trust(**trust_q.page_summary(shown).__dict__)
     notices = [
         html.Div(n, className="sb-banner sb-banner-warn", role="status", id=f"{P}-notice")
         for n in view.notices[:1]
@@ -316,7 +310,6 @@ def layout(
         trust=trust,
         viewer=viewer,
         subtitle=f"{view.window.label} {COMPARES_TEXT[view.compare]} {view.base_window.label}",
-        show_stale=True,
         actions=shell.report_problem(P),
     )
 

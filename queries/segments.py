@@ -118,7 +118,7 @@ def _problem(model: SemanticModel, key: str, message: str) -> Problem:
     return Problem(str(model.path), model.line_of(key), key, message)
 
 
-def _raw_section(path: Path) -> Any:
+def raw_section(path: Path) -> Any:
     yaml = YAML(typ="rt")
     with path.open(encoding="utf-8") as handle:
         data = yaml.load(handle)
@@ -223,7 +223,7 @@ def segment_spec(runtime: Runtime | None = None) -> SegmentSpec | None:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     with _spec_lock:
-        spec = parse_spec(_raw_section(path), model) if path.exists() else None
+        spec = parse_spec(raw_section(path), model) if path.exists() else None
         runtime.state[SPEC_STATE] = (stamp, spec)
     return spec
 
@@ -391,7 +391,7 @@ def _cluster(features: pd.DataFrame, labels: dict[str, str], k: int | None) -> C
     seen: dict[str, int] = {}
     for c in order:
         part = raw[raw["_label"] == c]
-        name, traits = name_of(z.loc[c], labels)
+        name, traits = name_of(z.iloc[int(c)], labels)
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} ({seen[name]})"
@@ -479,7 +479,8 @@ def export_frame(number: int, runtime: Runtime | None = None) -> pd.DataFrame:
     model = current_model(runtime)
     members = result.assignment[result.assignment["segment"] == number]
     may_see_pii = can(signed_in_user(), "pii")
-    shown, masked = [], []
+    shown: list[str] = []
+    masked: list[str] = []
     for dim in spec.attributes:
         d = model.dimensions[dim]
         table = model.tables.get(d.table) if d.table else None

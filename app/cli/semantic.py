@@ -82,6 +82,11 @@ def check(
     settings = cli_settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
         problems = check_model(settings.model, runtime.warehouse.snapshot().engine)
+        if not problems:  # declarations read outside the model loader (segments:)
+            from queries import features
+            from queries.semantic.model import load_model
+
+            problems = features.check(load_model(settings.model))
         if not problems:  # a model that loads: its Tier 0 boards must stay cheap
             from queries.boards.tier0 import tier0_cost_problems
 

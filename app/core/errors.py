@@ -66,6 +66,14 @@ class SignInRequired(AccessDenied):
     status = 401
 
 
+class NotDeclared(StarboardError):
+    """A page or feature the loaded semantic model does not declare (no ``segments:``,
+    no ``tree:``): not there for this model, rather than broken."""
+
+    title = "Not in this model"
+    status = 404
+
+
 class MalformedRequest(StarboardError):
     """A request body or callback payload that no page of Starboard sends."""
 

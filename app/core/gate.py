@@ -7,7 +7,10 @@ for signed-in users because every page layout is wrapped with the same check at 
 a layout that raises a ``StarboardError`` is drawn as its page's frame with an error tile.
 Requests signed in by cookie may not come from another site when they reach the API or
 change anything (a cross-site page cannot make the browser download an export as its
-user). Refusals are raised as errors; ``app/http.py`` answers them (JSON or page).
+user). A page that ``needs`` a feature of the semantic model (``register_page(...,
+needs="segments")``) is not there when the loaded model does not declare it: its route
+answers 404, its layout a "not in this model" page, its callbacks 404. Refusals are raised
+as errors; ``app/http.py`` answers them (JSON or page).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.core import web
 from app.core.auth import PERMISSIONS, can, require, signed_in_user
 from app.core.config import Settings
-from app.core.errors import AccessDenied, MalformedRequest, SignInRequired, StarboardError
+from app.core.errors import (
+    AccessDenied,
+    MalformedRequest,
+    NotDeclared,
+    SignInRequired,
+    StarboardError,
+)
 from app.core.meta import MetaUnavailable
 from app.core.web import TOO_DEEP
 
@@ -125,13 +134,28 @@ def install(
     page_registry: Callable[[], Mapping[str, dict]],
     denied_layout: Callable[[str], Any],
     failed_layout: Callable[[Mapping[str, Any], StarboardError], Any],
+    missing_feature: Callable[[str], str | None] = lambda _feature: None,
+    missing_layout: Callable[[str], Any] | None = None,
 ) -> None:
     """The gate (before every request), page-layout guards and security headers.
 
     Every page layout is wrapped: its access rule first (``denied_layout(message)``), then
-    the layout; a ``StarboardError`` it raises becomes ``failed_layout(page, error)``, the
-    page's frame with an error tile, so pages do not catch errors one by one."""
+    what it ``needs`` of the model (``missing_feature(need)`` gives why it is not there, and
+    ``missing_layout(message)`` draws that), then the layout; a ``StarboardError`` it raises
+    becomes ``failed_layout(page, error)``, the page's frame with an error tile, so pages do
+    not catch errors one by one."""
     guards: dict[str, str | None] = {}
+
+    def absent() -> frozenset[str]:
+        needs = {str(p["needs"]) for p in page_registry().values() if p.get("needs")}
+        return frozenset(n for n in needs if missing_feature(n) is not None)
+
+    server.extensions[web.FEATURES] = absent
+
+    def not_there(page: Mapping[str, Any]) -> str | None:
+        """Why ``page`` is not there for the loaded model, or None."""
+        need = page.get("needs")
+        return missing_feature(str(need)) if need else None
 
     def guard_layouts() -> None:
         """Wrap every page layout with its page's access check (covers the router)."""
@@ -150,6 +174,9 @@ def install(
                     require(signed_in_user(), _access)
                 except AccessDenied as exc:
                     return denied_layout(exc.message)
+                absent = not_there(_page)
+                if absent is not None:
+                    return (missing_layout or denied_layout)(absent)
                 try:
                     return _orig(*args, **kwargs) if callable(_orig) else _orig
                 except MetaUnavailable:
@@ -178,11 +205,14 @@ def install(
                 ):
                     module = other["callback"].__module__
                     break
-        for page in page_registry().values():
-            if page["module"] == module:
-                access = page.get("access")
-                return access if access in PERMISSIONS else None
+        page = callback_page(module)
+        if page is not None:
+            access = page.get("access")
+            return access if access in PERMISSIONS else None
         return None  # a callback that belongs to no page is refused
+
+    def callback_page(module: str) -> Mapping[str, Any] | None:
+        return next((p for p in page_registry().values() if p["module"] == module), None)
 
     def to_sign_in(path: str, api: bool) -> BaseResponse:
         """Nobody is signed in: the API and Dash get a 401, a page the sign-in form."""
@@ -209,6 +239,12 @@ def install(
             raise AccessDenied("Unknown or unprotected callback.")
         if not can(user, permission):
             raise AccessDenied(f"Your role ({user.role}) may not use this page.")
+        entry = callback_map().get(body["output"])
+        if entry is not None and entry.get("callback") is not None:
+            page = callback_page(entry["callback"].__module__)
+            absent = not_there(page) if page is not None else None
+            if absent is not None:
+                raise NotDeclared(absent)
         problem = callback_body_problem(body, callback_map().get(body["output"]))
         if problem is not None:
             raise MalformedRequest("Malformed callback request: " + problem)
@@ -248,6 +284,9 @@ def install(
         page = match_page(path, page_registry())
         if page is not None and not can(user, page.get("access", "")):
             raise AccessDenied(f"Your role ({user.role}) may not open {path}.")
+        absent = not_there(page) if page is not None else None
+        if absent is not None:
+            raise NotDeclared(absent)
         return None
 
     @server.after_request

@@ -18,7 +18,17 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Request, Response, g, redirect, render_template_string, request, session
+from flask import (
+    Flask,
+    Request,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template_string,
+    request,
+    session,
+)
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, login_user, logout_user, user_logged_in
@@ -80,14 +90,31 @@ def csrf_ok() -> bool:
     return bool(sent) and bool(expected) and hmac.compare_digest(sent, expected)
 
 
+FEATURES = "starboard.absent_features"  # server.extensions: () → needs the model lacks
+
+
 def viewer() -> dict[str, Any]:
-    """Who is looking, for the page shell: name, role, permissions, logout CSRF token."""
+    """Who is looking, for the page shell: name, role, permissions, logout CSRF token, and
+    which model-dependent pages are there (``needs`` of each registered page)."""
     user = signed_in_user()
     if user is None:
         return {"name": None, "role": None, "permissions": frozenset(), "csrf": ""}
     # what ``can`` grants, not the role's raw list (a row scope withdraws free SQL)
     granted = frozenset(p for p in user.permissions if can(user, p))
-    return {"name": user.name, "role": user.role, "permissions": granted, "csrf": csrf_token()}
+    return {
+        "name": user.name,
+        "role": user.role,
+        "permissions": granted,
+        "csrf": csrf_token(),
+        "absent": absent_features(),
+    }
+
+
+def absent_features() -> frozenset[str]:
+    """The ``needs`` of registered pages that the loaded model does not declare (the check
+    app/core/gate.py installs; none before it is installed)."""
+    check = current_app.extensions.get(FEATURES)
+    return check() if check is not None else frozenset()
 
 
 LOGIN_PAGE = """<!doctype html>

@@ -116,7 +116,7 @@ def implied_checks(
                 )
             )
         if table.kind == "fact" and table.time and "." not in table.time:
-            slo = getattr(table, "freshness_hours", None) or freshness_hours
+            slo = table.freshness_hours or freshness_hours
             add(
                 Check(
                     name,

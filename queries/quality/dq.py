@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
 from app.core.stores import checks as checkstore
 from app.core.stores.checks import CheckResult, CheckRun
+from queries.quality import freshness
 from queries.quality.checks import unmasked_rows
+from queries.quality.freshness import Freshness
 from queries.quality.trust import SEVERITY, LiveQuality, live_quality
-from queries.semantic.graph import join_path
 from queries.semantic.run import current_model
-from queries.semantic.types import SemanticModel
 
 HISTORY_RUNS = 30
 FORMULA = (
@@ -32,17 +30,6 @@ class TableChecks:
     table: str
     status: str  # ok | warn | fail
     results: tuple[CheckResult, ...]
-
-
-@dataclass(frozen=True)
-class Freshness:
-    table: str
-    column: str
-    latest: datetime | None
-    age_hours: float | None
-    slo_hours: float
-    status: str  # ok | warn | fail | unknown
-    source: str  # "model check <name>" or "default SLO"
 
 
 @dataclass(frozen=True)
@@ -97,75 +84,8 @@ def quality_view(*, show_pii: bool) -> QualityView:
         tables,
         history,
         names,
-        freshness_rows(model, snap.engine, runtime.settings.freshness_slo_hours),
+        freshness.freshness(
+            model, freshness.fact_times(runtime), runtime.settings.freshness_slo_hours
+        ),
         tuple(samples),
     )
-
-
-def freshness_rows(
-    model: SemanticModel, engine: sa.Engine, default_slo: float, now: datetime | None = None
-) -> tuple[Freshness, ...]:
-    """Per fact with a time column: latest time, age, SLO (its freshness check's, else the
-    default), status."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
-    out = []
-    for table in model.tables.values():
-        if table.kind != "fact" or not table.time:
-            continue
-        owner, _, column = table.time.rpartition(".")
-        check = next(
-            (c for c in model.checks if c.kind == "freshness" and c.table == table.name), None
-        )
-        slo = check.max_age_hours if check and check.max_age_hours is not None else default_slo
-        latest = _latest(model, engine, table.name, owner or table.name, column)
-        if isinstance(latest, datetime) and latest.tzinfo is not None:
-            latest = latest.astimezone(UTC).replace(tzinfo=None)
-        elif latest is not None and not isinstance(latest, datetime):
-            latest = datetime(latest.year, latest.month, latest.day)
-        age = (now - latest).total_seconds() / 3600 if latest is not None else None
-        late = "fail" if check is not None and check.risk == 1 else "warn"
-        status = "unknown" if age is None else ("ok" if age <= slo else late)
-        out.append(
-            Freshness(
-                table.name,
-                f"{owner or table.name}.{column}",
-                latest,
-                None if age is None else round(age, 1),
-                float(slo),
-                status,
-                f"model check {check.name}" if check else "default SLO",
-            )
-        )
-    return tuple(out)
-
-
-def _latest(model: SemanticModel, engine: sa.Engine, fact: str, owner: str, column: str):
-    try:
-        with engine.connect() as conn:
-            if owner == fact:
-                t = sa.table(fact, sa.column(column))
-                return conn.execute(sa.select(sa.func.max(t.c[column]))).scalar()
-            path = join_path(model, fact, owner)
-            if path is None:
-                return None
-            needed: dict[str, set[str]] = {fact: set()}
-            for table, join in path:
-                needed.setdefault(table.name, set()).add(join.from_column)
-                needed.setdefault(join.target, set()).add(join.to_column)
-            needed[owner].add(column)
-            aliases = {
-                name: sa.table(name, *(sa.column(c) for c in sorted(cols))).alias(f"t{i}")
-                for i, (name, cols) in enumerate(needed.items())
-            }
-            source: sa.FromClause = aliases[fact]
-            for table, join in path:
-                source = source.join(
-                    aliases[join.target],
-                    aliases[table.name].c[join.from_column]
-                    == aliases[join.target].c[join.to_column],
-                )
-            return conn.execute(
-                sa.select(sa.func.max(aliases[owner].c[column])).select_from(source)
-            ).scalar()
-    except (sa.exc.DBAPIError, StarboardError):
-        return None

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import datetime
 
 from app.core.errors import StarboardError
 from app.core.runtime import current_runtime
 from app.core.stores import checks as checkstore
 from app.core.stores.checks import CheckResult, CheckRun
+from queries.quality import freshness
 from queries.quality import status as status_q
 from queries.quality.checks import gate_result
 from queries.semantic.graph import metric_facts
@@ -152,20 +154,60 @@ def trust_for(
     return judge(live.results, input_tables(model, names, dimensions), page_level=page_level)
 
 
-def page_summary(metrics: Iterable[str], dimensions: Iterable[str] = ()) -> status_q.TrustSummary:
-    """The shell's trust summary for a page: its DQ dot shows the worst of the page's
-    inputs (the global status when the page's tables have no check), its tooltip the
-    page's failing checks."""
-    summary = status_q.trust_summary()
-    if summary.error:
-        return summary
-    tile = trust_for(list(metrics), dimensions, page_level=True)
-    if tile.status == "unknown":
-        return summary
-    score = summary.dq_score
-    if score is None:
-        try:
-            score = live_quality().dq_score
-        except StarboardError:
-            score = None
-    return replace(summary, status=tile.status, failing=tile.lines, dq_score=score)
+@dataclass(frozen=True)
+class TrustSummary:
+    """What the page shell shows: data as of, the DQ dot, the stale banner."""
+
+    status: str
+    as_of: datetime | None
+    published_at: datetime | None
+    version: str | None
+    dq_score: float | None
+    failing: tuple[str, ...]
+    error: str | None = None
+    stale: str | None = None
+
+
+def trust_summary() -> TrustSummary:
+    """Data as of, DQ status and score, failing checks and staleness for the page shell of
+    every page alike; never raises.
+
+    The status and score come from the live check results (:func:`live_quality`: the
+    publish run, its gates, or a ``starboard quality`` run on this version), the "as of" and
+    staleness from the data itself (queries/quality/freshness.py), each read once per data
+    version, so a warehouse Starboard did not load gets them too.
+    """
+    try:
+        status = status_q.warehouse_status()
+    except StarboardError as exc:
+        return TrustSummary("unknown", None, None, None, None, (), error=exc.message)
+    try:
+        results: tuple[CheckResult, ...] = live_quality().results
+    except StarboardError:
+        results = ()
+    failing = tuple(
+        describe(r)
+        for r in sorted(
+            (r for r in results if not r.passed), key=lambda r: (r.risk, r.table, r.name)
+        )
+    )
+    worst = max((r.status for r in results), key=SEVERITY.__getitem__, default="unknown")
+    score = checkstore.dq_score(results) if results else status.version.dq_score
+    runtime = current_runtime()
+    try:
+        times = freshness.fact_times(runtime)
+        rows = freshness.freshness(
+            current_model(runtime), times, runtime.settings.freshness_slo_hours
+        )
+    except StarboardError:
+        times, rows = (), ()
+    as_of = freshness.data_as_of(times)
+    return TrustSummary(
+        worst,
+        as_of or status.data_to or status.version.data_to,
+        status.version.published_at,
+        status.version.id,
+        score,
+        failing,
+        stale=freshness.stale_message(rows),
+    )

@@ -61,7 +61,16 @@ _TOP_KEYS = (
     "webhooks",
     "segments",
 )  # segments: read and checked by queries/segments.py
-_TABLE_KEYS = ("kind", "primary_key", "time", "joins", "pii", "description", "columns")
+_TABLE_KEYS = (
+    "kind",
+    "primary_key",
+    "time",
+    "joins",
+    "pii",
+    "description",
+    "freshness_hours",
+    "columns",
+)
 _JOIN_KEYS = ("from", "to")
 _HINT_KEYS = ("type", "values", "min", "max", "distribution", "null_rate")
 _DIMENSION_KEYS = ("column", "label", "drill", "time", "description")
@@ -415,9 +424,26 @@ class Loader:
             pii = frozenset(self.names(spec, key, "pii"))
             description = self.string(spec, key, "description", "")
             hints = self.column_hints(spec.get("columns"), f"{key}.columns")
+            freshness = spec.get("freshness_hours")
+            if freshness is not None and (
+                isinstance(freshness, bool) or not isinstance(freshness, int | float)
+            ):
+                self.add(
+                    f"{key}.freshness_hours",
+                    f"expected a number of hours, got {_type_name(freshness)}",
+                )
+                freshness = None
             # a bad kind is reported above; keep the table so references to it still resolve
             out[name] = Table(
-                name, kind or "fact", primary_key, time, joins, pii, description, hints
+                name,
+                kind or "fact",
+                primary_key,
+                time,
+                joins,
+                pii,
+                description,
+                None if freshness is None else float(freshness),
+                hints,
             )
         return out
 

@@ -60,6 +60,7 @@ class Table:
     joins: tuple[Join, ...] = ()
     pii: frozenset[str] = frozenset()
     description: str = ""
+    freshness_hours: float | None = None  # a fact's freshness SLO; None: the setting's default
     columns: tuple[ColumnHint, ...] = ()  # optional hints for `starboard mock`
 
 

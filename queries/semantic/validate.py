@@ -83,6 +83,18 @@ class Validator:
                         f"{key}.time",
                         f"table '{target}' is not reachable from '{table.name}' through its joins",
                     )
+            if table.freshness_hours is not None:
+                fkey = f"{key}.freshness_hours"
+                if table.freshness_hours <= 0:
+                    self.add(
+                        fkey,
+                        f"{table.freshness_hours:g} is not a freshness SLO: use a positive "
+                        "number of hours",
+                    )
+                elif table.kind != "fact":
+                    self.add(fkey, "only a fact table has a freshness SLO")
+                elif not table.time:
+                    self.add(fkey, "a freshness SLO needs the table's time column (time:)")
 
     def check_hints(self, name: str) -> None:
         """Column hints that contradict the table: a nullable key, a time column not temporal."""

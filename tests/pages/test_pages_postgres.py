@@ -38,6 +38,8 @@ def _shown(app, user: str, path: str, search: str) -> list[str]:
         # the data's age at each load (the freshness banner on every page, the gates table):
         # the two loads run minutes apart and may straddle an hour
         word = re.sub(r"\d+(\.\d)? h before the load", "<age> h before the load", word)
+        # the stale banner's age of each fact, in hours at each render
+        word = re.sub(r"is [\d,]+ h old", "is <age> h old", word)
         if path == "/quality":  # how long each load took, when each check ran
             word = re.sub(r"^\d+(\.\d+)? s$", "<seconds>", word)
             word = re.sub(r"\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}", "<time>", word)
