@@ -95,28 +95,31 @@ class Problem:
         return f"{where}: {self.key}: {self.message}"
 
 
-class ModelError(StarboardError):
-    """The semantic model has one or more problems; all are reported together."""
+class ProblemsError(StarboardError):
+    """A file (or files) with one or more problems, each with its file, line and key; all are
+    reported together. Subclasses name what the files are (``where``)."""
 
-    title = "Semantic model error"
-    status = 500
+    where = "the files"
 
     def __init__(self, problems: list[Problem] | Problem) -> None:
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         count = len(self.problems)
         head = "1 problem" if count == 1 else f"{count} problems"
-        super().__init__(f"{head} in the semantic model:\n" + "\n".join(map(str, self.problems)))
+        super().__init__(f"{head} in {self.where}:\n" + "\n".join(map(str, self.problems)))
 
 
-class PipelineError(StarboardError):
+class ModelError(ProblemsError):
+    """The semantic model has one or more problems; all are reported together."""
+
+    title = "Semantic model error"
+    status = 500
+    where = "the semantic model"
+
+
+class PipelineError(ProblemsError):
     """A pipeline project (``pipeline.yaml`` and its SQL transforms) has problems; all are
     reported together, each with its file, line and key."""
 
     title = "Pipeline error"
     status = 500
-
-    def __init__(self, problems: list[Problem] | Problem) -> None:
-        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
-        count = len(self.problems)
-        head = "1 problem" if count == 1 else f"{count} problems"
-        super().__init__(f"{head} in the pipeline:\n" + "\n".join(map(str, self.problems)))
+    where = "the pipeline"

@@ -24,11 +24,11 @@ from typing import Any
 import sqlglot
 from croniter import croniter
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from sqlglot import exp
 
 from app.core.errors import PipelineError, Problem
+from app.core.yamllines import collect_lines
 
 PROJECT_FILE = "pipeline.yaml"
 FORMATS = ("csv", "parquet", "json")
@@ -194,21 +194,6 @@ class _Reader:
             probe = probe.rpartition(".")[0]
         self.problems.append(Problem(str(file or self.file), line, key, message))
 
-    def collect_lines(self, node: Any, prefix: str) -> None:
-        if isinstance(node, CommentedMap):
-            for k in node:
-                dotted = f"{prefix}.{k}" if prefix else str(k)
-                pos = node.lc.data.get(k)
-                if pos is not None:
-                    self.lines[dotted] = pos[0] + 1
-                self.collect_lines(node[k], dotted)
-        elif isinstance(node, CommentedSeq):
-            for i, item in enumerate(node):
-                pos = node.lc.data.get(i)
-                if pos is not None:
-                    self.lines[f"{prefix}.{i}"] = pos[0] + 1
-                self.collect_lines(item, f"{prefix}.{i}")
-
     def mapping(self, value: Any, key: str) -> Mapping[str, Any]:
         if value is None:
             return {}
@@ -273,7 +258,7 @@ def load_project(path: Path | str) -> Project:
         raise PipelineError(
             Problem(str(file), None, PROJECT_FILE, "expected a mapping with sources: …")
         )
-    reader.collect_lines(data, "")
+    collect_lines(data, "", reader.lines)
     reader.unknown_keys(
         data,
         {

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlglot
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from sqlglot import exp
 
 from app.core.errors import ModelError, Problem
+from app.core.yamllines import collect_lines
 from queries.semantic import alert_rules
 from queries.semantic.periods import parse_period
 from queries.semantic.types import (
@@ -245,20 +245,7 @@ class Loader:
         self.problems.append(Problem(self.file, line, key, message))
 
     def collect_lines(self, node: Any, prefix: str) -> None:
-        if isinstance(node, CommentedMap):
-            for k in node:
-                dotted = f"{prefix}.{k}" if prefix else str(k)
-                pos = node.lc.data.get(k)
-                if pos is not None:
-                    self.lines[dotted] = pos[0] + 1
-                self.collect_lines(node[k], dotted)
-        elif isinstance(node, CommentedSeq):
-            for i, item in enumerate(node):
-                dotted = f"{prefix}.{i}"
-                pos = node.lc.data.get(i)
-                if pos is not None:
-                    self.lines[dotted] = pos[0] + 1
-                self.collect_lines(item, dotted)
+        collect_lines(node, prefix, self.lines)
 
     # -- typed access
 
