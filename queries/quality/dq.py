@@ -117,7 +117,7 @@ def freshness_rows(
             (c for c in model.checks if c.kind == "freshness" and c.table == table.name), None
         )
         slo = check.max_age_hours if check and check.max_age_hours is not None else default_slo
-        latest = _latest(model, engine, table.name, owner or table.name, column)
+        latest = latest_time(model, engine, table.name, owner or table.name, column)
         if isinstance(latest, datetime) and latest.tzinfo is not None:
             latest = latest.astimezone(UTC).replace(tzinfo=None)
         elif latest is not None and not isinstance(latest, datetime):
@@ -139,7 +139,9 @@ def freshness_rows(
     return tuple(out)
 
 
-def _latest(model: SemanticModel, engine: sa.Engine, fact: str, owner: str, column: str):
+def latest_time(model: SemanticModel, engine: sa.Engine, fact: str, owner: str, column: str):
+    """The newest ``owner.column`` over the rows of ``fact`` (joined when the time column
+    lives on another table); None when it cannot be read."""
     try:
         with engine.connect() as conn:
             if owner == fact:
