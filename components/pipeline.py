@@ -5,7 +5,7 @@ phones (the stylesheet shows one or the other)."""
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -39,11 +39,16 @@ def task_status(status: str | None) -> str:
     return status if status in ("ok", "failed", "skipped") else "not run"
 
 
-def layers(tasks: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """Each task's layer: 0 for what reads nothing, else one more than its deepest input."""
+def layers(
+    tasks: Mapping[str, Sequence[str]], sources: Collection[str] | None = None
+) -> dict[str, int]:
+    """Each task's layer: one more than its deepest input; 0 for what reads nothing. With
+    ``sources``, only sources are in layer 0 (a transform reading nothing, such as a
+    generated calendar, starts at 1), so the drawing reads sources → transforms."""
     layer: dict[str, int] = {}
     for name in graphlib.TopologicalSorter(tasks).static_order():
-        layer[name] = 1 + max((layer[i] for i in tasks.get(name, ())), default=-1)
+        deepest = 1 + max((layer[i] for i in tasks.get(name, ())), default=-1)
+        layer[name] = deepest if sources is None or name in sources else max(deepest, 1)
     return layer
 
 
@@ -92,7 +97,7 @@ def dag_nodes(
     details: Mapping[str, str] | None = None,
 ) -> list[Node]:
     """Every task placed in its layer and row, in layer order."""
-    layer = layers(tasks)
+    layer = layers(tasks, [n for n in tasks if kinds.get(n) == "source"])
     row = _rows(tasks, layer)
     published = set(outputs)
     details = details or {}
@@ -116,7 +121,7 @@ def layer_title(layer: int, nodes: Sequence[Node]) -> str:
     here = [n for n in nodes if n.layer == layer]
     if here and all(n.kind == "source" for n in here):
         return "Sources"
-    return f"Layer {layer}"
+    return f"Transforms {layer}" if layer > 1 or any(n.layer > 1 for n in nodes) else "Transforms"
 
 
 def dag_figure(nodes: Sequence[Node]) -> go.Figure:
@@ -184,10 +189,10 @@ def dag_figure(nodes: Sequence[Node]) -> go.Figure:
     fig.update_layout(
         template="starboard",
         font=dict(family=FONT, size=12, color=INK),
-        margin=dict(l=10, r=10, t=30, b=10),
+        margin=dict(l=10, r=10, t=30, b=34),
         hovermode="closest",
         showlegend=True,
-        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", font=dict(size=12)),
+        legend=dict(orientation="h", x=0, y=0, yanchor="top", font=dict(size=12)),
         xaxis=dict(
             range=[-0.5, depth + 0.5],
             tickvals=list(range(depth + 1)),

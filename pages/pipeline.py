@@ -172,10 +172,10 @@ def _runs_table(runs: list[RunRecord], selected: int | None) -> html.Div:
         rows.append(
             (
                 html.A(f"#{r.id}", href=f"/pipeline?run={r.id}", title="Show this run's tasks"),
+                _badge(r.status, RUN_BADGES.get(r.status, "muted")),
                 f"{r.started_at:%Y-%m-%d %H:%M:%S}",
                 r.trigger,
                 r.mode,
-                _badge(r.status, RUN_BADGES.get(r.status, "muted")),
                 _seconds(r.seconds),
                 r.version or "—",
                 f"{r.dq_score:.1f}%" if r.dq_score is not None else "—",
@@ -185,10 +185,10 @@ def _runs_table(runs: list[RunRecord], selected: int | None) -> html.Div:
     return table(
         [
             Column("Run"),
+            Column("Status"),
             Column("Started (UTC)"),
             Column("Trigger"),
             Column("Mode"),
-            Column("Status"),
             Column("Duration", "right"),
             Column("Version"),
             Column("DQ score", "right"),

@@ -112,6 +112,7 @@ def test_the_dag_lists_every_task_by_layer_and_draws_it(page, built) -> None:
         for t, x in zip(tr["text"], tr["x"], strict=True)
     }
     assert where["interactions"] == 0 and where["dim_channel"] == 1
+    assert where["dim_date"] == 1  # a transform that reads nothing still comes after sources
     assert where["dim_campaign"] == 2 and where["fct_interaction"] == 3
 
 
@@ -121,8 +122,8 @@ def test_the_runs_table_shows_both_runs_with_status_and_mode(page, built) -> Non
     shown = _rows(find(page, "pipeline-runs"))
     assert [row[0] for row in shown] == [f"#{runs[1].id}", f"#{runs[0].id}"]  # newest first
     failed, published = shown
-    assert failed[2:5] == ["cli", "full", "failed"]
-    assert published[2:5] == ["cli", "full", "published"]
+    assert [failed[1], *failed[3:5]] == ["failed", "cli", "full"]
+    assert [published[1], *published[3:5]] == ["published", "cli", "full"]
     assert published[6] == built["version"] == runs[0].version
     assert published[7].endswith("%") and failed[7] == "—"
     assert "lots" in failed[8]
