@@ -98,11 +98,18 @@ def post_fork(server, worker):
 def post_worker_init(worker):
     """Warm Dash once per worker before it takes traffic: concurrent first requests to a
     cold worker can fail with '"dash" is not a registered library' (plotly/dash#3971).
-    Then the first worker to claim this master's marker file fills the shared query cache
-    with the Tier 0 boards, in a background thread (the worker serves meanwhile)."""
+    With STARBOARD_SCHEDULER, start the worker's pipeline scheduler (one worker of the
+    deployment holds its lock and runs the schedule). Then the first worker to claim this
+    master's marker file fills the shared query cache with the Tier 0 boards, in a
+    background thread (the worker serves meanwhile)."""
     with worker.wsgi.test_client() as client:
         client.get("/_dash-layout")
         client.get("/_dash-dependencies")
+    if _settings.scheduler:
+        # Every worker stands by for the deployment's scheduler lock; one runs the schedule.
+        from app.cli.scheduler import start_scheduler
+
+        start_scheduler(worker.wsgi.extensions["starboard"].settings)
     if _settings.cache in ("null", "simple"):
         return  # nothing another worker could read
     try:
@@ -137,6 +144,14 @@ def _warm_tier0(server) -> None:
         time.perf_counter() - started,
         os.getpid(),
     )
+
+
+def worker_exit(server, worker):
+    """Release the scheduler lock at once, so a standing-by worker takes over."""
+    if _settings.scheduler:
+        from app.cli.scheduler import stop_scheduler
+
+        stop_scheduler()
 
 
 def on_exit(server):

@@ -22,11 +22,13 @@ def serve_cmd(
     """Serve the app: gunicorn with gunicorn.conf.py, or Flask's dev server with --dev."""
     settings = cli_settings(port=port, host=host)
     if dev:
+        from app.cli.scheduler import start_scheduler
         from app.factory import create_app
 
-        create_app({"port": settings.port, "host": settings.host}).run(
-            host=settings.host, port=settings.port, debug=True
-        )
+        app = create_app({"port": settings.port, "host": settings.host})
+        # The reloader's watcher and its child both start one; the lock lets one run it.
+        start_scheduler(settings)
+        app.run(host=settings.host, port=settings.port, debug=True)
         return
     serve_app(settings)
 

@@ -85,6 +85,7 @@ PAGES = [
     ("/quality", ""),
     ("/quality/alerts", ""),
     ("/quality/problems", ""),
+    ("/pipeline", ""),
     ("/admin", ""),
 ]
 
