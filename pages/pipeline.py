@@ -17,7 +17,7 @@ from components import pipeline as dag_c
 from components import shell
 from components.tables import Column, table
 from queries.quality import pipeline as pipeline_q
-from queries.quality import status as status_q
+from queries.quality import trust as trust_q
 from queries.semantic.run import current_model
 
 dash.register_page(
@@ -347,7 +347,7 @@ def layout(run: object = None, **_query: object):
     """Server-rendered from the project files, the run history and the live warehouse."""
     runtime = current_runtime()
     settings = runtime.settings
-    trust = shell.Trust(**status_q.trust_summary().__dict__)
+    trust = shell.Trust(**trust_q.trust_summary().__dict__)
     viewer = shell.Viewer(**web.viewer())
 
     def page(children: list, subtitle: str | None = None) -> html.Div:
