@@ -165,9 +165,10 @@ def test_freshness_rows_hold_each_output_fact_to_its_slo(page, pipeline_app) -> 
     assert fact[3] == f"{latest:%Y-%m-%d %H:%M}"
     age = (datetime.now(UTC).replace(tzinfo=None) - latest).total_seconds() / 3600
     assert abs(float(fact[4].removesuffix(" h").replace(",", "")) - age) < 0.2
-    assert fact[5] == "36 h" and fact[6] == "pipeline.yaml outputs.fct_interaction.freshness_hours"
+    assert fact[5] == "36 h" and fact[6] == "default (STARBOARD_FRESHNESS_SLO_HOURS)"
     assert fact[0] == "breached"  # March data, read in December
-    assert rows["fct_marketing_spend"][5] == "48 h"
+    spend = rows["fct_marketing_spend"]
+    assert spend[5] == "48 h" and spend[6] == "model tables.fct_marketing_spend.freshness_hours"
 
 
 def test_the_schedule_is_shown_with_its_next_time_and_who_runs_it(page) -> None:
