@@ -230,7 +230,10 @@ class _Reader:
     def unknown_keys(self, value: Mapping[str, Any], allowed: set[str], key: str) -> None:
         for k in value:
             if k not in allowed:
-                self.add(f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+                self.add(
+                    f"{key}.{k}" if key else str(k),
+                    f"unknown key; expected one of {', '.join(sorted(allowed))}",
+                )
 
 
 def find_project(path: Path) -> Path:
@@ -311,7 +314,7 @@ def load_project(path: Path | str) -> Project:
         )
         if s is not None
     }
-    if not sources:
+    if not data.get("sources"):  # not when the sources given are wrong (named above)
         reader.add("sources", "a pipeline needs at least one source")
     tdir_raw = data.get("transforms_dir", "transforms")
     tdir = root / str(tdir_raw)
@@ -454,7 +457,37 @@ def _type_problem(type_: str) -> str | None:
         return f"{type_!r} is not a DuckDB type (BIGINT, DOUBLE, VARCHAR, DATE, TIMESTAMP…)"
     if not isinstance(parsed, exp.Cast):
         return f"{type_!r} is not a DuckDB type"
+    # sqlglot reads any unknown word as a user-defined type; a build has none
+    unknown = [
+        t for t in parsed.to.find_all(exp.DataType) if t.this == exp.DataType.Type.USERDEFINED
+    ]
+    if unknown:
+        return (
+            f"{type_!r} is not a DuckDB type (BIGINT, DOUBLE, VARCHAR, DATE, TIMESTAMP…)"
+            + _suggest(unknown[0].sql(dialect="duckdb").upper(), _TYPE_NAMES)
+        )
     return None
+
+
+_TYPE_NAMES = (
+    "BIGINT",
+    "INTEGER",
+    "SMALLINT",
+    "TINYINT",
+    "HUGEINT",
+    "DOUBLE",
+    "FLOAT",
+    "DECIMAL",
+    "VARCHAR",
+    "BOOLEAN",
+    "DATE",
+    "TIME",
+    "TIMESTAMP",
+    "TIMESTAMPTZ",
+    "INTERVAL",
+    "UUID",
+    "BLOB",
+)
 
 
 def _transforms(
@@ -547,7 +580,12 @@ def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...]
         )
         return None
     if len(statements) != 1:
-        reader.add(key, f"expected one SELECT, found {len(statements)} statements", file=file)
+        reader.add(
+            key,
+            f"expected one SELECT, found {len(statements)} statements",
+            file=file,
+            line=_second_statement_line(sql),
+        )
         return None
     tree = statements[0]
     writes = [n for n in tree.walk() if isinstance(n, _WRITES)]
@@ -564,21 +602,41 @@ def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...]
     return tuple(sorted(found))
 
 
+def _second_statement_line(sql: str) -> int | None:
+    """The line where a second statement starts (after the first ``;``), if any."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.TokenError:
+        return None
+    after_semicolon = False
+    for token in tokens:
+        if token.token_type == sqlglot.tokens.TokenType.SEMICOLON:
+            after_semicolon = True
+        elif after_semicolon:
+            return token.line
+    return None
+
+
+def _reference_line(sql: str, table: str) -> int | None:
+    """The line of the first reference to ``table`` in a transform's SELECT."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return next(
+        (
+            x.this.meta.get("line")
+            for x in tree.find_all(exp.Table)
+            if x.name == table and isinstance(x.this, exp.Identifier)
+        ),
+        None,
+    )
+
+
 def _check_graph(reader: _Reader, project: Project) -> None:
     """Unknown inputs (file and line) and cycles (the files in the cycle)."""
     known = set(project.sources) | set(project.transforms)
     for t in project.transforms.values():
         for table in t.inputs:
             if table not in known:
-                tree = sqlglot.parse_one(t.sql, read="duckdb")
-                line = next(
-                    (
-                        x.this.meta.get("line")
-                        for x in tree.find_all(exp.Table)
-                        if x.name == table and isinstance(x.this, exp.Identifier)
-                    ),
-                    None,
-                )
+                line = _reference_line(t.sql, table)
                 reader.add(
                     f"transforms.{t.name}",
                     f"reads {table}, which is no source and no transform of this project"
@@ -591,14 +649,17 @@ def _check_graph(reader: _Reader, project: Project) -> None:
     try:
         graphlib.TopologicalSorter(project.tasks).prepare()
     except graphlib.CycleError as exc:
-        cycle = list(exc.args[1])
+        # graphlib lists each node before the one that reads it: reversed, "a → b" is "a reads b"
+        cycle = list(reversed(exc.args[1]))
         files = " → ".join(
             project.transforms[n].file.name if n in project.transforms else n for n in cycle
         )
+        first = project.transforms[cycle[0]]
         reader.add(
             f"transforms.{cycle[0]}",
-            f"the transforms read each other in a cycle: {files}",
-            file=project.transforms[cycle[0]].file if cycle[0] in project.transforms else None,
+            f"the transforms read each other in a cycle (→ reads): {files}",
+            file=first.file,
+            line=_reference_line(first.sql, cycle[1]),
         )
 
 
