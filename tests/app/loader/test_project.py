@@ -246,7 +246,8 @@ def test_a_missing_model_file(tmp_path: Path) -> None:
 def test_every_problem_at_once(tmp_path: Path) -> None:
     root = project(
         tmp_path,
-        "version: 1\nschedule: nope\nsources:\n  raw:\n    path: raw.csv\n    columns: {a: NUMBR}\n",
+        "version: 1\nschedule: nope\nsources:\n  raw:\n    path: raw.csv\n"
+        "    columns: {a: NUMBR}\n",
         {"t": "SELECT * FROM missing_table"},
     )
     assert [p.key for p in problems(root)] == ["schedule", "sources.raw.columns.a", "transforms.t"]
