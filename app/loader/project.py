@@ -295,7 +295,7 @@ def load_project(path: Path | str) -> Project:
     )
     if data.get("version", 1) != 1:
         reader.add("version", f"unsupported version {data.get('version')!r}; expected 1")
-    name = data.get("name") or root.name
+    name = data.get("name") or _folder_name(root)
     if not isinstance(name, str) or not NAME.match(name):
         reader.add("name", f"{name!r} is not a name: letters, digits and _")
         name = "pipeline"
@@ -353,6 +353,12 @@ def load_project(path: Path | str) -> Project:
     if reader.problems:
         raise PipelineError(reader.problems)
     return project
+
+
+def _folder_name(root: Path) -> str:
+    """The default project name: the folder's (``.`` resolved), made a name."""
+    word = re.sub(r"[^A-Za-z0-9_]", "_", root.resolve().name)[:63] or "pipeline"
+    return word if NAME.match(word) else f"_{word}"[:63]
 
 
 def _model_path(reader: _Reader, root: Path, value: Any) -> Path | None:

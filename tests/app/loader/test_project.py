@@ -336,3 +336,17 @@ def test_sources_are_read_with_their_options(tmp_path: Path) -> None:
     assert proj.transforms["t"].incremental.key == ("a",)
     assert proj.outputs["t"].freshness_hours == 12.0
     assert proj.output_names(["ignored"]) == ["t"]
+
+
+@pytest.mark.parametrize(("folder", "name"), [("my-shop.v2", "my_shop_v2"), ("2026", "_2026")])
+def test_the_default_name_is_the_folder_made_a_name(tmp_path: Path, folder: str, name: str) -> None:
+    """Regression: a folder name that is no table name (or ``.``) was reported as a bad
+    ``name:`` the file never had."""
+    root = project(tmp_path / folder, MINIMAL)
+    assert load_project(root).name == name
+
+
+def test_the_current_folder_is_a_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project(tmp_path / "support_desk", MINIMAL)
+    monkeypatch.chdir(root)
+    assert load_project(Path(".")).name == "support_desk"

@@ -405,3 +405,49 @@ def test_a_transform_error_publishes_nothing(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"Transform f_order\.sql failed: .*no_such_column"):
         load(root, url)
     assert _digest(paths) == before
+
+
+def test_a_database_column_empty_in_the_first_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a column NULL in every row of the first Arrow batch was typed "NULL", so a
+    later batch with values failed ("Unimplemented type for cast (VARCHAR -> NULL)") and an
+    all-NULL column reached the build with a type no one can publish."""
+    (tmp_path / "data").mkdir()
+    with sqlite3.connect(tmp_path / "data" / "crm.sqlite") as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER, note TEXT, never TEXT)")
+        conn.executemany(
+            "INSERT INTO notes VALUES (?, ?, NULL)", [(i, None) for i in range(5)] + [(9, "x")]
+        )
+    monkeypatch.setattr("app.loader.sources.DB_BATCH", 2)
+    proj = make(
+        tmp_path,
+        "version: 1\nsources:\n  notes:\n    db: sqlite:///data/crm.sqlite\n    table: notes\n",
+    )
+    con, count = stage(proj, "notes")
+    assert count == 6
+    assert types(con, "notes") == {"id": "BIGINT", "note": "VARCHAR", "never": "VARCHAR"}
+    assert rows(con, "SELECT id, note FROM notes WHERE note IS NOT NULL") == [(9, "x")]
+
+
+@pytest.mark.parametrize(
+    ("values", "passed", "detail"),
+    [
+        # regression: one NULL key crashed the gate (RuntimeError: no row) instead of passing
+        ([1, 2, None], True, "code unique"),
+        ([None, None, 1, 1], False, "2 duplicate code value(s) in t (e.g. code=1)"),
+        ([None, None, 1], False, "1 duplicate code value(s) in t (e.g. code=None)"),
+    ],
+)
+def test_the_key_gate_counts_null_keys_like_group_by(
+    values: list[int | None], passed: bool, detail: str
+) -> None:
+    from app.loader.gates import source_gates
+    from app.loader.project import Source
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (code INTEGER, n INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(v, i) for i, v in enumerate(values)])
+    found = source_gates(Source("t", path="t.csv", key=("code",)), con, len(values))
+    key_gate = next(g for g in found if g.check == "natural_key_unique")
+    assert (key_gate.passed, key_gate.detail) == (passed, detail)
