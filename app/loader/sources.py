@@ -93,7 +93,7 @@ def _where(source: Source, files: Sequence[Path]) -> str:
 def _csv_header(source: Source, file: Path) -> list[str]:
     delim = str(dict(source.options).get("delim", ","))
     try:
-        with file.open(newline="", encoding="utf-8") as handle:
+        with file.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
             return [h.strip() for h in next(csv.reader(handle, delimiter=delim))]
     except StopIteration:
         raise DataError(

@@ -451,3 +451,13 @@ def test_the_key_gate_counts_null_keys_like_group_by(
     found = source_gates(Source("t", path="t.csv", key=("code",)), con, len(values))
     key_gate = next(g for g in found if g.check == "natural_key_unique")
     assert (key_gate.passed, key_gate.detail) == (passed, detail)
+
+
+def test_a_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """Regression: Excel's "CSV UTF-8" starts with a BOM; the header check read it as part of
+    the first column's name and said "missing column(s) order_id" with order_id in sight."""
+    files = {k: "\ufeff" + v for k, v in ORDERS.items()}
+    proj = make(tmp_path, ORDERS_YAML, files)
+    con, count = stage(proj, "orders")
+    assert count == 3
+    assert rows(con, "SELECT sum(order_id), sum(amount) FROM orders") == [(6, pytest.approx(18.75))]
