@@ -188,7 +188,7 @@ class _Reader:
         self.lines: dict[str, int] = {}
 
     def add(self, key: str, message: str, *, file: Path | None = None, line: int | None = None):
-        probe = key
+        probe = key if file is None or file == self.file else ""  # lines of pipeline.yaml
         while line is None and probe:
             line = self.lines.get(probe)
             probe = probe.rpartition(".")[0]
@@ -575,7 +575,11 @@ def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...]
     """The tables one transform reads, or None (its problem recorded)."""
     key = f"transforms.{name}"
     try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        statements = [
+            s  # a comment after the last ";" parses as a bare Semicolon: not a statement
+            for s in sqlglot.parse(sql, read="duckdb")
+            if s is not None and not isinstance(s, exp.Semicolon)
+        ]
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         reader.add(

@@ -507,3 +507,13 @@ def test_a_transform_error_on_postgresql_leaves_the_live_version(
         run_load(project, settings)
     assert _live_state(pg_url, prefix) == before
     assert not list((settings.home / "staging").glob("*/*.duckdb"))
+    db = MetaDB(settings.meta_db_url)
+    try:
+        failed = recent_runs(db, "support")[0]
+    finally:
+        db.dispose()
+    assert failed.status == "failed" and "f_staffing.sql failed" in failed.error
+    tasks = {t.name: t for t in failed.tasks}
+    assert tasks["f_staffing"].status == "failed"
+    assert tasks["f_staffing"].detail.startswith("Transform f_staffing.sql failed")
+    assert tasks["staffing"].status == "ok" and tasks["store_keys"].status == "ok"

@@ -350,3 +350,20 @@ def test_the_current_folder_is_a_project(tmp_path: Path, monkeypatch: pytest.Mon
     root = project(tmp_path / "support_desk", MINIMAL)
     monkeypatch.chdir(root)
     assert load_project(Path(".")).name == "support_desk"
+
+
+def test_a_comment_after_the_last_semicolon_is_no_statement(tmp_path: Path) -> None:
+    """Regression: sqlglot parses a comment after the final ``;`` as a bare Semicolon, which
+    was counted as a second statement."""
+    root = project(tmp_path, MINIMAL, {"t": "SELECT a FROM raw;\n-- the end\n"})
+    assert load_project(root).transforms["t"].inputs == ("raw",)
+
+
+def test_a_sql_file_problem_never_takes_a_pipeline_yaml_line(tmp_path: Path) -> None:
+    """Regression: a problem in a .sql file without a line of its own was given the line of
+    its options in pipeline.yaml (another file)."""
+    root = project(tmp_path, "\n\n" + MINIMAL + "transforms:\n  t: {ordered: true}\n")
+    (root / "transforms" / "t.sql").write_bytes(b"SELECT \xff FROM raw")
+    found = only(root)
+    assert where(found, root) == ("transforms/t.sql", None, "transforms.t")
+    assert found.message.startswith("cannot be read:")
