@@ -502,3 +502,23 @@ def test_an_incremental_run_of_a_transform_ending_in_a_comment(tmp_path: Path, s
     )
     result = load(root, url, incremental=True)
     assert (result.mode, result.row_counts) == ("incremental", {"f_ev": 3})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app/loader/load.py _write_metadata calls executemany with an empty list when no "
+    "gate ran (no source is read by the outputs): duckdb InvalidInputException, not a publish",
+)
+def test_outputs_that_read_no_source_publish(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(
+        root,
+        {
+            "pipeline.yaml": "version: 1\nsources:\n  unused: unused.csv\noutputs:\n  d_day: {}\n",
+            "unused.csv": "a\n1\n",
+            "transforms/d_day.sql": "SELECT CAST(d AS DATE) AS day FROM "
+            "generate_series(DATE '2026-01-01', DATE '2026-01-31', INTERVAL 1 DAY) AS t(d)\n",
+        },
+    )
+    result = load(root, f"duckdb:///{tmp_path / 'wh' / 'warehouse.duckdb'}")
+    assert (result.row_counts, result.gates) == ({"d_day": 31}, [])
