@@ -12,6 +12,7 @@ See the README, section "Loading your own data", for the format.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import graphlib
 import os
@@ -643,6 +644,12 @@ def _reference_line(sql: str, table: str) -> int | None:
 def _check_graph(reader: _Reader, project: Project) -> None:
     """Unknown inputs (file and line) and cycles (the files in the cycle)."""
     known = set(project.sources) | set(project.transforms)
+    # DuckDB matches table names case-insensitively: `FROM Tickets` reads the source tickets
+    by_lower = {n.lower(): n for n in known}
+    for name, t in list(project.transforms.items()):
+        inputs = tuple(sorted({by_lower.get(i.lower(), i) for i in t.inputs}))
+        if inputs != t.inputs:
+            project.transforms[name] = dataclasses.replace(t, inputs=inputs)
     for t in project.transforms.values():
         for table in t.inputs:
             if table not in known:

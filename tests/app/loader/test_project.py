@@ -367,3 +367,13 @@ def test_a_sql_file_problem_never_takes_a_pipeline_yaml_line(tmp_path: Path) -> 
     found = only(root)
     assert where(found, root) == ("transforms/t.sql", None, "transforms.t")
     assert found.message.startswith("cannot be read:")
+
+
+def test_table_names_match_case_insensitively_as_in_duckdb(tmp_path: Path) -> None:
+    """Regression: `FROM Raw` was "reads Raw, which is no source…", though DuckDB reads raw."""
+    root = project(
+        tmp_path, MINIMAL, {"t": 'SELECT * FROM Raw JOIN "RAW" r2 ON true', "u": "SELECT * FROM T"}
+    )
+    proj = load_project(root)
+    assert (proj.tasks["t"], proj.tasks["u"]) == (("raw",), ("t",))
+    assert proj.order().index("t") < proj.order().index("u")
