@@ -92,8 +92,12 @@ def source_gates(
         )
     if source.key:
         keys = ", ".join(quote(k) for k in source.key)
+        # DISTINCT (not count(DISTINCT …), which skips NULLs) groups as the example query does
         total, distinct = first_row(
-            con.execute(f"SELECT count(*), count(DISTINCT ({keys})) FROM {table}").fetchone()
+            con.execute(
+                f"SELECT (SELECT count(*) FROM {table}), "
+                f"(SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {table}))"
+            ).fetchone()
         )
         dupes = total - distinct
         detail = f"{', '.join(source.key)} unique"

@@ -12,6 +12,7 @@ See the README, section "Loading your own data", for the format.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import graphlib
 import os
@@ -188,7 +189,7 @@ class _Reader:
         self.lines: dict[str, int] = {}
 
     def add(self, key: str, message: str, *, file: Path | None = None, line: int | None = None):
-        probe = key
+        probe = key if file is None or file == self.file else ""  # lines of pipeline.yaml
         while line is None and probe:
             line = self.lines.get(probe)
             probe = probe.rpartition(".")[0]
@@ -215,7 +216,10 @@ class _Reader:
     def unknown_keys(self, value: Mapping[str, Any], allowed: set[str], key: str) -> None:
         for k in value:
             if k not in allowed:
-                self.add(f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+                self.add(
+                    f"{key}.{k}" if key else str(k),
+                    f"unknown key; expected one of {', '.join(sorted(allowed))}",
+                )
 
 
 def find_project(path: Path) -> Path:
@@ -277,7 +281,7 @@ def load_project(path: Path | str) -> Project:
     )
     if data.get("version", 1) != 1:
         reader.add("version", f"unsupported version {data.get('version')!r}; expected 1")
-    name = data.get("name") or root.name
+    name = data.get("name") or _folder_name(root)
     if not isinstance(name, str) or not NAME.match(name):
         reader.add("name", f"{name!r} is not a name: letters, digits and _")
         name = "pipeline"
@@ -296,7 +300,7 @@ def load_project(path: Path | str) -> Project:
         )
         if s is not None
     }
-    if not sources:
+    if not data.get("sources"):  # not when the sources given are wrong (named above)
         reader.add("sources", "a pipeline needs at least one source")
     tdir_raw = data.get("transforms_dir", "transforms")
     tdir = root / str(tdir_raw)
@@ -335,6 +339,12 @@ def load_project(path: Path | str) -> Project:
     if reader.problems:
         raise PipelineError(reader.problems)
     return project
+
+
+def _folder_name(root: Path) -> str:
+    """The default project name: the folder's (``.`` resolved), made a name."""
+    word = re.sub(r"[^A-Za-z0-9_]", "_", root.resolve().name)[:63] or "pipeline"
+    return word if NAME.match(word) else f"_{word}"[:63]
 
 
 def _model_path(reader: _Reader, root: Path, value: Any) -> Path | None:
@@ -439,7 +449,37 @@ def _type_problem(type_: str) -> str | None:
         return f"{type_!r} is not a DuckDB type (BIGINT, DOUBLE, VARCHAR, DATE, TIMESTAMP…)"
     if not isinstance(parsed, exp.Cast):
         return f"{type_!r} is not a DuckDB type"
+    # sqlglot reads any unknown word as a user-defined type; a build has none
+    unknown = [
+        t for t in parsed.to.find_all(exp.DataType) if t.this == exp.DataType.Type.USERDEFINED
+    ]
+    if unknown:
+        return (
+            f"{type_!r} is not a DuckDB type (BIGINT, DOUBLE, VARCHAR, DATE, TIMESTAMP…)"
+            + _suggest(unknown[0].sql(dialect="duckdb").upper(), _TYPE_NAMES)
+        )
     return None
+
+
+_TYPE_NAMES = (
+    "BIGINT",
+    "INTEGER",
+    "SMALLINT",
+    "TINYINT",
+    "HUGEINT",
+    "DOUBLE",
+    "FLOAT",
+    "DECIMAL",
+    "VARCHAR",
+    "BOOLEAN",
+    "DATE",
+    "TIME",
+    "TIMESTAMP",
+    "TIMESTAMPTZ",
+    "INTERVAL",
+    "UUID",
+    "BLOB",
+)
 
 
 def _transforms(
@@ -521,7 +561,11 @@ def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...]
     """The tables one transform reads, or None (its problem recorded)."""
     key = f"transforms.{name}"
     try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        statements = [
+            s  # a comment after the last ";" parses as a bare Semicolon: not a statement
+            for s in sqlglot.parse(sql, read="duckdb")
+            if s is not None and not isinstance(s, exp.Semicolon)
+        ]
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         reader.add(
@@ -532,7 +576,12 @@ def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...]
         )
         return None
     if len(statements) != 1:
-        reader.add(key, f"expected one SELECT, found {len(statements)} statements", file=file)
+        reader.add(
+            key,
+            f"expected one SELECT, found {len(statements)} statements",
+            file=file,
+            line=_second_statement_line(sql),
+        )
         return None
     tree = statements[0]
     writes = [n for n in tree.walk() if isinstance(n, _WRITES)]
@@ -549,21 +598,47 @@ def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...]
     return tuple(sorted(found))
 
 
+def _second_statement_line(sql: str) -> int | None:
+    """The line where a second statement starts (after the first ``;``), if any."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.TokenError:
+        return None
+    after_semicolon = False
+    for token in tokens:
+        if token.token_type == sqlglot.tokens.TokenType.SEMICOLON:
+            after_semicolon = True
+        elif after_semicolon:
+            return token.line
+    return None
+
+
+def _reference_line(sql: str, table: str) -> int | None:
+    """The line of the first reference to ``table`` in a transform's SELECT."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return next(
+        (
+            x.this.meta.get("line")
+            for x in tree.find_all(exp.Table)
+            if x.name == table and isinstance(x.this, exp.Identifier)
+        ),
+        None,
+    )
+
+
 def _check_graph(reader: _Reader, project: Project) -> None:
     """Unknown inputs (file and line) and cycles (the files in the cycle)."""
     known = set(project.sources) | set(project.transforms)
+    # DuckDB matches table names case-insensitively: `FROM Tickets` reads the source tickets
+    by_lower = {n.lower(): n for n in known}
+    for name, t in list(project.transforms.items()):
+        inputs = tuple(sorted({by_lower.get(i.lower(), i) for i in t.inputs}))
+        if inputs != t.inputs:
+            project.transforms[name] = dataclasses.replace(t, inputs=inputs)
     for t in project.transforms.values():
         for table in t.inputs:
             if table not in known:
-                tree = sqlglot.parse_one(t.sql, read="duckdb")
-                line = next(
-                    (
-                        x.this.meta.get("line")
-                        for x in tree.find_all(exp.Table)
-                        if x.name == table and isinstance(x.this, exp.Identifier)
-                    ),
-                    None,
-                )
+                line = _reference_line(t.sql, table)
                 reader.add(
                     f"transforms.{t.name}",
                     f"reads {table}, which is no source and no transform of this project"
@@ -576,14 +651,17 @@ def _check_graph(reader: _Reader, project: Project) -> None:
     try:
         graphlib.TopologicalSorter(project.tasks).prepare()
     except graphlib.CycleError as exc:
-        cycle = list(exc.args[1])
+        # graphlib lists each node before the one that reads it: reversed, "a → b" is "a reads b"
+        cycle = list(reversed(exc.args[1]))
         files = " → ".join(
             project.transforms[n].file.name if n in project.transforms else n for n in cycle
         )
+        first = project.transforms[cycle[0]]
         reader.add(
             f"transforms.{cycle[0]}",
-            f"the transforms read each other in a cycle: {files}",
-            file=project.transforms[cycle[0]].file if cycle[0] in project.transforms else None,
+            f"the transforms read each other in a cycle (→ reads): {files}",
+            file=first.file,
+            line=_reference_line(first.sql, cycle[1]),
         )
 
 

@@ -93,7 +93,7 @@ def _where(source: Source, files: Sequence[Path]) -> str:
 def _csv_header(source: Source, file: Path) -> list[str]:
     delim = str(dict(source.options).get("delim", ","))
     try:
-        with file.open(newline="", encoding="utf-8") as handle:
+        with file.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
             return [h.strip() for h in next(csv.reader(handle, delimiter=delim))]
     except StopIteration:
         raise DataError(
@@ -291,6 +291,22 @@ def _safe_url(url: str) -> str:
         return "(unparsable URL)"
 
 
+NULL_TYPE = '"NULL"'  # DuckDB's type of a column made from an all-NULL Arrow batch
+
+
+def _types(cursor: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    return {r[0]: r[1] for r in cursor.execute(f"DESCRIBE {quote(table)}").fetchall()}
+
+
+def _widen_null_columns(cursor: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A column that was NULL in every row of the earlier batches takes the type of the first
+    batch that has values (else its values could not be inserted)."""
+    batch = _types(cursor, "sb_batch")
+    for column, type_ in _types(cursor, table).items():
+        if type_ == NULL_TYPE and batch.get(column, NULL_TYPE) != NULL_TYPE:
+            cursor.execute(f"ALTER TABLE {quote(table)} ALTER {quote(column)} TYPE {batch[column]}")
+
+
 def _stage_db(source: Source, con: duckdb.DuckDBPyConnection) -> None:
     """A table or query of any SQLAlchemy database, streamed in Arrow batches."""
     assert source.db is not None
@@ -329,10 +345,17 @@ def _stage_db(source: Source, con: duckdb.DuckDBPyConnection) -> None:
                     )
                     first = False
                 else:
+                    _widen_null_columns(cursor, source.name)
                     cursor.execute(f"INSERT INTO {quote(source.name)} SELECT * FROM sb_batch")
                 cursor.unregister("sb_batch")
                 if not rows:
                     break
+            # a column empty in every row has no type of its own: text, unless declared
+            for column, type_ in _types(cursor, source.name).items():
+                if type_ == NULL_TYPE:
+                    cursor.execute(
+                        f"ALTER TABLE {quote(source.name)} ALTER {quote(column)} TYPE VARCHAR"
+                    )
     except sa.exc.DBAPIError as exc:
         raise DataError(
             f"Source {source.name}: {_safe_url(source.db)} cannot be read: "
