@@ -268,9 +268,7 @@ def _run_tasks(run: RunRecord) -> list:
 
 def _freshness(project: Project, outputs: list[str] | None) -> html.Div | html.P:
     try:
-        rows = pipeline_q.output_freshness(
-            {n: o.freshness_hours for n, o in project.outputs.items()}, outputs
-        )
+        rows = pipeline_q.output_freshness(outputs)
     except StarboardError as exc:
         return shell.error_tile("Freshness unavailable", exc.message)
     return table(

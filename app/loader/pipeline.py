@@ -205,7 +205,7 @@ def _task(
 
 
 def _transform(t: Transform, cursor: duckdb.DuckDBPyConnection, p: Plan) -> tuple[int, str]:
-    body = t.sql.strip().rstrip(";")
+    body = t.sql  # one SELECT, no trailing ';' or comment (app/loader/project.py)
     target = quote(t.name)
     if t.ordered:
         cursor.execute("SET SESSION preserve_insertion_order = true")
@@ -217,7 +217,7 @@ def _transform(t: Transform, cursor: duckdb.DuckDBPyConnection, p: Plan) -> tupl
                 since = p.cutoffs[t.name]
                 cursor.execute(f"DELETE FROM {target} WHERE {column} >= ?", [since])
                 cursor.execute(
-                    f"INSERT INTO {target} SELECT * FROM ({body}) AS t WHERE {column} >= ?",
+                    f"INSERT INTO {target} SELECT * FROM (\n{body}\n) AS t WHERE {column} >= ?",
                     [since],
                 )
                 how = f"incremental from {since:%Y-%m-%d}"
@@ -227,7 +227,7 @@ def _transform(t: Transform, cursor: duckdb.DuckDBPyConnection, p: Plan) -> tupl
                 and any(s in p.watermarks for s in t.inputs)
             ):
                 keys = ", ".join(quote(k) for k in t.incremental.key)
-                cursor.execute(f"CREATE OR REPLACE TEMP TABLE sb_delta AS {body}")
+                cursor.execute(f"CREATE OR REPLACE TEMP TABLE sb_delta AS\n{body}")
                 cursor.execute(
                     f"DELETE FROM {target} WHERE ({keys}) IN (SELECT ({keys}) FROM sb_delta)"
                 )
@@ -236,7 +236,7 @@ def _transform(t: Transform, cursor: duckdb.DuckDBPyConnection, p: Plan) -> tupl
                 cursor.execute("DROP TABLE sb_delta")
                 how = f"upserted {delta:,} row(s)"
             else:
-                cursor.execute(f"CREATE OR REPLACE TABLE {target} AS {body}")
+                cursor.execute(f"CREATE OR REPLACE TABLE {target} AS\n{body}")
                 how = "full"
         except duckdb.Error as exc:
             raise DataError(

@@ -27,6 +27,7 @@ from croniter import croniter
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from app.core.errors import PipelineError, Problem
 from app.core.yamllines import collect_lines
@@ -114,7 +115,6 @@ class Transform:
 @dataclass(frozen=True)
 class Output:
     name: str
-    freshness_hours: float | None = None
 
 
 @dataclass
@@ -309,14 +309,14 @@ def load_project(path: Path | str) -> Project:
     outputs: dict[str, Output] = {}
     for key, value in reader.mapping(data.get("outputs"), "outputs").items():
         body = reader.mapping(value, f"outputs.{key}")
+        if "freshness_hours" in body:
+            reader.add(
+                f"outputs.{key}.freshness_hours",
+                f"a fact's freshness SLO is declared once, in the model (tables.{key}."
+                "freshness_hours), so the stale banner, /pipeline and the publish check agree",
+            )
         reader.unknown_keys(body, {"freshness_hours", "description"}, f"outputs.{key}")
-        hours = body.get("freshness_hours")
-        if hours is not None and (
-            isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0
-        ):
-            reader.add(f"outputs.{key}.freshness_hours", "expected a positive number of hours")
-            hours = None
-        outputs[str(key)] = Output(str(key), float(hours) if hours is not None else None)
+        outputs[str(key)] = Output(str(key))
     project = Project(
         name,
         root,
@@ -519,7 +519,7 @@ def _transforms(
         reader.unknown_keys(body, {"incremental", "ordered", "description"}, f"transforms.{name}")
         incremental = _incremental(reader, name, body.get("incremental"))
         out[name] = Transform(
-            name, file, sql, inputs, incremental, bool(body.get("ordered", False))
+            name, file, _statement(sql), inputs, incremental, bool(body.get("ordered", False))
         )
     for name in options:
         if name not in out and not any(f.stem == name for f in files):
@@ -555,6 +555,15 @@ def _incremental(reader: _Reader, name: str, value: Any) -> Incremental | None:
         reader.add(f"{key}.key", "by: key needs key: the columns that identify a row")
         return None
     return Incremental("key", key=keys)
+
+
+def _statement(sql: str) -> str:
+    """The SELECT itself: the text up to its last token, without a trailing ``;`` or the
+    comments after it, so that the runner may wrap it (``(… ) AS t WHERE …``)."""
+    tokens = [t for t in sqlglot.tokenize(sql, read="duckdb")]
+    while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        tokens.pop()
+    return sql[: tokens[-1].end + 1] if tokens else sql.strip()
 
 
 def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...] | None:

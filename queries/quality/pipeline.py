@@ -3,7 +3,7 @@ against its SLO in the live warehouse, and when its schedule runs next."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,18 +36,16 @@ def _now() -> datetime:
 
 
 def output_freshness(
-    slos: Mapping[str, float | None],
     outputs: Collection[str] | None = None,
     now: datetime | None = None,
 ) -> tuple[OutputFreshness, ...]:
     """Freshness of every output that is a fact of the model with a time column, in the
-    served data version (the latest times the header reads, cached per version); ``slos``
-    are the project's ``outputs.<t>.freshness_hours``."""
+    served data version (the latest times the header reads, cached per version), judged
+    against the fact's SLO as every page judges it."""
     runtime = current_runtime()
     return freshness_against_slo(
         current_model(runtime),
         fact_times(runtime),
-        slos,
         outputs,
         float(runtime.settings.freshness_slo_hours),
         now,
@@ -57,28 +55,23 @@ def output_freshness(
 def freshness_against_slo(
     model: SemanticModel,
     times: tuple[FactTime, ...],
-    slos: Mapping[str, float | None],
     outputs: Collection[str] | None,
     default_hours: float,
     now: datetime | None = None,
 ) -> tuple[OutputFreshness, ...]:
-    """The SLO of an output is the project's ``freshness_hours``, else the fact's SLO in the
-    model as every page judges it (queries/quality/freshness.py ``slo_of``)."""
+    """Each output fact against its SLO in the model, as every page judges it
+    (queries/quality/freshness.py ``slo_of``)."""
     now = now or _now()
     rows = []
     for time in times:
         table = model.tables.get(time.table)
         if table is None or (outputs is not None and table.name not in outputs):
             continue
-        declared = slos.get(table.name)
-        if declared is not None:
-            slo, source = float(declared), f"pipeline.yaml outputs.{table.name}.freshness_hours"
-        else:
-            slo, source, _ = slo_of(model, table, default_hours)
-            source = {
-                "freshness_hours": f"model tables.{table.name}.freshness_hours",
-                "default SLO": "default (STARBOARD_FRESHNESS_SLO_HOURS)",
-            }.get(source, source)
+        slo, source, _ = slo_of(model, table, default_hours)
+        source = {
+            "freshness_hours": f"model tables.{table.name}.freshness_hours",
+            "default SLO": "default (STARBOARD_FRESHNESS_SLO_HOURS)",
+        }.get(source, source)
         latest = time.latest
         age = (now - latest).total_seconds() / 3600 if latest is not None else None
         status = "unknown" if age is None else ("within" if age <= slo else "breached")

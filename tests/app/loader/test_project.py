@@ -224,7 +224,7 @@ def test_bad_cron_schedule(tmp_path: Path, schedule: str) -> None:
 
 
 def test_an_output_nobody_builds(tmp_path: Path) -> None:
-    root = project(tmp_path, MINIMAL + "outputs:\n  raw: {}\n  f_orders: {freshness_hours: 24}\n")
+    root = project(tmp_path, MINIMAL + "outputs:\n  raw: {}\n  f_orders: {}\n")
     found = only(root)
     assert where(found, root) == ("pipeline.yaml", 6, "outputs.f_orders")
     assert "no source and no transform builds f_orders" in found.message
@@ -323,7 +323,7 @@ def test_sources_are_read_with_their_options(tmp_path: Path) -> None:
           t:
             incremental: {by: key, key: [a]}
         outputs:
-          t: {freshness_hours: 12}
+          t: {description: the only output}
         """,
         {"t": "SELECT * FROM raw JOIN crm ON true"},
     )
@@ -334,7 +334,6 @@ def test_sources_are_read_with_their_options(tmp_path: Path) -> None:
     assert (proj.name, proj.schedule) == ("shop", "0 6 * * *")
     assert proj.transforms["t"].incremental is not None
     assert proj.transforms["t"].incremental.key == ("a",)
-    assert proj.outputs["t"].freshness_hours == 12.0
     assert proj.output_names(["ignored"]) == ["t"]
 
 

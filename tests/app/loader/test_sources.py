@@ -475,12 +475,6 @@ outputs:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/loader/pipeline.py _transform wraps the SELECT as `({body}) AS t WHERE …`: a "
-    "trailing line comment comments out the rest, a trailing ';' + comment breaks the "
-    "parenthesis (lead's file; see the report)",
-)
 @pytest.mark.parametrize(
     "sql",
     ["SELECT id, ts, v FROM ev -- every event", "SELECT id, ts, v FROM ev;\n-- the end\n"],
@@ -504,11 +498,6 @@ def test_an_incremental_run_of_a_transform_ending_in_a_comment(tmp_path: Path, s
     assert (result.mode, result.row_counts) == ("incremental", {"f_ev": 3})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/loader/load.py _write_metadata calls executemany with an empty list when no "
-    "gate ran (no source is read by the outputs): duckdb InvalidInputException, not a publish",
-)
 def test_outputs_that_read_no_source_publish(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     write(

@@ -39,7 +39,7 @@ def test_schedule_info_gives_the_next_time_after_now() -> None:
     assert schedule_info(None, False).next_due is None
 
 
-def test_an_output_slo_in_the_project_comes_before_the_models() -> None:
+def test_each_output_fact_is_judged_against_its_slo_in_the_model() -> None:
     from app.core.config import DEMO_MODEL
     from queries.quality.freshness import FactTime
     from queries.quality.pipeline import freshness_against_slo
@@ -52,15 +52,12 @@ def test_an_output_slo_in_the_project_comes_before_the_models() -> None:
         FactTime("fct_marketing_spend", "dim_date.date", datetime(2026, 12, 1, 0, 0)),
         FactTime("fct_gone", "fct_gone.at", None),  # not a table of the model: left out
     )
-    rows = {
-        r.table: r
-        for r in freshness_against_slo(model, times, {"fct_interaction": 6.0}, None, 36.0, now)
-    }
+    rows = {r.table: r for r in freshness_against_slo(model, times, None, 6.0, now)}
     assert set(rows) == {"fct_interaction", "fct_marketing_spend"}
     inc, spend = rows["fct_interaction"], rows["fct_marketing_spend"]
     assert (inc.slo_hours, inc.age_hours, inc.status) == (6.0, 12.0, "breached")
-    assert inc.slo_from == "pipeline.yaml outputs.fct_interaction.freshness_hours"
+    assert inc.slo_from == "default (STARBOARD_FRESHNESS_SLO_HOURS)"
     assert (spend.slo_hours, spend.age_hours, spend.status) == (48.0, 60.0, "breached")
     assert spend.slo_from == "model tables.fct_marketing_spend.freshness_hours"
-    only = freshness_against_slo(model, times, {}, ["fct_marketing_spend"], 36.0, now)
+    only = freshness_against_slo(model, times, ["fct_marketing_spend"], 36.0, now)
     assert [r.table for r in only] == ["fct_marketing_spend"]
