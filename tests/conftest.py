@@ -158,13 +158,28 @@ def pytest_setup_options():
 @pytest.fixture(scope="session")
 def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A warehouse published from the hand-written raw dataset (tests/app/rawdata.py)."""
-    from app.loader.load import load
-
     root = tmp_path_factory.mktemp("small")
     raw = rawdata.write_csv(root / "raw")
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    load(raw, url)
+    demo_load(raw, url, rollups=False)
     return url
+
+
+def demo_load(raw: Path, url: str, *, rollups: bool = True, **kw: Any) -> Any:
+    """Publish the demo project at ``raw`` as ``starboard load`` does: the demo model's
+    checks (declared and implied) gate it, its time column gives the data's span, and its
+    rollups are built."""
+    from app.cli.pipeline import model_layout
+    from app.core.config import DEMO_MODEL
+    from app.loader.load import load
+    from queries.quality.checks import PublishChecks
+    from queries.semantic.rollups import build_rollups
+
+    layout = model_layout(DEMO_MODEL)
+    kw.setdefault("checks", PublishChecks(DEMO_MODEL))
+    if rollups:
+        kw.setdefault("rollups", lambda path, since=None: build_rollups(DEMO_MODEL, path, since))
+    return load(raw, url, time_columns=layout.time_columns, **kw)
 
 
 TINY_DEMO_INTERACTIONS = 40_000
@@ -173,15 +188,12 @@ TINY_DEMO_INTERACTIONS = 40_000
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The demo (generator → loader → rollups → publish) at 40k interactions: its URL."""
-    from app.core.config import DEMO_MODEL
     from app.loader.generate import generate
-    from app.loader.load import load
-    from queries.semantic.rollups import build_rollups
 
     root = tmp_path_factory.mktemp("tiny_demo")
     generate(root / "raw", interactions=TINY_DEMO_INTERACTIONS, seed=7)
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    load(root / "raw", url, rollups=lambda path: build_rollups(DEMO_MODEL, path))
+    demo_load(root / "raw", url)
     return url
 
 

@@ -41,14 +41,15 @@ def test_load_prints_rows_steps_and_gates(monkeypatch, capsys, tmp_path: Path) -
     )
     assert code == 0, err
     assert "Published version" in out and "fct_interaction" in out and "31,046" in out
-    assert "Time per step" in out and "build star schema" in out
+    assert "Time per step" in out and "transform fct_interaction" in out
     assert "Quality gates:" in out and "DQ score" in out
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["load", "/no/such/dir"], "Raw data directory /no/such/dir does not exist"),
+        (["load", "/no/such/dir"], "/no/such/dir does not exist: a pipeline project is a folder"),
+        (["load", "{tmp}"], "has no pipeline.yaml"),
         (["load", "{raw}", "--db", "sqlite:///x.db"], "Expected a DuckDB URL"),
         (["load", "{raw}", "--db", "duckdb:///{file}/wh.duckdb"], "Cannot create"),
         (

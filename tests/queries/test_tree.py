@@ -178,12 +178,12 @@ def story_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]
     warehouse, and the mobile top mover held for five of six seeds tried.
     """
     from app.loader.generate import generate
-    from app.loader.load import load
+    from tests.conftest import demo_load
 
     root = tmp_path_factory.mktemp("tree_story")
     generate(root / "raw", interactions=STORY_INTERACTIONS, seed=7)
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    load(root / "raw", url)
+    demo_load(root / "raw", url, rollups=False)
     settings = load_settings({"db_url": url, "cache": "null", "home": str(root / "home")})
     with standalone(settings) as rt:
         yield rt

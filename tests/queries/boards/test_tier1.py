@@ -26,12 +26,12 @@ QUIET = (date(2025, 10, 20), date(2026, 2, 20))
 def demo_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     """The demo at 1M interactions, seed 7, built once for the module."""
     from app.loader.generate import generate
-    from app.loader.load import load
+    from tests.conftest import demo_load
 
     root = tmp_path_factory.mktemp("t1_demo")
     generate(root / "raw", interactions=DEMO_INTERACTIONS, seed=7)
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    load(root / "raw", url)
+    demo_load(root / "raw", url, rollups=False)
     settings = load_settings({"db_url": url, "cache": "null", "home": str(root / "home")})
     with standalone(settings) as rt:
         yield rt

@@ -599,12 +599,12 @@ def story_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     (at most 0.83 × the lower one), so this is not a lucky seed.
     """
     from app.loader.generate import generate
-    from app.loader.load import load
+    from tests.conftest import demo_load
 
     root = tmp_path_factory.mktemp("story_demo")
     generate(root / "raw", interactions=STORY_INTERACTIONS, seed=7)
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    load(root / "raw", url)
+    demo_load(root / "raw", url, rollups=False)
     return url
 
 
