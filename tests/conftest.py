@@ -113,18 +113,25 @@ def pg_demo_app(
 ) -> Iterator[dash.Dash]:
     """The tiny demo's raw files published to PostgreSQL (prefix ``sbt_demo``), and an app
     on them with one user per role: the PostgreSQL twin of ``demo_app``."""
+    from app.cli.pipeline import model_layout
     from app.core.config import DEMO_MODEL
     from app.loader.postgres import drop_all, load_postgres
+    from queries.quality.checks import PublishChecks
     from queries.semantic.rollups import build_rollups
 
     work = tmp_path_factory.mktemp("pg_demo")
     raw = Path(tiny_demo.removeprefix("duckdb:///")).parent / "raw"
-    load_postgres(
+    layout = model_layout(DEMO_MODEL)
+    load_postgres(  # as `starboard load --db postgresql…` does: see demo_load
         raw,
         pg_url,
         schema_prefix="sbt_demo",
         work_dir=work,
-        rollups=lambda path: build_rollups(DEMO_MODEL, path),
+        time_columns=layout.time_columns,
+        primary_keys=layout.primary_keys,
+        indexes=layout.indexes,
+        checks=PublishChecks(DEMO_MODEL),
+        rollups=lambda path, since=None: build_rollups(DEMO_MODEL, path, since),
     )
     app = make_app(pg_url, work / "home", pg_schema="sbt_demo")
     add_users(app)

@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -57,6 +58,14 @@ def _detail_keys(dash_duo) -> list[int]:
     return sorted(int(t.replace(",", "")) for t in texts if t.strip())
 
 
+def _click(dash_duo, xpath: str) -> None:
+    """Click what ``xpath`` finds; the form re-renders after each pick, and an element
+    replaced between finding and clicking it (stale) is found again (seen under CI load)."""
+    WebDriverWait(dash_duo.driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda driver: driver.find_element("xpath", xpath).click() or True
+    )
+
+
 def test_explore_by_clicking_reload_drill_page_and_export(
     browser_ready, dash_duo, tiny_demo: str, tmp_path: Path
 ) -> None:
@@ -67,7 +76,7 @@ def test_explore_by_clicking_reload_drill_page_and_export(
     _result(dash_duo, "metrics=orders")
     _pick(dash_duo, "t2-by", "Channel group")
     _result(dash_duo, "by=channel_group")
-    dash_duo.driver.find_element("xpath", "//label[normalize-space()='Bar']").click()
+    _click(dash_duo, "//label[normalize-space()='Bar']")
     built = _result(dash_duo, "chart=bar")
     url = dash_duo.driver.current_url
     assert "metrics=orders&by=channel_group&chart=bar" in url
