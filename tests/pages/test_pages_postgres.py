@@ -38,6 +38,8 @@ def _shown(app, user: str, path: str, search: str) -> list[str]:
         # the data's age at each load (the freshness banner on every page, the gates table):
         # the two loads run minutes apart and may straddle an hour
         word = re.sub(r"\d+(\.\d)? h before the load", "<age> h before the load", word)
+        # the publish's freshness check: the data's age when each load ran
+        word = re.sub(r"[\d,]+\.\d h old \(SLO", "<age> h old (SLO", word)
         # the stale banner's age of each fact, in hours at each render
         word = re.sub(r"is [\d,]+ h old", "is <age> h old", word)
         if path == "/quality":  # how long each load took, when each check ran
