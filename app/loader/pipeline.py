@@ -16,11 +16,12 @@ incremental transforms are row-wise over their time-stamped inputs (tests/app/lo
 from __future__ import annotations
 
 import graphlib
+import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import duckdb
@@ -32,6 +33,8 @@ from app.loader.project import Project, Transform
 from app.loader.sources import first_row, quote, stage_source
 
 WATERMARK_TABLE = "starboard_watermark"
+FINGERPRINT_TABLE = "starboard_fingerprint"
+UNCHANGED = "unchanged: kept from the live version"
 Reporter = Callable[[str], AbstractContextManager[None]]
 
 
@@ -61,6 +64,40 @@ class Plan:
     since: dict[str, datetime] = field(default_factory=dict)  # source → start
     cutoffs: dict[str, datetime] = field(default_factory=dict)  # by-time transform → start
     watermarks: dict[str, datetime] = field(default_factory=dict)  # by-key source → after
+    marks: dict[str, datetime] = field(default_factory=dict)  # every stored high-water mark
+    reuse: set[str] = field(default_factory=set)  # outputs kept as the live version has them
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def fingerprints(project: Project) -> dict[str, tuple[str, str | None]]:
+    """Per task, (code, state): ``code`` hashes its definition (a source's declaration, a
+    transform's SQL and options); ``state`` also its inputs' states and, for files, their
+    names, sizes and modification times. A database source's state is None: it can change
+    at any time, so what reads it is never "unchanged"."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for name in project.order():
+        state: str | None
+        if name in project.sources:
+            source = project.sources[name]
+            code = _digest(replace(source, line=None))
+            if source.is_file:
+                stats = []
+                for file in source.files(project.root):
+                    st = file.stat()
+                    stats.append((str(file), st.st_size, st.st_mtime_ns))
+                state = _digest(code, stats)
+            else:
+                state = None
+        else:
+            t = project.transforms[name]
+            code = _digest(t.sql, t.incremental, t.ordered)
+            inputs = [out[i][1] for i in t.inputs]
+            state = None if any(i is None for i in inputs) else _digest(code, inputs)
+        out[name] = (code, state)
+    return out
 
 
 def plan(project: Project, con: duckdb.DuckDBPyConnection | None, outputs: Sequence[str]) -> Plan:
@@ -72,14 +109,36 @@ def plan(project: Project, con: duckdb.DuckDBPyConnection | None, outputs: Seque
     marks: dict[str, datetime] = {}
     if WATERMARK_TABLE in existing:
         marks = dict(con.execute(f"SELECT source, high FROM {WATERMARK_TABLE}").fetchall())
-    result = Plan(incremental=True)
+    stored: dict[str, tuple[str, str | None]] = {}
+    if FINGERPRINT_TABLE in existing:
+        stored = {
+            task: (code, state)
+            for task, code, state in con.execute(
+                f"SELECT task, code, state FROM {FINGERPRINT_TABLE}"
+            ).fetchall()
+        }
+    now = fingerprints(project)
+    result = Plan(incremental=True, marks=marks)
+    # an output whose definition and inputs are as the live version built them is kept
+    result.reuse = {
+        t.name
+        for t in project.transforms.values()
+        if t.name in existing
+        and t.name in outputs
+        and now[t.name][1] is not None
+        and stored.get(t.name) == now[t.name]
+    }
+    # a transform whose SQL changed since the live version is rebuilt in full
+    existing = {
+        n for n in existing if n not in project.transforms or stored.get(n, ("",))[0] == now[n][0]
+    }
     consumers: dict[str, list[Transform]] = {}
     for t in project.transforms.values():
         for name in t.inputs:
             consumers.setdefault(name, []).append(t)
     for t in project.transforms.values():
         inc = t.incremental
-        if inc is None or t.name not in existing or t.name not in outputs:
+        if inc is None or t.name not in existing or t.name not in outputs or t.name in result.reuse:
             continue
         if inc.by == "time":
             assert inc.column is not None
@@ -125,16 +184,25 @@ def run(
     ``gates`` the sources' gates (a Risk 1 failure stops the run with GateFailure).
     """
     gates = gates if gates is not None else []
-    todo = project.upstream(outputs)
-    graph = {
-        n: tuple(i for i in deps if i in todo) for n, deps in project.tasks.items() if n in todo
-    }
     p = incremental or Plan()
+    tasks_of = project.tasks
+    todo: set[str] = set()
+    pending = [n for n in outputs if n in tasks_of and n not in p.reuse]
+    while pending:  # what the outputs need, stopping at the outputs kept as they are
+        name = pending.pop()
+        if name not in todo:
+            todo.add(name)
+            pending.extend(i for i in tasks_of[name] if i not in p.reuse)
+    graph = {n: tuple(i for i in tasks_of[n] if i in todo) for n in todo}
     records = {
-        n: TaskRun(n, "source" if n in project.sources else "transform", inputs=graph[n])
+        n: TaskRun(n, "source" if n in project.sources else "transform", inputs=tasks_of[n])
         for n in graph
     }
+    for name in sorted(p.reuse):
+        rows = first_row(con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone())[0]
+        records[name] = TaskRun(name, "transform", "ok", int(rows), 0.0, tasks_of[name], UNCHANGED)
     if tasks is not None:
+        tasks.extend(records[n] for n in sorted(p.reuse))
         tasks.extend(records[n] for n in graphlib.TopologicalSorter(graph).static_order())
     sorter = graphlib.TopologicalSorter(graph)
     sorter.prepare()
@@ -254,16 +322,20 @@ def _keep_outputs(
 ) -> None:
     """Drop sources and intermediate transforms; remember the sources' high-water marks."""
     marks = []
+    staged = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     for name, source in project.sources.items():
-        if source.time and name in project.upstream(outputs):
+        if not source.time or name not in project.upstream(outputs):
+            continue
+        before = p.watermarks.get(name, p.marks.get(name))
+        high = None
+        if name in staged:
             high = first_row(
                 con.execute(f"SELECT max({quote(source.time)}) FROM {quote(name)}").fetchone()
             )[0]
-            before = p.watermarks.get(name)
-            if high is None or (before is not None and high < before):
-                high = before
-            if high is not None:
-                marks.append((name, high))
+        if high is None or (before is not None and high < before):
+            high = before
+        if high is not None:
+            marks.append((name, high))
     keep = set(outputs)
     for name in project.upstream(outputs):
         if name not in keep:
@@ -271,3 +343,10 @@ def _keep_outputs(
     con.execute(f"CREATE OR REPLACE TABLE {WATERMARK_TABLE} (source VARCHAR, high TIMESTAMP)")
     if marks:
         con.executemany(f"INSERT INTO {WATERMARK_TABLE} VALUES (?, ?)", marks)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {FINGERPRINT_TABLE} (task VARCHAR, code VARCHAR, state VARCHAR)"
+    )
+    con.executemany(
+        f"INSERT INTO {FINGERPRINT_TABLE} VALUES (?, ?, ?)",
+        [[task, code, state] for task, (code, state) in fingerprints(project).items()],
+    )

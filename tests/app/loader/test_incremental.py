@@ -103,7 +103,7 @@ def test_a_new_day_refreshed_incrementally_equals_a_full_rebuild(
     # only the replaced days were read: two days of the old file plus the new file
     window = [r for r in old if r["occurred_at"][:10] >= "2026-03-18"]
     assert tasks["interactions"].rows == len(window) + len(new) + 1
-    assert tasks["dim_user"].detail == "full"
+    assert tasks["dim_user"].detail == "unchanged: kept from the live version"  # same users.csv
     assert refreshed.row_counts == rebuilt.row_counts
     assert refreshed.row_counts["fct_interaction"] == len(old) + len(new) + 1
     for table in TABLES:
@@ -208,3 +208,35 @@ def test_an_incremental_refresh_checks_the_new_rows_against_the_whole_table(
     with pytest.raises(GateFailure, match=match):
         load(raw, url, incremental=True, now=lambda: NOW, checks=checks)
     assert _live_file(url) == before  # the previous version is still served
+
+
+def test_only_what_changed_is_rebuilt(
+    split: tuple[Path, list[dict], list[dict]], tmp_path: Path
+) -> None:
+    """Unchanged outputs are kept; a changed file rebuilds what reads it; a changed SQL file
+    rebuilds its table in full, even an incremental one."""
+    raw, _, new = split
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    load(raw, url, now=lambda: NOW)
+    again = {t.name: t for t in load(raw, url, incremental=True, now=lambda: NOW).tasks}
+    kept = {n for n, t in again.items() if t.detail == "unchanged: kept from the live version"}
+    assert kept == set(TABLES[:6]) | {"dim_date"}  # nothing changed: every table kept
+    assert not {"users", "channels", "interactions"} & set(again)  # no source was read
+
+    data = rawdata.tables()
+    data["users"] = [*data["users"], dict(data["users"][0], user_id=99, country="NL")]
+    _write(raw / "users.csv", data["users"])
+    _write(raw / "interactions_new.csv", new)
+    changed = {t.name: t for t in load(raw, url, incremental=True, now=lambda: NOW).tasks}
+    assert changed["dim_user"].detail == "full" and changed["dim_user"].rows == 5
+    assert changed["dim_channel"].detail == "unchanged: kept from the live version"
+    assert changed["fct_interaction"].detail.startswith("incremental from")
+
+    sql = raw / "transforms" / "fct_interaction.sql"
+    sql.write_text(sql.read_text().replace("i.revenue\n", "i.revenue * 2 AS revenue\n"))
+    rebuilt = load(raw, url, incremental=True, now=lambda: NOW)
+    assert {t.name: t.detail for t in rebuilt.tasks}["fct_interaction"] == "full"
+    full = f"duckdb:///{tmp_path / 'full.duckdb'}"
+    load(raw, full, now=lambda: NOW)
+    for table in ("dim_user", "fct_interaction"):
+        assert _differences(url, full, table) == 0, table
