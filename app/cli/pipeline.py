@@ -143,6 +143,26 @@ def _records(tasks: list[Any], log: StepLog) -> list[Any]:
     return out
 
 
+def _project_or_record(path: Path, settings: Settings, trigger: str, incremental: bool) -> Any:
+    """The project at ``path``; one that does not load is still a failed run in the history
+    (with its problems), so /pipeline and the run list show why nothing was published."""
+    from app.core.errors import PipelineError
+    from app.core.stores.pipeline import finish_run
+    from app.loader.project import load_project, project_name
+
+    try:
+        return load_project(path)
+    except PipelineError as exc:
+        db, run_id = _history(
+            settings, project_name(path), trigger, "incremental" if incremental else "full"
+        )
+        try:
+            finish_run(db, run_id, status="failed", tasks=[], error=exc.message)
+        finally:
+            db.dispose()
+        raise
+
+
 def run_load(
     project_path: Path,
     settings: Settings,
@@ -157,9 +177,8 @@ def run_load(
     from app.loader.load import load
     from app.loader.pipeline import TaskRun
     from app.loader.postgres import is_postgres, load_postgres
-    from app.loader.project import load_project
 
-    project = load_project(project_path)
+    project = _project_or_record(project_path, settings, trigger, incremental)
     layout = model_layout(settings.model)
     checks = _model_checks(settings)  # PostgreSQL too: they run on the staged DuckDB build
     tasks: list[TaskRun] = []
@@ -318,9 +337,8 @@ def refresh(
     """What ``starboard refresh`` and the server's scheduler run; None when nothing was due."""
     from app.core.meta import MetaDB
     from app.core.stores.pipeline import last_published
-    from app.loader.project import load_project
 
-    project = load_project(settings.pipeline)
+    project = _project_or_record(settings.pipeline, settings, trigger, not full)
     if not force:
         if project.schedule is None:
             console.print(

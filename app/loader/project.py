@@ -341,6 +341,21 @@ def load_project(path: Path | str) -> Project:
     return project
 
 
+def project_name(path: Path | str) -> str:
+    """The name a project's runs are kept under, even when the project does not load: its
+    ``name:`` if the file can be read and names one, else its folder's."""
+    path = Path(path)
+    file = path / PROJECT_FILE if path.is_dir() else path
+    try:
+        data = YAML(typ="safe").load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        data = None
+    name = data.get("name") if isinstance(data, Mapping) else None
+    if isinstance(name, str) and NAME.match(name):
+        return name
+    return _folder_name(file.parent)
+
+
 def _folder_name(root: Path) -> str:
     """The default project name: the folder's (``.`` resolved), made a name."""
     word = re.sub(r"[^A-Za-z0-9_]", "_", root.resolve().name)[:63] or "pipeline"

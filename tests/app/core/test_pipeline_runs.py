@@ -68,3 +68,31 @@ def test_a_run_whose_process_died_is_marked_killed(tmp_path: Path) -> None:
     assert runs[alive].status == "running"  # this process is alive
     assert mark_killed(db, "shop") == 0
     db.dispose()
+
+
+def test_a_project_that_does_not_load_is_a_failed_run_with_its_problems(tmp_path: Path) -> None:
+    import pytest
+
+    from app.cli.pipeline import run_load
+    from app.core.config import load_settings
+    from app.core.errors import PipelineError
+
+    project = tmp_path / "shop"
+    (project / "transforms").mkdir(parents=True)
+    (project / "pipeline.yaml").write_text("name: shop\nsources:\n  orders: orders.csv\n")
+    (project / "transforms" / "fct.sql").write_text("SELECT * FROM ordres\n")
+    settings = load_settings(
+        {
+            "home": str(tmp_path / "home"),
+            "db_url": f"duckdb:///{tmp_path / 'wh.duckdb'}",
+            "meta_db_url": f"sqlite:///{tmp_path / 'meta.sqlite'}",
+            "pipeline": str(project),
+        }
+    )
+    with pytest.raises(PipelineError, match="did you mean orders"):
+        run_load(project, settings)
+    db = MetaDB(settings.meta_db_url)
+    [run] = recent_runs(db, "shop")
+    assert run.status == "failed" and run.tasks == ()
+    assert "fct.sql:1: transforms.fct: reads ordres" in run.error
+    db.dispose()
