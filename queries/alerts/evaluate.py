@@ -28,12 +28,13 @@ from app.core.runtime import Runtime
 from app.core.stores import checks as checkstore
 from app.core.stores.alerts import AlertEvent, CheckFailure
 from queries.analysis import anomalies
+from queries.quality import freshness as freshness_q
 from queries.quality import status as status_q
 from queries.semantic import periods
 from queries.semantic.alert_rules import DEFAULT_LOOKBACK_DAYS, KINDS, AlertRule
 from queries.semantic.parse import parse_where
 from queries.semantic.query import Filter, MetricQuery
-from queries.semantic.run import as_date, latest_day, metric_days, run
+from queries.semantic.run import as_date, current_model, latest_day, metric_days, run
 from queries.semantic.types import SemanticModel
 
 # --------------------------------------------------------------------------- evaluation
@@ -307,7 +308,10 @@ def evaluate_anomaly(
 
 
 def evaluate_stale(runtime: Runtime, rule: AlertRule, *, now: datetime) -> list[AlertEvent]:
-    """One alert per data version older than the rule's (or the setting's) hours."""
+    """One alert per data version older than the rule's hours; a rule without ``hours``
+    judges each fact against its own freshness SLO, as the stale banner does."""
+    if rule.hours is None:
+        return _stale_facts(runtime, rule, now=now)
     snap = runtime.warehouse.snapshot()
     data_to = snap.version.data_to
     if data_to is None:
@@ -337,6 +341,44 @@ def evaluate_stale(runtime: Runtime, rule: AlertRule, *, now: datetime) -> list[
                 f"The data is {age:,.0f} hours old (latest {data_to:%Y-%m-%d %H:%M}); "
                 f"its freshness target is {limit:g} hours."
             ),
+            link="/quality",
+            description=rule.description,
+            notify=rule.notify,
+        )
+    ]
+
+
+def _stale_facts(runtime: Runtime, rule: AlertRule, *, now: datetime) -> list[AlertEvent]:
+    """One alert per data version when any fact is older than its SLO (the model's
+    ``freshness_hours``, else its freshness check, else the setting)."""
+    rows = freshness_q.freshness(
+        current_model(runtime),
+        freshness_q.fact_times(runtime),
+        float(runtime.settings.freshness_slo_hours),
+        now.replace(tzinfo=None),
+    )
+    late = [r for r in rows if r.status in ("warn", "fail") and r.latest is not None]
+    if not late:
+        return []
+    worst = max(late, key=lambda r: (r.age_hours or 0.0) - r.slo_hours)
+    assert worst.latest is not None and worst.age_hours is not None
+    facts = "; ".join(
+        f"{r.table} is {r.age_hours:,.0f} hours old (SLO {r.slo_hours:g} h)" for r in late
+    )
+    return [
+        AlertEvent(
+            rule=rule.name,
+            kind=rule.kind,
+            severity=rule.severity,
+            metric=None,
+            metric_label="",
+            period=f"{worst.latest:%Y-%m-%d %H:%M}",
+            period_label=f"data to {worst.latest:%d %b %Y %H:%M}",
+            member=(),
+            value=round(worst.age_hours, 1),
+            low=None,
+            high=worst.slo_hours,
+            message=f"The data is older than its freshness SLO: {facts}.",
             link="/quality",
             description=rule.description,
             notify=rule.notify,

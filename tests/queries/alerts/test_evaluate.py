@@ -122,9 +122,10 @@ def test_incomplete_periods_are_not_judged(runtime) -> None:
 def test_stale_fires_after_the_slo_and_not_before(runtime) -> None:
     data_to = runtime.warehouse.snapshot().version.data_to
     assert data_to is not None
-    fresh = _run(runtime, rules=["data_stale"], now=data_to + timedelta(hours=35))
+    hours = _with_rules(runtime, data_stale=AlertRule("data_stale", "stale", hours=36))
+    fresh = _run(runtime, model=hours, now=data_to + timedelta(hours=35))
     assert fresh == []
-    [stale] = _run(runtime, rules=["data_stale"], now=data_to + timedelta(hours=40))
+    [stale] = _run(runtime, model=hours, now=data_to + timedelta(hours=40))
     assert stale.value == 40.0 and stale.high == 36.0
     assert "40 hours old" in stale.message
     strict = AlertRule("strict", "stale", hours=2)
@@ -132,6 +133,24 @@ def test_stale_fires_after_the_slo_and_not_before(runtime) -> None:
         runtime, now=data_to + timedelta(hours=3), model=_with_rules(runtime, strict=strict)
     )
     assert event.high == 2.0
+
+
+def test_a_stale_rule_without_hours_judges_each_fact_against_its_slo(runtime) -> None:
+    """The banner's SLOs: fct_interaction the 36 h default, fct_marketing_spend its model
+    ``freshness_hours: 48`` (its latest day counts from 00:00)."""
+    from queries.quality.freshness import fact_times
+
+    latest = {t.table: t.latest for t in fact_times(runtime)}
+    spend, events = latest["fct_marketing_spend"], latest["fct_interaction"]
+    model = _with_rules(runtime, per_fact=AlertRule("per_fact", "stale"))
+    assert _run(runtime, now=spend + timedelta(hours=47), model=model) == []
+    [late] = _run(runtime, now=spend + timedelta(hours=49), model=model)
+    assert late.high == 48.0 and late.value == 49.0
+    assert "fct_marketing_spend is 49 hours old (SLO 48 h)" in late.message
+    assert "fct_interaction" not in late.message  # its events run to late that day
+    [both] = _run(runtime, now=events + timedelta(hours=40), model=model)
+    assert "fct_interaction is 40 hours old (SLO 36 h)" in both.message
+    assert "fct_marketing_spend" in both.message
 
 
 def test_risk1_fires_for_a_stopped_load_and_not_for_healthy_live_data(runtime) -> None:
