@@ -323,8 +323,9 @@ def _keep_outputs(
     """Drop sources and intermediate transforms; remember the sources' high-water marks."""
     marks = []
     staged = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    needed = project.upstream(outputs)
     for name, source in project.sources.items():
-        if not source.time or name not in project.upstream(outputs):
+        if not source.time or name not in needed:
             continue
         before = p.watermarks.get(name, p.marks.get(name))
         high = None
@@ -337,7 +338,7 @@ def _keep_outputs(
         if high is not None:
             marks.append((name, high))
     keep = set(outputs)
-    for name in project.upstream(outputs):
+    for name in needed:
         if name not in keep:
             con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
     con.execute(f"CREATE OR REPLACE TABLE {WATERMARK_TABLE} (source VARCHAR, high TIMESTAMP)")

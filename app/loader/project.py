@@ -30,23 +30,13 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from app.core.errors import PipelineError, Problem
+from app.core.sqlwrites import WRITES
 from app.core.yamllines import collect_lines
 
 PROJECT_FILE = "pipeline.yaml"
 FORMATS = ("csv", "parquet", "json")
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".json": "json", ".jsonl": "json"}
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-# A statement that changes something: a transform is one SELECT, nothing else.
-_WRITES = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.Merge,
-    exp.Command,
-)
 SOURCE_KEYS = {
     "path",
     "format",
@@ -608,7 +598,7 @@ def _inputs(reader: _Reader, file: Path, name: str, sql: str) -> tuple[str, ...]
         )
         return None
     tree = statements[0]
-    writes = [n for n in tree.walk() if isinstance(n, _WRITES)]
+    writes = [n for n in tree.walk() if isinstance(n, WRITES)]
     if writes or not isinstance(tree, exp.Query):
         what = type(writes[0] if writes else tree).__name__.upper()
         reader.add(key, f"a transform is one SELECT, not {what}", file=file, line=1)

@@ -312,40 +312,21 @@ def evaluate_stale(runtime: Runtime, rule: AlertRule, *, now: datetime) -> list[
     judges each fact against its own freshness SLO, as the stale banner does."""
     if rule.hours is None:
         return _stale_facts(runtime, rule, now=now)
-    snap = runtime.warehouse.snapshot()
-    data_to = snap.version.data_to
+    data_to = runtime.warehouse.snapshot().version.data_to
     if data_to is None:
         day = latest_day(runtime)
         data_to = datetime.combine(day + timedelta(days=1), datetime.min.time()) if day else None
     if data_to is None:
         return []
-    limit = rule.hours if rule.hours is not None else float(runtime.settings.freshness_slo_hours)
     data_to = data_to.replace(tzinfo=None)
     age = (now - data_to).total_seconds() / 3600
-    if age <= limit:
+    if age <= rule.hours:
         return []
-    return [
-        AlertEvent(
-            rule=rule.name,
-            kind=rule.kind,
-            severity=rule.severity,
-            metric=None,
-            metric_label="",
-            period=f"{data_to:%Y-%m-%d %H:%M}",
-            period_label=f"data to {data_to:%d %b %Y %H:%M}",
-            member=(),
-            value=round(age, 1),
-            low=None,
-            high=limit,
-            message=(
-                f"The data is {age:,.0f} hours old (latest {data_to:%Y-%m-%d %H:%M}); "
-                f"its freshness target is {limit:g} hours."
-            ),
-            link="/quality",
-            description=rule.description,
-            notify=rule.notify,
-        )
-    ]
+    message = (
+        f"The data is {age:,.0f} hours old (latest {data_to:%Y-%m-%d %H:%M}); "
+        f"its freshness target is {rule.hours:g} hours."
+    )
+    return [_stale_event(rule, data_to, age, rule.hours, message)]
 
 
 def _stale_facts(runtime: Runtime, rule: AlertRule, *, now: datetime) -> list[AlertEvent]:
@@ -365,25 +346,30 @@ def _stale_facts(runtime: Runtime, rule: AlertRule, *, now: datetime) -> list[Al
     facts = "; ".join(
         f"{r.table} is {r.age_hours:,.0f} hours old (SLO {r.slo_hours:g} h)" for r in late
     )
-    return [
-        AlertEvent(
-            rule=rule.name,
-            kind=rule.kind,
-            severity=rule.severity,
-            metric=None,
-            metric_label="",
-            period=f"{worst.latest:%Y-%m-%d %H:%M}",
-            period_label=f"data to {worst.latest:%d %b %Y %H:%M}",
-            member=(),
-            value=round(worst.age_hours, 1),
-            low=None,
-            high=worst.slo_hours,
-            message=f"The data is older than its freshness SLO: {facts}.",
-            link="/quality",
-            description=rule.description,
-            notify=rule.notify,
-        )
-    ]
+    message = f"The data is older than its freshness SLO: {facts}."
+    return [_stale_event(rule, worst.latest, worst.age_hours, worst.slo_hours, message)]
+
+
+def _stale_event(
+    rule: AlertRule, latest: datetime, age: float, limit: float, message: str
+) -> AlertEvent:
+    return AlertEvent(
+        rule=rule.name,
+        kind=rule.kind,
+        severity=rule.severity,
+        metric=None,
+        metric_label="",
+        period=f"{latest:%Y-%m-%d %H:%M}",
+        period_label=f"data to {latest:%d %b %Y %H:%M}",
+        member=(),
+        value=round(age, 1),
+        low=None,
+        high=limit,
+        message=message,
+        link="/quality",
+        description=rule.description,
+        notify=rule.notify,
+    )
 
 
 def evaluate_risk1(

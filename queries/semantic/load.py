@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from app.core.errors import ModelError, Problem
+from app.core.sqlwrites import WRITES
 from app.core.yamllines import collect_lines
 from queries.semantic import alert_rules
 from queries.semantic.periods import parse_period
@@ -110,20 +111,6 @@ _CHECK_NEEDS_COLUMN = (
     "relationship",
     "freshness",
 )
-# statements a `sql` check may never contain: it reads, it does not write
-_WRITES = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.Merge,
-    exp.Command,
-    exp.Copy,
-    exp.TruncateTable,
-    exp.Set,
-)
 
 _MISSING = object()
 
@@ -202,7 +189,7 @@ def _select_error(text: str) -> str | None:
     if len(statements) != 1:
         return f"expected one SELECT statement, got {len(statements)} statements"
     tree = statements[0]
-    writes = [node for node in tree.walk() if isinstance(node, _WRITES)]
+    writes = [node for node in tree.walk() if isinstance(node, WRITES)]
     if writes or not isinstance(tree, exp.Query):
         what = type(writes[0] if writes else tree).__name__.upper()
         return f"a sql check must be a SELECT returning the failing rows, not {what}"
