@@ -17,6 +17,7 @@ from sqlglot import exp
 from app.core.errors import ModelError, Problem
 from app.core.sqlwrites import WRITES
 from app.core.yamllines import collect_lines
+from queries.semantic import aggregates as order_stats
 from queries.semantic import alert_rules
 from queries.semantic.periods import parse_period
 from queries.semantic.types import (
@@ -174,7 +175,11 @@ def _sql_error(text: str, *, aggregate: bool) -> str | None:
     tree = statements[0]
     if isinstance(tree, exp.Query) or tree.find(exp.Select) is not None:
         return f"{text!r} must be an expression, not a query"
-    if aggregate and tree.find(exp.AggFunc) is None:
+    if (
+        aggregate
+        and tree.find(exp.AggFunc) is None
+        and not order_stats.mentions_order_statistic(text)
+    ):
         return f"{text!r} has no aggregate function: write one aggregate such as sum(amount)"
     return None
 
@@ -599,7 +604,9 @@ class Loader:
         sql = self.string(spec, key, "sql")
         where = self.string(spec, key, "filter")
         ok = fact is not None and sql is not None
-        if sql is not None and (error := _sql_error(sql, aggregate=True)):
+        if sql is not None and (
+            error := _sql_error(sql, aggregate=True) or order_stats.sql_problem(sql)
+        ):
             self.add(f"{key}.sql", error)
             ok = False
         if where is not None and (error := _sql_error(where, aggregate=False)):

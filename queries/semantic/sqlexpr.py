@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from app.core.errors import QueryError
+from queries.semantic import aggregates as order_stats
 
 AGGREGATES: tuple[type[exp.Expression], ...] = (
     exp.Sum,
@@ -31,6 +32,15 @@ AGGREGATES: tuple[type[exp.Expression], ...] = (
     exp.StddevSamp,
     exp.Variance,
     exp.VariancePop,
+    exp.Median,
+    exp.WithinGroup,  # percentile_cont/percentile_disc(f) WITHIN GROUP (ORDER BY x)
+)
+# Inside an ordered-set aggregate only (checked by _check_order_statistics).
+_ORDERED_SET_NODES: tuple[type[exp.Expression], ...] = (
+    exp.PercentileCont,
+    exp.PercentileDisc,
+    exp.Order,
+    exp.Ordered,
 )
 SCALAR_FUNCTIONS: tuple[type[exp.Expression], ...] = (
     exp.Coalesce,
@@ -79,7 +89,14 @@ LEAVES: tuple[type[exp.Expression], ...] = (
     exp.Null,
     exp.DataType,
 )
-_SNIPPET_NODES = AGGREGATES + SCALAR_FUNCTIONS + OPERATORS + LEAVES + (exp.Star, exp.Distinct)
+_SNIPPET_NODES = (
+    AGGREGATES
+    + SCALAR_FUNCTIONS
+    + OPERATORS
+    + LEAVES
+    + _ORDERED_SET_NODES
+    + (exp.Star, exp.Distinct)
+)
 _EXPR_NODES = (
     exp.Add,
     exp.Sub,
@@ -151,7 +168,7 @@ def _outer_aggregates(tree: exp.Expression) -> Iterator[exp.Expression]:
 
 def check_aggregate(sql: str, where: str) -> exp.Expression:
     """Parse and check a metric's ``sql``: aggregates over columns, nothing else."""
-    tree = _parse(sql, where)
+    tree = order_stats.normalise(_parse(sql, where), sql, where)
     _check_nodes(tree, _SNIPPET_NODES, sql, where)
     aggregates = list(_outer_aggregates(tree))
     if not aggregates:
@@ -223,7 +240,9 @@ def _apply_filter(tree: exp.Expression, predicate: exp.Expression) -> exp.Expres
 
     for agg in list(_outer_aggregates(tree)):
         arg = agg.this
-        if isinstance(agg, exp.CountIf):
+        if isinstance(agg, exp.WithinGroup):
+            order_stats.fold_filter(agg, only_when)
+        elif isinstance(agg, exp.CountIf):
             agg.set("this", exp.and_(exp.paren(predicate.copy()), exp.paren(arg)))
         elif isinstance(arg, exp.Star):
             agg.set("this", only_when(exp.Literal.number(1)))
@@ -302,7 +321,8 @@ def _render_aggregate(
     for column in list(tree.find_all(exp.Column)):
         column.replace(exp.Column(this=ident(column.name), table=ident(table)))
     tree = _safe_division(tree)
-    if not isinstance(tree, exp.Func | exp.Column | exp.Paren):
+    tree = order_stats.for_dialect(tree, sqlglot_dialect(dialect))
+    if not isinstance(tree, exp.Func | exp.Column | exp.Paren | exp.WithinGroup):
         tree = exp.paren(tree, copy=False)
     return tree.sql(dialect=sqlglot_dialect(dialect))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.core.errors import QueryError
+from queries.semantic.aggregates import is_additive
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 FORMATS = ("number", "currency", "percent", "duration")
@@ -92,11 +93,9 @@ class Metric:
 
     @property
     def additive(self) -> bool:
-        """True when partial results can be summed (sum/count, not count distinct)."""
-        if self.kind != "aggregate" or not self.sql:
-            return False
-        text = " ".join(self.sql.lower().split())
-        return (text.startswith("sum(") or text.startswith("count(")) and "distinct" not in text
+        """True when partial results can be summed (sums and counts, not count distinct,
+        not a median or percentile, not a ratio of sums)."""
+        return self.kind == "aggregate" and is_additive(self.sql)
 
 
 @dataclass(frozen=True)

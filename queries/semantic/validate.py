@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from queries.semantic import aggregates as order_stats
 from queries.semantic import alert_rules
 from queries.semantic.graph import (
     find_cycles,
@@ -216,9 +217,14 @@ class Validator:
                         mkey, f"metric '{name}' aggregates '{metric.fact}', not '{rollup.fact}'"
                     )
                 elif not metric.additive:
+                    why = (
+                        " (a median or percentile of parts is not the whole's)"
+                        if order_stats.is_order_statistic(metric.sql)
+                        else ""
+                    )
                     self.add(
                         mkey,
-                        f"metric '{name}' ({metric.sql}) is not additive: a rollup "
+                        f"metric '{name}' ({metric.sql}) is not additive{why}: a rollup "
                         "can only store sums and counts that add up across rows",
                     )
 

@@ -1,0 +1,184 @@
+"""Medians, percentiles and share of total against hand-written SQL, DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.core.errors import ModelError, QueryError
+from queries.semantic.compile import rollup_statements, sql_text
+from queries.semantic.model import load_model
+from queries.semantic.query import Filter
+from tests.queries.conftest import Warehouse
+from tests.queries.semantic.test_compile import TICKETS, check, compile_for, q, routed_equals_base
+from tests.queries.second_schema import MODEL_PATH, support_model
+
+MONTH = "CAST(date_trunc('month', c.cal_date) AS DATE)"
+RESOLVED_MINUTES = "CASE WHEN e.event_kind = 'resolved' THEN e.minutes_spent END"
+
+
+def pct(fraction: float, expr: str, kind: str = "cont", desc: bool = False) -> str:
+    """The standard ordered-set form, which both engines accept."""
+    return f"percentile_{kind}({fraction}) WITHIN GROUP (ORDER BY {expr}{' DESC' if desc else ''})"
+
+
+# --------------------------------------------------------------------------- order statistics
+
+
+def test_median_and_percentiles_by_channel(warehouse: Warehouse) -> None:
+    check(
+        warehouse,
+        q("median_minutes,p90_minutes,p25_minutes_desc", "channel"),
+        f"""
+        SELECT e.channel AS channel,
+               {pct(0.5, "e.minutes_spent")} AS median_minutes,
+               {pct(0.9, "e.minutes_spent")} AS p90_minutes,
+               {pct(0.25, "e.minutes_spent", "disc", desc=True)} AS p25_minutes_desc
+        FROM f_ticket_event e GROUP BY e.channel
+        """,
+    )
+
+
+def test_percentiles_by_month_with_a_metric_filter_and_a_query_filter(
+    warehouse: Warehouse,
+) -> None:
+    got = check(
+        warehouse,
+        q(
+            "p90_resolve_minutes,median_resolve_minutes,events",
+            "period:month",
+            Filter("channel", "!=", "phone"),
+        ),
+        f"""
+        SELECT {MONTH} AS period,
+               {pct(0.9, RESOLVED_MINUTES)} AS p90_resolve_minutes,
+               {pct(0.5, RESOLVED_MINUTES)} AS median_resolve_minutes,
+               COUNT(*) AS events
+        FROM {TICKETS} WHERE e.channel <> 'phone' GROUP BY {MONTH}
+        """,
+    )
+    assert len(got) == 6 and got["p90_resolve_minutes"].notna().all()
+
+
+def test_only_filtered_percentiles_push_the_filter_to_where(warehouse: Warehouse) -> None:
+    compiled = compile_for(warehouse, q("p90_resolve_minutes,median_resolve_minutes", "store"))
+    text = sql_text(compiled, warehouse.dialect)
+    assert "CASE" not in text  # the one shared filter went to WHERE
+    check(
+        warehouse,
+        q("p90_resolve_minutes,median_resolve_minutes", "store"),
+        f"""
+        SELECT s.store_label AS store,
+               {pct(0.9, "e.minutes_spent")} AS p90_resolve_minutes,
+               {pct(0.5, "e.minutes_spent")} AS median_resolve_minutes
+        FROM {TICKETS} WHERE e.event_kind = 'resolved' GROUP BY s.store_label
+        """,
+    )
+
+
+def test_each_dialect_gets_sql_it_accepts(warehouse: Warehouse) -> None:
+    text = sql_text(compile_for(warehouse, q("median_minutes,p90_minutes")), warehouse.dialect)
+    if warehouse.name == "postgresql":
+        assert "median(" not in text.lower()
+        assert "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY" in text
+    else:
+        assert "MEDIAN(" in text and "QUANTILE_CONT(f_ticket_event.minutes_spent, 0.9)" in text
+
+
+def test_a_median_in_drill_across_takes_its_own_branch(warehouse: Warehouse) -> None:
+    check(
+        warehouse,
+        q("median_minutes,staffed_hours", "country"),
+        f"""
+        WITH t AS (SELECT co.country_label AS country, {pct(0.5, "e.minutes_spent")} AS m
+                   FROM {TICKETS} GROUP BY co.country_label),
+             s AS (SELECT co.country_label AS country, SUM(f.hours) AS h
+                   FROM f_staffing f LEFT JOIN d_store s ON f.store_ref = s.store_ref
+                   LEFT JOIN d_city ci ON s.city_ref = ci.city_ref
+                   LEFT JOIN d_country co ON ci.country_iso = co.iso
+                   GROUP BY co.country_label),
+             k AS (SELECT country FROM t UNION SELECT country FROM s)
+        SELECT k.country, t.m AS median_minutes, s.h AS staffed_hours
+        FROM k LEFT JOIN t ON t.country IS NOT DISTINCT FROM k.country
+               LEFT JOIN s ON s.country IS NOT DISTINCT FROM k.country
+        """,
+    )
+
+
+def test_a_median_never_reads_a_rollup(warehouse: Warehouse) -> None:
+    # country and channel are in r_daily_support; the median must still read the facts
+    routed_equals_base(warehouse, q("median_minutes,events", "country,period:month"), None)
+    routed_equals_base(warehouse, q("p90_minutes", "channel"), None)
+
+
+def test_median_is_not_additive() -> None:
+    model = support_model()
+    for name in ("median_minutes", "p90_minutes", "p90_resolve_minutes", "p25_minutes_desc"):
+        assert not model.metrics[name].additive
+    assert model.metrics["events"].additive and model.metrics["long_events"].additive
+    assert not model.metrics["tickets_opened"].additive
+
+
+def _load_with(tmp_path: Path, old: str, new: str) -> ModelError:
+    text = MODEL_PATH.read_text()
+    assert old in text
+    path = tmp_path / "support.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ModelError) as caught:
+        load_model(path)
+    return caught.value
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("percentile_cont(1.5) within group (order by minutes_spent)", "1.5 is not between 0 and 1"),
+        ("percentile_disc(-0.1) within group (order by minutes_spent)", "not between 0 and 1"),
+        ("percentile_cont(satisfaction) within group (order by minutes_spent)", "a number from 0"),
+        ("quantile_cont(minutes_spent, 2)", "2 is not between 0 and 1"),
+        ("quantile_disc(minutes_spent)", "takes two arguments"),
+        ("percentile_cont(minutes_spent, 0.5)", "WITHIN GROUP (ORDER BY column)"),
+        ("median(distinct minutes_spent)", "no DISTINCT"),
+    ],
+)
+def test_a_bad_percentile_is_a_load_error_with_file_line_key(
+    tmp_path: Path, sql: str, message: str
+) -> None:
+    err = _load_with(
+        tmp_path,
+        'p90_minutes: {fact: f_ticket_event, sql: "percentile_cont(0.9) within group '
+        '(order by minutes_spent)"}',
+        f'p90_minutes: {{fact: f_ticket_event, sql: "{sql}"}}',
+    )
+    line = _line_of(tmp_path / "support.yaml", "p90_minutes:")
+    text = str(err)
+    assert f"support.yaml:{line}: metrics.p90_minutes.sql" in text, text
+    assert message in text, text
+
+
+def test_a_rollup_refuses_a_median_and_says_why(tmp_path: Path) -> None:
+    err = _load_with(
+        tmp_path,
+        "metrics: [events, handle_minutes, resolutions, long_events]",
+        "metrics: [events, handle_minutes, resolutions, long_events, median_minutes]",
+    )
+    text = str(err)
+    assert "rollups.r_daily_support.metrics.4" in text
+    assert "median or percentile of parts is not the whole's" in text
+
+
+def test_rollup_statements_refuse_a_median() -> None:
+    model = support_model()
+    rollup = model.rollups["r_daily_support"]
+    bad = type(rollup)(
+        rollup.name, rollup.fact, rollup.grain, rollup.dimensions, ("median_minutes",)
+    )
+    broken = type(model)(**{**model.__dict__, "rollups": {rollup.name: bad}})
+    with pytest.raises(QueryError, match="not additive"):
+        rollup_statements(broken, sa.create_engine("duckdb:///:memory:").dialect)
