@@ -12,8 +12,8 @@ from queries.semantic.compile import rollup_statements, sql_text
 from queries.semantic.model import load_model
 from queries.semantic.query import Filter
 from tests.queries.conftest import Warehouse
-from tests.queries.semantic.test_compile import TICKETS, check, compile_for, q, routed_equals_base
 from tests.queries.second_schema import MODEL_PATH, support_model
+from tests.queries.semantic.test_compile import TICKETS, check, compile_for, q, routed_equals_base
 
 MONTH = "CAST(date_trunc('month', c.cal_date) AS DATE)"
 RESOLVED_MINUTES = "CASE WHEN e.event_kind = 'resolved' THEN e.minutes_spent END"
@@ -138,7 +138,7 @@ def _line_of(path: Path, needle: str) -> int:
 @pytest.mark.parametrize(
     ("sql", "message"),
     [
-        ("percentile_cont(1.5) within group (order by minutes_spent)", "1.5 is not between 0 and 1"),
+        ("percentile_cont(1.5) within group (order by minutes_spent)", "1.5 is not between"),
         ("percentile_disc(-0.1) within group (order by minutes_spent)", "not between 0 and 1"),
         ("percentile_cont(satisfaction) within group (order by minutes_spent)", "a number from 0"),
         ("quantile_cont(minutes_spent, 2)", "2 is not between 0 and 1"),
