@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 
 from app.core.errors import QueryError
-from queries.semantic import sqlexpr
+from queries.semantic import share, sqlexpr
 from queries.semantic.graph import join_path, reachable_tables
 from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
 from queries.semantic.types import GRAINS, Dimension, Join, Metric, Rollup, SemanticModel
@@ -187,6 +187,8 @@ def _children(metric: Metric) -> list[str]:
     if metric.kind == "expr":
         tree = sqlexpr.check_metric_expr(metric.expr or "", f"metric {metric.name!r}")
         return sqlexpr.referenced_columns(tree)
+    if metric.kind == "share" and metric.share_of:
+        return [metric.share_of]
     raise QueryError(f"metric {metric.name!r} has unknown kind {metric.kind!r}")
 
 
@@ -510,18 +512,25 @@ def _expr_to_sa(node: exp.Expression, resolve: Callable[[str], ColumnElement]) -
 
 
 def _metric_sa(
-    model: SemanticModel, name: str, leaf: Callable[[str], ColumnElement]
+    model: SemanticModel,
+    name: str,
+    leaf: Callable[[str], ColumnElement],
+    dims: Mapping[str, tuple[bool, ColumnElement]] | None = None,
 ) -> ColumnElement:
-    """A metric as SQLAlchemy over its aggregate leaves (``leaf(name)``)."""
+    """A metric as SQLAlchemy over its aggregate leaves (``leaf(name)``); ``dims`` are the
+    query's grouped dimensions (name → (is time, column)), the partition of a share."""
     metric = model.metrics[name]
     if metric.kind == "aggregate":
         return leaf(name)
     if metric.kind == "ratio":
         assert metric.ratio is not None
         num, den = metric.ratio
-        return _safe_div(_metric_sa(model, num, leaf), _metric_sa(model, den, leaf))
+        return _safe_div(_metric_sa(model, num, leaf, dims), _metric_sa(model, den, leaf, dims))
+    if metric.kind == "share":
+        base = metric.share_of or ""
+        return share.share_sa(metric, lambda: _metric_sa(model, base, leaf, dims), dims or {})
     tree = sqlexpr.check_metric_expr(metric.expr or "", f"metric {name!r}")
-    return _expr_to_sa(tree, lambda child: _metric_sa(model, child, leaf))
+    return _expr_to_sa(tree, lambda child: _metric_sa(model, child, leaf, dims))
 
 
 def _model_columns(model: SemanticModel) -> dict[str, set[str]]:
@@ -950,8 +959,9 @@ def compile_query(
         leaf_sql = {name: source.leaf(name) for name in plan.leaves[fact]}
         for ref, column in zip(plan.dims, dims, strict=True):
             labels[ref.name] = column.label(ref.name)
+        grouped = {r.name: (r.dim.is_time, c) for r, c in zip(plan.dims, dims, strict=True)}
         for name in plan.metrics:
-            labels[name] = _metric_sa(model, name, leaf_sql.__getitem__).label(name)
+            labels[name] = _metric_sa(model, name, leaf_sql.__getitem__, grouped).label(name)
         statement = sa.select(*labels.values()).select_from(source.from_clause)
         statement = statement.where(*predicates).group_by(*dims)
         if isinstance(source, _RollupSource) and plan.dims:
@@ -1014,8 +1024,9 @@ def _drill_across(
     def leaf(name: str) -> ColumnElement:
         return sa.func.max(stacked.c[f"m{position[name]}"])
 
+    grouped = {r.name: (r.dim.is_time, k) for r, k in zip(plan.dims, keys, strict=True)}
     for name in plan.metrics:
-        labels[name] = _metric_sa(model, name, leaf).label(name)
+        labels[name] = _metric_sa(model, name, leaf, grouped).label(name)
     return sa.select(*labels.values()).select_from(stacked).group_by(*keys)
 
 

@@ -73,6 +73,8 @@ def metric_references(metric: Metric) -> tuple[str, ...]:
         return tuple(dict.fromkeys(metric.ratio))
     if metric.kind == "expr" and metric.expr:
         return expr_metrics(metric.expr)
+    if metric.kind == "share" and metric.share_of:
+        return (metric.share_of,)
     return ()
 
 

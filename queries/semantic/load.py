@@ -20,6 +20,7 @@ from app.core.yamllines import collect_lines
 from queries.semantic import aggregates as order_stats
 from queries.semantic import alert_rules
 from queries.semantic.periods import parse_period
+from queries.semantic.share import SHARE_KEYS
 from queries.semantic.types import (
     CHART_TYPES,
     CHECK_KINDS,
@@ -83,6 +84,7 @@ _METRIC_KEYS = (
     "filter",
     "ratio",
     "expr",
+    "share",
     "format",
     "direction",
     "description",
@@ -555,14 +557,14 @@ class Loader:
                 description=self.string(spec, key, "description", ""),
                 critical=self.boolean(spec, key, "critical", False),
             )
-            kinds = [k for k in ("sql", "ratio", "expr") if k in spec]
+            kinds = [k for k in ("sql", "ratio", "expr", "share") if k in spec]
             if not kinds:
-                self.add(key, "a metric needs `sql` (with `fact`), `ratio` or `expr`")
+                self.add(key, "a metric needs `sql` (with `fact`), `ratio`, `expr` or `share`")
                 continue
             if len(kinds) > 1:
                 self.add(
                     f"{key}.{kinds[1]}",
-                    f"a metric has one of sql, ratio or expr, not {' and '.join(kinds)}",
+                    f"a metric has one of sql, ratio, expr or share, not {' and '.join(kinds)}",
                 )
                 continue
             if kinds[0] != "sql":
@@ -572,6 +574,8 @@ class Loader:
             metric = None
             if kinds[0] == "sql":
                 metric = self.aggregate(name, key, spec, common)
+            elif kinds[0] == "share":
+                metric = self.share(name, key, spec, common)
             elif kinds[0] == "ratio":
                 raw = spec["ratio"]
                 if (
@@ -615,6 +619,21 @@ class Loader:
         if not ok:
             return None
         return Metric(name, kind="aggregate", fact=fact, sql=sql, filter=where, **common)
+
+    def share(self, name: str, key: str, spec: Mapping, common: dict) -> Metric | None:
+        """``share: {metric: m, within: [dim, …]}``: m's share of the total (percent)."""
+        skey = f"{key}.share"
+        body = self.mapping(spec["share"], skey, allow_none=False)
+        if body is None:
+            return None
+        self.keys(body, skey, SHARE_KEYS, required=("metric",))
+        base = self.string(body, skey, "metric")
+        if base is None:
+            return None
+        if "format" not in spec:
+            common = {**common, "format": "percent"}
+        within = self.names(body, skey, "within", allow_str=True)
+        return Metric(name, kind="share", share_of=base, within=within, **common)
 
     def tree(self, node: Any) -> dict[str, TreeNode]:
         out: dict[str, TreeNode] = {}

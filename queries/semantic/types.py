@@ -23,7 +23,7 @@ TIER0_MAX_SECTIONS = 5
 TIER0_MAX_WIDGETS = 79  # BANs + charts; 80 or more is refused
 
 TableKind = Literal["fact", "dimension"]
-MetricKind = Literal["aggregate", "ratio", "expr"]
+MetricKind = Literal["aggregate", "ratio", "expr", "share"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,8 @@ class Metric:
     direction: str = "up"
     description: str = ""
     critical: bool = False
+    share_of: str | None = None  # share: the metric whose share of the total this is
+    within: tuple[str, ...] = ()  # share: dimensions kept as the partition (with time)
 
     @property
     def additive(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from queries.semantic import aggregates as order_stats
-from queries.semantic import alert_rules
+from queries.semantic import alert_rules, share
 from queries.semantic.graph import (
     find_cycles,
     join_path,
@@ -17,6 +17,7 @@ from queries.semantic.types import (
     TIER0_MAX_SECTIONS,
     TIER0_MAX_WIDGETS,
     Chart,
+    Metric,
     SemanticModel,
 )
 
@@ -152,6 +153,8 @@ class Validator:
             elif metric.kind == "expr":
                 for ref in metric_references(metric):
                     self.known("metric", ref, self.metrics, f"{key}.expr")
+            elif metric.kind == "share":
+                self.check_share(metric, key)
             graph[metric.name] = metric_references(metric)
         for cycle in find_cycles(graph):
             first = self.model.metrics[cycle[0]]
@@ -159,6 +162,20 @@ class Validator:
                 f"metrics.{cycle[0]}.{first.kind}",
                 "circular metric definition: " + " → ".join([*cycle, cycle[0]]),
             )
+
+    def check_share(self, metric: Metric, key: str) -> None:
+        """A share's base metric adds up (see queries.semantic.share); its `within` are
+        known dimensions other than time (a share is always per period)."""
+        base = metric.share_of or ""
+        if self.known("metric", base, self.metrics, f"{key}.share.metric"):
+            problem = share.summable_problem(self.model, base, (metric.name,))
+            if problem:
+                self.add(f"{key}.share.metric", problem)
+        for i, name in enumerate(metric.within):
+            wkey = f"{key}.share.within.{i}"
+            dim = self.model.dimensions.get(name)
+            if self.known("dimension", name, self.dims, wkey) and dim is not None and dim.is_time:
+                self.add(wkey, f"'{name}' is the time dimension: a share is always per period")
 
     def check_tree(self) -> None:
         for node in self.model.tree.values():

@@ -182,3 +182,178 @@ def test_rollup_statements_refuse_a_median() -> None:
     broken = type(model)(**{**model.__dict__, "rollups": {rollup.name: bad}})
     with pytest.raises(QueryError, match="not additive"):
         rollup_statements(broken, sa.create_engine("duckdb:///:memory:").dialect)
+
+
+# --------------------------------------------------------------------------- share of total
+
+MINUTES_BY_MONTH_AND_CHANNEL = f"""
+    SELECT {MONTH} AS period, e.channel AS channel, SUM(e.minutes_spent) AS m
+    FROM {TICKETS} {{where}} GROUP BY {MONTH}, e.channel"""
+
+
+def test_share_by_channel_per_month(warehouse: Warehouse) -> None:
+    got = check(
+        warehouse,
+        q("minutes_share,handle_minutes", "period:month,channel"),
+        f"""
+        WITH g AS ({MINUTES_BY_MONTH_AND_CHANNEL.format(where="")}),
+             t AS (SELECT period, SUM(m) AS total FROM g GROUP BY period)
+        SELECT g.period, g.channel, CAST(g.m AS DOUBLE PRECISION) / t.total AS minutes_share,
+               g.m AS handle_minutes
+        FROM g JOIN t ON t.period = g.period
+        """,
+    )
+    assert got.groupby("period")["minutes_share"].sum().round(9).eq(1).all()
+
+
+def test_share_is_of_the_filtered_total(warehouse: Warehouse) -> None:
+    where = "WHERE e.channel IN ('chat', 'email')"
+    got = check(
+        warehouse,
+        q("minutes_share", "period:month,channel", Filter("channel", "in", ("chat", "email"))),
+        f"""
+        WITH g AS ({MINUTES_BY_MONTH_AND_CHANNEL.format(where=where)})
+        SELECT period, channel,
+               CAST(m AS DOUBLE PRECISION) / SUM(m) OVER (PARTITION BY period) AS minutes_share
+        FROM g
+        """,
+    )
+    assert set(got["channel"]) == {"chat", "email"}
+    assert got.groupby("period")["minutes_share"].sum().round(9).eq(1).all()
+
+
+def test_share_is_computed_before_the_limit(warehouse: Warehouse) -> None:
+    query = q("minutes_share", "store", order_by=("-minutes_share",), limit=3)
+    got = check(
+        warehouse,
+        query,
+        f"""
+        WITH g AS (SELECT s.store_label AS store, SUM(e.minutes_spent) AS m
+                   FROM {TICKETS} GROUP BY s.store_label)
+        SELECT store, CAST(m AS DOUBLE PRECISION) / (SELECT SUM(m) FROM g) AS minutes_share
+        FROM g ORDER BY minutes_share DESC, store LIMIT 3
+        """,
+        ordered=True,
+    )
+    assert len(got) == 3 and got["minutes_share"].sum() < 0.999
+
+
+def test_share_within_a_dimension_and_without_it(warehouse: Warehouse) -> None:
+    got = check(
+        warehouse,
+        q("events_share_in_country", "country,city"),
+        f"""
+        WITH g AS (SELECT co.country_label AS country, ci.city_label AS city, COUNT(*) AS n
+                   FROM {TICKETS} GROUP BY co.country_label, ci.city_label)
+        SELECT country, city,
+               CAST(n AS DOUBLE PRECISION) / SUM(n) OVER (PARTITION BY country)
+                 AS events_share_in_country
+        FROM g
+        """,
+    )
+    by_country = got.groupby("country", dropna=False)["events_share_in_country"].sum()
+    assert by_country.round(9).eq(1).all() and len(by_country) > 1
+    # `within` a dimension the query does not group by: the share of the whole total
+    check(
+        warehouse,
+        q("events_share_in_country", "city"),
+        f"""
+        WITH g AS (SELECT ci.city_label AS city, COUNT(*) AS n FROM {TICKETS}
+                   GROUP BY ci.city_label)
+        SELECT city, CAST(n AS DOUBLE PRECISION) / SUM(n) OVER () AS events_share_in_country
+        FROM g
+        """,
+    )
+
+
+def test_share_in_drill_across(warehouse: Warehouse) -> None:
+    staffing = """f_staffing f LEFT JOIN d_store s ON f.store_ref = s.store_ref
+                  LEFT JOIN d_city ci ON s.city_ref = ci.city_ref
+                  LEFT JOIN d_country co ON ci.country_iso = co.iso"""
+    check(
+        warehouse,
+        q("workload_share,minutes_share,staffed_hours", "country"),
+        f"""
+        WITH t AS (SELECT co.country_label AS country, SUM(e.minutes_spent) AS m
+                   FROM {TICKETS} GROUP BY co.country_label),
+             s AS (SELECT co.country_label AS country, SUM(f.hours) AS h
+                   FROM {staffing} GROUP BY co.country_label),
+             k AS (SELECT country FROM t UNION SELECT country FROM s),
+             j AS (SELECT k.country, t.m, s.h, t.m + s.h * 60 AS w
+                   FROM k LEFT JOIN t ON t.country IS NOT DISTINCT FROM k.country
+                          LEFT JOIN s ON s.country IS NOT DISTINCT FROM k.country)
+        SELECT country,
+               CAST(w AS DOUBLE PRECISION) / (SELECT SUM(w) FROM j) AS workload_share,
+               CAST(m AS DOUBLE PRECISION) / (SELECT SUM(m) FROM j) AS minutes_share,
+               h AS staffed_hours
+        FROM j
+        """,
+    )
+
+
+def test_share_within_the_row_scope(warehouse: Warehouse) -> None:
+    got = check(
+        warehouse,
+        q("minutes_share", "channel"),
+        f"""
+        WITH g AS (SELECT e.channel AS channel, SUM(e.minutes_spent) AS m FROM {TICKETS}
+                   WHERE co.country_label IN ('Germany') GROUP BY e.channel)
+        SELECT channel, CAST(m AS DOUBLE PRECISION) / SUM(m) OVER () AS minutes_share FROM g
+        """,
+        scope=(("country", ("Germany",)),),
+    )
+    assert round(got["minutes_share"].sum(), 9) == 1
+
+
+def test_share_gives_the_same_answer_with_and_without_rollups(warehouse: Warehouse) -> None:
+    routed_equals_base(
+        warehouse,
+        q(
+            "minutes_share,events_share_in_country,events",
+            "country,period:month",
+            Filter("channel", "in", ("chat", "email")),
+        ),
+        "r_daily_support",
+    )
+    routed_equals_base(
+        warehouse,
+        q("minutes_share", "channel", order_by=("-minutes_share",), limit=2),
+        "r_daily_support",
+    )
+
+
+def test_a_share_is_a_percent_and_reads_its_base() -> None:
+    model = support_model()
+    share = model.metrics["minutes_share"]
+    assert share.format == "percent" and share.kind == "share" and not share.additive
+    assert model.metrics["events_share_in_country"].within == ("country",)
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "message"),
+    [
+        ("{metric: tickets_opened}", "share.metric", "does not add up across groups"),
+        ("{metric: median_minutes}", "share.metric", "does not add up across groups"),
+        ("{metric: minutes_per_resolution}", "share.metric", "is a ratio"),
+        ("{metric: net_minutes}", "share.metric", "not a sum or difference"),
+        ("{metric: events_share_in_country}", "share.metric", "is a share"),
+        ("{metric: evnts}", "share.metric", "unknown metric 'evnts'; did you mean 'events'"),
+        ("{metric: events, within: [contry]}", "share.within.0", "unknown dimension 'contry'"),
+        ("{metric: events, within: [period]}", "share.within.0", "is the time dimension"),
+        ("{metric: events, over: [period]}", "share.over", "unknown key 'over'"),
+        ("{within: [country]}", "share", "missing required key 'metric'"),
+        ("events", "share", "expected a mapping"),
+    ],
+)
+def test_a_bad_share_is_a_load_error_with_file_line_key(
+    tmp_path: Path, body: str, key: str, message: str
+) -> None:
+    err = _load_with(
+        tmp_path,
+        "minutes_share: {share: {metric: handle_minutes}}",
+        f"minutes_share:\n    share: {body}",
+    )
+    line = _line_of(tmp_path / "support.yaml", "share: " + body)
+    text = str(err)
+    assert f"support.yaml:{line}: metrics.minutes_share.{key}" in text, text
+    assert message in text, text
