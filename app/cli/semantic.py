@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +43,8 @@ def query(
         raise DataError(f"--format {format!r}: choose table, csv or json.")
     settings = cli_settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
-        parsed = parse_cli(metrics, by, where or (), order, limit, model=current_model(runtime))
+        semantic_model = current_model(runtime)
+        parsed = parse_cli(metrics, by, where or (), order, limit, model=semantic_model)
         if explain:
             sql, klass = explain_query(parsed, runtime=runtime)
             out.print(f"-- cost class {klass}\n{sql}", highlight=False)
@@ -56,19 +58,36 @@ def query(
         rows = [dict(zip(result.columns, row, strict=True)) for row in records(result.frame)]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
     else:
-        table = Table(
-            *result.columns,
-            title=f"{len(result.frame):,} rows · cost "
-            f"{result.cost_class} · {result.ms:.0f} ms"
-            + (f" · rollup {result.rollup}" if result.rollup else ""),
+        formats = {m: semantic_model.metrics[m].format for m in parsed.metrics}
+        title = f"{len(result.frame):,} rows · cost {result.cost_class} · {result.ms:.0f} ms" + (
+            f" · rollup {result.rollup}" if result.rollup else ""
         )
-        for row in records(result.frame):
-            table.add_row(
-                *("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
-            )
-        out.print(table)
+        out.print(result_table(result.columns, records(result.frame), formats, title))
     for notice in result.notices:
         console.print(notice)
+
+
+def result_table(
+    columns: Sequence[str], rows: Iterable[Sequence[object]], formats: Mapping[str, str], title: str
+) -> Table:
+    """Query rows as a terminal table: each metric in its model ``format`` as the pages
+    write it out ($1,234,567 · 3.4% · 2m 05s · 12,345; missing: —), right-aligned;
+    dimension values as they are."""
+    from components.formatting import format_value  # pure: no Dash, no page code
+
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, justify="right" if name in formats else "left")
+    for row in rows:
+        table.add_row(
+            *(
+                format_value(v, formats[c], compact=False)
+                if c in formats
+                else ("" if v is None else str(v))
+                for c, v in zip(columns, row, strict=True)
+            )
+        )
+    return table
 
 
 def check(

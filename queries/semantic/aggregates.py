@@ -16,7 +16,9 @@ median, so such a metric is never stored in a rollup nor summed for a total.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -58,7 +60,7 @@ def normalise(tree: exp.Expression, sql: str, where: str) -> exp.Expression:
     (QueryError naming ``where``): the tree the whitelist and the renderer then see."""
     tree = tree.transform(lambda n: _from_duckdb(n, sql, where), copy=False)
     for node in tree.walk():
-        problem = _node_problem(node, sql)
+        problem = _node_problem(cast(exp.Expression, node), sql)
         if problem:
             raise QueryError(f"{where}: {problem}")
     return tree
@@ -123,11 +125,18 @@ def for_dialect(tree: exp.Expression, dialect: str) -> exp.Expression:
     return tree.transform(tidy, copy=False)
 
 
+def parse(sql: str) -> exp.Expression | None:
+    """One parsed SQL expression, or None when it does not parse."""
+    try:
+        return cast(exp.Expression, sqlglot.parse_one(sql))
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        return None
+
+
 def sql_problem(sql: str) -> str | None:
     """Why a metric's ``sql`` holds a malformed median or percentile (for the loader), or None."""
-    try:
-        tree = sqlglot.parse_one(sql)
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+    tree = parse(sql)
+    if tree is None:
         return None  # the loader reports parse errors itself
     try:
         normalise(tree, sql, "sql")
@@ -136,22 +145,23 @@ def sql_problem(sql: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def is_order_statistic(sql: str | None) -> bool:
     """True when the metric's sql uses a median or a percentile."""
-    if not sql:
+    parsed = parse(sql) if sql else None
+    if parsed is None:
         return False
     try:
-        tree = normalise(sqlglot.parse_one(sql), sql, "sql")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, QueryError):
+        tree = normalise(parsed, sql or "", "sql")
+    except QueryError:
         return False
     return any(isinstance(n, ORDER_STATISTICS) for n in tree.walk())
 
 
 def mentions_order_statistic(sql: str) -> bool:
     """True when ``sql`` calls a median or percentile, well formed or not (an aggregate)."""
-    try:
-        tree = sqlglot.parse_one(sql)
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+    tree = parse(sql)
+    if tree is None:
         return False
     return any(
         isinstance(n, ORDER_STATISTICS + _PERCENTILES)
@@ -160,16 +170,12 @@ def mentions_order_statistic(sql: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def is_additive(sql: str | None) -> bool:
     """True when partial results of ``sql`` can be summed: sums and non-distinct counts,
     alone or added and subtracted (``sum(a) - sum(b)``); nothing else outside them."""
-    if not sql:
-        return False
-    try:
-        tree = sqlglot.parse_one(sql)
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
-        return False
-    return _additive(tree)
+    tree = parse(sql) if sql else None
+    return tree is not None and _additive(tree)
 
 
 def _additive(node: exp.Expression) -> bool:

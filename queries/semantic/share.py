@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
-import sqlglot
 from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 
+from queries.semantic.aggregates import parse
 from queries.semantic.types import Metric, SemanticModel
 
 SHARE_KEYS = ("metric", "within")
@@ -61,9 +61,8 @@ def summable_problem(model: SemanticModel, name: str, trail: tuple[str, ...] = (
             "do), so its share of the total would not mean anything"
         )
     if metric.kind == "expr" and metric.expr:
-        try:
-            tree = sqlglot.parse_one(metric.expr)
-        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        tree = parse(metric.expr)
+        if tree is None:
             return None
         if not _linear(tree):
             return (

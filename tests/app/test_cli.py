@@ -120,6 +120,50 @@ def test_query_csv_matches_hand_written_sql(monkeypatch, capsys, tiny_demo: str)
     assert [(r, pytest.approx(float(v)), int(o)) for r, v, o in rows[1:]] == expected
 
 
+def test_query_table_writes_each_metric_in_its_format(monkeypatch, capsys, tiny_demo: str) -> None:
+    """The table prints what the pages print: currency, number and percent as formatted."""
+    from components.formatting import format_value
+
+    args = ["query", "--db", tiny_demo, "--metrics", "revenue,orders,conversion_rate"]
+    args += ["--by", "region", "--order", "-revenue"]
+    code, out, err = starboard(monkeypatch, capsys, *args)
+    assert code == 0, err
+    code, raw, err = starboard(monkeypatch, capsys, *args, "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(raw)))[1:]
+    assert rows
+    lines = [line for line in out.splitlines() if "│" in line]
+    cells = [[c.strip() for c in line.strip("│ ").split("│")] for line in lines]
+    expected = [
+        [
+            region,
+            format_value(float(rev), "currency", compact=False),
+            format_value(float(n), "number", compact=False),
+            format_value(float(rate), "percent"),
+        ]
+        for region, rev, n, rate in rows
+    ]
+    assert cells == expected
+    assert all(c[1].startswith("$") and c[3].endswith("%") for c in cells)
+
+
+def test_result_table_formats_durations_and_missing_values() -> None:
+    from rich.console import Console
+
+    from app.cli.semantic import result_table
+
+    table = result_table(
+        ("team", "handle_time", "share"),
+        [["a", 125.0, 0.25], ["b", None, None]],
+        {"handle_time": "duration", "share": "percent"},
+        "2 rows",
+    )
+    console = Console(width=80, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert "2m 05s" in text and "25.0%" in text and "—" in text and "0.25" not in text
+
+
 def test_query_refuses_unknown_names_with_a_suggestion(monkeypatch, capsys, tiny_demo: str) -> None:
     code, _out, err = starboard(
         monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics", "revnue"
