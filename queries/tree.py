@@ -29,6 +29,7 @@ from queries.analysis.changes import change, finite
 from queries.quality import status as status_q
 from queries.quality.trust import live_quality
 from queries.semantic import periods
+from queries.semantic.aggregates import is_order_statistic
 from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.periods import PeriodWindow
@@ -525,7 +526,12 @@ def _mover_metrics(model: SemanticModel, metric: Metric) -> tuple[str, ...]:
     """What a mover query asks: a ratio's two sides when both are aggregates, else itself."""
     if metric.kind == "ratio" and metric.ratio:
         num, den = (model.metrics.get(n) for n in metric.ratio)
-        if num and den and num.kind == den.kind == "aggregate":
+        if (
+            num
+            and den
+            and num.kind == den.kind == "aggregate"
+            and not (is_order_statistic(num.sql) or is_order_statistic(den.sql))
+        ):
             return metric.ratio
     return (metric.name,)
 
@@ -720,8 +726,8 @@ def _movers(
         note = "Each value's own change; over one dimension's values they add up to the change."
     else:
         note = (
-            f"Each value's own change. {metric.label} is not additive (a distinct count "
-            "or a formula): values may overlap, so they need not add up to the change."
+            f"Each value's own change. {metric.label} is not additive (a distinct count, "
+            "a median or a formula): values may overlap, so they need not add up to the change."
         )
     if failed:
         note += f" {failed} dimension(s) could not be searched."

@@ -18,6 +18,7 @@ from app.core.errors import Problem, QueryError, StarboardError
 from app.core.runtime import Runtime, current_runtime
 from queries.analysis.changes import Anomaly, GoalStatus, anomaly, finite, goal_status
 from queries.semantic import periods
+from queries.semantic.aggregates import is_order_statistic
 from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.periods import PeriodWindow
 from queries.semantic.query import MetricQuery, in_window
@@ -263,7 +264,7 @@ def _ban(
             goal,
             elapsed_fraction=periods.elapsed_fraction(window, latest),
             direction=metric.direction,
-            accumulates=metric.kind == "aggregate",
+            accumulates=metric.kind == "aggregate" and not is_order_statistic(metric.sql),
         )
         if goal is not None
         else None

@@ -803,7 +803,7 @@ def breakdown_frame(
         name = metric.name
         out[name] = [_number(v) for v in current[name]]
         whole = _number(tot[name].iloc[0]) if tot is not None else None
-        if metric.kind == "aggregate" and whole:
+        if metric.additive and whole:  # a median's or a distinct count's parts do not add up
             out[f"{name}__share"] = [v / whole if v is not None else None for v in out[name]]
         before = {}
         if prev is not None:

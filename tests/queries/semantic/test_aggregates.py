@@ -357,3 +357,28 @@ def test_a_bad_share_is_a_load_error_with_file_line_key(
     text = str(err)
     assert f"support.yaml:{line}: metrics.minutes_share.{key}" in text, text
     assert message in text, text
+
+
+# --------------------------------------------------------------------------- no re-aggregation
+
+
+def test_a_breakdown_gives_shares_of_sums_only(warehouse: Warehouse) -> None:
+    """A Tier 1 breakdown's share column divides by the queried total: for a sum that is a
+    share, for a median it would mean nothing, so there is none."""
+    from queries.boards.tier1 import breakdown_frame
+
+    model = warehouse.model
+    by_channel = wh_frame(warehouse, q("handle_minutes,median_minutes", "channel"))
+    total = wh_frame(warehouse, q("handle_minutes,median_minutes"))
+    metrics = (model.metrics["handle_minutes"], model.metrics["median_minutes"])
+    frame = breakdown_frame(by_channel, None, total, metrics, "channel")
+    assert "median_minutes__share" not in frame.columns
+    assert round(frame["handle_minutes__share"].sum(), 9) == 1
+    # the total row of a median is its own query, not a sum or mean of the channels' medians
+    overall = warehouse.scalar(f"SELECT {pct(0.5, 'minutes_spent')} FROM f_ticket_event")
+    assert total["median_minutes"].iloc[0] == pytest.approx(float(overall))
+    assert total["median_minutes"].iloc[0] < by_channel["median_minutes"].sum()
+
+
+def wh_frame(wh: Warehouse, query):  # type: ignore[no-untyped-def]
+    return wh.frame(compile_for(wh, query).statement)
