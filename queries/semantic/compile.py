@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -507,9 +508,7 @@ def _plan_having(
         return []
     checked: list[conditions.HavingCond] = []
     for item in items:
-        cond = conditions.check_having(
-            item, model, problems, lambda n: _suggest(n, model.metrics)
-        )
+        cond = conditions.check_having(item, model, problems, lambda n: _suggest(n, model.metrics))
         if cond is None:
             continue
         try:
@@ -530,9 +529,7 @@ def _having_sa(
     model: SemanticModel, plan: _Plan, leaf: Callable[[str], ColumnElement]
 ) -> list[ColumnElement]:
     """The HAVING predicates over the grouped result (``leaf`` gives an aggregate)."""
-    return [
-        conditions.render_having(c, _metric_sa(model, c.metric, leaf)) for c in plan.having
-    ]
+    return [conditions.render_having(c, _metric_sa(model, c.metric, leaf)) for c in plan.having]
 
 
 def _query_date_range(plan: _Plan) -> tuple[date | None, date | None]:
@@ -1019,7 +1016,7 @@ def compile_query(
             ]
             source = _FactSource(model, fact, dialect, needs)
         predicates = [_condition(source, c) for c in plan.conds]
-        predicates += [conditions.render(g, lambda c: _condition(source, c)) for g in plan.groups]
+        predicates += [conditions.render(g, partial(_condition, source)) for g in plan.groups]
         if isinstance(source, _FactSource) and plan.dims:
             # Without dimensions an empty match must still give one row (0 / NULL), so the
             # push-down is only for grouped queries, where a group with no matching row

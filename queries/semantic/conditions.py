@@ -121,9 +121,7 @@ def leaves(node: Group[Leaf] | Leaf) -> list[Leaf]:
     return [leaf for part in node.parts for leaf in leaves(part)]
 
 
-def render(
-    node: Group[Leaf] | Leaf, render_leaf: Callable[[Leaf], ColumnElement]
-) -> ColumnElement:
+def render(node: Group[Leaf] | Leaf, render_leaf: Callable[[Leaf], ColumnElement]) -> ColumnElement:
     """A tree as one predicate (parenthesised by SQLAlchemy where precedence needs it)."""
     if not isinstance(node, Group):
         return render_leaf(node)
