@@ -660,3 +660,39 @@ def condition_to_json(cond: object) -> object:
         "op": cond.op,
         "value": list(cond.value) if isinstance(cond.value, tuple | list) else cond.value,
     }
+
+
+def _text_value(value: object) -> str:
+    """A value as condition text: bare when it is plain, else quoted ('…', '' inside)."""
+    text = str(value)
+    words = f" {text.lower()} "
+    if (
+        text
+        and all(c.isalnum() or c in "-_.:@/ " for c in text)
+        and text == text.strip()
+        and " and " not in words
+        and " or " not in words
+    ):
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+def condition_text(cond: object) -> str:
+    """A Filter or group as :func:`parse_condition` text (its inverse)."""
+    if isinstance(cond, AllOf | AnyOf):
+        word = " and " if isinstance(cond, AllOf) else " or "
+        return word.join(
+            f"({condition_text(p)})" if isinstance(p, AllOf | AnyOf) else condition_text(p)
+            for p in cond.parts
+        )
+    if isinstance(cond, Not):
+        return f"not ({condition_text(cond.part)})"
+    assert isinstance(cond, Filter)
+    op = "not in" if cond.op == "not_in" else cond.op
+    if cond.op in ("in", "not_in"):
+        values = cond.value if isinstance(cond.value, tuple | list) else (cond.value,)
+        return f"{cond.dimension} {op} ({', '.join(_text_value(v) for v in values)})"
+    if cond.op == "between":
+        low, high = cond.value  # type: ignore[misc]
+        return f"{cond.dimension} between {_text_value(low)} and {_text_value(high)}"
+    return f"{cond.dimension} {op} {_text_value(cond.value)}"
