@@ -150,6 +150,7 @@ class _ConditionParser:
     def __init__(self, text: str, model: SemanticModel | None, depth_limit: int) -> None:
         self.text, self.model, self.depth_limit = text, model, depth_limit
         self.pos = 0
+        self.open_groups = 0  # "(" of groups not closed yet: only then does ")" end a value
 
     # -- helpers
     def fail(self, message: str, at: int | None = None) -> QueryError:
@@ -212,7 +213,9 @@ class _ConditionParser:
             self.pos = start
         if self.text.startswith("(", self.pos):
             self.pos += 1
+            self.open_groups += 1
             node = self.condition(depth + 1)
+            self.open_groups -= 1
             self.skip()
             if not self.text.startswith(")", self.pos):
                 raise self.fail(f"expected ')' to close the '(' at character {start + 1}")
@@ -283,7 +286,7 @@ class _ConditionParser:
 
     def value(self, *, in_list: bool = False, stop_at_and: bool = False) -> str:
         """One value: quoted ('…' or "…", doubled quotes inside), or bare up to the next
-        and/or, an unmatched ')' (or ',' in a list); parentheses inside must balance."""
+        and/or, or the ')' closing a group or list (or ',' in a list)."""
         self.skip()
         start = self.pos
         if self.pos < len(self.text) and self.text[self.pos] in _QUOTES:
@@ -305,9 +308,9 @@ class _ConditionParser:
             if char == "(":
                 depth += 1
             elif char == ")":
-                if depth == 0:
+                if depth == 0 and (in_list or self.open_groups):
                     break
-                depth -= 1
+                depth = max(depth - 1, 0)
             elif char == "," and in_list and depth == 0:
                 break
             elif (

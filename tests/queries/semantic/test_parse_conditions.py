@@ -62,6 +62,11 @@ PAID = Filter("channel", "=", "paid")
             AnyOf((Filter("country", "in", ("DE", "FR")), PAID)),
         ),
         ("not not country = DE", Not(Not(DE))),
+        ("store = x); drop", Filter("store", "=", "x); drop")),  # top level: ) is text
+        (
+            "(store = x) or store = y)",
+            AnyOf((Filter("store", "=", "x"), Filter("store", "=", "y)"))),
+        ),
         ("((country = DE))", DE),
         ("store = x'; drop table users; --", Filter("store", "=", "x'; drop table users; --")),
     ],
@@ -80,7 +85,7 @@ def test_parse_condition(text: str, expected: object) -> None:
             "(country = DE",
             "at character 14 (the end): expected ')' to close the '(' at character 1",
         ),
-        ("country = DE)", "at character 13 (')'): a ')' without its '('"),
+        ("(country = DE))", "at character 15 (')'): a ')' without its '('"),
         ("country = 'DE", "unclosed quote"),
         ("country = 'DE' x", "expected 'and', 'or' or the end"),
         ("country = Paid or Organic", "a value holding 'and' or 'or' must be quoted"),
