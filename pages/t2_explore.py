@@ -488,6 +488,8 @@ def _crafted(value: object, name: str, allowed: tuple[str, ...]) -> str:
 def change_match(match, search):
     """ "Rows match all / any filter" → the URL with match=any (or without it)."""
     require(signed_in_user(), "tier2")
+    if ctx.triggered_id != MATCH:
+        return no_update, no_update
     try:
         match = _crafted(match, "match", xq.MATCHES)
         state = xq.state_from_search(inputs.text(search, "exploration", max_length=20_000))
@@ -511,6 +513,8 @@ def change_match(match, search):
 def add_having(_add, metric, op, value, search):
     """An added metric condition → the URL with one more having=."""
     require(signed_in_user(), "tier2")
+    if not _add:  # the button drawn, not clicked
+        return no_update, no_update
     model = current_model()
     if metric is None:
         return no_update, "Pick a metric for the condition."
