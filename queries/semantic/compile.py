@@ -112,7 +112,7 @@ class _Plan:
     order: list[tuple[str, bool]]  # (output column, descending)
     limit: int | None
     kinds: Mapping[str, str] = field(default_factory=dict)
-    groups: list[conditions.Group[_Cond]] = field(default_factory=list)  # ANDed with conds
+    groups: list[conditions.Group] = field(default_factory=list)  # ANDed with conds
     having: list[conditions.HavingCond] = field(default_factory=list)
 
     @property
@@ -400,7 +400,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
             dims.append(ref)
 
     conds: list[_Cond] = []
-    groups: list[conditions.Group[_Cond]] = []
+    groups: list[conditions.Group] = []
     for flt in query.filters if isinstance(query.filters, list | tuple) else ():
         if conditions.is_group(flt):
             _plan_group(flt, model, kinds, problems, conds, groups)
@@ -471,7 +471,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
     )
 
 
-def _group_leaves(groups: list[conditions.Group[_Cond]]) -> list[_Cond]:
+def _group_leaves(groups: list[conditions.Group]) -> list[_Cond]:
     """The checked leaves of filter groups."""
     return [leaf for g in groups for leaf in conditions.leaves(g)]
 
@@ -482,7 +482,7 @@ def _plan_group(
     kinds: Mapping[str, str],
     problems: list[str],
     conds: list[_Cond],
-    groups: list[conditions.Group[_Cond]],
+    groups: list[conditions.Group],
 ) -> None:
     """Check an AllOf/AnyOf/Not filter; a top-level AND is split into the plain filters
     (whose time bounds then narrow the query's date range as before) and groups."""

@@ -19,7 +19,7 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from queries.semantic.query import HAVING_OPS, MAX_DEPTH, AllOf, AnyOf, Filter, Having, Not
 from queries.semantic.types import SemanticModel
 
-Leaf = TypeVar("Leaf")
+Leaf = Any  # a checked leaf: the compiler's _Cond (any object that is not a Group)
 Bounds = tuple[date | None, date | None]
 _COMPARE: dict[str, Callable[[ColumnElement, Any], ColumnElement]] = {
     "=": operator.eq,
@@ -41,11 +41,11 @@ MAX_PARTS = 200  # leaves a query's groups may hold in all
 
 
 @dataclass(frozen=True)
-class Group(Generic[Leaf]):
+class Group:
     """A checked group: kind "all" (AND), "any" (OR) or "not" (one part)."""
 
     kind: str
-    parts: tuple[Group[Leaf] | Leaf, ...]
+    parts: tuple[Any, ...]  # Groups and leaves
 
 
 def is_group(item: object) -> bool:
@@ -73,7 +73,7 @@ def check(
     problems: list[str],
     depth: int = 1,
     counter: list[int] | None = None,
-) -> Group[Leaf] | Leaf | None:
+) -> Any | None:
     """Validate a condition tree; leaves go through ``check_leaf`` (which records its own
     problems and returns None for a bad leaf). None when anything is wrong."""
     counter = counter if counter is not None else [0]
@@ -104,7 +104,7 @@ def check(
     checked = [check(p, check_leaf, problems, depth + 1, counter) for p in item.parts]
     if any(c is None for c in checked):
         return None
-    parts: list[Group[Leaf] | Leaf] = []
+    parts: list[Any] = []
     for part in checked:
         assert part is not None
         if isinstance(part, Group) and part.kind == kind:  # (a or (b or c)) = (a or b or c)
@@ -114,14 +114,14 @@ def check(
     return parts[0] if len(parts) == 1 else Group(kind, tuple(parts))
 
 
-def leaves(node: Group[Leaf] | Leaf) -> list[Leaf]:
+def leaves(node: Any) -> list[Leaf]:
     """The checked leaves of a tree, in order."""
     if not isinstance(node, Group):
         return [node]
     return [leaf for part in node.parts for leaf in leaves(part)]
 
 
-def render(node: Group[Leaf] | Leaf, render_leaf: Callable[[Leaf], ColumnElement]) -> ColumnElement:
+def render(node: Any, render_leaf: Callable[[Leaf], ColumnElement]) -> ColumnElement:
     """A tree as one predicate (parenthesised by SQLAlchemy where precedence needs it)."""
     if not isinstance(node, Group):
         return render_leaf(node)
@@ -140,7 +140,7 @@ def intersect(*bounds: Bounds) -> Bounds:
     return (max(lows) if lows else None, min(highs) if highs else None)
 
 
-def day_bounds(node: Group[Leaf] | Leaf, leaf_bounds: Callable[[Leaf], Bounds]) -> Bounds:
+def day_bounds(node: Any, leaf_bounds: Callable[[Leaf], Bounds]) -> Bounds:
     """Inclusive day bounds that hold for every row the tree admits."""
     if not isinstance(node, Group):
         return leaf_bounds(node)

@@ -159,8 +159,13 @@ class _ConditionParser:
         where = f"at character {at + 1}" + (f" ({found!r})" if found else " (the end)")
         return QueryError(f"filter {self.text!r}: {where}: {message}")
 
+    def after_space(self, pos: int) -> int:
+        """The position after the whitespace starting at ``pos``."""
+        match = _SPACE.match(self.text, pos)
+        return match.end() if match else pos
+
     def skip(self) -> None:
-        self.pos = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
+        self.pos = self.after_space(self.pos)
 
     def word(self, name: str) -> bool:
         """Consume the keyword ``name`` if it comes next (whole word)."""
@@ -313,11 +318,7 @@ class _ConditionParser:
                 depth = max(depth - 1, 0)
             elif char == "," and in_list and depth == 0:
                 break
-            elif (
-                char.isspace()
-                and depth == 0
-                and self.at_keyword(_SPACE.match(self.text, pos).end())
-            ):  # type: ignore[union-attr]
+            elif char.isspace() and depth == 0 and self.at_keyword(self.after_space(pos)):
                 break
             pos += 1
         raw = self.text[start:pos].strip()
@@ -696,6 +697,7 @@ def condition_text(cond: object) -> str:
         values = cond.value if isinstance(cond.value, tuple | list) else (cond.value,)
         return f"{cond.dimension} {op} ({', '.join(_text_value(v) for v in values)})"
     if cond.op == "between":
-        low, high = cond.value  # type: ignore[misc]
+        assert isinstance(cond.value, tuple | list) and len(cond.value) == 2
+        low, high = cond.value
         return f"{cond.dimension} between {_text_value(low)} and {_text_value(high)}"
     return f"{cond.dimension} {op} {_text_value(cond.value)}"

@@ -316,3 +316,21 @@ def test_bad_groups_and_having_are_query_errors(
 
 def test_depth_at_the_limit_compiles() -> None:
     _compile(MetricQuery(metrics=("events",), filters=(_nest(MAX_DEPTH),)))  # type: ignore[arg-type]
+
+
+def test_having_on_another_facts_metric_makes_a_drill_across(warehouse: Warehouse) -> None:
+    query = q("events", "store", having=(Having("staffed_hours", ">", 20),))
+    compiled = compile_for(warehouse, query)
+    assert compiled.facts == ("f_ticket_event", "f_staffing")
+    got = check(
+        warehouse,
+        query,
+        f"""
+        WITH t AS (SELECT s.store_label AS store, COUNT(*) AS events FROM {TICKETS} GROUP BY 1),
+             f AS (SELECT s.store_label AS store, SUM(f.hours) AS staffed_hours
+                   FROM {STAFFING} GROUP BY 1)
+        SELECT COALESCE(t.store, f.store) AS store, t.events
+        FROM t FULL OUTER JOIN f ON t.store = f.store
+        WHERE f.staffed_hours > 20""",
+    )
+    assert list(got.columns) == ["store", "events"] and len(got) > 0
