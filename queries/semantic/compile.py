@@ -415,7 +415,8 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
     for fact in leaves:
         for ref in dims + [c.ref for c in conds + _group_leaves(groups)]:
             if not _reaches(model, fact, ref.dim):
-                users = [m for m in good_metrics if fact in _facts_of(model, m)]
+                named = good_metrics + [h.metric for h in having if h.metric not in good_metrics]
+                users = [m for m in named if fact in _facts_of(model, m)]
                 why = (
                     "has no time column"
                     if ref.dim.is_time
