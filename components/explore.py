@@ -318,25 +318,29 @@ def detail_grid(
     )
 
 
-def chips(items: Sequence[tuple[str, str]], *, id_prefix: str) -> html.Div | None:
-    """Removable filter chips: (text, href without that filter)."""
+def chips(
+    items: Sequence[tuple[str, str]],
+    *,
+    id_prefix: str,
+    joiner: str | None = None,
+    title: str = "Remove this filter",
+) -> html.Div | None:
+    """Removable filter chips: (text, href without that filter); ``joiner`` ("and", "or")
+    is written between them when given."""
     from dash import dcc
 
     if not items:
         return None
-    return html.Div(
-        [
+    parts: list[Any] = []
+    for i, (text, href) in enumerate(items):
+        if joiner and i:
+            parts.append(html.Span(joiner, className="sb-t2-joiner"))
+        parts.append(
             dcc.Link(
-                f"{text} ✕",
-                href=href,
-                className="sb-t1-chip",
-                id=f"{id_prefix}-{i}",
-                title="Remove this filter",
+                f"{text} ✕", href=href, className="sb-t1-chip", id=f"{id_prefix}-{i}", title=title
             )
-            for i, (text, href) in enumerate(items)
-        ],
-        className="sb-t1-chips",
-    )
+        )
+    return html.Div(parts, className="sb-t1-chips")
 
 
 def code_block(text: str, block_id: str) -> html.Pre:

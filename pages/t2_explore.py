@@ -11,6 +11,7 @@ a pivot cell or a table row opens the detail rows behind it: a server-side paged
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import dash
@@ -18,7 +19,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.core import background, web
 from app.core.auth import can, require, signed_in_user
-from app.core.errors import QueryError, StarboardError
+from app.core.errors import MalformedRequest, QueryError, StarboardError
 from app.core.stores import problems
 from components import explore as xc
 from components import figures, shell
@@ -28,7 +29,7 @@ from queries.export import cap_note
 from queries.quality import trust as trust_q
 from queries.semantic import inputs
 from queries.semantic.parse import query_to_json
-from queries.semantic.query import OPS
+from queries.semantic.query import HAVING_OPS, OPS
 from queries.semantic.run import current_model
 
 dash.register_page(
@@ -52,6 +53,9 @@ ORDER = f"{P}-order"
 LIMIT = f"{P}-limit"
 F_DIM, F_OP, F_VALUE, F_ADD = f"{P}-f-dim", f"{P}-f-op", f"{P}-f-value", f"{P}-f-add"
 F_ERROR = f"{P}-f-error"
+MATCH = f"{P}-match"
+H_METRIC, H_OP, H_VALUE, H_ADD = f"{P}-h-metric", f"{P}-h-op", f"{P}-h-value", f"{P}-h-add"
+H_ERROR = f"{P}-h-error"
 RESULT = f"{P}-result"
 QUERY = f"{P}-query"
 PROGRESS = f"{P}-progress"
@@ -132,22 +136,20 @@ def _controls(model, state: xq.ExploreState, user) -> html.Div:
     filter_dims = [{"label": d.label, "value": d.name} for d in model.dimensions.values()]
     chips = xc.chips(
         [
-            (
-                w,
-                _href(
-                    xq.ExploreState(
-                        state.metrics,
-                        state.by,
-                        tuple(x for x in state.where if x != w),
-                        state.chart,
-                        state.order,
-                        state.limit,
-                    )
-                ),
-            )
+            (w, _href(replace(state, where=tuple(x for x in state.where if x != w))))
             for w in state.where
         ],
         id_prefix=f"{P}-chip",
+        joiner="or" if state.match == "any" else "and",
+    )
+    having_chips = xc.chips(
+        [
+            (h, _href(replace(state, having=tuple(x for x in state.having if x != h))))
+            for h in state.having
+        ],
+        id_prefix=f"{P}-hchip",
+        joiner="and",
+        title="Remove this metric condition",
     )
     export = (
         html.Div(
@@ -264,7 +266,26 @@ def _controls(model, state: xq.ExploreState, user) -> html.Div:
                 className="sb-t2-row sb-t2-filters",
                 role="search",
             ),
-            chips,
+            html.Div(
+                [
+                    html.Span("Rows match", className="sb-t1-label", id=f"{P}-match-label"),
+                    dcc.RadioItems(
+                        id=MATCH,
+                        value=state.match,
+                        inline=True,
+                        className="sb-t2-radio",
+                        options=[
+                            {"label": "all filters", "value": "all"},
+                            {"label": "any filter", "value": "any"},
+                        ],
+                    ),
+                    chips,
+                ],
+                className="sb-t2-match",
+                style=None if state.where else {"display": "none"},
+            ),
+            _having_row(model, state),
+            having_chips,
             html.Div(
                 [
                     html.Span(
@@ -287,6 +308,50 @@ def _controls(model, state: xq.ExploreState, user) -> html.Div:
             ),
         ],
         className="sb-t2-controls",
+    )
+
+
+def _having_row(model, state: xq.ExploreState) -> html.Div:
+    """The metric condition builder: keep result rows whose metric passes (HAVING)."""
+    chosen = [m for m in state.metrics if m in model.metrics]
+    others = [m for m in model.metrics if m not in chosen]
+    return html.Div(
+        [
+            _field(
+                "Metric condition",
+                dcc.Dropdown(
+                    id=H_METRIC,
+                    options=[
+                        {"label": model.metrics[m].label, "value": m} for m in chosen + others
+                    ],
+                    value=chosen[0] if chosen else None,
+                    placeholder="Metric",
+                ),
+            ),
+            _field(
+                "Operator",
+                dcc.Dropdown(
+                    id=H_OP,
+                    value=">",
+                    clearable=False,
+                    options=[{"label": xq.OP_LABELS[o], "value": o} for o in HAVING_OPS],
+                ),
+            ),
+            _field(
+                "Number",
+                dcc.Input(
+                    id=H_VALUE,
+                    type="text",
+                    inputMode="decimal",
+                    placeholder="1000 · 10 and 20",
+                    className="sb-t2-value",
+                ),
+            ),
+            html.Button("Add condition", id=H_ADD, className="sb-button sb-t2-add"),
+            html.Div(id=H_ERROR, className="sb-form-message sb-bad"),
+        ],
+        className="sb-t2-row sb-t2-filters sb-t2-having",
+        title="Keep only the result rows whose metric passes, e.g. revenue > 1000 by country",
     )
 
 
@@ -383,11 +448,12 @@ def change(metrics, by, chart, order, limit, _add, f_dim, f_op, f_value, search)
                 inputs.text(f_op, "operator", default="=") or "=",
                 inputs.text(f_value, "filter value"),
             )
-            xq.parse_where(text, current_model())  # refuse a malformed filter here
+            xq.parse_condition(text, current_model())  # refuse a malformed filter here
             where = (*where, text)
         chart = inputs.text(chart, "chart", default="table", max_length=40)
         order = inputs.text(order, "sort", max_length=200)
-        new = xq.ExploreState(
+        new = replace(
+            state,
             metrics=tuple(
                 m for m in inputs.texts(metrics, "metrics", max_items=100) if not m.startswith("__")
             ),
@@ -398,6 +464,73 @@ def change(metrics, by, chart, order, limit, _add, f_dim, f_op, f_value, search)
             limit=None if limit in (None, "") else inputs.whole_number(limit, "limit"),
         )
         xq.plan(current_model(), new)
+    except StarboardError as exc:
+        return no_update, exc.message
+    search_new = xq.state_to_search(new)
+    return (no_update if search_new == (search or "") else search_new), ""
+
+
+def _crafted(value: object, name: str, allowed: tuple[str, ...]) -> str:
+    """A control value only a crafted payload could get wrong: refused (a message on the
+    page, as every explorer callback answers a crafted value; never a change of the URL)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise MalformedRequest(f"{name}: {str(value)[:40]!r} is not one of the choices")
+    return value
+
+
+@callback(
+    Output("sb-url", "search", allow_duplicate=True),
+    Output(H_ERROR, "children", allow_duplicate=True),
+    Input(MATCH, "value"),
+    State(STATE, "data"),
+    prevent_initial_call=True,
+)
+def change_match(match, search):
+    """ "Rows match all / any filter" → the URL with match=any (or without it)."""
+    require(signed_in_user(), "tier2")
+    if ctx.triggered_id != MATCH:
+        return no_update, no_update
+    try:
+        match = _crafted(match, "match", xq.MATCHES)
+        state = xq.state_from_search(inputs.text(search, "exploration", max_length=20_000))
+    except StarboardError as exc:
+        return no_update, exc.message
+    new = replace(state, match=match)
+    search_new = xq.state_to_search(new)
+    return (no_update if search_new == (search or "") else search_new), ""
+
+
+@callback(
+    Output("sb-url", "search", allow_duplicate=True),
+    Output(H_ERROR, "children", allow_duplicate=True),
+    Input(H_ADD, "n_clicks"),
+    State(H_METRIC, "value"),
+    State(H_OP, "value"),
+    State(H_VALUE, "value"),
+    State(STATE, "data"),
+    prevent_initial_call=True,
+)
+def add_having(_add, metric, op, value, search):
+    """An added metric condition → the URL with one more having=."""
+    require(signed_in_user(), "tier2")
+    if not _add:  # the button drawn, not clicked
+        return no_update, no_update
+    model = current_model()
+    if metric is None:
+        return no_update, "Pick a metric for the condition."
+    try:
+        metric = _crafted(metric, "metric condition", tuple(model.metrics))
+        op = _crafted(op, "operator", HAVING_OPS)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, str | int | float)
+        ):
+            raise MalformedRequest(f"number: expected text, got {type(value).__name__}")
+        state = xq.state_from_search(inputs.text(search, "exploration", max_length=20_000))
+        text = xq.having_text_of(metric, op, value)
+        xq.parse_having(text, model)  # refuse a malformed number here
+        new = replace(state, having=(*state.having, text))
+        xq.state_from_search(xq.state_to_search(new))  # the caps (at most MAX_HAVING)
+        xq.plan(model, new)
     except StarboardError as exc:
         return no_update, exc.message
     search_new = xq.state_to_search(new)
@@ -538,7 +671,7 @@ def _drill_of(search: object, metric: str, values: list[Any]) -> dict[str, Any]:
         raise StarboardError(f"{metric!r} is not a metric of this exploration.")
     texts, notes = xq.point_filters(model, plan.query, values)
     where = [detail_q.filter_text(f) for f in plan.query.filters] + texts
-    drill = detail_q.Drill(metric, tuple(xq.parse_where(w, model) for w in where))
+    drill = detail_q.Drill(metric, tuple(xq.parse_condition(w, model) for w in where))
     return {**detail_q.drill_to_json(drill), "notes": notes}
 
 

@@ -22,8 +22,13 @@ def query(
     where: Annotated[
         list[str] | None,
         typer.Option(
-            help="Filter 'dimension op value' (op: = != < <= > >= in not_in between); repeat."
+            help="Filter 'dimension op value' (op: = != < <= > >= in not_in between), joined "
+            "with and/or, negated with not, grouped with ( ); repeat to AND them."
         ),
+    ] = None,
+    having: Annotated[
+        list[str] | None,
+        typer.Option(help="Condition on a metric, 'metric op number' (revenue > 1000); repeat."),
     ] = None,
     order: Annotated[str | None, typer.Option(help="e.g. -revenue,date")] = None,
     limit: Annotated[int | None, typer.Option(help="Most rows to return.")] = None,
@@ -44,7 +49,15 @@ def query(
     settings = cli_settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
         semantic_model = current_model(runtime)
-        parsed = parse_cli(metrics, by, where or (), order, limit, model=semantic_model)
+        parsed = parse_cli(
+            metrics,
+            by,
+            where or (),
+            order,
+            limit,
+            model=semantic_model,
+            having=having or (),
+        )
         if explain:
             sql, klass = explain_query(parsed, runtime=runtime)
             out.print(f"-- cost class {klass}\n{sql}", highlight=False)

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ from app.core.auth import can, signed_in_user
 from app.core.errors import AccessDenied, QueryError
 from app.core.runtime import current_runtime
 from queries.export import RowSource
+from queries.semantic import conditions
 from queries.semantic.compile import (
     _check_filter,
     _condition,
@@ -44,8 +46,8 @@ from queries.semantic.compile import (
     _scope_predicates,
 )
 from queries.semantic.graph import reachable_tables
-from queries.semantic.parse import parse_where
-from queries.semantic.query import Filter, RowScope
+from queries.semantic.parse import condition_text, parse_condition
+from queries.semantic.query import Condition, RowScope, filter_leaves
 from queries.semantic.run import current_model, effective_scope, version_facts
 from queries.semantic.types import Dimension, SemanticModel
 from queries.semantic.values import json_value
@@ -74,7 +76,7 @@ class Drill:
     """The rows behind one figure: a metric, filters, and the grid's sort."""
 
     metric: str
-    filters: tuple[Filter, ...] = ()
+    filters: tuple[Condition, ...] = ()  # Filters or AllOf/AnyOf/Not groups, ANDed
     sort: tuple[tuple[str, bool], ...] = ()  # (column key, descending)
 
 
@@ -90,27 +92,9 @@ class DetailPage:
 # --------------------------------------------------------------------------- text forms
 
 
-def filter_text(flt: Filter) -> str:
-    """A Filter back as parse_where text (values quoted when they need it)."""
-
-    def q(value: object) -> str:
-        text = str(value)
-        if (
-            text
-            and all(c.isalnum() or c in "-_.:@/ " for c in text)
-            and text == text.strip()
-            and " and " not in f" {text.lower()} "
-        ):
-            return text
-        return "'" + text.replace("'", "''") + "'"
-
-    op = "not in" if flt.op == "not_in" else flt.op
-    if flt.op in ("in", "not_in"):
-        return f"{flt.dimension} {op} ({', '.join(q(v) for v in flt.value)})"  # type: ignore[union-attr]
-    if flt.op == "between":
-        low, high = flt.value  # type: ignore[misc]
-        return f"{flt.dimension} between {q(low)} and {q(high)}"
-    return f"{flt.dimension} {op} {q(flt.value)}"
+def filter_text(flt: Condition) -> str:
+    """A Filter or group back as parse_condition text (values quoted when they need it)."""
+    return condition_text(flt)
 
 
 def drill_args(drill: Drill) -> list[tuple[str, str]]:
@@ -143,7 +127,9 @@ def drill_from_args(args: Mapping[str, Any], model: SemanticModel | None = None)
         raise QueryError("metric: required (the metric whose rows to show)")
     getlist = getattr(args, "getlist", None)
     wheres = getlist("where") if getlist else list(args.get("where") or [])
-    return Drill(metric, tuple(parse_where(w, model) for w in wheres), parse_sort(args.get("sort")))
+    return Drill(
+        metric, tuple(parse_condition(w, model) for w in wheres), parse_sort(args.get("sort"))
+    )
 
 
 def drill_from_json(data: object, model: SemanticModel) -> Drill:
@@ -156,7 +142,7 @@ def drill_from_json(data: object, model: SemanticModel) -> Drill:
     metric = data.get("metric")
     if not isinstance(metric, str):
         raise QueryError("drill.metric: expected a metric name")
-    return Drill(metric, tuple(parse_where(w, model) for w in where))
+    return Drill(metric, tuple(parse_condition(w, model) for w in where))
 
 
 def drill_to_json(drill: Drill) -> dict[str, Any]:
@@ -242,7 +228,7 @@ def detail_columns(
 def _check_pii_filters(model: SemanticModel, drill: Drill, pii_ok: bool, role: str) -> None:
     if pii_ok:
         return
-    for flt in drill.filters:
+    for flt in filter_leaves(drill.filters):
         dim = model.dimensions.get(flt.dimension.partition(":")[0])
         if dim and dim.table and dim.column and _is_pii(model, dim.table, dim.column):
             raise AccessDenied(
@@ -273,9 +259,13 @@ def detail_statement(
     by_key = {c.key: c for c in columns}
     _check_pii_filters(model, drill, pii_ok, role)
     problems: list[str] = []
-    conds = [
-        c for f in drill.filters if (c := _check_filter(f, model, kinds, problems)) is not None
+    trees = [
+        t
+        for f in drill.filters
+        if (t := conditions.check(f, lambda x: _check_filter(x, model, kinds, problems), problems))
+        is not None
     ]
+    conds = [leaf for t in trees for leaf in conditions.leaves(t)]
     for cond in conds:
         if not _reaches(model, fact, cond.ref.dim):
             problems.append(
@@ -308,7 +298,7 @@ def detail_statement(
         if col.pii and not pii_ok:
             expr = sa.literal(MASK, sa.String)
         selected[col.key] = expr.label(col.key)
-    predicates = [_condition(source, c) for c in conds]
+    predicates = [conditions.render(t, partial(_condition, source)) for t in trees]
     prefilter = source.prefilter(leaves)
     if prefilter is not None:
         predicates.append(prefilter)

@@ -6,7 +6,10 @@ The state lives in the URL, so an exploration is shareable and restorable::
                &where=country in (DE,FR)&where=date between 2026-01-01 and 2026-03-31
                &chart=bar&order=-revenue&limit=100
 
-``where`` repeats and uses the filter syntax of :mod:`queries.semantic.parse`. Choices the model
+``where`` repeats and uses the condition syntax of :mod:`queries.semantic.parse` (one filter,
+or several joined with and / or / not); the ``where`` texts are ANDed, or ORed with
+``match=any``. ``having`` repeats: ``having=revenue > 1000`` keeps the result rows whose
+metric passes (SQL's HAVING). Choices the model
 cannot answer together (a dimension no join path reaches from a metric's fact) are not
 errors: :func:`plan` leaves them out of the query and says why, so the page explains them.
 Unknown names, malformed filters and PII for roles without the permission are errors
@@ -28,8 +31,16 @@ from app.core.errors import QueryError
 from queries.export import RowSource, frame_batches
 from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.inputs import whole_number
-from queries.semantic.parse import parse_where
-from queries.semantic.query import OPS, Filter, MetricQuery
+from queries.semantic.parse import parse_condition, parse_having, parse_where  # noqa: F401
+from queries.semantic.query import (
+    HAVING_OPS,
+    OPS,
+    AnyOf,
+    Condition,
+    Having,
+    MetricQuery,
+    filter_leaves,
+)
 from queries.semantic.run import QueryResult, current_model, run
 from queries.semantic.types import GRAINS, Metric, SemanticModel
 
@@ -57,6 +68,8 @@ DISPLAY_MAX = 5000  # rows the page draws; the CSV export holds more
 MAX_METRICS = 8
 MAX_DIMENSIONS = 4
 MAX_FILTERS = 12
+MAX_HAVING = 6
+MATCHES = ("all", "any")  # the where texts: all must hold (AND) or any (OR)
 TOTAL = "Total"
 
 
@@ -70,6 +83,8 @@ class ExploreState:
     chart: str = "table"
     order: tuple[str, ...] = ()
     limit: int | None = None
+    match: str = "all"  # "any": a row matching one of the where texts is enough
+    having: tuple[str, ...] = ()  # "metric op number" texts, ANDed
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,13 @@ def state_from_args(args: Mapping[str, Any]) -> ExploreState:
     where = (where_raw,) if isinstance(where_raw, str) else tuple(where_raw)
     if not all(isinstance(w, str) for w in where):
         raise QueryError("where: expected filter texts such as country = DE")
+    having_raw = getlist("having") if getlist else args.get("having") or []
+    having = (having_raw,) if isinstance(having_raw, str) else tuple(having_raw)
+    if not all(isinstance(h, str) for h in having):
+        raise QueryError("having: expected conditions on metrics such as revenue > 1000")
+    match = (one("match") or "all").strip()
+    if match not in MATCHES:
+        raise QueryError(f"match: {match!r}: use all (every filter holds) or any (one is enough)")
     chart = (one("chart") or "table").strip()
     if chart not in CHARTS:
         raise QueryError(f"chart: {chart!r} is not a chart type; use one of {', '.join(CHARTS)}")
@@ -127,7 +149,11 @@ def state_from_args(args: Mapping[str, Any]) -> ExploreState:
         chart=chart,
         order=_names(one("order")),
         limit=limit,
+        match=match,
+        having=tuple(h.strip() for h in having if h.strip()),
     )
+    if len(state.having) > MAX_HAVING:
+        raise QueryError(f"having: at most {MAX_HAVING} metric conditions at once")
     if len(state.metrics) > MAX_METRICS:
         raise QueryError(f"metrics: at most {MAX_METRICS} at once")
     if len(state.by) > MAX_DIMENSIONS:
@@ -145,6 +171,9 @@ def state_to_search(state: ExploreState) -> str:
     if state.by:
         args.append(("by", ",".join(state.by)))
     args += [("where", w) for w in state.where]
+    if state.match != "all":
+        args.append(("match", state.match))
+    args += [("having", h) for h in state.having]
     if state.chart != "table":
         args.append(("chart", state.chart))
     if state.order:
@@ -179,7 +208,8 @@ def state_from_search(search: str | None) -> ExploreState:
     from urllib.parse import parse_qs
 
     parsed = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
-    return state_from_args({k: v if k == "where" else v[-1] for k, v in parsed.items()})
+    many = ("where", "having")
+    return state_from_args({k: v if k in many else v[-1] for k, v in parsed.items()})
 
 
 # --------------------------------------------------------------------------- the model's offer
@@ -254,14 +284,31 @@ def plan(model: SemanticModel, state: ExploreState) -> Plan:
             explanations.append(why + " It is left out of the query.")
         else:
             dims.append(ref)
-    filters: list[Filter] = []
+    filters: list[Condition] = []
     for text in state.where:
-        flt = parse_where(text, model)
-        why = unreachable(model, state.metrics, flt.dimension)
+        cond = parse_condition(text, model)
+        why = next(
+            (
+                w
+                for f in filter_leaves(cond)
+                if (w := unreachable(model, state.metrics, f.dimension))
+            ),
+            None,
+        )
         if why:
             explanations.append(f"Filter “{text}” is not applied: {why}")
         else:
-            filters.append(flt)
+            filters.append(cond)
+    if state.match == "any" and len(filters) > 1:
+        filters = [AnyOf(tuple(filters))]
+    having: list[Having] = []
+    for text in state.having:
+        condition = parse_having(text, model)
+        why = next((w for d in dims if (w := unreachable(model, [condition.metric], d))), None)
+        if why:
+            explanations.append(f"Metric condition “{text}” is not applied: {why}")
+        else:
+            having.append(condition)
     chosen = set(state.metrics) | {d.partition(":")[0] for d in dims}
     order = tuple(o for o in state.order if o.lstrip("-") in chosen)
     if len(order) != len(state.order):
@@ -281,6 +328,7 @@ def plan(model: SemanticModel, state: ExploreState) -> Plan:
         filters=tuple(filters),
         order_by=order,
         limit=state.limit,
+        having=tuple(having),
     )
     return Plan(state, query, tuple(explanations))
 
@@ -364,6 +412,19 @@ def export_source(state: ExploreState, cap: int) -> Any:
         what="explore",
         detail={"search": state_to_search(state), "query_id": result.query_id},
     )
+
+
+def having_text_of(metric: str, op: str, value: object) -> str:
+    """The metric condition text the page's condition builder makes (checked by
+    parse_having): ``revenue > 1000``, ``orders between 10 and 20``."""
+    if op not in HAVING_OPS:
+        raise QueryError(f"metric condition: unknown operator {op!r}")
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise QueryError("metric condition: type a number")
+    if op == "between" and " and " not in f" {text.lower()} ":
+        raise QueryError("metric condition: between needs two numbers: 10 and 20")
+    return f"{metric} {op} {text}"
 
 
 def filter_text_of(dimension: str, op: str, value: str) -> str:

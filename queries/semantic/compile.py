@@ -15,8 +15,10 @@ How a query becomes SQL:
   exist on one side only, and groups NULL dimension values (NULL foreign keys) together.
 * Filters compare bound parameters, never spliced text. Filters on the time dimension
   without a grain compare whole days, also on TIMESTAMP columns
-  (``date <= d`` becomes ``time < d + 1 day``). Filters apply to dimensions only: a
-  condition on a metric (HAVING) is not supported.
+  (``date <= d`` becomes ``time < d + 1 day``). Filters may be grouped with AllOf / AnyOf /
+  Not (queries/semantic/conditions.py); the row scope is ANDed outside any group.
+* HAVING (``MetricQuery.having``) compares a metric of the grouped result: on one fact in
+  the grouped select, on a drill-across in the outer select over the stacked branches.
 * Sums of no rows stay NULL (SQL semantics); so does a metric of a fact that has no row
   for a key another fact has.
 """
@@ -30,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 
 from app.core.errors import QueryError
-from queries.semantic import share, sqlexpr
+from queries.semantic import conditions, share, sqlexpr
 from queries.semantic.graph import join_path, reachable_tables
 from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
 from queries.semantic.types import GRAINS, Dimension, Join, Metric, Rollup, SemanticModel
@@ -109,11 +112,17 @@ class _Plan:
     order: list[tuple[str, bool]]  # (output column, descending)
     limit: int | None
     kinds: Mapping[str, str] = field(default_factory=dict)
+    groups: list[conditions.Group] = field(default_factory=list)  # ANDed with conds
+    having: list[conditions.HavingCond] = field(default_factory=list)
 
     @property
     def facts(self) -> list[str]:
         """Facts in first-use order."""
         return list(self.leaves)
+
+    def all_conds(self) -> list[_Cond]:
+        """Every filter leaf: the top-level filters and those inside groups."""
+        return self.conds + [leaf for g in self.groups for leaf in conditions.leaves(g)]
 
 
 def _suggest(name: object, candidates: Iterable[str]) -> str:
@@ -393,17 +402,23 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
             dims.append(ref)
 
     conds: list[_Cond] = []
+    groups: list[conditions.Group] = []
     for flt in query.filters if isinstance(query.filters, list | tuple) else ():
+        if conditions.is_group(flt):
+            _plan_group(flt, model, kinds, problems, conds, groups)
+            continue
         cond = _check_filter(flt, model, kinds, problems)
         if cond is not None:
             conds.append(cond)
     if not isinstance(query.filters, list | tuple):
         problems.append("filters must be a list of Filter")
+    having = _plan_having(model, query, problems, leaves)
 
     for fact in leaves:
-        for ref in dims + [c.ref for c in conds]:
+        for ref in dims + [c.ref for c in conds + _group_leaves(groups)]:
             if not _reaches(model, fact, ref.dim):
-                users = [m for m in good_metrics if fact in _facts_of(model, m)]
+                named = good_metrics + [h.metric for h in having if h.metric not in good_metrics]
+                users = [m for m in named if fact in _facts_of(model, m)]
                 why = (
                     "has no time column"
                     if ref.dim.is_time
@@ -454,7 +469,78 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         order=order,
         limit=limit,
         kinds=kinds,
+        groups=groups,
+        having=having,
     )
+
+
+def _group_leaves(groups: list[conditions.Group]) -> list[_Cond]:
+    """The checked leaves of filter groups."""
+    return [leaf for g in groups for leaf in conditions.leaves(g)]
+
+
+def _plan_group(
+    item: object,
+    model: SemanticModel,
+    kinds: Mapping[str, str],
+    problems: list[str],
+    conds: list[_Cond],
+    groups: list[conditions.Group],
+) -> None:
+    """Check an AllOf/AnyOf/Not filter; a top-level AND is split into the plain filters
+    (whose time bounds then narrow the query's date range as before) and groups."""
+    node = conditions.check(item, lambda f: _check_filter(f, model, kinds, problems), problems)
+    if node is None:
+        return
+    parts = node.parts if isinstance(node, conditions.Group) and node.kind == "all" else (node,)
+    for part in parts:
+        if isinstance(part, conditions.Group):
+            groups.append(part)
+        else:
+            conds.append(part)
+
+
+def _plan_having(
+    model: SemanticModel, query: MetricQuery, problems: list[str], leaves: dict[str, list[str]]
+) -> list[conditions.HavingCond]:
+    """Check the HAVING conditions; a metric they name that the query does not select is
+    computed too (its aggregate leaves join ``leaves``), as SQL allows."""
+    items = getattr(query, "having", ())
+    if not isinstance(items, list | tuple):
+        problems.append("having must be a list of Having")
+        return []
+    checked: list[conditions.HavingCond] = []
+    for item in items:
+        cond = conditions.check_having(item, model, problems, lambda n: _suggest(n, model.metrics))
+        if cond is None:
+            continue
+        try:
+            for leaf in _leaves(model, cond.metric):
+                fact = model.metrics[leaf].fact
+                assert fact is not None
+                bucket = leaves.setdefault(fact, [])
+                if leaf not in bucket:
+                    bucket.append(leaf)
+        except QueryError as err:
+            problems.append(err.message)
+            continue
+        checked.append(cond)
+    return checked
+
+
+def _having_sa(
+    model: SemanticModel, plan: _Plan, leaf: Callable[[str], ColumnElement]
+) -> list[ColumnElement]:
+    """The HAVING predicates over the grouped result (``leaf`` gives an aggregate)."""
+    return [conditions.render_having(c, _metric_sa(model, c.metric, leaf)) for c in plan.having]
+
+
+def _query_date_range(plan: _Plan) -> tuple[date | None, date | None]:
+    """Day bounds that hold for the whole query: the plain filters', narrowed by a group's
+    only where every row the group admits lies inside (see conditions.day_bounds)."""
+    bounds = [_date_range(plan.conds)]
+    bounds += [conditions.day_bounds(g, lambda c: _date_range([c])) for g in plan.groups]
+    return conditions.intersect(*bounds)
 
 
 def _facts_of(model: SemanticModel, metric: str) -> set[str]:
@@ -797,7 +883,7 @@ def _choose_rollup(
     scope_dims = _scope_dims(model, scope)
     if any(d is None for d in scope_dims):
         return None
-    refs = plan.dims + [c.ref for c in plan.conds]
+    refs = plan.dims + [c.ref for c in plan.all_conds()]
     candidates = []
     for rollup in model.rollups.values():
         if rollup.fact != fact or (available is not None and rollup.name not in available):
@@ -934,12 +1020,13 @@ def compile_query(
         if rollup is not None:
             source = _RollupSource(model, rollup)
         else:
-            needs = [d.dim for d in plan.dims] + [c.ref.dim for c in plan.conds]
+            needs = [d.dim for d in plan.dims] + [c.ref.dim for c in plan.all_conds()]
             needs += [
                 d for d in _scope_dims(model, scope) if d is not None and _reaches(model, fact, d)
             ]
             source = _FactSource(model, fact, dialect, needs)
         predicates = [_condition(source, c) for c in plan.conds]
+        predicates += [conditions.render(g, partial(_condition, source)) for g in plan.groups]
         if isinstance(source, _FactSource) and plan.dims:
             # Without dimensions an empty match must still give one row (0 / NULL), so the
             # push-down is only for grouped queries, where a group with no matching row
@@ -968,6 +1055,8 @@ def compile_query(
             having = source.matched(plan.leaves[fact])
             if having is not None:  # the same groups as the fact route's push-down
                 statement = statement.having(having)
+        if plan.having:  # on a rollup: over the re-summed values, exact for sum and count
+            statement = statement.having(*_having_sa(model, plan, leaf_sql.__getitem__))
     else:
         statement = _drill_across(model, plan, branches, labels, dialect)
 
@@ -983,7 +1072,7 @@ def compile_query(
         columns=tuple(labels),
         facts=tuple(plan.facts),
         rollup=rollup.name if rollup else None,
-        date_range=_date_range(plan.conds),
+        date_range=_query_date_range(plan),
         denied_facts=tuple(denied),
     )
 
@@ -1027,7 +1116,8 @@ def _drill_across(
     grouped = {r.name: (r.dim.is_time, k) for r, k in zip(plan.dims, keys, strict=True)}
     for name in plan.metrics:
         labels[name] = _metric_sa(model, name, leaf, grouped).label(name)
-    return sa.select(*labels.values()).select_from(stacked).group_by(*keys)
+    statement = sa.select(*labels.values()).select_from(stacked).group_by(*keys)
+    return statement.having(*_having_sa(model, plan, leaf)) if plan.having else statement
 
 
 def sql_text(compiled: CompiledQuery, dialect: sa.engine.Dialect) -> str:

@@ -31,7 +31,7 @@ from app.core.warehouse import Snapshot
 from queries.semantic.compile import CompiledQuery, compile_query, sql_text, warehouse_column_types
 from queries.semantic.graph import join_path, metric_facts
 from queries.semantic.model import load_model
-from queries.semantic.query import MetricQuery, RowScope
+from queries.semantic.query import MetricQuery, RowScope, filter_leaves
 from queries.semantic.types import SemanticModel
 
 log = logging.getLogger("starboard.query")
@@ -298,7 +298,7 @@ def check_pii(model: SemanticModel, query: MetricQuery) -> None:
     if user is None or can(user, "pii"):
         return
     names = {d.partition(":")[0] for d in query.dimensions}
-    names |= {f.dimension.partition(":")[0] for f in query.filters}
+    names |= {f.dimension.partition(":")[0] for f in filter_leaves(query.filters)}
     for name in sorted(names):
         dim = model.dimensions.get(name)
         table = model.tables.get(dim.table) if dim and dim.table else None

@@ -164,6 +164,57 @@ def test_result_table_formats_durations_and_missing_values() -> None:
     assert "2m 05s" in text and "25.0%" in text and "—" in text and "0.25" not in text
 
 
+def test_query_or_not_and_having_match_hand_written_sql(
+    monkeypatch, capsys, tiny_demo: str
+) -> None:
+    code, out, err = starboard(
+        monkeypatch,
+        capsys,
+        "query",
+        "--db",
+        tiny_demo,
+        "--metrics",
+        "revenue",
+        "--by",
+        "country",
+        "--where",
+        "region = EMEA or (region = AMER and not (device in (desktop, tablet)))",
+        "--having",
+        "revenue > 100",
+        "--format",
+        "csv",
+    )
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["country", "revenue"]
+    from app.core.warehouse import Warehouse
+
+    with Warehouse(tiny_demo).snapshot().engine.connect() as conn:
+        expected = conn.exec_driver_sql(
+            "SELECT u.country, sum(f.revenue) FROM fct_interaction f "
+            "LEFT JOIN dim_user u USING (user_key) WHERE f.interaction_type = 'purchase' AND "
+            "(u.region = 'EMEA' OR (u.region = 'AMER' AND NOT (f.device IN ('desktop', 'tablet'))))"
+            " GROUP BY 1 HAVING sum(f.revenue) > 100 ORDER BY 1"
+        ).all()
+    assert len(expected) > 0
+    assert [(c, pytest.approx(float(v))) for c, v in rows[1:]] == expected
+
+
+def test_query_where_errors_name_the_position(monkeypatch, capsys, tiny_demo: str) -> None:
+    code, _out, err = starboard(
+        monkeypatch,
+        capsys,
+        "query",
+        "--db",
+        tiny_demo,
+        "--metrics",
+        "revenue",
+        "--where",
+        "region = EMEA or (country = DE",
+    )
+    assert code == 1 and "expected ')' to close the '(' at character 18" in " ".join(err.split())
+
+
 def test_query_refuses_unknown_names_with_a_suggestion(monkeypatch, capsys, tiny_demo: str) -> None:
     code, _out, err = starboard(
         monkeypatch, capsys, "query", "--db", tiny_demo, "--metrics", "revnue"

@@ -298,3 +298,91 @@ def test_api_settings_must_be_positive(tmp_path: Path) -> None:
         25_000_000,
         30,
     )
+
+
+# --------------------------------------------------------------------------- or / not / having
+
+
+def test_or_not_groups_and_having_match_hand_written_sql(api) -> None:
+    response = api.post(
+        "/api/v1/query",
+        json={
+            "metrics": ["orders"],
+            "dimensions": ["country"],
+            "filters": [
+                {
+                    "or": [
+                        {"dimension": "region", "op": "=", "value": "EMEA"},
+                        {"not": {"dimension": "device", "op": "in", "value": ["desktop"]}},
+                    ]
+                },
+                "date >= 2026-01-01",
+            ],
+            "having": [{"metric": "revenue", "op": ">", "value": 50}],
+        },
+    )
+    body = response.get_json()
+    assert response.status_code == 200, body
+    assert body["columns"] == ["country", "orders"]
+    expected = _sql(
+        api,
+        "SELECT u.country, count(DISTINCT f.order_id) FROM fct_interaction f "
+        "LEFT JOIN dim_user u USING (user_key) WHERE f.interaction_type = 'purchase' "
+        "AND (u.region = 'EMEA' OR NOT (f.device IN ('desktop'))) "
+        "AND f.occurred_at >= '2026-01-01' GROUP BY 1 HAVING sum(f.revenue) > 50 ORDER BY 1",
+    )
+    assert expected and [tuple(r) for r in body["rows"]] == expected
+
+
+def test_a_scoped_users_or_group_cannot_widen_the_scope(demo_app) -> None:
+    with demo_app.server.test_client() as client:
+        sign_in(client, "emea")
+        body = client.post(
+            "/api/v1/query",
+            json={
+                "metrics": ["revenue"],
+                "dimensions": ["region"],
+                "filters": ["region = AMER or region != AMER", {"or": ["region = APAC"]}],
+            },
+        ).get_json()
+        assert body["rows"] == []
+        body = client.post(
+            "/api/v1/query",
+            json={
+                "metrics": ["revenue"],
+                "dimensions": ["region"],
+                "filters": [{"not": {"dimension": "region", "op": "=", "value": "nowhere"}}],
+            },
+        ).get_json()
+        assert [row[0] for row in body["rows"]] == ["EMEA"]
+
+
+def _deep(depth: int) -> dict:
+    node: dict = {"dimension": "region", "op": "=", "value": "EMEA"}
+    for _ in range(depth):
+        node = {"not": node}
+    return node
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"filters": [{"or": "region = EMEA"}]}, "filters[0].or: expected an array"),
+        ({"filters": [{"and": []}]}, "filters[0].and: a group needs at least one filter"),
+        ({"filters": [{"not": {"or": [{"xor": 1}]}}]}, "filters[0].not.or[0].xor: unknown key"),
+        ({"filters": [{"or": ["region = EMEA"], "not": {}}]}, "exactly one key"),
+        ({"filters": [_deep(50)]}, "groups nest more than"),
+        ({"filters": ["region = EMEA or (device = x"]}, "expected ')' to close"),
+        ({"having": [{"metric": "revnue", "op": ">", "value": 1}]}, "unknown metric 'revnue'"),
+        ({"having": [{"metric": "region", "op": ">", "value": 1}]}, "it is a dimension"),
+        ({"having": [{"metric": "revenue", "op": ">", "value": "1; drop"}]}, "not a number"),
+        ({"having": "revenue > 1"}, "having: expected an array"),
+    ],
+)
+def test_malformed_groups_and_having_are_a_400_naming_the_fault(
+    api, extra: dict, message: str
+) -> None:
+    response = api.post("/api/v1/query", json={"metrics": ["revenue"], **extra})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["type"] == "QueryError" and message in error["message"], error
