@@ -548,7 +548,7 @@ def test_tier0_board_with_79_widgets_is_fine(tmp_path: Path) -> None:
     board = (
         "  wide:\n    tier: 0\n    sections:\n      - bans: ["
         + ", ".join(["units"] * 78)
-        + "]\n        charts: [{type: table, metric: sales}]\n"
+        + "]\n        charts: [{type: line, metric: sales}]\n"
     )
     model = parse_model(TINY_TEXT + board, tmp_path / "m.yaml")
     assert len(model.boards["wide"].sections[0].bans) == 78
@@ -557,12 +557,12 @@ def test_tier0_board_with_79_widgets_is_fine(tmp_path: Path) -> None:
 def test_chart_options_are_sorted_string_pairs() -> None:
     board = (
         "  extra:\n    tier: 1\n    sections:\n      - charts:\n"
-        "          - {type: cohort, metric: units, title: Retention, cohort: signup,"
+        "          - {type: cohort, metric: units, title: Retention, cohort: country,"
         " periods: 12}\n"
     )
     model = parse_model(TINY_TEXT + board)
     chart = model.boards["extra"].sections[0].charts[0]
-    assert chart.options == (("cohort", "signup"), ("periods", "12"), ("title", "Retention"))
+    assert chart.options == (("cohort", "country"), ("periods", "12"), ("title", "Retention"))
 
 
 def test_label_defaults_to_title_cased_name(tiny: SemanticModel) -> None:
