@@ -113,6 +113,7 @@ class TreeNode:
     metric: str
     children: tuple[str, ...]
     relation: str  # one of RELATIONS
+    tolerance: float | None = None  # `starboard check`: relative gap allowed (None: default)
 
 
 @dataclass(frozen=True)

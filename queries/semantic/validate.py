@@ -14,9 +14,9 @@ from queries.semantic.load import Loader, select_tables, suggest
 from queries.semantic.types import (
     CHARTS_NEEDING_BY,
     GRAINS,
-    TIER_CHARTS,
     TIER0_MAX_SECTIONS,
     TIER0_MAX_WIDGETS,
+    TIER_CHARTS,
     Chart,
     SemanticModel,
 )
@@ -248,9 +248,9 @@ class Validator:
         for key, name in self.loader.bans:
             self.known("metric", name, self.metrics, key)
         for key, chart in self.loader.charts:
-            board = self.model.boards.get(key.split(".")[1]) if key.startswith("boards.") else None
-            if board is not None:
-                self.check_chart_tier(chart, key, board.tier)
+            owner = self.model.boards.get(key.split(".")[1]) if key.startswith("boards.") else None
+            if owner is not None:
+                self.check_chart_tier(chart, key, owner.tier)
             self.check_chart(chart, key)
 
     def check_chart_tier(self, chart: Chart, key: str, tier: int) -> None:

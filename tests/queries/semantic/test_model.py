@@ -704,11 +704,15 @@ def test_metric_column_of_another_table_is_reported(tmp_path: Path) -> None:
     assert problem.message.startswith("'dim_store.store_key' is not a column of 'fct_sales'")
 
 
-def test_check_returns_load_problems_without_touching_the_warehouse(tmp_path: Path) -> None:
-    engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+def test_check_reports_load_problems_and_the_warehouse_in_one_run(tmp_path: Path) -> None:
+    engine = sa.create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
     problems = check(HERE / "models" / "broken_many.yaml", engine)
-    assert len(problems) == 5
-    assert problems[-1].key == "metircs"
+    assert len(problems) == 6  # the model's 5, and the warehouse it could not reach
+    assert problems[-2].key == "metircs"
+    assert problems[-1].key == "warehouse"
+    assert problems[-1].message.startswith("cannot connect to the warehouse")
 
 
 def test_unreachable_warehouse_is_one_problem(tiny: SemanticModel) -> None:
