@@ -56,6 +56,7 @@ tree:
   long_events: {children: [resolutions, tickets_opened], relation: sum, tolerance: 0.02}
   agents: {children: [agents_named, agent_teams], relation: sum}
   minutes_per_resolution: {children: [handle_minutes, resolutions], relation: ratio}
+  minutes_per_staffed_hour: {children: [handle_minutes, shifts], relation: ratio}
 """
 
 
@@ -195,7 +196,16 @@ def _pct(fraction: float) -> str:
 def test_a_wrong_tree_is_refused_by_how_much(warehouse: Warehouse, tmp_path: Path) -> None:
     path = support_with(tmp_path, WRONG_TREE)
     found = by_key(check(path, warehouse.engine))
-    assert set(found) == {"tree.events", "tree.long_events", "tree.agents"}
+    # minutes_per_resolution holds; the drill-across ratio over shifts (not hours) does not
+    assert set(found) == {
+        "tree.events",
+        "tree.long_events",
+        "tree.agents",
+        "tree.minutes_per_staffed_hour",
+    }
+    assert found["tree.minutes_per_staffed_hour"].startswith(
+        "minutes_per_staffed_hour ≠ handle_minutes / shifts in "
+    )
 
     months = warehouse.frame(
         "SELECT date_trunc('month', c.cal_date) AS m, count(*) AS events, "
