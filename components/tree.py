@@ -70,7 +70,8 @@ class NodeData:
     rank: int | None = None
     dq: str = "unknown"
     dq_detail: tuple[str, ...] = ()
-    residual: float | None = None  # parent change its children leave over
+    residual: float | None = None  # parent change its children leave over (None: ~0)
+    residual_points: float | None = None  # the same / |parent's base|
     children: tuple[NodeData, ...] = ()
     open: bool = True
     root: bool = False
@@ -247,10 +248,30 @@ def _relation_line(data: NodeData) -> html.Div:
         [
             html.Span(RELATION_TEXT.get(data.relation or "", ""), className="sb-tree-rel-badge"),
             html.Span(text, className="sb-tree-rel-text"),
+            _unexplained(data),
         ],
         className="sb-tree-rel",
         title=" ".join(note) or None,
         **{"data-relation": data.relation or ""},
+    )
+
+
+def _unexplained(data: NodeData) -> html.Span | None:
+    """ "not explained +$1.2K (+3.0 pts)": the part of the change the children's identity
+    does not give (shown for sum, product and ratio alike; absent when it is ~0)."""
+    residual = as_number(data.residual)
+    if residual is None:
+        return None
+    points = as_number(data.residual_points)
+    text = f"not explained {format_delta(residual, data.fmt)}"
+    if points is not None:
+        text += f" ({format_points(points)})"
+    return html.Span(
+        text,
+        className="sb-tree-unexplained",
+        title="The metric's change minus what its children account for: the children "
+        "overlap or miss a part, or the tree's identity does not hold on this data",
+        **{"data-residual": repr(residual)},
     )
 
 

@@ -155,7 +155,14 @@ def _node_data(
         rank=node.rank,
         dq=node.dq,
         dq_detail=node.dq_detail,
-        residual=split.residual if split and split.method != "ranking" else None,
+        residual=split.residual
+        if split
+        and split.method != "ranking"
+        and tree_q.material(split.residual, node.base, node.value)
+        else None,
+        residual_points=split.residual / abs(node.base)
+        if split and split.residual is not None and node.base
+        else None,
         children=tuple(_node_data(c, view, node) for c in node.children),
         open=node.depth < OPEN_DEPTH,
         root=node.depth == 0,

@@ -186,11 +186,14 @@ def product_split(
 ) -> Split:
     """parent = Π childᵢ^eᵢ (product: every e = 1; ratio a / b: e = (1, −1)).
 
-    Log-share: wᵢ = eᵢ·ln(afterᵢ / beforeᵢ); contributionᵢ = Δparent · wᵢ / Σw, so the
-    contributions add up to the parent's change exactly. When the parent does not move
-    (Σw = 0) the offsetting contributions are L·wᵢ, L the logarithmic mean of the parent's
-    two values. A zero or negative value has no logarithm: then the Shapley split, scaled
-    to the parent's change.
+    The children explain the change of what the identity gives, I = Π childᵢ^eᵢ, in
+    each period; the rest of the parent's change, Δparent − ΔI, is the residual ("not
+    explained"): 0 when the identity holds, the gap when the tree is wrong.
+
+    Log-share: wᵢ = eᵢ·ln(afterᵢ / beforeᵢ); contributionᵢ = ΔI · wᵢ / Σw, so the
+    contributions add up to ΔI exactly. When I does not move (Σw = 0) the offsetting
+    contributions are L·wᵢ, L the logarithmic mean of I's two values. A zero or negative
+    value has no logarithm: then the Shapley split (which adds up to ΔI too).
     """
     n = len(children)
     exps = tuple(exponents) if exponents is not None else (1,) * n
@@ -203,29 +206,36 @@ def product_split(
     after = [float(a) for _, a in children]  # type: ignore[arg-type]
     delta = p1 - p0
     note = ""
-    if min([p0, p1, *before, *after]) > 0:
+    if any(x == 0 for e, b, a in zip(exps, before, after, strict=True) if e < 0 for x in (b, a)):
+        return _unavailable(relation, n, "Not computable: a denominator is zero.")
+    # what the identity gives: Π childᵢ^eᵢ in each period; its change is what the children
+    # explain, and the rest of the parent's change is not explained (0 for a true identity)
+    implied0, implied1 = _identity(before, exps), _identity(after, exps)
+    moved = implied1 - implied0
+    if min([*before, *after]) > 0:
         weights = [e * math.log(a / b) for e, b, a in zip(exps, before, after, strict=True)]
         total = sum(weights)
         if abs(total) > 1e-12:
-            contributions = tuple(delta * w / total for w in weights)
+            contributions = tuple(moved * w / total for w in weights)
         else:
-            level = _log_mean(p1, p0)
+            level = _log_mean(implied1, implied0)
             contributions = tuple(level * w for w in weights)
         method = "log-share"
     else:
-        if any(
-            x == 0 for e, b, a in zip(exps, before, after, strict=True) if e < 0 for x in (b, a)
-        ):
-            return _unavailable(relation, n, "Not computable: a denominator is zero.")
-        raw = shapley(before, after, exps)
-        moved = sum(raw)
-        contributions = tuple(delta * r / moved for r in raw) if abs(moved) > 1e-12 else raw
+        contributions = shapley(before, after, exps)  # adds up to the identity's change
         method = "shapley"
         note = (
             "A value is zero or negative, so there is no log share: split with the "
-            "Shapley method (each child's average effect), scaled to the change."
+            "Shapley method (each child's average effect)."
         )
     residual = delta - sum(contributions)
+    if material(residual, p0, p1):
+        sign = " × " if relation == "product" else " ÷ "
+        names = sign.join(labels) if labels else f"the {relation} of the children"
+        note = (
+            f"{note} {names} does not give the metric exactly (the tree's identity does not "
+            "hold on this data): the rest is shown as not explained."
+        ).strip()
     return Split(
         relation,
         method,
@@ -235,6 +245,24 @@ def product_split(
         ranks=_ranks([abs(c) for c in contributions]),
         note=note,
     )
+
+
+def _identity(values: Sequence[float], exponents: Sequence[int]) -> float:
+    out = 1.0
+    for x, e in zip(values, exponents, strict=True):
+        out *= x if e >= 0 else 1.0 / x
+    return out
+
+
+RESIDUAL_SHOWN = 1e-6  # a residual below this share of the metric is rounding, not a gap
+
+
+def material(residual: float | None, before: float | None, after: float | None) -> bool:
+    """True when a split's residual is more than rounding: worth showing as not explained."""
+    if residual is None or not math.isfinite(residual):
+        return False
+    scale = max(1.0, abs(before or 0.0), abs(after or 0.0))
+    return abs(residual) > RESIDUAL_SHOWN * scale
 
 
 def correlation(xs: Sequence[float | None], ys: Sequence[float | None]) -> float | None:
@@ -830,9 +858,13 @@ def _explainers(node: NodeView) -> str | None:
     if not kids or node.split is None or node.split.method == "unavailable":
         return None
     kids.sort(key=lambda k: -abs(k.points or 0.0))
-    return ", ".join(
+    text = ", ".join(
         f"{_lower(k.metric.label)} {_signed_points(k.points or 0.0)} points" for k in kids[:3]
     )
+    rest = node.split.residual
+    if material(rest, node.base, node.value) and node.base:
+        text += f", not explained {_signed_points((rest or 0.0) / abs(node.base))} points"
+    return text
 
 
 def _driver(node: NodeView) -> NodeView | None:

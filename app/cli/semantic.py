@@ -113,13 +113,15 @@ def check(
 
     settings = cli_settings(db_url=db, model=str(model) if model else None, cache="null")
     with standalone(settings) as runtime:
+        # structural problems, the warehouse's and the tree's, all in one run
         problems = check_model(settings.model, runtime.warehouse.snapshot().engine)
-        if not problems:  # declarations read outside the model loader (segments:)
-            from queries import features
-            from queries.semantic.model import load_model
+        from queries import features
+        from queries.semantic.model import load_model_partial
 
-            problems = features.check(load_model(settings.model))
-        if not problems:  # a model that loads: its Tier 0 boards must stay cheap
+        loaded, broken = load_model_partial(settings.model)
+        if loaded is not None and not broken:  # declarations read outside the loader
+            problems += [p for p in features.check(loaded) if p not in problems]
+        if not problems:  # a model that loads and matches: its Tier 0 boards must stay cheap
             from queries.boards.tier0 import tier0_cost_problems
 
             problems = tier0_cost_problems(runtime)

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 import sqlglot
 from sqlglot import exp
 
-from app.core.errors import ModelError, Problem
+from app.core.errors import Problem
 from queries.semantic.load import suggest
-from queries.semantic.model import load_model
+from queries.semantic.model import load_model_partial
+from queries.semantic.tree_check import check_tree
 from queries.semantic.types import SemanticModel
 
 _SQLGLOT_DIALECTS = {
@@ -53,12 +54,20 @@ def _is_temporal(type_name: str) -> bool:
     return type_name.startswith("DATE") or type_name.startswith("TIMESTAMP")
 
 
-def check_model_against_warehouse(model: SemanticModel, engine: sa.Engine) -> list[Problem]:
-    """Compare a model with a live warehouse (read-only) and list every mismatch found."""
+def check_model_against_warehouse(
+    model: SemanticModel, engine: sa.Engine, broken: tuple[str, ...] = ()
+) -> list[Problem]:
+    """Compare a model with a live warehouse (read-only) and list every mismatch found:
+    tables, columns, types, metric SQL, join keys, and that each tree identity holds.
+
+    ``broken``: keys with problems from loading (``model`` is then the part that loaded);
+    the tree relations they touch are not evaluated."""
     problems: list[Problem] = []
 
     def add(key: str, message: str) -> None:
-        problems.append(Problem(str(model.path), model.line_of(key), key, message))
+        problem = Problem(str(model.path), model.line_of(key), key, message)
+        if problem not in problems:
+            problems.append(problem)
 
     try:
         conn = engine.connect()
@@ -73,6 +82,9 @@ def check_model_against_warehouse(model: SemanticModel, engine: sa.Engine) -> li
             add(*problem)
         _check_join_keys(model, columns, conn, add)
         conn.rollback()  # read-only: nothing to keep
+        # a relation is evaluated only where its tables, columns and metrics are sound
+        check_tree(model, conn, add, (*broken, *(p.key for p in problems)))
+        conn.rollback()
     return problems
 
 
@@ -245,9 +257,12 @@ def _check_join_keys(
 
 
 def check(model_path: str | Path, engine: sa.Engine) -> list[Problem]:
-    """Load a model and check it against a warehouse: every problem, [] when all is well."""
-    try:
-        model = load_model(model_path)
-    except ModelError as exc:
-        return list(exc.problems)
-    return check_model_against_warehouse(model, engine)
+    """Load a model and check it against a warehouse: every problem in one run, [] when all
+    is well. A model with structural problems is still checked against the warehouse on the
+    parts that loaded, so both kinds are reported together (sorted by line)."""
+    model, problems = load_model_partial(model_path)
+    if model is None:
+        return problems
+    found = check_model_against_warehouse(model, engine, tuple(p.key for p in problems))
+    merged = list(problems) + [p for p in found if p not in problems]
+    return sorted(merged, key=lambda p: (p.line is None, p.line or 0))

@@ -90,7 +90,7 @@ _METRIC_KEYS = (
     "description",
     "critical",
 )
-_TREE_KEYS = ("children", "relation")
+_TREE_KEYS = ("children", "relation", "tolerance")
 _ROLLUP_KEYS = ("fact", "grain", "dimensions", "metrics")
 _BOARD_KEYS = ("tier", "title", "period", "filters", "sections", "description")
 _SECTION_KEYS = ("title", "bans", "charts")
@@ -642,7 +642,7 @@ class Loader:
             spec = self.mapping(body, key, allow_none=False)
             if spec is None:
                 continue
-            self.keys(spec, key, _TREE_KEYS, required=_TREE_KEYS)
+            self.keys(spec, key, _TREE_KEYS, required=("children", "relation"))
             children = self.names(spec, key, "children")
             relation = self.choice(spec, key, "relation", RELATIONS, None)
             if "children" in spec and not children:
@@ -654,10 +654,42 @@ class Loader:
                 )
             elif relation in ("sum", "product") and len(children) < 2:
                 self.add(f"{key}.children", f"a {relation} relation needs two or more children")
+            tolerance = self.tolerance(spec, key, relation)
             if children:
                 # an invalid relation is reported above; keep the node to check its children
-                out[name] = TreeNode(name, children, relation or "influence")
+                out[name] = TreeNode(name, children, relation or "influence", tolerance)
         return out
+
+    def tolerance(self, spec: Mapping, key: str, relation: str | None) -> float | None:
+        """A tree node's ``tolerance:``: a fraction (0.01) or a percentage ("1%") of the
+        metric's value by which its identity may miss in ``starboard check``."""
+        value = spec.get("tolerance")
+        if value is None:
+            return None
+        tkey = f"{key}.tolerance"
+        if relation == "influence":
+            self.add(
+                tkey,
+                "an influence relation is not an identity (it is not checked): it takes "
+                "no tolerance",
+            )
+            return None
+        number: float | None = None
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                number = float(value.strip()[:-1]) / 100
+            except ValueError:
+                number = None
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        if number is None or not 0 <= number < 1:
+            self.add(
+                tkey,
+                f"{value!r} is not a tolerance: use a fraction of the metric from 0 to "
+                'below 1 (0.01) or a percentage ("1%")',
+            )
+            return None
+        return number
 
     def goals(self, node: Any) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}

@@ -19,6 +19,15 @@ RELATIONS = ("sum", "product", "ratio", "influence")
 CHART_TYPES = ("line", "bar", "stacked_bar", "area", "table", "funnel", "cohort", "breakdown")
 COMPARES = ("previous_year", "previous_period", "goal")
 TIERS = (0, 1, 2)
+# What each tier's board page renders (pages/t0.py, pages/t1.py); no page renders a tier 2
+# board (Tier 2 is /t2/explore), so it holds no charts.
+TIER_CHARTS: dict[int, tuple[str, ...]] = {0: ("line", "bar", "area"), 1: CHART_TYPES, 2: ()}
+# Chart types whose query needs `by: <dimension>` (without it the board runs nothing)
+CHARTS_NEEDING_BY: dict[int, tuple[str, ...]] = {
+    0: ("bar",),
+    1: ("bar", "stacked_bar", "table", "breakdown"),
+    2: (),
+}
 TIER0_MAX_SECTIONS = 5
 TIER0_MAX_WIDGETS = 79  # BANs + charts; 80 or more is refused
 
@@ -105,6 +114,7 @@ class TreeNode:
     metric: str
     children: tuple[str, ...]
     relation: str  # one of RELATIONS
+    tolerance: float | None = None  # `starboard check`: relative gap allowed (None: default)
 
 
 @dataclass(frozen=True)

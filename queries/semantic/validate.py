@@ -13,9 +13,11 @@ from queries.semantic.graph import (
 )
 from queries.semantic.load import Loader, select_tables, suggest
 from queries.semantic.types import (
+    CHARTS_NEEDING_BY,
     GRAINS,
     TIER0_MAX_SECTIONS,
     TIER0_MAX_WIDGETS,
+    TIER_CHARTS,
     Chart,
     Metric,
     SemanticModel,
@@ -269,7 +271,38 @@ class Validator:
         for key, name in self.loader.bans:
             self.known("metric", name, self.metrics, key)
         for key, chart in self.loader.charts:
+            owner = self.model.boards.get(key.split(".")[1]) if key.startswith("boards.") else None
+            if owner is not None:
+                self.check_chart_tier(chart, key, owner.tier)
             self.check_chart(chart, key)
+
+    def check_chart_tier(self, chart: Chart, key: str, tier: int) -> None:
+        """A chart type the board's tier renders, with what that type needs to run."""
+        accepted = TIER_CHARTS.get(tier, ())
+        if chart.type not in accepted:
+            if not accepted:
+                self.add(
+                    f"{key}.type",
+                    f"a tier {tier} board shows no charts (no page renders one; Tier 2 is "
+                    "the explorer, /t2/explore): put the chart on a tier 0 or tier 1 board",
+                )
+                return
+            others = [t for t, kinds in TIER_CHARTS.items() if chart.type in kinds]
+            where = f" (a tier {others[0]} chart)" if others else ""
+            self.add(
+                f"{key}.type",
+                f"a tier {tier} board cannot show a {chart.type} chart{where}: tier {tier} "
+                f"accepts {', '.join(accepted)}",
+            )
+            return
+        if chart.type in CHARTS_NEEDING_BY.get(tier, ()) and not chart.by:
+            self.add(key, f"a {chart.type} chart needs `by: <dimension>` (what it splits by)")
+        if chart.type == "cohort":
+            cohort = dict(chart.options).get("cohort")
+            if not cohort:
+                self.add(key, "a cohort chart needs `cohort: <dimension on the signup date>`")
+            else:
+                self.known("dimension", cohort, self.dims, f"{key}.cohort")
 
     def check_chart(self, chart: Chart, key: str) -> None:
         names = [(chart.metric, f"{key}.metric")] if chart.metric else []

@@ -548,7 +548,7 @@ def test_tier0_board_with_79_widgets_is_fine(tmp_path: Path) -> None:
     board = (
         "  wide:\n    tier: 0\n    sections:\n      - bans: ["
         + ", ".join(["units"] * 78)
-        + "]\n        charts: [{type: table, metric: sales}]\n"
+        + "]\n        charts: [{type: line, metric: sales}]\n"
     )
     model = parse_model(TINY_TEXT + board, tmp_path / "m.yaml")
     assert len(model.boards["wide"].sections[0].bans) == 78
@@ -557,12 +557,12 @@ def test_tier0_board_with_79_widgets_is_fine(tmp_path: Path) -> None:
 def test_chart_options_are_sorted_string_pairs() -> None:
     board = (
         "  extra:\n    tier: 1\n    sections:\n      - charts:\n"
-        "          - {type: cohort, metric: units, title: Retention, cohort: signup,"
+        "          - {type: cohort, metric: units, title: Retention, cohort: country,"
         " periods: 12}\n"
     )
     model = parse_model(TINY_TEXT + board)
     chart = model.boards["extra"].sections[0].charts[0]
-    assert chart.options == (("cohort", "signup"), ("periods", "12"), ("title", "Retention"))
+    assert chart.options == (("cohort", "country"), ("periods", "12"), ("title", "Retention"))
 
 
 def test_label_defaults_to_title_cased_name(tiny: SemanticModel) -> None:
@@ -704,11 +704,15 @@ def test_metric_column_of_another_table_is_reported(tmp_path: Path) -> None:
     assert problem.message.startswith("'dim_store.store_key' is not a column of 'fct_sales'")
 
 
-def test_check_returns_load_problems_without_touching_the_warehouse(tmp_path: Path) -> None:
-    engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+def test_check_reports_load_problems_and_the_warehouse_in_one_run(tmp_path: Path) -> None:
+    engine = sa.create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
     problems = check(HERE / "models" / "broken_many.yaml", engine)
-    assert len(problems) == 5
-    assert problems[-1].key == "metircs"
+    assert len(problems) == 6  # the model's 5, and the warehouse it could not reach
+    assert problems[-2].key == "metircs"
+    assert problems[-1].key == "warehouse"
+    assert problems[-1].message.startswith("cannot connect to the warehouse")
 
 
 def test_unreachable_warehouse_is_one_problem(tiny: SemanticModel) -> None:
