@@ -196,7 +196,7 @@ class MockWarehouse:
 def _owner(model: SemanticModel, table: str, ref: str) -> tuple[str, str]:
     """(table, column) of a time reference: own ``col`` or ``table.col``."""
     owner, _, column = ref.rpartition(".")
-    return (owner or table, column)
+    return (model.physical(owner) if owner else table, column)
 
 
 def _literal(node: exp.Expression) -> Any:
@@ -240,22 +240,23 @@ class _Reader:
             for col in table.primary_key:
                 self._set(table.name, col, pk=True)
             for join in table.joins:
-                self._set(table.name, join.from_column, fk=(join.target, join.to_column))
-                self._set(join.target, join.to_column, join_key=True)
+                self._set(table.name, join.from_column, fk=(join.table, join.to_column))
+                self._set(join.table, join.to_column, join_key=True)
             if table.time:
                 self._set(*_owner(model, table.name, table.time), time=True)
             for hint in table.columns:
                 self._set(table.name, hint.name, hint=hint)
         for dim in model.dimensions.values():
             if dim.table and dim.column:
-                self._set(dim.table, dim.column, dimension=True)
+                self._set(model.physical(dim.table), dim.column, dimension=True)
+        names = {**{t: t for t in model.tables}, **model.roles()}  # table.column in metrics
         for metric in model.metrics.values():
             if metric.kind != "aggregate" or not metric.fact:
                 continue
             for text in (metric.sql, metric.filter):
                 tree = self._parse(text)
                 if tree is not None:
-                    self._scan(tree, {"": metric.fact}, metric.fact)
+                    self._scan(tree, {**names, "": metric.fact}, metric.fact)
         for check in model.checks:
             self._read_check(check.table, check)
         return self.columns
@@ -550,8 +551,8 @@ def join_order(model: SemanticModel) -> list[str]:
     graph: dict[str, set[str]] = {name: set() for name in model.tables}
     for table in model.tables.values():
         for join in table.joins:
-            if join.target in model.tables:
-                graph[table.name].add(join.target)
+            if join.table in model.tables and join.table != table.name:
+                graph[table.name].add(join.table)
     for check in model.checks:
         if check.to and check.to[0] in model.tables and check.to[0] != check.table:
             graph.setdefault(check.table, set()).add(check.to[0])
@@ -578,8 +579,8 @@ def plan_mock(model: SemanticModel, options: MockOptions) -> dict[str, TablePlan
     joined_by: dict[str, list[str]] = {name: [] for name in model.tables}
     for table in model.tables.values():
         for join in table.joins:
-            if join.target in joined_by and table.kind == "dimension":
-                joined_by[join.target].append(table.name)
+            if join.table in joined_by and table.kind == "dimension":
+                joined_by[join.table].append(table.name)
     sizes: dict[str, int] = {}
     for name in reversed(order):  # children before their parents
         table = model.tables[name]
