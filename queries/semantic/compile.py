@@ -579,8 +579,8 @@ class _FactSource:
             fact: sa.table(fact, *(sa.column(c) for c in sorted(columns.get(fact, ()))))
         }
         for name, (_parent, join) in steps.items():
-            table = sa.table(join.table, *(sa.column(c) for c in sorted(columns.get(name, ()))))
-            self.tables[name] = table.alias(name) if join.is_role else table
+            physical = sa.table(join.table, *(sa.column(c) for c in sorted(columns.get(name, ()))))
+            self.tables[name] = physical.alias(name) if join.is_role else physical
         from_clause: sa.FromClause = self.tables[fact]
         for table, (parent, join) in steps.items():
             on = self.tables[parent].c[join.from_column] == self.tables[table].c[join.to_column]

@@ -11,10 +11,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from app.core.errors import ModelError, Problem, QueryError
 from queries.explore import detail as dq
+from queries.quality.freshness import _latest
 from queries.semantic.against_warehouse import check_model_against_warehouse
 from queries.semantic.compile import compile_query, sql_text
 from queries.semantic.model import load_model
@@ -133,6 +133,13 @@ def test_a_fact_time_through_a_role(tmp_path: Path, warehouse: Warehouse) -> Non
         WHERE c.cal_date >= DATE '2026-01-10' GROUP BY 1, 2 ORDER BY 1, 2"""
     )
     assert got.to_dict("records") == want.to_dict("records")
+    # the freshness banner reads the time through the role too
+    latest = _latest(model, warehouse.engine, "f_ticket_event", "event_day", "cal_date")
+    want_latest = warehouse.scalar(
+        "SELECT MAX(c.cal_date) FROM f_ticket_event e JOIN d_calendar c "
+        "ON e.event_cal_key = c.cal_key"
+    )
+    assert latest == want_latest is not None
 
 
 def test_joins_beyond_a_role_are_not_followed(warehouse: Warehouse) -> None:
