@@ -38,7 +38,7 @@ from sqlglot import exp
 
 from app.core.errors import QueryError
 from queries.semantic import sqlexpr
-from queries.semantic.graph import join_path, reachable_tables, unreachable
+from queries.semantic.graph import join_path, reachable_tables, role_hint, unreachable
 from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
 from queries.semantic.types import GRAINS, Dimension, Join, Metric, Rollup, SemanticModel
 
@@ -406,7 +406,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
                     "has no time column"
                     if ref.dim.is_time
                     else f"has no join path to {ref.dim.table}"
-                    + _beyond_role(model, fact, ref.dim.table)
+                    + role_hint(model, fact, ref.dim.table)
                 )
                 problems.append(
                     f"dimension {ref.name!r} is not reachable from {fact} "
@@ -454,12 +454,6 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         limit=limit,
         kinds=kinds,
     )
-
-
-def _beyond_role(model: SemanticModel, fact: str, table: str | None) -> str:
-    """' (… only beyond role r …)' when ``table`` is reached only past a role, else ''."""
-    why = unreachable(model, fact, table or "")
-    return f" ({why.partition(': ')[2]})" if ": it is joined only beyond role" in why else ""
 
 
 def _facts_of(model: SemanticModel, metric: str) -> set[str]:

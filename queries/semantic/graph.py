@@ -70,14 +70,24 @@ def reachable_tables(model: SemanticModel, table: str) -> set[str]:
 
 def unreachable(model: SemanticModel, fact: str, name: str) -> str:
     """Why ``name`` (a table or role) is not reachable from ``fact``, for an error message."""
-    roles = model.roles()
-    if name not in model.tables and name not in roles:
+    if name not in model.tables and name not in model.roles():
         return f"'{name}' is not a table or role of the model"
-    message = f"'{name}' is not reachable from '{fact}' through its joins"
-    # reachable when roles are followed? then say which role stops the path
+    return (
+        f"'{name}' is not reachable from '{fact}' through its joins{role_hint(model, fact, name)}"
+    )
+
+
+def role_hint(model: SemanticModel, fact: str, name: str | None) -> str:
+    """': <why>' when ``name`` is joined from ``fact`` only as a role, or only beyond a role
+    (whose joins are not followed); '' otherwise. For "not reachable" messages."""
+    roles = model.roles()
+    as_roles = sorted(r for r in reachable_tables(model, fact) if roles.get(r) == name)
+    if as_roles:
+        listed = ", ".join(f"'{r}'" for r in as_roles)
+        return f": '{name}' is joined only as role {listed}; write {as_roles[0]}.column"
     seen = {fact}
     queue: deque[tuple[str, str | None]] = deque([(fact, None)])
-    while queue:
+    while queue:  # follow the roles' joins too, remembering the first role on the way
         node, via_role = queue.popleft()
         table = model.tables.get(model.physical(node))
         for join in table.joins if table is not None else ():
@@ -87,12 +97,12 @@ def unreachable(model: SemanticModel, fact: str, name: str) -> str:
             role = via_role or (join.target if join.is_role else None)
             if join.target == name and role is not None and role != name:
                 return (
-                    f"{message}: it is joined only beyond role '{role}' "
-                    f"(table '{roles.get(role, role)}'), whose own joins are not followed; "
-                    f"join '{name}' from '{fact}' directly, or as a role"
+                    f": '{name}' is joined only beyond role '{role}' (table "
+                    f"'{roles.get(role, role)}'), whose own joins are not followed; join "
+                    f"'{name}' from '{fact}' directly, or as a role"
                 )
             queue.append((join.target, role))
-    return message
+    return ""
 
 
 def reachable_dimensions(model: SemanticModel, fact: str) -> set[str]:

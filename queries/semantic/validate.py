@@ -10,6 +10,7 @@ from queries.semantic.graph import (
     metric_references,
     reachable_dimensions,
     reachable_tables,
+    role_hint,
     unreachable,
 )
 from queries.semantic.load import Loader, select_tables, suggest
@@ -245,10 +246,11 @@ class Validator:
                     and name in self.model.dimensions
                     and name not in reachable
                 ):
+                    hint = role_hint(self.model, rollup.fact, self.model.dimensions[name].table)
                     self.add(
                         dkey,
                         f"dimension '{name}' is not reachable from "
-                        f"'{rollup.fact}' through its joins",
+                        f"'{rollup.fact}' through its joins{hint}",
                     )
             for i, name in enumerate(rollup.metrics):
                 mkey = f"{key}.metrics.{i}"
@@ -325,5 +327,6 @@ class Validator:
                     self.add(
                         f"{key}.by",
                         f"dimension '{dim_name}' is not reachable from "
-                        f"'{fact}', which metric '{name}' aggregates",
+                        f"'{fact}', which metric '{name}' aggregates"
+                        f"{role_hint(self.model, fact, dim.table)}",
                     )

@@ -379,3 +379,32 @@ def test_a_dimension_on_an_unknown_role_is_refused(tmp_path: Path) -> None:
     assert (
         problem.message == "unknown table or role 'handover_agnt'; did you mean 'handover_agent'?"
     )
+
+
+def test_a_snowflake_beyond_a_role_is_refused_with_the_reason(tmp_path: Path) -> None:
+    path = support_with(
+        tmp_path,
+        (
+            "      d_store: store_ref\n  d_calendar:",
+            "      site: {table: d_store, from: store_ref, to: store_ref}\n  d_calendar:",
+        ),
+    )
+    problems = {(p.key, p.message) for p in problems_of(path)}
+    assert problems == {
+        (
+            "rollups.r_monthly_staffing.dimensions.0",
+            "dimension 'store' is not reachable from 'f_staffing' through its joins: 'd_store' "
+            "is joined only as role 'site'; write site.column",
+        ),
+        (
+            "rollups.r_monthly_staffing.dimensions.1",
+            "dimension 'city' is not reachable from 'f_staffing' through its joins: 'd_city' is "
+            "joined only beyond role 'site' (table 'd_store'), whose own joins are not "
+            "followed; join 'd_city' from 'f_staffing' directly, or as a role",
+        ),
+        (
+            "metrics.flagship_hours.filter",
+            "'d_store' is not reachable from 'f_staffing' through its joins: 'd_store' is "
+            "joined only as role 'site'; write site.column",
+        ),
+    }
