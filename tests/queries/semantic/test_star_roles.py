@@ -408,3 +408,29 @@ def test_a_snowflake_beyond_a_role_is_refused_with_the_reason(tmp_path: Path) ->
             "joined only as role 'site'; write site.column",
         ),
     }
+
+
+def test_a_role_has_its_table_personal_data(warehouse: Warehouse) -> None:
+    from queries.semantic.types import Dimension
+    from queries.tree import mover_dimensions
+
+    model = warehouse.model
+    agent = dataclasses.replace(model.tables["d_agent"], pii=frozenset({"agent_name"}))
+    handed_to = Dimension("handed_to", "Handed to", "handover_agent", "agent_name")
+    model = dataclasses.replace(
+        model,
+        tables={**model.tables, "d_agent": agent},
+        dimensions={**model.dimensions, "handed_to": handed_to},
+    )
+    columns = {c.key: c for c in dq.detail_columns(model, "f_ticket_event", warehouse.kinds)}
+    assert columns["handed_to"].pii and columns["handover_team"].pii is False
+    assert "handed_to" not in mover_dimensions(model, "events")
+    assert "handover_team" in mover_dimensions(model, "events")
+    statement, _ = dq.detail_statement(
+        model,
+        dq.Drill("events", (Filter("handover_team", "=", "Tier 1"),)),
+        dialect=warehouse.dialect,
+        kinds=warehouse.kinds,
+    )
+    got = warehouse.frame(statement)
+    assert len(got) > 0 and set(got["handed_to"]) == {dq.MASK}
