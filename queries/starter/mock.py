@@ -579,7 +579,7 @@ def plan_mock(model: SemanticModel, options: MockOptions) -> dict[str, TablePlan
     joined_by: dict[str, list[str]] = {name: [] for name in model.tables}
     for table in model.tables.values():
         for join in table.joins:
-            if join.table in joined_by and table.kind == "dimension":
+            if join.table in joined_by and table.kind == "dimension" and join.table != table.name:
                 joined_by[join.table].append(table.name)
     sizes: dict[str, int] = {}
     for name in reversed(order):  # children before their parents
@@ -769,7 +769,9 @@ class _Generator:
             parent = self.plans.get(col.target[0])
             if parent is None:
                 continue
-            if parent.calendar:
+            if parent is plan:  # a role of the table itself (a manager): one of its own rows
+                picks[col.name] = rng.choice(n, size=n)
+            elif parent.calendar:
                 picks[col.name] = day
             elif not self._derived(plan, col, picks):
                 picks[col.name] = rng.choice(parent.rows, size=n, p=self._parent_probs(parent.name))
@@ -779,10 +781,15 @@ class _Generator:
             if col.name in keys:
                 cols[col.name] = keys[col.name]
             elif col.role == "fk" and col.name in picks and col.target is not None:
+                if col.target[0] == plan.name:
+                    continue  # filled below, once the table's own key exists
                 parent_cols = self.tables[col.target[0]]
                 cols[col.name] = parent_cols[col.target[1]][picks[col.name]]
             else:
                 cols[col.name] = self._values(plan, col, n, day, seconds)
+        for col in plan.columns:
+            if col.role == "fk" and col.target is not None and col.target[0] == plan.name:
+                cols[col.name] = cols[col.target[1]][picks[col.name]]
         for upper, lower in plan.nests:
             cols[upper] = _nest(cols[upper], cols[lower], rng)
         for col in plan.columns:
