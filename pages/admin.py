@@ -53,7 +53,7 @@ def _scope_example() -> str:
         return "dimension=value"
     pii = {(t, c) for t, table in model.tables.items() for c in table.pii}
     for dim in model.dimensions.values():
-        if not dim.is_time and dim.table and (dim.table, dim.column) not in pii:
+        if not dim.is_time and dim.table and (model.physical(dim.table), dim.column) not in pii:
             return f"{dim.name}=VALUE"
     return "dimension=value"
 

@@ -483,7 +483,7 @@ def export_frame(number: int, runtime: Runtime | None = None) -> pd.DataFrame:
     masked: list[str] = []
     for dim in spec.attributes:
         d = model.dimensions[dim]
-        table = model.tables.get(d.table) if d.table else None
+        table = model.table_of(d.table) if d.table else None
         (masked if table and d.column in table.pii and not may_see_pii else shown).append(dim)
     out = pd.DataFrame({spec.member: members.index})
     if shown:

@@ -543,7 +543,7 @@ def mover_dimensions(model: SemanticModel, metric: str) -> list[str]:
     for name, dim in model.dimensions.items():
         if name not in reachable or dim.is_time or dim.table is None:
             continue
-        table = model.tables.get(dim.table)
+        table = model.table_of(dim.table)  # a role's PII is its table's
         if table is not None and dim.column in table.pii:
             continue
         out.append(name)

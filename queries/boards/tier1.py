@@ -488,7 +488,7 @@ def cohort_size_metric(model: SemanticModel, chart: Chart) -> str | None:
         (
             m.name
             for m in model.metrics.values()
-            if m.kind == "aggregate" and m.fact == dim.table and m.additive
+            if m.kind == "aggregate" and m.fact == model.physical(dim.table) and m.additive
         ),
         None,
     )

@@ -163,7 +163,7 @@ def fact_of(model: SemanticModel, metric: str) -> tuple[str, list[str]]:
 
 
 def _is_pii(model: SemanticModel, table: str, column: str) -> bool:
-    spec = model.tables.get(table)
+    spec = model.table_of(table)  # a role's columns are its table's
     return bool(spec and column in spec.pii)
 
 
@@ -204,13 +204,14 @@ def detail_columns(
                 dim.label,
                 dim.table,
                 dim.column,
-                kinds.get(f"{dim.table}.{dim.column}", "text"),
+                kinds.get(f"{model.physical(dim.table)}.{dim.column}", "text"),
                 _is_pii(model, dim.table, dim.column),
             )
         )
     shown = {(c.table, c.column) for c in columns}
     for table in sorted(tables - {fact}):
-        for column in sorted(model.tables[table].pii):
+        spec = model.table_of(table)
+        for column in sorted(spec.pii if spec else ()):
             if (table, column) not in shown:
                 columns.append(
                     DetailColumn(
@@ -218,7 +219,7 @@ def detail_columns(
                         f"{column} ({table})",
                         table,
                         column,
-                        kinds.get(f"{table}.{column}", "text"),
+                        kinds.get(f"{model.physical(table)}.{column}", "text"),
                         True,
                     )
                 )
@@ -287,10 +288,10 @@ def detail_statement(
     ]
     needs += [c.ref.dim for c in conds]
     needs += [d for d in _scope_dims(model, scope) if d is not None and _reaches(model, fact, d)]
-    source = _FactSource(model, fact, dialect, needs)
+    source = _FactSource(model, fact, dialect, needs, leaves)
     for col in columns:
         table = source.tables[col.table]
-        if col.column not in table.c:
+        if col.column not in table.c and isinstance(table, sa.TableClause):
             table.append_column(sa.column(col.column))
     selected: dict[str, ColumnElement] = {}
     for col in columns:

@@ -110,9 +110,9 @@ def implied_checks(
                     "relationship",
                     f"{key}.joins.{join.target}",
                     (join.from_column,),
-                    to=(join.target, join.to_column),
+                    to=(join.table, join.to_column),
                     max_orphan_rate=ORPHAN_WARN,
-                    description=f"Each {join.from_column} has a row in {join.target}.",
+                    description=f"Each {join.from_column} has a row in {join.table}.",
                 )
             )
         if table.kind == "fact" and table.time and "." not in table.time:

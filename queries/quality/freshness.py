@@ -187,8 +187,10 @@ def _latest(model: SemanticModel, engine: sa.Engine, fact: str, owner: str, colu
                 needed.setdefault(table.name, set()).add(join.from_column)
                 needed.setdefault(join.target, set()).add(join.to_column)
             needed[owner].add(column)
-            aliases = {
-                name: sa.table(name, *(sa.column(c) for c in sorted(cols))).alias(f"t{i}")
+            aliases = {  # a role (time: role.column) reads its physical table
+                name: sa.table(model.physical(name), *(sa.column(c) for c in sorted(cols))).alias(
+                    f"t{i}"
+                )
                 for i, (name, cols) in enumerate(needed.items())
             }
             source: sa.FromClause = aliases[fact]

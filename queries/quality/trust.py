@@ -113,7 +113,7 @@ def input_tables(
     for name in dimensions:
         dim = model.dimensions.get(name.partition(":")[0])
         if dim is not None and dim.table:
-            tables.add(dim.table)
+            tables.add(model.physical(dim.table))  # a role reads its table
     return tables
 
 

@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from app.core.errors import Problem
+from queries.semantic.graph import reachable_tables, unreachable
 from queries.semantic.load import suggest
 from queries.semantic.model import load_model_partial
 from queries.semantic.tree_check import check_tree
@@ -116,11 +117,11 @@ def _check_structure(model: SemanticModel, columns: dict[str, dict[str, str]], a
         for join in table.joins:
             jkey = f"{key}.joins.{join.target}"
             has(table.name, join.from_column, jkey)
-            if join.target in columns:
-                has(join.target, join.to_column, jkey)
+            if join.table in columns:
+                has(join.table, join.to_column, jkey)
         if table.time:
             owner, _, col = table.time.rpartition(".")
-            owner = owner or table.name
+            owner = model.physical(owner) if owner else table.name  # a role: its table
             if owner in columns and has(owner, col, f"{key}.time"):
                 type_name = columns[owner][col]
                 if not _is_temporal(type_name):
@@ -129,8 +130,9 @@ def _check_structure(model: SemanticModel, columns: dict[str, dict[str, str]], a
                         f"time column '{owner}.{col}' is {type_name}, not a DATE or TIMESTAMP",
                     )
     for dim in model.dimensions.values():
-        if dim.table and dim.column and dim.table in columns:
-            has(dim.table, dim.column, f"dimensions.{dim.name}.column")
+        physical = model.physical(dim.table or "")
+        if dim.table and dim.column and physical in columns:
+            has(physical, dim.column, f"dimensions.{dim.name}.column")
 
 
 def check_columns(
@@ -169,7 +171,8 @@ def check_columns(
 def _check_metric_sql(
     model: SemanticModel, columns: dict[str, dict[str, str]], dialect: str, add: Any
 ) -> None:
-    """Every identifier in an aggregate metric's sql and filter is a column of its fact."""
+    """Every column in an aggregate metric's sql and filter exists: unqualified ones in its
+    fact, ``t.column`` in the table ``t`` names (a role: its physical table)."""
     read = _SQLGLOT_DIALECTS.get(dialect)
     for metric in model.metrics.values():
         if metric.kind != "aggregate" or not metric.fact:
@@ -187,18 +190,22 @@ def _check_metric_sql(
                 continue
             if fact_cols is None:
                 continue
+            reachable = reachable_tables(model, metric.fact)
             for column in tree.find_all(exp.Column):
-                if column.table and column.table != metric.fact:
+                owner = column.table or metric.fact
+                physical = model.physical(owner)
+                if owner not in reachable:
+                    add(key, f"{unreachable(model, metric.fact, owner)}{suggest(owner, reachable)}")
+                    continue
+                cols = columns.get(physical)
+                if cols is None:
+                    continue  # the missing table is reported with its tables entry
+                if column.name not in cols:
+                    role = f" (role '{owner}')" if owner != physical else ""
                     add(
                         key,
-                        f"'{column.sql()}' is not a column of '{metric.fact}': a metric's "
-                        "sql and filter use its fact's own columns",
-                    )
-                elif column.name not in fact_cols:
-                    add(
-                        key,
-                        f"column '{column.name}' does not exist in table '{metric.fact}'"
-                        f"{suggest(column.name, fact_cols)}",
+                        f"column '{column.name}' does not exist in table '{physical}'{role}"
+                        f"{suggest(column.name, cols)}",
                     )
 
 
@@ -209,14 +216,14 @@ def _check_join_keys(
     keys: dict[tuple[str, tuple[str, ...]], str] = {}
     for owner in model.tables.values():
         for join in owner.joins:
-            target = model.tables.get(join.target)
+            target = model.tables.get(join.table)  # a role lands on its physical table
             if target is None:
                 continue
             to_cols: tuple[str, ...] = (join.to_column,)
             key = (
                 f"tables.{target.name}.primary_key"
                 if target.primary_key == to_cols
-                else f"tables.{owner.name}.joins.{target.name}"
+                else f"tables.{owner.name}.joins.{join.target}"
             )
             keys.setdefault((target.name, to_cols), key)
             if target.primary_key:

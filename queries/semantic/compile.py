@@ -41,7 +41,7 @@ from sqlglot import exp
 
 from app.core.errors import QueryError
 from queries.semantic import conditions, share, sqlexpr
-from queries.semantic.graph import join_path, reachable_tables
+from queries.semantic.graph import join_path, reachable_tables, role_hint, unreachable
 from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
 from queries.semantic.types import GRAINS, Dimension, Join, Metric, Rollup, SemanticModel
 
@@ -221,11 +221,11 @@ def _reaches(model: SemanticModel, fact: str, dim: Dimension) -> bool:
     return dim.table is not None and dim.table in reachable_tables(model, fact)
 
 
-def _kind_of(ref: _DimRef, kinds: Mapping[str, str]) -> str | None:
+def _kind_of(model: SemanticModel, ref: _DimRef, kinds: Mapping[str, str]) -> str | None:
     """The value kind filters on this dimension are coerced to (None: bind as given)."""
     if ref.dim.is_time:
         return "date"
-    return kinds.get(f"{ref.dim.table}.{ref.dim.column}")
+    return kinds.get(f"{model.physical(ref.dim.table or '')}.{ref.dim.column}")
 
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -317,7 +317,7 @@ def _check_filter(
         return None
     if ref is None:
         return None
-    kind = _kind_of(ref, kinds)
+    kind = _kind_of(model, ref, kinds)
     column = "the time dimension" if ref.dim.is_time else f"{ref.dim.table}.{ref.dim.column}"
     many = flt.op in ("in", "not_in", "between")
     values = flt.value
@@ -423,6 +423,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
                     "has no time column"
                     if ref.dim.is_time
                     else f"has no join path to {ref.dim.table}"
+                    + role_hint(model, fact, ref.dim.table)
                 )
                 problems.append(
                     f"dimension {ref.name!r} is not reachable from {fact} "
@@ -620,10 +621,11 @@ def _metric_sa(
 
 
 def _model_columns(model: SemanticModel) -> dict[str, set[str]]:
-    """Every column the model names, per table (join keys, dimensions, time)."""
+    """Every column the model names, per table or role (keys, joins, dimensions, time, PII);
+    a role has its table's columns too."""
     cols: dict[str, set[str]] = {name: set() for name in model.tables}
     for name, table in model.tables.items():
-        cols[name].update(table.primary_key)
+        cols[name].update(table.primary_key, table.pii)
         for join in table.joins:
             cols[name].add(join.from_column)
             cols.setdefault(join.target, set()).add(join.to_column)
@@ -633,11 +635,15 @@ def _model_columns(model: SemanticModel) -> dict[str, set[str]]:
     for dim in model.dimensions.values():
         if dim.table and dim.column:
             cols.setdefault(dim.table, set()).add(dim.column)
+    for role, table_name in model.roles().items():
+        cols[role] = cols.get(role, set()) | cols.get(table_name, set())
     return cols
 
 
 class _FactSource:
-    """Reads one fact from its own table, joined to the dimension tables it needs."""
+    """Reads one fact from its own table, LEFT JOINed to the tables and roles it needs: those
+    of the dimensions in ``needs`` and those the ``metrics``' sql and filter name
+    (``table.column``). Every join is many-to-one, so each fact row stays one row."""
 
     def __init__(
         self,
@@ -645,19 +651,25 @@ class _FactSource:
         fact: str,
         dialect: sa.engine.Dialect,
         needs: Iterable[Dimension],
+        metrics: Iterable[str] = (),
     ) -> None:
         self.model, self.fact, self.dialect = model, fact, dialect
         columns = _model_columns(model)
         self.time = _time_column(model, fact)
-        steps: dict[str, tuple[str, Join]] = {}  # joined table → (parent, join), parents first
-        for dim in needs:
-            table = (self.time[0] if self.time else None) if dim.is_time else dim.table
+        wanted = [
+            (self.time[0] if self.time else None) if dim.is_time else dim.table for dim in needs
+        ]
+        wanted += _metric_tables(model, fact, metrics)
+        steps: dict[str, tuple[str, Join]] = {}  # joined name → (parent, join), parents first
+        for table in wanted:
             for owner, join in (join_path(model, fact, table) or []) if table else []:
                 steps.setdefault(join.target, (owner.name, join))
-        self.tables = {
-            t: sa.table(t, *(sa.column(c) for c in sorted(columns.get(t, ()))))
-            for t in [fact, *steps]
+        self.tables: dict[str, Any] = {
+            fact: sa.table(fact, *(sa.column(c) for c in sorted(columns.get(fact, ()))))
         }
+        for name, (_parent, join) in steps.items():
+            physical = sa.table(join.table, *(sa.column(c) for c in sorted(columns.get(name, ()))))
+            self.tables[name] = physical.alias(name) if join.is_role else physical
         from_clause: sa.FromClause = self.tables[fact]
         for table, (parent, join) in steps.items():
             on = self.tables[parent].c[join.from_column] == self.tables[table].c[join.to_column]
@@ -767,6 +779,21 @@ class _RollupSource:
 _Source = _FactSource | _RollupSource
 
 
+def _metric_tables(model: SemanticModel, fact: str, metrics: Iterable[str]) -> list[str]:
+    """Tables or roles (other than the fact) that the metrics' sql and filter name; QueryError
+    for one the fact does not reach (the model check refuses it first)."""
+    names: list[str] = []
+    for name in metrics:
+        metric = model.metrics[name]
+        for table in sqlexpr.snippet_tables(metric.sql, metric.filter):
+            if table == fact or table in names:
+                continue
+            if join_path(model, fact, table) is None:
+                raise QueryError(f"metric {name!r}: {unreachable(model, fact, table)}")
+            names.append(table)
+    return names
+
+
 def _bind_list(values: Iterable[object]) -> list[object]:
     """Values for an expanding IN parameter."""
     return list(values)
@@ -824,7 +851,7 @@ def _scope_predicates(
         if dim is None or not _reaches(model, fact, dim):
             return [sa.false()], True
         ref = _DimRef(ref=name, name=name, grain=None, dim=dim)
-        kind = _kind_of(ref, kinds)
+        kind = _kind_of(model, ref, kinds)
         allowed: list[object] = []
         for value in values:
             try:
@@ -939,7 +966,7 @@ def rollup_statements(
             if dim is None or dim.is_time or not _reaches(model, rollup.fact, dim):
                 raise QueryError(f"{where}: dimension {name!r} is not reachable from {rollup.fact}")
             refs.append(_DimRef(ref=name, name=name, grain=None, dim=dim))
-        source = _FactSource(model, rollup.fact, dialect, [r.dim for r in refs])
+        source = _FactSource(model, rollup.fact, dialect, [r.dim for r in refs], rollup.metrics)
         dims = [source.dim(r) for r in refs]
         columns = [d.label(r.name) for d, r in zip(dims, refs, strict=True)]
         columns += [source.leaf(name).label(name) for name in rollup.metrics]
@@ -1024,7 +1051,7 @@ def compile_query(
             needs += [
                 d for d in _scope_dims(model, scope) if d is not None and _reaches(model, fact, d)
             ]
-            source = _FactSource(model, fact, dialect, needs)
+            source = _FactSource(model, fact, dialect, needs, plan.leaves[fact])
         predicates = [_condition(source, c) for c in plan.conds]
         predicates += [conditions.render(g, partial(_condition, source)) for g in plan.groups]
         if isinstance(source, _FactSource) and plan.dims:

@@ -13,11 +13,19 @@ from sqlglot import exp
 from queries.semantic.types import Join, Metric, SemanticModel, Table
 
 
+def _joins_of(model: SemanticModel, name: str) -> tuple[Join, ...]:
+    """The joins followed out of a node: a table's own; none out of a role (a leaf)."""
+    table = model.tables.get(name)
+    return table.joins if table is not None else ()
+
+
 def join_path(
     model: SemanticModel, from_table: str, to_table: str
 ) -> list[tuple[Table, Join]] | None:
-    """Shortest chain of many-to-one joins from one table to another; [] if same, None if none."""
-    if from_table not in model.tables or to_table not in model.tables:
+    """Shortest chain of many-to-one joins from one table to a table or role; [] if same,
+    None if none. A role (a table joined under another name) ends a path: its table's own
+    joins are not followed, so every joined name is one alias in the SQL."""
+    if from_table not in model.tables:
         return None
     if from_table == to_table:
         return []
@@ -26,8 +34,8 @@ def join_path(
     seen = {from_table}
     while queue:
         name = queue.popleft()
-        for join in model.tables[name].joins:
-            if join.target in seen or join.target not in model.tables:
+        for join in _joins_of(model, name):
+            if join.target in seen or join.table not in model.tables:
                 continue
             seen.add(join.target)
             came_from[join.target] = (name, join)
@@ -39,22 +47,62 @@ def join_path(
                     path.append((model.tables[owner], via))
                     step = owner
                 return path[::-1]
-            queue.append(join.target)
+            if not join.is_role:
+                queue.append(join.target)
     return None
 
 
 def reachable_tables(model: SemanticModel, table: str) -> set[str]:
-    """The table itself and every table reached from it through many-to-one joins."""
+    """The table itself and every table or role reached from it through many-to-one joins
+    (roles are leaves: their own joins are not followed)."""
     if table not in model.tables:
         return set()
     seen = {table}
     queue: deque[str] = deque([table])
     while queue:
-        for join in model.tables[queue.popleft()].joins:
-            if join.target in model.tables and join.target not in seen:
+        for join in _joins_of(model, queue.popleft()):
+            if join.table in model.tables and join.target not in seen:
                 seen.add(join.target)
-                queue.append(join.target)
+                if not join.is_role:
+                    queue.append(join.target)
     return seen
+
+
+def unreachable(model: SemanticModel, fact: str, name: str) -> str:
+    """Why ``name`` (a table or role) is not reachable from ``fact``, for an error message."""
+    if name not in model.tables and name not in model.roles():
+        return f"'{name}' is not a table or role of the model"
+    return (
+        f"'{name}' is not reachable from '{fact}' through its joins{role_hint(model, fact, name)}"
+    )
+
+
+def role_hint(model: SemanticModel, fact: str, name: str | None) -> str:
+    """': <why>' when ``name`` is joined from ``fact`` only as a role, or only beyond a role
+    (whose joins are not followed); '' otherwise. For "not reachable" messages."""
+    roles = model.roles()
+    as_roles = sorted(r for r in reachable_tables(model, fact) if roles.get(r) == name)
+    if as_roles:
+        listed = ", ".join(f"'{r}'" for r in as_roles)
+        return f": '{name}' is joined only as role {listed}; write {as_roles[0]}.column"
+    seen = {fact}
+    queue: deque[tuple[str, str | None]] = deque([(fact, None)])
+    while queue:  # follow the roles' joins too, remembering the first role on the way
+        node, via_role = queue.popleft()
+        table = model.tables.get(model.physical(node))
+        for join in table.joins if table is not None else ():
+            if join.target in seen or join.table not in model.tables:
+                continue
+            seen.add(join.target)
+            role = via_role or (join.target if join.is_role else None)
+            if join.target == name and role is not None and role != name:
+                return (
+                    f": '{name}' is joined only beyond role '{role}' (table "
+                    f"'{roles.get(role, role)}'), whose own joins are not followed; join "
+                    f"'{name}' from '{fact}' directly, or as a role"
+                )
+            queue.append((join.target, role))
+    return ""
 
 
 def reachable_dimensions(model: SemanticModel, fact: str) -> set[str]:

@@ -74,7 +74,7 @@ _TABLE_KEYS = (
     "freshness_hours",
     "columns",
 )
-_JOIN_KEYS = ("from", "to")
+_JOIN_KEYS = ("table", "from", "to")
 _HINT_KEYS = ("type", "values", "min", "max", "distribution", "null_rate")
 _DIMENSION_KEYS = ("column", "label", "drill", "time", "description")
 _METRIC_KEYS = (
@@ -486,7 +486,7 @@ class Loader:
         for target, body in spec.items():
             jkey = f"{key}.{target}"
             if not isinstance(target, str) or not _NAME.match(target):
-                self.add(jkey, f"'{target}' is not a table name")
+                self.add(jkey, f"'{target}' is not a table or role name")
                 continue
             if isinstance(body, str) and body:
                 out.append(Join(target, body, body))
@@ -494,15 +494,19 @@ class Loader:
             if not isinstance(body, Mapping):
                 self.add(
                     jkey,
-                    f"expected a column name or {{from: column, to: column}}, "
-                    f"got {_type_name(body)}",
+                    f"expected a column name or {{from: column, to: column}} "
+                    f"(with `table:` for a role), got {_type_name(body)}",
                 )
                 continue
-            self.keys(body, jkey, _JOIN_KEYS, required=_JOIN_KEYS)
+            self.keys(body, jkey, _JOIN_KEYS, required=("from", "to"))
             src = self.string(body, jkey, "from")
             dst = self.string(body, jkey, "to")
+            table = self.string(body, jkey, "table")
+            if table is not None and not _NAME.match(table):
+                self.add(f"{jkey}.table", f"'{table}' is not a table name")
+                continue
             if src and dst:
-                out.append(Join(target, src, dst))
+                out.append(Join(target, src, dst, table or target))
         return tuple(out)
 
     def dimensions(self, node: Any) -> dict[str, Dimension]:

@@ -136,7 +136,7 @@ def _time_span(
         aliases = {table: sa.table(table).alias("t0")}
         source: sa.FromClause = aliases[table]
         for i, (_step, join) in enumerate(join_path(model, table, owner) or [], start=1):
-            aliases[join.target] = sa.table(join.target).alias(f"t{i}")
+            aliases[join.target] = sa.table(join.table).alias(f"t{i}")
             source = source.join(
                 aliases[join.target],
                 sa.literal_column(f"t{i - 1}.{join.from_column}")
@@ -301,7 +301,7 @@ def check_pii(model: SemanticModel, query: MetricQuery) -> None:
     names |= {f.dimension.partition(":")[0] for f in filter_leaves(query.filters)}
     for name in sorted(names):
         dim = model.dimensions.get(name)
-        table = model.tables.get(dim.table) if dim and dim.table else None
+        table = model.table_of(dim.table) if dim and dim.table else None
         if dim and table and dim.column in table.pii:
             raise AccessDenied(
                 f"{dim.label} is personal data: your role ({user.role}) may "

@@ -1,9 +1,11 @@
 """SQL snippets of the model (metric ``sql``, ``filter`` and ``expr``): checked and rendered.
 
 A metric's ``sql`` and ``filter`` are written once, in plain SQL over the fact's own
-columns. They are parsed with sqlglot, checked against a whitelist (column references,
-literals, arithmetic, comparisons, CASE and a few functions: no subqueries, no
-statements), qualified with the fact table, and rendered for the target dialect.
+columns (unqualified) and the columns of tables or roles the fact reaches through
+many-to-one joins (``table.column``). They are parsed with sqlglot, checked against a
+whitelist (column references, literals, arithmetic, comparisons, CASE and a few
+functions: no subqueries, no statements), qualified (unqualified columns with the fact
+table), and rendered for the target dialect.
 """
 
 from __future__ import annotations
@@ -140,10 +142,9 @@ def _check_nodes(tree: exp.Expression, allowed: tuple[type, ...], sql: str, wher
         if not isinstance(node, allowed):
             name = node.sql() if isinstance(node, exp.Anonymous) else type(node).__name__
             raise QueryError(f"{where}: {name!r} is not allowed in {sql!r}")
-        if isinstance(node, exp.Column) and node.table:
+        if isinstance(node, exp.Column) and (node.args.get("db") or node.args.get("catalog")):
             raise QueryError(
-                f"{where}: write columns unqualified ({node.sql()!r} in {sql!r}); "
-                "they always refer to the metric's own table"
+                f"{where}: write a column as column or table.column ({node.sql()!r} in {sql!r})"
             )
         if isinstance(node, exp.In) and node.args.get("query") is not None:
             raise QueryError(f"{where}: subqueries are not allowed in {sql!r}")
@@ -204,6 +205,30 @@ def check_metric_expr(expr: str, where: str) -> exp.Expression:
         if node.is_string:
             raise QueryError(f"{where}: only numbers are allowed as literals in {expr!r}")
     return tree
+
+
+def qualified_columns(sql: str | None) -> list[tuple[str, str, int]]:
+    """(table, "table.column", number of name parts) of each qualified column in a metric's
+    ``sql`` or ``filter``, no repeats; [] for no text or text that does not parse (reported
+    elsewhere)."""
+    if not sql:
+        return []
+    try:
+        tree = sqlglot.parse_one(sql)
+    except (ParseError, sqlglot.errors.TokenError):
+        return []
+    seen: dict[str, tuple[str, str, int]] = {}
+    for node in tree.find_all(exp.Column):
+        if node.table:
+            parts = 2 + bool(node.args.get("db")) + bool(node.args.get("catalog"))
+            seen.setdefault(node.sql(), (node.table, node.sql(), parts))
+    return list(seen.values())
+
+
+def snippet_tables(sql: str | None, filter_sql: str | None = None) -> list[str]:
+    """Tables or roles a metric's ``sql``/``filter`` name in ``table.column``, in order."""
+    names = [t for text in (sql, filter_sql) for t, _, _ in qualified_columns(text)]
+    return list(dict.fromkeys(names))
 
 
 def referenced_columns(tree: exp.Expression) -> list[str]:
@@ -300,12 +325,18 @@ def render_predicate(
     return _render_predicate(filter_sql, table, _DialectKey(dialect), where)
 
 
+def _qualify(tree: exp.Expression, table: str, ident: Callable[[str], exp.Identifier]) -> None:
+    """Qualify every column: unqualified ones with ``table`` (the fact), ``t.column`` keeps
+    its table or role (the compiler joins it under that name)."""
+    for column in list(tree.find_all(exp.Column)):
+        column.replace(exp.Column(this=ident(column.name), table=ident(column.table or table)))
+
+
 @functools.lru_cache(maxsize=4096)
 def _render_predicate(filter_sql: str, table: str, dialect: _DialectKey, where: str) -> str:
     tree = check_predicate(filter_sql, where)
     ident = _quoter(dialect.dialect)
-    for column in list(tree.find_all(exp.Column)):
-        column.replace(exp.Column(this=ident(column.name), table=ident(table)))
+    _qualify(tree, table, ident)
     return exp.paren(tree, copy=False).sql(dialect=sqlglot_dialect(dialect.dialect))
 
 
@@ -318,8 +349,7 @@ def _render_aggregate(
     if filter_sql:
         tree = _apply_filter(tree, check_predicate(filter_sql, f"{where}.filter"))
     ident = _quoter(dialect)
-    for column in list(tree.find_all(exp.Column)):
-        column.replace(exp.Column(this=ident(column.name), table=ident(table)))
+    _qualify(tree, table, ident)
     tree = _safe_division(tree)
     tree = order_stats.for_dialect(tree, sqlglot_dialect(dialect))
     if not isinstance(tree, exp.Func | exp.Column | exp.Paren | exp.WithinGroup):

@@ -37,11 +37,27 @@ MetricKind = Literal["aggregate", "ratio", "expr", "share"]
 
 @dataclass(frozen=True)
 class Join:
-    """A many-to-one join from the owning table to ``target``."""
+    """A many-to-one join from the owning table to ``target``.
+
+    ``target`` is the name the joined rows go by in the model (dimensions, metric SQL,
+    ``time``): the table's own name, or a *role* (``origin_airport``) when the same table is
+    joined more than once. ``table`` is the physical table joined (``airports``); it is
+    ``target`` for a plain join. A role is a leaf: its table's own joins are not followed.
+    """
 
     target: str
     from_column: str
     to_column: str
+    table: str = ""  # the physical table; "" → the same as target
+
+    def __post_init__(self) -> None:
+        if not self.table:
+            object.__setattr__(self, "table", self.target)
+
+    @property
+    def is_role(self) -> bool:
+        """True when the table is joined under another name (a role)."""
+        return self.table != self.target
 
 
 HINT_TYPES = ("BIGINT", "INTEGER", "DOUBLE", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP")
@@ -213,6 +229,25 @@ class SemanticModel:
     alerts: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.evaluate.AlertRule
     webhooks: dict[str, Any] = field(default_factory=dict)  # name → queries.alerts.evaluate.Webhook
     lines: dict[str, int] = field(default_factory=dict)  # "metrics.revenue.sql" → line
+
+    def roles(self) -> dict[str, str]:
+        """Every role name (a table joined under another name) → its physical table."""
+        return {
+            join.target: join.table
+            for table in self.tables.values()
+            for join in table.joins
+            if join.is_role
+        }
+
+    def physical(self, name: str) -> str:
+        """The physical table behind a table or role name (the name itself if neither)."""
+        if name in self.tables:
+            return name
+        return self.roles().get(name, name)
+
+    def table_of(self, name: str) -> Table | None:
+        """The physical table behind a table or role name, or None."""
+        return self.tables.get(self.physical(name))
 
     def time_dimension(self) -> Dimension | None:
         """The model's `time: true` dimension, if it has one."""

@@ -10,8 +10,12 @@ from queries.semantic.graph import (
     metric_facts,
     metric_references,
     reachable_dimensions,
+    reachable_tables,
+    role_hint,
+    unreachable,
 )
 from queries.semantic.load import Loader, select_tables, suggest
+from queries.semantic.sqlexpr import qualified_columns
 from queries.semantic.types import (
     CHARTS_NEEDING_BY,
     GRAINS,
@@ -33,6 +37,8 @@ class Validator:
         self.tables = loader.declared["tables"]
         self.dims = loader.declared["dimensions"]
         self.metrics = loader.declared["metrics"]
+        self.roles = model.roles()
+        self.roles_seen: dict[str, tuple[str, str]] = {}  # role → (table, declared in)
 
     def add(self, key: str, message: str) -> None:
         self.loader.add(key, message)
@@ -58,6 +64,13 @@ class Validator:
 
     def check_checks(self) -> None:
         for check in self.model.checks:
+            if check.table in self.roles:
+                self.add(
+                    f"checks.{check.table}",
+                    f"'{check.table}' is a role of table '{self.roles[check.table]}': "
+                    "checks are declared on the physical table",
+                )
+                continue
             if not self.known("table", check.table, self.tables, f"checks.{check.table}"):
                 continue
             if check.to is not None:
@@ -72,15 +85,17 @@ class Validator:
             self.check_hints(table.name)
             for join in table.joins:
                 jkey = f"{key}.joins.{join.target}"
-                if join.target == table.name:
-                    self.add(jkey, "a table cannot join itself")
+                if join.is_role:
+                    self.check_role(table.name, join.target, join.table, jkey)
+                elif join.target == table.name:
+                    self.add(jkey, "a table cannot join itself (join it as a role: `table:`)")
                 else:
                     self.known("table", join.target, self.tables, jkey)
             if table.time and "." in table.time:
                 target = table.time.split(".")[0]
                 if (
-                    self.known("table", target, self.tables, f"{key}.time")
-                    and target in self.model.tables
+                    self.known("table", target, self.tables | set(self.roles), f"{key}.time")
+                    and self.model.physical(target) in self.model.tables
                     and join_path(self.model, table.name, target) is None
                 ):
                     self.add(
@@ -99,6 +114,25 @@ class Validator:
                     self.add(fkey, "only a fact table has a freshness SLO")
                 elif not table.time:
                     self.add(fkey, "a freshness SLO needs the table's time column (time:)")
+
+    def check_role(self, owner: str, role: str, table: str, key: str) -> None:
+        """A role (a table joined under another name): a new name, a known table, one meaning."""
+        if role in self.tables:
+            self.add(
+                key,
+                f"role '{role}' has the name of a declared table: give the role its own name "
+                f"(or drop `table: {table}` to join '{role}' itself)",
+            )
+            return
+        if not self.known("table", table, self.tables, f"{key}.table"):
+            return
+        first = self.roles_seen.setdefault(role, (table, owner))
+        if first[0] != table:
+            self.add(
+                f"{key}.table",
+                f"role '{role}' is '{first[0]}' in the joins of '{first[1]}': a role name "
+                "means one table throughout the model",
+            )
 
     def check_hints(self, name: str) -> None:
         """Column hints that contradict the table: a nullable key, a time column not temporal."""
@@ -125,7 +159,8 @@ class Validator:
         for dim in self.model.dimensions.values():
             key = f"dimensions.{dim.name}"
             if dim.table is not None:
-                self.known("table", dim.table, self.tables, f"{key}.column")
+                what = "table or role" if self.roles else "table"
+                self.known(what, dim.table, self.tables | set(self.roles), f"{key}.column")
             if dim.drill is not None:
                 if dim.drill == dim.name:
                     self.add(f"{key}.drill", "a dimension cannot drill into itself")
@@ -148,7 +183,8 @@ class Validator:
         for metric in self.model.metrics.values():
             key = f"metrics.{metric.name}"
             if metric.kind == "aggregate" and metric.fact:
-                self.known("table", metric.fact, self.tables, f"{key}.fact")
+                if self.known("table", metric.fact, self.tables, f"{key}.fact"):
+                    self.check_metric_tables(metric.name, metric.fact, metric.sql, metric.filter)
             elif metric.kind == "ratio" and metric.ratio:
                 for i, side in enumerate(metric.ratio):
                     self.known("metric", side, self.metrics, f"{key}.ratio.{i}")
@@ -178,6 +214,23 @@ class Validator:
             dim = self.model.dimensions.get(name)
             if self.known("dimension", name, self.dims, wkey) and dim is not None and dim.is_time:
                 self.add(wkey, f"'{name}' is the time dimension: a share is always per period")
+
+    def check_metric_tables(
+        self, name: str, fact: str, sql: str | None, filter_sql: str | None
+    ) -> None:
+        """Qualified columns (``table.column``) name a table or role the fact reaches."""
+        if fact not in self.model.tables:
+            return
+        reachable = reachable_tables(self.model, fact)
+        for field_, text in (("sql", sql), ("filter", filter_sql)):
+            key = f"metrics.{name}.{field_}"
+            for owner, column, parts in qualified_columns(text):
+                if parts > 2:
+                    self.add(key, f"'{column}' has a schema: write table.column or column")
+                elif owner not in reachable:
+                    self.add(
+                        key, f"{unreachable(self.model, fact, owner)}{suggest(owner, reachable)}"
+                    )
 
     def check_tree(self) -> None:
         for node in self.model.tree.values():
@@ -213,10 +266,11 @@ class Validator:
                     and name in self.model.dimensions
                     and name not in reachable
                 ):
+                    hint = role_hint(self.model, rollup.fact, self.model.dimensions[name].table)
                     self.add(
                         dkey,
                         f"dimension '{name}' is not reachable from "
-                        f"'{rollup.fact}' through its joins",
+                        f"'{rollup.fact}' through its joins{hint}",
                     )
             for i, name in enumerate(rollup.metrics):
                 mkey = f"{key}.metrics.{i}"
@@ -329,5 +383,6 @@ class Validator:
                     self.add(
                         f"{key}.by",
                         f"dimension '{dim_name}' is not reachable from "
-                        f"'{fact}', which metric '{name}' aggregates",
+                        f"'{fact}', which metric '{name}' aggregates"
+                        f"{role_hint(self.model, fact, dim.table)}",
                     )

@@ -504,7 +504,8 @@ class Guesser:
         return out
 
     def _keep(self, draft: TableDraft, guesses: list[JoinGuess]) -> None:
-        """One join per target table and per column: the model joins a table at most once."""
+        """One join per target table and per column; a second column pointing to the same
+        table is left as a note with the role that would join it again."""
         by_target: dict[str, list[JoinGuess]] = {}
         for guess in guesses:
             by_target.setdefault(guess.target, []).append(guess)
@@ -520,10 +521,12 @@ class Guesser:
             used.add(best.column)
             for other in rest:
                 share = f"{other.share:.1%} found in {target}.{other.key}"
+                role = re.sub(r"_(id|key|no|code|ref|fk)$", "", other.column.lower())
+                role = role if role != target else f"{role}_2"
                 draft.join_notes.append(
-                    f"{other.column} also points to {target} ({share}), but a table joins "
-                    f"another at most once: {best.column} is joined, {other.column} stays a "
-                    "plain column"
+                    f"{other.column} also points to {target} ({share}): {best.column} is "
+                    f"joined; to join {target} again, add a role: "
+                    f"{role}: {{table: {target}, from: {other.column}, to: {other.key}}}"
                 )
         draft.joins.sort(key=lambda g: order.index(g.column))
 

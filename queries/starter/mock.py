@@ -196,7 +196,7 @@ class MockWarehouse:
 def _owner(model: SemanticModel, table: str, ref: str) -> tuple[str, str]:
     """(table, column) of a time reference: own ``col`` or ``table.col``."""
     owner, _, column = ref.rpartition(".")
-    return (owner or table, column)
+    return (model.physical(owner) if owner else table, column)
 
 
 def _literal(node: exp.Expression) -> Any:
@@ -240,22 +240,23 @@ class _Reader:
             for col in table.primary_key:
                 self._set(table.name, col, pk=True)
             for join in table.joins:
-                self._set(table.name, join.from_column, fk=(join.target, join.to_column))
-                self._set(join.target, join.to_column, join_key=True)
+                self._set(table.name, join.from_column, fk=(join.table, join.to_column))
+                self._set(join.table, join.to_column, join_key=True)
             if table.time:
                 self._set(*_owner(model, table.name, table.time), time=True)
             for hint in table.columns:
                 self._set(table.name, hint.name, hint=hint)
         for dim in model.dimensions.values():
             if dim.table and dim.column:
-                self._set(dim.table, dim.column, dimension=True)
+                self._set(model.physical(dim.table), dim.column, dimension=True)
+        names = {**{t: t for t in model.tables}, **model.roles()}  # table.column in metrics
         for metric in model.metrics.values():
             if metric.kind != "aggregate" or not metric.fact:
                 continue
             for text in (metric.sql, metric.filter):
                 tree = self._parse(text)
                 if tree is not None:
-                    self._scan(tree, {"": metric.fact}, metric.fact)
+                    self._scan(tree, {**names, "": metric.fact}, metric.fact)
         for check in model.checks:
             self._read_check(check.table, check)
         return self.columns
@@ -550,8 +551,8 @@ def join_order(model: SemanticModel) -> list[str]:
     graph: dict[str, set[str]] = {name: set() for name in model.tables}
     for table in model.tables.values():
         for join in table.joins:
-            if join.target in model.tables:
-                graph[table.name].add(join.target)
+            if join.table in model.tables and join.table != table.name:
+                graph[table.name].add(join.table)
     for check in model.checks:
         if check.to and check.to[0] in model.tables and check.to[0] != check.table:
             graph.setdefault(check.table, set()).add(check.to[0])
@@ -578,8 +579,8 @@ def plan_mock(model: SemanticModel, options: MockOptions) -> dict[str, TablePlan
     joined_by: dict[str, list[str]] = {name: [] for name in model.tables}
     for table in model.tables.values():
         for join in table.joins:
-            if join.target in joined_by and table.kind == "dimension":
-                joined_by[join.target].append(table.name)
+            if join.table in joined_by and table.kind == "dimension" and join.table != table.name:
+                joined_by[join.table].append(table.name)
     sizes: dict[str, int] = {}
     for name in reversed(order):  # children before their parents
         table = model.tables[name]
@@ -768,7 +769,9 @@ class _Generator:
             parent = self.plans.get(col.target[0])
             if parent is None:
                 continue
-            if parent.calendar:
+            if parent is plan:  # a role of the table itself (a manager): one of its own rows
+                picks[col.name] = rng.choice(n, size=n)
+            elif parent.calendar:
                 picks[col.name] = day
             elif not self._derived(plan, col, picks):
                 picks[col.name] = rng.choice(parent.rows, size=n, p=self._parent_probs(parent.name))
@@ -778,10 +781,15 @@ class _Generator:
             if col.name in keys:
                 cols[col.name] = keys[col.name]
             elif col.role == "fk" and col.name in picks and col.target is not None:
+                if col.target[0] == plan.name:
+                    continue  # filled below, once the table's own key exists
                 parent_cols = self.tables[col.target[0]]
                 cols[col.name] = parent_cols[col.target[1]][picks[col.name]]
             else:
                 cols[col.name] = self._values(plan, col, n, day, seconds)
+        for col in plan.columns:
+            if col.role == "fk" and col.target is not None and col.target[0] == plan.name:
+                cols[col.name] = cols[col.target[1]][picks[col.name]]
         for upper, lower in plan.nests:
             cols[upper] = _nest(cols[upper], cols[lower], rng)
         for col in plan.columns:

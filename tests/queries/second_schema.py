@@ -78,6 +78,7 @@ SCHEMA: dict[str, tuple[list[tuple[str, str]], tuple[str, ...]]] = {
             ("event_kind", "VARCHAR"),
             ("minutes_spent", "INTEGER"),
             ("satisfaction", "INTEGER"),
+            ("handover_agent_no", "INTEGER"),  # joined to d_agent again, as a role
         ],
         ("ticket_id", "event_seq"),
     ),
@@ -175,8 +176,21 @@ def build_rows(seed: int = 20260101) -> SupportData:
             agent = None if rng.random() < 0.1 else rng.randrange(1, 13)
             minutes = None if rng.random() < 0.05 else rng.randrange(0, 61)
             csat = rng.randrange(1, 6) if kind == "resolved" and rng.random() < 0.6 else None
+            # a third of the events hand over to another agent (no rng: the rows above stay)
+            handover = (ticket_id * 5 + seq * 7) % 12 + 1 if (ticket_id + seq) % 3 == 0 else None
             events.append(
-                (ticket_id, seq, _day_key(day), store, agent, channel, kind, minutes, csat)
+                (
+                    ticket_id,
+                    seq,
+                    _day_key(day),
+                    store,
+                    agent,
+                    channel,
+                    kind,
+                    minutes,
+                    csat,
+                    handover,
+                )
             )
 
     shifts = []

@@ -51,6 +51,7 @@ sources:
       agent: INTEGER
       minutes: INTEGER
       csat: INTEGER
+      handover: INTEGER
     key: [ticket_code, step]
     required: [ticket_code, step, happened_on, kind]
   stores:
@@ -129,7 +130,8 @@ TRANSFORMS = {
                t.channel,
                t.kind AS event_kind,
                t.minutes AS minutes_spent,
-               t.csat AS satisfaction
+               t.csat AS satisfaction,
+               t.handover AS handover_agent_no
         FROM tickets t
         JOIN d_calendar c ON c.cal_date = t.happened_on
         LEFT JOIN store_keys k ON k.store_code = t.store_code
@@ -161,17 +163,19 @@ def write_project(root: Path, data: SupportData) -> Path:
     raw = root / "raw"
     calendar = {key: day for key, day, *_ in t["d_calendar"]}
     by_quarter: dict[str, list[list[Any]]] = {}
-    for ticket, seq, cal_key, store, agent, channel, kind, minutes, csat in t["f_ticket_event"]:
+    for ticket, seq, cal_key, store, agent, channel, kind, minutes, csat, handover in t[
+        "f_ticket_event"
+    ]:
         day = calendar[cal_key]
         by_quarter.setdefault(f"{day.year}-q{(day.month - 1) // 3 + 1}", []).append(
             [f"T-{ticket:05d}", seq, day.isoformat(), _code(store), agent, channel, kind,
-             minutes, csat]
+             minutes, csat, handover]
         )  # fmt: skip
     for quarter, rows in by_quarter.items():
         _csv(
             raw / "tickets" / f"tickets_{quarter}.csv",
             ["ticket_code", "step", "happened_on", "store_code", "agent", "channel", "kind",
-             "minutes", "csat"],
+             "minutes", "csat", "handover"],
             rows,
         )  # fmt: skip
     _csv(

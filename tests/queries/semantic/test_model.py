@@ -690,18 +690,26 @@ def test_duckdb_broken_star_reports_every_problem(tmp_path: Path, tiny: Semantic
         engine.dispose()
 
 
-def test_metric_column_of_another_table_is_reported(tmp_path: Path) -> None:
-    text = tiny_with("sql: sum(qty)", "sql: sum(dim_store.store_key)")
+def test_metric_columns_of_joined_tables_are_checked_in_their_table(tmp_path: Path) -> None:
+    text = tiny_with("sql: sum(qty)", "sql: sum(dim_store.store_key) + sum(dim_region.floors)")
+    text = text.replace(
+        "tickets: {fact: fct_sales, sql: count(distinct ticket_id)}",
+        "tickets: {fact: fct_sales, sql: count(distinct ticket_id), filter: \"city = 'Oslo'\"}",
+    )
     path = tmp_path / "m.yaml"
     path.write_text(text)
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
     try:
         build(engine, TINY_DDL)
-        [problem] = check(path, engine)
+        problems = check(path, engine)
     finally:
         engine.dispose()
-    assert problem.key == "metrics.units.sql"
-    assert problem.message.startswith("'dim_store.store_key' is not a column of 'fct_sales'")
+    # dim_store.store_key exists; dim_region (reached through dim_store) has no floors; an
+    # unqualified column is the fact's own
+    assert sorted((p.key, p.message) for p in problems) == [
+        ("metrics.tickets.filter", "column 'city' does not exist in table 'fct_sales'"),
+        ("metrics.units.sql", "column 'floors' does not exist in table 'dim_region'"),
+    ]
 
 
 def test_check_reports_load_problems_and_the_warehouse_in_one_run(tmp_path: Path) -> None:

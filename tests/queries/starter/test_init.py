@@ -110,7 +110,7 @@ def test_flights_keys_joins_and_the_fact_are_inferred_from_the_data(flights_duck
         in text
     )
     assert "dest also points to airports (100.0% found in airports.faa)" in text
-    assert "dest stays a plain column" in text
+    assert "add a role: dest: {table: airports, from: dest, to: faa}" in text
     # 1% of the tail numbers have no plane: still a join, and the comment says how much
     orphans = duck(
         _url,

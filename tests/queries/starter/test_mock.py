@@ -63,17 +63,18 @@ def referenced(model: SemanticModel) -> dict[str, set[str]]:
         cols[table.name] |= set(table.primary_key)
         for join in table.joins:
             cols[table.name].add(join.from_column)
-            cols[join.target].add(join.to_column)
+            cols[join.table].add(join.to_column)  # a role: its physical table
         if table.time:
             owner, _, column = table.time.rpartition(".")
-            cols[owner or table.name].add(column)
+            cols[model.physical(owner) if owner else table.name].add(column)
     for dim in model.dimensions.values():
         if dim.table and dim.column:
-            cols[dim.table].add(dim.column)
+            cols[model.physical(dim.table)].add(dim.column)
     for metric in model.metrics.values():
         for text in (metric.sql, metric.filter):
             if metric.fact and text:
-                cols[metric.fact] |= {c.name for c in sqlglot.parse_one(text).find_all(exp.Column)}
+                for c in sqlglot.parse_one(text).find_all(exp.Column):
+                    cols[model.physical(c.table) if c.table else metric.fact].add(c.name)
     for check in model.checks:
         cols[check.table] |= set(check.columns)
         if check.sql:
@@ -115,7 +116,7 @@ def test_keys_are_unique_and_every_foreign_key_resolves(mocks, name) -> None:
         for join in table.joins:
             orphans = one(
                 file,
-                f'SELECT count(*) FROM "{table.name}" f LEFT JOIN "{join.target}" d '
+                f'SELECT count(*) FROM "{table.name}" f LEFT JOIN "{join.table}" d '
                 f'ON f."{join.from_column}" = d."{join.to_column}" '
                 f'WHERE d."{join.to_column}" IS NULL',
             )
