@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.errors import ModelError, QueryError
+from queries.explore import detail as dq
 from queries.semantic import periods
 from queries.semantic.against_warehouse import check_model_against_warehouse
 from queries.semantic.compile import compile_query, rollup_statements
@@ -494,3 +495,49 @@ def test_rollup_statements_store_the_computed_dimension_under_its_name() -> None
     statements = dict(rollup_statements(support_model(), sa.create_engine("duckdb://").dialect))
     text = str(statements["r_effort_monthly"])
     assert "AS effort" in text and "AS month_of_year" in text and "AS period" in text
+
+
+# --------------------------------------------------------------------------- scope, detail
+
+
+def test_row_scope_on_a_computed_dimension(warehouse: Warehouse) -> None:
+    check(
+        warehouse,
+        q("events,handle_minutes", "channel"),
+        f"""
+        SELECT e.channel AS channel, COUNT(*) AS events, SUM(e.minutes_spent) AS handle_minutes
+        FROM {TICKETS} WHERE {EFFORT} IN ('quick', 'medium')
+          AND CAST(EXTRACT(MONTH FROM c.cal_date) AS INTEGER) IN (11, 12)
+        GROUP BY e.channel""",
+        scope=(("effort", ("quick", "medium")), ("month_of_year", ("11", "12", "x"))),
+    )
+    routed_equals_base(
+        warehouse,
+        q("events", "period:month"),
+        "r_effort_monthly",
+        scope=(("effort", ("long",)),),
+    )
+
+
+def test_detail_rows_show_and_filter_computed_dimensions(warehouse: Warehouse) -> None:
+    drill = dq.Drill(
+        "handle_minutes", (Filter("effort", "=", "quick"), Filter("month_of_year", "=", "12"))
+    )
+    statement, columns = dq.detail_statement(
+        warehouse.model, drill, dialect=warehouse.dialect, kinds=warehouse.kinds
+    )
+    got = warehouse.frame(statement)
+    want = warehouse.frame(
+        f"""
+        SELECT e.ticket_id, e.event_seq FROM {TICKETS}
+        WHERE {EFFORT} = 'quick' AND EXTRACT(MONTH FROM c.cal_date) = 12
+        ORDER BY e.ticket_id, e.event_seq"""
+    )
+    assert len(want) > 0
+    assert list(zip(got["ticket_id"], got["event_seq"], strict=True)) == list(
+        zip(want["ticket_id"], want["event_seq"], strict=True)
+    )
+    assert set(got["effort"]) == {"quick"} and set(got["month_of_year"]) == {12.0}
+    kinds = {c.key: c.kind for c in columns}
+    assert kinds["effort"] == "text" and kinds["month_of_year"] == "integer"
+    assert {"hired", "store_size"} <= set(kinds)
