@@ -20,6 +20,7 @@ from queries.semantic.compile import compile_query, rollup_statements
 from queries.semantic.dimorder import display_pairs, display_sorted
 from queries.semantic.model import load_model
 from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.types import Dimension
 from queries.tree import NodeView, TreeView, _movers, mover_dimensions, narrative, tree_jobs
 from tests.queries.conftest import Warehouse
 from tests.queries.second_schema import MODEL_PATH, support_model
@@ -541,3 +542,35 @@ def test_detail_rows_show_and_filter_computed_dimensions(warehouse: Warehouse) -
     kinds = {c.key: c.kind for c in columns}
     assert kinds["effort"] == "text" and kinds["month_of_year"] == "integer"
     assert {"hired", "store_size"} <= set(kinds)
+
+
+def _with_dimension(model, dim: Dimension):
+    return replace(model, dimensions={**model.dimensions, dim.name: dim})
+
+
+def test_percent_signs_and_quotes_in_a_dimension_sql_survive(warehouse: Warehouse) -> None:
+    sql = "CASE WHEN channel LIKE '%a%' THEN 'has an ''a''' ELSE 'none' END"
+    dim = Dimension("has_a", "Has a", "f_ticket_event", sql=sql, reads=("channel",))
+    model = _with_dimension(warehouse.model, dim)
+    compiled = compile_query(model, q("events", "has_a"), dialect=warehouse.dialect)
+    got = warehouse.frame(compiled.statement)
+    want = warehouse.frame(
+        "SELECT CASE WHEN e.channel LIKE '%a%' THEN 'has an ''a''' ELSE 'none' END AS has_a, "
+        "COUNT(*) AS events FROM f_ticket_event e GROUP BY 1 ORDER BY 1"
+    )
+    assert got.to_dict("records") == want.to_dict("records")
+    assert set(got["has_a"]) == {"has an 'a'", "none"}
+
+
+def test_a_computed_dimension_over_personal_data_is_personal_data() -> None:
+    model = support_model()
+    agent = replace(model.tables["d_agent"], pii=frozenset({"agent_name"}))
+    model = replace(model, tables={**model.tables, "d_agent": agent})
+    initials = Dimension(
+        "initials", "Initials", "d_agent", sql="upper(agent_name)", reads=("agent_name",)
+    )
+    model = _with_dimension(model, initials)
+    assert model.dimension_is_pii(initials) and model.dimension_is_pii(model.dimensions["agent"])
+    assert not model.dimension_is_pii(model.dimensions["team"])
+    movers = mover_dimensions(model, "events")
+    assert "initials" not in movers and "agent" not in movers and "team" in movers
