@@ -574,3 +574,20 @@ def test_a_computed_dimension_over_personal_data_is_personal_data() -> None:
     assert not model.dimension_is_pii(model.dimensions["team"])
     movers = mover_dimensions(model, "events")
     assert "initials" not in movers and "agent" not in movers and "team" in movers
+
+
+def test_a_secondary_time_column_hinted_as_text_is_refused_at_load(tmp_path: Path) -> None:
+    agent = "  d_agent:\n    kind: dimension\n    primary_key: agent_no\n"
+    text = MODEL_PATH.read_text()
+    assert agent in text
+    text = text.replace(agent, agent + "    columns:\n      team: {type: VARCHAR}\n", 1)
+    text = text.replace(WEEKDAY, WEEKDAY + "  bad: {time: true, column: d_agent.team}\n", 1)
+    path = tmp_path / "support.yaml"
+    path.write_text(text)
+    with pytest.raises(ModelError) as err:
+        load_model(path)
+    (problem,) = err.value.problems
+    assert problem.key == "dimensions.bad.column" and problem.line == _line_of(text, "  bad: ")
+    assert "a time dimension's column is a DATE or TIMESTAMP; 'd_agent.team' is VARCHAR" in (
+        problem.message
+    )
