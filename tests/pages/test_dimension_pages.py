@@ -39,6 +39,7 @@ boards:
         charts:
           - {type: bar, metric: events, by: effort}
           - {type: table, metrics: [events, handle_minutes], by: store_size}
+          - {type: breakdown, metric: events, by: store_size}
 """
 
 
@@ -107,7 +108,9 @@ def test_tier1_filters_on_computed_dimensions_and_their_options(admin) -> None:
     page = render(admin, "/t1/bands_ops", search)
     shown = _clean(page)
     assert "ignored" not in shown, shown[:2000]
-    assert _bars(page)[0] == ["quick", "long"]  # filtered, in bucket order
+    bars = _bars(page)
+    assert bars[0] == ["quick", "long"]  # filtered, in bucket order
+    assert bars[1] == ["small", "medium", "large"]  # the breakdown's bars too
     ids = [{"dim": d, "type": "t1-filter"} for d in ("effort", "month_of_year")]
     response = admin.post("/_dash-update-component", json=options_body(ids, board="bands_ops"))
     assert response.status_code == 200, response.data[:300]
