@@ -432,6 +432,11 @@ BAD_MODELS = [
         "unknown table 'd_nowhere'",
     ),
     ("  bad: {time: true}\n", "dimensions.bad.time", "only one time dimension without a column"),
+    (
+        "  bad: {table: d_nowhere, sql: 'day * 2'}\n",
+        "dimensions.bad.table",
+        "unknown table 'd_nowhere'",
+    ),
 ]
 
 
