@@ -13,8 +13,11 @@ How a query becomes SQL:
   ``MAX`` of each metric column. Unlike a FULL OUTER JOIN this needs no NULL-safe join
   condition (PostgreSQL refuses ``IS NOT DISTINCT FROM`` in a full join), keeps keys that
   exist on one side only, and groups NULL dimension values (NULL foreign keys) together.
-* Filters compare bound parameters, never spliced text. Filters on the time dimension
-  without a grain compare whole days, also on TIMESTAMP columns
+* Computed dimensions (``table`` + ``sql``) are their rendered expression, in SELECT and
+  GROUP BY alike; a dimension with an ``order`` sorts by its bucket position first.
+* Filters compare bound parameters, never spliced text. Filters on a time dimension
+  (the primary one or a secondary ``time: true`` column) without a grain compare whole
+  days, also on TIMESTAMP columns
   (``date <= d`` becomes ``time < d + 1 day``). Filters apply to dimensions only: a
   condition on a metric (HAVING) is not supported.
 * Sums of no rows stay NULL (SQL semantics); so does a metric of a fact that has no row

@@ -4,6 +4,8 @@ A metric's ``sql`` and ``filter`` are written once, in plain SQL over the fact's
 columns. They are parsed with sqlglot, checked against a whitelist (column references,
 literals, arithmetic, comparisons, CASE and a few functions: no subqueries, no
 statements), qualified with the fact table, and rendered for the target dialect.
+A computed dimension's ``sql`` is checked the same way (a row-level expression: no
+aggregates) and rendered over its own table.
 """
 
 from __future__ import annotations
