@@ -51,9 +51,8 @@ def _scope_example() -> str:
         model = current_model()
     except StarboardError:
         return "dimension=value"
-    pii = {(t, c) for t, table in model.tables.items() for c in table.pii}
     for dim in model.dimensions.values():
-        if not dim.is_time and dim.table and (model.physical(dim.table), dim.column) not in pii:
+        if not dim.is_time and dim.table and not model.dimension_is_pii(dim):
             return f"{dim.name}=VALUE"
     return "dimension=value"
 

@@ -25,6 +25,7 @@ from queries.boards import tier1
 from queries.explore import state as explore_q
 from queries.quality import trust as trust_q
 from queries.semantic import inputs
+from queries.semantic.dimorder import display_sorted
 from queries.semantic.run import current_model, latest_day
 
 dash.register_page(
@@ -250,6 +251,8 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
         first = view.metrics[0]
         top = frame.head(tier1.BAR_LIMIT)
         top = top[top[first.name].notna()]
+        # the largest values, drawn in the dimension's own order (buckets, calendar)
+        top = display_sorted(top, current_model().dimensions.get(view.by or ""), view.by or "")
         fig = t1c.click_bars(
             top[view.by],
             top[first.name],

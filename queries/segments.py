@@ -482,9 +482,8 @@ def export_frame(number: int, runtime: Runtime | None = None) -> pd.DataFrame:
     shown: list[str] = []
     masked: list[str] = []
     for dim in spec.attributes:
-        d = model.dimensions[dim]
-        table = model.table_of(d.table) if d.table else None
-        (masked if table and d.column in table.pii and not may_see_pii else shown).append(dim)
+        pii = model.dimension_is_pii(model.dimensions[dim])
+        (masked if pii and not may_see_pii else shown).append(dim)
     out = pd.DataFrame({spec.member: members.index})
     if shown:
         attrs = run(MetricQuery((spec.activity,), (spec.member, *shown))).frame

@@ -534,17 +534,17 @@ def parse_grain(text: str | Sequence[str] | None) -> tuple[str, str | None]:
 
 def mover_dimensions(model: SemanticModel, metric: str) -> list[str]:
     """Dimensions a metric's movers are searched on: reachable from every fact it reads,
-    not the time dimension, not personal data; in model order."""
+    searched by default (segments, not calendar or attribute dimensions, not time
+    dimensions, not ``movers: false``), not personal data; in model order."""
     facts = metric_facts(model, metric)
     if not facts:
         return []
     reachable = set.intersection(*(reachable_dimensions(model, f) for f in facts))
     out = []
     for name, dim in model.dimensions.items():
-        if name not in reachable or dim.is_time or dim.table is None:
+        if name not in reachable or not dim.in_movers or dim.table is None:
             continue
-        table = model.table_of(dim.table)  # a role's PII is its table's
-        if table is not None and dim.column in table.pii:
+        if model.dimension_is_pii(dim):
             continue
         out.append(name)
     return out

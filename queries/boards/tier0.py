@@ -19,6 +19,7 @@ from app.core.runtime import Runtime, current_runtime
 from queries.analysis.changes import Anomaly, GoalStatus, anomaly, finite, goal_status
 from queries.semantic import periods
 from queries.semantic.aggregates import is_order_statistic
+from queries.semantic.dimorder import display_pairs
 from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.periods import PeriodWindow
 from queries.semantic.query import MetricQuery, in_window
@@ -328,6 +329,8 @@ def _chart(
                 f"{len(x) - len(kept)} {noun} value(s) without a {metric.label.lower()} not shown."
             )
         x, y = tuple(a for a, _ in kept), tuple(b for _, b in kept)
+        # the top values by the metric, drawn in the dimension's own order (buckets)
+        x, y = display_pairs(x, y, model.dimensions.get(column))
     if len(x) > MAX_POINTS:
         return replace(
             figures,

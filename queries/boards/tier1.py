@@ -24,6 +24,7 @@ from app.core.runtime import Runtime, current_runtime
 from queries.analysis.anomalies import DayAnomaly, daily_anomalies
 from queries.boards.tier0 import board
 from queries.semantic import inputs
+from queries.semantic.dimorder import display_sorted
 from queries.semantic.graph import metric_facts, reachable_dimensions
 from queries.semantic.jobs import Job, run_jobs
 from queries.semantic.query import Filter, MetricQuery, days_between
@@ -616,7 +617,8 @@ def _chart(
         )
     if chart.type == "bar":
         frame = result[result[metrics[0].name].notna()].reset_index(drop=True)
-        return replace(view, frame=frame)
+        # the top values by the metric, drawn in the dimension's own order (buckets)
+        return replace(view, frame=display_sorted(frame, dim, by or ""))
     if chart.type == "table":
         return replace(view, frame=result)
     if chart.type == "breakdown":

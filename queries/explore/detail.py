@@ -39,11 +39,13 @@ from queries.semantic import conditions
 from queries.semantic.compile import (
     _check_filter,
     _condition,
+    _DimRef,
     _FactSource,
     _leaves,
     _reaches,
     _scope_dims,
     _scope_predicates,
+    computed_kind,
 )
 from queries.semantic.graph import reachable_tables
 from queries.semantic.parse import condition_text, parse_condition
@@ -69,6 +71,7 @@ class DetailColumn:
     column: str
     kind: str  # integer | number | text | date | timestamp | boolean
     pii: bool = False
+    dimension: str | None = None  # a computed dimension's name: its sql, not a column
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,21 @@ def detail_columns(
     taken = {c.key for c in columns}
     tables = reachable_tables(model, fact)
     for dim in model.dimensions.values():
+        if dim.sql is not None and dim.table in tables:  # computed: shown as computed
+            key = dim.name if dim.name not in taken else f"{dim.name}_dim"
+            taken.add(key)
+            columns.append(
+                DetailColumn(
+                    key,
+                    dim.label,
+                    dim.table,
+                    "",
+                    computed_kind(dim) or "text",
+                    model.dimension_is_pii(dim),
+                    dimension=dim.name,
+                )
+            )
+            continue
         if (
             dim.is_time
             or not dim.table
@@ -231,7 +249,7 @@ def _check_pii_filters(model: SemanticModel, drill: Drill, pii_ok: bool, role: s
         return
     for flt in filter_leaves(drill.filters):
         dim = model.dimensions.get(flt.dimension.partition(":")[0])
-        if dim and dim.table and dim.column and _is_pii(model, dim.table, dim.column):
+        if dim and model.dimension_is_pii(dim):
             raise AccessDenied(
                 f"{dim.label} is personal data: your role ({role}) may not filter by it."
             )
@@ -291,11 +309,19 @@ def detail_statement(
     source = _FactSource(model, fact, dialect, needs, leaves)
     for col in columns:
         table = source.tables[col.table]
-        if col.column not in table.c and isinstance(table, sa.TableClause):
+        if (
+            col.dimension is None
+            and col.column not in table.c
+            and isinstance(table, sa.TableClause)
+        ):
             table.append_column(sa.column(col.column))
     selected: dict[str, ColumnElement] = {}
     for col in columns:
-        expr: ColumnElement = source.tables[col.table].c[col.column]
+        if col.dimension is not None:
+            dim = model.dimensions[col.dimension]
+            expr: ColumnElement = source.dim(_DimRef(dim.name, dim.name, None, dim))
+        else:
+            expr = source.tables[col.table].c[col.column]
         if col.pii and not pii_ok:
             expr = sa.literal(MASK, sa.String)
         selected[col.key] = expr.label(col.key)

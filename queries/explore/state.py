@@ -226,10 +226,10 @@ def metric_groups(model: SemanticModel) -> list[tuple[str, list[Metric]]]:
 
 
 def dimension_refs(model: SemanticModel) -> list[tuple[str, str]]:
-    """(ref, label) for every dimension, the time dimension once per grain."""
+    """(ref, label) for every dimension, time dimensions once per grain."""
     refs: list[tuple[str, str]] = []
     for dim in model.dimensions.values():
-        if dim.is_time:
+        if dim.temporal:
             refs += [(f"{dim.name}:{g}", f"{dim.label} by {g}") for g in GRAINS]
         else:
             refs.append((dim.name, dim.label))
@@ -264,7 +264,7 @@ def _check_names(model: SemanticModel, state: ExploreState) -> None:
         dim = model.dimensions.get(name)
         if dim is None:
             raise QueryError(f"by: unknown dimension {name!r}")
-        if grain and (not dim.is_time or grain not in GRAINS):
+        if grain and (not dim.temporal or grain not in GRAINS):
             raise QueryError(
                 f"by: {ref!r}: only the time dimension takes a grain ({', '.join(GRAINS)})"
             )
@@ -474,7 +474,7 @@ def point_filters(
             continue
         if not isinstance(value, str | int | float | bool):
             raise QueryError(f"drill: {dim.label}: expected a value, got {type(value).__name__}")
-        if dim.is_time:
+        if dim.temporal:
             try:
                 start = date.fromisoformat(str(value)[:10])
             except ValueError:

@@ -130,9 +130,21 @@ def _check_structure(model: SemanticModel, columns: dict[str, dict[str, str]], a
                         f"time column '{owner}.{col}' is {type_name}, not a DATE or TIMESTAMP",
                     )
     for dim in model.dimensions.values():
-        physical = model.physical(dim.table or "")
-        if dim.table and dim.column and physical in columns:
-            has(physical, dim.column, f"dimensions.{dim.name}.column")
+        key = f"dimensions.{dim.name}"
+        if dim.table and dim.column and model.physical(dim.table) in columns:
+            if (
+                has(model.physical(dim.table), dim.column, f"{key}.column")
+                and dim.secondary_time
+                and not _is_temporal(type_name := columns[model.physical(dim.table)][dim.column])
+            ):
+                add(
+                    f"{key}.column",
+                    f"a time dimension's column is a DATE or TIMESTAMP; "
+                    f"'{dim.table}.{dim.column}' is {type_name}",
+                )
+        elif dim.table and dim.sql is not None and model.physical(dim.table) in columns:
+            for column in dim.reads:  # a computed dimension's sql reads its table's columns
+                has(model.physical(dim.table), column, f"{key}.sql")
 
 
 def check_columns(

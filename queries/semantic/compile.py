@@ -13,8 +13,11 @@ How a query becomes SQL:
   ``MAX`` of each metric column. Unlike a FULL OUTER JOIN this needs no NULL-safe join
   condition (PostgreSQL refuses ``IS NOT DISTINCT FROM`` in a full join), keeps keys that
   exist on one side only, and groups NULL dimension values (NULL foreign keys) together.
-* Filters compare bound parameters, never spliced text. Filters on the time dimension
-  without a grain compare whole days, also on TIMESTAMP columns
+* Computed dimensions (``table`` + ``sql``) are their rendered expression, in SELECT and
+  GROUP BY alike; a dimension with an ``order`` sorts by its bucket position first.
+* Filters compare bound parameters, never spliced text. Filters on a time dimension
+  (the primary one or a secondary ``time: true`` column) without a grain compare whole
+  days, also on TIMESTAMP columns
   (``date <= d`` becomes ``time < d + 1 day``). Filters may be grouped with AllOf / AnyOf /
   Not (queries/semantic/conditions.py); the row scope is ANDed outside any group.
 * HAVING (``MetricQuery.having``) compares a metric of the grouped result: on one fact in
@@ -156,8 +159,11 @@ def _resolve_dim(
             problems.append(f"{what}: unknown dimension {name!r}{_suggest(name, model.dimensions)}")
         return None
     if grain is not None:
-        if not dim.is_time:
-            problems.append(f"{what}: {name!r} is not the time dimension and takes no grain")
+        if not dim.temporal:
+            problems.append(
+                f"{what}: {name!r} is not the time dimension and takes no grain "
+                "(only `time: true` dimensions do)"
+            )
             return None
         if grain not in GRAINS:
             problems.append(
@@ -223,9 +229,28 @@ def _reaches(model: SemanticModel, fact: str, dim: Dimension) -> bool:
 
 def _kind_of(model: SemanticModel, ref: _DimRef, kinds: Mapping[str, str]) -> str | None:
     """The value kind filters on this dimension are coerced to (None: bind as given)."""
-    if ref.dim.is_time:
+    if ref.dim.temporal:
         return "date"
+    if ref.dim.sql is not None:
+        return computed_kind(ref.dim)
     return kinds.get(f"{model.physical(ref.dim.table or '')}.{ref.dim.column}")
+
+
+def computed_kind(dim: Dimension) -> str | None:
+    """The value kind of a computed dimension: from its ``order`` values when it lists
+    them, else from its expression (CASE of text → text, a date part → integer …)."""
+    if dim.order:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in dim.order):
+            return "integer"
+        if all(isinstance(v, str) for v in dim.order):
+            return "text"
+        return "number"
+    try:
+        return sqlexpr.expression_kind(
+            sqlexpr.check_dimension_sql(dim.sql or "", f"dimension {dim.name!r}")
+        )
+    except QueryError:
+        return None
 
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -318,7 +343,12 @@ def _check_filter(
     if ref is None:
         return None
     kind = _kind_of(model, ref, kinds)
-    column = "the time dimension" if ref.dim.is_time else f"{ref.dim.table}.{ref.dim.column}"
+    if ref.dim.is_time:
+        column = "the time dimension"
+    elif ref.dim.sql is not None:
+        column = f"{ref.dim.sql!r} over {ref.dim.table}"
+    else:
+        column = f"{ref.dim.table}.{ref.dim.column}"
     many = flt.op in ("in", "not_in", "between")
     values = flt.value
     if many:
@@ -685,11 +715,28 @@ class _FactSource:
         return self.tables[table].c[column]
 
     def dim(self, ref: _DimRef) -> ColumnElement:
-        """A dimension's expression (the time dimension truncated to its grain)."""
-        if ref.dim.is_time:
-            return _truncate(self.time_raw(), ref.grain)
+        """A dimension's expression (time dimensions truncated to their grain)."""
+        if ref.dim.temporal:
+            return _truncate(self.raw(ref.dim), ref.grain)
+        if ref.dim.sql is not None:
+            return self.computed(ref.dim)
         assert ref.dim.table and ref.dim.column
         return self.tables[ref.dim.table].c[ref.dim.column]
+
+    def raw(self, dim: Dimension) -> ColumnElement:
+        """A time dimension's column, untruncated (the fact's time for the primary one)."""
+        if dim.is_time:
+            return self.time_raw()
+        assert dim.table and dim.column
+        return self.tables[dim.table].c[dim.column]
+
+    def computed(self, dim: Dimension) -> ColumnElement:
+        """A computed dimension's ``sql`` over its table, as this dialect's SQL."""
+        assert dim.table and dim.sql is not None
+        text = sqlexpr.render_dimension(
+            dim.sql, dim.table, self.dialect, where=f"dimension {dim.name!r}"
+        )
+        return sa.literal_column(text)
 
     def day_is_native(self) -> bool:
         """False: the raw time column may be a timestamp; compare whole days by range."""
@@ -747,6 +794,12 @@ class _RollupSource:
         assert self.time_name is not None
         return self.table.c[self.time_name]
 
+    def raw(self, dim: Dimension) -> ColumnElement:
+        """The rollup's time column: a rollup stores no other time dimension."""
+        if not dim.is_time:
+            raise QueryError(f"rollup {self.rollup.name!r} does not store {dim.name!r}")
+        return self.time_raw()
+
     def dim(self, ref: _DimRef) -> ColumnElement:
         """A dimension column of the rollup; time re-truncated when coarser."""
         if ref.dim.is_time:
@@ -801,7 +854,7 @@ def _bind_list(values: Iterable[object]) -> list[object]:
 
 def _time_condition(source: _Source, cond: _Cond) -> ColumnElement:
     """A time filter without grain: whole days, sargable on DATE and TIMESTAMP columns."""
-    raw = source.time_raw()
+    raw = source.raw(cond.ref.dim)
     op, value = cond.op, cond.value
     if op in ("in", "not_in") or source.day_is_native():
         target = raw if source.day_is_native() else sa.cast(raw, sa.Date)
@@ -836,7 +889,7 @@ def _compare(target: ColumnElement, op: str, value: object) -> ColumnElement:
 
 def _condition(source: _Source, cond: _Cond) -> ColumnElement:
     """A validated filter as a WHERE predicate for one source."""
-    if cond.ref.dim.is_time and cond.ref.grain in (None, "day"):
+    if cond.ref.dim.temporal and cond.ref.grain in (None, "day"):
         return _time_condition(source, cond)
     return _compare(source.dim(cond.ref), cond.op, cond.value)
 
@@ -963,7 +1016,11 @@ def rollup_statements(
             )
         for name in rollup.dimensions:
             dim = model.dimensions.get(name)
-            if dim is None or dim.is_time or not _reaches(model, rollup.fact, dim):
+            if dim is not None and dim.temporal:
+                raise QueryError(
+                    f"{where}: {name!r} is a time dimension; rollups store only the primary time"
+                )
+            if dim is None or not _reaches(model, rollup.fact, dim):
                 raise QueryError(f"{where}: dimension {name!r} is not reachable from {rollup.fact}")
             refs.append(_DimRef(ref=name, name=name, grain=None, dim=dim))
         source = _FactSource(model, rollup.fact, dialect, [r.dim for r in refs], rollup.metrics)
@@ -1089,8 +1146,15 @@ def compile_query(
 
     order = list(plan.order)
     order += [(d.name, False) for d in plan.dims if all(d.name != n for n, _ in order)]
+    by_name = {d.name: d for d in plan.dims}
     for name, descending in order:
         column = labels[name]
+        bucketed = by_name.get(name)
+        if bucketed is not None and bucketed.dim.order:
+            position = _bucket_position(model, bucketed, column, plan.kinds)
+            statement = statement.order_by(
+                (position.desc() if descending else position.asc()).nulls_last()
+            )
         statement = statement.order_by((column.desc() if descending else column.asc()).nulls_last())
     if plan.limit is not None:
         statement = statement.limit(plan.limit)
@@ -1102,6 +1166,22 @@ def compile_query(
         date_range=_query_date_range(plan),
         denied_facts=tuple(denied),
     )
+
+
+def _bucket_position(
+    model: SemanticModel, ref: _DimRef, column: ColumnElement, kinds: Mapping[str, str]
+) -> ColumnElement:
+    """A dimension value's place in the dimension's ``order`` (values not listed after
+    them, NULL last both ways): ``CASE WHEN value = :v0 THEN 0 … ELSE n END``, bound."""
+    kind = _kind_of(model, ref, kinds)
+    whens: list[tuple[ColumnElement, ColumnElement]] = [(column.is_(None), sa.null())]
+    for i, value in enumerate(ref.dim.order):
+        try:
+            bound = coerce_value(value, kind)
+        except ValueError:
+            continue  # a value the column cannot hold matches no row
+        whens.append((column == bound, sa.literal_column(str(i))))
+    return sa.case(*whens, else_=sa.literal_column(str(len(ref.dim.order))))
 
 
 def _drill_across(

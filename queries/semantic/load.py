@@ -14,11 +14,11 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from app.core.errors import ModelError, Problem
+from app.core.errors import ModelError, Problem, QueryError
 from app.core.sqlwrites import WRITES
 from app.core.yamllines import collect_lines
 from queries.semantic import aggregates as order_stats
-from queries.semantic import alert_rules
+from queries.semantic import alert_rules, sqlexpr
 from queries.semantic.periods import parse_period
 from queries.semantic.share import SHARE_KEYS
 from queries.semantic.types import (
@@ -26,6 +26,7 @@ from queries.semantic.types import (
     CHECK_KINDS,
     CHECK_WEIGHTS,
     COMPARES,
+    DIMENSION_KINDS,
     DIRECTIONS,
     FORMATS,
     GRAINS,
@@ -76,7 +77,18 @@ _TABLE_KEYS = (
 )
 _JOIN_KEYS = ("table", "from", "to")
 _HINT_KEYS = ("type", "values", "min", "max", "distribution", "null_rate")
-_DIMENSION_KEYS = ("column", "label", "drill", "time", "description")
+_DIMENSION_KEYS = (
+    "column",
+    "label",
+    "drill",
+    "time",
+    "description",
+    "table",
+    "sql",
+    "order",
+    "kind",
+    "movers",
+)
 _METRIC_KEYS = (
     "label",
     "fact",
@@ -522,19 +534,24 @@ class Loader:
             label = self.string(spec, key, "label", None) or _title(name)
             drill = self.string(spec, key, "drill")
             description = self.string(spec, key, "description", "")
-            if is_time:
-                if column is not None:
-                    self.add(
-                        f"{key}.column",
-                        "the time dimension takes no column: it uses each table's `time`",
+            extras = self.dimension_extras(spec, key, is_time)
+            if "sql" in spec or "table" in spec:
+                dim = self.computed_dimension(name, key, spec, label, drill, description, extras)
+                if dim is not None:
+                    out[name] = dim
+                continue
+            if is_time and column is None:
+                if "column" not in spec:  # the primary time dimension: each table's `time`
+                    out[name] = Dimension(
+                        name, label, None, None, drill, True, description, **extras
                     )
-                out[name] = Dimension(name, label, None, None, drill, True, description)
                 continue
             if column is None:
                 if "column" not in spec and "time" not in spec:
                     self.add(
                         key,
                         "missing required key 'column' (table.column), "
+                        "`table` and `sql` for a computed dimension, "
                         "or `time: true` for the time dimension",
                     )
                 continue
@@ -542,8 +559,97 @@ class Loader:
             if not dot or not _NAME.match(table) or not _NAME.match(col):
                 self.add(f"{key}.column", f"'{column}' is not table.column")
                 continue
-            out[name] = Dimension(name, label, table, col, drill, False, description)
+            out[name] = Dimension(
+                name, label, table, col, drill, False, description, secondary_time=is_time, **extras
+            )
         return out
+
+    def dimension_extras(self, spec: Mapping, key: str, is_time: bool) -> dict[str, Any]:
+        """A dimension's `kind`, `movers` and `order` (the same for every sort of dimension)."""
+        kind = self.choice(spec, key, "kind", DIMENSION_KINDS, None)
+        extras: dict[str, Any] = {"kind": kind or ("calendar" if is_time else "segment")}
+        if "movers" in spec:
+            extras["movers"] = self.boolean(spec, key, "movers", True)
+        raw = spec.get("order")
+        if raw is None:
+            return extras
+        okey = f"{key}.order"
+        if is_time:
+            self.add(okey, "a time dimension's values are dates: they sort in date order")
+        elif not isinstance(raw, list) or not raw:
+            self.add(okey, f"expected a list of the dimension's values, got {_type_name(raw)}")
+        else:
+            values: list[Any] = []
+            for i, item in enumerate(raw):
+                if isinstance(item, bool) or not isinstance(item, str | int | float):
+                    self.add(f"{okey}.{i}", f"expected a value, got {_type_name(item)}")
+                elif item in values:
+                    self.add(f"{okey}.{i}", f"{item!r} is listed twice")
+                else:
+                    values.append(item)
+            if len({isinstance(v, str) for v in values}) > 1:
+                self.add(okey, "mixes text and numbers: list values of one type")
+            else:
+                extras["order"] = tuple(values)
+        return extras
+
+    def computed_dimension(
+        self,
+        name: str,
+        key: str,
+        spec: Mapping,
+        label: str,
+        drill: str | None,
+        description: str,
+        extras: dict[str, Any],
+    ) -> Dimension | None:
+        """``{table: t, sql: "<expression over t's columns>"}``: checked with sqlglot."""
+        table = self.string(spec, key, "table")
+        sql = self.string(spec, key, "sql")
+        ok = True
+        for missing in ("table", "sql"):
+            if missing not in spec:
+                other = "sql" if missing == "table" else "table"
+                self.add(
+                    key,
+                    f"missing required key '{missing}': a computed dimension has `table` "
+                    f"(the table its `sql` reads) and `sql`, not `{other}` alone",
+                )
+                ok = False
+        for wrong in ("column", "time"):
+            if wrong in spec:
+                what = "column" if wrong == "column" else "time dimension"
+                self.add(
+                    f"{key}.{wrong}",
+                    f"a computed dimension (`sql`) is not also a {what}: use `column` "
+                    "or `table` + `sql`",
+                )
+                ok = False
+        if table is not None and not _NAME.match(table):
+            self.add(f"{key}.table", f"'{table}' is not a table name")
+            ok = False
+        if sql is None or table is None or not ok:
+            return None
+        try:
+            tree = sqlexpr.check_dimension_sql(sql, f"dimension {name!r}")
+        except QueryError as err:
+            self.add(f"{key}.sql", err.message)
+            return None
+        kind = sqlexpr.expression_kind(tree)
+        order = extras.get("order", ())
+        if order and kind in ("integer", "number", "text"):
+            text = kind == "text"
+            if any(isinstance(v, str) != text for v in order):
+                self.add(
+                    f"{key}.order",
+                    f"{sql!r} gives {'text' if text else 'numbers'}: "
+                    f"list its values as {'text' if text else 'numbers'}",
+                )
+                extras = {k: v for k, v in extras.items() if k != "order"}
+        reads = tuple(sqlexpr.referenced_columns(tree))
+        return Dimension(
+            name, label, table, None, drill, False, description, sql=sql, reads=reads, **extras
+        )
 
     def metrics(self, node: Any) -> dict[str, Metric]:
         out: dict[str, Metric] = {}

@@ -301,8 +301,7 @@ def check_pii(model: SemanticModel, query: MetricQuery) -> None:
     names |= {f.dimension.partition(":")[0] for f in filter_leaves(query.filters)}
     for name in sorted(names):
         dim = model.dimensions.get(name)
-        table = model.table_of(dim.table) if dim and dim.table else None
-        if dim and table and dim.column in table.pii:
+        if dim and model.dimension_is_pii(dim):
             raise AccessDenied(
                 f"{dim.label} is personal data: your role ({user.role}) may "
                 "not group or filter by it."

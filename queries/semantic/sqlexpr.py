@@ -6,11 +6,14 @@ many-to-one joins (``table.column``). They are parsed with sqlglot, checked agai
 whitelist (column references, literals, arithmetic, comparisons, CASE and a few
 functions: no subqueries, no statements), qualified (unqualified columns with the fact
 table), and rendered for the target dialect.
+A computed dimension's ``sql`` is checked the same way (a row-level expression: no
+aggregates) and rendered over its own table.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import cast
 
@@ -362,3 +365,157 @@ def validate_metric_sql(sql: str, filter_sql: str | None, where: str = "metric")
     check_aggregate(sql, where)
     if filter_sql:
         check_predicate(filter_sql, f"{where}.filter")
+
+
+# --------------------------------------------------------------------------- dimensions
+
+# Date parts a computed dimension may extract, by the names sqlglot may give them. Each is
+# an integer on DuckDB and PostgreSQL alike once cast (PostgreSQL's EXTRACT is numeric);
+# dow is 0 = Sunday … 6 = Saturday and isodow 1 = Monday … 7 = Sunday on both.
+DATE_PARTS = {
+    "year": "year",
+    "isoyear": "isoyear",
+    "quarter": "quarter",
+    "month": "month",
+    "week": "week",
+    "day": "day",
+    "dayofmonth": "day",
+    "dow": "dow",
+    "dayofweek": "dow",
+    "isodow": "isodow",
+    "doy": "doy",
+    "dayofyear": "doy",
+    "hour": "hour",
+    "minute": "minute",
+}
+_DIMENSION_NODES = SCALAR_FUNCTIONS + OPERATORS + LEAVES + (exp.Extract, exp.Var, exp.DPipe)
+
+
+def check_dimension_sql(sql: str, where: str) -> exp.Expression:
+    """Parse and check a computed dimension's ``sql``: a row-level expression over one
+    table's columns (CASE, arithmetic, date parts); no aggregates, subqueries or statements."""
+    tree = _parse(sql, where)
+    for node in tree.walk():
+        if isinstance(node, AGGREGATES + (exp.Star, exp.Distinct)):
+            raise QueryError(
+                f"{where}: a dimension is a value per row: no aggregates in {sql!r} "
+                "(put aggregates in a metric)"
+            )
+        if isinstance(node, exp.Subquery | exp.Query) or (
+            isinstance(node, exp.In) and node.args.get("query") is not None
+        ):
+            raise QueryError(f"{where}: subqueries are not allowed in {sql!r}")
+        if not isinstance(node, _DIMENSION_NODES):
+            name = node.sql() if isinstance(node, exp.Anonymous) else type(node).__name__
+            raise QueryError(f"{where}: {name!r} is not allowed in {sql!r}")
+        if isinstance(node, exp.Var) and not isinstance(node.parent, exp.Extract):
+            raise QueryError(f"{where}: {node.sql()!r} is not allowed in {sql!r}")
+        if isinstance(node, exp.Extract):
+            part = node.this.name.lower() if isinstance(node.this, exp.Var | exp.Literal) else ""
+            if part not in DATE_PARTS:
+                parts = ", ".join(sorted(set(DATE_PARTS.values())))
+                raise QueryError(
+                    f"{where}: extract({node.this.sql()} …) is not a supported date part; "
+                    f"use one of {parts}"
+                )
+        if isinstance(node, exp.Column) and node.table:
+            raise QueryError(
+                f"{where}: write columns unqualified ({node.sql()!r} in {sql!r}); "
+                "they always refer to the dimension's `table`"
+            )
+    if tree.find(exp.Column) is None:
+        raise QueryError(f"{where}: {sql!r} reads no column: a dimension varies by row")
+    return tree
+
+
+def _unparen(tree: exp.Expression) -> exp.Expression:
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    return tree
+
+
+def _literal_kind(node: exp.Expression) -> str | None:
+    node = _unparen(node)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return "text"
+        return "integer" if _INT_TEXT.fullmatch(node.this) else "number"
+    if isinstance(node, exp.Null):
+        return "null"
+    return expression_kind(node)
+
+
+_INT_TEXT = re.compile(r"[0-9]+")
+_CAST_KINDS = (
+    (
+        {"tinyint", "smallint", "int", "bigint", "ubigint", "uint", "usmallint", "utinyint"},
+        "integer",
+    ),
+    ({"float", "double", "decimal", "money"}, "number"),
+    ({"varchar", "text", "char", "nvarchar", "nchar"}, "text"),
+    ({"date"}, "date"),
+    ({"timestamp", "timestamptz", "datetime"}, "timestamp"),
+    ({"boolean"}, "boolean"),
+)
+
+
+def expression_kind(tree: exp.Expression) -> str | None:
+    """The value kind (compile.TYPE_KINDS) a dimension expression yields, when the
+    expression alone says (None: unknown, e.g. a bare column)."""
+    node = _unparen(tree)
+    if isinstance(node, exp.Extract | exp.Length):
+        return "integer"
+    if isinstance(node, exp.Cast):
+        name = node.to.this.name.lower() if node.to is not None else ""
+        return next((kind for names, kind in _CAST_KINDS if name in names), None)
+    if isinstance(node, exp.Case | exp.If | exp.Coalesce):
+        if isinstance(node, exp.Case):
+            branches = [i.args.get("true") for i in node.args.get("ifs") or []]
+            branches.append(node.args.get("default"))
+        elif isinstance(node, exp.If):
+            branches = [node.args.get("true"), node.args.get("false")]
+        else:
+            branches = [node.this, *node.expressions]
+        kinds = {_literal_kind(b) for b in branches if b is not None} - {"null"}
+        if kinds == {"integer", "number"}:
+            return "number"
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(node, exp.DPipe | exp.Lower | exp.Upper):
+        return "text"
+    if isinstance(node, exp.Div):
+        return "number"
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Mod | exp.Neg):
+        kinds = {_literal_kind(n) for n in (node.this, node.args.get("expression")) if n}
+        return "integer" if kinds == {"integer"} else "number"
+    if isinstance(node, exp.Floor | exp.Ceil | exp.Round | exp.Abs):
+        return "number"
+    if isinstance(node, exp.Predicate | exp.And | exp.Or | exp.Not):
+        return "boolean"
+    return None
+
+
+def render_dimension(sql: str, table: str, dialect: sa.engine.Dialect, where: str) -> str:
+    """A computed dimension's ``sql`` as SQL text for ``dialect``, its columns qualified
+    with ``table`` (the table's name or alias in the FROM clause)."""
+    return _render_dimension(sql, table, _DialectKey(dialect), where)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_dimension(sql: str, table: str, key: _DialectKey, where: str) -> str:
+    tree = check_dimension_sql(sql, where)
+    ident = _quoter(key.dialect)
+    for column in list(tree.find_all(exp.Column)):
+        column.replace(exp.Column(this=ident(column.name), table=ident(table)))
+
+    def integer_parts(node: exp.Expression) -> exp.Expression:
+        # EXTRACT is BIGINT on DuckDB and numeric on PostgreSQL: an INTEGER on both.
+        if isinstance(node, exp.Extract) and not node.args.get("cast_done"):
+            part = DATE_PARTS[node.this.name.lower()]
+            node.set("this", exp.var(part.upper()))
+            node.set("cast_done", True)
+            return exp.Cast(this=node, to=exp.DataType.build("int"))
+        return node
+
+    tree = tree.transform(integer_parts, copy=False)
+    tree = _safe_division(tree)
+    return exp.paren(tree, copy=False).sql(dialect=sqlglot_dialect(key.dialect))

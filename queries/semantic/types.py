@@ -31,6 +31,7 @@ CHARTS_NEEDING_BY: dict[int, tuple[str, ...]] = {
 TIER0_MAX_SECTIONS = 5
 TIER0_MAX_WIDGETS = 79  # BANs + charts; 80 or more is refused
 
+DIMENSION_KINDS = ("segment", "calendar", "attribute")
 TableKind = Literal["fact", "dimension"]
 MetricKind = Literal["aggregate", "ratio", "expr", "share"]
 
@@ -92,13 +93,46 @@ class Table:
 
 @dataclass(frozen=True)
 class Dimension:
+    """A dimension: a column (``table.column``), a computed expression over one table's
+    columns (``table`` + ``sql``), the primary time dimension (``is_time``: each fact's
+    ``time``) or a secondary time dimension (``secondary_time``: a DATE/TIMESTAMP column
+    that takes grains like the primary one)."""
+
     name: str
     label: str
-    table: str | None = None  # None only for the time dimension
-    column: str | None = None
+    table: str | None = None  # None only for the primary time dimension
+    column: str | None = None  # None for the primary time and for computed dimensions
     drill: str | None = None  # next dimension down the hierarchy
-    is_time: bool = False
+    is_time: bool = False  # THE primary time dimension (one per model)
     description: str = ""
+    sql: str | None = None  # computed: an expression over ``table``'s columns
+    order: tuple[Any, ...] = ()  # display/sort order of the values (buckets)
+    kind: str = "segment"  # one of DIMENSION_KINDS
+    movers: bool | None = None  # None: segments are searched for top movers, others not
+    secondary_time: bool = False  # `time: true` with a column: grains, whole-day filters
+    reads: tuple[str, ...] = ()  # the columns of ``table`` a computed dimension reads
+
+    @property
+    def temporal(self) -> bool:
+        """True for the primary and secondary time dimensions: they take grains and their
+        values are dates."""
+        return self.is_time or self.secondary_time
+
+    @property
+    def in_movers(self) -> bool:
+        """Whether top movers and narratives search this dimension by default."""
+        if self.is_time:
+            return False
+        if self.movers is not None:
+            return self.movers
+        return self.kind == "segment" and not self.secondary_time
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns of ``table`` this dimension reads."""
+        if self.sql is not None:
+            return self.reads
+        return (self.column,) if self.column else ()
 
 
 @dataclass(frozen=True)
@@ -250,7 +284,7 @@ class SemanticModel:
         return self.tables.get(self.physical(name))
 
     def time_dimension(self) -> Dimension | None:
-        """The model's `time: true` dimension, if it has one."""
+        """The model's primary time dimension (`time: true` without a column), if any."""
         return next((d for d in self.dimensions.values() if d.is_time), None)
 
     def time_name(self, needed_for: str = "this view") -> str:
@@ -263,6 +297,12 @@ class SemanticModel:
                 f"{needed_for} needs one."
             )
         return dim.name
+
+    def dimension_is_pii(self, dim: Dimension) -> bool:
+        """True when ``dim`` reads a column its table marks ``pii`` (a role's PII is its
+        table's)."""
+        table = self.table_of(dim.table) if dim.table else None
+        return bool(table and any(c in table.pii for c in dim.columns))
 
     def line_of(self, key: str) -> int | None:
         """Line of a dotted key in the YAML file, or of its nearest parent key."""

@@ -154,13 +154,16 @@ class Validator:
         for extra in times[1:]:
             self.add(
                 f"dimensions.{extra}.time",
-                f"only one time dimension is allowed ('{times[0]}' is already one)",
+                f"only one time dimension without a column is allowed ('{times[0]}' is "
+                "already one); another time column is `time: true` with `column: table.column`",
             )
         for dim in self.model.dimensions.values():
             key = f"dimensions.{dim.name}"
             if dim.table is not None:
                 what = "table or role" if self.roles else "table"
-                self.known(what, dim.table, self.tables | set(self.roles), f"{key}.column")
+                where = f"{key}.table" if dim.sql is not None else f"{key}.column"
+                if self.known(what, dim.table, self.tables | set(self.roles), where):
+                    self.check_dimension_hints(dim.name)
             if dim.drill is not None:
                 if dim.drill == dim.name:
                     self.add(f"{key}.drill", "a dimension cannot drill into itself")
@@ -176,6 +179,24 @@ class Validator:
                 self.add(
                     f"dimensions.{cycle[0]}.drill",
                     "drill-down loops: " + " → ".join([*cycle, cycle[0]]),
+                )
+
+    def check_dimension_hints(self, name: str) -> None:
+        """A secondary time dimension's column is DATE/TIMESTAMP; a computed dimension reads
+        columns its table declares, when the table lists its columns (`columns:` hints)."""
+        dim = self.model.dimensions[name]
+        table = self.model.tables.get(dim.table or "")
+        if table is None or not table.columns:
+            return
+        hints = {h.name: h for h in table.columns}
+        key = f"dimensions.{name}"
+        if dim.secondary_time and dim.column in hints:
+            kind = hints[dim.column].type
+            if kind not in (None, "DATE", "TIMESTAMP"):
+                self.add(
+                    f"{key}.column",
+                    f"a time dimension's column is a DATE or TIMESTAMP; "
+                    f"'{dim.table}.{dim.column}' is {kind}",
                 )
 
     def check_metrics(self) -> None:
@@ -260,7 +281,14 @@ class Validator:
             reachable = reachable_dimensions(self.model, rollup.fact) if fact_ok else set()
             for i, name in enumerate(rollup.dimensions):
                 dkey = f"{key}.dimensions.{i}"
-                if (
+                dim = self.model.dimensions.get(name)
+                if dim is not None and dim.temporal:
+                    self.add(
+                        dkey,
+                        f"'{name}' is a time dimension: a rollup stores the primary time "
+                        "at its `grain` and no other time column",
+                    )
+                elif (
                     self.known("dimension", name, self.dims, dkey)
                     and fact_ok
                     and name in self.model.dimensions
@@ -368,10 +396,11 @@ class Validator:
         if not self.known("dimension", dim_name, self.dims, f"{key}.by"):
             return
         dim = self.model.dimensions.get(dim_name)
-        if grain and (grain not in GRAINS or (dim is not None and not dim.is_time)):
+        if grain and (grain not in GRAINS or (dim is not None and not dim.temporal)):
             self.add(
                 f"{key}.by",
-                f"'{chart.by}': only the time dimension takes a grain, one of {', '.join(GRAINS)}",
+                f"'{chart.by}': only the time dimension takes a grain (and other `time: true` "
+                f"dimensions), one of {', '.join(GRAINS)}",
             )
         if dim is None:
             return

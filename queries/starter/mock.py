@@ -248,7 +248,12 @@ class _Reader:
                 self._set(table.name, hint.name, hint=hint)
         for dim in model.dimensions.values():
             if dim.table and dim.column:
-                self._set(model.physical(dim.table), dim.column, dimension=True)
+                facts = {"time": True} if dim.secondary_time else {}
+                self._set(model.physical(dim.table), dim.column, dimension=True, **facts)
+            elif dim.table and dim.sql:  # a computed dimension: what its sql compares
+                tree = self._parse(dim.sql)
+                if tree is not None:
+                    self._scan(tree, {"": model.physical(dim.table)}, model.physical(dim.table))
         names = {**{t: t for t in model.tables}, **model.roles()}  # table.column in metrics
         for metric in model.metrics.values():
             if metric.kind != "aggregate" or not metric.fact:

@@ -116,6 +116,7 @@ def test_a_fact_time_through_a_role(tmp_path: Path, warehouse: Warehouse) -> Non
         ),
         ("time: d_calendar.cal_date", "time: event_day.cal_date"),
         ("{column: d_calendar.weekday,", "{column: event_day.weekday,"),
+        ("{table: d_calendar, sql:", "{table: event_day, sql:"),
     )
     model = load_model(path)
     compiled = compile_query(
