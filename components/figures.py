@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from dash import dcc
 
-from components.formatting import as_number, format_value
+from components.formatting import as_number, dimension_text, format_value
 
 MAX_POINTS = 400  # per series; a chart has at most two series
 
@@ -263,7 +263,7 @@ def bar_chart(
 ) -> go.Figure:
     """Bars by category, labelled with their values; ``highlight`` stands out, the rest
     are muted. Horizontal by default when a label is long (first category on top)."""
-    labels = [str(c) for c in categories]
+    labels = [dimension_text(c) for c in categories]  # a NULL category: "(none)"
     vals = _values(values, name or "bar chart")
     if len(labels) != len(vals):
         raise ValueError(f"bar chart: {len(labels)} categories but {len(vals)} values")

@@ -131,3 +131,62 @@ def change_tone(rel: object, direction: str) -> str:
 def tone_class(tone: str) -> str:
     """The CSS class of a tone: sb-good, sb-bad, sb-warn or sb-neutral."""
     return f"sb-{tone}" if tone in ("good", "bad", "warn") else "sb-neutral"
+
+
+NONE_LABEL = "(none)"  # a NULL dimension value (e.g. a NULL foreign key), wherever it is drawn
+
+
+def dimension_text(value: object) -> str:
+    """A dimension value as a label: NULL and NaN (pandas' NULL) are "(none)", never "nan"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NONE_LABEL
+    try:
+        import pandas as pd
+
+        if pd.isna(value):  # type: ignore[arg-type]  # NaT, pd.NA
+            return NONE_LABEL
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "isoformat") and hasattr(value, "hour"):
+        text = value.isoformat()  # type: ignore[union-attr]
+        return text[:10] if text.endswith("T00:00:00") else text
+    return str(value)
+
+
+def _noun(label: str) -> str:
+    """A label inside a sentence: "Carrier" → "carrier", "ISO weekday" stays."""
+    word = label.strip() or "value"
+    return word if word[1:2].isupper() else word[:1].lower() + word[1:]
+
+
+def plural(label: str) -> str:
+    """A dimension's label as a plural noun: "Carrier" → "carriers", "Country" →
+    "countries", "Channel group" → "channel groups"."""
+    word = _noun(label)
+    if word.endswith(("ss", "x", "z", "ch", "sh")):
+        return word + "es"
+    if word.endswith("s"):  # already plural ("Floors")
+        return word
+    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def cut_note(
+    hidden: int,
+    label: str,
+    *,
+    at_least: bool = False,
+    size: float | None = None,
+    fmt: str = "number",
+    metric_label: str = "",
+    where: str = "",
+) -> str:
+    """What a truncated chart left out: "3 more carriers (5,210 flights) not shown"; with
+    ``at_least`` the count is a lower bound; ``where`` ends the sentence ("in the chart")."""
+    noun = _noun(label) if hidden == 1 else plural(label)
+    count = f"{'at least ' if at_least else ''}{hidden:,} more {noun}"
+    if size is not None:
+        amount = format_value(size, fmt)
+        count += f" ({amount} {_noun(metric_label)})" if metric_label else f" ({amount})"
+    return f"{count} not shown{' ' + where if where else ''}."

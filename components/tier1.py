@@ -28,7 +28,7 @@ from components.figures import (
     _figure,
     value_axis,
 )
-from components.formatting import as_number, format_value
+from components.formatting import as_number, dimension_text, format_value
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def anomaly_lines(series: Sequence[LineSeries], *, fmt: str = "number") -> go.Fi
                 y=ys,
                 name=line.name,
                 line=dict(color=color, width=2),
-                customdata=[[line.value or "", format_value(v, fmt)] for v in ys],
+                customdata=[[line.value or line.name, format_value(v, fmt)] for v in ys],
                 hovertemplate=f"{line.name}: %{{customdata[1]}}<extra></extra>",
             )
         )
@@ -91,8 +91,9 @@ def click_bars(
     selected: Sequence[str] = (),
     name: str = "",
 ) -> go.Figure:
-    """Horizontal bars, first category on top, each clickable (customdata = category)."""
-    labels = [str(c) for c in categories]
+    """Horizontal bars, first category on top, each clickable (customdata = category; a
+    NULL category is labelled "(none)")."""
+    labels = [dimension_text(c) for c in categories]
     vals = [as_number(v) for v in values]
     _cap(len(vals), name or "bar chart")
     wanted = set(selected)
