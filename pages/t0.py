@@ -60,7 +60,7 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
             figures_.anomaly.direction,
             figures_.anomaly.low,
             figures_.anomaly.high,
-            metric.format,
+            metric.value_format,
             periods=boards.HISTORY - 1,
         )
     status = figures_.status
@@ -69,7 +69,7 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
         metric=metric.name,
         label=metric.label,
         description=metric.description,
-        fmt=metric.format,
+        fmt=metric.value_format,
         direction=metric.direction,
         value=figures_.value,
         previous=figures_.previous,
@@ -104,8 +104,9 @@ def _cut_note(chart: boards.ChartFigures, window: PeriodWindow, can_explore: boo
         model.dimensions[by].label if by in model.dimensions else by,
         at_least=cut.at_least,
         size=cut.size,
-        fmt=metric.format,
+        fmt=metric.value_format,
         metric_label=metric.label,
+        empty=cut.empty,
     )
     parts: list[Any] = [text]
     if can_explore:
@@ -130,7 +131,7 @@ def _chart(
     elif not chart.x:
         body = html.P("No data for this period.", className="sb-empty")
     else:
-        fmt = chart.metric.format if chart.metric else "number"
+        fmt = chart.metric.value_format if chart.metric else "number"
         if chart.chart.type == "bar":
             fig = figures.bar_chart(list(chart.x), list(chart.y), fmt=fmt)
         elif chart.chart.type == "area":

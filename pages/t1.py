@@ -20,7 +20,13 @@ from app.core.errors import QueryError, StarboardError
 from app.core.stores import problems
 from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
-from components.formatting import NONE_LABEL, cut_note, dimension_text, format_value
+from components.formatting import (
+    NONE_LABEL,
+    cut_note,
+    dimension_text,
+    format_value,
+    format_values,
+)
 from queries.boards import tier1
 from queries.explore import state as explore_q
 from queries.quality import trust as trust_q
@@ -206,7 +212,7 @@ def _grid_height(rows: int) -> int:
 
 def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
     chart = view.chart
-    fmt = view.metrics[0].format if view.metrics else "number"
+    fmt = view.metrics[0].value_format if view.metrics else "number"
     if chart.type in ("line", "area"):
         if not any(s.x for s in view.series):
             return html.P("No data in this range.", className="sb-empty")
@@ -238,7 +244,7 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
         return figures.graph(fig, id_=_clickable_id(view), height=_bar_height(len(frame)))
     if chart.type == "table":
         columns = [(view.by, current_model().dimensions[view.by].label, None)]
-        columns += [(m.name, m.label, m.format) for m in view.metrics]
+        columns += [(m.name, m.label, m.value_format) for m in view.metrics]
         frame = frame.dropna(how="all", subset=[m.name for m in view.metrics])
         return t1c.grid(
             _grid_rows(frame, view.by, view.metrics),
@@ -253,7 +259,7 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
         fig = t1c.click_bars(
             top[view.by],
             top[first.name],
-            fmt=first.format,
+            fmt=first.value_format,
             selected=selected.get(view.by or "", ()),
             name=first.name,
         )
@@ -319,11 +325,14 @@ def _breakdown_table(view: tier1.ChartView, frame) -> html.Div:
         if f"{m.name}__share" in frame.columns:
             columns.append(tables.Column("share", "right"))
         columns.append(tables.Column("vs prev.", "right"))
+    shown = frame.head(tier1.TABLE_LIMIT)
+    # each column written alike: one number of decimals (and unit) for all its rows
+    texts = {m.name: format_values(list(shown[m.name]), m.value_format) for m in view.metrics}
     rows = []
-    for record in frame.head(tier1.TABLE_LIMIT).to_dict("records"):
+    for i, record in enumerate(shown.to_dict("records")):
         row: list[Any] = [dimension_text(record[view.by])]
         for m in view.metrics:
-            row.append(format_value(record[m.name], m.format))
+            row.append(texts[m.name][i])
             if f"{m.name}__share" in frame.columns:
                 row.append(format_value(record[f"{m.name}__share"], "percent"))
             change = record[f"{m.name}__change"]
@@ -415,9 +424,10 @@ def _cut_notes(view: tier1.ChartView, explore_state: tier1.State | None) -> list
             label,
             at_least=cut.at_least,
             size=cut.size,
-            fmt=metric.format,
+            fmt=metric.value_format,
             metric_label=metric.label,
             where=where,
+            empty=cut.empty,
         )
         link = (
             _full_list_link(view, explore_state)

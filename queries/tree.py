@@ -725,7 +725,10 @@ def _movers(
         )
     if failed:
         note += f" {failed} dimension(s) could not be searched."
-    return top_movers(found), note
+    shown = top_movers(found)
+    if (rest := sum(1 for m in found if abs(m.contribution) > 0) - len(shown)) > 0:
+        note += f" {rest:,} smaller {'move' if rest == 1 else 'moves'} not shown."
+    return shown, note
 
 
 def _unsplit(side: Mapping[Any, tuple[float | None, float | None]]) -> float:

@@ -538,7 +538,7 @@ def tier1_view(name: str, params: Mapping[str, object]) -> Tier1View:
         for chart in section.charts:
             view = _chart(model, chart, index, state, latest, results)
             views.append(view)
-            fmt = view.metrics[0].format if view.metrics else "number"
+            fmt = view.metrics[0].value_format if view.metrics else "number"
             for series in view.series:
                 stand_out += [StandOut(view.title, series.name, a, fmt) for a in series.anomalies]
             index += 1

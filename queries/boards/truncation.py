@@ -42,6 +42,7 @@ class Cut:
     hidden: int  # how many values (bars, series, rows) are not shown
     at_least: bool = False  # the query stopped at FETCH_LIMIT: there may be more
     size: float | None = None  # the metric over the hidden values (additive metrics only)
+    empty: int = 0  # of the hidden values, those without a number (a ratio over zero)
 
 
 def _finite(value: object) -> float | None:
@@ -58,7 +59,7 @@ def _size(values: pd.Series, metric: Metric | None, complete: bool) -> float | N
     if metric is None or not metric.additive or not complete:
         return None
     known = [v for v in (_finite(x) for x in values) if v is not None]
-    return float(sum(known)) if known else 0.0
+    return float(sum(known)) if known else None  # values without a number: nothing to add
 
 
 def top_rows(
@@ -82,8 +83,9 @@ def top_rows(
     if rest.empty:
         return shown.reset_index(drop=True), None
     at_least = fetched is not None and len(frame) >= fetched
+    empty = int(rest[column].isna().sum())
     return shown.reset_index(drop=True), Cut(
-        len(rest), at_least, _size(rest[column], metric, not at_least)
+        len(rest), at_least, _size(rest[column], metric, not at_least), empty
     )
 
 
@@ -98,7 +100,7 @@ def top_groups(
     rest = ordered.iloc[limit:]
     if rest.empty:
         return keep, None
-    return keep, Cut(len(rest), False, _size(rest, metric, True))
+    return keep, Cut(len(rest), False, _size(rest, metric, True), int(rest.isna().sum()))
 
 
 def rows_of(frame: pd.DataFrame, by: str, value: object) -> pd.DataFrame:

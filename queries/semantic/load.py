@@ -25,6 +25,7 @@ from queries.semantic.types import (
     CHECK_WEIGHTS,
     COMPARES,
     DIRECTIONS,
+    DURATION_UNITS,
     FORMATS,
     GRAINS,
     HINT_DISTRIBUTIONS,
@@ -86,6 +87,7 @@ _METRIC_KEYS = (
     "direction",
     "description",
     "critical",
+    "unit",
 )
 _TREE_KEYS = ("children", "relation")
 _ROLLUP_KEYS = ("fact", "grain", "dimensions", "metrics")
@@ -534,6 +536,14 @@ class Loader:
             out[name] = Dimension(name, label, table, col, drill, False, description)
         return out
 
+    def duration_unit(self, spec: Mapping, key: str, fmt: str) -> str:
+        """``unit:`` of a ``format: duration`` metric (seconds, the default, minutes, hours
+        or days); anywhere else it is a problem."""
+        if "unit" in spec and fmt != "duration":
+            self.add(f"{key}.unit", "`unit` applies only to `format: duration`")
+            return "seconds"
+        return self.choice(spec, key, "unit", DURATION_UNITS, "seconds")
+
     def metrics(self, node: Any) -> dict[str, Metric]:
         out: dict[str, Metric] = {}
         for name, body in self.items(node, "metrics", "metrics"):
@@ -550,6 +560,7 @@ class Loader:
                 description=self.string(spec, key, "description", ""),
                 critical=self.boolean(spec, key, "critical", False),
             )
+            common["unit"] = self.duration_unit(spec, key, common["format"])
             kinds = [k for k in ("sql", "ratio", "expr") if k in spec]
             if not kinds:
                 self.add(key, "a metric needs `sql` (with `fact`), `ratio` or `expr`")

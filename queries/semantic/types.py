@@ -13,6 +13,7 @@ from app.core.errors import QueryError
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 FORMATS = ("number", "currency", "percent", "duration")
+DURATION_UNITS = ("seconds", "minutes", "hours", "days")  # `unit:` of a `format: duration` metric
 DIRECTIONS = ("up", "down", "none")
 RELATIONS = ("sum", "product", "ratio", "influence")
 CHART_TYPES = ("line", "bar", "stacked_bar", "area", "table", "funnel", "cohort", "breakdown")
@@ -89,6 +90,15 @@ class Metric:
     direction: str = "up"
     description: str = ""
     critical: bool = False
+    unit: str = "seconds"  # format: duration only: what one unit of the value is
+
+    @property
+    def value_format(self) -> str:
+        """The format pages write values in: ``format``, or ``duration:minutes`` for a
+        duration whose values count minutes (``unit: minutes``)."""
+        if self.format == "duration" and self.unit != "seconds":
+            return f"duration:{self.unit}"
+        return self.format
 
     @property
     def additive(self) -> bool:
