@@ -707,7 +707,10 @@ def _lines(
     cut = None
     if by and by != time and by in frame.columns:
         metric = metrics[0]
-        keep, cut = top_groups(frame, by, metric.name, SERIES_LIMIT, metric)
+        # ranked (and the cut sized) over the days shown, not the anomaly baseline's padding
+        days = pd.to_datetime(frame[time]).dt.date
+        shown = frame[(days >= state.start) & (days <= state.end)]
+        keep, cut = top_groups(shown, by, metric.name, SERIES_LIMIT, metric)
         for value in keep:
             name = label_of(value)
             groups.append(
