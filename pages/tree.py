@@ -122,15 +122,6 @@ def _mover_href(mover: tree_q.Mover, metric: str, view: tree_q.TreeView) -> str 
     return None
 
 
-def _counts(metric) -> bool:
-    """Whether ``metric`` counts things (``count(…)``): its changes and contributions read in
-    whole units ("+12 orders"), never "+12.4"."""
-    sql = " ".join((metric.sql or "").lower().split())
-    return (
-        metric.kind == "aggregate" and metric.value_format == "number" and sql.startswith("count(")
-    )
-
-
 def _node_data(
     node: tree_q.NodeView, view: tree_q.TreeView, parent: tree_q.NodeView | None = None
 ) -> tree_c.NodeData:
@@ -157,8 +148,8 @@ def _node_data(
         else "",
         parent_label=parent.metric.label if parent else "",
         parent_fmt=parent.metric.value_format if parent else "number",
-        parent_counts=_counts(parent.metric) if parent else False,
-        counts=_counts(metric),
+        parent_counts=parent.metric.is_count if parent else False,
+        counts=metric.is_count,
         parent_direction=parent.metric.direction if parent else "up",
         parent_relation=parent_split.relation if parent_split else None,
         contribution=node.contribution,
@@ -304,7 +295,7 @@ def layout(
                     ratio=ratio,
                     direction=view.metric.direction,
                     note=view.movers_note,
-                    counts=_counts(view.metric),
+                    counts=view.metric.is_count,
                 )
             ],
             note=f"Dimension values that explain most of the change, {view.window.label} "

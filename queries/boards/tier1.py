@@ -708,9 +708,9 @@ def _lines(
     if by and by != time and by in frame.columns:
         metric = metrics[0]
         # ranked (and the cut sized) over the days shown, not the anomaly baseline's padding
-        days = pd.to_datetime(frame[time]).dt.date
-        shown = frame[(days >= state.start) & (days <= state.end)]
-        keep, cut = top_groups(shown, by, metric.name, SERIES_LIMIT, metric)
+        on = pd.to_datetime(frame[time]).dt.date
+        in_range = frame[(on >= state.start) & (on <= state.end)]
+        keep, cut = top_groups(in_range, by, metric.name, SERIES_LIMIT, metric)
         for value in keep:
             name = label_of(value)
             groups.append(

@@ -101,6 +101,13 @@ class Metric:
         return self.format
 
     @property
+    def is_count(self) -> bool:
+        """A count of things (``count(…)``, format number): its changes and contributions
+        read in whole units ("+12 orders"), never "+12.4"."""
+        sql = " ".join((self.sql or "").lower().split())
+        return self.kind == "aggregate" and self.format == "number" and sql.startswith("count(")
+
+    @property
     def additive(self) -> bool:
         """True when partial results can be summed (sum/count, not count distinct)."""
         if self.kind != "aggregate" or not self.sql:
