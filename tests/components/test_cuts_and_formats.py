@@ -198,3 +198,14 @@ def test_count_contributions_are_whole() -> None:
     assert format_delta(12.4, "number") == "+12.4"
     assert format_delta(0.4, "number", whole=True) == "0"
     assert format_delta(1234.5, "currency", whole=True) == "+$1,235"  # only counts round
+
+
+def test_explorer_grid_reads_none_and_fixes_decimals() -> None:
+    from components.explore import result_grid
+
+    frame = pd.DataFrame({"store": ["a", None], "events": [1.5, 2.25]})
+    grid = result_grid(frame, [("store", "Store", None), ("events", "Events", "number")], "g")
+    store, events = grid.columnDefs
+    assert grid.rowData[1]["store"] is None  # the drill still sees a NULL
+    assert store["valueFormatter"]["function"] == "params.value == null ? '(none)' : params.value"
+    assert "d3.format(',.2f')" in events["valueFormatter"]["function"]

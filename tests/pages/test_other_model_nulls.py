@@ -163,3 +163,17 @@ def test_a_duration_in_minutes_reads_in_hours(null_app, ada) -> None:
     grid = _nodes(render(ada, "/t1/desk_ops", T1), lambda n: n.get("type") == "AgGrid")[0]
     formatter = {c["field"]: c.get("valueFormatter") for c in grid["props"]["columnDefs"]}
     assert formatter["handle_minutes"] == {"function": "sbDuration(params.value, 60)"}
+
+
+def test_tier0_cut_links_to_the_full_list_for_the_period(ada) -> None:
+    from queries.explore.state import state_from_search
+
+    page = render(ada, "/t0/desk", "?period=2026-03")
+    notes = _nodes(page, lambda n: "sb-cut-note" in str(n.get("props", {}).get("className", "")))
+    links = [n["props"]["href"] for n in _nodes(notes, lambda n: n.get("type") == "Link")]
+    assert len(links) == 1
+    state = state_from_search(links[0].partition("?")[2])
+    assert (state.metrics, state.by, state.order) == (("events",), ("agent",), ("-events",))
+    assert state.where == ("period between 2026-03-01 and 2026-03-31",)
+    full = texts(render(ada, "/t2/explore", "?" + links[0].partition("?")[2]))
+    assert not any("unknown" in t.lower() or "invalid" in t.lower() for t in full)
