@@ -54,6 +54,7 @@ CRUMBS = f"{P}-crumbs"
 NOTICE = f"{P}-notice"
 ACTION_NOTICE = f"{P}-action-notice"  # what a filter change or click could not do
 OPTIONS_NOTICE = f"{P}-options-notice"  # why filter options could not be listed
+STAND_OUT_LIMIT = 8  # anomalies listed in "What stands out", the largest first
 
 
 def _href(path: str, state: tier1.State) -> str:
@@ -484,7 +485,7 @@ def _card(
 
 def _stand_out(view: tier1.Tier1View) -> html.Section:
     items = []
-    for item in view.stand_out[:8]:
+    for item in view.stand_out[:STAND_OUT_LIMIT]:
         a = item.anomaly
         items.append(
             (
@@ -496,8 +497,23 @@ def _stand_out(view: tier1.Tier1View) -> html.Section:
                 format_value(a.change, "percent") if a.change is not None else "—",
             )
         )
+    more = len(view.stand_out) - STAND_OUT_LIMIT
+    cut = (
+        html.P(
+            f"{more} more {'day stands' if more == 1 else 'days stand'} out (smaller "
+            "deviations) not shown.",
+            className="sb-chart-note sb-cut-note",
+            id=f"{P}-standout-cut",
+        )
+        if more > 0
+        else None
+    )
     return html.Section(
-        [html.H2("What stands out", className="sb-section-title"), t1c.stand_out_list(items)],
+        [
+            html.H2("What stands out", className="sb-section-title"),
+            t1c.stand_out_list(items),
+            cut,
+        ],
         className="sb-section sb-t1-standout",
         id=f"{P}-standout",
     )

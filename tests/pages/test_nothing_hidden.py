@@ -257,3 +257,27 @@ def test_a_click_on_the_none_bar_says_why_it_does_not_filter(demo_app) -> None:
     }
     answer = oscar.post("/_dash-update-component", json=body).get_json()["response"]
     assert "stands for rows without a channel group" in answer["t1-action-notice"]["children"]
+
+
+def test_what_stands_out_says_how_many_more_days_it_left_out(demo_app) -> None:
+    from datetime import date
+
+    import plotly
+
+    from pages import t1 as page
+    from queries.analysis.anomalies import DayAnomaly
+    from queries.boards import tier1
+
+    flagged = DayAnomaly(date(2026, 9, 1), 10.0, 30.0, -5.0)
+    items = tuple(tier1.StandOut("Visitors", "mobile", flagged, "number") for _ in range(11))
+    view = tier1.Tier1View(
+        None,  # type: ignore[arg-type]  # the panel reads only its anomalies
+        tier1.State(date(2026, 9, 1), date(2026, 9, 30)),
+        date(2026, 9, 30),
+        (),
+        stand_out=items,
+    )
+    section = json.loads(json.dumps(page._stand_out(view), cls=plotly.utils.PlotlyJSONEncoder))
+    shown = _nodes(section, lambda n: n.get("props", {}).get("id") == "t1-standout-cut")
+    assert shown[0]["props"]["children"] == "3 more days stand out (smaller deviations) not shown."
+    assert len(_nodes(section, lambda n: n.get("type") == "Li")) == page.STAND_OUT_LIMIT
