@@ -16,9 +16,15 @@ import plotly.graph_objects as go
 from dash import html
 from dash.development.base_component import Component
 
-from components.figures import COLORWAY, INK_MUTED
-from components.formatting import as_number
-from components.tier1 import D3_FORMATS
+from components.figures import COLORWAY, INK_MUTED, value_axis
+from components.formatting import (
+    NONE_LABEL,
+    as_number,
+    cut_note,
+    dimension_text,
+    duration_scale,
+)
+from components.tier1 import column_pattern, duration_js
 
 MAX_SERIES = 12
 SERIES_COLORS = (*COLORWAY, "#3c9d5d", "#d1495b", "#00798c", "#8d6a9f", "#edae49", "#30638e")
@@ -38,16 +44,29 @@ def cell_text(value: Any) -> Any:
     return value
 
 
-def _d3(fmt: str) -> str:
-    return D3_FORMATS.get(fmt, D3_FORMATS["number"])
+def _formatter(fmt: str, values: Sequence[Any] = ()) -> dict[str, str]:
+    """A grid column's valueFormatter: the column's one number of decimals; durations as
+    the tiles write them."""
+    if duration_scale(fmt) is not None:
+        return {"function": duration_js(fmt)}
+    pattern = column_pattern(fmt, values)
+    return {"function": f"params.value == null ? '—' : d3.format('{pattern}')(params.value)"}
 
 
-def _axis_format(fig: go.Figure, fmt: str, axis: str = "y") -> None:
-    tick = {"currency": "$~s", "percent": ".0%"}.get(fmt, "~s")
+# A NULL dimension value in a grid reads "(none)"; the row keeps its null for the drill.
+NONE_FORMATTER = {"function": f"params.value == null ? '{NONE_LABEL}' : params.value"}
+
+
+def _axis_format(
+    fig: go.Figure, fmt: str, axis: str = "y", values: Sequence[float | None] = ()
+) -> None:
+    """Ticks labelled like the metric's values (``figures.value_axis``: $, %, durations on
+    round steps), on the right-hand axis as on the left."""
+    settings = value_axis(fmt, list(values))
     if axis == "y2":
-        fig.update_layout(yaxis2=dict(tickformat=tick))
+        fig.update_layout(yaxis2=settings)
     else:
-        getattr(fig, f"update_{axis}axes")(tickformat=tick)
+        getattr(fig, f"update_{axis}axes")(**settings)
 
 
 def chart(
@@ -57,6 +76,7 @@ def chart(
     metrics: Sequence[str],
     labels: dict[str, str],
     formats: dict[str, str],
+    additive: dict[str, bool] | None = None,
 ) -> tuple[go.Figure, str | None]:
     """A line, bar, stacked-bar or scatter figure of an exploration, and a note when it
     had to leave points out. ``dims`` and ``metrics`` are column names of ``frame``."""
@@ -71,8 +91,11 @@ def chart(
     note = None
     data = frame
     if len(data) > MAX_CHART_POINTS:
+        note = (
+            f"The chart shows the first {MAX_CHART_POINTS:,} of {len(data):,} rows "
+            f"({len(data) - MAX_CHART_POINTS:,} not drawn); the table has all."
+        )
         data = data.head(MAX_CHART_POINTS)
-        note = f"The chart shows the first {MAX_CHART_POINTS:,} rows; the table has all."
     if kind == "scatter":
         mx, my = metrics[0], metrics[1]
         custom = [[my, *[cell_text(r[d]) for d in dims]] for _, r in data.iterrows()]
@@ -95,8 +118,8 @@ def chart(
         )
         fig.update_xaxes(title=dict(text=labels[mx]))
         fig.update_yaxes(title=dict(text=labels[my]))
-        _axis_format(fig, formats[mx], "x")
-        _axis_format(fig, formats[my], "y")
+        _axis_format(fig, formats[mx], "x", [as_number(v) for v in data[mx]])
+        _axis_format(fig, formats[my], "y", [as_number(v) for v in data[my]])
         fig.update_layout(showlegend=False)
         return fig, note
     x = dims[0]
@@ -104,27 +127,42 @@ def chart(
     if len(dims) >= 2:
         split = dims[1]
         totals = data.groupby(split, dropna=False)[metrics[0]].sum(min_count=1)
-        keep = list(totals.sort_values(ascending=False).index[:MAX_SERIES])
+        ordered = totals.sort_values(ascending=False, na_position="last")
+        keep = list(ordered.index[:MAX_SERIES])
         if len(totals) > MAX_SERIES:
-            note = (
-                f"The chart shows the {MAX_SERIES} largest {labels[split]} values; "
-                "the table has all."
+            rest = ordered.iloc[MAX_SERIES:]
+            size = float(rest.sum()) if (additive or {}).get(metrics[0]) else None
+            note = cut_note(
+                len(rest),
+                labels[split],
+                size=size,
+                fmt=formats.get(metrics[0], "number") if formats else "number",
+                metric_label=labels[metrics[0]],
+                where="in the chart (the table has all)",
             )
         for value in keep:
             rows = data[data[split].isna()] if pd.isna(value) else data[data[split] == value]
-            series.append((str(cell_text(value)), rows, metrics[0]))
+            series.append((dimension_text(value), rows, metrics[0]))
     else:
         series = [(labels[m], data, m) for m in metrics]
     # Metrics in another unit than the first (a rate beside counts) get the right-hand axis,
     # so neither is read on the other's scale.
     first = formats.get(metrics[0]) if formats else None
     second = [m for m in metrics if formats and formats.get(m) != first] if len(dims) < 2 else []
+    left: list[float | None] = []
+    right: list[float | None] = []
+    stacks: dict[Any, float] = {}
     for i, (name, rows, metric) in enumerate(series):
         xs = [cell_text(v) for v in rows[x]]
+        if kind != "line":  # a category axis: a NULL category reads "(none)"
+            xs = [NONE_LABEL if v is None else v for v in xs]
         custom = [[metric, *[cell_text(r[d]) for d in dims]] for _, r in rows.iterrows()]
         color = SERIES_COLORS[i % len(SERIES_COLORS)]
         ys = [as_number(v) for v in rows[metric]]
         axis = "y2" if metric in second else "y"
+        (right if axis == "y2" else left).extend(ys)
+        for xv, yv in zip(xs, ys, strict=True):
+            stacks[xv] = stacks.get(xv, 0.0) + (yv or 0.0)
         if kind == "line":
             fig.add_trace(
                 go.Scatter(
@@ -153,8 +191,10 @@ def chart(
     fig.update_layout(
         barmode="stack" if kind == "stacked" and not second else "group", showlegend=len(series) > 1
     )
+    if kind == "stacked" and not second:
+        left = [*left, *stacks.values()]
     if formats:
-        _axis_format(fig, formats[metrics[0]])
+        _axis_format(fig, formats[metrics[0]], "y", left)
     if second:
         units = {formats[m] for m in second}
         fig.update_layout(
@@ -168,8 +208,8 @@ def chart(
                 ),
             )
         )
-        if len(units) == 1:
-            _axis_format(fig, units.pop(), "y2")
+        if len(units) == 1:  # ticks like the metric: "$1.2K", "35%", "2m 30s"
+            _axis_format(fig, units.pop(), "y2", right)
     fig.update_xaxes(type="category" if kind != "line" else "-", tickfont=dict(color=INK_MUTED))
     return fig, note
 
@@ -193,9 +233,9 @@ def result_grid(
         }
         if fmt is not None:
             col["type"] = "rightAligned"
-            col["valueFormatter"] = {
-                "function": f"params.value == null ? '—' : d3.format('{_d3(fmt)}')(params.value)"
-            }
+            col["valueFormatter"] = _formatter(fmt, [r.get(field) for r in rows])
+        else:
+            col["valueFormatter"] = NONE_FORMATTER
         defs.append(col)
     return dag.AgGrid(
         id=grid_id,
@@ -225,8 +265,7 @@ def pivot_grid(
     definition keeps the value it stands for (``context``) for drilling.
     """
     body = pivot.drop(index=total_label, errors="ignore")
-    pattern = _d3(fmt)
-    formatter = {"function": f"params.value == null ? '—' : d3.format('{pattern}')(params.value)"}
+    formatter = _formatter(fmt, [v for v in pivot.to_numpy().ravel()])
     defs: list[dict[str, Any]] = [
         {
             "field": "row",

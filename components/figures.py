@@ -14,7 +14,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from dash import dcc
 
-from components.formatting import as_number, format_value
+from components.formatting import (
+    as_number,
+    dimension_text,
+    duration_scale,
+    format_value,
+    format_values,
+)
 
 MAX_POINTS = 400  # per series; a chart has at most two series
 
@@ -108,9 +114,10 @@ def _nice_step(span: float, target: int = 4) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
 
 
-def _duration_ticks(values: Sequence[float | None]) -> dict[str, Any]:
-    """Tick positions on round durations (30 s, 5 min, 1 h …) labelled like the tiles."""
-    known = [v for v in values if v is not None]
+def _duration_ticks(values: Sequence[float | None], scale: float = 1.0) -> dict[str, Any]:
+    """Tick positions on round durations (30 s, 5 min, 1 h …) labelled like the tiles;
+    ``scale`` is seconds per unit of the values (60 for a metric in minutes)."""
+    known = [v * scale for v in values if v is not None]
     top = max([0.0, *known])
     bottom = min([0.0, *known])
     if top == bottom:
@@ -141,7 +148,9 @@ def _duration_ticks(values: Sequence[float | None]) -> dict[str, Any]:
     step = next((s for s in steps if span / s <= 5), _nice_step(span))
     first = math.floor(bottom / step) * step
     ticks = [first + i * step for i in range(int((top - first) / step) + 2)]
-    return dict(tickvals=ticks, ticktext=[format_value(t, "duration") for t in ticks])
+    return dict(
+        tickvals=[t / scale for t in ticks], ticktext=[format_value(t, "duration") for t in ticks]
+    )
 
 
 def value_axis(fmt: str, values: Sequence[float | None] = ()) -> dict[str, Any]:
@@ -152,8 +161,9 @@ def value_axis(fmt: str, values: Sequence[float | None] = ()) -> dict[str, Any]:
         known = [abs(v) for v in values if v is not None]
         fine = not known or max(known) - min(known) < 0.05 or max(known) < 0.1
         return dict(tickformat=".1~%" if fine else ".0%")
-    if fmt == "duration":
-        return _duration_ticks(values)
+    scale = duration_scale(fmt)
+    if scale is not None:
+        return _duration_ticks(values, scale)
     return dict(tickformat="", exponentformat="B", separatethousands=True)
 
 
@@ -263,7 +273,7 @@ def bar_chart(
 ) -> go.Figure:
     """Bars by category, labelled with their values; ``highlight`` stands out, the rest
     are muted. Horizontal by default when a label is long (first category on top)."""
-    labels = [str(c) for c in categories]
+    labels = [dimension_text(c) for c in categories]  # a NULL category: "(none)"
     vals = _values(values, name or "bar chart")
     if len(labels) != len(vals):
         raise ValueError(f"bar chart: {len(labels)} categories but {len(vals)} values")
@@ -271,7 +281,7 @@ def bar_chart(
         horizontal = any(len(label) > LONG_LABEL for label in labels)
     wanted = {highlight} if isinstance(highlight, str) else set(highlight or ())
     colors = [ACCENT if not wanted or label in wanted else ACCENT_LIGHT for label in labels]
-    text = [format_value(v, fmt) for v in vals]
+    text = format_values(vals, fmt)  # one number of decimals (and unit) for every bar
     bar = go.Bar(
         x=vals if horizontal else labels,
         y=labels if horizontal else vals,

@@ -28,7 +28,14 @@ from components.figures import (
     _figure,
     value_axis,
 )
-from components.formatting import as_number, format_value
+from components.formatting import (
+    as_number,
+    column_decimals,
+    dimension_text,
+    duration_scale,
+    format_value,
+    format_values,
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def anomaly_lines(series: Sequence[LineSeries], *, fmt: str = "number") -> go.Fi
                 y=ys,
                 name=line.name,
                 line=dict(color=color, width=2),
-                customdata=[[line.value or "", format_value(v, fmt)] for v in ys],
+                customdata=[[line.value or line.name, format_value(v, fmt)] for v in ys],
                 hovertemplate=f"{line.name}: %{{customdata[1]}}<extra></extra>",
             )
         )
@@ -91,13 +98,14 @@ def click_bars(
     selected: Sequence[str] = (),
     name: str = "",
 ) -> go.Figure:
-    """Horizontal bars, first category on top, each clickable (customdata = category)."""
-    labels = [str(c) for c in categories]
+    """Horizontal bars, first category on top, each clickable (customdata = category; a
+    NULL category is labelled "(none)")."""
+    labels = [dimension_text(c) for c in categories]
     vals = [as_number(v) for v in values]
     _cap(len(vals), name or "bar chart")
     wanted = set(selected)
     colors = [ACCENT if not wanted or label in wanted else "#b9c9ec" for label in labels]
-    text = [format_value(v, fmt) for v in vals]
+    text = format_values(vals, fmt)  # one number of decimals (and unit) for every bar
     fig = _figure(hovermode="closest")
     fig.add_trace(
         go.Bar(
@@ -239,7 +247,22 @@ D3_FORMATS = {
 }
 
 
-def _col(field: str, header: str, fmt: str | None) -> dict[str, Any]:
+def column_pattern(fmt: str, values: Sequence[Any] = ()) -> str:
+    """The d3 format of a grid column: numbers and currency with the one number of
+    decimals the column's values need (``column_decimals``), so every row reads alike."""
+    if fmt in ("number", "currency"):
+        decimals = column_decimals(values, fmt)
+        return f"{'$' if fmt == 'currency' else ''},.{decimals}f"
+    return D3_FORMATS.get(fmt, D3_FORMATS["number"])
+
+
+def duration_js(fmt: str) -> str:
+    """A grid valueFormatter for a duration column (assets/starboard.js ``sbDuration``:
+    seconds as "2m 05s"); a metric in minutes or hours is scaled to seconds first."""
+    return f"sbDuration(params.value, {duration_scale(fmt) or 1:g})"
+
+
+def _col(field: str, header: str, fmt: str | None, values: Sequence[Any] = ()) -> dict[str, Any]:
     col: dict[str, Any] = {
         "field": field,
         "headerName": header,
@@ -248,10 +271,13 @@ def _col(field: str, header: str, fmt: str | None) -> dict[str, Any]:
     }
     if fmt is not None:
         col["type"] = "rightAligned"
-        pattern = D3_FORMATS.get(fmt, D3_FORMATS["number"])
-        col["valueFormatter"] = {
-            "function": f"params.value == null ? '—' : d3.format('{pattern}')(params.value)"
-        }
+        if duration_scale(fmt) is not None:
+            col["valueFormatter"] = {"function": duration_js(fmt)}
+        else:
+            pattern = column_pattern(fmt, values)
+            col["valueFormatter"] = {
+                "function": f"params.value == null ? '—' : d3.format('{pattern}')(params.value)"
+            }
     else:
         col["pinned"] = "left"
         col["minWidth"] = 140
@@ -269,7 +295,7 @@ def grid(
     kwargs: dict[str, Any] = {} if id_ is None else {"id": id_}
     return dag.AgGrid(
         rowData=list(rows),
-        columnDefs=[_col(f, h, fmt) for f, h, fmt in columns],
+        columnDefs=[_col(f, h, fmt, [r.get(f) for r in rows]) for f, h, fmt in columns],
         defaultColDef={"flex": 1, "minWidth": 90, "sortable": True},
         columnSize="responsiveSizeToFit",
         className="sb-grid",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from dash import dcc, html
 
@@ -62,6 +63,8 @@ class NodeData:
     method_note: str = ""  # how its change was split
     parent_label: str = ""
     parent_fmt: str = "number"
+    parent_counts: bool = False  # the parent is a count: contributions in whole units
+    counts: bool = False  # this metric is a count (its residual in whole units)
     parent_direction: str = "up"
     parent_relation: str | None = None
     contribution: float | None = None  # to the parent's change, parent's unit
@@ -92,11 +95,14 @@ class MoverData:
     href: str | None = None
 
 
-def format_delta(value: object, fmt: str) -> str:
-    """A signed difference in a metric's unit: "−$4.2K", "+12", "−0.89 pp" for percents."""
+def format_delta(value: object, fmt: str, *, whole: bool = False) -> str:
+    """A signed difference in a metric's unit: "−$4.2K", "+12", "−0.89 pp" for percents;
+    ``whole`` (a count: orders, visitors) rounds to whole units: "+12", never "+12.4"."""
     number = as_number(value)
     if number is None:
         return DASH
+    if whole and fmt == "number":
+        number = float(Decimal(repr(number)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     sign = "+" if number > 0 else MINUS if number < 0 else ""
     if fmt == "percent":
         text = f"{abs(number) * 100:.2f}"
@@ -152,7 +158,8 @@ def _contribution(data: NodeData) -> html.Div | None:
         [
             html.Span(format_points(data.points), className="sb-tree-points"),
             html.Span(
-                f" ({format_delta(data.contribution, data.parent_fmt)})", className="sb-tree-abs"
+                f" ({format_delta(data.contribution, data.parent_fmt, whole=data.parent_counts)})",
+                className="sb-tree-abs",
             ),
         ],
         className=f"sb-tree-contrib {tone_class(tone)}",
@@ -243,7 +250,8 @@ def _relation_line(data: NodeData) -> html.Div:
     )
     note = [data.method_note] if data.method_note else []
     if as_number(data.residual):
-        note.append(f"Not explained by the children: {format_delta(data.residual, data.fmt)}.")
+        left = format_delta(data.residual, data.fmt, whole=data.counts)
+        note.append(f"Not explained by the children: {left}.")
     return html.Div(
         [
             html.Span(RELATION_TEXT.get(data.relation or "", ""), className="sb-tree-rel-badge"),
@@ -302,7 +310,13 @@ def tree_diagram(root: NodeData) -> html.Div:
 
 
 def movers_table(
-    rows: Sequence[MoverData], *, fmt: str, ratio: bool, direction: str = "up", note: str = ""
+    rows: Sequence[MoverData],
+    *,
+    fmt: str,
+    ratio: bool,
+    direction: str = "up",
+    note: str = "",
+    counts: bool = False,
 ) -> html.Div:
     """The top movers: dimension value, before → after, change, contribution (and for a
     ratio metric its mix and rate parts), each row linking to its filtered view."""
@@ -327,15 +341,15 @@ def movers_table(
             html.Td(format_value(row.after, fmt), className="sb-num"),
             html.Td(format_change(row.change), className="sb-num"),
             html.Td(
-                format_delta(row.contribution, fmt),
+                format_delta(row.contribution, fmt, whole=counts),
                 className=f"sb-num sb-strong {tone_class(tone)}",
                 **{"data-contribution": repr(row.contribution)},
             ),
         ]
         if ratio:
             cells += [
-                html.Td(format_delta(row.mix, fmt), className="sb-num"),
-                html.Td(format_delta(row.rate, fmt), className="sb-num"),
+                html.Td(format_delta(row.mix, fmt, whole=counts), className="sb-num"),
+                html.Td(format_delta(row.rate, fmt, whole=counts), className="sb-num"),
             ]
         body.append(html.Tr(cells, id={"type": "tree-mover", "rank": str(i)}))
     table = html.Table(

@@ -173,6 +173,16 @@ def _history(view: dq_q.QualityView):
             graph(checks, height=height),
             html.P(f"{total - len(ids)} other checks passed in every run.", className="sb-muted"),
         ]
+        if len(ids) > quality_c.MAX_CHECK_ROWS:  # the heatmap draws the first rows only
+            cut = len(ids) - quality_c.MAX_CHECK_ROWS
+            per_check.insert(
+                1,
+                html.P(
+                    f"{cut} more {'check' if cut == 1 else 'checks'} that failed at least once "
+                    "not shown in the heatmap.",
+                    className="sb-chart-note sb-cut-note",
+                ),
+            )
     else:
         per_check = html.P(f"All {total} checks passed in every run.", className="sb-empty")
     return html.Div(

@@ -6,16 +6,21 @@ waterfall); the one callback stores a reported data problem.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import dash
-from dash import callback, html
+from dash import callback, dcc, html
 
 from app.core import web
 from app.core.stores import problems
 from components import ban, figures, shell, trustbadge
+from components.formatting import cut_note
 from queries.boards import tier0 as boards
+from queries.explore import state as explore_q
 from queries.quality import trust as trust_q
+from queries.semantic.periods import PeriodWindow
 from queries.semantic.run import current_model
 
 dash.register_page(
@@ -55,7 +60,7 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
             figures_.anomaly.direction,
             figures_.anomaly.low,
             figures_.anomaly.high,
-            metric.format,
+            metric.value_format,
             periods=boards.HISTORY - 1,
         )
     status = figures_.status
@@ -64,7 +69,7 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
         metric=metric.name,
         label=metric.label,
         description=metric.description,
-        fmt=metric.format,
+        fmt=metric.value_format,
         direction=metric.direction,
         value=figures_.value,
         previous=figures_.previous,
@@ -87,13 +92,46 @@ def _ban_data(figures_: boards.BanFigures, grain: str) -> ban.BanData:
     )
 
 
-def _chart(chart: boards.ChartFigures) -> html.Div:
+def _cut_note(chart: boards.ChartFigures, window: PeriodWindow, can_explore: bool) -> html.P | None:
+    """ "3 more carriers (5,210 flights) not shown", with the full list in the explorer (same
+    metric, dimension and period) for those who may explore."""
+    cut, metric, by = chart.cut, chart.metric, chart.chart.by
+    if cut is None or metric is None or not by:
+        return None
+    model = current_model()
+    text = cut_note(
+        cut.hidden,
+        model.dimensions[by].label if by in model.dimensions else by,
+        at_least=cut.at_least,
+        size=cut.size,
+        fmt=metric.value_format,
+        metric_label=metric.label,
+        empty=cut.empty,
+    )
+    parts: list[Any] = [text]
+    if can_explore:
+        href = explore_q.link_for(
+            [metric.name],
+            [by],
+            window.start,
+            window.end - timedelta(days=1),
+            chart="table",
+            time_name=model.time_name("a Tier 0 board"),
+            order=(f"-{metric.name}",),
+        )
+        parts += [" ", dcc.Link("See the full list ›", href=href, className="sb-cut-link")]
+    return html.P(parts, className="sb-chart-note sb-cut-note", **{"data-hidden": str(cut.hidden)})
+
+
+def _chart(
+    chart: boards.ChartFigures, window: PeriodWindow | None = None, can_explore: bool = False
+) -> html.Div:
     if chart.error:
         body = shell.error_tile(chart.title, chart.error)
     elif not chart.x:
         body = html.P("No data for this period.", className="sb-empty")
     else:
-        fmt = chart.metric.format if chart.metric else "number"
+        fmt = chart.metric.value_format if chart.metric else "number"
         if chart.chart.type == "bar":
             fig = figures.bar_chart(list(chart.x), list(chart.y), fmt=fmt)
         elif chart.chart.type == "area":
@@ -113,6 +151,7 @@ def _chart(chart: boards.ChartFigures) -> html.Div:
             )
         body = figures.graph(fig, height=240)
     note = html.P(chart.note, className="sb-chart-note") if chart.note else None
+    cut = _cut_note(chart, window, can_explore) if window is not None and not chart.error else None
     names = [chart.chart.metric] if chart.chart.metric else list(chart.chart.metrics)
     checked = trust_q.trust_for(names, [chart.chart.by] if chart.chart.by else [])
     title = html.Div(
@@ -122,7 +161,7 @@ def _chart(chart: boards.ChartFigures) -> html.Div:
         ],
         className="sb-chart-head",
     )
-    return html.Div([title, body, note], className="sb-chart")
+    return html.Div([title, body, cut, note], className="sb-chart")
 
 
 def _period_bar(view: boards.Tier0View, path: str) -> html.Div:
@@ -162,7 +201,9 @@ def layout(board: str | None = None, period: str | list[str] | None = None, **_q
         if section.bans:
             parts.append(ban.tiles([_ban_data(b, view.window.grain) for b in section.bans]))
         if section.charts:
-            parts.append(html.Div([_chart(c) for c in section.charts], className="sb-chart-grid"))
+            can_explore = "tier2" in viewer.permissions
+            charts = [_chart(c, view.window, can_explore) for c in section.charts]
+            parts.append(html.Div(charts, className="sb-chart-grid"))
         sections.append(
             shell.section(section.title, parts)
             if section.title

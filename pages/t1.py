@@ -20,7 +20,13 @@ from app.core.errors import QueryError, StarboardError
 from app.core.stores import problems
 from components import figures, shell, tables, trustbadge
 from components import tier1 as t1c
-from components.formatting import format_value
+from components.formatting import (
+    NONE_LABEL,
+    cut_note,
+    dimension_text,
+    format_value,
+    format_values,
+)
 from queries.boards import tier1
 from queries.explore import state as explore_q
 from queries.quality import trust as trust_q
@@ -49,6 +55,7 @@ CRUMBS = f"{P}-crumbs"
 NOTICE = f"{P}-notice"
 ACTION_NOTICE = f"{P}-action-notice"  # what a filter change or click could not do
 OPTIONS_NOTICE = f"{P}-options-notice"  # why filter options could not be listed
+STAND_OUT_LIMIT = 8  # anomalies listed in "What stands out", the largest first
 
 
 def _href(path: str, state: tier1.State) -> str:
@@ -192,7 +199,7 @@ def _grid_rows(frame, by: str, metrics) -> list[dict[str, Any]]:
             k: (None if v is None or (isinstance(v, float) and v != v) else v)
             for k, v in record.items()
         }
-        row[by] = str(row.get(by)) if row.get(by) is not None else "(none)"
+        row[by] = dimension_text(row.get(by))
         rows.append(row)
     return rows
 
@@ -207,7 +214,7 @@ def _grid_height(rows: int) -> int:
 
 def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
     chart = view.chart
-    fmt = view.metrics[0].format if view.metrics else "number"
+    fmt = view.metrics[0].value_format if view.metrics else "number"
     if chart.type in ("line", "area"):
         if not any(s.x for s in view.series):
             return html.P("No data in this range.", className="sb-empty")
@@ -239,7 +246,7 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
         return figures.graph(fig, id_=_clickable_id(view), height=_bar_height(len(frame)))
     if chart.type == "table":
         columns = [(view.by, current_model().dimensions[view.by].label, None)]
-        columns += [(m.name, m.label, m.format) for m in view.metrics]
+        columns += [(m.name, m.label, m.value_format) for m in view.metrics]
         frame = frame.dropna(how="all", subset=[m.name for m in view.metrics])
         return t1c.grid(
             _grid_rows(frame, view.by, view.metrics),
@@ -256,7 +263,7 @@ def _body(view: tier1.ChartView, selected: dict[str, tuple[str, ...]]) -> Any:
         fig = t1c.click_bars(
             top[view.by],
             top[first.name],
-            fmt=first.format,
+            fmt=first.value_format,
             selected=selected.get(view.by or "", ()),
             name=first.name,
         )
@@ -322,11 +329,14 @@ def _breakdown_table(view: tier1.ChartView, frame) -> html.Div:
         if f"{m.name}__share" in frame.columns:
             columns.append(tables.Column("share", "right"))
         columns.append(tables.Column("vs prev.", "right"))
+    shown = frame.head(tier1.TABLE_LIMIT)
+    # each column written alike: one number of decimals (and unit) for all its rows
+    texts = {m.name: format_values(list(shown[m.name]), m.value_format) for m in view.metrics}
     rows = []
-    for record in frame.head(tier1.TABLE_LIMIT).to_dict("records"):
-        row: list[Any] = [str(record[view.by]) if record[view.by] is not None else "(none)"]
+    for i, record in enumerate(shown.to_dict("records")):
+        row: list[Any] = [dimension_text(record[view.by])]
         for m in view.metrics:
-            row.append(format_value(record[m.name], m.format))
+            row.append(texts[m.name][i])
             if f"{m.name}__share" in frame.columns:
                 row.append(format_value(record[f"{m.name}__share"], "percent"))
             change = record[f"{m.name}__change"]
@@ -377,6 +387,68 @@ def _explore_link(view: tier1.ChartView, state: tier1.State) -> dcc.Link | None:
     )
 
 
+def _full_list_link(view: tier1.ChartView, state: tier1.State) -> dcc.Link:
+    """The chart's whole list (every value of its dimension, largest first) in the explorer,
+    with the board's dates, filters and drill steps."""
+    first = view.metrics[0].name
+    metrics = [first] if view.chart.type in ("bar", "line", "stacked_bar") else None
+    filters = list(state.filters) + [(dim, (value,)) for dim, value in state.drill]
+    href = explore_q.link_for(
+        metrics or [m.name for m in view.metrics],
+        [view.by or ""],
+        state.start,
+        state.end,
+        filters,
+        chart="table",
+        time_name=current_model().time_name("a Tier 1 board"),
+        order=(f"-{first}",),
+    )
+    return dcc.Link("See the full list ›", href=href, className="sb-cut-link")
+
+
+def _cut_notes(view: tier1.ChartView, explore_state: tier1.State | None) -> list[Any]:
+    """ "3 more carriers (5,210 flights) not shown": one line per cut of the chart, with a
+    link to the full list in the explorer for those who may explore."""
+    if not view.by or not view.metrics:
+        return []
+    label = current_model().dimensions[view.by].label
+    metric = view.metrics[0]
+    cuts: list[tuple[Any, str]] = []
+    if view.chart.type == "breakdown":
+        if view.cut is not None and view.table_cut is None:
+            cuts.append((view.cut, "in the bars; the table lists them"))
+        if view.table_cut is not None:
+            cuts.append((view.table_cut, "in the table"))
+    elif view.cut is not None:
+        cuts.append((view.cut, ""))
+    out: list[Any] = []
+    for i, (cut, where) in enumerate(cuts):
+        text = cut_note(
+            cut.hidden,
+            label,
+            at_least=cut.at_least,
+            size=cut.size,
+            fmt=metric.value_format,
+            metric_label=metric.label,
+            where=where,
+            empty=cut.empty,
+        )
+        link = (
+            _full_list_link(view, explore_state)
+            if explore_state is not None and where != "in the bars; the table lists them"
+            else None
+        )
+        out.append(
+            html.P(
+                [text, " ", link] if link is not None else text,
+                className="sb-chart-note sb-cut-note",
+                id=f"{P}-cut-{view.index}" + (f"-{i}" if i else ""),
+                **{"data-hidden": str(cut.hidden)},
+            )
+        )
+    return out
+
+
 def _card(
     view: tier1.ChartView,
     selected: dict[str, tuple[str, ...]],
@@ -394,6 +466,7 @@ def _card(
             "click to drill down" if view.drillable else "click to filter", className="sb-t1-hint"
         )
     note = html.P(view.note, className="sb-chart-note") if view.note else None
+    cut = _cut_notes(view, explore_state) if not view.error else []
     wide = " sb-t1-wide" if view.chart.type in ("table", "cohort", "breakdown") else ""
     checked = trust_q.trust_for([m.name for m in view.metrics], [view.by] if view.by else [])
     flag = trustbadge.badge(checked.status, checked.lines)
@@ -405,6 +478,7 @@ def _card(
                 className="sb-t1-card-head",
             ),
             body,
+            *cut,
             note,
         ],
         className="sb-chart sb-t1-card" + wide,
@@ -414,7 +488,7 @@ def _card(
 
 def _stand_out(view: tier1.Tier1View) -> html.Section:
     items = []
-    for item in view.stand_out[:8]:
+    for item in view.stand_out[:STAND_OUT_LIMIT]:
         a = item.anomaly
         items.append(
             (
@@ -426,8 +500,23 @@ def _stand_out(view: tier1.Tier1View) -> html.Section:
                 format_value(a.change, "percent") if a.change is not None else "—",
             )
         )
+    more = len(view.stand_out) - STAND_OUT_LIMIT
+    cut = (
+        html.P(
+            f"{more} more {'day stands' if more == 1 else 'days stand'} out (smaller "
+            "deviations) not shown.",
+            className="sb-chart-note sb-cut-note",
+            id=f"{P}-standout-cut",
+        )
+        if more > 0
+        else None
+    )
     return html.Section(
-        [html.H2("What stands out", className="sb-section-title"), t1c.stand_out_list(items)],
+        [
+            html.H2("What stands out", className="sb-section-title"),
+            t1c.stand_out_list(items),
+            cut,
+        ],
         className="sb-section sb-t1-standout",
         id=f"{P}-standout",
     )
@@ -566,6 +655,7 @@ def _applied(values, start, end, clicks, search, board) -> Any:
     trigger = ctx.triggered_id
     if state is None or trigger is None:
         return no_update
+    before = state
     model = current_model()
     if trigger == DATES:
         if start is None or end is None:  # one end picked so far
@@ -594,12 +684,22 @@ def _applied(values, start, end, clicks, search, board) -> Any:
         spec = model.dimensions.get(dim) if isinstance(dim, str) else None
         if value is None or spec is None:
             return no_update
+        if value == NONE_LABEL:
+            raise QueryError(
+                f"“{NONE_LABEL}” stands for rows without a {spec.label.lower()}: a board cannot "
+                "be filtered to them (Explore › can)."
+            )
         if spec.drill:
             state = state.with_drill(state.drill + ((dim, value),))
         elif dict(state.filters).get(dim) == (value,):
             state = state.with_filter(dim, ())
         else:
             state = state.with_filter(dim, (value,))
+    if state == before:
+        # Nothing changed (e.g. the date picker reporting the dates it was drawn with): the
+        # URL stays as typed, so the page keeps its notices about the parts it ignored
+        # rather than being silently rewritten to the state it understood.
+        return no_update
     new = tier1.encode_state(state)
     return no_update if new == search else new
 

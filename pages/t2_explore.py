@@ -561,7 +561,7 @@ def _result_view(result: xq.ExploreResult, model) -> list[Any]:
         **{d: model.dimensions[d].label for d in dims},
         **{m: model.metrics[m].label for m in metrics},
     }
-    formats = {m: model.metrics[m].format for m in metrics}
+    formats = {m: model.metrics[m].value_format for m in metrics}
     parts: list[Any] = [
         html.Div(n, className="sb-banner sb-banner-warn", role="status") for n in result.notices
     ]
@@ -600,7 +600,8 @@ def _result_view(result: xq.ExploreResult, model) -> list[Any]:
         chart in ("line", "bar", "stacked") and dims or (chart == "scatter" and len(metrics) >= 2)
     )
     if drawable:
-        fig, note = xc.chart(chart, frame, dims, metrics, labels, formats)
+        additive = {m: model.metrics[m].additive for m in metrics if m in model.metrics}
+        fig, note = xc.chart(chart, frame, dims, metrics, labels, formats, additive)
         parts.append(figures.graph(fig, id_=GRAPH, height=380))
         if note:
             parts.append(html.P(note, className="sb-chart-note"))

@@ -51,7 +51,7 @@ def layout(**_query: object):
     viewer = shell.Viewer(**web.viewer())
     spec, result = seg_q.segments()
     model = current_model()
-    value_fmt = model.metrics[spec.value].format
+    value_fmt = model.metrics[spec.value].value_format
     value_label = model.metrics[spec.value].label
     freq_label = model.metrics[spec.frequency].label
     members = sum(s.members for s in result.segments)

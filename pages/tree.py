@@ -18,6 +18,7 @@ from app.core.errors import StarboardError, WarehouseUnavailable
 from app.core.stores import problems
 from components import shell
 from components import tree as tree_c
+from components.formatting import NONE_LABEL
 from queries import tree as tree_q
 from queries.quality import trust as trust_q
 from queries.semantic.run import current_model
@@ -130,7 +131,7 @@ def _node_data(
     return tree_c.NodeData(
         metric=metric.name,
         label=metric.label,
-        fmt=metric.format,
+        fmt=metric.value_format,
         direction=metric.direction,
         description=metric.description,
         value=node.value,
@@ -146,7 +147,9 @@ def _node_data(
         if split
         else "",
         parent_label=parent.metric.label if parent else "",
-        parent_fmt=parent.metric.format if parent else "number",
+        parent_fmt=parent.metric.value_format if parent else "number",
+        parent_counts=parent.metric.is_count if parent else False,
+        counts=metric.is_count,
         parent_direction=parent.metric.direction if parent else "up",
         parent_relation=parent_split.relation if parent_split else None,
         contribution=node.contribution,
@@ -266,7 +269,7 @@ def layout(
     movers = [
         tree_c.MoverData(
             dimension=m.dimension_label,
-            value=m.value or "(none)",
+            value=m.value or NONE_LABEL,
             before=m.before,
             after=m.after,
             change=m.change,
@@ -295,10 +298,11 @@ def layout(
             [
                 tree_c.movers_table(
                     movers,
-                    fmt=view.metric.format,
+                    fmt=view.metric.value_format,
                     ratio=ratio,
                     direction=view.metric.direction,
                     note=view.movers_note,
+                    counts=view.metric.is_count,
                 )
             ],
             note=f"Dimension values that explain most of the change, {view.window.label} "

@@ -759,7 +759,10 @@ def _movers(
         )
     if failed:
         note += f" {failed} dimension(s) could not be searched."
-    return top_movers(found), note
+    shown = top_movers(found)
+    if (rest := sum(1 for m in found if abs(m.contribution) > 0) - len(shown)) > 0:
+        note += f" {rest:,} smaller {'move' if rest == 1 else 'moves'} not shown."
+    return shown, note
 
 
 def _unsplit(side: Mapping[Any, tuple[float | None, float | None]]) -> float:
@@ -881,6 +884,7 @@ def narrative(view: TreeView) -> tuple[str, ...]:
     base_label = view.base_window.label
     rel = root.change
     fmt = root.metric.format
+    whole = root.metric.is_count
     if root.value is None or root.base is None:
         return (
             f"{label} cannot be compared: there is no value for "
@@ -888,8 +892,8 @@ def narrative(view: TreeView) -> tuple[str, ...]:
         )
     if rel is None:
         first = (
-            f"{label} was {_num(root.value, fmt)} in {view.window.label} and "
-            f"{_num(root.base, fmt)} in {base_label}."
+            f"{label} was {_num(root.value, fmt, whole)} in {view.window.label} and "
+            f"{_num(root.base, fmt, whole)} in {base_label}."
         )
     elif abs(rel) < 0.0005:
         first = f"{label} was flat vs {base_label}."
@@ -897,7 +901,7 @@ def narrative(view: TreeView) -> tuple[str, ...]:
         verb = "rose" if rel > 0 else "fell"
         first = (
             f"{label} {verb} {_pct(rel)} vs {base_label} "
-            f"({_num(root.base, fmt)} → {_num(root.value, fmt)})."
+            f"({_num(root.base, fmt, whole)} → {_num(root.value, fmt, whole)})."
         )
     sentences = [first]
     explain = _explainers(root)
@@ -932,10 +936,13 @@ def narrative(view: TreeView) -> tuple[str, ...]:
     return tuple(sentences[:3])
 
 
-def _num(value: float | None, fmt: str = "number") -> str:
-    """A value as the narrative writes it: "$1.23M", "3.42%", "12.5K"."""
+def _num(value: float | None, fmt: str = "number", whole: bool = False) -> str:
+    """A value as the narrative writes it: "$1.23M", "3.42%", "12.5K"; ``whole`` (a count):
+    "54", never "54.00"."""
     if value is None:
         return "—"
+    if whole and fmt == "number" and abs(value) < 1e4:
+        return ("\u2212" if value < 0 else "") + f"{abs(value):,.0f}"
     if fmt == "percent":
         return ("\u2212" if value < 0 else "") + f"{abs(value) * 100:.2f}%"
     magnitude = abs(value)
@@ -957,4 +964,4 @@ def _delta(value: float, view: TreeView) -> str:
     sign = "+" if value > 0 else "\u2212" if value < 0 else ""
     if fmt == "percent":
         return f"{sign}{abs(value) * 100:.2f} pp"
-    return sign + _num(abs(value), fmt)
+    return sign + _num(abs(value), fmt, view.metric.is_count)

@@ -17,6 +17,7 @@ import pandas as pd
 from app.core.errors import Problem, QueryError, StarboardError
 from app.core.runtime import Runtime, current_runtime
 from queries.analysis.changes import Anomaly, GoalStatus, anomaly, finite, goal_status
+from queries.boards.truncation import FETCH_LIMIT, Cut, top_rows
 from queries.semantic import periods
 from queries.semantic.aggregates import is_order_statistic
 from queries.semantic.dimorder import display_pairs
@@ -64,6 +65,7 @@ class ChartFigures:
     goal: float | None = None
     note: str = ""
     error: str | None = None
+    cut: Cut | None = None  # a bar chart: the values past its top BAR_LIMIT
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ def board_jobs(model: SemanticModel, board_: Board, window: PeriodWindow) -> lis
                         (chart.by,),
                         (in_window(time, window.start, window.end),),
                         order_by=(f"-{metric}",),
-                        limit=BAR_LIMIT,
+                        limit=FETCH_LIMIT,  # BAR_LIMIT drawn; the rest counted
                     ),
                 )
             )
@@ -317,19 +319,13 @@ def _chart(
         return replace(figures, error="This chart's query did not run.")
     column = result.columns[0]
     over_time = column == model.time_name("a chart")
+    if not over_time:  # the top BAR_LIMIT bars with a value; the rest counted in the note
+        result, cut = top_rows(result, metric.name, BAR_LIMIT, metric, fetched=FETCH_LIMIT)
+        figures = replace(figures, cut=cut)
     x = tuple(pd.Timestamp(v).date() if over_time else v for v in result[column])
     y = tuple(finite(v) for v in result[metric.name])
     note = ""
-    if not over_time:  # a bar with no value is not a bar: leave it out, say so
-        kept = [(a, b) for a, b in zip(x, y, strict=True) if b is not None]
-        if len(kept) < len(x):
-            dim = model.dimensions.get(column)
-            noun = dim.label.lower() if dim else column
-            note = (
-                f"{len(x) - len(kept)} {noun} value(s) without a {metric.label.lower()} not shown."
-            )
-        x, y = tuple(a for a, _ in kept), tuple(b for _, b in kept)
-        # the top values by the metric, drawn in the dimension's own order (buckets)
+    if not over_time:  # the top values by the metric, drawn in the dimension's own order
         x, y = display_pairs(x, y, model.dimensions.get(column))
     if len(x) > MAX_POINTS:
         return replace(

@@ -23,6 +23,7 @@ from app.core.errors import QueryError, StarboardError
 from app.core.runtime import Runtime, current_runtime
 from queries.analysis.anomalies import DayAnomaly, daily_anomalies
 from queries.boards.tier0 import board
+from queries.boards.truncation import FETCH_LIMIT, Cut, label_of, rows_of, top_groups, top_rows
 from queries.semantic import inputs
 from queries.semantic.dimorder import display_sorted
 from queries.semantic.graph import metric_facts, reachable_dimensions
@@ -178,14 +179,19 @@ def parse_state(
         dim, value = dim.strip(), value.strip()
         parent_ok = dim in chart_dims or any(model.dimensions[d].drill == dim for d, _ in drill)
         spec = model.dimensions.get(dim)
-        if (
-            not sep
-            or spec is None
-            or not spec.drill
-            or not parent_ok
-            or any(d == dim for d, _ in drill)
-        ):
-            notices.append(f"“{step[:60]}” is not a drill step of this board: ignored.")
+        why = None
+        if not sep:
+            why = "a drill step is dimension:value"
+        elif spec is None:
+            why = f"“{dim[:40]}” is not a dimension"
+        elif not spec.drill:
+            why = f"{spec.label.lower()} has no level below it to drill into"
+        elif not parent_ok:
+            why = f"no chart of this board shows {spec.label.lower()}"
+        elif any(d == dim for d, _ in drill):
+            why = f"{spec.label.lower()} is drilled into already"
+        if why is not None:
+            notices.append(f"“{step[:60]}” is not a drill step of this board ({why}): ignored.")
             continue
         if _known(model, dim, (value,), known, notices):
             drill.append((dim, value))
@@ -314,6 +320,8 @@ class ChartView:
     drillable: bool = False
     note: str = ""
     error: str | None = None
+    cut: Cut | None = None  # what the chart (bars, series, rows) left out
+    table_cut: Cut | None = None  # a breakdown's table: the rows past TABLE_LIMIT
 
 
 @dataclass(frozen=True)
@@ -415,7 +423,7 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
                         (by,),
                         (*filters, window),
                         order_by=(f"-{metrics[0]}",),
-                        limit=BAR_LIMIT,
+                        limit=FETCH_LIMIT,  # BAR_LIMIT drawn; the rest counted
                     ),
                 )
             )
@@ -433,7 +441,7 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
                         (by,),
                         (*filters, window),
                         order_by=(f"-{metrics[0]}",),
-                        limit=TABLE_LIMIT,
+                        limit=FETCH_LIMIT,  # TABLE_LIMIT shown; the rest counted
                     ),
                 )
             )
@@ -531,7 +539,7 @@ def tier1_view(name: str, params: Mapping[str, object]) -> Tier1View:
         for chart in section.charts:
             view = _chart(model, chart, index, state, latest, results)
             views.append(view)
-            fmt = view.metrics[0].format if view.metrics else "number"
+            fmt = view.metrics[0].value_format if view.metrics else "number"
             for series in view.series:
                 stand_out += [StandOut(view.title, series.name, a, fmt) for a in series.anomalies]
             index += 1
@@ -607,31 +615,41 @@ def _chart(
     drillable = bool(dim and dim.drill and not dim.is_time)
     view = replace(view, drillable=drillable)
     if chart.type in ("line", "area"):
-        return replace(view, series=_lines(model, result, metrics, by, state, latest))
+        series, cut = _lines(model, result, metrics, by, state, latest)
+        return replace(view, series=series, cut=cut)
     if chart.type == "stacked_bar":
-        return replace(
-            view,
-            series=_stacks(
-                result, model.time_name("a stacked bar chart"), metrics[0].name, by or ""
-            ),
-        )
+        series, cut = _stacks(result, model.time_name("a stacked bar chart"), metrics[0], by or "")
+        return replace(view, series=series, cut=cut)
     if chart.type == "bar":
-        frame = result[result[metrics[0].name].notna()].reset_index(drop=True)
+        frame, cut = top_rows(result, metrics[0].name, BAR_LIMIT, metrics[0], fetched=FETCH_LIMIT)
         # the top values by the metric, drawn in the dimension's own order (buckets)
-        return replace(view, frame=display_sorted(frame, dim, by or ""))
+        return replace(view, frame=display_sorted(frame, dim, by or ""), cut=cut)
     if chart.type == "table":
-        return replace(view, frame=result)
-    if chart.type == "breakdown":
-        return replace(
-            view,
-            frame=breakdown_frame(
-                result,
-                results.get(f"{index}:prev"),
-                results.get(f"{index}:total"),
-                metrics,
-                by or "",
-            ),
+        frame = result.dropna(how="all", subset=[m.name for m in metrics])
+        frame, cut = top_rows(
+            frame,
+            metrics[0].name,
+            TABLE_LIMIT,
+            metrics[0],
+            fetched=FETCH_LIMIT,
+            require_value=False,
         )
+        if cut is not None and len(result) >= FETCH_LIMIT:
+            cut = replace(cut, at_least=True, size=None)
+        return replace(view, frame=frame, cut=cut)
+    if chart.type == "breakdown":
+        frame = breakdown_frame(
+            result,
+            results.get(f"{index}:prev"),
+            results.get(f"{index}:total"),
+            metrics,
+            by or "",
+        )
+        _, cut = top_rows(frame, metrics[0].name, BAR_LIMIT, metrics[0])
+        _, table_cut = top_rows(
+            frame, metrics[0].name, TABLE_LIMIT, metrics[0], require_value=False
+        )
+        return replace(view, frame=frame, cut=cut, table_cut=table_cut)
     if chart.type == "funnel":
         return replace(view, frame=funnel_frame(result, metrics))
     if chart.type == "cohort":
@@ -682,17 +700,24 @@ def _lines(
     by: str | None,
     state: State,
     latest: date,
-) -> tuple[Series, ...]:
+) -> tuple[tuple[Series, ...], Cut | None]:
     grain = _grain(state)
     time = model.time_name("a line chart")
     first = state.start - timedelta(days=ANOMALY_PAD)
     last = min(state.end + timedelta(days=ANOMALY_PAD), latest)
     groups: list[tuple[str, str | None, pd.DataFrame, Metric]] = []
+    cut = None
     if by and by != time and by in frame.columns:
         metric = metrics[0]
-        totals = frame.groupby(by)[metric.name].sum().sort_values(ascending=False)
-        for value in list(totals.index)[:SERIES_LIMIT]:
-            groups.append((str(value), str(value), frame[frame[by] == value], metric))
+        # ranked (and the cut sized) over the days shown, not the anomaly baseline's padding
+        on = pd.to_datetime(frame[time]).dt.date
+        in_range = frame[(on >= state.start) & (on <= state.end)]
+        keep, cut = top_groups(in_range, by, metric.name, SERIES_LIMIT, metric)
+        for value in keep:
+            name = label_of(value)
+            groups.append(
+                (name, None if name != str(value) else name, rows_of(frame, by, value), metric)
+            )
     else:
         groups = [(m.label, None, frame, m) for m in metrics]
     out = []
@@ -711,23 +736,31 @@ def _lines(
                 tuple(a for a in found if state.start <= a.day <= state.end),
             )
         )
-    return tuple(out)
+    return tuple(out), cut
 
 
-def _stacks(frame: pd.DataFrame, time: str, metric: str, by: str) -> tuple[Series, ...]:
-    totals = frame.groupby(by)[metric].sum().sort_values(ascending=False)
+def _stacks(
+    frame: pd.DataFrame, time: str, metric: Metric, by: str
+) -> tuple[tuple[Series, ...], Cut | None]:
+    keep, cut = top_groups(frame, by, metric.name, SERIES_LIMIT, metric)
     periods = sorted({pd.Timestamp(d).date() for d in frame[time]})
     out = []
-    for value in list(totals.index)[:SERIES_LIMIT]:
-        part = frame[frame[by] == value]
+    for value in keep:
+        part = rows_of(frame, by, value)
         got = {
             pd.Timestamp(d).date(): _number(v)
-            for d, v in zip(part[time], part[metric], strict=True)
+            for d, v in zip(part[time], part[metric.name], strict=True)
         }
+        name = label_of(value)
         out.append(
-            Series(str(value), tuple(periods), tuple(got.get(p, 0.0) for p in periods), str(value))
+            Series(
+                name,
+                tuple(periods),
+                tuple(got.get(p, 0.0) for p in periods),
+                None if name != str(value) else name,
+            )
         )
-    return tuple(out)
+    return tuple(out), cut
 
 
 def funnel_frame(frame: pd.DataFrame, metrics: tuple[Metric, ...]) -> pd.DataFrame:

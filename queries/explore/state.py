@@ -192,15 +192,18 @@ def link_for(
     chart: str = "table",
     *,
     time_name: str,
+    order: Sequence[str] = (),
 ) -> str:
     """The explorer's URL for a figure shown elsewhere (a Tier 1 chart): its metrics by its
     dimensions over ``start``…``end`` (on the model's time dimension ``time_name``) with
-    the board's filters, values quoted."""
+    the board's filters, values quoted; ``order`` as the explorer's (``-revenue``)."""
     where = [f"{time_name} between {start.isoformat()} and {end.isoformat()}"]
     for dim, values in filters:
         if values:
             where.append(f"{dim} in ({','.join(_quote(str(v)) for v in values)})")
-    state = ExploreState(metrics=tuple(metrics), by=tuple(by), where=tuple(where), chart=chart)
+    state = ExploreState(
+        metrics=tuple(metrics), by=tuple(by), where=tuple(where), chart=chart, order=tuple(order)
+    )
     return "/t2/explore" + state_to_search(state)
 
 

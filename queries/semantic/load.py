@@ -28,6 +28,7 @@ from queries.semantic.types import (
     COMPARES,
     DIMENSION_KINDS,
     DIRECTIONS,
+    DURATION_UNITS,
     FORMATS,
     GRAINS,
     HINT_DISTRIBUTIONS,
@@ -101,6 +102,7 @@ _METRIC_KEYS = (
     "direction",
     "description",
     "critical",
+    "unit",
 )
 _TREE_KEYS = ("children", "relation", "tolerance")
 _ROLLUP_KEYS = ("fact", "grain", "dimensions", "metrics")
@@ -651,6 +653,14 @@ class Loader:
             name, label, table, None, drill, False, description, sql=sql, reads=reads, **extras
         )
 
+    def duration_unit(self, spec: Mapping, key: str, fmt: str) -> str:
+        """``unit:`` of a ``format: duration`` metric (seconds, the default, minutes, hours
+        or days); anywhere else it is a problem."""
+        if "unit" in spec and fmt != "duration":
+            self.add(f"{key}.unit", "`unit` applies only to `format: duration`")
+            return "seconds"
+        return self.choice(spec, key, "unit", DURATION_UNITS, "seconds")
+
     def metrics(self, node: Any) -> dict[str, Metric]:
         out: dict[str, Metric] = {}
         for name, body in self.items(node, "metrics", "metrics"):
@@ -667,6 +677,7 @@ class Loader:
                 description=self.string(spec, key, "description", ""),
                 critical=self.boolean(spec, key, "critical", False),
             )
+            common["unit"] = self.duration_unit(spec, key, common["format"])
             kinds = [k for k in ("sql", "ratio", "expr", "share") if k in spec]
             if not kinds:
                 self.add(key, "a metric needs `sql` (with `fact`), `ratio`, `expr` or `share`")

@@ -14,6 +14,7 @@ from queries.semantic.aggregates import is_additive
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 FORMATS = ("number", "currency", "percent", "duration")
+DURATION_UNITS = ("seconds", "minutes", "hours", "days")  # `unit:` of a `format: duration` metric
 DIRECTIONS = ("up", "down", "none")
 RELATIONS = ("sum", "product", "ratio", "influence")
 CHART_TYPES = ("line", "bar", "stacked_bar", "area", "table", "funnel", "cohort", "breakdown")
@@ -151,6 +152,22 @@ class Metric:
     critical: bool = False
     share_of: str | None = None  # share: the metric whose share of the total this is
     within: tuple[str, ...] = ()  # share: dimensions kept as the partition (with time)
+    unit: str = "seconds"  # format: duration only: what one unit of the value is
+
+    @property
+    def value_format(self) -> str:
+        """The format pages write values in: ``format``, or ``duration:minutes`` for a
+        duration whose values count minutes (``unit: minutes``)."""
+        if self.format == "duration" and self.unit != "seconds":
+            return f"duration:{self.unit}"
+        return self.format
+
+    @property
+    def is_count(self) -> bool:
+        """A count of things (``count(…)``, format number): its changes and contributions
+        read in whole units ("+12 orders"), never "+12.4"."""
+        sql = " ".join((self.sql or "").lower().split())
+        return self.kind == "aggregate" and self.format == "number" and sql.startswith("count(")
 
     @property
     def additive(self) -> bool:

@@ -224,3 +224,23 @@ def test_tier0_tiles_open_the_tree(exec_client) -> None:
         page, lambda n: n.get("props", {}).get("id") == {"type": "ban", "metric": "revenue"}
     )[0]
     assert tile["props"]["href"] == "/tree/revenue"
+
+
+def test_count_contributions_and_narrative_read_in_whole_units(exec_client) -> None:
+    """Orders = visitors × conversion rate: the parts of a count's change are whole orders
+    ("+26"), never "+25.73"; the narrative writes the counts without decimals too."""
+    import re
+
+    page = render(exec_client, "/tree/orders", "?period=2026-09&compare=previous")
+    for metric in ("visitors", "conversion_rate"):
+        card = _card(page, metric)
+        shown = [
+            n["props"]["children"]
+            for n in _nodes(card, lambda n: n.get("props", {}).get("className") == "sb-tree-abs")
+        ]
+        assert shown and re.fullmatch(r" \([+−]\d[\d,]*\)", shown[0]), shown
+    narrative = next(t for t in texts(page) if t.startswith("Orders "))
+    assert not re.search(r"\d\.\d\d\b(?!%| pts| points)", narrative.replace("pp", "")), narrative
+    movers = _nodes(page, lambda n: "data-contribution" in n.get("props", {}))
+    cells = [n["props"]["children"] for n in movers if n.get("type") == "Td"]
+    assert cells and all(re.fullmatch(r"[+−]?\d[\d,]*", c) for c in cells), cells
