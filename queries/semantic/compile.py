@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 
 from app.core.errors import QueryError
-from queries.semantic import sqlexpr
+from queries.semantic import sqlexpr, timewise
 from queries.semantic.graph import join_path, reachable_tables
 from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
 from queries.semantic.types import GRAINS, Dimension, Join, Metric, Rollup, SemanticModel
@@ -109,6 +109,7 @@ class _Plan:
     order: list[tuple[str, bool]]  # (output column, descending)
     limit: int | None
     kinds: Mapping[str, str] = field(default_factory=dict)
+    timed: list[str] = field(default_factory=list)  # leaves with a branch of their own
 
     @property
     def facts(self) -> list[str]:
@@ -170,6 +171,17 @@ def _leaves(model: SemanticModel, name: str, trail: tuple[str, ...] = ()) -> lis
         if not metric.fact or metric.fact not in model.tables or not metric.sql:
             raise QueryError(f"metric {name!r} needs a known fact table and an sql aggregate")
         return [name]
+    if metric.kind == "time":  # each aggregate leaf of the base, transformed
+        assert metric.time_op is not None
+        base = metric.time_op.metric
+        inner = _leaves(model, base, trail + (name,))
+        nested = timewise.timed_within(model, base)
+        if nested:
+            raise QueryError(
+                f"metric {name!r}: its base {base!r} is built on {nested!r}, which is itself "
+                "time-aware or semi-additive (not supported)"
+            )
+        return [timewise.leaf_key(name, leaf) for leaf in inner]
     found: list[str] = []
     for child in _children(metric):
         for leaf in _leaves(model, child, trail + (name,)):
@@ -353,6 +365,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         problems.append("a query needs at least one metric")
         metrics = []
     leaves: dict[str, list[str]] = {}
+    timed: list[str] = []
     good_metrics: list[str] = []
     for name in metrics:
         if not isinstance(name, str) or name not in model.metrics:
@@ -364,6 +377,10 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
             continue
         try:
             for leaf in _leaves(model, name):
+                if timewise.is_timed(model, leaf):
+                    if leaf not in timed:
+                        timed.append(leaf)
+                    continue
                 fact = model.metrics[leaf].fact
                 assert fact is not None
                 bucket = leaves.setdefault(fact, [])
@@ -398,7 +415,9 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
     if not isinstance(query.filters, list | tuple):
         problems.append("filters must be a list of Filter")
 
-    for fact in leaves:
+    timed_facts = [timewise.leaf_fact(model, key) for key in timed]
+    problems += _timed_problems(model, timed, conds, dims)
+    for fact in dict.fromkeys([*leaves, *timed_facts]):
         for ref in dims + [c.ref for c in conds]:
             if not _reaches(model, fact, ref.dim):
                 users = [m for m in good_metrics if fact in _facts_of(model, m)]
@@ -452,12 +471,42 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         order=order,
         limit=limit,
         kinds=kinds,
+        timed=timed,
     )
+
+
+def _timed_problems(
+    model: SemanticModel, timed: list[str], conds: list[_Cond], dims: list[_DimRef]
+) -> list[str]:
+    """Why the query's time-aware leaves cannot be computed exactly (empty when they can)."""
+    if not timed:
+        return []
+    problems: list[str] = []
+    owners = sorted({timewise.split_leaf(k)[0] or timewise.split_leaf(k)[1] for k in timed})
+    if model.time_dimension() is None:
+        return [f"metric {', '.join(owners)} needs the model's time dimension"]
+    for key in timed:
+        fact = timewise.leaf_fact(model, key)
+        if _time_column(model, fact) is None:
+            problems.append(
+                f"metric {timewise.split_leaf(key)[0] or key!r} needs the time of {fact}, "
+                "which has none"
+            )
+    for cond in conds:
+        if not cond.ref.dim.is_time:
+            continue
+        values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+        if cond.op in ("!=", "not_in") or (cond.op == "in" and len(set(values)) > 1):
+            problems.append(
+                f"filter {cond.ref.ref} {cond.op} …: time-aware metrics ({', '.join(owners)}) "
+                "need time filters that bound one range (=, <, <=, >, >=, between)"
+            )
+    return problems
 
 
 def _facts_of(model: SemanticModel, metric: str) -> set[str]:
     """Facts a metric's leaves aggregate."""
-    return {model.metrics[leaf].fact or "" for leaf in _leaves(model, metric)}
+    return {timewise.leaf_fact(model, leaf) for leaf in _leaves(model, metric)}
 
 
 # --------------------------------------------------------------------------- SQL pieces
@@ -516,6 +565,11 @@ def _metric_sa(
     metric = model.metrics[name]
     if metric.kind == "aggregate":
         return leaf(name)
+    if metric.kind == "time":
+        assert metric.time_op is not None
+        return _metric_sa(
+            model, metric.time_op.metric, lambda child: leaf(timewise.leaf_key(name, child))
+        )
     if metric.kind == "ratio":
         assert metric.ratio is not None
         num, den = metric.ratio
@@ -916,7 +970,9 @@ def compile_query(
     kinds = dict(column_types or {})
     plan = _plan(model, query, kinds)
     scope = _check_scope(scope)
-    rollup = _choose_rollup(model, plan, scope, available_rollups) if use_rollups else None
+    # Time-aware leaves always read their facts: no rollup for any branch of such a query.
+    routable = use_rollups and not plan.timed
+    rollup = _choose_rollup(model, plan, scope, available_rollups) if routable else None
 
     branches = []
     denied: list[str] = []
@@ -943,8 +999,19 @@ def compile_query(
             denied.append(fact)
         branches.append((fact, source, predicates + scoped))
 
+    timed: list[tuple[str, sa.Subquery]] = []
+    if plan.timed:
+        from queries.semantic import timewise_sql  # it builds on this module's SQL pieces
+
+        for key in plan.timed:
+            branch, is_denied = timewise_sql.branch(model, plan, key, dialect, scope, kinds)
+            fact = timewise.leaf_fact(model, key)
+            if is_denied and fact not in denied:
+                denied.append(fact)
+            timed.append((key, branch))
+
     labels: dict[str, ColumnElement] = {}
-    if len(branches) == 1:
+    if len(branches) == 1 and not timed:
         fact, source, predicates = branches[0]
         dims = [source.dim(r) for r in plan.dims]
         leaf_sql = {name: source.leaf(name) for name in plan.leaves[fact]}
@@ -959,7 +1026,7 @@ def compile_query(
             if having is not None:  # the same groups as the fact route's push-down
                 statement = statement.having(having)
     else:
-        statement = _drill_across(model, plan, branches, labels, dialect)
+        statement = _drill_across(model, plan, branches, labels, dialect, timed)
 
     order = list(plan.order)
     order += [(d.name, False) for d in plan.dims if all(d.name != n for n, _ in order)]
@@ -968,12 +1035,13 @@ def compile_query(
         statement = statement.order_by((column.desc() if descending else column.asc()).nulls_last())
     if plan.limit is not None:
         statement = statement.limit(plan.limit)
+    facts = dict.fromkeys([*plan.facts, *(timewise.leaf_fact(model, k) for k in plan.timed)])
     return CompiledQuery(
         statement=statement,
         columns=tuple(labels),
-        facts=tuple(plan.facts),
+        facts=tuple(facts),
         rollup=rollup.name if rollup else None,
-        date_range=_date_range(plan.conds),
+        date_range=timewise.rows_read(model, plan.timed, _date_range(plan.conds), plan.dims),
         denied_facts=tuple(denied),
     )
 
@@ -984,9 +1052,14 @@ def _drill_across(
     branches: list[tuple[str, _Source, list[ColumnElement]]],
     labels: dict[str, ColumnElement],
     dialect: sa.engine.Dialect | None = None,
+    timed: list[tuple[str, sa.Subquery]] = (),  # type: ignore[assignment]
 ) -> sa.Select:
-    """Several facts: aggregate each, stack with UNION ALL, group again on the dimensions."""
+    """Several facts: aggregate each, stack with UNION ALL, group again on the dimensions.
+
+    A time-aware leaf is a branch of its own (``timed``: a subquery with the dimensions as
+    d0, d1, … and the value as v, from timewise_sql)."""
     slots = [(fact, leaf) for fact in plan.facts for leaf in plan.leaves[fact]]
+    slots += [("", key) for key, _ in timed]
     # PostgreSQL types a UNION pairwise, left to right: two untyped NULLs make a text column
     # that the third branch's number cannot join. A BIGINT NULL joins any number without
     # changing its type (bigint ∪ double = double, bigint ∪ bigint = bigint).
@@ -1005,6 +1078,12 @@ def _drill_across(
         selects.append(
             sa.select(*columns).select_from(source.from_clause).where(*predicates).group_by(*dims)
         )
+    for timed_key, sub in timed:
+        cells: list[ColumnElement] = [sub.c[f"d{i}"] for i in range(len(plan.dims))]
+        for j, (owner, name) in enumerate(slots):
+            cell = sub.c.v if not owner and name == timed_key else empty
+            cells.append(cell.label(f"m{j}"))
+        selects.append(sa.select(*cells).select_from(sub))
     stacked = sa.union_all(*selects).subquery("drill")
     position = {leaf: j for j, (_, leaf) in enumerate(slots)}
     keys = [stacked.c[f"d{i}"] for i in range(len(plan.dims))]

@@ -17,7 +17,7 @@ from sqlglot import exp
 from app.core.errors import ModelError, Problem
 from app.core.sqlwrites import WRITES
 from app.core.yamllines import collect_lines
-from queries.semantic import alert_rules
+from queries.semantic import alert_rules, timewise
 from queries.semantic.periods import parse_period
 from queries.semantic.types import (
     CHART_TYPES,
@@ -29,8 +29,10 @@ from queries.semantic.types import (
     GRAINS,
     HINT_DISTRIBUTIONS,
     HINT_TYPES,
+    OVER_TIME,
     RELATIONS,
     TIERS,
+    TIME_OPS,
     Board,
     Chart,
     Check,
@@ -86,6 +88,8 @@ _METRIC_KEYS = (
     "direction",
     "description",
     "critical",
+    "over_time",
+    *TIME_OPS,
 )
 _TREE_KEYS = ("children", "relation")
 _ROLLUP_KEYS = ("fact", "grain", "dimensions", "metrics")
@@ -550,23 +554,30 @@ class Loader:
                 description=self.string(spec, key, "description", ""),
                 critical=self.boolean(spec, key, "critical", False),
             )
-            kinds = [k for k in ("sql", "ratio", "expr") if k in spec]
+            kinds = [k for k in ("sql", "ratio", "expr", *TIME_OPS) if k in spec]
             if not kinds:
-                self.add(key, "a metric needs `sql` (with `fact`), `ratio` or `expr`")
+                self.add(
+                    key,
+                    "a metric needs `sql` (with `fact`), `ratio`, `expr` or one of "
+                    + ", ".join(TIME_OPS),
+                )
                 continue
             if len(kinds) > 1:
                 self.add(
                     f"{key}.{kinds[1]}",
-                    f"a metric has one of sql, ratio or expr, not {' and '.join(kinds)}",
+                    "a metric has one of sql, ratio, expr, "
+                    f"{', '.join(TIME_OPS)}; not {' and '.join(kinds)}",
                 )
                 continue
             if kinds[0] != "sql":
-                for extra in ("fact", "filter"):
+                for extra in ("fact", "filter", "over_time"):
                     if extra in spec:
                         self.add(f"{key}.{extra}", f"`{extra}` applies only to sql metrics")
             metric = None
             if kinds[0] == "sql":
                 metric = self.aggregate(name, key, spec, common)
+            elif kinds[0] in TIME_OPS:
+                metric = timewise.load_time_metric(self, name, key, spec, common)
             elif kinds[0] == "ratio":
                 raw = spec["ratio"]
                 if (
@@ -598,6 +609,7 @@ class Loader:
             self.add(key, "missing required key 'fact' (the table `sql` aggregates)")
         sql = self.string(spec, key, "sql")
         where = self.string(spec, key, "filter")
+        over_time = self.choice(spec, key, "over_time", OVER_TIME, None)
         ok = fact is not None and sql is not None
         if sql is not None and (error := _sql_error(sql, aggregate=True)):
             self.add(f"{key}.sql", error)
@@ -607,7 +619,9 @@ class Loader:
             ok = False
         if not ok:
             return None
-        return Metric(name, kind="aggregate", fact=fact, sql=sql, filter=where, **common)
+        return Metric(
+            name, kind="aggregate", fact=fact, sql=sql, filter=where, over_time=over_time, **common
+        )
 
     def tree(self, node: Any) -> dict[str, TreeNode]:
         out: dict[str, TreeNode] = {}

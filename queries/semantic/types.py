@@ -22,7 +22,11 @@ TIER0_MAX_SECTIONS = 5
 TIER0_MAX_WIDGETS = 79  # BANs + charts; 80 or more is refused
 
 TableKind = Literal["fact", "dimension"]
-MetricKind = Literal["aggregate", "ratio", "expr"]
+MetricKind = Literal["aggregate", "ratio", "expr", "time"]
+TIME_OPS = ("window", "to_date", "cumulative", "offset")  # a `time` metric's transform
+TO_DATE_PERIODS = ("week", "month", "quarter", "year")
+OFFSET_BY = ("period", *GRAINS)  # period: one period of the query's grain
+OVER_TIME = ("first", "last", "average")  # a semi-additive aggregate over time
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,22 @@ class Dimension:
 
 
 @dataclass(frozen=True)
+class TimeOp:
+    """A time-aware metric: ``op`` applied to the base ``metric`` (queries/semantic/timewise.py).
+
+    window: the trailing ``days`` ending on each output period's last day; to_date: from the
+    start of the ``period`` holding that day; cumulative: everything up to that day; offset:
+    the output period shifted back ``by`` one period of a grain.
+    """
+
+    op: str  # one of TIME_OPS
+    metric: str
+    days: int | None = None  # window
+    period: str | None = None  # to_date: one of TO_DATE_PERIODS
+    by: str | None = None  # offset: one of OFFSET_BY
+
+
+@dataclass(frozen=True)
 class Metric:
     name: str
     label: str
@@ -89,11 +109,14 @@ class Metric:
     direction: str = "up"
     description: str = ""
     critical: bool = False
+    time_op: TimeOp | None = None  # time: the transform and its base metric
+    over_time: str | None = None  # aggregate: semi-additive over time (one of OVER_TIME)
 
     @property
     def additive(self) -> bool:
-        """True when partial results can be summed (sum/count, not count distinct)."""
-        if self.kind != "aggregate" or not self.sql:
+        """True when partial results can be summed (sum/count, not count distinct; not a
+        semi-additive measure, whose values do not add up over time)."""
+        if self.kind != "aggregate" or not self.sql or self.over_time:
             return False
         text = " ".join(self.sql.lower().split())
         return (text.startswith("sum(") or text.startswith("count(")) and "distinct" not in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queries.semantic import alert_rules
+from queries.semantic import alert_rules, timewise
 from queries.semantic.graph import (
     find_cycles,
     join_path,
@@ -43,6 +43,7 @@ class Validator:
         self.check_tables()
         self.check_dimensions()
         self.check_metrics()
+        timewise.check_time_metrics(self, self.model)
         self.check_tree()
         for name in self.model.goals:
             self.known("metric", name, self.metrics, f"goals.{name}")
@@ -151,11 +152,12 @@ class Validator:
             elif metric.kind == "expr":
                 for ref in metric_references(metric):
                     self.known("metric", ref, self.metrics, f"{key}.expr")
+            # time metrics: timewise.check_time_metrics
             graph[metric.name] = metric_references(metric)
         for cycle in find_cycles(graph):
             first = self.model.metrics[cycle[0]]
             self.add(
-                f"metrics.{cycle[0]}.{first.kind}",
+                f"metrics.{cycle[0]}.{first.time_op.op if first.time_op else first.kind}",
                 "circular metric definition: " + " → ".join([*cycle, cycle[0]]),
             )
 

@@ -1,0 +1,272 @@
+"""The SQL of time-aware leaves (semantics: timewise.py), one branch per leaf.
+
+Each branch is a subquery with the query's dimensions as ``d0, d1, …`` and the leaf's value
+as ``v``, stacked by the compiler's drill-across with the other branches. Portable across
+DuckDB and PostgreSQL: dates move by ``CAST(day ± INTERVAL 'n unit' AS DATE)``, periods are
+``date_trunc``, ``LEAST``/``GREATEST`` ignore NULL bounds on both.
+
+* window / to_date / cumulative / offset: the output periods (the fact's distinct periods
+  at the query's grain that pass the time filters; one row for a BAN) with their last day
+  and first day, range-joined to the fact rows in each period's window, grouped on the
+  period and the other dimensions. Exact for any aggregate, distinct counts included.
+* over_time first/last: the fact rows of the first (last) day with data in each output
+  period, aggregated as usual.
+* over_time average: the aggregate per day (and group), averaged per output period.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from queries.semantic import timewise
+from queries.semantic.compile import (
+    _condition,
+    _date_range,
+    _FactSource,
+    _Plan,
+    _reaches,
+    _scope_dims,
+    _scope_predicates,
+    _truncate,
+)
+from queries.semantic.query import RowScope
+from queries.semantic.types import SemanticModel, TimeOp
+
+_STEP = {  # one period of a grain as an interval literal (units of a closed list)
+    "day": "1 day",
+    "week": "7 days",
+    "month": "1 month",
+    "quarter": "3 months",
+    "year": "1 year",
+}
+
+
+def _shift(day: ColumnElement, interval: str, sign: int) -> ColumnElement:
+    """``CAST(day ± INTERVAL 'interval' AS DATE)``."""
+    step = sa.literal_column(f"INTERVAL '{interval}'", sa.Interval)
+    return sa.cast(day + step if sign > 0 else day - step, sa.Date)
+
+
+def _day(source: _FactSource) -> ColumnElement:
+    """A fact row's day (its time column as a DATE)."""
+    return sa.cast(source.time_raw(), sa.Date)
+
+
+class _Branch:
+    """What every timed branch of one query shares: its dimensions, filters and scope."""
+
+    def __init__(
+        self,
+        model: SemanticModel,
+        plan: _Plan,
+        fact: str,
+        dialect: sa.engine.Dialect,
+        scope: RowScope,
+    ) -> None:
+        self.model, self.plan, self.fact, self.dialect, self.scope = (
+            model,
+            plan,
+            fact,
+            dialect,
+            scope,
+        )
+        time_dim = model.time_dimension()
+        assert time_dim is not None
+        self.time_dim = time_dim
+        self.time_ref = next((d for d in plan.dims if d.dim.is_time), None)
+        self.grain = (self.time_ref.grain or "day") if self.time_ref else None
+        self.low, self.high = _date_range(plan.conds)
+        self.time_conds = [c for c in plan.conds if c.ref.dim.is_time]
+        self.other_conds = [c for c in plan.conds if not c.ref.dim.is_time]
+
+    def source(self) -> _FactSource:
+        """A fresh reading of the fact with every join the query needs."""
+        needs = [self.time_dim, *(d.dim for d in self.plan.dims)]
+        needs += [c.ref.dim for c in self.plan.conds]
+        needs += [
+            d
+            for d in _scope_dims(self.model, self.scope)
+            if d is not None and _reaches(self.model, self.fact, d)
+        ]
+        return _FactSource(self.model, self.fact, self.dialect, needs)
+
+    def scoped(self, source: _FactSource) -> tuple[list[ColumnElement], bool]:
+        """The row-scope predicates for ``source``, and whether the scope denies the fact."""
+        return _scope_predicates(self.model, source, self.fact, self.scope, self.plan.kinds)
+
+    def time_only(self) -> _FactSource:
+        """A fresh reading of the fact joined only to its time column's table."""
+        return _FactSource(self.model, self.fact, self.dialect, [self.time_dim])
+
+
+def branch(
+    model: SemanticModel,
+    plan: _Plan,
+    key: str,
+    dialect: sa.engine.Dialect,
+    scope: RowScope,
+    kinds: object = None,
+) -> tuple[sa.Subquery, bool]:
+    """The subquery of one timed leaf (``d0…``, ``v``) and whether the scope denies its fact."""
+    owner, leaf = timewise.split_leaf(key)
+    shared = _Branch(model, plan, timewise.leaf_fact(model, key), dialect, scope)
+    if owner is None:
+        over_time = model.metrics[leaf].over_time
+        if over_time == "average":
+            return _average(shared, leaf, key)
+        return _first_or_last(shared, leaf, key, last=over_time == "last")
+    op = model.metrics[owner].time_op
+    assert op is not None
+    return _windowed(shared, op, leaf, key)
+
+
+def _output_periods(b: _Branch) -> sa.Subquery:
+    """Each output period: its key ``p`` (NULL for a BAN), ``first`` and ``last`` day.
+
+    ``last`` is the period's last day clipped to the query's last filter day and to the
+    fact's latest day; ``first`` the period's first day, no earlier than the first filter
+    day (a BAN: the first filter day, else the fact's first day)."""
+    whole = b.time_only()
+    day = _day(whole)
+    bounds = (
+        sa.select(sa.func.min(day).label("first_day"), sa.func.max(day).label("last_day"))
+        .select_from(whole.from_clause)
+        .subquery("fact_days")
+    )
+    low: ColumnElement | None = sa.literal(b.low, sa.Date) if b.low is not None else None
+    high: ColumnElement | None = sa.literal(b.high, sa.Date) if b.high is not None else None
+    if b.grain is None:  # a BAN: the query's whole date range
+        first = low if low is not None else bounds.c.first_day
+        last = sa.func.least(high, bounds.c.last_day) if high is not None else bounds.c.last_day
+        return (
+            sa.select(
+                sa.null().label("p"),
+                sa.cast(first, sa.Date).label("period_first"),
+                sa.cast(last, sa.Date).label("period_last"),
+            )
+            .select_from(bounds)
+            .subquery("output_periods")
+        )
+    source = b.time_only()
+    period = _truncate(source.time_raw(), b.grain)
+    keys = (
+        sa.select(period.label("p"))
+        .select_from(source.from_clause)
+        .where(*(_condition(source, c) for c in b.time_conds))
+        .distinct()
+        .subquery("periods")
+    )
+    end = keys.c.p if b.grain == "day" else _shift(_shift(keys.c.p, _STEP[b.grain], 1), "1 day", -1)
+    lasts = [end, *([high] if high is not None else []), bounds.c.last_day]
+    start: ColumnElement = sa.func.greatest(keys.c.p, low) if low is not None else keys.c.p
+    return (
+        sa.select(
+            keys.c.p,
+            sa.cast(start, sa.Date).label("period_first"),
+            sa.cast(sa.func.least(*lasts), sa.Date).label("period_last"),
+        )
+        .select_from(keys.join(bounds, sa.true()))
+        .subquery("output_periods")
+    )
+
+
+def _window_on(b: _Branch, op: TimeOp, day: ColumnElement, periods: sa.Subquery) -> ColumnElement:
+    """The condition "a row of ``day`` is in the window of its output period"."""
+    first, last = periods.c.period_first, periods.c.period_last
+    if op.op == "window":
+        assert op.days is not None
+        start = _shift(last, f"{op.days - 1} days", -1) if op.days > 1 else last
+        return sa.and_(day >= start, day <= last)
+    if op.op == "to_date":
+        assert op.period is not None
+        return sa.and_(day >= _truncate(last, op.period), day <= last)
+    if op.op == "cumulative":
+        return day <= last
+    by = op.by if op.by != "period" else b.grain
+    if by is None:  # a BAN, by period: the same number of days just before the range
+        days = sa.cast(last, sa.Date) - sa.cast(first, sa.Date) + sa.literal_column("1")
+        length = sa.cast(days, sa.Integer)  # DuckDB subtracts an INTEGER from a DATE only
+        return sa.and_(day >= first - length, day < first)
+    step = _STEP[by]
+    # Shifting the first day and the day after the last keeps whole months whole.
+    return sa.and_(day >= _shift(first, step, -1), day < _shift(_shift(last, "1 day", 1), step, -1))
+
+
+def _windowed(b: _Branch, op: TimeOp, leaf: str, key: str) -> tuple[sa.Subquery, bool]:
+    """window / to_date / cumulative / offset: output periods × the rows of their windows."""
+    periods = _output_periods(b)
+    source = b.source()
+    on = _window_on(b, op, _day(source), periods)
+    columns = [periods.c.p if ref.dim.is_time else source.dim(ref) for ref in b.plan.dims]
+    scoped, denied = b.scoped(source)
+    predicates = [_condition(source, c) for c in b.other_conds] + scoped
+    statement = (
+        sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), source.leaf(leaf).label("v"))
+        .select_from(source.from_clause.join(periods, on))
+        .where(*predicates)
+        .group_by(*columns)
+    )
+    return statement.subquery(_name(key)), denied
+
+
+def _dim_columns(b: _Branch, source: _FactSource, period: ColumnElement | None) -> list:
+    """The query's dimensions for rows of ``source`` (the time one as ``period``)."""
+    return [period if ref.dim.is_time else source.dim(ref) for ref in b.plan.dims]
+
+
+def _first_or_last(b: _Branch, leaf: str, key: str, *, last: bool) -> tuple[sa.Subquery, bool]:
+    """over_time first/last: the rows of the first (last) day with data in each period."""
+    marks_source = b.source()
+    day = _day(marks_source)
+    period = _truncate(marks_source.time_raw(), b.grain) if b.grain else None
+    scoped, denied = b.scoped(marks_source)
+    mark = (sa.func.max(day) if last else sa.func.min(day)).label("mark")
+    marks = (
+        sa.select(*([period.label("p")] if period is not None else []), mark)
+        .select_from(marks_source.from_clause)
+        .where(*(_condition(marks_source, c) for c in b.plan.conds), *scoped)
+    )
+    if period is not None:
+        marks = marks.group_by(period)
+    marked = marks.subquery("marks")
+    source = b.source()
+    scoped, _ = b.scoped(source)
+    columns = _dim_columns(b, source, marked.c.p if period is not None else None)
+    statement = (
+        sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), source.leaf(leaf).label("v"))
+        .select_from(source.from_clause.join(marked, _day(source) == marked.c.mark))
+        .where(*(_condition(source, c) for c in b.plan.conds), *scoped)
+        .group_by(*columns)
+    )
+    return statement.subquery(_name(key)), denied
+
+
+def _average(b: _Branch, leaf: str, key: str) -> tuple[sa.Subquery, bool]:
+    """over_time average: the aggregate per day and group, averaged over the period's days."""
+    source = b.source()
+    day = _day(source)
+    period = _truncate(source.time_raw(), b.grain) if b.grain else None
+    columns = _dim_columns(b, source, period)
+    scoped, denied = b.scoped(source)
+    daily = (
+        sa.select(
+            *(c.label(f"d{i}") for i, c in enumerate(columns)),
+            day.label("day"),
+            source.leaf(leaf).label("v"),
+        )
+        .select_from(source.from_clause)
+        .where(*(_condition(source, c) for c in b.plan.conds), *scoped)
+        .group_by(*columns, day)
+        .subquery("daily")
+    )
+    keys = [daily.c[f"d{i}"] for i in range(len(columns))]
+    statement = (
+        sa.select(*keys, sa.func.avg(daily.c.v).label("v")).select_from(daily).group_by(*keys)
+    )
+    return statement.subquery(_name(key)), denied
+
+
+def _name(key: str) -> str:
+    """A subquery alias for a leaf key (letters, digits, underscores)."""
+    return "t_" + "".join(ch if ch.isalnum() else "_" for ch in key)
