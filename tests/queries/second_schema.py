@@ -93,8 +93,13 @@ SCHEMA: dict[str, tuple[list[tuple[str, str]], tuple[str, ...]]] = {
     ),
     # a balance (semi-additive) fact: open tickets per store per day, with gaps
     "f_backlog": (
-        [("store_ref", "INTEGER"), ("snapshot_day", "DATE"), ("open_tickets", "INTEGER")],
-        ("store_ref", "snapshot_day"),
+        [
+            ("snapshot_id", "INTEGER"),
+            ("store_ref", "INTEGER"),
+            ("snapshot_day", "DATE"),
+            ("open_tickets", "INTEGER"),
+        ],
+        ("snapshot_id",),
     ),
 }
 BACKLOG_FIRST_DAY = date(2024, 10, 1)  # a longer history than tickets: a year-ago exists
@@ -221,10 +226,10 @@ def _backlog_rows(rng: random.Random) -> list[tuple]:
     rows = []
     day = BACKLOG_FIRST_DAY
     while day <= LAST_DAY:
-        for store in (101, 102, 103, 104, 105, 106):
+        for store in (101, 103, 106):  # fewer rows than the ticket events (the main fact)
             gap = day == date(2026, 1, 31) or (store == 106 and day >= date(2026, 3, 20))
             if not gap and rng.random() >= 0.1:
-                rows.append((store, day, rng.randrange(0, 40)))
+                rows.append((len(rows) + 1, store, day, rng.randrange(0, 40)))
         day += timedelta(days=1)
     return rows
 

@@ -203,7 +203,7 @@ def test_period_over_period_change_as_an_expr(warehouse: Warehouse) -> None:
 
 
 def _backlog_days(wh: Warehouse) -> list[date]:
-    return sorted({row[1] for row in wh.data.tables["f_backlog"]})
+    return sorted({row[2] for row in wh.data.tables["f_backlog"]})
 
 
 @pytest.mark.parametrize("grain", ["month", "quarter", None])
@@ -287,8 +287,8 @@ SEMI_SHAPES = [  # grain, dimensions, hand WHERE, the query's filters
     (
         "quarter",
         [("s.store_label", "store")],
-        "s.store_label <> 'Berlin Ost'",
-        (Filter("store", "!=", "Berlin Ost"),),
+        "s.store_label <> 'Munich Central'",
+        (Filter("store", "!=", "Munich Central"),),
     ),
     # 106 stops on 20 March: its March value is the 19th's
     ("month", [], "s.store_label = 'Smith''s, Main St'", (Filter("store", "=", TRICKY),)),
@@ -329,7 +329,7 @@ def test_last_day_with_data_is_shared_by_every_group(warehouse: Warehouse) -> No
     total = warehouse.frame(compile_for(warehouse, q("backlog", "period:month")).statement)
     jan = by_store[by_store["period"] == date(2026, 1, 1)]
     rows = warehouse.data.tables["f_backlog"]
-    assert jan["backlog"].sum() == sum(r[2] for r in rows if r[1] == date(2026, 1, 30))
+    assert jan["backlog"].sum() == sum(r[3] for r in rows if r[2] == date(2026, 1, 30))
     sums = by_store.groupby("period")["backlog"].sum()
     assert list(sums) == list(total.set_index("period")["backlog"])
     march = by_store[by_store["period"] == date(2026, 3, 1)]
