@@ -263,7 +263,7 @@ def _ban(
             goal,
             elapsed_fraction=periods.elapsed_fraction(window, latest),
             direction=metric.direction,
-            accumulates=metric.kind == "aggregate",
+            accumulates=metric.kind == "aggregate" and not metric.over_time,  # not a balance
         )
         if goal is not None
         else None
