@@ -17,6 +17,9 @@ How a query becomes SQL:
   without a grain compare whole days, also on TIMESTAMP columns
   (``date <= d`` becomes ``time < d + 1 day``). Filters apply to dimensions only: a
   condition on a metric (HAVING) is not supported.
+* Time-aware metrics (window, to_date, cumulative, offset; semi-additive ``over_time``)
+  are leaves with a branch of their own in the drill-across (timewise_sql.py), never read
+  from a rollup.
 * Sums of no rows stay NULL (SQL semantics); so does a metric of a fact that has no row
   for a key another fact has.
 """
@@ -72,7 +75,9 @@ class CompiledQuery:
     columns: tuple[str, ...]  # dimensions (grain stripped), then metrics
     facts: tuple[str, ...]  # tables aggregated, in first-use order
     rollup: str | None  # rollup table read instead of the fact, if any
-    date_range: tuple[date | None, date | None]  # bounds from time filters (inclusive)
+    # days of fact rows read (inclusive): the time filters' bounds, reaching back as far
+    # as the windows of time-aware metrics read (timewise.rows_read)
+    date_range: tuple[date | None, date | None]
     denied_facts: tuple[str, ...] = ()  # facts the row scope cannot reach: they yield nothing
 
 

@@ -504,3 +504,14 @@ def test_bad_time_metrics_name_file_line_and_key(tmp_path: Path, line, key, mess
     assert message in found[0].message
     assert found[0].line == text.splitlines().index(f"  {line}") + 1
     assert str(path) in str(found[0].file)
+
+
+def test_time_metrics_need_a_time_dimension(tmp_path: Path) -> None:
+    text = MODEL_PATH.read_text().replace("  period:        {time: true, label: Period}\n", "")
+    path = tmp_path / "support.yaml"
+    path.write_text(text)
+    with pytest.raises(ModelError) as info:
+        load_model(path)
+    keys = {p.key: p.message for p in info.value.problems}
+    assert "needs a time dimension" in keys["metrics.events_7d.window"]
+    assert "needs a time dimension" in keys["metrics.backlog.over_time"]
