@@ -17,7 +17,9 @@ DuckDB and PostgreSQL: dates move by ``CAST(day ± INTERVAL 'n unit' AS DATE)``,
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlglot
 from sqlalchemy.sql.elements import ColumnElement
+from sqlglot import exp
 
 from queries.semantic import timewise
 from queries.semantic.compile import (
@@ -193,9 +195,29 @@ def _window_on(b: _Branch, op: TimeOp, day: ColumnElement, periods: sa.Subquery)
     return sa.and_(day >= _shift(first, step, -1), day < _shift(_shift(last, "1 day", 1), step, -1))
 
 
+def summable(model: SemanticModel, leaf: str) -> str | None:
+    """"sum" or "count" when the aggregate is one top-level SUM or COUNT (not distinct): its
+    value over a window is then the sum of its daily values, exactly. None otherwise."""
+    metric = model.metrics[leaf]
+    if metric.over_time or not metric.sql:
+        return None
+    try:
+        tree = sqlglot.parse_one(metric.sql)
+    except sqlglot.errors.ParseError:
+        return None
+    if isinstance(tree, exp.Sum):
+        return "sum"
+    if isinstance(tree, exp.Count) and tree.find(exp.Distinct) is None:
+        return "count"
+    return None
+
+
 def _windowed(b: _Branch, op: TimeOp, leaf: str, key: str) -> tuple[sa.Subquery, bool]:
     """window / to_date / cumulative / offset: output periods × the rows of their windows."""
     periods = _output_periods(b)
+    kind = summable(b.model, leaf)
+    if kind is not None:
+        return _windowed_daily(b, op, leaf, key, periods, kind)
     source = b.source()
     on = _window_on(b, op, _day(source), periods)
     columns = [periods.c.p if ref.dim.is_time else source.dim(ref) for ref in b.plan.dims]
@@ -205,6 +227,43 @@ def _windowed(b: _Branch, op: TimeOp, leaf: str, key: str) -> tuple[sa.Subquery,
         sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), source.leaf(leaf).label("v"))
         .select_from(source.from_clause.join(periods, on))
         .where(*predicates)
+        .group_by(*columns)
+    )
+    return statement.subquery(_name(key)), denied
+
+
+def _windowed_daily(
+    b: _Branch, op: TimeOp, leaf: str, key: str, periods: sa.Subquery, kind: str
+) -> tuple[sa.Subquery, bool]:
+    """A sum or count: the same windows over the daily values per group (one row per day
+    and group instead of every fact row), summed. A group appears for a period exactly when
+    one of its rows is in the window, as on the fact's rows."""
+    source = b.source()
+    day = _day(source)
+    others = [ref for ref in b.plan.dims if not ref.dim.is_time]
+    scoped, denied = b.scoped(source)
+    daily = (
+        sa.select(
+            day.label("day"),
+            *(source.dim(ref).label(f"x{i}") for i, ref in enumerate(others)),
+            source.leaf(leaf).label("v"),
+        )
+        .select_from(source.from_clause)
+        .where(*(_condition(source, c) for c in b.other_conds), *scoped)
+        .group_by(day, *(source.dim(ref) for ref in others))
+        .subquery("daily")
+    )
+    position = {ref.name: i for i, ref in enumerate(others)}
+    columns = [
+        periods.c.p if ref.dim.is_time else daily.c[f"x{position[ref.name]}"]
+        for ref in b.plan.dims
+    ]
+    total: ColumnElement = sa.func.sum(daily.c.v)
+    if kind == "count":  # a count over no rows is 0 (a BAN), as on the fact's rows
+        total = sa.func.coalesce(total, sa.literal_column("0"))
+    statement = (
+        sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), total.label("v"))
+        .select_from(daily.join(periods, _window_on(b, op, daily.c.day, periods)))
         .group_by(*columns)
     )
     return statement.subquery(_name(key)), denied

@@ -515,3 +515,13 @@ def test_time_metrics_need_a_time_dimension(tmp_path: Path) -> None:
     keys = {p.key: p.message for p in info.value.problems}
     assert "needs a time dimension" in keys["metrics.events_7d.window"]
     assert "needs a time dimension" in keys["metrics.backlog.over_time"]
+
+
+def test_sums_and_counts_window_their_daily_values_distinct_counts_the_rows(
+    warehouse: Warehouse,
+) -> None:
+    """A sum or count reads one row per day and group; a distinct count reads every row."""
+    additive = sql_text(compile_for(warehouse, q("events_7d", "period:month")), warehouse.dialect)
+    distinct = sql_text(compile_for(warehouse, q("openers_28d", "period:month")), warehouse.dialect)
+    assert "AS daily" in additive and "sum(daily.v)" in additive
+    assert "AS daily" not in distinct and "count(DISTINCT" in distinct.replace("COUNT", "count")
