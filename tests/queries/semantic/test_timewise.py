@@ -133,7 +133,14 @@ SHAPES = [  # grain (None: a BAN), non-time dimensions, filters
     (None, [], ()),
     (None, [], (DEC_TO_FEB,)),
     (None, [("e.channel", "channel")], (DEC_TO_FEB,)),
+    ("day", [], (Filter("period:month", "=", "2026-01-01"),)),  # a filter at a grain
+    (None, [], (Filter("period", ">=", "2026-03-10"),)),
 ]
+BOUNDS = {  # each filter's first and last day
+    DEC_TO_FEB: (date(2025, 12, 1), date(2026, 2, 10)),
+    Filter("period:month", "=", "2026-01-01"): (date(2026, 1, 1), date(2026, 1, 31)),
+    Filter("period", ">=", "2026-03-10"): (date(2026, 3, 10), None),
+}
 
 
 @pytest.mark.parametrize(("metric", "aggregate"), CASES, ids=[c[0] for c in CASES])
@@ -143,8 +150,7 @@ def test_time_metrics_match_hand_windows(
 ) -> None:
     op = warehouse.model.metrics[metric].time_op
     assert op is not None
-    low = date.fromisoformat(filters[0].value[0]) if filters else None
-    high = date.fromisoformat(filters[0].value[1]) if filters else None
+    low, high = BOUNDS[filters[0]] if filters else (None, None)
     rows = windows(_ticket_days(warehouse), grain, low, high, op)
     by = ([f"period:{grain}"] if grain else []) + [label for _, label in dims]
     got = check(
@@ -440,6 +446,8 @@ def test_sql_is_portable_text_with_bound_dates(warehouse: Warehouse) -> None:
         (q("events_7d", "period:month", Filter("period", "!=", "2026-01-05")), "bound one range"),
         (q("backlog", "", Filter("period", "in", ("2026-01-05", "2026-01-09"))), "bound one range"),
         (q("events_7d", "agent,period"), None),  # fine: a plain grouping
+        (q("backlog", "channel"), "not reachable from f_backlog"),
+        (q("events_running", "", Filter("channel", "=", "chat")), None),
     ],
 )
 def test_time_filters_that_do_not_bound_a_range_are_refused(warehouse, query, message) -> None:
