@@ -975,9 +975,13 @@ def compile_query(
     kinds = dict(column_types or {})
     plan = _plan(model, query, kinds)
     scope = _check_scope(scope)
-    # Time-aware leaves always read their facts: no rollup for any branch of such a query.
-    routable = use_rollups and not plan.timed
-    rollup = _choose_rollup(model, plan, scope, available_rollups) if routable else None
+    rollup = None
+    if use_rollups and plan.timed:  # only sums and counts windowed from a day rollup
+        from queries.semantic import timewise_sql
+
+        rollup = timewise_sql.choose_rollup(model, plan, scope, available_rollups)
+    elif use_rollups:
+        rollup = _choose_rollup(model, plan, scope, available_rollups)
 
     branches = []
     denied: list[str] = []
@@ -1009,7 +1013,7 @@ def compile_query(
         from queries.semantic import timewise_sql  # it builds on this module's SQL pieces
 
         for key in plan.timed:
-            branch, is_denied = timewise_sql.branch(model, plan, key, dialect, scope, kinds)
+            branch, is_denied = timewise_sql.branch(model, plan, key, dialect, scope, rollup)
             fact = timewise.leaf_fact(model, key)
             if is_denied and fact not in denied:
                 denied.append(fact)

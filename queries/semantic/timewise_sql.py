@@ -28,12 +28,15 @@ from queries.semantic.compile import (
     _FactSource,
     _Plan,
     _reaches,
+    _RollupSource,
     _scope_dims,
     _scope_predicates,
     _truncate,
 )
 from queries.semantic.query import RowScope
-from queries.semantic.types import SemanticModel, TimeOp
+from queries.semantic.types import Rollup, SemanticModel, TimeOp
+
+_Reader = _FactSource | _RollupSource
 
 _STEP = {  # one period of a grain as an interval literal (units of a closed list)
     "day": "1 day",
@@ -50,7 +53,7 @@ def _shift(day: ColumnElement, interval: str, sign: int) -> ColumnElement:
     return sa.cast(day + step if sign > 0 else day - step, sa.Date)
 
 
-def _day(source: _FactSource) -> ColumnElement:
+def _day(source: _Reader) -> ColumnElement:
     """A fact row's day (its time column as a DATE)."""
     return sa.cast(source.time_raw(), sa.Date)
 
@@ -65,6 +68,7 @@ class _Branch:
         fact: str,
         dialect: sa.engine.Dialect,
         scope: RowScope,
+        rollup: Rollup | None = None,
     ) -> None:
         self.model, self.plan, self.fact, self.dialect, self.scope = (
             model,
@@ -73,6 +77,7 @@ class _Branch:
             dialect,
             scope,
         )
+        self.rollup = rollup  # a day rollup holding every leaf, dimension and filter
         time_dim = model.time_dimension()
         assert time_dim is not None
         self.time_dim = time_dim
@@ -93,12 +98,19 @@ class _Branch:
         ]
         return _FactSource(self.model, self.fact, self.dialect, needs)
 
-    def scoped(self, source: _FactSource) -> tuple[list[ColumnElement], bool]:
+    def daily_source(self) -> _Reader:
+        """The fact, or the day rollup that holds the query (for sums and counts)."""
+        return _RollupSource(self.model, self.rollup) if self.rollup else self.source()
+
+    def scoped(self, source: _Reader) -> tuple[list[ColumnElement], bool]:
         """The row-scope predicates for ``source``, and whether the scope denies the fact."""
         return _scope_predicates(self.model, source, self.fact, self.scope, self.plan.kinds)
 
-    def time_only(self) -> _FactSource:
-        """A fresh reading of the fact joined only to its time column's table."""
+    def time_only(self) -> _Reader:
+        """A fresh reading of the fact joined only to its time column's table (or of the day
+        rollup: it has a row for every day the fact has rows)."""
+        if self.rollup is not None:
+            return _RollupSource(self.model, self.rollup)
         return _FactSource(self.model, self.fact, self.dialect, [self.time_dim])
 
 
@@ -108,11 +120,12 @@ def branch(
     key: str,
     dialect: sa.engine.Dialect,
     scope: RowScope,
-    kinds: object = None,
+    rollup: Rollup | None = None,
 ) -> tuple[sa.Subquery, bool]:
-    """The subquery of one timed leaf (``d0…``, ``v``) and whether the scope denies its fact."""
+    """The subquery of one timed leaf (``d0…``, ``v``) and whether the scope denies its fact;
+    ``rollup`` (from :func:`choose_rollup`) is read instead of the fact."""
     owner, leaf = timewise.split_leaf(key)
-    shared = _Branch(model, plan, timewise.leaf_fact(model, key), dialect, scope)
+    shared = _Branch(model, plan, timewise.leaf_fact(model, key), dialect, scope, rollup)
     if owner is None:
         over_time = model.metrics[leaf].over_time
         if over_time == "average":
@@ -196,7 +209,7 @@ def _window_on(b: _Branch, op: TimeOp, day: ColumnElement, periods: sa.Subquery)
 
 
 def summable(model: SemanticModel, leaf: str) -> str | None:
-    """"sum" or "count" when the aggregate is one top-level SUM or COUNT (not distinct): its
+    """ "sum" or "count" when the aggregate is one top-level SUM or COUNT (not distinct): its
     value over a window is then the sum of its daily values, exactly. None otherwise."""
     metric = model.metrics[leaf]
     if metric.over_time or not metric.sql:
@@ -238,7 +251,7 @@ def _windowed_daily(
     """A sum or count: the same windows over the daily values per group (one row per day
     and group instead of every fact row), summed. A group appears for a period exactly when
     one of its rows is in the window, as on the fact's rows."""
-    source = b.source()
+    source = b.daily_source()
     day = _day(source)
     others = [ref for ref in b.plan.dims if not ref.dim.is_time]
     scoped, denied = b.scoped(source)
@@ -255,8 +268,7 @@ def _windowed_daily(
     )
     position = {ref.name: i for i, ref in enumerate(others)}
     columns = [
-        periods.c.p if ref.dim.is_time else daily.c[f"x{position[ref.name]}"]
-        for ref in b.plan.dims
+        periods.c.p if ref.dim.is_time else daily.c[f"x{position[ref.name]}"] for ref in b.plan.dims
     ]
     total: ColumnElement = sa.func.sum(daily.c.v)
     if kind == "count":  # a count over no rows is 0 (a BAN), as on the fact's rows
@@ -329,3 +341,39 @@ def _average(b: _Branch, leaf: str, key: str) -> tuple[sa.Subquery, bool]:
 def _name(key: str) -> str:
     """A subquery alias for a leaf key (letters, digits, underscores)."""
     return "t_" + "".join(ch if ch.isalnum() else "_" for ch in key)
+
+
+def choose_rollup(
+    model: SemanticModel, plan: _Plan, scope: RowScope, available: frozenset[str] | None
+) -> Rollup | None:
+    """A day-grain rollup that answers every leaf of a query exactly, if one does.
+
+    Only when every leaf is a window / to_date / cumulative / offset of a sum or count the
+    rollup stores, of one fact, and the rollup has every dimension, filter and row-scope
+    dimension: such windows are sums of daily values, which a day rollup holds exactly. A
+    query with other leaves (plain metrics, distinct counts, balances) reads the facts."""
+    if plan.leaves or not plan.timed:
+        return None
+    facts = {timewise.leaf_fact(model, key) for key in plan.timed}
+    leaves = [timewise.split_leaf(key) for key in plan.timed]
+    if len(facts) != 1 or any(o is None or summable(model, leaf) is None for o, leaf in leaves):
+        return None
+    fact = next(iter(facts))
+    names = {leaf for _, leaf in leaves}
+    scope_dims = _scope_dims(model, scope)
+    if any(d is None or d.is_time for d in scope_dims):
+        return None
+    wanted = {ref.name for ref in plan.dims if not ref.dim.is_time}
+    wanted |= {c.ref.name for c in plan.conds if not c.ref.dim.is_time}
+    wanted |= {d.name for d in scope_dims if d is not None}
+    fits = [
+        r
+        for r in model.rollups.values()
+        if r.fact == fact
+        and r.grain == "day"
+        and (available is None or r.name in available)
+        and names <= set(r.metrics)
+        and wanted <= set(r.dimensions)
+        and all(model.metrics[m].additive for m in names)
+    ]
+    return min(fits, key=lambda r: (len(r.dimensions), r.name)) if fits else None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from dateutil.relativedelta import relativedelta
+from pandas.testing import assert_frame_equal
 
 from app.core.errors import ModelError, QueryError
 from queries.semantic.compile import compile_query, sql_text
@@ -393,19 +394,39 @@ def test_semi_additive_in_an_expr_across_facts(warehouse: Warehouse) -> None:
 # --------------------------------------------------------------------------- routing, cost
 
 
+ROUTED = [  # only sums and counts windowed, every dimension and filter in the day rollup
+    (q("events_7d", "period:month,country"), {}),
+    (q("events_running,events_mtd", "period:day,channel", DEC_TO_FEB), {}),
+    (q("minutes_per_resolution_28d", "channel,team"), {}),
+    (q("events_prev,events_prev_month", "", Filter("channel", "=", "chat")), {}),
+    (q("events_qtd", "period:week"), {"scope": (("country", ("Germany",)),)}),
+]
+NOT_ROUTED = [
+    (q("openers_28d", "period:month"), {}),  # a distinct count
+    (q("events,events_7d", "period:month,country"), {}),  # with a plain metric
+    (q("events_7d", "period:month,store"), {}),  # store is not in the rollup
+    (q("events_7d", "period:month"), {"scope": (("store", ("Pop-up",)),)}),  # nor the scope
+    (q("events_7d", "period:month"), {"available_rollups": frozenset()}),  # not built
+    (q("backlog,staffed_hours", "period:month"), {}),  # a balance; another fact
+    (q("backlog_sum_last_year", "period:month"), {}),  # no rollup of f_backlog
+]
+
+
 @pytest.mark.parametrize(
-    "query",
-    [
-        q("events,events_7d", "period:month,country"),
-        q("events_running,handle_minutes", "period:day,channel", DEC_TO_FEB),
-        q("backlog,staffed_hours", "period:month"),
-    ],
+    ("query", "options", "rollup"),
+    [(qq, o, "r_daily_support") for qq, o in ROUTED] + [(qq, o, None) for qq, o in NOT_ROUTED],
 )
-def test_time_aware_queries_never_route_to_a_rollup(warehouse: Warehouse, query) -> None:
-    base = compile_for(warehouse, query)
-    routed = compile_for(warehouse, query, use_rollups=True)
-    assert routed.rollup is None
-    assert warehouse.frame(routed.statement).equals(warehouse.frame(base.statement))
+def test_time_aware_queries_route_to_a_day_rollup_only_when_exact(
+    warehouse: Warehouse, query, options, rollup
+) -> None:
+    base = compile_for(warehouse, query, **options)
+    routed = compile_for(warehouse, query, use_rollups=True, **options)
+    assert base.rollup is None and routed.rollup == rollup
+    if rollup:
+        assert "f_ticket_event" not in sql_text(routed, warehouse.dialect)
+    got, want = warehouse.frame(routed.statement), warehouse.frame(base.statement)
+    assert len(want) > 0
+    assert_frame_equal(got, want, check_dtype=False, check_exact=False, rtol=1e-9)
 
 
 def test_date_range_reaches_back_to_the_rows_windows_read() -> None:
