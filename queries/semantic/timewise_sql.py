@@ -186,26 +186,28 @@ def _output_periods(b: _Branch) -> sa.Subquery:
     )
 
 
-def _window_on(b: _Branch, op: TimeOp, day: ColumnElement, periods: sa.Subquery) -> ColumnElement:
-    """The condition "a row of ``day`` is in the window of its output period"."""
+def _window_on(b: _Branch, op: TimeOp, time: ColumnElement, periods: sa.Subquery) -> ColumnElement:
+    """The condition "a row at ``time`` (a DATE or TIMESTAMP) is in the window of its output
+    period": ``time >= first day AND time < the day after the last``, sargable on both."""
     first, last = periods.c.period_first, periods.c.period_last
+    after = _shift(last, "1 day", 1)
     if op.op == "window":
         assert op.days is not None
         start = _shift(last, f"{op.days - 1} days", -1) if op.days > 1 else last
-        return sa.and_(day >= start, day <= last)
+        return sa.and_(time >= start, time < after)
     if op.op == "to_date":
         assert op.period is not None
-        return sa.and_(day >= _truncate(last, op.period), day <= last)
+        return sa.and_(time >= _truncate(last, op.period), time < after)
     if op.op == "cumulative":
-        return day <= last
+        return time < after
     by = op.by if op.by != "period" else b.grain
     if by is None:  # a BAN, by period: the same number of days just before the range
         days = sa.cast(last, sa.Date) - sa.cast(first, sa.Date) + sa.literal_column("1")
         length = sa.cast(days, sa.Integer)  # DuckDB subtracts an INTEGER from a DATE only
-        return sa.and_(day >= first - length, day < first)
+        return sa.and_(time >= first - length, time < first)
     step = _STEP[by]
     # Shifting the first day and the day after the last keeps whole months whole.
-    return sa.and_(day >= _shift(first, step, -1), day < _shift(_shift(last, "1 day", 1), step, -1))
+    return sa.and_(time >= _shift(first, step, -1), time < _shift(after, step, -1))
 
 
 def summable(model: SemanticModel, leaf: str) -> str | None:
@@ -232,7 +234,7 @@ def _windowed(b: _Branch, op: TimeOp, leaf: str, key: str) -> tuple[sa.Subquery,
     if kind is not None:
         return _windowed_daily(b, op, leaf, key, periods, kind)
     source = b.source()
-    on = _window_on(b, op, _day(source), periods)
+    on = _window_on(b, op, source.time_raw(), periods)
     columns = [periods.c.p if ref.dim.is_time else source.dim(ref) for ref in b.plan.dims]
     scoped, denied = b.scoped(source)
     predicates = [_condition(source, c) for c in b.other_conds] + scoped
