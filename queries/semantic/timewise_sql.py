@@ -98,6 +98,14 @@ class _Branch:
         ]
         return _FactSource(self.model, self.fact, self.dialect, needs)
 
+    def pushed(self, source: _Reader, leaf: str) -> list[ColumnElement]:
+        """The leaf's own filter in WHERE for a grouped query (call before ``leaf()``): a
+        group with no matching row then does not appear, as for a plain metric."""
+        if not self.plan.dims or not isinstance(source, _FactSource):
+            return []
+        prefilter = source.prefilter([leaf])
+        return [prefilter] if prefilter is not None else []
+
     def daily_source(self) -> _Reader:
         """The fact, or the day rollup that holds the query (for sums and counts)."""
         return _RollupSource(self.model, self.rollup) if self.rollup else self.source()
@@ -237,7 +245,7 @@ def _windowed(b: _Branch, op: TimeOp, leaf: str, key: str) -> tuple[sa.Subquery,
     on = _window_on(b, op, source.time_raw(), periods)
     columns = [periods.c.p if ref.dim.is_time else source.dim(ref) for ref in b.plan.dims]
     scoped, denied = b.scoped(source)
-    predicates = [_condition(source, c) for c in b.other_conds] + scoped
+    predicates = [_condition(source, c) for c in b.other_conds] + scoped + b.pushed(source, leaf)
     statement = (
         sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), source.leaf(leaf).label("v"))
         .select_from(source.from_clause.join(periods, on))
@@ -257,6 +265,7 @@ def _windowed_daily(
     day = _day(source)
     others = [ref for ref in b.plan.dims if not ref.dim.is_time]
     scoped, denied = b.scoped(source)
+    pushed = b.pushed(source, leaf)
     daily = (
         sa.select(
             day.label("day"),
@@ -264,20 +273,25 @@ def _windowed_daily(
             source.leaf(leaf).label("v"),
         )
         .select_from(source.from_clause)
-        .where(*(_condition(source, c) for c in b.other_conds), *scoped)
+        .where(*(_condition(source, c) for c in b.other_conds), *scoped, *pushed)
         .group_by(day, *(source.dim(ref) for ref in others))
-        .subquery("daily")
     )
+    if isinstance(source, _RollupSource) and b.plan.dims:
+        matched = source.matched([leaf])  # the days and groups a filtered metric matched
+        if matched is not None:
+            daily = daily.having(matched)
+    daily_sq = daily.subquery("daily")
     position = {ref.name: i for i, ref in enumerate(others)}
     columns = [
-        periods.c.p if ref.dim.is_time else daily.c[f"x{position[ref.name]}"] for ref in b.plan.dims
+        periods.c.p if ref.dim.is_time else daily_sq.c[f"x{position[ref.name]}"]
+        for ref in b.plan.dims
     ]
-    total: ColumnElement = sa.func.sum(daily.c.v)
+    total: ColumnElement = sa.func.sum(daily_sq.c.v)
     if kind == "count":  # a count over no rows is 0 (a BAN), as on the fact's rows
         total = sa.func.coalesce(total, sa.literal_column("0"))
     statement = (
         sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), total.label("v"))
-        .select_from(daily.join(periods, _window_on(b, op, daily.c.day, periods)))
+        .select_from(daily_sq.join(periods, _window_on(b, op, daily_sq.c.day, periods)))
         .group_by(*columns)
     )
     return statement.subquery(_name(key)), denied
@@ -305,6 +319,7 @@ def _first_or_last(b: _Branch, leaf: str, key: str, *, last: bool) -> tuple[sa.S
     marked = marks.subquery("marks")
     source = b.source()
     scoped, _ = b.scoped(source)
+    scoped += b.pushed(source, leaf)
     columns = _dim_columns(b, source, marked.c.p if period is not None else None)
     statement = (
         sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), source.leaf(leaf).label("v"))

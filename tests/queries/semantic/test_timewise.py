@@ -104,9 +104,11 @@ def values_sql(rows: list[tuple[date | None, date, date]]) -> str:
 def windowed_sql(
     rows, aggregate: str, name: str, dims: list[tuple[str, str]], where: str = "", day="c.cal_date"
 ) -> str:
-    """Hand SQL: the ticket rows in each window, aggregated per period and dimensions."""
+    """Hand SQL: the ticket rows in each window, aggregated per period and dimensions (a
+    grouped query keeps only the rows of a filtered metric: ``where``, as for plain metrics)."""
     ban = rows[0][0] is None
     keys = ([] if ban else ["w.p"]) + [sql for sql, _ in dims]
+    where = where if keys else ""
     select = ([] if ban else ["w.p AS period"]) + [f"{sql} AS {label}" for sql, label in dims]
     group = f"GROUP BY {', '.join(keys)}" if keys else ""
     return f"""
@@ -115,15 +117,17 @@ def windowed_sql(
         {f"WHERE {where}" if where else ""} {group}"""
 
 
-CASES = [  # metric, its aggregate in hand SQL
-    ("events_7d", "COUNT(*)"),
-    ("openers_28d", f"COUNT(DISTINCT {OPENED})"),
-    ("events_mtd", "COUNT(*)"),
-    ("events_qtd", "COUNT(*)"),
-    ("events_running", "COUNT(*)"),
-    ("openers_running", f"COUNT(DISTINCT {OPENED})"),
-    ("events_prev", "COUNT(*)"),
-    ("events_prev_month", "COUNT(*)"),
+IS_OPENED = "e.event_kind = 'opened'"
+CASES = [  # metric, its aggregate in hand SQL, the metric's filter
+    ("events_7d", "COUNT(*)", ""),
+    ("openers_28d", f"COUNT(DISTINCT {OPENED})", IS_OPENED),
+    ("resolutions_28d", f"COUNT({RESOLVED})", "e.event_kind = 'resolved'"),
+    ("events_mtd", "COUNT(*)", ""),
+    ("events_qtd", "COUNT(*)", ""),
+    ("events_running", "COUNT(*)", ""),
+    ("openers_running", f"COUNT(DISTINCT {OPENED})", IS_OPENED),
+    ("events_prev", "COUNT(*)", ""),
+    ("events_prev_month", "COUNT(*)", ""),
 ]
 SHAPES = [  # grain (None: a BAN), non-time dimensions, filters
     ("day", [], ()),
@@ -144,10 +148,10 @@ BOUNDS = {  # each filter's first and last day
 }
 
 
-@pytest.mark.parametrize(("metric", "aggregate"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("metric", "aggregate", "where"), CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize(("grain", "dims", "filters"), SHAPES, ids=range(len(SHAPES)))
 def test_time_metrics_match_hand_windows(
-    warehouse: Warehouse, metric: str, aggregate: str, grain, dims, filters
+    warehouse: Warehouse, metric: str, aggregate: str, where: str, grain, dims, filters
 ) -> None:
     op = warehouse.model.metrics[metric].time_op
     assert op is not None
@@ -157,7 +161,7 @@ def test_time_metrics_match_hand_windows(
     got = check(
         warehouse,
         q(metric, ",".join(by), *filters),
-        windowed_sql(rows, aggregate, metric, dims),
+        windowed_sql(rows, aggregate, metric, dims, where),
     )
     assert len(got) > 0
 
@@ -400,6 +404,7 @@ ROUTED = [  # only sums and counts windowed, every dimension and filter in the d
     (q("minutes_per_resolution_28d", "channel,team"), {}),
     (q("events_prev,events_prev_month", "", Filter("channel", "=", "chat")), {}),
     (q("events_qtd", "period:week"), {"scope": (("country", ("Germany",)),)}),
+    (q("resolutions_28d", "period:day,team"), {}),  # a filtered count: matched days only
 ]
 NOT_ROUTED = [
     (q("openers_28d", "period:month"), {}),  # a distinct count
