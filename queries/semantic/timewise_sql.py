@@ -16,6 +16,8 @@ DuckDB and PostgreSQL: dates move by ``CAST(day ± INTERVAL 'n unit' AS DATE)``,
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 import sqlglot
 from sqlalchemy.sql.elements import ColumnElement
@@ -97,6 +99,16 @@ class _Branch:
             if d is not None and _reaches(self.model, self.fact, d)
         ]
         return _FactSource(self.model, self.fact, self.dialect, needs)
+
+    def reach(self, source: _Reader, key: str) -> list[ColumnElement]:
+        """Bounds on the rows any window of ``key`` can read (from the time filters, bound
+        values): the scan skips the rest; the windows' own conditions stay exact."""
+        low, _ = timewise.rows_read(self.model, [key], (self.low, self.high), self.plan.dims)
+        raw = source.time_raw()
+        bounds = [] if low is None else [raw >= sa.literal(low, sa.Date)]
+        if self.high is not None:
+            bounds.append(raw < sa.literal(self.high + timedelta(days=1), sa.Date))
+        return bounds
 
     def pushed(self, source: _Reader, leaf: str) -> list[ColumnElement]:
         """The leaf's own filter in WHERE for a grouped query (call before ``leaf()``): a
@@ -180,9 +192,12 @@ def _output_periods(b: _Branch) -> sa.Subquery:
         .distinct()
         .subquery("periods")
     )
-    end = keys.c.p if b.grain == "day" else _shift(_shift(keys.c.p, _STEP[b.grain], 1), "1 day", -1)
-    lasts = [end, *([high] if high is not None else []), bounds.c.last_day]
     start: ColumnElement = sa.func.greatest(keys.c.p, low) if low is not None else keys.c.p
+    if b.grain == "day":  # a day with data is its own first and last day: nothing to clip
+        columns = [keys.c.p, keys.c.p.label("period_first"), keys.c.p.label("period_last")]
+        return sa.select(*columns).select_from(keys).subquery("output_periods")
+    end = _shift(_shift(keys.c.p, _STEP[b.grain], 1), "1 day", -1)
+    lasts = [end, *([high] if high is not None else []), bounds.c.last_day]
     return (
         sa.select(
             keys.c.p,
@@ -246,6 +261,7 @@ def _windowed(b: _Branch, op: TimeOp, leaf: str, key: str) -> tuple[sa.Subquery,
     columns = [periods.c.p if ref.dim.is_time else source.dim(ref) for ref in b.plan.dims]
     scoped, denied = b.scoped(source)
     predicates = [_condition(source, c) for c in b.other_conds] + scoped + b.pushed(source, leaf)
+    predicates += b.reach(source, key)
     statement = (
         sa.select(*(c.label(f"d{i}") for i, c in enumerate(columns)), source.leaf(leaf).label("v"))
         .select_from(source.from_clause.join(periods, on))
@@ -274,6 +290,7 @@ def _windowed_daily(
         )
         .select_from(source.from_clause)
         .where(*(_condition(source, c) for c in b.other_conds), *scoped, *pushed)
+        .where(*b.reach(source, key))
         .group_by(day, *(source.dim(ref) for ref in others))
     )
     if isinstance(source, _RollupSource) and b.plan.dims:
