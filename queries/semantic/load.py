@@ -601,7 +601,7 @@ class Loader:
                         metric = Metric(name, kind="expr", expr=expr, **common)
             if metric is not None:
                 out[name] = metric
-        return out
+        return timewise.inherit_display(out, node)
 
     def aggregate(self, name: str, key: str, spec: Mapping, common: dict) -> Metric | None:
         fact = self.string(spec, key, "fact")

@@ -30,6 +30,7 @@ Semantics (the README's model format says the same):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -90,6 +91,28 @@ def load_time_metric(
     if not ok or (op == "window" and days is None):
         return None
     return Metric(name, kind="time", time_op=TimeOp(op, base, days, period, by), **common)
+
+
+def inherit_display(metrics: dict[str, Metric], node: Any) -> dict[str, Metric]:
+    """Time metrics without their own ``format`` / ``direction`` take their base's (a
+    month-to-date revenue is currency, like revenue)."""
+    raw = node if isinstance(node, Mapping) else {}
+    out = dict(metrics)
+    for name, metric in metrics.items():
+        spec = raw.get(name)
+        if metric.kind != "time" or not isinstance(spec, Mapping):
+            continue
+        missing = [k for k in ("format", "direction") if k not in spec]
+        base, seen = metric, {name}
+        while base.kind == "time" and base.time_op and base.time_op.metric not in seen:
+            seen.add(base.time_op.metric)
+            nxt = metrics.get(base.time_op.metric)
+            if nxt is None:
+                break
+            base = nxt
+        if missing and base is not metric:
+            out[name] = dataclasses.replace(metric, **{k: getattr(base, k) for k in missing})
+    return out
 
 
 def check_time_metrics(validator: Any, model: SemanticModel) -> None:

@@ -559,3 +559,21 @@ def test_sums_and_counts_window_their_daily_values_distinct_counts_the_rows(
     distinct = sql_text(compile_for(warehouse, q("openers_28d", "period:month")), warehouse.dialect)
     assert "AS daily" in additive and "sum(daily.v)" in additive
     assert "AS daily" not in distinct and "count(DISTINCT" in distinct.replace("COUNT", "count")
+
+
+def test_time_metrics_take_their_bases_format_and_direction_unless_given(tmp_path: Path) -> None:
+    text = MODEL_PATH.read_text().replace(
+        "\nrollups:",
+        "\n  minutes_mtd: {to_date: {metric: handle_minutes, period: month}}"
+        "\n  minutes_mtd_ly: {offset: {metric: minutes_mtd_base, by: year}, format: number}"
+        "\n  minutes_mtd_base: {sql: sum(minutes_spent), fact: f_ticket_event, direction: down,"
+        " format: duration}\n\nrollups:",
+        1,
+    )
+    path = tmp_path / "support.yaml"
+    path.write_text(text)
+    model = load_model(path)
+    assert model.metrics["minutes_mtd"].format == "duration"  # handle_minutes is a duration
+    assert model.metrics["resolve_share"].format == "percent"  # untouched
+    ly = model.metrics["minutes_mtd_ly"]
+    assert (ly.format, ly.direction) == ("number", "down")  # its own format, the base's direction
