@@ -577,3 +577,15 @@ def test_time_metrics_take_their_bases_format_and_direction_unless_given(tmp_pat
     assert model.metrics["resolve_share"].format == "percent"  # untouched
     ly = model.metrics["minutes_mtd_ly"]
     assert (ly.format, ly.direction) == ("number", "down")  # its own format, the base's direction
+
+
+@pytest.mark.parametrize("metric", ["backlog", "backlog_avg", "backlog_sum_last_year"])
+def test_a_row_scope_the_fact_cannot_reach_denies_its_time_aware_leaves(
+    warehouse: Warehouse, metric: str
+) -> None:
+    """f_backlog has no agent: a user scoped to one agent sees no balance, not everyone's."""
+    compiled = compile_for(warehouse, q(metric, "period:month"), scope=(("agent", ("Agent 01",)),))
+    assert compiled.denied_facts == ("f_backlog",)
+    assert warehouse.frame(compiled.statement).empty
+    ban = compile_for(warehouse, q(metric), scope=(("agent", ("Agent 01",)),))
+    assert warehouse.frame(ban.statement)[metric].isna().all()
