@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -1061,7 +1061,7 @@ def _drill_across(
     branches: list[tuple[str, _Source, list[ColumnElement]]],
     labels: dict[str, ColumnElement],
     dialect: sa.engine.Dialect | None = None,
-    timed: list[tuple[str, sa.Subquery]] = (),  # type: ignore[assignment]
+    timed: Sequence[tuple[str, sa.Subquery]] = (),
 ) -> sa.Select:
     """Several facts: aggregate each, stack with UNION ALL, group again on the dimensions.
 
