@@ -18,8 +18,8 @@ How a query becomes SQL:
   (``date <= d`` becomes ``time < d + 1 day``). Filters apply to dimensions only: a
   condition on a metric (HAVING) is not supported.
 * Time-aware metrics (window, to_date, cumulative, offset; semi-additive ``over_time``)
-  are leaves with a branch of their own in the drill-across (timewise_sql.py), never read
-  from a rollup.
+  are leaves with a branch of their own in the drill-across (timewise_sql.py), read from a
+  day rollup only when that is exact (``timewise_sql.choose_rollup``).
 * Sums of no rows stay NULL (SQL semantics); so does a metric of a fact that has no row
   for a key another fact has.
 """
@@ -421,7 +421,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         problems.append("filters must be a list of Filter")
 
     timed_facts = [timewise.leaf_fact(model, key) for key in timed]
-    problems += _timed_problems(model, timed, conds, dims)
+    problems += _timed_problems(model, timed, conds)
     for fact in dict.fromkeys([*leaves, *timed_facts]):
         for ref in dims + [c.ref for c in conds]:
             if not _reaches(model, fact, ref.dim):
@@ -480,9 +480,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
     )
 
 
-def _timed_problems(
-    model: SemanticModel, timed: list[str], conds: list[_Cond], dims: list[_DimRef]
-) -> list[str]:
+def _timed_problems(model: SemanticModel, timed: list[str], conds: list[_Cond]) -> list[str]:
     """Why the query's time-aware leaves cannot be computed exactly (empty when they can)."""
     if not timed:
         return []
