@@ -21,7 +21,9 @@ Semantics (the README's model format says the same):
   then the formula is applied); it may not itself be time-aware or semi-additive.
 * The rows in a window are re-aggregated from the fact (a distinct count over 28 days
   counts each user once), filtered by every non-time filter and the row scope; the time
-  filters choose the output periods, not the rows in the windows.
+  filters choose the output periods, not the rows in the windows. Output periods are the
+  periods where the base's fact has rows; in a grouped query a group appears when a row of
+  its window counts for the metric (matches its ``filter``), as for plain metrics.
 * ``over_time: first|last|average`` on an aggregate: across the other dimensions it
   aggregates as usual; over time it takes the rows of the first (last) day with data in
   the output period (matching the query's filters, one day for every group, so groups add

@@ -9,6 +9,10 @@ DuckDB and PostgreSQL: dates move by ``CAST(day ± INTERVAL 'n unit' AS DATE)``,
   at the query's grain that pass the time filters; one row for a BAN) with their last day
   and first day, range-joined to the fact rows in each period's window, grouped on the
   period and the other dimensions. Exact for any aggregate, distinct counts included.
+  A top-level SUM or COUNT (not distinct) is joined the same way over its daily values per
+  group instead of the rows (exact; from a day rollup when ``choose_rollup`` finds one).
+  Every branch reads only the days its windows can reach (``timewise.rows_read``); in a
+  grouped query a filtered metric's filter goes to WHERE, as for plain metrics.
 * over_time first/last: the fact rows of the first (last) day with data in each output
   period, aggregated as usual.
 * over_time average: the aggregate per day (and group), averaged per output period.
