@@ -4,9 +4,11 @@ measured in the same run, on the same engine.
     python bench/queries.py [--interactions 10000000] [--db duckdb:///…/wh.duckdb]
                             [--reps 20] [--warmup 2] [--compile-reps 300] [--keep]
 
-  compiled vs hand SQL  five representative queries compiled with use_rollups=False and
-                        the same question written by hand, both scanning the fact, both
-                        through SQLAlchemy on one connection, interleaved; target ≤ 1.1×.
+  compiled vs hand SQL  five representative queries (and two time-aware metrics: a 28-day
+                        distinct count and a month-to-date sum, by day) compiled with
+                        use_rollups=False and the same question written by hand, both
+                        scanning the fact, both through SQLAlchemy on one connection,
+                        interleaved; target ≤ 1.1×.
   rollup routing        a Tier-0-style query answered from a rollup vs the same query forced
                         onto the fact (compile_query(..., use_rollups=False)); target ≥ 20×.
   cache hit             queries.semantic.run.run with the ``simple`` cache in a standalone runtime,
@@ -21,6 +23,7 @@ and deleted at the end unless --keep. Query dates are relative to the latest fac
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -39,7 +42,7 @@ from app.core.runtime import Runtime, standalone
 from queries.semantic.compile import CompiledQuery, compile_query, sql_text
 from queries.semantic.query import Filter, MetricQuery
 from queries.semantic.run import current_model, run, version_facts
-from queries.semantic.types import SemanticModel
+from queries.semantic.types import Metric, SemanticModel, TimeOp
 
 TARGET_HAND_RATIO = 1.1
 TARGET_ROLLUP_SPEEDUP = 20.0
@@ -157,6 +160,55 @@ def hand_queries(p: Periods) -> list[HandQuery]:
     ]
 
 
+# Time-aware metrics the bench asks for; added to the model when it lacks them (the demo).
+TIME_METRICS = (
+    Metric("active_users_28d", "Active users (28 days)", "time",
+           time_op=TimeOp("window", "active_users", days=28)),
+    Metric("revenue_mtd", "Revenue MTD", "time",
+           time_op=TimeOp("to_date", "revenue", period="month")),
+)  # fmt: skip
+
+
+def with_time_metrics(model: SemanticModel) -> SemanticModel:
+    """``model`` with TIME_METRICS it does not define yet."""
+    extra = {m.name: m for m in TIME_METRICS if m.name not in model.metrics}
+    return dataclasses.replace(model, metrics={**model.metrics, **extra}) if extra else model
+
+
+def time_queries(p: Periods) -> list[HandQuery]:
+    """Time-aware metrics by day over the last complete month, as an analyst writes them."""
+    start, end = p.month
+    stop = end + timedelta(days=1)
+    return [
+        HandQuery(
+            f"active_users_28d by day, {start:%Y-%m} (distinct count, range join)",
+            MetricQuery(("active_users_28d",), ("date",), (between(p.month),)),
+            """WITH days AS (
+                   SELECT DISTINCT CAST(occurred_at AS DATE) AS day FROM fct_interaction
+                   WHERE occurred_at >= :start AND occurred_at < :stop)
+               SELECT days.day AS date, count(DISTINCT f.user_key) AS active_users_28d
+               FROM days JOIN fct_interaction f
+                 ON f.occurred_at >= days.day - INTERVAL 27 DAY
+                AND f.occurred_at < days.day + INTERVAL 1 DAY
+               WHERE f.interaction_type <> 'email_sent'
+               GROUP BY 1 ORDER BY 1""",
+            {"start": start, "stop": stop},
+        ),
+        HandQuery(
+            f"revenue_mtd by day, {start:%Y-%m} (running sum)",
+            MetricQuery(("revenue_mtd",), ("date",), (between(p.month),)),
+            """SELECT CAST(occurred_at AS DATE) AS date,
+                      sum(sum(revenue)) OVER (ORDER BY CAST(occurred_at AS DATE))
+                        AS revenue_mtd
+               FROM fct_interaction
+               WHERE interaction_type = 'purchase'
+                 AND occurred_at >= :start AND occurred_at < :stop
+               GROUP BY 1 ORDER BY 1""",
+            {"start": start, "stop": stop},
+        ),
+    ]
+
+
 def rollup_queries(p: Periods) -> list[tuple[str, MetricQuery]]:
     """Tier-0-style questions a rollup answers.
 
@@ -211,7 +263,7 @@ class Bench:
     def __init__(self, runtime: Runtime, args: argparse.Namespace) -> None:
         self.runtime = runtime
         self.args = args
-        self.model: SemanticModel = current_model(runtime)
+        self.model: SemanticModel = with_time_metrics(current_model(runtime))
         self.snap = runtime.warehouse.snapshot()
         self.facts = version_facts(runtime, self.snap, self.model)
         self.dialect = self.snap.engine.dialect
@@ -236,7 +288,7 @@ class Bench:
     # ------------------------------------------------------------------ figures
 
     def compiled_vs_hand(self, conn: sa.Connection, periods: Periods) -> None:
-        for hq in hand_queries(periods):
+        for hq in hand_queries(periods) + time_queries(periods):
             compiled = self.compile(hq.query, use_rollups=False)
             text = sa.text(hq.sql)
 

@@ -267,7 +267,9 @@ def _ban(
             goal,
             elapsed_fraction=periods.elapsed_fraction(window, latest),
             direction=metric.direction,
-            accumulates=metric.kind == "aggregate" and not is_order_statistic(metric.sql),
+            accumulates=metric.kind == "aggregate"
+            and not is_order_statistic(metric.sql)
+            and not metric.over_time,  # not a median, not a balance
         )
         if goal is not None
         else None

@@ -689,7 +689,8 @@ def _daily(
         days = sorted(values)
         return days, [values[d] for d in days]
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
-    fill = 0.0 if metric.kind == "aggregate" else None  # a day without rows counted nothing
+    # a day without rows counted nothing (a balance, over_time, has no value that day)
+    fill = 0.0 if metric.kind == "aggregate" and not metric.over_time else None
     return days, [values.get(d, fill) for d in days]
 
 
@@ -724,7 +725,9 @@ def _lines(
     for name, value, part, metric in groups:
         days, ys = _daily(part, time, metric, first, last, grain)
         found = (
-            daily_anomalies(days, ys, counts=metric.kind == "aggregate") if grain == "day" else []
+            daily_anomalies(days, ys, counts=metric.kind == "aggregate" and not metric.over_time)
+            if grain == "day"
+            else []
         )
         shown = [(d, y) for d, y in zip(days, ys, strict=True) if state.start <= d <= state.end]
         out.append(

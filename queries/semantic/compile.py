@@ -22,6 +22,9 @@ How a query becomes SQL:
   Not (queries/semantic/conditions.py); the row scope is ANDed outside any group.
 * HAVING (``MetricQuery.having``) compares a metric of the grouped result: on one fact in
   the grouped select, on a drill-across in the outer select over the stacked branches.
+* Time-aware metrics (window, to_date, cumulative, offset; semi-additive ``over_time``)
+  are leaves with a branch of their own in the drill-across (timewise_sql.py), read from a
+  day rollup only when that is exact (``timewise_sql.choose_rollup``).
 * Sums of no rows stay NULL (SQL semantics); so does a metric of a fact that has no row
   for a key another fact has.
 """
@@ -31,7 +34,7 @@ from __future__ import annotations
 import difflib
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -43,7 +46,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 
 from app.core.errors import QueryError
-from queries.semantic import conditions, share, sqlexpr
+from queries.semantic import conditions, share, sqlexpr, timewise
 from queries.semantic.graph import join_path, reachable_tables, role_hint, unreachable
 from queries.semantic.query import OPS, Filter, MetricQuery, RowScope
 from queries.semantic.types import GRAINS, Dimension, Join, Metric, Rollup, SemanticModel
@@ -78,7 +81,9 @@ class CompiledQuery:
     columns: tuple[str, ...]  # dimensions (grain stripped), then metrics
     facts: tuple[str, ...]  # tables aggregated, in first-use order
     rollup: str | None  # rollup table read instead of the fact, if any
-    date_range: tuple[date | None, date | None]  # bounds from time filters (inclusive)
+    # days of fact rows read (inclusive): the time filters' bounds, reaching back as far
+    # as the windows of time-aware metrics read (timewise.rows_read)
+    date_range: tuple[date | None, date | None]
     denied_facts: tuple[str, ...] = ()  # facts the row scope cannot reach: they yield nothing
 
 
@@ -117,6 +122,7 @@ class _Plan:
     kinds: Mapping[str, str] = field(default_factory=dict)
     groups: list[conditions.Group] = field(default_factory=list)  # ANDed with conds
     having: list[conditions.HavingCond] = field(default_factory=list)
+    timed: list[str] = field(default_factory=list)  # leaves with a branch of their own
 
     @property
     def facts(self) -> list[str]:
@@ -185,6 +191,17 @@ def _leaves(model: SemanticModel, name: str, trail: tuple[str, ...] = ()) -> lis
         if not metric.fact or metric.fact not in model.tables or not metric.sql:
             raise QueryError(f"metric {name!r} needs a known fact table and an sql aggregate")
         return [name]
+    if metric.kind == "time":  # each aggregate leaf of the base, transformed
+        assert metric.time_op is not None
+        base = metric.time_op.metric
+        inner = _leaves(model, base, trail + (name,))
+        nested = timewise.timed_within(model, base)
+        if nested:
+            raise QueryError(
+                f"metric {name!r}: its base {base!r} is built on {nested!r}, which is itself "
+                "time-aware or semi-additive (not supported)"
+            )
+        return [timewise.leaf_key(name, leaf) for leaf in inner]
     found: list[str] = []
     for child in _children(metric):
         for leaf in _leaves(model, child, trail + (name,)):
@@ -394,6 +411,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         problems.append("a query needs at least one metric")
         metrics = []
     leaves: dict[str, list[str]] = {}
+    timed: list[str] = []
     good_metrics: list[str] = []
     for name in metrics:
         if not isinstance(name, str) or name not in model.metrics:
@@ -405,6 +423,10 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
             continue
         try:
             for leaf in _leaves(model, name):
+                if timewise.is_timed(model, leaf):
+                    if leaf not in timed:
+                        timed.append(leaf)
+                    continue
                 fact = model.metrics[leaf].fact
                 assert fact is not None
                 bucket = leaves.setdefault(fact, [])
@@ -442,9 +464,11 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
             conds.append(cond)
     if not isinstance(query.filters, list | tuple):
         problems.append("filters must be a list of Filter")
-    having = _plan_having(model, query, problems, leaves)
+    having = _plan_having(model, query, problems, leaves, timed)
 
-    for fact in leaves:
+    timed_facts = [timewise.leaf_fact(model, key) for key in timed]
+    problems += _timed_problems(model, timed, conds, groups)
+    for fact in dict.fromkeys([*leaves, *timed_facts]):
         for ref in dims + [c.ref for c in conds + _group_leaves(groups)]:
             if not _reaches(model, fact, ref.dim):
                 named = good_metrics + [h.metric for h in having if h.metric not in good_metrics]
@@ -502,6 +526,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
         kinds=kinds,
         groups=groups,
         having=having,
+        timed=timed,
     )
 
 
@@ -532,7 +557,11 @@ def _plan_group(
 
 
 def _plan_having(
-    model: SemanticModel, query: MetricQuery, problems: list[str], leaves: dict[str, list[str]]
+    model: SemanticModel,
+    query: MetricQuery,
+    problems: list[str],
+    leaves: dict[str, list[str]],
+    timed: list[str],
 ) -> list[conditions.HavingCond]:
     """Check the HAVING conditions; a metric they name that the query does not select is
     computed too (its aggregate leaves join ``leaves``), as SQL allows."""
@@ -547,6 +576,10 @@ def _plan_having(
             continue
         try:
             for leaf in _leaves(model, cond.metric):
+                if timewise.is_timed(model, leaf):  # a branch of its own, as in _plan
+                    if leaf not in timed:
+                        timed.append(leaf)
+                    continue
                 fact = model.metrics[leaf].fact
                 assert fact is not None
                 bucket = leaves.setdefault(fact, [])
@@ -574,9 +607,46 @@ def _query_date_range(plan: _Plan) -> tuple[date | None, date | None]:
     return conditions.intersect(*bounds)
 
 
+def _timed_problems(
+    model: SemanticModel,
+    timed: list[str],
+    conds: list[_Cond],
+    groups: Sequence[conditions.Group] = (),
+) -> list[str]:
+    """Why the query's time-aware leaves cannot be computed exactly (empty when they can)."""
+    if not timed:
+        return []
+    problems: list[str] = []
+    owners = sorted({timewise.split_leaf(k)[0] or timewise.split_leaf(k)[1] for k in timed})
+    if model.time_dimension() is None:
+        return [f"metric {', '.join(owners)} needs the model's time dimension"]
+    for key in timed:
+        fact = timewise.leaf_fact(model, key)
+        if _time_column(model, fact) is None:
+            problems.append(
+                f"metric {timewise.split_leaf(key)[0] or key!r} needs the time of {fact}, "
+                "which has none"
+            )
+    if groups:
+        problems.append(
+            f"time-aware metrics ({', '.join(owners)}) take plain filters (all of them must "
+            "hold); an or/not group is not supported with them"
+        )
+    for cond in conds:
+        if not cond.ref.dim.is_time:
+            continue
+        values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+        if cond.op in ("!=", "not_in") or (cond.op == "in" and len(set(values)) > 1):
+            problems.append(
+                f"filter {cond.ref.ref} {cond.op} …: time-aware metrics ({', '.join(owners)}) "
+                "need time filters that bound one range (=, <, <=, >, >=, between)"
+            )
+    return problems
+
+
 def _facts_of(model: SemanticModel, metric: str) -> set[str]:
     """Facts a metric's leaves aggregate."""
-    return {model.metrics[leaf].fact or "" for leaf in _leaves(model, metric)}
+    return {timewise.leaf_fact(model, leaf) for leaf in _leaves(model, metric)}
 
 
 # --------------------------------------------------------------------------- SQL pieces
@@ -639,6 +709,11 @@ def _metric_sa(
     metric = model.metrics[name]
     if metric.kind == "aggregate":
         return leaf(name)
+    if metric.kind == "time":
+        assert metric.time_op is not None
+        return _metric_sa(
+            model, metric.time_op.metric, lambda child: leaf(timewise.leaf_key(name, child))
+        )
     if metric.kind == "ratio":
         assert metric.ratio is not None
         num, den = metric.ratio
@@ -1095,7 +1170,13 @@ def compile_query(
     kinds = dict(column_types or {})
     plan = _plan(model, query, kinds)
     scope = _check_scope(scope)
-    rollup = _choose_rollup(model, plan, scope, available_rollups) if use_rollups else None
+    rollup = None
+    if use_rollups and plan.timed:  # only sums and counts windowed from a day rollup
+        from queries.semantic import timewise_sql
+
+        rollup = timewise_sql.choose_rollup(model, plan, scope, available_rollups)
+    elif use_rollups:
+        rollup = _choose_rollup(model, plan, scope, available_rollups)
 
     branches = []
     denied: list[str] = []
@@ -1123,8 +1204,19 @@ def compile_query(
             denied.append(fact)
         branches.append((fact, source, predicates + scoped))
 
+    timed: list[tuple[str, sa.Subquery]] = []
+    if plan.timed:
+        from queries.semantic import timewise_sql  # it builds on this module's SQL pieces
+
+        for key in plan.timed:
+            branch, is_denied = timewise_sql.branch(model, plan, key, dialect, scope, rollup)
+            fact = timewise.leaf_fact(model, key)
+            if is_denied and fact not in denied:
+                denied.append(fact)
+            timed.append((key, branch))
+
     labels: dict[str, ColumnElement] = {}
-    if len(branches) == 1:
+    if len(branches) == 1 and not timed:
         fact, source, predicates = branches[0]
         dims = [source.dim(r) for r in plan.dims]
         leaf_sql = {name: source.leaf(name) for name in plan.leaves[fact]}
@@ -1142,7 +1234,7 @@ def compile_query(
         if plan.having:  # on a rollup: over the re-summed values, exact for sum and count
             statement = statement.having(*_having_sa(model, plan, leaf_sql.__getitem__))
     else:
-        statement = _drill_across(model, plan, branches, labels, dialect)
+        statement = _drill_across(model, plan, branches, labels, dialect, timed)
 
     order = list(plan.order)
     order += [(d.name, False) for d in plan.dims if all(d.name != n for n, _ in order)]
@@ -1158,12 +1250,13 @@ def compile_query(
         statement = statement.order_by((column.desc() if descending else column.asc()).nulls_last())
     if plan.limit is not None:
         statement = statement.limit(plan.limit)
+    facts = dict.fromkeys([*plan.facts, *(timewise.leaf_fact(model, k) for k in plan.timed)])
     return CompiledQuery(
         statement=statement,
         columns=tuple(labels),
-        facts=tuple(plan.facts),
+        facts=tuple(facts),
         rollup=rollup.name if rollup else None,
-        date_range=_query_date_range(plan),
+        date_range=timewise.rows_read(model, plan.timed, _query_date_range(plan), plan.dims),
         denied_facts=tuple(denied),
     )
 
@@ -1190,9 +1283,14 @@ def _drill_across(
     branches: list[tuple[str, _Source, list[ColumnElement]]],
     labels: dict[str, ColumnElement],
     dialect: sa.engine.Dialect | None = None,
+    timed: Sequence[tuple[str, sa.Subquery]] = (),
 ) -> sa.Select:
-    """Several facts: aggregate each, stack with UNION ALL, group again on the dimensions."""
+    """Several facts: aggregate each, stack with UNION ALL, group again on the dimensions.
+
+    A time-aware leaf is a branch of its own (``timed``: a subquery with the dimensions as
+    d0, d1, … and the value as v, from timewise_sql)."""
     slots = [(fact, leaf) for fact in plan.facts for leaf in plan.leaves[fact]]
+    slots += [("", key) for key, _ in timed]
     # PostgreSQL types a UNION pairwise, left to right: two untyped NULLs make a text column
     # that the third branch's number cannot join. A BIGINT NULL joins any number without
     # changing its type (bigint ∪ double = double, bigint ∪ bigint = bigint).
@@ -1211,6 +1309,12 @@ def _drill_across(
         selects.append(
             sa.select(*columns).select_from(source.from_clause).where(*predicates).group_by(*dims)
         )
+    for timed_key, sub in timed:
+        cells: list[ColumnElement] = [sub.c[f"d{i}"] for i in range(len(plan.dims))]
+        for j, (owner, name) in enumerate(slots):
+            cell = sub.c.v if not owner and name == timed_key else empty
+            cells.append(cell.label(f"m{j}"))
+        selects.append(sa.select(*cells).select_from(sub))
     stacked = sa.union_all(*selects).subquery("drill")
     position = {leaf: j for j, (_, leaf) in enumerate(slots)}
     keys = [stacked.c[f"d{i}"] for i in range(len(plan.dims))]

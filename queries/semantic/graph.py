@@ -116,7 +116,10 @@ def reachable_dimensions(model: SemanticModel, fact: str) -> set[str]:
 
 
 def metric_references(metric: Metric) -> tuple[str, ...]:
-    """Names of the metrics a ratio or expr metric is computed from, in order, no repeats."""
+    """Names of the metrics a ratio, expr or time metric is computed from, in order, no
+    repeats."""
+    if metric.kind == "time" and metric.time_op:
+        return (metric.time_op.metric,)
     if metric.kind == "ratio" and metric.ratio:
         return tuple(dict.fromkeys(metric.ratio))
     if metric.kind == "expr" and metric.expr:

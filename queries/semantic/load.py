@@ -18,7 +18,7 @@ from app.core.errors import ModelError, Problem, QueryError
 from app.core.sqlwrites import WRITES
 from app.core.yamllines import collect_lines
 from queries.semantic import aggregates as order_stats
-from queries.semantic import alert_rules, sqlexpr
+from queries.semantic import alert_rules, sqlexpr, timewise
 from queries.semantic.periods import parse_period
 from queries.semantic.share import SHARE_KEYS
 from queries.semantic.types import (
@@ -33,8 +33,10 @@ from queries.semantic.types import (
     GRAINS,
     HINT_DISTRIBUTIONS,
     HINT_TYPES,
+    OVER_TIME,
     RELATIONS,
     TIERS,
+    TIME_OPS,
     Board,
     Chart,
     Check,
@@ -103,6 +105,8 @@ _METRIC_KEYS = (
     "description",
     "critical",
     "unit",
+    "over_time",
+    *TIME_OPS,
 )
 _TREE_KEYS = ("children", "relation", "tolerance")
 _ROLLUP_KEYS = ("fact", "grain", "dimensions", "metrics")
@@ -678,18 +682,23 @@ class Loader:
                 critical=self.boolean(spec, key, "critical", False),
             )
             common["unit"] = self.duration_unit(spec, key, common["format"])
-            kinds = [k for k in ("sql", "ratio", "expr", "share") if k in spec]
+            kinds = [k for k in ("sql", "ratio", "expr", "share", *TIME_OPS) if k in spec]
             if not kinds:
-                self.add(key, "a metric needs `sql` (with `fact`), `ratio`, `expr` or `share`")
+                self.add(
+                    key,
+                    "a metric needs `sql` (with `fact`), `ratio`, `expr`, `share` or one of "
+                    + ", ".join(TIME_OPS),
+                )
                 continue
             if len(kinds) > 1:
                 self.add(
                     f"{key}.{kinds[1]}",
-                    f"a metric has one of sql, ratio, expr or share, not {' and '.join(kinds)}",
+                    "a metric has one of sql, ratio, expr, share, "
+                    f"{', '.join(TIME_OPS)}; not {' and '.join(kinds)}",
                 )
                 continue
             if kinds[0] != "sql":
-                for extra in ("fact", "filter"):
+                for extra in ("fact", "filter", "over_time"):
                     if extra in spec:
                         self.add(f"{key}.{extra}", f"`{extra}` applies only to sql metrics")
             metric = None
@@ -697,6 +706,8 @@ class Loader:
                 metric = self.aggregate(name, key, spec, common)
             elif kinds[0] == "share":
                 metric = self.share(name, key, spec, common)
+            elif kinds[0] in TIME_OPS:
+                metric = timewise.load_time_metric(self, name, key, spec, common)
             elif kinds[0] == "ratio":
                 raw = spec["ratio"]
                 if (
@@ -720,7 +731,7 @@ class Loader:
                         metric = Metric(name, kind="expr", expr=expr, **common)
             if metric is not None:
                 out[name] = metric
-        return out
+        return timewise.inherit_display(out, node)
 
     def aggregate(self, name: str, key: str, spec: Mapping, common: dict) -> Metric | None:
         fact = self.string(spec, key, "fact")
@@ -728,6 +739,7 @@ class Loader:
             self.add(key, "missing required key 'fact' (the table `sql` aggregates)")
         sql = self.string(spec, key, "sql")
         where = self.string(spec, key, "filter")
+        over_time = self.choice(spec, key, "over_time", OVER_TIME, None)
         ok = fact is not None and sql is not None
         if sql is not None and (
             error := _sql_error(sql, aggregate=True) or order_stats.sql_problem(sql)
@@ -739,7 +751,9 @@ class Loader:
             ok = False
         if not ok:
             return None
-        return Metric(name, kind="aggregate", fact=fact, sql=sql, filter=where, **common)
+        return Metric(
+            name, kind="aggregate", fact=fact, sql=sql, filter=where, over_time=over_time, **common
+        )
 
     def share(self, name: str, key: str, spec: Mapping, common: dict) -> Metric | None:
         """``share: {metric: m, within: [dim, …]}``: m's share of the total (percent)."""

@@ -34,7 +34,11 @@ TIER0_MAX_WIDGETS = 79  # BANs + charts; 80 or more is refused
 
 DIMENSION_KINDS = ("segment", "calendar", "attribute")
 TableKind = Literal["fact", "dimension"]
-MetricKind = Literal["aggregate", "ratio", "expr", "share"]
+MetricKind = Literal["aggregate", "ratio", "expr", "share", "time"]
+TIME_OPS = ("window", "to_date", "cumulative", "offset")  # a `time` metric's transform
+TO_DATE_PERIODS = ("week", "month", "quarter", "year")
+OFFSET_BY = ("period", *GRAINS)  # period: one period of the query's grain
+OVER_TIME = ("first", "last", "average")  # a semi-additive aggregate over time
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,22 @@ class Dimension:
 
 
 @dataclass(frozen=True)
+class TimeOp:
+    """A time-aware metric: ``op`` applied to the base ``metric`` (queries/semantic/timewise.py).
+
+    window: the trailing ``days`` ending on each output period's last day; to_date: from the
+    start of the ``period`` holding that day; cumulative: everything up to that day; offset:
+    the output period shifted back ``by`` one period of a grain.
+    """
+
+    op: str  # one of TIME_OPS
+    metric: str
+    days: int | None = None  # window
+    period: str | None = None  # to_date: one of TO_DATE_PERIODS
+    by: str | None = None  # offset: one of OFFSET_BY
+
+
+@dataclass(frozen=True)
 class Metric:
     name: str
     label: str
@@ -150,6 +170,8 @@ class Metric:
     direction: str = "up"
     description: str = ""
     critical: bool = False
+    time_op: TimeOp | None = None  # time: the transform and its base metric
+    over_time: str | None = None  # aggregate: semi-additive over time (one of OVER_TIME)
     share_of: str | None = None  # share: the metric whose share of the total this is
     within: tuple[str, ...] = ()  # share: dimensions kept as the partition (with time)
     unit: str = "seconds"  # format: duration only: what one unit of the value is
@@ -172,8 +194,10 @@ class Metric:
     @property
     def additive(self) -> bool:
         """True when partial results can be summed (sums and counts, not count distinct,
-        not a median or percentile, not a ratio of sums)."""
-        return self.kind == "aggregate" and is_additive(self.sql)
+        not a median or percentile, not a ratio of sums, not semi-additive)."""
+        if self.kind != "aggregate" or self.over_time:  # a balance does not add over time
+            return False
+        return is_additive(self.sql)
 
 
 @dataclass(frozen=True)

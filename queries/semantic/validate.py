@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from queries.semantic import aggregates as order_stats
-from queries.semantic import alert_rules, share
+from queries.semantic import alert_rules, share, timewise
 from queries.semantic.graph import (
     find_cycles,
     join_path,
@@ -53,6 +53,7 @@ class Validator:
         self.check_tables()
         self.check_dimensions()
         self.check_metrics()
+        timewise.check_time_metrics(self, self.model)
         self.check_tree()
         for name in self.model.goals:
             self.known("metric", name, self.metrics, f"goals.{name}")
@@ -214,11 +215,12 @@ class Validator:
                     self.known("metric", ref, self.metrics, f"{key}.expr")
             elif metric.kind == "share":
                 self.check_share(metric, key)
+            # time metrics: timewise.check_time_metrics
             graph[metric.name] = metric_references(metric)
         for cycle in find_cycles(graph):
             first = self.model.metrics[cycle[0]]
             self.add(
-                f"metrics.{cycle[0]}.{first.kind}",
+                f"metrics.{cycle[0]}.{first.time_op.op if first.time_op else first.kind}",
                 "circular metric definition: " + " → ".join([*cycle, cycle[0]]),
             )
 

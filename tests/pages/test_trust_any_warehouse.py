@@ -44,7 +44,12 @@ boards:
 PAGES = ["/", "/t0/desk", "/t1/desk_ops", "/t2/explore", "/t2/sql", "/quality", "/admin"]
 
 
-def _model(root: Path, ticket_slo: float | None, staffing_slo: float | None = None) -> Path:
+def _model(
+    root: Path,
+    ticket_slo: float | None,
+    staffing_slo: float | None = None,
+    backlog_slo: float | None = None,
+) -> Path:
     text = MODEL_PATH.read_text(encoding="utf-8")
     if ticket_slo is not None:
         text = text.replace(
@@ -55,6 +60,11 @@ def _model(root: Path, ticket_slo: float | None, staffing_slo: float | None = No
         text = text.replace(
             "    time: shift_start\n",
             f"    time: shift_start\n    freshness_hours: {staffing_slo}\n",
+        )
+    if backlog_slo is not None:
+        text = text.replace(
+            "    time: snapshot_day\n",
+            f"    time: snapshot_day\n    freshness_hours: {backlog_slo}\n",
         )
     path = root / "support.yaml"
     path.write_text(text + CHECKS, encoding="utf-8")
@@ -92,7 +102,9 @@ def stale_app(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def fresh_app(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("foreign-fresh")
-    app = _app(root, _model(root, ticket_slo=10_000_000, staffing_slo=10_000_000))
+    app = _app(
+        root, _model(root, ticket_slo=10_000_000, staffing_slo=10_000_000, backlog_slo=10_000_000)
+    )
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
 

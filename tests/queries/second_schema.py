@@ -92,7 +92,18 @@ SCHEMA: dict[str, tuple[list[tuple[str, str]], tuple[str, ...]]] = {
         ],
         ("shift_id",),
     ),
+    # a balance (semi-additive) fact: open tickets per store per day, with gaps
+    "f_backlog": (
+        [
+            ("snapshot_id", "INTEGER"),
+            ("store_ref", "INTEGER"),
+            ("snapshot_day", "DATE"),
+            ("open_tickets", "INTEGER"),
+        ],
+        ("snapshot_id",),
+    ),
 }
+BACKLOG_FIRST_DAY = date(2024, 10, 1)  # a longer history than tickets: a year-ago exists
 _ARROW = {
     "VARCHAR": pa.string(),
     "INTEGER": pa.int32(),
@@ -208,6 +219,7 @@ def build_rows(seed: int = 20260101) -> SupportData:
             shifts.append(
                 (shift_id, store, start, rng.choice((4.0, 6.5, 8.0, 7.25)), rng.randrange(1, 5))
             )
+    backlog = _backlog_rows(random.Random(seed + 1))
     return SupportData(
         tables={
             "d_country": countries,
@@ -217,8 +229,23 @@ def build_rows(seed: int = 20260101) -> SupportData:
             "d_calendar": calendar,
             "f_ticket_event": events,
             "f_staffing": shifts,
+            "f_backlog": backlog,
         }
     )
+
+
+def _backlog_rows(rng: random.Random) -> list[tuple]:
+    """Open tickets per store per day; a store misses ~1 day in 10, no store reports on
+    31 January 2026 (January's last day with data is the 30th), 106 stops on 20 March."""
+    rows = []
+    day = BACKLOG_FIRST_DAY
+    while day <= LAST_DAY:
+        for store in (101, 103, 106):  # fewer rows than the ticket events (the main fact)
+            gap = day == date(2026, 1, 31) or (store == 106 and day >= date(2026, 3, 20))
+            if not gap and rng.random() >= 0.1:
+                rows.append((len(rows) + 1, store, day, rng.randrange(0, 40)))
+        day += timedelta(days=1)
+    return rows
 
 
 def _ddl(table: str, schema: str | None = None) -> str:

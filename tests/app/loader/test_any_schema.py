@@ -76,9 +76,14 @@ sources:
     columns: {shift: INTEGER, store_code: VARCHAR, starts: TIMESTAMP, hours: DOUBLE}
     key: shift
     time: starts
+  backlog:
+    path: raw/backlog.csv
+    columns: {id: INTEGER, store_code: VARCHAR, day: DATE, open: INTEGER}
+    key: id
 outputs:
   f_ticket_event: {}
   f_staffing: {}
+  f_backlog: {}
   d_calendar: {}
   d_store: {}
   d_city: {}
@@ -142,6 +147,11 @@ TRANSFORMS = {
         FROM staffing s
         JOIN store_keys k USING (store_code)
     """,
+    "f_backlog": """
+        SELECT b.id AS snapshot_id, k.store_ref, b.day AS snapshot_day, b.open AS open_tickets
+        FROM backlog b
+        JOIN store_keys k USING (store_code)
+    """,
 }
 
 
@@ -198,6 +208,11 @@ def write_project(root: Path, data: SupportData) -> Path:
             [shift, _code(store), start.isoformat(sep=" "), hours, staff]
             for shift, store, start, hours, staff in t["f_staffing"]
         ],
+    )
+    _csv(
+        raw / "backlog.csv",
+        ["id", "store_code", "day", "open"],
+        [[i, _code(store), day.isoformat(), n] for i, store, day, n in t["f_backlog"]],
     )
     (root / "crm").mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(root / "crm" / "agents.sqlite") as conn:

@@ -107,7 +107,12 @@ def _by_hand(app) -> dict[str, datetime]:
             "JOIN d_calendar c ON c.cal_key = e.event_cal_key"
         ).scalar()
         shift = conn.exec_driver_sql("SELECT max(shift_start) FROM f_staffing").scalar()
-    return {"f_ticket_event": datetime(day.year, day.month, day.day), "f_staffing": shift}
+        snapshot = conn.exec_driver_sql("SELECT max(snapshot_day) FROM f_backlog").scalar()
+    return {
+        "f_ticket_event": datetime(day.year, day.month, day.day),
+        "f_staffing": shift,
+        "f_backlog": datetime(snapshot.year, snapshot.month, snapshot.day),
+    }
 
 
 def test_latest_times_match_direct_sql_and_are_read_once_per_version(
@@ -128,7 +133,11 @@ def test_latest_times_match_direct_sql_and_are_read_once_per_version(
         first = freshness.fact_times(runtime)
         again = freshness.fact_times(runtime)
         assert {t.table: t.latest for t in first} == expected
-        assert {t.column for t in first} == {"d_calendar.cal_date", "f_staffing.shift_start"}
+        assert {t.column for t in first} == {
+            "d_calendar.cal_date",
+            "f_staffing.shift_start",
+            "f_backlog.snapshot_day",
+        }
         assert again is first and len(reads) == 1
         assert freshness.data_as_of(first) == max(expected.values())
         snap = runtime.warehouse.snapshot()

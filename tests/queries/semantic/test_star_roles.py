@@ -347,10 +347,9 @@ ROLE = "handover_agent: {table: d_agent, from: handover_agent_no, to: agent_no}"
         ),
         (
             (
-                "      d_store: store_ref\n  d_calendar:",
-                "      d_store: store_ref\n"
-                "      handover_agent: {table: d_store, from: store_ref, to: store_ref}\n"
-                "  d_calendar:",
+                "    time: shift_start\n    joins:\n      d_store: store_ref\n",
+                "    time: shift_start\n    joins:\n      d_store: store_ref\n"
+                "      handover_agent: {table: d_store, from: store_ref, to: store_ref}\n",
             ),
             "tables.f_staffing.joins.handover_agent.table",
             "role 'handover_agent' is 'd_agent' in the joins of 'f_ticket_event': a role name "
@@ -388,8 +387,9 @@ def test_a_snowflake_beyond_a_role_is_refused_with_the_reason(tmp_path: Path) ->
     path = support_with(
         tmp_path,
         (
-            "      d_store: store_ref\n  d_calendar:",
-            "      site: {table: d_store, from: store_ref, to: store_ref}\n  d_calendar:",
+            "    time: shift_start\n    joins:\n      d_store: store_ref\n",
+            "    time: shift_start\n    joins:\n"
+            "      site: {table: d_store, from: store_ref, to: store_ref}\n",
         ),
     )
     problems = {(p.key, p.message) for p in problems_of(path)}
