@@ -44,7 +44,8 @@ from queries.semantic.types import SemanticModel
 from tests.queries.conftest import normalise, sort_rows
 
 MODEL = load_model(DEMO_MODEL)
-METRICS = tuple(MODEL.metrics)
+# a time-aware or share metric is not one aggregate per group: each has its own test below
+METRICS = tuple(m for m, spec in MODEL.metrics.items() if spec.kind not in ("time", "share"))
 
 # --------------------------------------------------------------------------- hand-written SQL
 #
@@ -55,7 +56,8 @@ METRICS = tuple(MODEL.metrics)
 
 INTERACTIONS = """fct_interaction i
     LEFT JOIN dim_channel ch ON ch.channel_key = i.channel_key
-    LEFT JOIN dim_user iu ON iu.user_key = i.user_key"""
+    LEFT JOIN dim_user iu ON iu.user_key = i.user_key
+    LEFT JOIN dim_product pr ON pr.product_key = i.product_key"""
 SPEND = """fct_marketing_spend s
     LEFT JOIN dim_date d ON d.date_key = s.date_key
     LEFT JOIN dim_channel ch ON ch.channel_key = s.channel_key"""
@@ -67,6 +69,7 @@ PURCHASE = "i.interaction_type = 'purchase'"
 REVENUE = f"SUM(CASE WHEN {PURCHASE} THEN i.revenue END)"
 ORDERS = f"COUNT(DISTINCT CASE WHEN {PURCHASE} THEN i.order_id END)"
 UNITS = f"SUM(CASE WHEN {PURCHASE} THEN i.quantity END)"
+LIST_VALUE = f"SUM(CASE WHEN {PURCHASE} THEN pr.list_price * i.quantity END)"
 BUYERS = f"COUNT(DISTINCT CASE WHEN {PURCHASE} THEN i.user_key END)"
 VISITORS = "COUNT(DISTINCT CASE WHEN i.interaction_type = 'visit' THEN i.user_key END)"
 PRODUCT_VIEWERS = (
@@ -108,6 +111,11 @@ HAND_WRITTEN: dict[str, str] = {
     "orders": on_interactions(ORDERS),
     "units": on_interactions(UNITS),
     "aov": on_interactions(per(REVENUE, ORDERS)),
+    "list_value": on_interactions(LIST_VALUE),
+    "discount_rate": on_interactions(per(f"{LIST_VALUE} - {REVENUE}", LIST_VALUE)),
+    "median_line_value": on_interactions(
+        "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY i.revenue)", rows=PURCHASE
+    ),
     "units_per_order": on_interactions(per(UNITS, ORDERS)),
     "price_per_unit": on_interactions(per(REVENUE, UNITS)),
     "buyers": on_interactions(BUYERS),
@@ -409,6 +417,58 @@ def test_metric_is_identical_on_duckdb_and_postgresql(
     _, on_pg = pg.run(query)
     assert len(on_duck) > 0
     assert_same(on_pg, on_duck)
+
+
+def test_the_time_aware_and_share_metrics_are_tested_below() -> None:
+    others = {m for m, spec in MODEL.metrics.items() if spec.kind in ("time", "share")}
+    assert others == {"active_users_28d", "revenue_share"}
+
+
+def test_active_users_28d_counts_each_user_once_over_the_28_days(backend: Backend) -> None:
+    # by channel group over the window: the 28 days that end on its last day
+    query = MetricQuery(("active_users_28d",), ("channel_group",), BY_MONTH.filters)
+    _, got = backend.run(query)
+    start = LAST_DAY - timedelta(days=27)
+    want = backend.frame(
+        f"""SELECT ch.channel_group AS k, COUNT(DISTINCT i.user_key) AS v FROM {INTERACTIONS}
+            WHERE i.interaction_type <> 'email_sent'
+              AND CAST(i.occurred_at AS DATE) BETWEEN DATE '{start}' AND DATE '{LAST_DAY}'
+            GROUP BY 1"""
+    )
+    want.columns = ["channel_group", "active_users_28d"]
+    assert len(want) > 1
+    assert_same(got, want)
+    # by week: each week's value is the 28 days to its last day (a week is not a sum of days)
+    weekly = MetricQuery(("active_users_28d",), ("date:week",), BY_MONTH.filters)
+    _, weeks = backend.run(weekly)
+    week = weeks.iloc[3]
+    end = min(pd.Timestamp(week["date"]).date() + timedelta(days=6), LAST_DAY)
+    one = backend.frame(
+        f"""SELECT COUNT(DISTINCT i.user_key) FROM fct_interaction i
+            WHERE i.interaction_type <> 'email_sent' AND CAST(i.occurred_at AS DATE)
+              BETWEEN DATE '{end - timedelta(days=27)}' AND DATE '{end}'"""
+    )
+    assert week["active_users_28d"] == one.iloc[0, 0]
+
+
+def test_revenue_share_is_each_groups_part_of_the_period(backend: Backend) -> None:
+    query = MetricQuery(("revenue_share",), ("date:month", "channel_group"), BY_MONTH.filters)
+    _, got = backend.run(query)
+    want = backend.frame(
+        f"""WITH g AS (
+              SELECT CAST(DATE_TRUNC('month', i.occurred_at) AS DATE) AS date,
+                     ch.channel_group, {REVENUE} AS revenue
+              FROM {INTERACTIONS}
+              WHERE {PURCHASE} AND CAST(i.occurred_at AS DATE)
+                BETWEEN DATE '{FIRST_DAY}' AND DATE '{LAST_DAY}'
+              GROUP BY 1, 2)
+            SELECT date, channel_group,
+                   revenue / SUM(revenue) OVER (PARTITION BY date) AS revenue_share FROM g"""
+    )
+    assert len(want) > 6
+    assert_same(got, want)
+    sums = got.groupby("date")["revenue_share"].sum()
+    assert sums.round(9).eq(1.0).all()
 
 
 # --------------------------------------------------------------------------- 2. rollups
