@@ -362,6 +362,21 @@ def _chart_metrics(chart: Chart) -> tuple[str, ...]:
     return chart.metrics or ((chart.metric,) if chart.metric else ())
 
 
+def split_by(
+    model: SemanticModel, names: tuple[str, ...], by: str | None
+) -> tuple[tuple[str, ...], list[str]]:
+    """The metrics of a chart that can be grouped by ``by``, and the labels of the others.
+
+    The model checks every chart's own ``by``; a drill step moves it down a level (channel
+    group → channel → campaign) that one of the chart's metrics may not reach (new users
+    have an acquisition channel, not a campaign): that metric is left out and the chart says
+    so, instead of the whole chart failing."""
+    if not by or by not in model.dimensions or model.dimensions[by].is_time:
+        return names, []
+    kept = tuple(m for m in names if _reaches(model, (m,), by))
+    return kept, [model.metrics[m].label for m in names if m not in kept]
+
+
 def effective_by(model: SemanticModel, by: str | None, state: State) -> str | None:
     """The dimension a chart groups by once the state's drill steps are applied."""
     steps = dict(state.drill)
@@ -401,8 +416,11 @@ def chart_jobs(model: SemanticModel, board_: Board, state: State, latest: date) 
         metrics = _chart_metrics(chart)
         if not metrics or any(m not in model.metrics for m in metrics):
             continue
-        filters, _ = _filters(model, metrics, state)
         by = effective_by(model, chart.by, state)
+        metrics, _ = split_by(model, metrics, by)
+        if not metrics:
+            continue
+        filters, _ = _filters(model, metrics, state)
         window = days_between(time, state.start, state.end)
         if chart.type in ("line", "area"):
             grain = _grain(state)
@@ -601,10 +619,25 @@ def _chart(
     view = ChartView(index, chart, _title(model, chart, metrics, by, state), by, metrics)
     if len(metrics) != len(names):
         return replace(view, error="This chart names a metric the model does not have.")
+    names, dropped = split_by(model, names, by)
+    by_label = model.dimensions[by].label.lower() if dropped and by else ""
+    if not names:
+        return replace(
+            view,
+            error=f"None of this chart's metrics can be split by {by_label}: their data "
+            "has no such dimension.",
+        )
+    metrics = tuple(model.metrics[m] for m in names)
+    view = replace(view, metrics=metrics)
     _, skipped = _filters(model, names, state)
-    note = (
-        f"Not filtered by {', '.join(skipped)}: its data has no such dimension." if skipped else ""
-    )
+    notes = []
+    if skipped:
+        notes.append(f"Not filtered by {', '.join(skipped)}: its data has no such dimension.")
+    if dropped:
+        notes.append(
+            f"{', '.join(dropped)} not shown by {by_label}: its data has no such dimension."
+        )
+    note = " ".join(notes)
     view = replace(view, note=note)
     result = results.get(str(index))
     if isinstance(result, StarboardError):
@@ -724,9 +757,11 @@ def _lines(
     out = []
     for name, value, part, metric in groups:
         days, ys = _daily(part, time, metric, first, last, grain)
+        # a trailing window's (or running total's) days overlap: they are not judged
+        judged = grain == "day" and metric.kind != "time"
         found = (
             daily_anomalies(days, ys, counts=metric.kind == "aggregate" and not metric.over_time)
-            if grain == "day"
+            if judged
             else []
         )
         shown = [(d, y) for d, y in zip(days, ys, strict=True) if state.start <= d <= state.end]

@@ -144,3 +144,57 @@ def test_presets_are_relative_to_the_last_day() -> None:
     assert tier1.preset_range("mtd", latest) == (date(2026, 10, 1), latest)
     assert tier1.preset_range("last_month", latest) == (date(2026, 9, 1), date(2026, 9, 30))
     assert tier1.preset_range("qtd", latest) == (date(2026, 10, 1), latest)
+
+
+def test_a_drill_below_a_metrics_reach_leaves_that_metric_out_and_says_so(
+    demo_runtime: Runtime,
+) -> None:
+    # channels' breakdown shows cac (new users, which have an acquisition channel but no
+    # campaign); drilled down to campaigns it keeps the other metrics, with a note
+    spend = run(MetricQuery(("spend",), ("campaign",), (Filter("channel", "=", "Social Paid"),)))
+    params = {
+        "from": QUIET[0].isoformat(),
+        "to": QUIET[1].isoformat(),
+        "drill": "channel_group:Paid Social,channel:Social Paid",
+    }
+    view = tier1.tier1_view("channels", params)
+    breakdown = next(
+        c for _, charts in view.sections for c in charts if c.chart.type == "breakdown"
+    )
+    assert breakdown.by == "campaign"
+    assert breakdown.error is None
+    assert [m.name for m in breakdown.metrics] == ["spend", "clicks", "ctr", "roas"]
+    assert "Customer acquisition cost not shown by campaign" in breakdown.note
+    assert breakdown.frame is not None and len(breakdown.frame) > 0
+    assert set(breakdown.frame["campaign"].dropna()) <= set(spend.frame["campaign"])
+    # undrilled, every metric is there and nothing is said
+    whole = tier1.tier1_view("channels", {"from": QUIET[0].isoformat(), "to": QUIET[1].isoformat()})
+    top = next(c for _, charts in whole.sections for c in charts if c.chart.type == "breakdown")
+    assert [m.name for m in top.metrics] == ["spend", "clicks", "ctr", "cac", "roas"]
+    assert "not shown by" not in top.note
+
+
+def test_a_trailing_window_is_drawn_by_day_and_not_judged_for_anomalies(
+    demo_runtime: Runtime,
+) -> None:
+    params = {"from": QUIET[0].isoformat(), "to": QUIET[1].isoformat()}
+    view = tier1.tier1_view("growth", params)
+    line = next(
+        c
+        for _, charts in view.sections
+        for c in charts
+        if [m.name for m in c.metrics] == ["active_users_28d"]
+    )
+    (series,) = line.series
+    assert series.x[0] == QUIET[0] and series.anomalies == ()
+    day = date(2026, 1, 15)
+    value = series.y[series.x.index(day)]
+    direct = run(
+        MetricQuery(
+            ("active_users",),
+            (),
+            (Filter("date", "between", ((day - timedelta(days=27)).isoformat(), day.isoformat())),),
+        )
+    ).frame
+    assert value == direct["active_users"].iloc[0]
+    assert not any(s.series == "Active users (28 days)" for s in view.stand_out)
