@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
+from app.core.durations import duration_scale, duration_text
+
 MINUS = "\u2212"  # a true minus sign: "−3.1%", not a hyphen
 DASH = "—"  # what a missing value shows
 NEUTRAL_BAND = 0.005  # |change| below 0.5 %: neither good nor bad
@@ -64,34 +66,6 @@ def _plain(magnitude: float, *, decimals: int | None = None) -> str:
     return _strip_zeros(f"{magnitude:.3g}") if magnitude >= 1e-4 else f"{magnitude:.1e}"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        text = _strip_zeros(_fixed(seconds, 1))
-        if float(text) < 60:
-            return f"{text}s"
-    total = round(seconds)
-    if total < 3600:
-        return f"{total // 60}m {total % 60:02d}s"
-    if total < 86400:
-        minutes = round(seconds / 60)
-        if minutes < 24 * 60:
-            return f"{minutes // 60}h {minutes % 60:02d}m"
-    hours = round(seconds / 3600)
-    return f"{hours // 24}d {hours % 24:02d}h"
-
-
-DURATION_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
-
-
-def duration_scale(fmt: str) -> float | None:
-    """Seconds per unit of a duration format: "duration" (values in seconds) → 1,
-    "duration:minutes" → 60 (a metric with ``unit: minutes``); None for other formats."""
-    kind, _, unit = fmt.partition(":")
-    if kind != "duration":
-        return None
-    return float(DURATION_SECONDS.get(unit or "seconds", 1))
-
-
 def format_value(value: object, fmt: str, *, compact: bool = True) -> str:
     """A metric value as a tile shows it: "$12.3M", "3.4%", "845K", "2m 05s"; missing: "—".
 
@@ -109,7 +83,7 @@ def format_value(value: object, fmt: str, *, compact: bool = True) -> str:
         return (sign if float(text.replace(",", "")) else "") + text + "%"
     scale = duration_scale(fmt)
     if scale is not None:
-        return sign + _duration(magnitude * scale)
+        return sign + duration_text(magnitude * scale)
     prefix = "$" if fmt == "currency" else ""
     if compact and magnitude >= _COMPACT_FROM:
         body = _compact(magnitude)

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from app.core.durations import duration_scale, duration_text
 from app.core.errors import QueryError, StarboardError
 from app.core.runtime import current_runtime
 from queries.analysis.changes import change, finite
@@ -883,7 +884,7 @@ def narrative(view: TreeView) -> tuple[str, ...]:
     label = root.metric.label
     base_label = view.base_window.label
     rel = root.change
-    fmt = root.metric.format
+    fmt = root.metric.value_format
     whole = root.metric.is_count
     if root.value is None or root.base is None:
         return (
@@ -941,6 +942,9 @@ def _num(value: float | None, fmt: str = "number", whole: bool = False) -> str:
     "54", never "54.00"."""
     if value is None:
         return "—"
+    scale = duration_scale(fmt)  # "duration" or "duration:minutes" (a metric's unit)
+    if scale is not None:
+        return ("\u2212" if value < 0 else "") + duration_text(abs(value) * scale)
     if whole and fmt == "number" and abs(value) < 1e4:
         return ("\u2212" if value < 0 else "") + f"{abs(value):,.0f}"
     if fmt == "percent":
@@ -960,7 +964,7 @@ def _num(value: float | None, fmt: str = "number", whole: bool = False) -> str:
 
 
 def _delta(value: float, view: TreeView) -> str:
-    fmt = view.metric.format
+    fmt = view.metric.value_format
     sign = "+" if value > 0 else "\u2212" if value < 0 else ""
     if fmt == "percent":
         return f"{sign}{abs(value) * 100:.2f} pp"

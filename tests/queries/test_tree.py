@@ -254,3 +254,12 @@ def test_mix_and_rate_add_up_over_a_dimension_on_real_rows(story_runtime: Runtim
         rate(frames["after"]) - rate(frames["before"])
     )
     assert all(math.isclose(m.contribution, m.mix + m.rate) for m in movers)
+
+
+def test_the_narrative_writes_durations_in_their_unit() -> None:
+    from queries.tree import _num
+
+    assert _num(125.0, "duration") == "2m 05s"
+    assert _num(125.0, "duration:minutes") == "2h 05m"
+    assert _num(-90.0, "duration:minutes") == "\u22121h 30m"
+    assert _num(4.25, "duration") == "4.3s"
