@@ -401,6 +401,21 @@ def _check_filter(
     return _Cond(ref=ref, op=flt.op, value=coerced)
 
 
+def _add_leaves(
+    model: SemanticModel, name: str, leaves: dict[str, list[str]], timed: list[str]
+) -> None:
+    """File the aggregate leaves of metric ``name``: under their fact in ``leaves``, or in
+    ``timed`` for a time-aware one (a branch of its own). QueryError if it cannot be."""
+    for leaf in _leaves(model, name):
+        bucket = timed if timewise.is_timed(model, leaf) else None
+        if bucket is None:
+            fact = model.metrics[leaf].fact
+            assert fact is not None
+            bucket = leaves.setdefault(fact, [])
+        if leaf not in bucket:
+            bucket.append(leaf)
+
+
 def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) -> _Plan:
     """Check the query against the model; raise QueryError listing every problem."""
     problems: list[str] = []
@@ -422,16 +437,7 @@ def _plan(model: SemanticModel, query: MetricQuery, kinds: Mapping[str, str]) ->
             problems.append(f"metric {name!r} is asked for twice")
             continue
         try:
-            for leaf in _leaves(model, name):
-                if timewise.is_timed(model, leaf):
-                    if leaf not in timed:
-                        timed.append(leaf)
-                    continue
-                fact = model.metrics[leaf].fact
-                assert fact is not None
-                bucket = leaves.setdefault(fact, [])
-                if leaf not in bucket:
-                    bucket.append(leaf)
+            _add_leaves(model, name, leaves, timed)
         except QueryError as err:
             problems.append(err.message)
             continue
@@ -575,16 +581,7 @@ def _plan_having(
         if cond is None:
             continue
         try:
-            for leaf in _leaves(model, cond.metric):
-                if timewise.is_timed(model, leaf):  # a branch of its own, as in _plan
-                    if leaf not in timed:
-                        timed.append(leaf)
-                    continue
-                fact = model.metrics[leaf].fact
-                assert fact is not None
-                bucket = leaves.setdefault(fact, [])
-                if leaf not in bucket:
-                    bucket.append(leaf)
+            _add_leaves(model, cond.metric, leaves, timed)
         except QueryError as err:
             problems.append(err.message)
             continue

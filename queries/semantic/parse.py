@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from app.core.errors import QueryError
 from queries.semantic.inputs import whole_number
@@ -48,6 +49,7 @@ JSON_KEYS = ("metrics", "dimensions", "filters", "order_by", "limit", "having")
 FILTER_KEYS = ("dimension", "op", "value")
 GROUP_KEYS = ("and", "or", "not")
 HAVING_KEYS = ("metric", "op", "value")
+_T = TypeVar("_T")
 
 
 def _split(text: str, separator: re.Pattern[str]) -> list[str]:
@@ -485,22 +487,33 @@ def _scalar(value: object, where: str) -> object:
     raise QueryError(f"{where}: expected a string, number or boolean, got {_type_name(value)}")
 
 
+def _from_text(parse: Callable[..., _T], text: str, where: str, model: SemanticModel | None) -> _T:
+    """``parse(text, model)``, its error prefixed with where the text was in the JSON."""
+    try:
+        return parse(text, model)
+    except QueryError as err:
+        raise QueryError(f"{where}: {err.message}") from err
+
+
+def _json_triple(item: object, where: str, keys: tuple[str, ...]) -> tuple[Any, Any, Any]:
+    """The three values of a JSON object with exactly ``keys`` (what, op, value)."""
+    if not isinstance(item, Mapping):
+        raise QueryError(f"{where}: expected a string or an object, got {_type_name(item)}")
+    unknown = sorted(set(item) - set(keys))
+    if unknown:
+        raise QueryError(f"{where}.{unknown[0]}: unknown key; use {', '.join(keys)}")
+    for key in keys:
+        if key not in item:
+            raise QueryError(f"{where}.{key}: required")
+    first, op, value = (item[key] for key in keys)
+    return first, op, value
+
+
 def _json_filter(item: object, where: str, model: SemanticModel | None) -> Filter:
     """One JSON filter: a filter string or {dimension, op, value}."""
     if isinstance(item, str):
-        try:
-            return parse_where(item, model)
-        except QueryError as err:
-            raise QueryError(f"{where}: {err.message}") from err
-    if not isinstance(item, Mapping):
-        raise QueryError(f"{where}: expected a string or an object, got {_type_name(item)}")
-    unknown = sorted(set(item) - set(FILTER_KEYS))
-    if unknown:
-        raise QueryError(f"{where}.{unknown[0]}: unknown key; use {', '.join(FILTER_KEYS)}")
-    for key in FILTER_KEYS:
-        if key not in item:
-            raise QueryError(f"{where}.{key}: required")
-    dimension, op, value = item["dimension"], item["op"], item["value"]
+        return _from_text(parse_where, item, where, model)
+    dimension, op, value = _json_triple(item, where, FILTER_KEYS)
     if not isinstance(dimension, str) or not dimension.strip():
         raise QueryError(f"{where}.dimension: expected a string, got {_type_name(dimension)}")
     if op not in OPS:
@@ -555,19 +568,8 @@ def _json_condition(
 def _json_having(item: object, where: str, model: SemanticModel | None) -> Having:
     """One JSON HAVING: ``"revenue > 1000"`` or {metric, op, value}."""
     if isinstance(item, str):
-        try:
-            return parse_having(item, model)
-        except QueryError as err:
-            raise QueryError(f"{where}: {err.message}") from err
-    if not isinstance(item, Mapping):
-        raise QueryError(f"{where}: expected a string or an object, got {_type_name(item)}")
-    unknown = sorted(set(item) - set(HAVING_KEYS))
-    if unknown:
-        raise QueryError(f"{where}.{unknown[0]}: unknown key; use {', '.join(HAVING_KEYS)}")
-    for key in HAVING_KEYS:
-        if key not in item:
-            raise QueryError(f"{where}.{key}: required")
-    metric, op, value = item["metric"], item["op"], item["value"]
+        return _from_text(parse_having, item, where, model)
+    metric, op, value = _json_triple(item, where, HAVING_KEYS)
     if not isinstance(metric, str) or not metric.strip():
         raise QueryError(f"{where}.metric: expected a string, got {_type_name(metric)}")
     if op not in HAVING_OPS:
