@@ -9,6 +9,10 @@ measured in the same run, on the same engine.
                         use_rollups=False and the same question written by hand, both
                         scanning the fact, both through SQLAlchemy on one connection,
                         interleaved; target ≤ 1.1×.
+  semantic depth (#17)  the demo model's semantic-depth constructs against hand SQL, the
+                        same way: a metric on a joined table (list_value), a CASE
+                        dimension in bucket order, a median, a share of each month's total,
+                        an OR filter, a HAVING and the model's 28-day window metric by week.
   rollup routing        a Tier-0-style query answered from a rollup vs the same query forced
                         onto the fact (compile_query(..., use_rollups=False)); target ≥ 20×.
   cache hit             queries.semantic.run.run with the ``simple`` cache in a standalone runtime,
@@ -40,7 +44,7 @@ from rich.table import Table
 from app.core.config import load_settings
 from app.core.runtime import Runtime, standalone
 from queries.semantic.compile import CompiledQuery, compile_query, sql_text
-from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.query import AnyOf, Filter, Having, MetricQuery
 from queries.semantic.run import current_model, run, version_facts
 from queries.semantic.types import Metric, SemanticModel, TimeOp
 
@@ -60,6 +64,7 @@ class Periods:
     month: tuple[date, date]  # the month of the latest day
     quarter: tuple[date, date]  # the last complete quarter
     year: tuple[date, date]  # the twelve months up to the latest day's month
+    weeks: tuple[date, date]  # the twelve complete (Monday-to-Sunday) weeks to the latest day
 
     @classmethod
     def ending(cls, last_day: date) -> Periods:
@@ -75,7 +80,11 @@ class Periods:
         q_start = date(q_end.year, q_end.month - 2, 1)
         year_start = date(month_start.year - 1, month_start.month, 1) + timedelta(days=32)
         year_start = year_start.replace(day=1)
-        return cls(last_day, (month_start, month_end), (q_start, q_end), (year_start, month_end))
+        weeks_end = last_day - timedelta(days=(last_day.weekday() + 1) % 7)  # a Sunday
+        weeks = (weeks_end - timedelta(days=12 * 7 - 1), weeks_end)
+        return cls(
+            last_day, (month_start, month_end), (q_start, q_end), (year_start, month_end), weeks
+        )
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,119 @@ def time_queries(p: Periods) -> list[HandQuery]:
     ]
 
 
+def depth_queries(p: Periods, having_at: float) -> list[HandQuery]:
+    """The semantic-depth constructs of the demo model (#17), each as an analyst writes it.
+
+    A metric reading a joined table, a computed dimension in its bucket order, a median, a
+    share of each month's total, an OR filter, a HAVING on a metric (``having_at``: the
+    median country revenue, so that about half the countries pass) and the model's own
+    28-day window metric by week.
+    """
+    y_start, y_end = p.year
+    w_start, w_end = p.weeks
+    return [
+        HandQuery(
+            "list_value by category (metric on a joined table)",
+            MetricQuery(("list_value",), ("category",)),
+            """SELECT p.category, sum(p.list_price * f.quantity) AS list_value
+               FROM fct_interaction f LEFT JOIN dim_product p ON p.product_key = f.product_key
+               WHERE f.interaction_type = 'purchase'
+               GROUP BY p.category ORDER BY p.category""",
+        ),
+        HandQuery(
+            "revenue by line_value_band (CASE dimension, bucket order)",
+            MetricQuery(("revenue",), ("line_value_band",)),
+            """SELECT CASE WHEN revenue < 50 THEN 'under $50'
+                           WHEN revenue < 200 THEN '$50 to $200'
+                           ELSE '$200 and more' END AS line_value_band,
+                      sum(revenue) AS revenue
+               FROM fct_interaction
+               WHERE interaction_type = 'purchase'
+               GROUP BY 1
+               ORDER BY CASE line_value_band WHEN 'under $50' THEN 0
+                             WHEN '$50 to $200' THEN 1 ELSE 2 END""",
+        ),
+        HandQuery(
+            "median_line_value by channel_group (median)",
+            MetricQuery(("median_line_value",), ("channel_group",)),
+            """SELECT c.channel_group,
+                      percentile_cont(0.5) WITHIN GROUP (ORDER BY f.revenue)
+                        AS median_line_value
+               FROM fct_interaction f LEFT JOIN dim_channel c ON c.channel_key = f.channel_key
+               WHERE f.interaction_type = 'purchase'
+               GROUP BY c.channel_group ORDER BY c.channel_group""",
+        ),
+        HandQuery(
+            f"revenue_share by channel_group and month, 12 months to {y_end:%Y-%m}",
+            MetricQuery(("revenue_share",), ("channel_group", "date:month"), (between(p.year),)),
+            """WITH monthly AS (
+                   SELECT c.channel_group,
+                          CAST(date_trunc('month', f.occurred_at) AS DATE) AS month,
+                          sum(f.revenue) AS revenue
+                   FROM fct_interaction f
+                   LEFT JOIN dim_channel c ON c.channel_key = f.channel_key
+                   WHERE f.interaction_type = 'purchase'
+                     AND f.occurred_at >= :start AND f.occurred_at < :stop
+                   GROUP BY 1, 2)
+               SELECT channel_group, month,
+                      revenue / sum(revenue) OVER (PARTITION BY month) AS revenue_share
+               FROM monthly ORDER BY 1, 2""",
+            {"start": y_start, "stop": y_end + timedelta(days=1)},
+        ),
+        HandQuery(
+            "revenue by country, region = EMEA or device = mobile (OR)",
+            MetricQuery(
+                ("revenue",),
+                ("country",),
+                (AnyOf((Filter("region", "=", "EMEA"), Filter("device", "=", "mobile"))),),
+            ),
+            """SELECT u.country, sum(f.revenue) AS revenue
+               FROM fct_interaction f LEFT JOIN dim_user u ON u.user_key = f.user_key
+               WHERE f.interaction_type = 'purchase'
+                 AND (u.region = 'EMEA' OR f.device = 'mobile')
+               GROUP BY u.country ORDER BY u.country""",
+        ),
+        HandQuery(
+            f"revenue by country, having revenue > {having_at:,.0f} (HAVING)",
+            MetricQuery(("revenue",), ("country",), having=(Having("revenue", ">", having_at),)),
+            """SELECT u.country, sum(f.revenue) AS revenue
+               FROM fct_interaction f LEFT JOIN dim_user u ON u.user_key = f.user_key
+               WHERE f.interaction_type = 'purchase'
+               GROUP BY u.country HAVING sum(f.revenue) > :at
+               ORDER BY u.country""",
+            {"at": having_at},
+        ),
+        HandQuery(
+            f"active_users_28d by week, 12 weeks to {w_end} (window)",
+            MetricQuery(("active_users_28d",), ("date:week",), (between(p.weeks),)),
+            """WITH weeks AS (
+                   SELECT DISTINCT CAST(date_trunc('week', occurred_at) AS DATE) AS week
+                   FROM fct_interaction
+                   WHERE occurred_at >= :start AND occurred_at < :stop)
+               SELECT weeks.week AS date, count(DISTINCT f.user_key) AS active_users_28d
+               FROM weeks JOIN fct_interaction f
+                 ON f.occurred_at >= weeks.week + INTERVAL 6 DAY - INTERVAL 27 DAY
+                AND f.occurred_at < weeks.week + INTERVAL 7 DAY
+               WHERE f.interaction_type <> 'email_sent'
+               GROUP BY 1 ORDER BY 1""",
+            {"start": w_start, "stop": w_end + timedelta(days=1)},
+        ),
+    ]
+
+
+def median_country_revenue(conn: sa.Connection) -> float:
+    """The median of revenue by country (whole currency units): a HAVING threshold that
+    keeps about half the countries whatever the warehouse's size."""
+    by_country = conn.execute(
+        sa.text(
+            """SELECT sum(f.revenue) FROM fct_interaction f
+               LEFT JOIN dim_user u ON u.user_key = f.user_key
+               WHERE f.interaction_type = 'purchase' GROUP BY u.country"""
+        )
+    ).scalars()
+    return float(round(bc.median([float(v) for v in by_country])))
+
+
 def rollup_queries(p: Periods) -> list[tuple[str, MetricQuery]]:
     """Tier-0-style questions a rollup answers.
 
@@ -288,7 +410,22 @@ class Bench:
     # ------------------------------------------------------------------ figures
 
     def compiled_vs_hand(self, conn: sa.Connection, periods: Periods) -> None:
-        for hq in hand_queries(periods) + time_queries(periods):
+        self.versus_hand(
+            conn,
+            "compiled SQL vs hand-written SQL (both scan the fact)",
+            hand_queries(periods) + time_queries(periods),
+        )
+
+    def semantic_depth(self, conn: sa.Connection, periods: Periods) -> None:
+        self.versus_hand(
+            conn,
+            "semantic depth (#17): compiled vs hand SQL (both scan the fact)",
+            depth_queries(periods, median_country_revenue(conn)),
+        )
+
+    def versus_hand(self, conn: sa.Connection, section: str, cases: list[HandQuery]) -> None:
+        """Each case compiled with use_rollups=False against its hand SQL, interleaved."""
+        for hq in cases:
             compiled = self.compile(hq.query, use_rollups=False)
             text = sa.text(hq.sql)
 
@@ -303,7 +440,7 @@ class Bench:
             self.exec_medians[(hq.name, False)] = sb
             self.rows.append(
                 Row(
-                    "compiled SQL vs hand-written SQL (both scan the fact)",
+                    section,
                     hq.name,
                     sb,
                     "hand SQL",
@@ -571,11 +708,13 @@ def main(argv: list[str] | None = None) -> int:
                     "[bold]periods[/bold]",
                     f"month {periods.month[0]}…{periods.month[1]}, quarter "
                     f"{periods.quarter[0]}…{periods.quarter[1]}, 12 months "
-                    f"{periods.year[0]}…{periods.year[1]}",
+                    f"{periods.year[0]}…{periods.year[1]}, 12 weeks "
+                    f"{periods.weeks[0]}…{periods.weeks[1]}",
                 )
                 console.print(info)
                 steps: list[tuple[str, Callable[[], None]]] = [
                     ("compiled vs hand SQL", lambda: bench.compiled_vs_hand(conn, periods)),
+                    ("semantic depth (#17)", lambda: bench.semantic_depth(conn, periods)),
                     ("rollup routing", lambda: bench.rollups(conn, periods)),
                     ("cache hits", lambda: bench.cache_hits(periods)),
                     ("compile times", lambda: bench.compile_times(conn, periods)),
