@@ -80,11 +80,12 @@ class CompiledQuery:
     statement: sa.Select
     columns: tuple[str, ...]  # dimensions (grain stripped), then metrics
     facts: tuple[str, ...]  # tables aggregated, in first-use order
-    rollup: str | None  # rollup table read instead of the fact, if any
+    rollup: str | None  # rollup table(s) read instead of the facts, if any (", "-joined)
     # days of fact rows read (inclusive): the time filters' bounds, reaching back as far
     # as the windows of time-aware metrics read (timewise.rows_read)
     date_range: tuple[date | None, date | None]
     denied_facts: tuple[str, ...] = ()  # facts the row scope cannot reach: they yield nothing
+    routes: tuple[tuple[str, str], ...] = ()  # (fact, rollup read instead of it)
 
 
 # --------------------------------------------------------------------------- validation
@@ -1026,26 +1027,52 @@ def _grain_fits(rollup_grain: str, grain: str | None) -> bool:
 def _choose_rollup(
     model: SemanticModel, plan: _Plan, scope: RowScope, available: frozenset[str] | None
 ) -> Rollup | None:
-    """The coarsest, narrowest rollup that answers the query exactly, if any."""
+    """The coarsest, narrowest rollup that answers a one-fact query exactly, if any."""
     if len(plan.leaves) != 1:
         return None
-    fact, leaves = next(iter(plan.leaves.items()))
-    if not all(model.metrics[leaf].additive for leaf in leaves):
-        return None
+    return _rollup_for(model, plan, plan.facts[0], scope, available)
+
+
+def _rollup_for(
+    model: SemanticModel,
+    plan: _Plan,
+    fact: str,
+    scope: RowScope,
+    available: frozenset[str] | None,
+) -> Rollup | None:
+    """The coarsest, narrowest rollup that answers ``fact``'s part of the query exactly:
+    every leaf of that fact stored, every dimension, filter leaf and row-scope dimension
+    in it, at a time grain no finer than the query's (a whole-day time filter fits a
+    coarser rollup when its bounds fall on the rollup's period boundaries). A leaf that
+    does not add up (a distinct count, a median) is read from a rollup only when each
+    group of the query is one row of it (:func:`_same_groups`). In a drill-across each
+    fact's branch is routed on its own (the branches are only combined after each is
+    aggregated, so a branch read from a rollup gives the same rows)."""
+    leaves = plan.leaves[fact]
+    summable = all(model.metrics[leaf].additive for leaf in leaves)
     scope_dims = _scope_dims(model, scope)
     if any(d is None for d in scope_dims):
         return None
-    refs = plan.dims + [c.ref for c in plan.all_conds()]
     candidates = []
     for rollup in model.rollups.values():
         if rollup.fact != fact or (available is not None and rollup.name not in available):
             continue
         if not set(leaves) <= set(rollup.metrics):
             continue
+        if not summable and not _same_groups(model, plan, rollup, scope):
+            continue
         fits = True
-        for ref in refs:
+        for ref in plan.dims:
             if ref.dim.is_time:
                 fits = fits and _grain_fits(rollup.grain, ref.grain)
+            else:
+                fits = fits and ref.name in rollup.dimensions
+        for cond in plan.all_conds():
+            ref = cond.ref
+            if ref.dim.is_time:
+                fits = fits and (
+                    _grain_fits(rollup.grain, ref.grain) or _aligned(cond, rollup.grain)
+                )
             else:
                 fits = fits and ref.name in rollup.dimensions
         for dim in scope_dims:
@@ -1065,6 +1092,90 @@ def _choose_rollup(
     )
 
 
+def _period_start(day: date, grain: str) -> bool:
+    """True when ``day`` is the first day of its period of ``grain``."""
+    if grain == "day":
+        return True
+    if grain == "week":
+        return day.isoweekday() == 1
+    months = {"month": 1, "quarter": 3, "year": 12}[grain]
+    return day.day == 1 and (day.month - 1) % months == 0
+
+
+def _aligned(cond: _Cond, grain: str) -> bool:
+    """True when a whole-day time filter keeps or drops every day of each ``grain``
+    period together (``date between 2026-01-01 and 2026-03-31`` on months), so a rollup
+    at ``grain`` answers it exactly."""
+    if cond.ref.grain not in (None, "day") or grain not in GRAINS:
+        return False
+    value = cond.value
+    if cond.op == "between" and isinstance(value, tuple):
+        low, high = value
+        return _period_start(low, grain) and _period_start(high + _ONE_DAY, grain)
+    if not isinstance(value, date):
+        return False
+    if cond.op in (">=", "<"):
+        return _period_start(value, grain)
+    if cond.op in ("<=", ">"):
+        return _period_start(value + _ONE_DAY, grain)
+    return False
+
+
+def _same_groups(model: SemanticModel, plan: _Plan, rollup: Rollup, scope: RowScope) -> bool:
+    """True when every group of the query is exactly one row of ``rollup``, so a value that
+    does not add up (a distinct count, a median) can be read from it as stored: the query
+    groups by the time dimension at the rollup's own grain (or its time filters cover one
+    whole period), and each of the rollup's dimensions is grouped by the query or pinned to
+    one value by a filter or the row scope. Or/not groups never qualify."""
+    if plan.groups:
+        return False
+    grouped = {d.name for d in plan.dims}
+    time_refs = [d for d in plan.dims if d.dim.is_time]
+    if any((ref.grain or "day") != rollup.grain for ref in time_refs):
+        return False
+    if not time_refs and _time_column(model, rollup.fact) is not None:
+        low, high = _date_range(plan.conds)
+        if (
+            low is None
+            or high is None
+            or not all(
+                _aligned(c, rollup.grain) or (c.ref.grain == rollup.grain and c.op == "=")
+                for c in plan.conds
+                if c.ref.dim.is_time
+            )
+        ):
+            return False
+        if not _period_start(low, rollup.grain) or _next_start(low, rollup.grain) <= high:
+            return False  # more than one period would be summed
+    pinned = set()
+    for cond in plan.conds:
+        if cond.ref.dim.is_time:
+            continue
+        values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+        one = cond.op == "=" or (cond.op == "in" and len(set(values)) == 1)
+        if one:
+            pinned.add(cond.ref.name)
+        elif cond.ref.name not in grouped:
+            return False  # a filter that keeps several values of a dimension not grouped
+    for name, values in scope:
+        if len(set(values)) == 1:
+            pinned.add(name)
+        elif name not in grouped:
+            return False
+    return all(name in grouped or name in pinned for name in rollup.dimensions)
+
+
+def _next_start(day: date, grain: str) -> date:
+    """The first day of the period after the ``grain`` period that starts on ``day``."""
+    if grain == "day":
+        return day + _ONE_DAY
+    if grain == "week":
+        return day + timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}[grain]
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def rollup_statements(
     model: SemanticModel, dialect: sa.engine.Dialect
 ) -> list[tuple[str, sa.Select]]:
@@ -1079,8 +1190,8 @@ def rollup_statements(
             metric = model.metrics.get(name)
             if metric is None or metric.kind != "aggregate" or metric.fact != rollup.fact:
                 raise QueryError(f"{where}: {name!r} is not an aggregate metric of {rollup.fact}")
-            if not metric.additive:
-                raise QueryError(f"{where}: {name!r} is not additive (sum or count only)")
+            if metric.over_time:
+                raise QueryError(f"{where}: {name!r} is semi-additive: a rollup cannot store it")
         refs = []
         if time_dim and _time_column(model, rollup.fact):
             refs.append(
@@ -1167,20 +1278,26 @@ def compile_query(
     kinds = dict(column_types or {})
     plan = _plan(model, query, kinds)
     scope = _check_scope(scope)
-    rollup = None
+    rollup = None  # the day rollup time-aware leaves read, if one fits
+    routes: dict[str, Rollup] = {}  # fact → the rollup its branch reads
     if use_rollups and plan.timed:  # only sums and counts windowed from a day rollup
         from queries.semantic import timewise_sql
 
         rollup = timewise_sql.choose_rollup(model, plan, scope, available_rollups)
+        if rollup is not None:
+            routes[rollup.fact] = rollup
     elif use_rollups:
-        rollup = _choose_rollup(model, plan, scope, available_rollups)
+        for fact in plan.facts:
+            chosen = _rollup_for(model, plan, fact, scope, available_rollups)
+            if chosen is not None:
+                routes[fact] = chosen
 
     branches = []
     denied: list[str] = []
     for fact in plan.facts:
         source: _Source
-        if rollup is not None:
-            source = _RollupSource(model, rollup)
+        if fact in routes:
+            source = _RollupSource(model, routes[fact])
         else:
             needs = [d.dim for d in plan.dims] + [c.ref.dim for c in plan.all_conds()]
             needs += [
@@ -1252,9 +1369,10 @@ def compile_query(
         statement=statement,
         columns=tuple(labels),
         facts=tuple(facts),
-        rollup=rollup.name if rollup else None,
+        rollup=", ".join(dict.fromkeys(r.name for r in routes.values())) or None,
         date_range=timewise.rows_read(model, plan.timed, _query_date_range(plan), plan.dims),
         denied_facts=tuple(denied),
+        routes=tuple((fact, r.name) for fact, r in routes.items()),
     )
 
 
@@ -1303,9 +1421,14 @@ def _drill_across(
         for j, (owner, name) in enumerate(slots):
             value = source.leaf(name) if owner == fact else empty
             columns.append(value.label(f"m{j}"))
-        selects.append(
+        select = (
             sa.select(*columns).select_from(source.from_clause).where(*predicates).group_by(*dims)
         )
+        if isinstance(source, _RollupSource) and plan.dims:
+            matched = source.matched(plan.leaves[fact])
+            if matched is not None:  # the same groups as the fact branch's push-down
+                select = select.having(matched)
+        selects.append(select)
     for timed_key, sub in timed:
         cells: list[ColumnElement] = [sub.c[f"d{i}"] for i in range(len(plan.dims))]
         for j, (owner, name) in enumerate(slots):

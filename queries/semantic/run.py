@@ -206,12 +206,11 @@ def estimate_rows(
     compiled: CompiledQuery, snap: Snapshot, facts: VersionFacts, model: SemanticModel
 ) -> int:
     """Rows the query would scan: table sizes × the share of their time span it reads."""
-    tables = [compiled.rollup] if compiled.rollup else list(compiled.facts)
+    routes = dict(compiled.routes)  # a fact's branch may read a rollup instead
     low, high = compiled.date_range
     total = 0
-    for table in tables:
-        rows = _row_count(snap, facts, table)
-        time_table = compiled.facts[0] if compiled.rollup else table
+    for time_table in compiled.facts:
+        rows = _row_count(snap, facts, routes.get(time_table, time_table))
         if (low or high) and rows:
             span = _time_span(snap, facts, model, time_table)
             if span:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from queries.semantic import aggregates as order_stats
 from queries.semantic import alert_rules, share, timewise
 from queries.semantic.graph import (
     find_cycles,
@@ -319,16 +318,11 @@ class Validator:
                     self.add(
                         mkey, f"metric '{name}' aggregates '{metric.fact}', not '{rollup.fact}'"
                     )
-                elif not metric.additive:
-                    why = (
-                        " (a median or percentile of parts is not the whole's)"
-                        if order_stats.is_order_statistic(metric.sql)
-                        else ""
-                    )
+                elif metric.over_time:
                     self.add(
                         mkey,
-                        f"metric '{name}' ({metric.sql}) is not additive{why}: a rollup "
-                        "can only store sums and counts that add up across rows",
+                        f"metric '{name}' is semi-additive (over_time: {metric.over_time}): "
+                        "a rollup cannot store it",
                     )
 
     def check_boards(self) -> None:

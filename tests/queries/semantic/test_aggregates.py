@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.core.errors import ModelError, QueryError
+from app.core.errors import ModelError
 from queries.semantic.compile import rollup_statements, sql_text
 from queries.semantic.model import load_model
 from queries.semantic.query import Filter
@@ -162,26 +162,18 @@ def test_a_bad_percentile_is_a_load_error_with_file_line_key(
     assert message in text, text
 
 
-def test_a_rollup_refuses_a_median_and_says_why(tmp_path: Path) -> None:
-    err = _load_with(
-        tmp_path,
-        "metrics: [events, handle_minutes, resolutions, long_events]",
-        "metrics: [events, handle_minutes, resolutions, long_events, median_minutes]",
+def test_a_rollup_may_store_a_median_read_only_where_groups_are_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "support.yaml"
+    path.write_text(
+        MODEL_PATH.read_text().replace(
+            "metrics: [events, handle_minutes, resolutions, long_events]",
+            "metrics: [events, handle_minutes, resolutions, long_events, median_minutes]",
+        )
     )
-    text = str(err)
-    assert "rollups.r_daily_support.metrics.4" in text
-    assert "median or percentile of parts is not the whole's" in text
-
-
-def test_rollup_statements_refuse_a_median() -> None:
-    model = support_model()
-    rollup = model.rollups["r_daily_support"]
-    bad = type(rollup)(
-        rollup.name, rollup.fact, rollup.grain, rollup.dimensions, ("median_minutes",)
-    )
-    broken = type(model)(**{**model.__dict__, "rollups": {rollup.name: bad}})
-    with pytest.raises(QueryError, match="not additive"):
-        rollup_statements(broken, sa.create_engine("duckdb:///:memory:").dialect)
+    model = load_model(path)
+    assert "median_minutes" in model.rollups["r_daily_support"].metrics
+    names = [name for name, _ in rollup_statements(model, sa.create_engine("duckdb://").dialect)]
+    assert "r_daily_support" in names
 
 
 # --------------------------------------------------------------------------- share of total

@@ -13,7 +13,7 @@ from pandas.testing import assert_frame_equal
 from app.core.errors import QueryError
 from queries.semantic.compile import CompiledQuery, compile_query, sql_params, sql_text
 from queries.semantic.parse import parse_cli
-from queries.semantic.query import Filter, MetricQuery
+from queries.semantic.query import Filter, Having, MetricQuery
 from queries.semantic.types import GRAINS
 from tests.queries.conftest import Warehouse, sort_rows
 from tests.queries.second_schema import TRICKY_STORE, support_model
@@ -482,13 +482,60 @@ def test_rollup_routing_gives_the_same_results(warehouse: Warehouse) -> None:
         (q("events", "country"), {"scope": (("store", ("Pop-up",)),)}),  # scope not in it
         (q("shifts", "period:week"), {}),  # weeks ⊄ months
         (q("shifts", "", Filter("period", "<", "2026-01-15")), {}),  # day filter, month grain
-        (q("events,shifts", "period:month"), {}),  # drill-across
     ],
 )
 def test_queries_that_do_not_fit_a_rollup_read_the_facts(
     warehouse: Warehouse, query: MetricQuery, options
 ) -> None:
     routed_equals_base(warehouse, query, None, **options)
+
+
+@pytest.mark.parametrize(
+    ("query", "routes"),
+    [
+        (  # each fact's branch reads its own rollup
+            q("events,shifts", "period:month"),
+            (("f_ticket_event", "r_monthly_distinct"), ("f_staffing", "r_monthly_staffing")),
+        ),
+        (  # a ratio across facts
+            q("utilisation,shifts", "period:quarter"),
+            (("f_ticket_event", "r_effort_monthly"), ("f_staffing", "r_monthly_staffing")),
+        ),
+        (  # a filtered metric: its branch keeps only the groups with a matching row
+            q("resolutions,shifts", "period:month"),
+            (("f_ticket_event", "r_daily_support"), ("f_staffing", "r_monthly_staffing")),
+        ),
+        (  # weeks do not nest in months: the staffing branch reads its fact
+            q("events,shifts", "period:week"),
+            (("f_ticket_event", "r_daily_support"),),
+        ),
+        (  # HAVING on the outer select, over branches read from rollups
+            q("events,staffed_hours", "period:month", having=(Having("events", ">", 350),)),
+            (("f_ticket_event", "r_monthly_distinct"), ("f_staffing", "r_monthly_staffing")),
+        ),
+    ],
+)
+def test_a_drill_across_routes_each_fact_to_its_own_rollup(
+    warehouse: Warehouse, query: MetricQuery, routes: tuple[tuple[str, str], ...]
+) -> None:
+    base = compile_for(warehouse, query)
+    routed = compile_for(warehouse, query, use_rollups=True)
+    assert base.routes == () and routed.routes == routes
+    assert routed.rollup == ", ".join(r for _, r in routes)
+    text = sql_text(routed, warehouse.dialect)
+    for fact, rollup in routes:
+        assert f"FROM {rollup}" in text and f"FROM {fact}" not in text
+    if "resolutions" in query.metrics:  # a group exists only where a row matched the filter
+        assert "HAVING sum(r_daily_support.resolutions) >" in text
+    got, want = warehouse.frame(routed.statement), warehouse.frame(base.statement)
+    assert len(want) > 1
+    if query.having:  # the condition keeps some groups, not all
+        assert len(want) < len(
+            warehouse.frame(compile_for(warehouse, q("events", "period:month")).statement)
+        )
+    assert_frame_equal(
+        sort_rows(got), sort_rows(want), check_dtype=False, check_exact=False, rtol=1e-9
+    )
 
 
 def test_rollup_tables_hold_the_fact_totals(warehouse: Warehouse) -> None:

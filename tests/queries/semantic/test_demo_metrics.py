@@ -505,8 +505,55 @@ ROUTED = {
         "agg_daily_interaction",
     ),
     "orders_are_distinct_counts": (MetricQuery(("revenue", "orders"), ("channel_group",)), None),
+    # distinct counts by whole months: each month is one row of the monthly rollup
+    "active_users_and_conversion_by_whole_month": (
+        MetricQuery(
+            ("active_users", "conversion_rate"),
+            ("date:month",),
+            (Filter("date", "between", ("2025-03-01", "2025-06-30")),),
+        ),
+        "agg_monthly_users",
+    ),
+    "active_users_of_one_region_by_whole_month": (
+        MetricQuery(
+            ("active_users", "aov"),
+            ("date:month",),
+            (
+                Filter("date", "between", ("2025-03-01", "2025-06-30")),
+                Filter("region", "=", "EMEA"),
+            ),
+        ),
+        "agg_monthly_region_users",
+    ),
+    "active_users_of_two_regions_read_the_fact": (
+        MetricQuery(
+            ("active_users",),
+            ("date:month",),
+            (
+                Filter("date", "between", ("2025-03-01", "2025-06-30")),
+                Filter("region", "in", ("EMEA", "AMER")),
+            ),
+        ),
+        None,
+    ),
+    "new_users_by_whole_month": (
+        MetricQuery(
+            ("new_users",),
+            ("date:month",),
+            (Filter("date", "between", ("2025-03-01", "2025-06-30")),),
+        ),
+        "agg_monthly_signups",
+    ),
     "brand_is_not_in_a_rollup": (MetricQuery(("revenue",), ("brand",)), None),
-    "roas_spans_two_facts": (MetricQuery(("roas",), ("channel",)), None),
+    # a drill-across: each fact's branch reads its own rollup
+    "roas_spans_two_facts": (
+        MetricQuery(("roas",), ("channel",)),
+        "agg_daily_channel, agg_daily_spend",
+    ),
+    "cac_spans_two_facts_and_new_users_has_no_rollup": (
+        MetricQuery(("cac",), ("channel_group", "date:month"), (WINDOW,)),
+        "agg_daily_spend",
+    ),
 }
 
 
