@@ -235,7 +235,8 @@ def test_query_explain_prints_sql_and_cost_class(monkeypatch, capsys, tiny_demo:
         "date:month",
         "--explain",
     )
-    assert code == 0 and "-- cost class" in out and "agg_daily_channel" in out
+    # whole months of revenue: the monthly rollup, the coarsest that fits
+    assert code == 0 and "-- cost class" in out and "FROM agg_monthly_users" in out
 
 
 def test_check_passes_on_the_demo_and_lists_every_problem_of_a_broken_model(

@@ -191,12 +191,17 @@ def test_cost_class_boundaries() -> None:
 
 def test_date_range_shrinks_the_estimate_and_rollups_shrink_it_more(runtime) -> None:
     everything = run(MetricQuery(("active_users",)), runtime=runtime)
-    month = run(MetricQuery(("active_users",), (), (MONTH,)), runtime=runtime)
+    # most of a month: a distinct count that no rollup holds for these days
+    part = Filter("date", "between", ("2026-09-03", "2026-09-30"))
+    month = run(MetricQuery(("active_users",), (), (part,)), runtime=runtime)
     rolled = run(MetricQuery(("revenue",), ("date:month",), (MONTH,)), runtime=runtime)
+    whole = run(MetricQuery(("active_users",), (), (MONTH,)), runtime=runtime)
     total = _sql(runtime, "SELECT count(*) FROM fct_interaction")[0][0]
     assert everything.rows_scanned == total and everything.rollup is None
-    assert month.rows_scanned < total / 12
-    assert rolled.rollup == "agg_daily_channel" and rolled.rows_scanned < month.rows_scanned
+    assert month.rollup is None and month.rows_scanned < total / 12
+    assert rolled.rollup == "agg_monthly_users" and rolled.rows_scanned < month.rows_scanned
+    # the whole month is one row of the monthly rollup, distinct count included
+    assert whole.rollup == "agg_monthly_users" and whole.rows_scanned < month.rows_scanned
 
 
 def test_tier0_refuses_class_d(runtime, monkeypatch) -> None:
