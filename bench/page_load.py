@@ -2,6 +2,7 @@
 
     python bench/page_load.py [--db duckdb:///…/wh.duckdb] [--interactions 10000000]
                               [--board company] [--runs 10] [--warmup 1] [--timeout 15]
+                              [--restarts 3]
 
   what is timed   navigation start → every tile and chart drawn: the browser's own clock,
                   ``performance.getEntriesByName('sb-ready')`` (the mark assets/starboard.js
