@@ -5,7 +5,7 @@ which facts a metric reads.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import sqlglot
 from sqlglot import exp
@@ -145,9 +145,8 @@ def _position(node: exp.Expression) -> int:
     return int(meta.get("start", 0))
 
 
-def metric_facts(model: SemanticModel, name: str) -> set[str]:
-    """Tables aggregated by the aggregate metrics that ``name`` is built from."""
-    facts: set[str] = set()
+def metrics_under(model: SemanticModel, name: str) -> Iterator[Metric]:
+    """``name`` and every metric it is built from, each once (unknown names skipped)."""
     seen: set[str] = set()
     stack = [name]
     while stack:
@@ -156,10 +155,13 @@ def metric_facts(model: SemanticModel, name: str) -> set[str]:
         if metric is None or current in seen:
             continue
         seen.add(current)
-        if metric.kind == "aggregate" and metric.fact:
-            facts.add(metric.fact)
+        yield metric
         stack.extend(metric_references(metric))
-    return facts
+
+
+def metric_facts(model: SemanticModel, name: str) -> set[str]:
+    """Tables aggregated by the aggregate metrics that ``name`` is built from."""
+    return {m.fact for m in metrics_under(model, name) if m.kind == "aggregate" and m.fact}
 
 
 def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from queries.semantic.graph import metric_facts, metric_references
+from queries.semantic.graph import metric_facts, metrics_under
 from queries.semantic.types import (
     OFFSET_BY,
     TIME_OPS,
@@ -163,18 +163,9 @@ def check_time_metrics(validator: Any, model: SemanticModel) -> None:
 def timed_within(model: SemanticModel, name: str) -> str | None:
     """The first time-aware or semi-additive metric ``name`` is built from (itself
     included), or None."""
-    seen: set[str] = set()
-    stack = [name]
-    while stack:
-        current = stack.pop()
-        metric = model.metrics.get(current)
-        if metric is None or current in seen:
-            continue
-        seen.add(current)
-        if metric.kind == "time" or metric.over_time:
-            return current
-        stack.extend(metric_references(metric))
-    return None
+    return next(
+        (m.name for m in metrics_under(model, name) if m.kind == "time" or m.over_time), None
+    )
 
 
 def leaf_key(time_metric: str, leaf: str) -> str:
