@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, make_app, render, sign_in, texts
+from tests.conftest import render, texts
+from tests.pages.support_app import signed_in_admin, support_app
 from tests.pages.test_t1 import options_body
-from tests.queries.second_schema import MODEL_PATH, create_duckdb
 
 BOARDS = """
 tree:
@@ -45,22 +45,14 @@ boards:
 
 @pytest.fixture(scope="module")
 def dims_app(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("dims")
-    warehouse = create_duckdb(root / "support.duckdb")
-    model = root / "support.yaml"
-    model.write_text(MODEL_PATH.read_text(encoding="utf-8") + BOARDS, encoding="utf-8")
-    app = make_app(f"duckdb:///{warehouse}", root / "home", model=str(model))
-    app.server.extensions["starboard"].users.add("ada", "admin", PASSWORD)
+    app = support_app(tmp_path_factory.mktemp("dims"), BOARDS)
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
 
 
 @pytest.fixture(scope="module")
 def admin(dims_app):
-    client = dims_app.server.test_client()
-    assert sign_in(client, "ada").status_code == 302
-    client.get("/_dash-layout")
-    return client
+    return signed_in_admin(dims_app)
 
 
 def _bars(page: Any) -> list[list[Any]]:

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from tests.conftest import PASSWORD, make_app, render, sign_in, texts
-from tests.queries.second_schema import MODEL_PATH, create_duckdb
+from tests.conftest import render, texts
+from tests.pages.support_app import signed_in_admin, support_app
 
 BOARDS = """
 goals:
@@ -52,24 +52,18 @@ DEMO_WORDS = ("fct_", "dim_", "EMEA", "DE, FR", "region=", "date:month")
 
 @pytest.fixture(scope="module")
 def other_app(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("other")
-    warehouse = create_duckdb(root / "support.duckdb")
-    model = root / "support.yaml"
-    model.write_text(MODEL_PATH.read_text(encoding="utf-8") + BOARDS, encoding="utf-8")
-    app = make_app(f"duckdb:///{warehouse}", root / "home", model=str(model))
-    users = app.server.extensions["starboard"].users
-    users.add("ada", "admin", PASSWORD)
-    users.add("tess", "operator", PASSWORD, (("team", ("Billing",)),))
+    app = support_app(
+        tmp_path_factory.mktemp("other"),
+        BOARDS,
+        users=(("tess", "operator", (("team", ("Billing",)),)),),
+    )
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
 
 
 @pytest.fixture(scope="module")
 def admin(other_app):
-    client = other_app.server.test_client()
-    assert sign_in(client, "ada").status_code == 302
-    client.get("/_dash-layout")
-    return client
+    return signed_in_admin(other_app)
 
 
 PAGES = [

@@ -10,9 +10,9 @@ import json
 import pytest
 
 from components.formatting import format_value
-from tests.conftest import PASSWORD, make_app, render, sign_in, texts
+from tests.conftest import render, texts
+from tests.pages.support_app import signed_in_admin, support_app
 from tests.pages.test_t1 import _nodes
-from tests.queries.second_schema import MODEL_PATH, create_duckdb
 
 BOARDS = """
 boards:
@@ -42,22 +42,14 @@ T1 = "?from=2026-02-01&to=2026-03-31"
 
 @pytest.fixture(scope="module")
 def null_app(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("nulls")
-    warehouse = create_duckdb(root / "support.duckdb")
-    model = root / "support.yaml"
-    model.write_text(MODEL_PATH.read_text(encoding="utf-8") + BOARDS, encoding="utf-8")
-    app = make_app(f"duckdb:///{warehouse}", root / "home", model=str(model))
-    app.server.extensions["starboard"].users.add("ada", "admin", PASSWORD)
+    app = support_app(tmp_path_factory.mktemp("nulls"), BOARDS)
     yield app
     app.server.extensions["starboard"].warehouse.dispose()
 
 
 @pytest.fixture(scope="module")
 def ada(null_app):
-    client = null_app.server.test_client()
-    assert sign_in(client, "ada").status_code == 302
-    client.get("/_dash-layout")
-    return client
+    return signed_in_admin(null_app)
 
 
 def _sql(app, sql: str):
